@@ -7,18 +7,29 @@ FarmHash ``Hash32``: its value depends on the CPU it was compiled for.
 
 from __future__ import annotations
 
-from farmhash import Fingerprint32 as _fingerprint32
+from collections.abc import Callable
 
-__all__ = ["fingerprint32"]
+import farmhash
+
+__all__ = ["fingerprint32", "key_type_error"]
+
+_fingerprint32: Callable[[str | bytes | bytearray | memoryview], int] = farmhash.Fingerprint32
 
 
-def fingerprint32(data: str | bytes) -> int:
+def key_type_error(value: object) -> TypeError:
+    """The error raised when something that is not ``str`` or bytes is hashed."""
+    return TypeError(
+        f"ringpop keys must be str or bytes-like, not {type(value).__name__}: {value!r:.80}"
+    )
+
+
+def fingerprint32(data: str | bytes | bytearray | memoryview) -> int:
     """Return FarmHash Fingerprint32 of ``data`` as an unsigned 32-bit int.
 
-    ``str`` input is hashed as its UTF-8 bytes. Any other type raises ``TypeError``.
+    ``str`` input is hashed as its UTF-8 bytes; bytes-like input as is. Any other
+    type raises ``TypeError``.
     """
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    elif not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"fingerprint32() needs str or bytes, not {type(data).__name__}")
-    return int(_fingerprint32(bytes(data)))
+    try:
+        return _fingerprint32(data)
+    except TypeError:
+        raise key_type_error(data) from None
