@@ -1,0 +1,218 @@
+"""Every tunable of a ringpop node, with the defaults of ``spec/defaults.md``.
+
+Durations are in **seconds** (floats), the Python convention; the spec's tables are
+in milliseconds. Construct with keyword arguments and anything not given keeps its
+default; every value is checked when the object is built and a bad one raises
+:class:`OptionsError` naming the option::
+
+    opts = Options(suspect_period=2.0, checksum_flavour="node")
+    faster = opts.replace(ping_timeout=0.5)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Annotated, Any, Literal, get_type_hints
+
+__all__ = ["ChecksumFlavour", "Options", "OptionsError"]
+
+ChecksumFlavour = Literal["go", "node"]
+
+
+class OptionsError(ValueError):
+    """An option has a value it cannot take."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Positive:
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class _AtLeast:
+    minimum: int
+
+
+Seconds = Annotated[float, _Positive("seconds")]
+Ratio = Annotated[float, _Positive("")]
+Count = Annotated[int, _AtLeast(1)]
+Count0 = Annotated[int, _AtLeast(0)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """Tunables of one node. See ``docs/options.md`` for the full table."""
+
+    # -- SWIM failure detection (defaults.md §1) --------------------------------
+    min_protocol_period: Seconds = 0.2
+    """Shortest gossip period; the first tick is delayed uniformly in [0, this]."""
+    protocol_rate_interval: Seconds = 1.0
+    """How often the period is recomputed from recent ping round trips."""
+    ping_timeout: Seconds = 1.5
+    ping_req_size: Count = 3
+    """Helpers asked to ping a target indirectly (k)."""
+    ping_req_timeout: Seconds = 5.0
+    suspect_period: Seconds = 5.0
+    """suspect -> faulty."""
+    faulty_period: Seconds = 86_400.0
+    """faulty -> tombstone (24 h)."""
+    tombstone_period: Seconds = 60.0
+    """tombstone -> evicted from the member list."""
+    piggyback_factor: Count = 15
+    max_reverse_full_syncs: Count0 = 5
+    reverse_full_sync_timeout: Seconds = 5.0
+    requires_app_in_ping: bool = False
+    checksum_flavour: ChecksumFlavour = "go"
+    """``"go"`` (default, ringpop-go and the conformance suite) or ``"node"``
+    (ringpop-node with isCrossPlatform: by-address order, no trailing ``;``)."""
+    auto_gossip: bool = True
+    """Start the gossip loop as soon as the node is ready."""
+
+    # -- join / bootstrap (defaults.md §2) --------------------------------------
+    join_size: Count = 3
+    join_parallelism: Count = 2
+    join_timeout: Seconds = 1.0
+    max_join_duration: Seconds = 120.0
+    join_retry_delay_min: Seconds = 0.1
+    join_retry_delay_max: Seconds = 60.0
+    member_blacklist: tuple[str, ...] = ()
+    """Regular expressions; joiners whose address matches one are refused."""
+
+    # -- hash ring (defaults.md §3) ----------------------------------------------
+    replica_points: Count = 100
+
+    # -- partition healing (defaults.md §5) --------------------------------------
+    heal_enabled: bool = True
+    heal_period: Seconds = 30.0
+    heal_base_probability: Ratio = 3.0
+    heal_max_failures: Count = 10
+    heal_join_timeout: Seconds = 1.0
+    heal_ping_timeout: Seconds = 1.0
+
+    # -- self-eviction (defaults.md §6) ------------------------------------------
+    self_evict_ping_ratio: Ratio = 0.4
+    self_evict_ping_enabled: bool = True
+
+    # -- labels (defaults.md §8) -------------------------------------------------
+    label_max_key_size: Count = 32
+    label_max_value_size: Count = 128
+    label_max_count: Count0 = 5
+
+    # -- forwarding, ringpop-node style /proxy/req (defaults.md §9) -------------
+    proxy_max_retries: Count0 = 3
+    proxy_retry_schedule: tuple[float, ...] = (0.0, 1.0, 3.5)
+    """Delay before retry #1, #2, #3 (seconds); the last entry repeats if needed."""
+    proxy_timeout: Seconds = 30.0
+    skip_lookup_on_retry: bool = False
+    enforce_consistency: bool = True
+    """Refuse /proxy/req whose ring checksum differs from ours."""
+    enforce_key_consistency: bool = False
+    """Refuse /proxy/req for keys we do not own (key-consistent forwarding)."""
+    body_limit: Count0 = 1_048_576
+    """Largest HTTP body forwarded (bytes); larger requests get 413."""
+    backpressure_enabled: bool = False
+    max_inflight_requests: Count = 5000
+    max_event_loop_lag: Seconds = 1.5
+    lag_sample_interval: Seconds = 1.0
+
+    # -- forwarding, ringpop-go style (defaults.md §9) ---------------------------
+    forward_max_retries: Count0 = 3
+    forward_retry_schedule: tuple[float, ...] = (3.0, 6.0, 12.0)
+    forward_timeout: Seconds = 3.0
+    forward_reroute_retries: bool = False
+
+    # -- transport (defaults.md §11) ---------------------------------------------
+    init_timeout: Seconds = 2.0
+    """TChannel handshake deadline for peers that connect and say nothing."""
+
+    def __post_init__(self) -> None:
+        for name, rule in _rules().items():
+            _check_field(name, getattr(self, name), rule)
+        if self.checksum_flavour not in ("go", "node"):
+            raise OptionsError(
+                f"checksum_flavour must be 'go' or 'node', not {self.checksum_flavour!r}"
+            )
+        if self.join_retry_delay_min > self.join_retry_delay_max:
+            raise OptionsError(
+                "join_retry_delay_min must not exceed join_retry_delay_max "
+                f"({self.join_retry_delay_min} > {self.join_retry_delay_max})"
+            )
+        if self.self_evict_ping_ratio > 1:
+            raise OptionsError(
+                f"self_evict_ping_ratio is a fraction of members, at most 1, "
+                f"not {self.self_evict_ping_ratio}"
+            )
+        for name in ("proxy_retry_schedule", "forward_retry_schedule"):
+            _check_schedule(name, getattr(self, name))
+        for pattern in self.member_blacklist:
+            try:
+                re.compile(pattern)
+            except (re.error, TypeError) as error:
+                raise OptionsError(
+                    f"member_blacklist entry {pattern!r} is not a regular expression: {error}"
+                ) from None
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with some options changed (validated like the original)."""
+        try:
+            return dataclasses.replace(self, **changes)
+        except TypeError as error:
+            raise OptionsError(str(error)) from None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Options:
+        """Build from a mapping (e.g. parsed configuration); unknown keys are an error."""
+        known = {spec.name for spec in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise OptionsError(f"unknown option(s): {', '.join(unknown)}")
+        converted: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in values.items()
+        }
+        return cls(**converted)
+
+
+@functools.cache
+def _rules() -> dict[str, _Positive | _AtLeast | type[bool]]:
+    """Field name -> its check, read from the annotations once."""
+    rules: dict[str, _Positive | _AtLeast | type[bool]] = {}
+    for name, hint in get_type_hints(Options, include_extras=True).items():
+        if hint is bool:
+            rules[name] = bool
+        for marker in getattr(hint, "__metadata__", ()):
+            if isinstance(marker, _Positive | _AtLeast):
+                rules[name] = marker
+    return rules
+
+
+def _check_field(name: str, value: object, rule: _Positive | _AtLeast | type[bool]) -> None:
+    if rule is bool:
+        if not isinstance(value, bool):
+            raise OptionsError(f"{name} must be True or False, not {value!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OptionsError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value):
+        raise OptionsError(f"{name} must be finite, not {value}")
+    if isinstance(rule, _AtLeast):
+        if not isinstance(value, int):
+            raise OptionsError(f"{name} must be a whole number, not {value!r}")
+        if value < rule.minimum:
+            raise OptionsError(f"{name} must be >= {rule.minimum}, not {value}")
+    elif isinstance(rule, _Positive) and value <= 0:
+        raise OptionsError(f"{name} must be > 0 {rule.unit}".rstrip() + f", not {value}")
+
+
+def _check_schedule(name: str, schedule: object) -> None:
+    if not isinstance(schedule, tuple) or not schedule:
+        raise OptionsError(f"{name} must be a non-empty tuple of delays in seconds")
+    for delay in schedule:
+        if isinstance(delay, bool) or not isinstance(delay, int | float):
+            raise OptionsError(f"{name} entries must be numbers, not {delay!r}")
+        if not math.isfinite(delay) or delay < 0:
+            raise OptionsError(f"{name} entries must be >= 0 seconds, not {delay}")
