@@ -128,3 +128,41 @@ def node_modules_dir() -> Path:
             _failure = str(exc)
             raise
         return _ready
+
+
+class AdminCallError(RuntimeError):
+    """An ``admin-call.js`` call failed (transport error, timeout or not-OK answer)."""
+
+
+def admin_call(host_port: str, endpoint: str, body: str = "", timeout_s: float = 5.0) -> str:
+    """Call ``endpoint`` of the ringpop node at ``host_port`` through tchannel-node.
+
+    Uses ``interop/node/admin-call.js`` (service ``ringpop``, ``as=raw``) and
+    returns arg3 of the answer; raises :class:`AdminCallError` otherwise.
+    """
+    node_modules_dir()
+    timeout_ms = max(1, int(timeout_s * 1000))
+    try:
+        proc = subprocess.run(
+            [
+                node_binary(),
+                str(interop_script("admin-call.js")),
+                host_port,
+                endpoint,
+                body,
+                f"--timeout={timeout_ms}",
+            ],
+            cwd=INTEROP_NODE_DIR,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s + 10.0,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise AdminCallError(f"{endpoint} on {host_port}: admin-call.js hung") from None
+    if proc.returncode != 0:
+        raise AdminCallError(
+            f"{endpoint} on {host_port}: exit {proc.returncode}: {proc.stderr.strip()}"
+        )
+    return proc.stdout.rstrip("\n")
