@@ -1,0 +1,134 @@
+"""The membership checksum (§12): Fingerprint32 of the members' states.
+
+Per member: ``address + status + incarnation``, and in the go flavour
+``"#labels" + signed labels checksum`` when that checksum is non-zero. Tombstones
+are left out; every other status and the local member are included.
+
+* go (default): the per-member strings sorted (byte order), each followed by ``;``.
+* node (ringpop-node with ``isCrossPlatform``): members sorted by address, strings
+  without labels joined by ``;`` with no trailing ``;``.
+
+:class:`ChecksumTracker` keeps the sorted entries up to date one member at a time,
+so a batch of changes costs a few ``bisect`` insertions plus one hash.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Iterable
+from typing import Final
+
+from ringpop.hashing import fingerprint32
+from ringpop.membership.labels import labels_checksum
+from ringpop.membership.member import Member
+from ringpop.membership.status import Status
+from ringpop.options import ChecksumFlavour
+
+__all__ = [
+    "ChecksumFlavour",
+    "ChecksumTracker",
+    "checksum_string",
+    "member_string",
+    "membership_checksum",
+]
+
+_FLAVOURS: Final = ("go", "node")
+
+
+def _check_flavour(flavour: str) -> None:
+    if flavour not in _FLAVOURS:
+        raise ValueError(f"checksum flavour must be 'go' or 'node', not {flavour!r}")
+
+
+def member_string(member: Member, flavour: ChecksumFlavour = "go") -> str:
+    """The per-member checksum string (§12.1), e.g. ``127.0.0.1:3000alive1414142122274``."""
+    text = f"{member.address}{member.status.value}{member.incarnation}"
+    if flavour == "go" and member.labels:
+        labels = labels_checksum(member.labels)
+        if labels:
+            text = f"{text}#labels{labels}"
+    return text
+
+
+def checksum_string(members: Iterable[Member], flavour: ChecksumFlavour = "go") -> str:
+    """The whole-list string that is hashed (§12.2); tombstones excluded."""
+    _check_flavour(flavour)
+    counted = [m for m in members if m.status != Status.TOMBSTONE]
+    if flavour == "go":
+        return "".join(f"{s};" for s in sorted(member_string(m, "go") for m in counted))
+    counted.sort(key=lambda m: m.address)
+    return ";".join(member_string(m, "node") for m in counted)
+
+
+def membership_checksum(members: Iterable[Member], flavour: ChecksumFlavour = "go") -> int:
+    """The membership checksum of ``members`` computed from scratch."""
+    return fingerprint32(checksum_string(members, flavour))
+
+
+class ChecksumTracker:
+    """The membership checksum maintained incrementally.
+
+    Call :meth:`update` for every member whose state changed and :meth:`discard`
+    for every evicted one; :attr:`value` hashes once and caches until the next
+    change.
+    """
+
+    __slots__ = ("_by_go_string", "_flavour", "_sorted", "_strings", "_value")
+
+    def __init__(self, flavour: ChecksumFlavour = "go") -> None:
+        _check_flavour(flavour)
+        self._flavour: ChecksumFlavour = flavour
+        self._by_go_string = flavour == "go"
+        self._strings: dict[str, str] = {}
+        # go: the sorted per-member strings; node: the sorted addresses.
+        self._sorted: list[str] = []
+        self._value: int | None = None
+
+    @property
+    def flavour(self) -> ChecksumFlavour:
+        """``"go"`` or ``"node"``."""
+        return self._flavour
+
+    def update(self, member: Member) -> None:
+        """Record ``member``'s current state (a tombstone removes its entry)."""
+        if member.status == Status.TOMBSTONE:
+            self.discard(member.address)
+            return
+        text = member_string(member, self._flavour)
+        old = self._strings.get(member.address)
+        if old == text:
+            return
+        self._strings[member.address] = text
+        self._value = None
+        if self._by_go_string:
+            if old is not None:
+                self._remove_sorted(old)
+            insort(self._sorted, text)
+        elif old is None:
+            insort(self._sorted, member.address)
+
+    def discard(self, address: str) -> None:
+        """Forget ``address`` (evicted or tombstoned)."""
+        old = self._strings.pop(address, None)
+        if old is None:
+            return
+        self._value = None
+        self._remove_sorted(old if self._by_go_string else address)
+
+    def _remove_sorted(self, entry: str) -> None:
+        index = bisect_left(self._sorted, entry)
+        del self._sorted[index]
+
+    @property
+    def value(self) -> int:
+        """The current checksum (hashed at most once per change of state)."""
+        if self._value is None:
+            self._value = fingerprint32(self.text())
+        return self._value
+
+    def text(self) -> str:
+        """The string that is hashed (for debugging and tests)."""
+        if self._by_go_string:
+            return ";".join(self._sorted) + ";" if self._sorted else ""
+        strings = self._strings
+        return ";".join([strings[address] for address in self._sorted])
