@@ -1,0 +1,498 @@
+"""The TChannel :class:`Channel`: listener, peer connections, handlers and calls.
+
+A channel's identity is the ``host:port`` it listens on; it advertises that in
+every handshake, keeps one connection per peer (reusing a connection the peer
+opened to us when it advertised its own address) and serves calls on every
+connection, inbound or outbound. ``Channel("0.0.0.0:0")`` is an ephemeral client
+that never listens (admin tools).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import platform
+from functools import partial
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from ringpop import __version__
+from ringpop.tchannel.api import (
+    Handler,
+    JsonHandler,
+    Request,
+    Response,
+    application_error,
+    dump_json,
+    load_json,
+)
+from ringpop.tchannel.checksum import ChecksumType
+from ringpop.tchannel.connection import Connection
+from ringpop.tchannel.errors import BadRequestError, CallTimeoutError, NetworkError, TChannelError
+from ringpop.tchannel.frames import (
+    MAX_ARG1_SIZE,
+    TRACING_SIZE,
+    ZERO_TRACING,
+    call_request_prefix,
+    encode_service_headers,
+    pack_ttl_tracing,
+)
+from ringpop.tchannel.hostport import EPHEMERAL, split_host_port
+from ringpop.tchannel.options import DEFAULT_MAX_ARG_SIZE, ChannelOptions
+
+__all__ = ["Channel"]
+
+T = TypeVar("T")
+
+_MAX_TTL_MS = 0xFFFFFFFF
+
+
+class Channel:
+    """A TChannel endpoint: serve registered handlers and call peers.
+
+    ``host_port`` is the address to listen on (``"127.0.0.1:3000"``; port 0
+    picks a free port at :meth:`listen`) and the identity advertised to peers.
+    ``"0.0.0.0:0"`` makes an ephemeral client: no listener, advertised as such.
+    Keyword arguments are the fields of :class:`ChannelOptions`.
+    """
+
+    def __init__(
+        self,
+        host_port: str = EPHEMERAL,
+        *,
+        process_name: str | None = None,
+        caller_name: str = "ringpop",
+        max_arg_size: int = DEFAULT_MAX_ARG_SIZE,
+        max_buffered: int | None = None,
+        init_timeout: float = 2.0,
+        connect_timeout: float = 3.0,
+        drain_timeout: float = 5.0,
+        checksum_type: ChecksumType = ChecksumType.CRC32,
+        max_concurrent_requests: int = 10_000,
+        init_headers: dict[str, str] | None = None,
+    ) -> None:
+        host, port = split_host_port(host_port, allow_ephemeral=True)
+        self._host = host
+        self._port = port
+        self._ephemeral = host_port == EPHEMERAL
+        self.options = ChannelOptions(
+            process_name=process_name or f"pyringpop[{os.getpid()}]",
+            caller_name=caller_name,
+            max_arg_size=max_arg_size,
+            max_buffered=max_buffered,
+            init_timeout=init_timeout,
+            connect_timeout=connect_timeout,
+            drain_timeout=drain_timeout,
+            checksum_type=checksum_type,
+            max_concurrent_requests=max_concurrent_requests,
+            init_headers=dict(init_headers or {}),
+        )
+        self._handlers: dict[tuple[str, bytes], Handler] = {}
+        self._server: asyncio.Server | None = None
+        self._listening = False
+        self._closing = False
+        self._closed = False
+        self._peers: dict[str, Connection] = {}
+        self._connecting: dict[str, asyncio.Task[Connection]] = {}
+        self._connections: set[Connection] = set()
+        self._prefix_cache: dict[tuple[str, str, str], bytes] = {}
+
+    # ----------------------------------------------------------------- identity
+
+    @property
+    def host_port(self) -> str:
+        """This channel's identity (``0.0.0.0:0`` until an ephemeral port is bound)."""
+        if self._ephemeral or (self._port == 0 and not self._listening):
+            return EPHEMERAL
+        return f"{self._host}:{self._port}"
+
+    @property
+    def listening(self) -> bool:
+        """Whether :meth:`listen` succeeded and the channel is not closed."""
+        return self._listening
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closing
+
+    def init_headers(self) -> dict[str, str]:
+        """The init headers this channel sends (``host_port``, ``process_name``, ...)."""
+        headers = {
+            "host_port": self.host_port,
+            "process_name": self.options.process_name,
+            "tchannel_language": "python",
+            "tchannel_language_version": platform.python_version(),
+            "tchannel_version": __version__,
+        }
+        headers.update(self.options.init_headers)
+        return headers
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def listen(self) -> str:
+        """Start accepting connections on ``host_port``; returns the bound host_port."""
+        if self._ephemeral or self._host == "0.0.0.0":
+            raise ValueError(f"cannot listen on {self._host}:{self._port}: not a routable identity")
+        if self._closing:
+            raise RuntimeError("channel is closed")
+        if self._server is not None:
+            return self.host_port
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._accept,
+            self._host,
+            self._port,
+            reuse_address=True,
+            backlog=1024,
+        )
+        if self._port == 0:
+            self._port = int(self._server.sockets[0].getsockname()[1])
+        self._listening = True
+        return self.host_port
+
+    async def __aenter__(self) -> Channel:
+        if not self._ephemeral:
+            await self.listen()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self, drain_timeout: float | None = None) -> None:
+        """Stop listening, let in-flight calls finish (bounded), then close everything.
+
+        While draining, new incoming calls are declined and new outgoing calls
+        raise ``NetworkError``. Calls still running after ``drain_timeout``
+        (default ``options.drain_timeout``) are failed/cancelled.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        self._listening = False
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connecting.values()):
+            task.cancel()
+        timeout = self.options.drain_timeout if drain_timeout is None else drain_timeout
+        waitables = [w for conn in self._connections for w in conn.drain_waitables()]
+        if waitables and timeout > 0:
+            await asyncio.wait(waitables, timeout=timeout)
+        connections = list(self._connections)
+        for conn in connections:
+            conn.close()
+        lost = [conn.lost for conn in connections if not conn.lost.done()]
+        if lost:
+            await asyncio.wait(lost, timeout=1.0)
+        if self._server is not None:
+            await self._server.wait_closed()
+        self._peers.clear()
+        self._closed = True
+
+    # ---------------------------------------------------------------- handlers
+
+    def register(self, service: str, endpoint: str, handler: Handler) -> None:
+        """Serve calls to ``endpoint`` (arg1) of ``service`` with ``handler``.
+
+        ``handler(request) -> Response`` may raise :class:`ApplicationError`
+        (sent as a code-0x01 response with a JSON ``{type, message}`` body) or
+        another :class:`TChannelError` (sent as an error frame with its code);
+        anything else becomes an ``unexpected`` error frame.
+        """
+        arg1 = endpoint.encode()
+        if len(arg1) > MAX_ARG1_SIZE:
+            raise ValueError("endpoint longer than 16384 bytes")
+        self._handlers[(service, arg1)] = handler
+
+    def register_json(self, service: str, endpoint: str, handler: JsonHandler) -> None:
+        """Serve ``endpoint`` with ``handler(request, body) -> result`` on JSON bodies.
+
+        ``body`` is arg3 parsed as JSON (``None`` when empty; invalid JSON is
+        answered with ``bad request``); the result is sent as JSON (bytes as is;
+        a :class:`Response` unchanged).
+        """
+
+        async def json_endpoint(request: Request) -> Response:
+            try:
+                body = load_json(request.arg3)
+            except ValueError as exc:
+                raise BadRequestError(f"invalid JSON body: {exc}") from None
+            result = await handler(request, body)
+            if isinstance(result, Response):
+                return result
+            return Response(b"", dump_json(result))
+
+        self.register(service, endpoint, json_endpoint)
+
+    def unregister(self, service: str, endpoint: str) -> None:
+        """Stop serving ``endpoint`` of ``service`` (no-op if not registered)."""
+        self._handlers.pop((service, endpoint.encode()), None)
+
+    def find_handler(self, service: str, endpoint: bytes) -> Handler | None:
+        """The handler registered for (service, arg1), if any."""
+        return self._handlers.get((service, endpoint))
+
+    def accepting_calls(self) -> bool:
+        """Whether incoming calls are served (false while closing)."""
+        return not self._closing
+
+    # ------------------------------------------------------------- connections
+
+    def connection_ready(self, conn: Connection) -> None:
+        """Track a connection whose handshake finished (reuse inbound ones by peer)."""
+        if self._closing:
+            conn.close()
+            return
+        peer = conn.peer
+        if peer and not conn.initiator:
+            existing = self._peers.get(peer)
+            if existing is None or existing.closed:
+                self._peers[peer] = conn
+
+    def connection_closed(self, conn: Connection) -> None:
+        """Forget a closed connection."""
+        self._connections.discard(conn)
+        for peer, mapped in list(self._peers.items()):
+            if mapped is conn:
+                del self._peers[peer]
+
+    def _track(self, conn: Connection) -> None:
+        self._connections.add(conn)
+
+    def _accept(self) -> Connection:
+        conn = Connection(self, initiator=False)
+        self._track(conn)
+        return conn
+
+    @property
+    def connections(self) -> list[Connection]:
+        """All live connections (inbound and outbound)."""
+        return list(self._connections)
+
+    def peer_connection(self, peer: str) -> Connection | None:
+        """The connection used for calls to ``peer``, if one is open."""
+        conn = self._peers.get(peer)
+        return conn if conn is not None and conn.is_ready else None
+
+    async def _connection(self, peer: str, deadline: float) -> Connection:
+        conn = self._peers.get(peer)
+        if conn is not None and conn.is_ready:
+            return conn
+        if self._closing:
+            raise NetworkError("channel is closed")
+        loop = asyncio.get_running_loop()
+        task = self._connecting.get(peer)
+        if task is None:
+            host, port = split_host_port(peer)
+            task = loop.create_task(self._open(peer, host, port))
+            self._connecting[peer] = task
+            task.add_done_callback(partial(self._connect_done, peer))
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise CallTimeoutError(f"timed out connecting to {peer}")
+        try:
+            async with asyncio.timeout(remaining):
+                return await asyncio.shield(task)
+        except TimeoutError as exc:
+            if isinstance(exc, TChannelError):
+                raise
+            raise CallTimeoutError(f"timed out connecting to {peer}") from None
+
+    def _connect_done(self, peer: str, task: asyncio.Task[Connection]) -> None:
+        if self._connecting.get(peer) is task:
+            del self._connecting[peer]
+        if not task.cancelled():
+            task.exception()  # retrieved here: every caller may have timed out already
+
+    async def _open(self, peer: str, host: str, port: int) -> Connection:
+        loop = asyncio.get_running_loop()
+        conn: Connection | None = None
+
+        def factory() -> Connection:
+            nonlocal conn
+            conn = Connection(self, initiator=True, peer=peer)
+            self._track(conn)
+            return conn
+
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                await loop.create_connection(factory, host, port)
+                assert conn is not None
+                await conn.ready
+        except OSError as exc:
+            raise NetworkError(f"cannot connect to {peer}: {exc}") from None
+        except TimeoutError as exc:
+            if conn is not None:
+                conn.abort()
+            if isinstance(exc, TChannelError):
+                raise
+            raise NetworkError(f"timed out connecting to {peer}") from None
+        except BaseException:
+            if conn is not None:
+                conn.abort()
+            raise
+        if self._closing:
+            conn.close()
+            raise NetworkError("channel is closed")
+        self._peers[peer] = conn
+        return conn
+
+    # ------------------------------------------------------------------- calls
+
+    def _prefix(self, service: str, scheme: str, caller: str, ttl_ms: int, tracing: bytes) -> bytes:
+        key = (service, scheme, caller)
+        block = self._prefix_cache.get(key)
+        if block is None:
+            block = encode_service_headers(service, {"as": scheme, "cn": caller})
+            if len(self._prefix_cache) < 256:
+                self._prefix_cache[key] = block
+        return pack_ttl_tracing(ttl_ms, tracing) + block
+
+    async def call(
+        self,
+        peer: str,
+        service: str,
+        endpoint: str | bytes,
+        arg2: bytes = b"",
+        arg3: bytes = b"",
+        *,
+        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        headers: dict[str, str] | None = None,
+        scheme: str = "raw",
+        caller: str | None = None,
+        checksum_type: ChecksumType | None = None,
+        tracing: bytes | None = None,
+    ) -> Response:
+        """Call ``endpoint`` of ``service`` on ``peer`` (``"ip:port"``); the raw response.
+
+        ``timeout`` (seconds) bounds connecting and the call, and is sent as ttl.
+        ``headers`` are extra transport headers (``as``/``cn`` come from ``scheme``
+        and ``caller``). Returns the response whatever its code (check ``.ok``);
+        raises a :class:`TChannelError` subclass for error frames, timeouts and
+        network failures.
+        """
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self._closing:
+            raise NetworkError("channel is closed")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        conn = self._peers.get(peer)
+        if conn is None or not conn.is_ready:
+            conn = await self._connection(peer, start + timeout)
+            remaining = start + timeout - loop.time()
+            if remaining <= 0:
+                raise CallTimeoutError(f"timed out connecting to {peer}")
+        else:
+            remaining = timeout
+        ttl_ms = min(max(1, math.ceil(remaining * 1000)), _MAX_TTL_MS)
+        trace = ZERO_TRACING if tracing is None else tracing
+        if len(trace) != TRACING_SIZE:
+            raise ValueError("tracing must be 25 bytes")
+        caller_name = self.options.caller_name if caller is None else caller
+        if headers:
+            prefix = call_request_prefix(
+                ttl_ms, trace, service, {"as": scheme, "cn": caller_name, **headers}
+            )
+        else:
+            prefix = self._prefix(service, scheme, caller_name, ttl_ms, trace)
+        arg1 = endpoint.encode() if isinstance(endpoint, str) else endpoint
+        csum = self.options.checksum_type if checksum_type is None else checksum_type
+        return await conn.call(prefix, arg1, arg2, arg3, csum, remaining, ttl_ms)
+
+    @overload
+    async def call_json(
+        self,
+        peer: str,
+        service: str,
+        endpoint: str,
+        body: Any = None,
+        *,
+        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        response_type: None = None,
+        headers: dict[str, str] | None = None,
+        app_headers: Any = None,
+        scheme: str = "json",
+        caller: str | None = None,
+    ) -> Any: ...
+
+    @overload
+    async def call_json(
+        self,
+        peer: str,
+        service: str,
+        endpoint: str,
+        body: Any = None,
+        *,
+        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        response_type: type[T],
+        headers: dict[str, str] | None = None,
+        app_headers: Any = None,
+        scheme: str = "json",
+        caller: str | None = None,
+    ) -> T: ...
+
+    async def call_json(
+        self,
+        peer: str,
+        service: str,
+        endpoint: str,
+        body: Any = None,
+        *,
+        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        response_type: type[Any] | None = None,
+        headers: dict[str, str] | None = None,
+        app_headers: Any = None,
+        scheme: str = "json",
+        caller: str | None = None,
+    ) -> Any:
+        """Call with a JSON body; returns the parsed JSON response body.
+
+        ``body`` is encoded as JSON (bytes are sent as is; ``None`` sends an
+        empty arg3). ``app_headers`` go to arg2 as JSON (empty when ``None``).
+        An empty response body gives ``None``; a body that is not JSON (some
+        ringpop-node admin endpoints answer ``ok``) is returned as bytes, unless
+        ``response_type`` is given, which validates strictly into that type.
+        A code-0x01 response raises :class:`ApplicationError`.
+        """
+        arg3 = b"" if body is None else dump_json(body)
+        arg2 = b"" if app_headers is None else dump_json(app_headers)
+        response = await self.call(
+            peer,
+            service,
+            endpoint,
+            arg2,
+            arg3,
+            timeout=timeout,
+            headers=headers,
+            scheme=scheme,
+            caller=caller,
+        )
+        if not response.ok:
+            raise application_error(response)
+        if response_type is not None:
+            return load_json(response.arg3, response_type)
+        try:
+            return load_json(response.arg3)
+        except ValueError:
+            return response.arg3
+
+    async def ping(self, peer: str, *, timeout: float) -> None:  # noqa: ASYNC109
+        """TChannel-level ping of ``peer`` (frame 0xD0/0xD1), bounded by ``timeout``."""
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self._closing:
+            raise NetworkError("channel is closed")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        conn = await self._connection(peer, start + timeout)
+        remaining = start + timeout - loop.time()
+        if remaining <= 0:
+            raise CallTimeoutError(f"timed out connecting to {peer}")
+        await conn.ping(remaining)

@@ -1,0 +1,502 @@
+"""One TChannel connection on asyncio: drives a :class:`ConnectionCore` over a transport.
+
+The same class serves both directions: it sends our calls and matches their
+responses by id, and it runs handlers for the peer's calls, answering on this
+connection. Writes made while processing received bytes, and writes from
+handlers finishing in the same loop iteration, are coalesced into one
+``transport.write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Any, Protocol
+
+from ringpop.tchannel.api import (
+    CODE_APPLICATION_ERROR,
+    Handler,
+    Request,
+    Response,
+)
+from ringpop.tchannel.core import (
+    ConnectionCore,
+    HandshakeComplete,
+    ProtocolFailure,
+    ResponseFailed,
+)
+from ringpop.tchannel.errors import (
+    ApplicationError,
+    CallTimeoutError,
+    ErrorCode,
+    NetworkError,
+    ProtocolError,
+    TChannelError,
+    error_for_code,
+)
+from ringpop.tchannel.fragments import CompleteMessage
+from ringpop.tchannel.frames import (
+    NO_ID,
+    CallResponse,
+    Cancel,
+    ErrorFrame,
+    PingResponse,
+    encode_call_headers,
+    pack_code_tracing,
+)
+from ringpop.tchannel.hostport import EPHEMERAL
+from ringpop.tchannel.options import ChannelOptions
+
+__all__ = ["Connection", "ConnectionHost"]
+
+log = logging.getLogger("ringpop.tchannel")
+
+
+def _copy_error(error: TChannelError) -> TChannelError:
+    """A fresh exception per failed call (one instance must not be raised twice)."""
+    try:
+        return type(error)(error.message)
+    except TypeError:  # pragma: no cover - subclasses with other signatures
+        return error
+
+
+class ConnectionHost(Protocol):
+    """What a connection needs from the channel that owns it."""
+
+    options: ChannelOptions
+
+    def init_headers(self) -> dict[str, str]:
+        """Headers of our init request/response."""
+        ...
+
+    def find_handler(self, service: str, endpoint: bytes) -> Handler | None:
+        """The handler registered for (service, endpoint), if any."""
+        ...
+
+    def accepting_calls(self) -> bool:
+        """False once the channel is closing (new calls are declined)."""
+        ...
+
+    def connection_ready(self, conn: Connection) -> None:
+        """The handshake of ``conn`` completed."""
+        ...
+
+    def connection_closed(self, conn: Connection) -> None:
+        """``conn`` is gone."""
+        ...
+
+
+def _response_headers_block(scheme: str, cache: dict[str, bytes]) -> bytes:
+    block = cache.get(scheme)
+    if block is None:
+        block = encode_call_headers({"as": scheme})
+        if len(cache) < 64:
+            cache[scheme] = block
+    return block
+
+
+class Connection(asyncio.Protocol):
+    """A TChannel connection; created by :class:`~ringpop.tchannel.Channel`."""
+
+    def __init__(self, host: ConnectionHost, *, initiator: bool, peer: str = "") -> None:
+        self._host = host
+        options = host.options
+        self._options = options
+        self.initiator = initiator
+        self.core = ConnectionCore(
+            initiator=initiator,
+            init_headers=host.init_headers(),
+            max_arg_size=options.max_arg_size,
+            max_buffered=options.max_buffered,
+        )
+        self._loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        #: The peer's identity: its advertised host_port (or the dialled address).
+        self.peer = peer
+        #: The peer's socket address ``ip:port``.
+        self.socket_peer = ""
+        self.ready: asyncio.Future[None] = self._loop.create_future()
+        self.closed = False
+        self._close_error: TChannelError | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._inbound: dict[int, asyncio.Task[None]] = {}
+        self._cancel_reasons: dict[int, tuple[int, str]] = {}
+        self._wbuf: list[bytes] = []
+        self._flush_scheduled = False
+        self._receiving = False
+        self._init_timer: asyncio.TimerHandle | None = None
+        self._res_headers: dict[str, bytes] = {}
+        self.lost: asyncio.Future[None] = self._loop.create_future()
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the handshake (initiator) or wait for it (acceptor)."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peername = transport.get_extra_info("peername")
+        if isinstance(peername, tuple) and len(peername) >= 2:
+            self.socket_peer = f"{peername[0]}:{peername[1]}"
+        if self.initiator:
+            self.core.start()
+            self._flush_outbox()
+        self._init_timer = self._loop.call_later(self._options.init_timeout, self._init_expired)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed received bytes to the core and act on the events."""
+        core = self.core
+        self._receiving = True
+        try:
+            for event in core.receive(data):
+                kind = type(event)
+                if kind is CompleteMessage:
+                    if type(event.first) is CallResponse:  # type: ignore[union-attr]
+                        self._on_response(event)  # type: ignore[arg-type]
+                    else:
+                        self._on_request(event)  # type: ignore[arg-type]
+                elif kind is ErrorFrame:
+                    self._on_error_frame(event)  # type: ignore[arg-type]
+                elif kind is PingResponse:
+                    self._resolve(event.id, None)  # type: ignore[union-attr]
+                elif kind is Cancel:
+                    self._on_cancel(event)  # type: ignore[arg-type]
+                elif kind is ResponseFailed:
+                    self._reject(event.id, ProtocolError(event.message))  # type: ignore[union-attr]
+                elif kind is HandshakeComplete:
+                    self._on_handshake(event)  # type: ignore[arg-type]
+                elif kind is ProtocolFailure:
+                    self._fatal(ProtocolError(event.message))  # type: ignore[union-attr]
+        finally:
+            self._receiving = False
+            self._flush_outbox()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fail everything still pending on this connection."""
+        reason = self._close_error
+        if reason is None:
+            detail = f": {exc}" if exc else ""
+            reason = NetworkError(f"connection to {self.peer or self.socket_peer} closed{detail}")
+        self._shutdown(reason)
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def is_ready(self) -> bool:
+        """Handshake done and connection open."""
+        return not self.closed and self.core.ready
+
+    @property
+    def in_flight(self) -> int:
+        """Calls outstanding in either direction."""
+        return len(self._pending) + len(self._inbound)
+
+    def drain_waitables(self) -> list[asyncio.Future[Any]]:
+        """Futures/tasks of in-flight calls (for graceful close)."""
+        return [*self._pending.values(), *self._inbound.values()]
+
+    def close(self) -> None:
+        """Flush and close (pending calls fail with ``NetworkError``)."""
+        if self.transport is not None and not self.closed:
+            self._flush()
+            self.transport.close()
+        self._shutdown(NetworkError(f"connection to {self.peer or self.socket_peer} closed"))
+
+    def abort(self, error: TChannelError | None = None) -> None:
+        """Drop the connection immediately."""
+        if error is not None and self._close_error is None:
+            self._close_error = error
+        if self.transport is not None:
+            self.transport.abort()
+        self._shutdown(error or NetworkError("connection aborted"))
+
+    # ---------------------------------------------------------------- calls out
+
+    async def call(
+        self,
+        prefix: bytes,
+        arg1: bytes,
+        arg2: bytes,
+        arg3: bytes,
+        checksum_type: int,
+        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        ttl_ms: int,
+    ) -> Response:
+        """Send a call request and wait for its response (or error) for ``timeout`` s."""
+        if self.closed:
+            raise self._close_error or NetworkError("connection closed")
+        fid = self._new_id()
+        frames = self.core.request_frames(fid, prefix, arg1, arg2, arg3, checksum_type)
+        loop = self._loop
+        future: asyncio.Future[Response] = loop.create_future()
+        self._pending[fid] = future
+        if len(frames) == 1:
+            self._write(frames[0])
+        else:
+            self._write(b"".join(frames))
+        timer = loop.call_later(timeout, self._expire, fid, timeout)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._pending.pop(fid, None) is not None and not self.closed:
+                self.core.forget_response(fid)
+                self._write(self.core.cancel_frame(fid, ttl_ms, "cancelled by caller"))
+            raise
+        finally:
+            timer.cancel()
+            self._pending.pop(fid, None)
+
+    async def ping(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Protocol-level ping (0xD0/0xD1) bounded by ``timeout`` seconds."""
+        if self.closed:
+            raise self._close_error or NetworkError("connection closed")
+        fid = self._new_id()
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._pending[fid] = future
+        self._write(self.core.ping_frame(fid))
+        timer = self._loop.call_later(timeout, self._expire, fid, timeout)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            self._pending.pop(fid, None)
+
+    def _new_id(self) -> int:
+        fid = self.core.next_id()
+        while fid in self._pending:
+            fid = self.core.next_id()
+        return fid
+
+    def _expire(self, fid: int, timeout: float) -> None:
+        future = self._pending.pop(fid, None)
+        if future is not None and not future.done():
+            self.core.forget_response(fid)
+            future.set_exception(
+                CallTimeoutError(f"no response from {self.peer} within {timeout:g}s")
+            )
+
+    def _resolve(self, fid: int, value: object) -> None:
+        future = self._pending.pop(fid, None)
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def _reject(self, fid: int, error: TChannelError) -> None:
+        future = self._pending.pop(fid, None)
+        if future is not None and not future.done():
+            future.set_exception(error)
+
+    def _on_response(self, message: CompleteMessage) -> None:
+        first = message.first
+        future = self._pending.pop(first.id, None)
+        if future is None or future.done():
+            return  # late response to a call that timed out or was cancelled
+        future.set_result(Response(message.arg2, message.arg3, first.code, first.headers))  # type: ignore[union-attr]
+
+    def _on_error_frame(self, frame: ErrorFrame) -> None:
+        if frame.id == NO_ID:
+            self._fatal(ProtocolError(f"peer reported a protocol error: {frame.message}"))
+            return
+        self._reject(frame.id, error_for_code(frame.code, frame.message))
+
+    # ----------------------------------------------------------------- calls in
+
+    def _on_request(self, message: CompleteMessage) -> None:
+        first = message.first
+        fid = first.id
+        tracing = first.tracing
+        if not self._host.accepting_calls():
+            self._send_error(fid, ErrorCode.DECLINED, "channel is closing", tracing)
+            return
+        if fid in self._inbound:
+            self._send_error(fid, ErrorCode.BAD_REQUEST, f"duplicate request id {fid}", tracing)
+            return
+        if len(self._inbound) >= self._options.max_concurrent_requests:
+            self._send_error(fid, ErrorCode.BUSY, "too many concurrent requests", tracing)
+            return
+        service = first.service  # type: ignore[union-attr]
+        handler = self._host.find_handler(service, message.arg1)
+        if handler is None:
+            endpoint = message.arg1.decode("utf-8", "replace")
+            self._send_error(
+                fid,
+                ErrorCode.BAD_REQUEST,
+                f'no handler for service "{service}" and method "{endpoint}"',
+                tracing,
+            )
+            return
+        ttl = first.ttl / 1000.0  # type: ignore[union-attr]
+        request = Request(
+            service,
+            message.arg1,
+            message.arg2,
+            message.arg3,
+            first.headers,
+            self.peer or self.socket_peer,
+            ttl,
+            tracing,
+            fid,
+        )
+        task = self._loop.create_task(self._serve(request, handler, first.checksum_type))
+        self._inbound[fid] = task
+
+    async def _serve(self, request: Request, handler: Handler, checksum_type: int) -> None:
+        fid = request.id
+        timer = self._loop.call_later(request.ttl, self._handler_expired, fid)
+        try:
+            try:
+                response = await handler(request)
+            except asyncio.CancelledError:
+                reason = self._cancel_reasons.pop(fid, None)
+                if reason is None:
+                    raise
+                self._send_error(fid, reason[0], reason[1], request.tracing)
+                return
+            except ApplicationError as exc:
+                response = Response.application_error(exc.type, exc.message)
+            except TChannelError as exc:
+                self._send_error(fid, exc.code, exc.message or str(exc), request.tracing)
+                return
+            except Exception as exc:
+                log.exception("handler for %s %r failed", request.service, request.endpoint)
+                self._send_error(
+                    fid, ErrorCode.UNEXPECTED, f"{type(exc).__name__}: {exc}", request.tracing
+                )
+                return
+        finally:
+            timer.cancel()
+            self._inbound.pop(fid, None)
+            self._cancel_reasons.pop(fid, None)
+        if self.closed:
+            return
+        if type(response) is not Response:
+            log.error("handler for %r returned %r, not a Response", request.endpoint, response)
+            self._send_error(fid, ErrorCode.UNEXPECTED, "handler returned no Response", b"")
+            return
+        headers = response.headers
+        if not headers:
+            block = _response_headers_block(request.headers.get("as", "raw"), self._res_headers)
+        else:
+            if "as" not in headers:
+                headers = {"as": request.headers.get("as", "raw"), **headers}
+            block = encode_call_headers(headers)
+        code = response.code
+        if code != 0 and code != CODE_APPLICATION_ERROR:
+            code = CODE_APPLICATION_ERROR
+        if checksum_type != 1 and checksum_type != 3:
+            checksum_type = 0
+        prefix = pack_code_tracing(code, request.tracing) + block
+        try:
+            frames = self.core.response_frames(
+                fid, prefix, response.arg2, response.arg3, checksum_type
+            )
+        except ValueError as exc:
+            self._send_error(fid, ErrorCode.UNEXPECTED, f"bad response: {exc}", request.tracing)
+            return
+        self._write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def _handler_expired(self, fid: int) -> None:
+        task = self._inbound.get(fid)
+        if task is not None and not task.done():
+            self._cancel_reasons[fid] = (ErrorCode.TIMEOUT, "request timed out (ttl expired)")
+            task.cancel()
+
+    def _on_cancel(self, frame: Cancel) -> None:
+        task = self._inbound.get(frame.id)
+        if task is not None and not task.done():
+            why = f": {frame.why}" if frame.why else ""
+            self._cancel_reasons[frame.id] = (ErrorCode.CANCELLED, f"request cancelled{why}")
+            task.cancel()
+
+    def _send_error(self, fid: int, code: int, message: str, tracing: bytes) -> None:
+        if len(tracing) != 25:
+            tracing = bytes(25)
+        self._write(self.core.error_frame(fid, code, message, tracing))
+
+    # -------------------------------------------------------------- handshake
+
+    def _on_handshake(self, event: HandshakeComplete) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        advertised = event.host_port
+        if not self.initiator or not self.peer:
+            self.peer = advertised if advertised != EPHEMERAL else ""
+        if not self.ready.done():
+            self.ready.set_result(None)
+        self._host.connection_ready(self)
+
+    def _init_expired(self) -> None:
+        self._init_timer = None
+        if not self.core.ready and not self.closed:
+            self.abort(CallTimeoutError("init handshake timed out"))
+
+    # ------------------------------------------------------------------ output
+
+    def _write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self._wbuf.append(data)
+        if not self._flush_scheduled and not self._receiving:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush_outbox(self) -> None:
+        outbox = self.core.outbox
+        if outbox:
+            self._wbuf.extend(outbox)
+            outbox.clear()
+        self._flush()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        wbuf = self._wbuf
+        if not wbuf:
+            return
+        transport = self.transport
+        if transport is None or self.closed:
+            wbuf.clear()
+            return
+        if len(wbuf) == 1:
+            transport.write(wbuf[0])
+        else:
+            transport.write(b"".join(wbuf))
+        wbuf.clear()
+
+    # ---------------------------------------------------------------- failure
+
+    def _fatal(self, error: TChannelError) -> None:
+        if self._close_error is None:
+            self._close_error = error
+        self._flush_outbox()
+        if self.transport is not None:
+            self.transport.close()
+        self._shutdown(error)
+
+    def _shutdown(self, error: TChannelError) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._close_error is None:
+            self._close_error = error
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        if not self.ready.done():
+            self.ready.set_exception(error)
+            self.ready.exception()  # mark retrieved: callers may have given up
+        pending = list(self._pending.values())
+        self._pending.clear()
+        for future in pending:
+            if not future.done():
+                future.set_exception(_copy_error(error))
+        for task in list(self._inbound.values()):
+            task.cancel()
+        self._wbuf.clear()
+        self._host.connection_closed(self)

@@ -1,0 +1,320 @@
+"""Call messages <-> frames: fragmentation and reassembly (spec tchannel.md §8, §10).
+
+A call message is a first frame (call req/res) followed by zero or more
+continuation frames; together they carry three arguments. :func:`encode_call`
+writes a message as encoded frames, splitting arguments exactly as tchannel-go
+does (an argument that ends on a frame boundary is closed by a zero-length chunk
+at the start of the next frame). :class:`MessageAssembler` joins received frames
+back into arguments, checking checksums and size limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ringpop.tchannel.checksum import CHECKSUM_SIZE, checksum_update, verifiable
+from ringpop.tchannel.errors import MalformedFrameError, ProtocolError
+from ringpop.tchannel.frames import (
+    FLAG_MORE_FRAGMENTS,
+    HEADER_SIZE,
+    MAX_PAYLOAD_SIZE,
+    CallRequest,
+    CallRequestContinue,
+    CallResponse,
+    CallResponseContinue,
+    FrameType,
+    encode_checksum,
+    pack_header,
+)
+
+__all__ = [
+    "CompleteMessage",
+    "MessageAssembler",
+    "MessageRejectedError",
+    "MessageTooLargeError",
+    "encode_call",
+    "split_args",
+]
+
+_U16_CACHE = [bytes((n >> 8, n & 0xFF)) for n in range(256)]
+
+
+def _u16(n: int) -> bytes:
+    if n < 256:
+        return _U16_CACHE[n]
+    return bytes((n >> 8, n & 0xFF))
+
+
+def split_args(
+    args: Sequence[bytes], first_room: int, cont_room: int
+) -> list[tuple[bool, list[bytes]]]:
+    """Distribute ``args`` over frames: ``[(more_fragments, chunks), ...]``.
+
+    ``first_room`` / ``cont_room`` are the bytes available for chunks (length
+    prefixes included) in the first and in continuation frames.
+    """
+    if first_room < 2 or cont_room < 3:
+        raise ValueError("no room for arguments in a frame")
+    frames: list[tuple[bool, list[bytes]]] = []
+    chunks: list[bytes] = []
+    room = first_room
+    last = len(args) - 1
+    i = 0
+    off = 0
+    while True:
+        arg = args[i]
+        n = min(len(arg) - off, room - 2)
+        chunks.append(arg[off : off + n])
+        room -= 2 + n
+        off += n
+        if off < len(arg):  # frame full in the middle of arg i: continue it next frame
+            frames.append((True, chunks))
+            chunks = []
+            room = cont_room
+            continue
+        if i == last:
+            frames.append((False, chunks))
+            return frames
+        i += 1
+        off = 0
+        if room <= 2:  # no room to start the next arg: close this one in the next frame
+            frames.append((True, chunks))
+            chunks = [b""]
+            room = cont_room - 2
+
+
+def encode_call(
+    frame_id: int,
+    response: bool,
+    prefix: bytes,
+    args: Sequence[bytes],
+    csum_type: int,
+) -> list[bytes]:
+    """Encode one call message as a list of frames (usually one).
+
+    ``prefix`` is the first frame's payload after the flags byte and before the
+    checksum (see ``frames.call_request_prefix``/``call_response_prefix``, minus
+    their first byte).
+    """
+    update = checksum_update(csum_type)
+    csize = CHECKSUM_SIZE[csum_type]
+    first_type = FrameType.CALL_RES if response else FrameType.CALL_REQ
+    first_overhead = 1 + len(prefix) + 1 + csize
+    total = first_overhead + 2 * len(args)
+    for arg in args:
+        total += len(arg)
+    if total <= MAX_PAYLOAD_SIZE:
+        csum = 0
+        parts = [pack_header(HEADER_SIZE + total, first_type, frame_id), b"\x00", prefix]
+        if csize:
+            for arg in args:
+                csum = update(arg, csum)
+        parts.append(encode_checksum(csum_type, csum))
+        for arg in args:
+            parts.append(_u16(len(arg)))
+            parts.append(arg)
+        return [b"".join(parts)]
+    cont_type = FrameType.CALL_RES_CONTINUE if response else FrameType.CALL_REQ_CONTINUE
+    cont_overhead = 1 + 1 + csize
+    plan = split_args(args, MAX_PAYLOAD_SIZE - first_overhead, MAX_PAYLOAD_SIZE - cont_overhead)
+    out: list[bytes] = []
+    csum = 0
+    for index, (more, chunks) in enumerate(plan):
+        for chunk in chunks:
+            csum = update(chunk, csum)
+        body = [b"\x01" if more else b"\x00"]
+        if index == 0:
+            body.append(prefix)
+        body.append(encode_checksum(csum_type, csum))
+        for chunk in chunks:
+            body.append(_u16(len(chunk)))
+            body.append(chunk)
+        payload = b"".join(body)
+        ftype = first_type if index == 0 else cont_type
+        out.append(pack_header(HEADER_SIZE + len(payload), ftype, frame_id) + payload)
+    return out
+
+
+@dataclass(slots=True)
+class CompleteMessage:
+    """A fully received call message: its first frame and its three arguments."""
+
+    first: CallRequest | CallResponse
+    arg1: bytes
+    arg2: bytes
+    arg3: bytes
+
+
+class MessageRejectedError(Exception):
+    """A message that must be refused (bad checksum); the connection stays usable."""
+
+    def __init__(self, frame_id: int, message: str) -> None:
+        super().__init__(message)
+        self.frame_id = frame_id
+        self.message = message
+
+
+class MessageTooLargeError(ProtocolError):
+    """A message's arguments exceed the configured maximum (fatal for the connection)."""
+
+
+class _Partial:
+    __slots__ = ("args", "csum", "csum_type", "first", "size")
+
+    def __init__(
+        self, first: CallRequest | CallResponse, args: list[bytes | bytearray], csum: int
+    ) -> None:
+        self.first = first
+        self.args = args
+        self.csum = csum
+        self.csum_type = first.checksum_type
+        self.size = 0
+
+
+_MAX_DROPPED = 4096
+
+
+class MessageAssembler:
+    """Joins the frames of call messages flowing in one direction on one connection.
+
+    ``max_arg_size`` bounds arg1+arg2+arg3 of one message; ``max_buffered`` bounds
+    the bytes held for all unfinished messages. Exceeding either, more than three
+    arguments, a continuation without a first frame or a duplicate first frame
+    raise ``ProtocolError`` (close the connection). A checksum mismatch or change
+    of checksum type raises :class:`MessageRejectedError`: the rest of that message is
+    skipped and the connection stays usable.
+    """
+
+    __slots__ = ("_dropped", "_partials", "buffered", "max_arg_size", "max_buffered")
+
+    def __init__(self, max_arg_size: int, max_buffered: int) -> None:
+        self.max_arg_size = max_arg_size
+        self.max_buffered = max_buffered
+        self.buffered = 0
+        self._partials: dict[int, _Partial] = {}
+        self._dropped: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._partials)
+
+    def first(self, frame: CallRequest | CallResponse) -> CompleteMessage | None:
+        """Take a call req/res frame; the message if it is complete, else ``None``."""
+        fid = frame.id
+        if fid in self._partials or fid in self._dropped:
+            raise MalformedFrameError(f"second first frame for message id {fid}")
+        args = frame.args
+        size = 0
+        for arg in args:
+            size += len(arg)
+        if size > self.max_arg_size:
+            raise MessageTooLargeError(f"message {fid} exceeds max_arg_size {self.max_arg_size}")
+        csum_type = frame.checksum_type
+        csum = 0
+        if csum_type:
+            update = checksum_update(csum_type)
+            for arg in args:
+                csum = update(arg, csum)
+        more = frame.flags & FLAG_MORE_FRAGMENTS
+        if verifiable(csum_type) and csum != frame.checksum:
+            if more:
+                self._drop(fid)
+            raise MessageRejectedError(
+                fid, f"checksum mismatch: got 0x{frame.checksum:08x}, computed 0x{csum:08x}"
+            )
+        if not more:
+            n = len(args)
+            if n == 3:
+                return CompleteMessage(frame, args[0], args[1], args[2])
+            return CompleteMessage(
+                frame,
+                args[0] if n > 0 else b"",
+                args[1] if n > 1 else b"",
+                b"",
+            )
+        partial = _Partial(frame, list(args) if args else [b""], csum)
+        partial.size = size
+        self._reserve(size)
+        self._partials[fid] = partial
+        return None
+
+    def cont(self, frame: CallRequestContinue | CallResponseContinue) -> CompleteMessage | None:
+        """Take a continuation frame; the message if it is now complete, else ``None``."""
+        fid = frame.id
+        more = frame.flags & FLAG_MORE_FRAGMENTS
+        partial = self._partials.get(fid)
+        if partial is None:
+            if fid in self._dropped:
+                if not more:
+                    self._dropped.discard(fid)
+                return None
+            raise MalformedFrameError(f"continuation frame for unknown message id {fid}")
+        if frame.checksum_type != partial.csum_type:
+            self._abandon(fid, partial, more)
+            raise MessageRejectedError(
+                fid, f"checksum type changed from {partial.csum_type} to {frame.checksum_type}"
+            )
+        chunks = frame.args
+        added = 0
+        for chunk in chunks:
+            added += len(chunk)
+        if partial.size + added > self.max_arg_size:
+            raise MessageTooLargeError(f"message {fid} exceeds max_arg_size {self.max_arg_size}")
+        csum = partial.csum
+        if partial.csum_type:
+            update = checksum_update(partial.csum_type)
+            for chunk in chunks:
+                csum = update(chunk, csum)
+            if verifiable(partial.csum_type) and csum != frame.checksum:
+                self._abandon(fid, partial, more)
+                raise MessageRejectedError(
+                    fid, f"checksum mismatch: got 0x{frame.checksum:08x}, computed 0x{csum:08x}"
+                )
+        partial.csum = csum
+        args = partial.args
+        for index, chunk in enumerate(chunks):
+            if index == 0:
+                current = args[-1]
+                if chunk:
+                    if type(current) is not bytearray:
+                        current = bytearray(current)
+                        args[-1] = current
+                    current += chunk
+            else:
+                if len(args) == 3:
+                    raise MalformedFrameError(f"message {fid} has more than 3 arguments")
+                args.append(chunk)
+        partial.size += added
+        self._reserve(added)
+        if more:
+            return None
+        del self._partials[fid]
+        self.buffered -= partial.size
+        while len(args) < 3:
+            args.append(b"")
+        return CompleteMessage(partial.first, bytes(args[0]), bytes(args[1]), bytes(args[2]))
+
+    def discard(self, fid: int) -> None:
+        """Forget message ``fid`` (e.g. its call was abandoned); later frames are skipped."""
+        partial = self._partials.pop(fid, None)
+        if partial is not None:
+            self.buffered -= partial.size
+            self._drop(fid)
+
+    def _abandon(self, fid: int, partial: _Partial, more: int) -> None:
+        del self._partials[fid]
+        self.buffered -= partial.size
+        if more:
+            self._drop(fid)
+
+    def _drop(self, fid: int) -> None:
+        if len(self._dropped) >= _MAX_DROPPED:
+            raise ProtocolError("too many abandoned fragmented messages")
+        self._dropped.add(fid)
+
+    def _reserve(self, n: int) -> None:
+        self.buffered += n
+        if self.buffered > self.max_buffered:
+            raise MessageTooLargeError(
+                f"{self.buffered} bytes of unfinished messages exceed {self.max_buffered}"
+            )

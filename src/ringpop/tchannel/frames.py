@@ -1,0 +1,633 @@
+"""Sans-IO TChannel v2 frame codec (spec tchannel.md §2-§3, §5-§6, §11-§12).
+
+One dataclass per frame type; :func:`encode_frame` turns a frame into bytes and
+:func:`decode_frame` a frame's type, id and payload back into a frame, raising
+:class:`~ringpop.tchannel.errors.MalformedFrameError` for anything that is not a
+valid frame. :class:`FrameReader` cuts a byte stream into frames.
+
+Call frames carry argument *chunks*; joining chunks into whole arguments across
+continuation frames is :mod:`ringpop.tchannel.fragments`' job.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TypeAlias
+
+from ringpop.tchannel.checksum import CHECKSUM_SIZE
+from ringpop.tchannel.errors import MalformedFrameError
+
+__all__ = [
+    "FLAG_MORE_FRAGMENTS",
+    "HEADER_SIZE",
+    "MAX_ARG1_SIZE",
+    "MAX_FRAME_SIZE",
+    "MAX_PAYLOAD_SIZE",
+    "NO_ID",
+    "PROTOCOL_VERSION",
+    "TRACING_SIZE",
+    "ZERO_TRACING",
+    "CallRequest",
+    "CallRequestContinue",
+    "CallResponse",
+    "CallResponseContinue",
+    "Cancel",
+    "Claim",
+    "ErrorFrame",
+    "Frame",
+    "FrameReader",
+    "FrameType",
+    "InitRequest",
+    "InitResponse",
+    "PingRequest",
+    "PingResponse",
+    "UnknownFrame",
+    "call_request_prefix",
+    "call_response_prefix",
+    "decode_frame",
+    "encode_args",
+    "encode_call_headers",
+    "encode_checksum",
+    "encode_error",
+    "encode_frame",
+    "encode_ping",
+    "encode_service_headers",
+    "pack_code_tracing",
+    "pack_header",
+    "pack_ttl_tracing",
+]
+
+HEADER_SIZE = 16
+MAX_FRAME_SIZE = 0xFFFF
+MAX_PAYLOAD_SIZE = MAX_FRAME_SIZE - HEADER_SIZE
+NO_ID = 0xFFFFFFFF
+MAX_ARG1_SIZE = 16_384
+TRACING_SIZE = 25
+ZERO_TRACING = bytes(TRACING_SIZE)
+PROTOCOL_VERSION = 2
+FLAG_MORE_FRAGMENTS = 0x01
+MAX_CALL_HEADERS = 128
+
+
+class FrameType(IntEnum):
+    """Frame type codes."""
+
+    INIT_REQ = 0x01
+    INIT_RES = 0x02
+    CALL_REQ = 0x03
+    CALL_RES = 0x04
+    CALL_REQ_CONTINUE = 0x13
+    CALL_RES_CONTINUE = 0x14
+    CANCEL = 0xC0
+    CLAIM = 0xC1
+    PING_REQ = 0xD0
+    PING_RES = 0xD1
+    ERROR = 0xFF
+
+
+@dataclass(slots=True)
+class InitRequest:
+    """Init request: protocol version and init headers (``host_port``, ...)."""
+
+    id: int
+    headers: dict[str, str]
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(slots=True)
+class InitResponse:
+    """Init response; echoes the init request's id."""
+
+    id: int
+    headers: dict[str, str]
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(slots=True)
+class CallRequest:
+    """First (or only) frame of a call request; ``args`` are its argument chunks."""
+
+    id: int
+    service: str
+    args: list[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    ttl: int = 1000
+    flags: int = 0
+    tracing: bytes = ZERO_TRACING
+    checksum_type: int = 0
+    checksum: int = 0
+
+
+@dataclass(slots=True)
+class CallResponse:
+    """First (or only) frame of a call response; code 0 is OK, non-zero "not ok"."""
+
+    id: int
+    args: list[bytes]
+    code: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    flags: int = 0
+    tracing: bytes = ZERO_TRACING
+    checksum_type: int = 0
+    checksum: int = 0
+
+
+@dataclass(slots=True)
+class CallRequestContinue:
+    """A continuation frame of a fragmented call request."""
+
+    id: int
+    args: list[bytes]
+    flags: int = 0
+    checksum_type: int = 0
+    checksum: int = 0
+
+
+@dataclass(slots=True)
+class CallResponseContinue:
+    """A continuation frame of a fragmented call response."""
+
+    id: int
+    args: list[bytes]
+    flags: int = 0
+    checksum_type: int = 0
+    checksum: int = 0
+
+
+@dataclass(slots=True)
+class Cancel:
+    """Cancel of an outstanding request (``why`` is free text)."""
+
+    id: int
+    ttl: int = 0
+    tracing: bytes = ZERO_TRACING
+    why: str = ""
+
+
+@dataclass(slots=True)
+class Claim:
+    """Claim frame (unused by ringpop; decoded and ignored)."""
+
+    id: int
+    ttl: int = 0
+    tracing: bytes = ZERO_TRACING
+
+
+@dataclass(slots=True)
+class PingRequest:
+    """Protocol-level ping (not ringpop's ``/protocol/ping``)."""
+
+    id: int
+
+
+@dataclass(slots=True)
+class PingResponse:
+    """Answer to a :class:`PingRequest` with the same id."""
+
+    id: int
+
+
+@dataclass(slots=True)
+class ErrorFrame:
+    """Error frame failing request ``id`` (``NO_ID``: a connection-level error)."""
+
+    id: int
+    code: int
+    message: str = ""
+    tracing: bytes = ZERO_TRACING
+
+
+@dataclass(slots=True)
+class UnknownFrame:
+    """A frame of a type this codec does not know; kept so callers can ignore it."""
+
+    id: int
+    type: int
+    payload: bytes = b""
+
+
+Frame: TypeAlias = (
+    InitRequest
+    | InitResponse
+    | CallRequest
+    | CallResponse
+    | CallRequestContinue
+    | CallResponseContinue
+    | Cancel
+    | Claim
+    | PingRequest
+    | PingResponse
+    | ErrorFrame
+    | UnknownFrame
+)
+
+_HEADER = struct.Struct(">HBxI8x")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_CALL_REQ_FIXED = struct.Struct(">BI25s")  # flags ttl tracing
+_CALL_RES_FIXED = struct.Struct(">BB25s")  # flags code tracing
+_TTL_TRACING = struct.Struct(">I25s")  # ttl tracing (call req after flags, cancel, claim)
+_ERROR_FIXED = struct.Struct(">B25s")  # code tracing (error, call res after flags)
+
+_unpack_u16 = _U16.unpack_from
+#: ``pack_header(size, type, id)``: the 16-byte frame header.
+pack_header = _HEADER.pack
+#: ``pack_ttl_tracing(ttl, tracing)``: call req fields after the flags byte.
+pack_ttl_tracing = _TTL_TRACING.pack
+#: ``pack_code_tracing(code, tracing)``: call res fields after the flags byte.
+pack_code_tracing = _ERROR_FIXED.pack
+_unpack_u32 = _U32.unpack_from
+
+# ---------------------------------------------------------------------------
+# encoding
+
+
+def _check_id(frame_id: int) -> None:
+    if not 0 <= frame_id <= NO_ID:
+        raise ValueError(f"frame id out of range: {frame_id}")
+
+
+def _frame(frame_type: int, frame_id: int, payload: bytes) -> bytes:
+    size = HEADER_SIZE + len(payload)
+    if size > MAX_FRAME_SIZE:
+        raise ValueError(f"frame of {size} bytes exceeds {MAX_FRAME_SIZE}")
+    return _HEADER.pack(size, frame_type, frame_id) + payload
+
+
+def _str1(value: str, what: str) -> bytes:
+    raw = value.encode()
+    if len(raw) > 0xFF:
+        raise ValueError(f"{what} longer than 255 bytes: {value[:40]!r}")
+    return bytes((len(raw),)) + raw
+
+
+def _str2(value: str | bytes, what: str) -> bytes:
+    raw = value.encode() if isinstance(value, str) else value
+    if len(raw) > 0xFFFF:
+        raise ValueError(f"{what} longer than 65535 bytes")
+    return _U16.pack(len(raw)) + raw
+
+
+def encode_call_headers(headers: dict[str, str]) -> bytes:
+    """Encode call transport headers ``nh:1 (hk~1 hv~1){nh}``."""
+    if len(headers) > MAX_CALL_HEADERS:
+        raise ValueError(f"more than {MAX_CALL_HEADERS} transport headers")
+    parts = [bytes((len(headers),))]
+    for key, value in headers.items():
+        parts.append(_str1(key, "header key"))
+        parts.append(_str1(value, "header value"))
+    return b"".join(parts)
+
+
+def _init_headers(headers: dict[str, str]) -> bytes:
+    if len(headers) > 0xFFFF:
+        raise ValueError("too many init headers")
+    parts = [_U16.pack(len(headers))]
+    for key, value in headers.items():
+        parts.append(_str2(key, "init header key"))
+        parts.append(_str2(value, "init header value"))
+    return b"".join(parts)
+
+
+def encode_checksum(csum_type: int, value: int) -> bytes:
+    """Encode ``csumtype:1 (csum:4){0,1}``."""
+    size = CHECKSUM_SIZE.get(csum_type)
+    if size is None:
+        raise ValueError(f"unknown checksum type {csum_type}")
+    if size == 0:
+        return bytes((csum_type,))
+    return bytes((csum_type,)) + _U32.pack(value & 0xFFFFFFFF)
+
+
+def encode_args(args: list[bytes]) -> bytes:
+    """Encode argument chunks ``(arg~2)*``."""
+    parts: list[bytes] = []
+    for arg in args:
+        if len(arg) > 0xFFFF:
+            raise ValueError("argument chunk longer than 65535 bytes")
+        parts.append(_U16.pack(len(arg)))
+        parts.append(arg)
+    return b"".join(parts)
+
+
+def encode_service_headers(service: str, headers: dict[str, str]) -> bytes:
+    """Encode ``service~1 nh:1 (hk~1 hv~1){nh}`` of a call request."""
+    return _str1(service, "service") + encode_call_headers(headers)
+
+
+def call_request_prefix(ttl: int, tracing: bytes, service: str, headers: dict[str, str]) -> bytes:
+    """The call req payload after the flags byte, up to (excluding) the checksum."""
+    if len(tracing) != TRACING_SIZE:
+        raise ValueError("tracing must be 25 bytes")
+    return _TTL_TRACING.pack(ttl, tracing) + encode_service_headers(service, headers)
+
+
+def call_response_prefix(code: int, tracing: bytes, headers: dict[str, str]) -> bytes:
+    """The call res payload after the flags byte, up to (excluding) the checksum."""
+    if len(tracing) != TRACING_SIZE:
+        raise ValueError("tracing must be 25 bytes")
+    return _ERROR_FIXED.pack(code, tracing) + encode_call_headers(headers)
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """Encode one frame; raises ``ValueError`` when a field does not fit its size."""
+    _check_id(frame.id)
+    if isinstance(frame, CallRequest):
+        payload = (
+            bytes((frame.flags,))
+            + call_request_prefix(frame.ttl, frame.tracing, frame.service, frame.headers)
+            + encode_checksum(frame.checksum_type, frame.checksum)
+            + encode_args(frame.args)
+        )
+        return _frame(FrameType.CALL_REQ, frame.id, payload)
+    if isinstance(frame, CallResponse):
+        payload = (
+            bytes((frame.flags,))
+            + call_response_prefix(frame.code, frame.tracing, frame.headers)
+            + encode_checksum(frame.checksum_type, frame.checksum)
+            + encode_args(frame.args)
+        )
+        return _frame(FrameType.CALL_RES, frame.id, payload)
+    if isinstance(frame, CallRequestContinue | CallResponseContinue):
+        payload = (
+            bytes((frame.flags,))
+            + encode_checksum(frame.checksum_type, frame.checksum)
+            + encode_args(frame.args)
+        )
+        ftype = (
+            FrameType.CALL_REQ_CONTINUE
+            if isinstance(frame, CallRequestContinue)
+            else FrameType.CALL_RES_CONTINUE
+        )
+        return _frame(ftype, frame.id, payload)
+    if isinstance(frame, InitRequest | InitResponse):
+        payload = _U16.pack(frame.version) + _init_headers(frame.headers)
+        ftype = FrameType.INIT_REQ if isinstance(frame, InitRequest) else FrameType.INIT_RES
+        return _frame(ftype, frame.id, payload)
+    if isinstance(frame, ErrorFrame):
+        return encode_error(frame.id, frame.code, frame.message, frame.tracing)
+    if isinstance(frame, PingRequest):
+        return _frame(FrameType.PING_REQ, frame.id, b"")
+    if isinstance(frame, PingResponse):
+        return _frame(FrameType.PING_RES, frame.id, b"")
+    if isinstance(frame, Cancel):
+        payload = _TTL_TRACING.pack(frame.ttl, frame.tracing) + _str2(frame.why, "cancel reason")
+        return _frame(FrameType.CANCEL, frame.id, payload)
+    if isinstance(frame, Claim):
+        return _frame(FrameType.CLAIM, frame.id, _TTL_TRACING.pack(frame.ttl, frame.tracing))
+    if frame.type in _DECODERS:
+        raise ValueError(f"UnknownFrame with known type 0x{frame.type:02x}")
+    return _frame(frame.type, frame.id, frame.payload)
+
+
+def encode_error(frame_id: int, code: int, message: str, tracing: bytes = ZERO_TRACING) -> bytes:
+    """Encode an error frame; an over-long message is truncated to fit one frame."""
+    raw = message.encode()
+    room = MAX_PAYLOAD_SIZE - 1 - TRACING_SIZE - 2
+    if len(raw) > room:
+        raw = raw[:room].decode(errors="ignore").encode()
+    if len(tracing) != TRACING_SIZE:
+        raise ValueError("tracing must be 25 bytes")
+    return _frame(FrameType.ERROR, frame_id, _ERROR_FIXED.pack(code, tracing) + _str2(raw, "msg"))
+
+
+def encode_ping(frame_id: int, *, response: bool = False) -> bytes:
+    """Encode a ping request (or, with ``response=True``, a ping response)."""
+    return _HEADER.pack(
+        HEADER_SIZE, FrameType.PING_RES if response else FrameType.PING_REQ, frame_id
+    )
+
+
+# ---------------------------------------------------------------------------
+# decoding (each decoder reads an exact payload and must consume all of it)
+
+
+def _read_str1(p: bytes, o: int) -> tuple[str, int]:
+    n = p[o]
+    end = o + 1 + n
+    if end > len(p):
+        raise MalformedFrameError("truncated string")
+    return p[o + 1 : end].decode(), end
+
+
+def _read_str2(p: bytes, o: int, errors: str = "strict") -> tuple[str, int]:
+    (n,) = _unpack_u16(p, o)
+    end = o + 2 + n
+    if end > len(p):
+        raise MalformedFrameError("truncated string")
+    return p[o + 2 : end].decode(errors=errors), end
+
+
+def _read_call_headers(p: bytes, o: int) -> tuple[dict[str, str], int]:
+    nh = p[o]
+    o += 1
+    headers: dict[str, str] = {}
+    for _ in range(nh):
+        key, o = _read_str1(p, o)
+        value, o = _read_str1(p, o)
+        if key in headers:
+            raise MalformedFrameError(f"duplicate transport header {key!r}")
+        headers[key] = value
+    return headers, o
+
+
+def _read_checksum(p: bytes, o: int) -> tuple[int, int, int]:
+    csum_type = p[o]
+    if csum_type == 0:
+        return 0, 0, o + 1
+    if csum_type > 3:
+        raise MalformedFrameError(f"unknown checksum type {csum_type}")
+    return csum_type, _unpack_u32(p, o + 1)[0], o + 5
+
+
+def _read_args(p: bytes, o: int, max_args: int) -> list[bytes]:
+    end = len(p)
+    args: list[bytes] = []
+    while o < end:
+        if len(args) == max_args:
+            raise MalformedFrameError(f"more than {max_args} argument chunks in one frame")
+        (n,) = _unpack_u16(p, o)
+        o += 2
+        if o + n > end:
+            raise MalformedFrameError("truncated argument")
+        args.append(p[o : o + n])
+        o += n
+    return args
+
+
+def _dec_call_req(fid: int, p: bytes) -> CallRequest:
+    flags, ttl, tracing = _CALL_REQ_FIXED.unpack_from(p, 0)
+    service, o = _read_str1(p, 30)
+    headers, o = _read_call_headers(p, o)
+    csum_type, csum, o = _read_checksum(p, o)
+    return CallRequest(
+        fid, service, _read_args(p, o, 3), headers, ttl, flags, tracing, csum_type, csum
+    )
+
+
+def _dec_call_res(fid: int, p: bytes) -> CallResponse:
+    flags, code, tracing = _CALL_RES_FIXED.unpack_from(p, 0)
+    headers, o = _read_call_headers(p, 27)
+    csum_type, csum, o = _read_checksum(p, o)
+    return CallResponse(fid, _read_args(p, o, 3), code, headers, flags, tracing, csum_type, csum)
+
+
+def _dec_call_req_cont(fid: int, p: bytes) -> CallRequestContinue:
+    csum_type, csum, o = _read_checksum(p, 1)
+    return CallRequestContinue(fid, _read_args(p, o, 3), p[0], csum_type, csum)
+
+
+def _dec_call_res_cont(fid: int, p: bytes) -> CallResponseContinue:
+    csum_type, csum, o = _read_checksum(p, 1)
+    return CallResponseContinue(fid, _read_args(p, o, 3), p[0], csum_type, csum)
+
+
+def _read_init(p: bytes) -> tuple[int, dict[str, str]]:
+    version, nh = struct.unpack_from(">HH", p, 0)
+    o = 4
+    headers: dict[str, str] = {}
+    for _ in range(nh):
+        key, o = _read_str2(p, o)
+        value, o = _read_str2(p, o)
+        if key in headers:
+            raise MalformedFrameError(f"duplicate init header {key!r}")
+        headers[key] = value
+    _expect_end(p, o)
+    return version, headers
+
+
+def _dec_init_req(fid: int, p: bytes) -> InitRequest:
+    version, headers = _read_init(p)
+    return InitRequest(fid, headers, version)
+
+
+def _dec_init_res(fid: int, p: bytes) -> InitResponse:
+    version, headers = _read_init(p)
+    return InitResponse(fid, headers, version)
+
+
+def _dec_error(fid: int, p: bytes) -> ErrorFrame:
+    code, tracing = _ERROR_FIXED.unpack_from(p, 0)
+    message, o = _read_str2(p, 26, "replace")
+    _expect_end(p, o)
+    return ErrorFrame(fid, code, message, tracing)
+
+
+def _dec_cancel(fid: int, p: bytes) -> Cancel:
+    ttl, tracing = _TTL_TRACING.unpack_from(p, 0)
+    why, o = _read_str2(p, 29, "replace")
+    _expect_end(p, o)
+    return Cancel(fid, ttl, tracing, why)
+
+
+def _dec_claim(fid: int, p: bytes) -> Claim:
+    ttl, tracing = _TTL_TRACING.unpack_from(p, 0)
+    _expect_end(p, 29)
+    return Claim(fid, ttl, tracing)
+
+
+def _dec_ping_req(fid: int, p: bytes) -> PingRequest:
+    _expect_end(p, 0)
+    return PingRequest(fid)
+
+
+def _dec_ping_res(fid: int, p: bytes) -> PingResponse:
+    _expect_end(p, 0)
+    return PingResponse(fid)
+
+
+def _expect_end(p: bytes, o: int) -> None:
+    if o != len(p):
+        raise MalformedFrameError(f"{len(p) - o} unexpected trailing bytes")
+
+
+_DECODERS: dict[FrameType, Callable[[int, bytes], Frame]] = {
+    FrameType.INIT_REQ: _dec_init_req,
+    FrameType.INIT_RES: _dec_init_res,
+    FrameType.CALL_REQ: _dec_call_req,
+    FrameType.CALL_RES: _dec_call_res,
+    FrameType.CALL_REQ_CONTINUE: _dec_call_req_cont,
+    FrameType.CALL_RES_CONTINUE: _dec_call_res_cont,
+    FrameType.CANCEL: _dec_cancel,
+    FrameType.CLAIM: _dec_claim,
+    FrameType.PING_REQ: _dec_ping_req,
+    FrameType.PING_RES: _dec_ping_res,
+    FrameType.ERROR: _dec_error,
+}
+_DECODER_BY_INT: dict[int, Callable[[int, bytes], Frame]] = {
+    int(k): v for k, v in _DECODERS.items()
+}
+
+
+def decode_frame(frame_type: int, frame_id: int, payload: bytes) -> Frame:
+    """Decode one frame's payload; raises ``MalformedFrameError`` if it is invalid."""
+    decoder = _DECODER_BY_INT.get(frame_type)
+    if decoder is None:
+        return UnknownFrame(frame_id, frame_type, payload)
+    try:
+        return decoder(frame_id, payload)
+    except MalformedFrameError as exc:
+        raise MalformedFrameError(f"frame type 0x{frame_type:02x} id {frame_id}: {exc}") from None
+    except (IndexError, struct.error) as exc:
+        raise MalformedFrameError(
+            f"truncated frame type 0x{frame_type:02x} id {frame_id}: {exc}"
+        ) from None
+    except UnicodeDecodeError:
+        raise MalformedFrameError(
+            f"frame type 0x{frame_type:02x} id {frame_id}: string is not UTF-8"
+        ) from None
+
+
+class FrameReader:
+    """Cuts a byte stream into frames.
+
+    ``feed`` appends received bytes; ``next_frame`` returns the next complete
+    frame, ``None`` when more bytes are needed, or raises ``MalformedFrameError``
+    (after which the stream is unusable: the connection must be closed).
+    """
+
+    __slots__ = ("_buf", "_pos")
+
+    def __init__(self) -> None:
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        buf = self._buf
+        if self._pos >= len(buf):
+            self._buf = data if type(data) is bytes else bytes(data)
+            self._pos = 0
+        elif type(buf) is bytearray and self._pos == 0:
+            buf += data
+        else:
+            rest = bytearray(buf[self._pos :])
+            rest += data
+            self._buf = rest
+            self._pos = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as frames."""
+        return len(self._buf) - self._pos
+
+    def next_frame(self) -> Frame | None:
+        """The next complete frame, or ``None`` if more bytes are needed."""
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < 2:
+            return None
+        size = (buf[pos] << 8) | buf[pos + 1]
+        if size < HEADER_SIZE:
+            raise MalformedFrameError(f"frame size {size} is smaller than the 16-byte header")
+        if avail < size:
+            return None
+        frame_type = buf[pos + 2]
+        (frame_id,) = _unpack_u32(buf, pos + 4)
+        payload = bytes(buf[pos + HEADER_SIZE : pos + size])
+        self._pos = pos + size
+        return decode_frame(frame_type, frame_id, payload)

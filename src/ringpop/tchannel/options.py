@@ -1,0 +1,52 @@
+"""Tunables of a TChannel :class:`~ringpop.tchannel.Channel` (spec defaults.md §11)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ringpop.tchannel.checksum import ChecksumType
+
+__all__ = ["DEFAULT_MAX_ARG_SIZE", "ChannelOptions"]
+
+#: Default bound on arg1+arg2+arg3 of one received message.
+DEFAULT_MAX_ARG_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOptions:
+    """Everything a channel and its connections can be tuned with.
+
+    * ``process_name`` - sent in init headers (default ``pyringpop[<pid>]``).
+    * ``caller_name`` - ``cn`` header of outgoing calls.
+    * ``max_arg_size`` - largest total argument size of a received call message;
+      a peer exceeding it gets a protocol error and its connection is closed.
+    * ``max_buffered`` - bytes of partially received messages per connection and
+      direction (default ``4 * max_arg_size``).
+    * ``init_timeout`` - seconds a new connection may take to finish the handshake.
+    * ``connect_timeout`` - upper bound (seconds) on one TCP connect + handshake;
+      each call is additionally bounded by its own timeout.
+    * ``drain_timeout`` - how long :meth:`Channel.close` waits for in-flight calls.
+    * ``checksum_type`` - checksum of outgoing requests (responses echo the request's).
+    * ``max_concurrent_requests`` - per connection; beyond it requests get ``busy``.
+    * ``init_headers`` - extra init headers to advertise.
+    """
+
+    process_name: str = ""
+    caller_name: str = "ringpop"
+    max_arg_size: int = DEFAULT_MAX_ARG_SIZE
+    max_buffered: int | None = None
+    init_timeout: float = 2.0
+    connect_timeout: float = 3.0
+    drain_timeout: float = 5.0
+    checksum_type: ChecksumType = ChecksumType.CRC32
+    max_concurrent_requests: int = 10_000
+    init_headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_arg_size <= 0:
+            raise ValueError("max_arg_size must be positive")
+        if self.init_timeout <= 0 or self.connect_timeout <= 0 or self.drain_timeout < 0:
+            raise ValueError("timeouts must be positive")
+        if self.max_concurrent_requests <= 0:
+            raise ValueError("max_concurrent_requests must be positive")
+        ChecksumType(self.checksum_type)
