@@ -59,7 +59,7 @@ def from_spec(value: DiscoverProvider | Sequence[str] | str | os.PathLike[str]) 
         return value
     if isinstance(value, list | tuple):
         return StaticHosts(value)
-    raise TypeError(f"cannot make a discover provider from a {type(value).__name__}")
+    raise TypeError(f"cannot make a discover provider from {value!r} (a {type(value).__name__})")
 
 
 def _from_string(text: str) -> DiscoverProvider:
