@@ -30,7 +30,6 @@ from ringpop.messages import (
     PingReqResponse,
     PingRequest,
     PingResponse,
-    StatsMember,
     StatsMembership,
     StatsMemory,
     StatsProcess,
@@ -361,15 +360,7 @@ def _stats(members: MemberList) -> StatsResponse:
     return StatsResponse(
         membership=StatsMembership(
             checksum=members.checksum,
-            members=[
-                StatsMember(
-                    address=m.address,
-                    status=m.status.value,
-                    incarnation_number=m.incarnation,
-                    labels=m.labels,
-                )
-                for m in members.sorted_members()
-            ],
+            members=members.stats_members(),
         ),
         process=StatsProcess(memory=StatsMemory(rss=1, heap_total=2, heap_used=3), pid=42),
         protocol=StatsProtocol(protocol_rate=200),

@@ -435,6 +435,27 @@ def test_ring_updates_follow_reachability() -> None:
     assert ring_updates([left]) == ([], [LOCAL])
 
 
+def test_ring_servers_include_the_local_member() -> None:
+    members, _ = member_list(labels={"__identity": "sut"})
+    members.apply([change(B, "alive", 1), change(C, "faulty", 1), change(D, "suspect", 1)])
+    assert sorted(members.ring_servers()) == [(LOCAL, "sut"), (B, None), (D, None)]
+
+
+def test_stats_members_are_sorted_with_real_statuses() -> None:
+    members, _ = member_list()
+    members.apply(
+        [change(C, "alive", 1), change(C, "faulty", 1, tombstone=True), change(B, "alive", 2)]
+    )
+    members.apply([change(B, "alive", 2, labels={"hello": "world"})])
+    stats = members.stats_members()
+    assert [(s.address, s.status, s.incarnation_number) for s in stats] == [
+        (LOCAL, "alive", NOW_MS),
+        (B, "alive", 2),
+        (C, "tombstone", 1),
+    ]
+    assert stats[1].labels == {"hello": "world"}
+
+
 def test_ring_updates_use_first_old_and_last_new_of_a_batch() -> None:
     members, _ = member_list()
     members.apply([change(B, "alive", 1)])

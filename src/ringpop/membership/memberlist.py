@@ -27,7 +27,7 @@ from ringpop.membership.member import (
 )
 from ringpop.membership.rules import accepts, declaration, refutation_incarnation, self_change
 from ringpop.membership.status import PINGABLE, PRECEDENCE, Status, parse_status
-from ringpop.messages import Change
+from ringpop.messages import Change, StatsMember
 from ringpop.options import ChecksumFlavour
 
 __all__ = ["Applied", "MemberList", "ring_updates"]
@@ -162,6 +162,31 @@ class MemberList:
     def sorted_members(self) -> list[Member]:
         """All members sorted by address (the order of ``/admin/stats``)."""
         return sorted(self._members.values(), key=lambda m: m.address)
+
+    def stats_members(self) -> list[StatsMember]:
+        """The ``membership.members`` list of ``/admin/stats`` (§5.1): by address, real status."""
+        return [
+            StatsMember(
+                address=m.address,
+                status=m.status.value,
+                incarnation_number=m.incarnation,
+                labels=m.labels,
+            )
+            for m in self.sorted_members()
+        ]
+
+    def ring_servers(self) -> list[tuple[str, str | None]]:
+        """Every reachable member (the local one included) as ``(address, identity or None)``.
+
+        The servers of the hash ring (§13.3), e.g. to build it at start-up; after that
+        :func:`ring_updates` gives the changes per batch.
+        """
+        servers: list[tuple[str, str | None]] = []
+        for member in self._members.values():
+            if member.status in PINGABLE:
+                identity = member.identity
+                servers.append((member.address, None if identity == member.address else identity))
+        return servers
 
     def is_pingable(self, member: Member) -> bool:
         """``alive`` or ``suspect`` and not the local member."""
