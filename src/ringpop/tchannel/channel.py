@@ -325,14 +325,16 @@ class Channel:
                 await loop.create_connection(factory, host, port)
                 assert conn is not None
                 await conn.ready
-        except OSError as exc:
-            raise NetworkError(f"cannot connect to {peer}: {exc}") from None
-        except TimeoutError as exc:
+        except TimeoutError as exc:  # before OSError: TimeoutError is an OSError
             if conn is not None:
                 conn.abort()
             if isinstance(exc, TChannelError):
                 raise
             raise NetworkError(f"timed out connecting to {peer}") from None
+        except OSError as exc:
+            if conn is not None:
+                conn.abort()
+            raise NetworkError(f"cannot connect to {peer}: {exc}") from None
         except BaseException:
             if conn is not None:
                 conn.abort()
@@ -362,7 +364,7 @@ class Channel:
         arg2: bytes = b"",
         arg3: bytes = b"",
         *,
-        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        timeout: float,
         headers: dict[str, str] | None = None,
         scheme: str = "raw",
         caller: str | None = None,
@@ -414,7 +416,7 @@ class Channel:
         endpoint: str,
         body: Any = None,
         *,
-        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        timeout: float,
         response_type: None = None,
         headers: dict[str, str] | None = None,
         app_headers: Any = None,
@@ -430,7 +432,7 @@ class Channel:
         endpoint: str,
         body: Any = None,
         *,
-        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        timeout: float,
         response_type: type[T],
         headers: dict[str, str] | None = None,
         app_headers: Any = None,
@@ -445,7 +447,7 @@ class Channel:
         endpoint: str,
         body: Any = None,
         *,
-        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        timeout: float,
         response_type: type[Any] | None = None,
         headers: dict[str, str] | None = None,
         app_headers: Any = None,
@@ -483,7 +485,7 @@ class Channel:
         except ValueError:
             return response.arg3
 
-    async def ping(self, peer: str, *, timeout: float) -> None:  # noqa: ASYNC109
+    async def ping(self, peer: str, *, timeout: float) -> None:
         """TChannel-level ping of ``peer`` (frame 0xD0/0xD1), bounded by ``timeout``."""
         if timeout <= 0:
             raise ValueError("timeout must be positive")

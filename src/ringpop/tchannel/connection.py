@@ -226,7 +226,7 @@ class Connection(asyncio.Protocol):
         arg2: bytes,
         arg3: bytes,
         checksum_type: int,
-        timeout: float,  # noqa: ASYNC109 - sent to the peer as ttl
+        timeout: float,
         ttl_ms: int,
     ) -> Response:
         """Send a call request and wait for its response (or error) for ``timeout`` s."""
@@ -253,7 +253,7 @@ class Connection(asyncio.Protocol):
             timer.cancel()
             self._pending.pop(fid, None)
 
-    async def ping(self, timeout: float) -> None:  # noqa: ASYNC109
+    async def ping(self, timeout: float) -> None:
         """Protocol-level ping (0xD0/0xD1) bounded by ``timeout`` seconds."""
         if self.closed:
             raise self._close_error or NetworkError("connection closed")
