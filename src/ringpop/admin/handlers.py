@@ -1,0 +1,176 @@
+"""The ``/admin/*`` and ``/health`` endpoints of a node (spec §5.1-§5.7).
+
+Responses are JSON objects (ringpop-go style, spec §18 #12): ``{"status": "ok"}``
+rather than node's bare ``ok``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import sys
+import time
+
+import msgspec
+
+import ringpop
+from ringpop.membership.heal import Healer
+from ringpop.membership.network import EndpointHandler, RemoteError
+from ringpop.membership.node import SwimNode
+from ringpop.membership.status import Status
+from ringpop.messages import (
+    AdminLookupResponse,
+    AdminStatusResponse,
+    GossipTickResponse,
+    HealResponse,
+    ReapResponse,
+    StatsMembership,
+    StatsMemory,
+    StatsProcess,
+    StatsProtocol,
+    StatsResponse,
+    StatsRing,
+    encode,
+)
+
+__all__ = ["admin_handlers", "stats_response"]
+
+log = logging.getLogger(__name__)
+
+_OK = encode(AdminStatusResponse(status="ok"))
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class _LookupBody(msgspec.Struct):
+    key: str = ""
+
+
+def _memory() -> StatsMemory:
+    """rss from /proc (current), heapTotal = peak rss, heapUsed = rss (no JS heap here)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak *= 1 if sys.platform == "darwin" else 1024
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            rss = int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        rss = peak
+    return StatsMemory(rss=rss, heap_total=peak, heap_used=rss)
+
+
+def stats_response(node: SwimNode, started_at: float) -> StatsResponse:
+    """The ``/admin/stats`` body (§5.1), schema-exact."""
+    durations = node.tick_durations()
+    timing = {
+        "type": "histogram",
+        "min": round(min(durations, default=0) * 1000, 3),
+        "max": round(max(durations, default=0) * 1000, 3),
+        "median": round(sorted(durations)[len(durations) // 2] * 1000, 3) if durations else 0,
+        "count": len(durations),
+    }
+    ring = node.ring
+    return StatsResponse(
+        membership=StatsMembership(
+            checksum=node.members.checksum, members=node.members.stats_members()
+        ),
+        process=StatsProcess(memory=_memory(), pid=os.getpid()),
+        protocol=StatsProtocol(timing=timing, protocol_rate=round(node.protocol_rate * 1000, 3)),
+        ring=StatsRing(
+            checksum=ring.checksum,
+            servers=ring.servers(),
+            checksums={"replica": ring.replica_checksum},
+        ),
+        version=ringpop.__version__,
+        timestamp=time.time_ns() // 1_000_000,
+        uptime=round((time.monotonic() - started_at) * 1000),
+    )
+
+
+def admin_handlers(node: SwimNode, healer: Healer) -> dict[str, EndpointHandler]:
+    """The admin endpoints of ``node``, keyed by endpoint path."""
+    started_at = time.monotonic()
+
+    async def stats(body: bytes) -> bytes:
+        return encode(stats_response(node, started_at))
+
+    async def lookup(body: bytes) -> bytes:
+        try:
+            key = msgspec.json.decode(body, type=_LookupBody).key if body.strip() else ""
+        except msgspec.DecodeError as error:
+            raise RemoteError("ringpop.argument-required", f"key is required ({error})") from None
+        if not key:
+            raise RemoteError("ringpop.argument-required", "key is required")
+        dest = node.ring.lookup(key)
+        return encode(AdminLookupResponse(dest=dest if dest is not None else node.address))
+
+    async def gossip_start(body: bytes) -> bytes:
+        node.start_gossip()
+        return _OK
+
+    async def gossip_stop(body: bytes) -> bytes:
+        await node.stop_gossip()
+        return _OK
+
+    async def gossip_tick(body: bytes) -> bytes:
+        await node.tick()
+        return encode(GossipTickResponse(checksum=node.members.checksum))
+
+    async def gossip_status(body: bytes) -> bytes:
+        return encode(AdminStatusResponse(status="started" if node.gossiping else "stopped"))
+
+    async def member_leave(body: bytes) -> bytes:
+        if node.local.status == Status.LEAVE:
+            raise RemoteError(
+                "ringpop.invalid-leave.redundant",
+                "A node cannot leave its cluster when it has already left.",
+            )
+        node.set_local_status(Status.LEAVE)
+        return _OK
+
+    async def member_join(body: bytes) -> bytes:
+        if node.local.status != Status.ALIVE:
+            node.set_local_status(Status.ALIVE)
+        return encode(AdminStatusResponse(status="rejoined"))
+
+    async def reap(body: bytes) -> bytes:
+        applied = node.members.reap()
+        node.process(applied)
+        return encode(ReapResponse(status="ok", reaped=len(applied)))
+
+    async def heal(body: bytes) -> bytes:
+        try:
+            targets = await healer.heal()
+        except Exception as error:  # reported to the caller, like ringpop-go
+            return encode(HealResponse(targets=[], error=str(error)))
+        return encode(HealResponse(targets=targets, error=""))
+
+    async def health(body: bytes) -> bytes:
+        return b"ok"
+
+    async def debug_set(body: bytes) -> bytes:
+        logging.getLogger("ringpop").setLevel(logging.DEBUG)
+        return _OK
+
+    async def debug_clear(body: bytes) -> bytes:
+        logging.getLogger("ringpop").setLevel(logging.NOTSET)
+        return _OK
+
+    return {
+        "/admin/stats": stats,
+        "/admin/lookup": lookup,
+        "/admin/gossip/start": gossip_start,
+        "/admin/gossip/stop": gossip_stop,
+        "/admin/gossip/tick": gossip_tick,
+        "/admin/gossip/status": gossip_status,
+        "/admin/gossip": gossip_start,  # deprecated alias (node: start)
+        "/admin/tick": gossip_tick,  # deprecated alias
+        "/admin/member/leave": member_leave,
+        "/admin/member/join": member_join,
+        "/admin/leave": member_leave,  # deprecated alias
+        "/admin/join": member_join,  # deprecated alias
+        "/admin/reap": reap,
+        "/admin/healpartition/disco": heal,
+        "/admin/debugSet": debug_set,
+        "/admin/debugClear": debug_clear,
+        "/health": health,
+    }

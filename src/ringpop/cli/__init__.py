@@ -1,0 +1,1 @@
+"""The ``ringpop`` command line: testpop, and (later) tick-cluster and admin tools."""

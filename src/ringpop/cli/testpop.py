@@ -1,0 +1,111 @@
+"""``testpop``: the conformance program of ``spec/testpop.md``.
+
+Exactly the harness's command line::
+
+    testpop [--identity=<id>] --hosts=<file> --listen=127.0.0.1:<port>
+            --suspect-period=5000 --faulty-period=5000 --tombstone-period=5000
+
+App and TChannel service are ``ringpop``. SIGTERM (and SIGINT) self-evict, then exit
+0; a second SIGINT exits at once. Diagnostics go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "parse_args", "run"]
+
+log = logging.getLogger("ringpop.testpop")
+
+
+def _milliseconds(text: str) -> float:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, not {text}")
+    return value / 1000.0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse testpop's flags (``--name=value``)."""
+    parser = argparse.ArgumentParser(prog="testpop", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listen", required=True, help="ip:port to listen on (our address)")
+    parser.add_argument("--hosts", required=True, help="JSON file: array of ip:port, re-read")
+    parser.add_argument("--suspect-period", type=_milliseconds, default=5.0, metavar="MS")
+    parser.add_argument("--faulty-period", type=_milliseconds, default=5.0, metavar="MS")
+    parser.add_argument("--tombstone-period", type=_milliseconds, default=5.0, metavar="MS")
+    parser.add_argument("--identity", help="sets the __identity label (ring replica strings)")
+    parser.add_argument(
+        "--checksum-flavour", choices=("go", "node"), default="go", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run one node until SIGTERM/SIGINT; the exit status."""
+    from ringpop.discovery import HostsFile
+    from ringpop.options import Options
+    from ringpop.ringpop import BootstrapError, Ringpop
+
+    options = Options(
+        suspect_period=args.suspect_period,
+        faulty_period=args.faulty_period,
+        tombstone_period=args.tombstone_period,
+        checksum_flavour=args.checksum_flavour,
+    )
+    ringpop = Ringpop("ringpop", args.listen, options=options, identity=args.identity)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    interrupts = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal interrupts
+        if signum == signal.SIGINT:
+            interrupts += 1
+            if interrupts > 1:
+                log.warning("second SIGINT: exiting now")
+                sys.exit(1)
+        log.info("received %s: self-evicting", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    await ringpop.start()
+    joining = asyncio.ensure_future(ringpop.bootstrap(HostsFile(args.hosts)))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({joining, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    status = 0
+    if joining.done():
+        try:
+            joining.result()
+        except BootstrapError as error:
+            log.error("%s", error)
+            status = 1
+        else:
+            await stopping
+    else:
+        joining.cancel()
+    stopping.cancel()
+    await ringpop.close()
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

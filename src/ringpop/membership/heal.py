@@ -1,0 +1,149 @@
+"""Partition healing through the discover provider (spec §11).
+
+Every ``heal_period`` the healer runs a heal pass with probability
+``heal_base_probability / N``; ``/admin/healpartition/disco`` runs one on demand. A
+pass joins hosts that we do not know or believe faulty/left/gone, and either makes
+both sides re-assert themselves (reincarnation phase: each side hears a source-less
+``suspect`` about members the other side has wrongly given up) or merges the two
+memberships (merge phase).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ringpop.discovery import DiscoverProvider
+from ringpop.membership.member import Member, change_from_wire
+from ringpop.membership.network import CallError
+from ringpop.membership.node import SwimNode
+from ringpop.membership.status import PRECEDENCE, Status, is_pingable_status
+from ringpop.messages import Change
+
+__all__ = ["HealError", "Healer"]
+
+log = logging.getLogger(__name__)
+
+_FAULTY = PRECEDENCE[Status.FAULTY]
+
+
+class HealError(RuntimeError):
+    """A heal attempt with one target failed."""
+
+
+def _overrides(inc_x: int, status_x: str, inc_y: int, status_y: str) -> bool:
+    return inc_x > inc_y or (inc_x == inc_y and PRECEDENCE[status_x] > PRECEDENCE[status_y])
+
+
+def _suspect_copy(address: str, incarnation: int, labels: dict[str, str]) -> Change:
+    """A ``suspect`` change without source: cannot trigger a full sync (§11)."""
+    return Change(
+        address=address, status=Status.SUSPECT, incarnation_number=incarnation, labels=labels
+    )
+
+
+class Healer:
+    """Heal passes and the periodic healer of one node."""
+
+    def __init__(self, node: SwimNode, provider: DiscoverProvider | None) -> None:
+        self.node = node
+        self.provider = provider
+        self.last_host_count = 0
+        self.passes = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # -- one pass --------------------------------------------------------------------
+
+    async def heal(self) -> list[str]:
+        """Run one heal pass; the targets healed with. Raises discovery errors."""
+        node = self.node
+        if self.provider is None:
+            return []
+        hosts = await self.provider.hosts()
+        self.passes += 1
+        self.last_host_count = len(hosts)
+        targets = []
+        for host in dict.fromkeys(hosts):
+            if host == node.address:
+                continue
+            member = node.members.get(host)
+            if member is None or PRECEDENCE[member.status] >= _FAULTY:
+                targets.append(host)
+        node.rng.shuffle(targets)
+        healed: list[str] = []
+        failures = 0
+        while targets and failures < node.options.heal_max_failures:
+            target = targets.pop()
+            try:
+                reachable = await self.attempt(target)
+            except HealError as error:
+                failures += 1
+                log.info("%s: heal with %s failed: %s", node.address, target, error)
+                continue
+            healed.append(target)
+            targets = [t for t in targets if t not in reachable]
+        if healed:
+            node.stats.increment("heal.triggered")
+            log.info("%s healed with %s", node.address, ", ".join(healed))
+        return healed
+
+    async def attempt(self, target: str) -> set[str]:
+        """Heal with ``target``; the addresses pingable on its side."""
+        node = self.node
+        options = node.options
+        try:
+            response = await node.send_join(target, timeout=options.heal_join_timeout)
+        except CallError as error:
+            raise HealError(str(error)) from None
+        theirs = [c for c in map(change_from_wire, response.membership) if c is not None]
+        for_them: list[Change] = []
+        for_us: list[Change] = []
+        for b in theirs:
+            a: Member | None = node.members.get(b.address)
+            if a is None:
+                continue
+            b_pingable = is_pingable_status(b.status)
+            a_pingable = is_pingable_status(a.status)
+            if (
+                b_pingable
+                and not a_pingable
+                and _overrides(a.incarnation, a.status, b.incarnation_number, b.status)
+            ):
+                for_them.append(_suspect_copy(a.address, a.incarnation, dict(a.labels)))
+            if (
+                a_pingable
+                and not b_pingable
+                and _overrides(b.incarnation_number, b.status, a.incarnation, a.status)
+            ):
+                for_us.append(_suspect_copy(b.address, b.incarnation_number, dict(b.labels)))
+        if for_us or for_them:
+            node.apply_changes(for_us)
+            if for_them:
+                await node.send_ping(target, timeout=options.heal_ping_timeout, changes=for_them)
+        else:
+            node.apply_changes(theirs)
+            await node.send_ping(
+                target, timeout=options.heal_ping_timeout, changes=node.members.as_changes()
+            )
+        return {c.address for c in theirs if is_pingable_status(c.status)}
+
+    # -- periodic --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run heal passes every ``heal_period`` with probability ``base / N``."""
+        if self._task is None and self.provider is not None and self.node.options.heal_enabled:
+            self._task = self.node.spawn(self._loop())
+
+    async def _loop(self) -> None:
+        node = self.node
+        options = node.options
+        while True:
+            await asyncio.sleep(options.heal_period)
+            reachable = sum(1 for m in node.members if m.is_reachable)
+            population = max(1, self.last_host_count, reachable)
+            if node.rng.random() >= options.heal_base_probability / population:
+                continue
+            try:
+                await self.heal()
+            except Exception as error:  # discovery or network trouble: try next period
+                log.warning("%s: heal pass failed: %s", node.address, error)

@@ -1,0 +1,140 @@
+"""Bootstrap: join the cluster from a list of hosts (spec §14).
+
+Join requests go out in parallel groups of ``(join_size - joined) x parallelism``
+(so exactly ``min(6, n)`` in the first round with the defaults), preferring hosts on
+another IP. Every successful response's membership is applied at once (go style)
+but not disseminated (§7.6). Rounds repeat with a capped, jittered exponential
+backoff until ``join_size`` nodes answered or ``max_join_duration`` ran out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ringpop.discovery import DiscoverProvider, DiscoveryError
+from ringpop.membership.network import CallError
+from ringpop.membership.node import SwimNode
+
+__all__ = ["BootstrapError", "JoinResult", "bootstrap", "join_backoff"]
+
+log = logging.getLogger(__name__)
+
+
+class BootstrapError(RuntimeError):
+    """The node could not join enough members within the max join duration."""
+
+
+@dataclass(slots=True)
+class JoinResult:
+    """What a bootstrap did."""
+
+    joined: list[str] = field(default_factory=list)
+    """Hosts whose join response was applied."""
+    attempts: int = 0
+    """Join requests sent."""
+    rounds: int = 0
+    alone: bool = False
+    """The host list named only this node: a one-node cluster by design."""
+
+
+def join_backoff(attempt: int, low: float, high: float, previous_cap: float) -> tuple[float, float]:
+    """Delay before retry ``attempt`` (0-based) and the cap to pass to the next call.
+
+    ringpop-go's shape: the cap doubles from ``low`` up to ``high``; the delay is
+    uniform in ``[previous cap, current cap)``, so delays never shrink.
+    """
+    cap = min(high, low * (2**attempt))
+    return max(previous_cap, 0.0), cap
+
+
+async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
+    """Join the cluster named by ``provider``; mark the node ready on success.
+
+    Raises :class:`BootstrapError` after ``max_join_duration`` without enough joins.
+    """
+    options = node.options
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = JoinResult()
+    joined: set[str] = set()
+    pool_preferred: list[str] = []
+    pool_other: list[str] = []
+    cap = 0.0
+    my_ip = node.address.rsplit(":", 1)[0]
+    while True:
+        try:
+            hosts = await provider.hosts()
+        except DiscoveryError as error:
+            hosts = None
+            log.warning("%s: cannot read hosts: %s", node.address, error)
+        if hosts is not None:
+            potential = [h for h in dict.fromkeys(hosts) if h != node.address]
+            if not potential:
+                result.alone = True
+                log.info("%s: the host list names only this node; starting alone", node.address)
+                break
+            join_size = min(options.join_size, len(potential))
+            if len(joined) >= join_size:
+                break
+            if not pool_preferred and not pool_other:
+                fresh = [h for h in potential if h not in joined]
+                pool_preferred = [h for h in fresh if h.rsplit(":", 1)[0] != my_ip]
+                pool_other = [h for h in fresh if h.rsplit(":", 1)[0] == my_ip]
+                node.rng.shuffle(pool_preferred)
+                node.rng.shuffle(pool_other)
+            want = (join_size - len(joined)) * options.join_parallelism
+            group: list[str] = []
+            while len(group) < want and (pool_preferred or pool_other):
+                group.append((pool_preferred or pool_other).pop())
+            result.rounds += 1
+            result.attempts += len(group)
+            for host in await _join_group(node, group):
+                joined.add(host)
+                result.joined.append(host)
+            if len(joined) >= join_size:
+                break
+        elapsed = loop.time() - started
+        if elapsed >= options.max_join_duration:
+            raise BootstrapError(
+                f"{node.address} joined {len(joined)} of the needed members "
+                f"in {elapsed:.1f} s ({result.attempts} join requests); giving up"
+            )
+        low, cap = join_backoff(
+            result.rounds - 1, options.join_retry_delay_min, options.join_retry_delay_max, cap
+        )
+        delay = min(node.rng.uniform(low, cap) if cap > low else cap, options.max_join_duration)
+        log.info(
+            "%s: joined %d so far; next join round in %.2f s", node.address, len(joined), delay
+        )
+        await asyncio.sleep(delay)
+    node.disseminator.clear_non_local()
+    node.mark_ready()
+    return result
+
+
+async def _join_group(node: SwimNode, group: Sequence[str]) -> list[str]:
+    """Send joins to ``group`` in parallel and wait for all; the hosts that answered."""
+
+    async def join_one(host: str) -> str | None:
+        try:
+            response = await node.send_join(host, timeout=node.options.join_timeout)
+        except CallError as error:
+            log.info("%s: join %s failed: %s", node.address, host, error)
+            return None
+        if response.app != node.app:
+            log.warning(
+                "%s: %s answered the join for app %r, not %r",
+                node.address,
+                host,
+                response.app,
+                node.app,
+            )
+            return None
+        node.apply_changes(response.membership, disseminate=False)
+        return host
+
+    answers = await asyncio.gather(*(join_one(host) for host in group))
+    return [host for host in answers if host is not None]

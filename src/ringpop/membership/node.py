@@ -1,0 +1,533 @@
+"""A SWIM node: the pure membership core driven by asyncio (spec §6-§9, §15).
+
+:class:`SwimNode` owns the member list, the disseminator, the transition timers and
+the hash ring, and keeps them consistent: every batch of accepted changes goes
+through :meth:`SwimNode.process` (record for dissemination, maxP, timers, ring,
+listeners). Around that it runs the gossip loop (ping, then ping-req), the timer
+driver and reverse full syncs, and it talks to peers only through a
+:class:`~ringpop.membership.network.Network`.
+
+Joining (:mod:`.join`), partition healing (:mod:`.heal`) and the endpoint handlers
+(:mod:`.protocol`) live in their own modules and operate on a node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import statistics
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import Any
+
+from ringpop.clock import Clock, SystemClock
+from ringpop.membership.dissemination import Disseminator
+from ringpop.membership.member import Member
+from ringpop.membership.memberlist import Applied, MemberList, ring_updates
+from ringpop.membership.network import CallError, Network
+from ringpop.membership.status import Status
+from ringpop.membership.timers import TransitionTimers
+from ringpop.messages import (
+    Change,
+    JoinRequest,
+    JoinResponse,
+    MessageError,
+    PingReqRequest,
+    PingReqResponse,
+    PingRequest,
+    PingResponse,
+    decode,
+    encode,
+)
+from ringpop.options import Options
+from ringpop.ring import HashRing
+from ringpop.stats import Stats
+
+__all__ = ["AppliedListener", "SelfEvictionError", "SwimNode"]
+
+log = logging.getLogger(__name__)
+
+AppliedListener = Callable[[list[Applied]], None]
+Hook = Callable[[], Awaitable[None] | None]
+
+_TIMING_SAMPLES = 10
+
+
+class SelfEvictionError(RuntimeError):
+    """Self-eviction was asked for while one is already running."""
+
+
+class SwimNode:
+    """One ringpop member: membership state plus the loops that keep it true."""
+
+    def __init__(
+        self,
+        address: str,
+        network: Network,
+        *,
+        app: str = "ringpop",
+        options: Options | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        labels: Mapping[str, str] | None = None,
+        ring: HashRing | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        self.address = address
+        self.app = app
+        self.network = network
+        self.options = options = options if options is not None else Options()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.rng = rng if rng is not None else random.Random()
+        self.stats = stats if stats is not None else Stats(address)
+        self.members = MemberList(
+            address,
+            clock=self.clock,
+            rng=self.rng,
+            labels=labels,
+            checksum_flavour=options.checksum_flavour,
+        )
+        self.disseminator = Disseminator(self.members, piggyback_factor=options.piggyback_factor)
+        self.timers = TransitionTimers(
+            suspect_period=options.suspect_period,
+            faulty_period=options.faulty_period,
+            tombstone_period=options.tombstone_period,
+            local_address=address,
+        )
+        self.ring = ring if ring is not None else HashRing(options.replica_points)
+        local = self.members.local
+        self.ring.add_server(address, None if local.identity == address else local.identity)
+        # The local alive change is the one pending change after bootstrap (§7.6).
+        self.disseminator.record(self.members.local_change())
+
+        self._listeners: list[AppliedListener] = []
+        self._ready = False
+        self._ready_event: asyncio.Event | None = None
+        self._closed = False
+        self._gossip_task: asyncio.Task[None] | None = None
+        self._tick_lock: asyncio.Lock | None = None
+        self._timer_handle: asyncio.TimerHandle | None = None
+        self._timer_due: float | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._reverse_syncs = 0
+        self._evicting = False
+        self.pre_evict_hooks: list[Hook] = []
+        self.post_evict_hooks: list[Hook] = []
+        self._tick_durations: deque[float] = deque(maxlen=_TIMING_SAMPLES)
+        self._protocol_rate = options.min_protocol_period
+        self._rate_computed_at = float("-inf")
+        self.ping_count = 0
+        """Pings sent by the gossip loop and admin ticks (for stats and tests)."""
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Whether bootstrap finished; pings and ping-reqs are refused before."""
+        return self._ready
+
+    @property
+    def local(self) -> Member:
+        """The local member."""
+        return self.members.local
+
+    @property
+    def checksum(self) -> int:
+        """The membership checksum (§12)."""
+        return self.members.checksum
+
+    @property
+    def protocol_rate(self) -> float:
+        """Current gossip period in seconds (§8.1)."""
+        return self._protocol_rate
+
+    def tick_durations(self) -> list[float]:
+        """The last protocol period durations in seconds (for ``/admin/stats``)."""
+        return list(self._tick_durations)
+
+    def mark_ready(self) -> None:
+        """Bootstrap is done: accept pings, start the gossip loop if configured."""
+        if self._ready:
+            return
+        self._ready = True
+        if self._ready_event is not None:
+            self._ready_event.set()
+        log.info("%s ready with %d members", self.address, len(self.members))
+        if self.options.auto_gossip:
+            self.start_gossip()
+
+    async def wait_ready(self) -> None:
+        """Wait until :meth:`mark_ready` has run."""
+        if self._ready:
+            return
+        if self._ready_event is None:
+            self._ready_event = asyncio.Event()
+        await self._ready_event.wait()
+
+    def add_listener(self, listener: AppliedListener) -> None:
+        """Call ``listener(applied)`` after every processed batch of changes."""
+        self._listeners.append(listener)
+
+    # -- the apply pipeline ----------------------------------------------------------
+
+    def apply_changes(
+        self, changes: Iterable[Change], *, disseminate: bool = True
+    ) -> list[Applied]:
+        """Apply received changes (§6) and process what was accepted."""
+        applied = self.members.apply(changes)
+        self.process(applied, disseminate=disseminate)
+        return applied
+
+    def process(
+        self, applied: list[Applied], *, disseminate: bool = True, timers: bool = True
+    ) -> None:
+        """Effects of accepted changes (§6.2): dissemination, maxP, timers, ring, listeners.
+
+        ``disseminate=False`` (bootstrap join lists, §7.6) still records changes about
+        the local member, which are always news to others.
+        """
+        if not applied:
+            return
+        record = self.disseminator.record
+        for item in applied:
+            if disseminate or item.local:
+                record(item.change)
+            self.stats.increment(f"membership-update.{item.new.status}")
+        self.disseminator.adjust_max_p()
+        if timers:
+            self.timers.on_applied(applied, self.clock.monotonic())
+        self._arm_timer()
+        add, remove = ring_updates(applied)
+        if add or remove:
+            self.ring.add_remove_servers(add, remove)
+        self.stats.gauge("checksum", self.members.checksum)
+        self.stats.gauge("num-members", len(self.members))
+        for listener in list(self._listeners):
+            listener(applied)
+
+    def declare(self, address: str, status: Status, incarnation: int) -> list[Applied]:
+        """Make a local declaration about another member (§6.4) and process it."""
+        applied = self.members.declare(address, status, incarnation)
+        self.process(applied)
+        return applied
+
+    def set_local_status(self, status: Status) -> Applied:
+        """Change our own status (leave, alive, faulty), reincarnating (§6.3)."""
+        applied = self.members.set_local_status(status)
+        self.process([applied])
+        return applied
+
+    def set_local_labels(self, labels: Mapping[str, str]) -> Applied:
+        """Replace our labels, reincarnating (§16)."""
+        applied = self.members.set_local_labels(labels)
+        self.process([applied])
+        return applied
+
+    # -- timers (§9) -----------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        if self._closed:
+            return
+        due = self.timers.next_due()
+        if due == self._timer_due and self._timer_handle is not None:
+            return
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+            self._timer_handle = None
+        self._timer_due = due
+        if due is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop yet: armed again by the next change
+            self._timer_due = None
+            return
+        delay = max(0.0, due - self.clock.monotonic())
+        self._timer_handle = loop.call_later(delay, self._fire_timers)
+
+    def _fire_timers(self) -> None:
+        self._timer_handle = None
+        self._timer_due = None
+        applied, evicted = self.timers.expire(self.clock.monotonic(), self.members)
+        self.process(applied, timers=False)
+        if evicted:
+            self.disseminator.adjust_max_p()
+            for member in evicted:
+                log.info("%s evicted %s", self.address, member.address)
+            self.stats.gauge("num-members", len(self.members))
+        self._arm_timer()
+
+    # -- gossip (§8) -----------------------------------------------------------------
+
+    @property
+    def gossiping(self) -> bool:
+        """Whether the gossip loop runs."""
+        return self._gossip_task is not None and not self._gossip_task.done()
+
+    def start_gossip(self) -> None:
+        """Start the protocol-period loop (no-op if it runs); starts a fresh round."""
+        if self.gossiping or self._closed:
+            return
+        self.members.restart_round()
+        self._gossip_task = asyncio.get_running_loop().create_task(
+            self._gossip_loop(), name=f"gossip {self.address}"
+        )
+
+    async def stop_gossip(self) -> None:
+        """Stop the loop; an in-flight ping may still finish in the background."""
+        task, self._gossip_task = self._gossip_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _gossip_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(self.rng.uniform(0, self.options.min_protocol_period))
+        while True:
+            start = loop.time()
+            try:
+                await self.tick()
+            except Exception:  # a bug in one period must not stop failure detection
+                log.exception("%s: protocol period failed", self.address)
+            end = loop.time()
+            self._tick_durations.append(end - start)
+            self.stats.timing("protocol.frequency", (end - start) * 1000)
+            self._update_rate(end)
+            # Start-to-start scheduling: per-period overhead does not accumulate (§8.1).
+            await asyncio.sleep(max(start + self._protocol_rate - end, 0.0))
+
+    def _update_rate(self, now: float) -> None:
+        if now - self._rate_computed_at < self.options.protocol_rate_interval:
+            return
+        self._rate_computed_at = now
+        if self._tick_durations:
+            median = statistics.median(self._tick_durations)
+            self._protocol_rate = max(2 * median, self.options.min_protocol_period)
+
+    async def tick(self) -> bool:
+        """Run one protocol period: ping the next member, ping-req if that fails.
+
+        Returns whether a member was probed. A tick while another runs is skipped.
+        """
+        if self._tick_lock is None:
+            self._tick_lock = asyncio.Lock()
+        if self._tick_lock.locked():
+            return False
+        async with self._tick_lock:
+            target = self.members.next_ping_target()
+            if target is None:
+                return False
+            self.ping_count += 1
+            if await self.send_ping(target.address):
+                return True
+            await self._ping_req(target)
+            return True
+
+    async def send_ping(
+        self,
+        address: str,
+        *,
+        timeout: float | None = None,
+        changes: list[Change] | None = None,
+    ) -> bool:
+        """Ping ``address`` (§8.3); apply the changes it answers with. Success?
+
+        ``changes`` replaces the disseminator's changes (partition healing sends its
+        own); piggyback counts are only bumped for disseminator changes.
+        """
+        issued = self.disseminator.issue_as_sender() if changes is None else changes
+        body = encode(
+            PingRequest(
+                checksum=self.members.checksum,
+                changes=issued,
+                source=self.address,
+                source_incarnation_number=self.members.local.incarnation,
+                app=self.app,
+            )
+        )
+        self.stats.increment("ping.send")
+        started = self.clock.monotonic()
+        try:
+            raw = await self.network.call(
+                address,
+                "/protocol/ping",
+                body,
+                timeout=self.options.ping_timeout if timeout is None else timeout,
+            )
+            response = decode(raw, PingResponse)
+        except (CallError, MessageError) as error:
+            log.debug("%s: ping %s failed: %s", self.address, address, error)
+            return False
+        self.stats.timing("ping", (self.clock.monotonic() - started) * 1000)
+        if changes is None:
+            self.disseminator.commit(issued)
+        self.apply_changes(response.changes)
+        return True
+
+    async def _ping_req(self, target: Member) -> None:
+        """Probe ``target`` through up to k helpers (§8.4), node outcome rules."""
+        helpers = self.members.random_pingable(self.options.ping_req_size, [target.address])
+        if not helpers:
+            # Nobody can help (e.g. a two-node cluster): suspect right away.
+            self.declare(target.address, Status.SUSPECT, target.incarnation)
+            return
+        issued = self.disseminator.issue_as_sender()
+        body = encode(
+            PingReqRequest(
+                source=self.address,
+                source_incarnation_number=self.members.local.incarnation,
+                target=target.address,
+                checksum=self.members.checksum,
+                changes=issued,
+            )
+        )
+        attempts = [
+            self._spawn(self._send_ping_req(helper.address, body, issued)) for helper in helpers
+        ]
+        answered_false = False
+        for next_done in asyncio.as_completed(attempts):
+            status = await next_done
+            if status is True:
+                return  # reachable through a helper; stragglers finish in the background
+            if status is False:
+                answered_false = True
+        if answered_false:
+            self.declare(target.address, Status.SUSPECT, target.incarnation)
+        else:
+            log.info("%s: ping-req about %s inconclusive", self.address, target.address)
+
+    async def _send_ping_req(self, helper: str, body: bytes, issued: list[Change]) -> bool | None:
+        """One ping-req: the helper's ``pingStatus``, or ``None`` on error."""
+        self.stats.increment("ping-req.send")
+        started = self.clock.monotonic()
+        try:
+            raw = await self.network.call(
+                helper, "/protocol/ping-req", body, timeout=self.options.ping_req_timeout
+            )
+            response = decode(raw, PingReqResponse)
+        except (CallError, MessageError) as error:
+            log.debug("%s: ping-req via %s failed: %s", self.address, helper, error)
+            return None
+        self.stats.timing("ping-req", (self.clock.monotonic() - started) * 1000)
+        self.disseminator.commit(issued)
+        self.apply_changes(response.changes)
+        return response.ping_status
+
+    # -- joins and full syncs (§4.1, §7.5) -----------------------------------------------
+
+    def join_request(self) -> bytes:
+        """Our ``/protocol/join`` body."""
+        local = self.members.local
+        return encode(
+            JoinRequest(
+                app=self.app,
+                source=self.address,
+                incarnation_number=local.incarnation,
+                labels=dict(local.labels),
+            )
+        )
+
+    async def send_join(self, address: str, *, timeout: float) -> JoinResponse:
+        """Send a join to ``address``; its response. Raises :class:`CallError`."""
+        self.stats.increment("join.send")
+        raw = await self.network.call(
+            address, "/protocol/join", self.join_request(), timeout=timeout
+        )
+        try:
+            return decode(raw, JoinResponse)
+        except MessageError as error:
+            raise CallError(f"bad join response from {address}: {error}") from None
+
+    def start_reverse_full_sync(self, address: str) -> bool:
+        """Ask ``address`` for its membership (§7.5); ``False`` when 5 already run."""
+        if self._reverse_syncs >= self.options.max_reverse_full_syncs or self._closed:
+            self.stats.increment("full-sync.reverse-skipped")
+            return False
+        self._reverse_syncs += 1
+        self.stats.increment("full-sync.reverse")
+        self._spawn(self._reverse_full_sync(address))
+        return True
+
+    async def _reverse_full_sync(self, address: str) -> None:
+        try:
+            response = await self.send_join(address, timeout=self.options.reverse_full_sync_timeout)
+            self.apply_changes(response.membership)
+        except CallError as error:
+            log.info("%s: reverse full sync with %s failed: %s", self.address, address, error)
+        finally:
+            self._reverse_syncs -= 1
+
+    @property
+    def reverse_syncs_running(self) -> int:
+        """Reverse full syncs in flight."""
+        return self._reverse_syncs
+
+    # -- self-eviction (§15) ---------------------------------------------------------------
+
+    async def self_evict(self) -> int:
+        """Leave gracefully: declare ourselves faulty and tell a few members.
+
+        Runs the pre-evict hooks, marks the local member ``faulty`` (out of our own
+        ring), pings ``min(maxP, ceil(0.4 x pingable))`` distinct pingable members in
+        parallel so the change spreads, runs the post-evict hooks. Returns the number
+        of pings that succeeded. A second call while one runs raises
+        :class:`SelfEvictionError`.
+        """
+        if self._evicting:
+            raise SelfEvictionError("ringpop is already executing a self-eviction")
+        self._evicting = True
+        try:
+            await _run_hooks(self.pre_evict_hooks)
+            await self.stop_gossip()
+            self.set_local_status(Status.FAULTY)
+            succeeded = 0
+            if self.options.self_evict_ping_enabled:
+                pingable = self.members.pingable_count
+                count = min(
+                    self.disseminator.max_p,
+                    math.ceil(pingable * self.options.self_evict_ping_ratio),
+                    pingable,
+                )
+                targets = self.members.random_pingable(count)
+                results = await asyncio.gather(*(self.send_ping(m.address) for m in targets))
+                succeeded = sum(results)
+                log.info(
+                    "%s self-evicted: told %d of %d members", self.address, succeeded, len(targets)
+                )
+            await _run_hooks(self.post_evict_hooks)
+            return succeeded
+        finally:
+            self._evicting = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coroutine`` as a background task owned (and cancelled) by the node."""
+        return self._spawn(coroutine)
+
+    async def stop(self) -> None:
+        """Stop gossip, timers and background work. The state stays readable."""
+        self._closed = True
+        await self.stop_gossip()
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+            self._timer_handle = None
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _run_hooks(hooks: list[Hook]) -> None:
+    for hook in hooks:
+        result = hook()
+        if result is not None:
+            await result

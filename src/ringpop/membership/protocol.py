@@ -1,0 +1,144 @@
+"""Handlers of ``/protocol/join``, ``/protocol/ping`` and ``/protocol/ping-req`` (§4).
+
+Errors use ringpop-node's ``type`` strings and messages (spec §4.1 recommendation).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import msgspec
+from msgspec import UNSET
+
+from ringpop.membership.member import is_valid_address
+from ringpop.membership.network import EndpointHandler, RemoteError
+from ringpop.membership.node import SwimNode
+from ringpop.messages import (
+    JoinRequest,
+    JoinResponse,
+    MessageError,
+    PingReqRequest,
+    PingReqResponse,
+    PingRequest,
+    PingResponse,
+    decode,
+    encode,
+)
+
+__all__ = ["protocol_handlers"]
+
+log = logging.getLogger(__name__)
+
+_NOT_READY = ("ringpop.not-ready", "Ringpop is not ready")
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
+    """The protocol endpoints of ``node``, keyed by endpoint path."""
+    blacklist = [re.compile(pattern) for pattern in node.options.member_blacklist]
+
+    async def join(body: bytes) -> bytes:
+        node.stats.increment("join.recv")
+        if not _is_json(body):
+            raise RemoteError("Error", "need JSON req body with source and incarnationNumber")
+        try:
+            request = decode(body, JoinRequest)
+        except MessageError as error:
+            raise RemoteError(
+                "Error", f"need req body with app, source and incarnationNumber ({error})"
+            ) from None
+        source = request.source
+        if source == node.address:
+            raise RemoteError(
+                "ringpop.self-join",
+                "A node tried joining a cluster by attempting to join itself. "
+                f"The joiner ({source}) must join someone else.",
+            )
+        if not is_valid_address(source):
+            raise RemoteError(
+                "ringpop.invalid-join.source",
+                f"A node tried joining a cluster with an invalid host-port ({source})",
+            )
+        if any(pattern.search(source) for pattern in blacklist):
+            raise RemoteError(
+                "ringpop.invalid-join.blacklist",
+                f"{source} tried joining a cluster, but its host is part of the blacklist: "
+                + ", ".join(node.options.member_blacklist),
+            )
+        if request.app != node.app:
+            raise RemoteError(
+                "ringpop.invalid-join.app",
+                "A node tried joining a different app cluster. The expected app "
+                f"({node.app}) did not match the actual app ({request.app}).",
+            )
+        # The joiner is not added here: it announces itself through gossip (§4.1).
+        return encode(
+            JoinResponse(
+                app=node.app,
+                coordinator=node.address,
+                membership=node.members.as_changes(),
+                membership_checksum=node.members.checksum,
+            )
+        )
+
+    async def ping(body: bytes) -> bytes:
+        node.stats.increment("ping.recv")
+        if not node.ready:
+            raise RemoteError(*_NOT_READY)
+        try:
+            request = decode(body, PingRequest)
+        except MessageError as error:
+            raise RemoteError(
+                "ringpop.bad-request", f"need req body with source, changes, and checksum ({error})"
+            ) from None
+        if request.app is UNSET:
+            if node.options.requires_app_in_ping:
+                raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop requires app name")
+        elif request.app != node.app:
+            raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop has a different app name")
+        node.apply_changes(request.changes)
+        changes, full_sync = node.disseminator.issue_as_receiver(
+            request.source, request.source_incarnation_number, request.checksum
+        )
+        if full_sync:
+            node.stats.increment("full-sync")
+            node.start_reverse_full_sync(request.source)
+        return encode(
+            PingResponse(
+                changes=changes,
+                checksum=node.members.checksum,
+                source=node.address,
+                source_incarnation_number=node.members.local.incarnation,
+            )
+        )
+
+    async def ping_req(body: bytes) -> bytes:
+        node.stats.increment("ping-req.recv")
+        if not node.ready:
+            raise RemoteError(*_NOT_READY)
+        try:
+            request = decode(body, PingReqRequest)
+        except MessageError as error:
+            raise RemoteError(
+                "ringpop.bad-request",
+                f"need req body with source, target, changes, and checksum ({error})",
+            ) from None
+        node.apply_changes(request.changes)
+        node.stats.increment("ping-req-ping.send")
+        reachable = await node.send_ping(request.target)
+        changes, _full_sync = node.disseminator.issue_as_receiver(
+            request.source, request.source_incarnation_number, request.checksum
+        )
+        return encode(
+            PingReqResponse(changes=changes, ping_status=reachable, target=request.target)
+        )
+
+    return {"/protocol/join": join, "/protocol/ping": ping, "/protocol/ping-req": ping_req}
