@@ -65,7 +65,8 @@ class Request:
     ``arg1`` is the endpoint, ``arg2`` the application headers, ``arg3`` the body;
     ``headers`` are the transport headers (``as``, ``cn``, ``re``, ...);
     ``remote`` the caller's advertised ``host_port``, or its socket address when
-    it advertised ``0.0.0.0:0``; ``ttl`` the caller's timeout in seconds.
+    it advertised ``0.0.0.0:0``; ``ttl`` the caller's timeout in seconds;
+    ``checksum_type`` the checksum type the request arrived with.
     """
 
     service: str
@@ -77,6 +78,7 @@ class Request:
     ttl: float
     tracing: bytes = ZERO_TRACING
     id: int = 0
+    checksum_type: int = 0
 
     @property
     def endpoint(self) -> str:

@@ -422,6 +422,7 @@ class Channel:
         app_headers: Any = None,
         scheme: str = "json",
         caller: str | None = None,
+        checksum_type: ChecksumType | None = None,
     ) -> Any: ...
 
     @overload
@@ -438,6 +439,7 @@ class Channel:
         app_headers: Any = None,
         scheme: str = "json",
         caller: str | None = None,
+        checksum_type: ChecksumType | None = None,
     ) -> T: ...
 
     async def call_json(
@@ -453,6 +455,7 @@ class Channel:
         app_headers: Any = None,
         scheme: str = "json",
         caller: str | None = None,
+        checksum_type: ChecksumType | None = None,
     ) -> Any:
         """Call with a JSON body; returns the parsed JSON response body.
 
@@ -475,6 +478,7 @@ class Channel:
             headers=headers,
             scheme=scheme,
             caller=caller,
+            checksum_type=checksum_type,
         )
         if not response.ok:
             raise application_error(response)

@@ -342,11 +342,12 @@ class Connection(asyncio.Protocol):
             ttl,
             tracing,
             fid,
+            first.checksum_type,
         )
-        task = self._loop.create_task(self._serve(request, handler, first.checksum_type))
+        task = self._loop.create_task(self._serve(request, handler))
         self._inbound[fid] = task
 
-    async def _serve(self, request: Request, handler: Handler, checksum_type: int) -> None:
+    async def _serve(self, request: Request, handler: Handler) -> None:
         fid = request.id
         timer = self._loop.call_later(request.ttl, self._handler_expired, fid)
         try:
@@ -389,6 +390,7 @@ class Connection(asyncio.Protocol):
         code = response.code
         if code != 0 and code != CODE_APPLICATION_ERROR:
             code = CODE_APPLICATION_ERROR
+        checksum_type = request.checksum_type
         if checksum_type != 1 and checksum_type != 3:
             checksum_type = 0
         prefix = pack_code_tracing(code, request.tracing) + block
