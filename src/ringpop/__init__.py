@@ -1,11 +1,45 @@
 """ringpop for Python: SWIM membership, a consistent hash ring and request forwarding.
 
 Wire-compatible with ringpop-node and ringpop-go (TChannel v2, same endpoints,
-same hashes and checksums).
+same hashes and checksums)::
+
+    from ringpop import Ringpop, Options
+
+The names below are imported on first use, so ``import ringpop.ring`` (say) does
+not load the transport.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "HttpRequest",
+    "HttpResponse",
+    "Options",
+    "Ringpop",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from ringpop.forward import HttpRequest, HttpResponse
+    from ringpop.options import Options
+    from ringpop.ringpop import Ringpop
+
+_LAZY = {
+    "Ringpop": "ringpop.ringpop",
+    "Options": "ringpop.options",
+    "HttpRequest": "ringpop.forward",
+    "HttpResponse": "ringpop.forward",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ringpop' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

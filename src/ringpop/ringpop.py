@@ -12,21 +12,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
+from ringpop.events import (
+    ChecksumComputed,
+    EventEmitter,
+    LookupTiming,
+    MembershipChanged,
+    MemberUpdate,
+    Ready,
+    RingChanged,
+    ServerAdded,
+    ServerRemoved,
+)
+from ringpop.forward import Forwarder, HttpHandler, HttpRequest, HttpResponse, RequestProxy
 from ringpop.membership.heal import Healer
 from ringpop.membership.join import BootstrapError, JoinResult, bootstrap
 from ringpop.membership.labels import IDENTITY_LABEL, check_identity
+from ringpop.membership.memberlist import Applied
 from ringpop.membership.network import TChannelNetwork
 from ringpop.membership.node import SwimNode
 from ringpop.membership.protocol import protocol_handlers
 from ringpop.options import Options
+from ringpop.ring import RingChange
 from ringpop.stats import Stats, StatsBackend
-from ringpop.tchannel import Channel
+from ringpop.tchannel import Channel, Handler, Request, Response
 
 __all__ = ["BootstrapError", "Ringpop"]
 
@@ -40,7 +55,9 @@ class Ringpop:
 
     ``app`` must be equal across the cluster. ``listen`` is this node's address
     (``"ip:port"``; port 0 picks a free one at :meth:`start`). ``identity`` sets the
-    ``__identity`` label used for the ring's replica points (§16).
+    ``__identity`` label used for the ring's replica points (§16). ``http_handler``
+    serves HTTP requests that belong to this node, whether they arrive directly
+    (through :meth:`handle_or_proxy`) or forwarded by another node (``/proxy/req``).
     """
 
     def __init__(
@@ -54,6 +71,7 @@ class Ringpop:
         stats_backend: StatsBackend | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        http_handler: HttpHandler | None = None,
     ) -> None:
         if not app:
             raise ValueError("app name must be a non-empty string")
@@ -68,9 +86,15 @@ class Ringpop:
         self._clock = clock if clock is not None else SystemClock()
         self._rng = rng
         self.channel = Channel(listen, init_timeout=self.options.init_timeout)
+        self.events = EventEmitter()
+        """Typed events: ``rp.events.on(RingChanged, callback)`` or ``rp.events.subscribe()``."""
+        self._http_handler = http_handler
         self._node: SwimNode | None = None
         self._healer: Healer | None = None
+        self._proxy: RequestProxy | None = None
+        self._forwarder: Forwarder | None = None
         self._closed = False
+        self._last_checksum = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -91,12 +115,49 @@ class Ringpop:
         )
         self._node = node
         self._healer = Healer(node, None)
+        self._proxy = RequestProxy(
+            node, self.channel, self.events, self.options, self._http_handler
+        )
+        self._forwarder = Forwarder(node, self.channel, self.events, self.options)
+        node.add_listener(self._on_applied)
+        node.ring.add_listener(self._on_ring_change)
         network = node.network
         network.serve(protocol_handlers(node))
         from ringpop.admin import admin_handlers  # admin sits above membership
 
         network.serve(admin_handlers(node, self._healer))
+        self.channel.register("ringpop", "/proxy/req", self._proxy.serve)
+        self._proxy.start_lag_sampler()
         return address
+
+    def _on_applied(self, applied: list[Applied]) -> None:
+        node = self._require()[0]
+        checksum = node.members.checksum
+        self.events.emit(
+            MembershipChanged(
+                tuple(
+                    MemberUpdate(
+                        a.new.address,
+                        a.new.status.value,
+                        a.new.incarnation,
+                        None if a.old is None else a.old.status.value,
+                        a.local,
+                    )
+                    for a in applied
+                ),
+                checksum,
+            )
+        )
+        if checksum != self._last_checksum:
+            self.events.emit(ChecksumComputed(checksum, self._last_checksum))
+            self._last_checksum = checksum
+
+    def _on_ring_change(self, change: RingChange) -> None:
+        self.events.emit(RingChanged(change.added, change.removed, change.checksum))
+        for address in change.added:
+            self.events.emit(ServerAdded(address))
+        for address in change.removed:
+            self.events.emit(ServerRemoved(address))
 
     async def bootstrap(self, hosts: HostsSpec) -> JoinResult:
         """Join the cluster named by ``hosts`` (list, hosts file, ``dns:`` spec or provider).
@@ -111,6 +172,7 @@ class Ringpop:
         healer.provider = provider
         result = await bootstrap(node, provider)
         healer.start()
+        self.events.emit(Ready(node.address, len(node.members)))
         return result
 
     async def close(self, *, self_evict: bool = True) -> None:
@@ -176,9 +238,92 @@ class Ringpop:
     def lookup(self, key: str | bytes) -> str:
         """The address owning ``key`` (our own address on an empty ring, like node)."""
         node = self._require()[0]
-        owner = node.ring.lookup(key)
+        if self.events.wants(LookupTiming):
+            started = time.perf_counter()
+            owner = node.ring.lookup(key)
+            self.events.emit(LookupTiming(key, time.perf_counter() - started))
+        else:
+            owner = node.ring.lookup(key)
         return owner if owner is not None else node.address
 
     def lookup_n(self, key: str | bytes, n: int) -> list[str]:
         """Up to ``n`` distinct owners of ``key`` in ring order."""
         return self._require()[0].ring.lookup_n(key, n)
+
+    # -- forwarding ------------------------------------------------------------------------
+
+    def set_http_handler(self, handler: HttpHandler | None) -> None:
+        """Set the application handler for HTTP requests owned by this node."""
+        self._http_handler = handler
+        if self._proxy is not None:
+            self._proxy.handler = handler
+
+    @property
+    def proxy(self) -> RequestProxy:
+        """Node-style forwarding (``/proxy/req``)."""
+        if self._proxy is None:
+            raise RuntimeError("Ringpop is not started: await start() or bootstrap() first")
+        return self._proxy
+
+    @property
+    def forwarder(self) -> Forwarder:
+        """Go-style forwarding of the application's own TChannel calls."""
+        if self._forwarder is None:
+            raise RuntimeError("Ringpop is not started: await start() or bootstrap() first")
+        return self._forwarder
+
+    async def handle_or_proxy(
+        self,
+        key: str | Sequence[str],
+        request: HttpRequest,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_schedule: Sequence[float] | None = None,
+        skip_lookup_on_retry: bool | None = None,
+    ) -> HttpResponse:
+        """Serve ``request`` with the HTTP handler if we own ``key``, else proxy it (§5.8).
+
+        Always returns a response: forwarding errors become 4xx/5xx responses
+        (413 for bodies over ``options.body_limit``, 500 when retries run out).
+        """
+        return await self.proxy.handle_or_proxy(
+            key,
+            request,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_schedule=retry_schedule,
+            skip_lookup_on_retry=skip_lookup_on_retry,
+        )
+
+    async def forward(
+        self,
+        keys: str | Sequence[str],
+        service: str,
+        endpoint: str,
+        arg2: bytes = b"",
+        arg3: bytes = b"",
+        *,
+        scheme: str = "json",
+        timeout: float | None = None,
+    ) -> Response:
+        """Call ``service``/``endpoint`` on the owner of ``keys`` (go style, §5.9)."""
+        key_list = [keys] if isinstance(keys, str) else list(keys)
+        return await self.forwarder.forward(
+            key_list, service, endpoint, arg2, arg3, scheme=scheme, timeout=timeout
+        )
+
+    def register_forwarded(
+        self,
+        service: str,
+        endpoint: str,
+        handler: Handler,
+        keys: Callable[[Request], Sequence[str]],
+    ) -> None:
+        """Serve an application endpoint with handle-or-forward on the keys ``keys(request)``."""
+        forwarder = self.forwarder
+
+        async def serve(request: Request) -> Response:
+            return await forwarder.handle_or_forward(keys(request), request, handler)
+
+        self.channel.register(service, endpoint, serve)

@@ -1,0 +1,278 @@
+"""Typed events of a ringpop node, delivered to callbacks or async iterators.
+
+::
+
+    rp.events.on(RingChanged, lambda e: print("ring now", e.checksum))
+
+    async for event in rp.events.subscribe(ServerAdded, ServerRemoved):
+        ...
+
+Every event is a frozen dataclass. Callbacks run synchronously where the event
+happens (keep them short); each async subscriber gets its own bounded queue, and a
+subscriber that falls behind loses its oldest events (counted in ``dropped``) rather
+than slowing the node down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = [
+    "ChecksumComputed",
+    "ChecksumsDiffer",
+    "Event",
+    "EventEmitter",
+    "LookupTiming",
+    "MembershipChanged",
+    "Ready",
+    "RequestProxied",
+    "RetryAborted",
+    "RetryAttempted",
+    "RetryFailed",
+    "RetryRerouted",
+    "RetryScheduled",
+    "RetrySucceeded",
+    "RingChanged",
+    "ServerAdded",
+    "ServerRemoved",
+    "Subscription",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ready(Event):
+    """Bootstrap finished: the node serves pings and gossips."""
+
+    address: str
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberUpdate:
+    """One accepted membership change."""
+
+    address: str
+    status: str
+    incarnation: int
+    previous_status: str | None
+    local: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChanged(Event):
+    """A batch of membership changes was applied."""
+
+    updates: tuple[MemberUpdate, ...]
+    checksum: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChecksumComputed(Event):
+    """The membership checksum changed."""
+
+    checksum: int
+    previous: int
+
+
+@dataclass(frozen=True, slots=True)
+class RingChanged(Event):
+    """Servers entered or left the hash ring."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    checksum: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAdded(Event):
+    """A server entered the ring."""
+
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRemoved(Event):
+    """A server left the ring."""
+
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class LookupTiming(Event):
+    """How long a lookup took (only emitted while someone listens for it)."""
+
+    key: str | bytes
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestProxied(Event):
+    """A request was forwarded to its owner (node style or go style)."""
+
+    keys: tuple[str, ...]
+    destination: str
+    endpoint: str
+    ok: bool
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled(Event):
+    """A forwarded request failed and will be retried after ``delay`` seconds."""
+
+    keys: tuple[str, ...]
+    attempt: int
+    delay: float
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAttempted(Event):
+    """Retry number ``attempt`` (1-based) is being sent to ``destination``."""
+
+    keys: tuple[str, ...]
+    attempt: int
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRerouted(Event):
+    """A retry goes to a new owner (``destination`` may be ourselves: handled locally)."""
+
+    keys: tuple[str, ...]
+    attempt: int
+    previous: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySucceeded(Event):
+    """A retry succeeded."""
+
+    keys: tuple[str, ...]
+    attempt: int
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryFailed(Event):
+    """Every retry failed; the request fails."""
+
+    keys: tuple[str, ...]
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAborted(Event):
+    """Retries stopped early (e.g. the keys now belong to different owners)."""
+
+    keys: tuple[str, ...]
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChecksumsDiffer(Event):
+    """A forwarded request arrived with a ring checksum different from ours."""
+
+    expected: int
+    actual: int
+    source: str
+
+
+E = TypeVar("E", bound=Event)
+
+
+class Subscription(AsyncIterator[Event]):
+    """An async iterator over events of some types; ``close()`` to stop it."""
+
+    def __init__(self, emitter: EventEmitter, types: tuple[type[Event], ...], maxsize: int) -> None:
+        self._emitter = emitter
+        self.types = types
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self.dropped = 0
+        self._closed = False
+
+    def _offer(self, event: Event) -> None:
+        if self._closed:
+            return
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(event)
+
+    def close(self) -> None:
+        """Stop: the iterator ends after the events already queued."""
+        if not self._closed:
+            self._closed = True
+            self._emitter._unsubscribe(self)
+            if self._queue.full():
+                self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        event = await self._queue.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+
+class EventEmitter:
+    """Delivers events to callbacks (by type) and to async subscriptions."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[type[Event], list[Callable[[Any], None]]] = {}
+        self._subscriptions: list[Subscription] = []
+
+    def on(self, event_type: type[E], callback: Callable[[E], None]) -> None:
+        """Call ``callback(event)`` for every event of ``event_type`` (or a subclass)."""
+        self._callbacks.setdefault(event_type, []).append(callback)
+
+    def off(self, event_type: type[E], callback: Callable[[E], None]) -> None:
+        """Stop calling ``callback``."""
+        self._callbacks.get(event_type, []).remove(callback)
+
+    def subscribe(self, *types: type[Event], maxsize: int = 1000) -> Subscription:
+        """An async iterator over events of ``types`` (all events when none given)."""
+        subscription = Subscription(self, types or (Event,), maxsize)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    def wants(self, event_type: type[Event]) -> bool:
+        """Whether anyone listens for ``event_type`` (to skip costly events)."""
+        for registered, callbacks in self._callbacks.items():
+            if callbacks and issubclass(event_type, registered):
+                return True
+        return any(issubclass(event_type, t) for s in self._subscriptions for t in s.types)
+
+    def emit(self, event: Event) -> None:
+        """Deliver ``event``; a failing callback is logged, never propagated."""
+        for registered, callbacks in self._callbacks.items():
+            if isinstance(event, registered):
+                for callback in list(callbacks):
+                    try:
+                        callback(event)
+                    except Exception:
+                        log.exception("event callback %r failed on %r", callback, event)
+        for subscription in list(self._subscriptions):
+            if isinstance(event, subscription.types):
+                subscription._offer(event)

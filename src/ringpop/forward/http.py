@@ -1,0 +1,400 @@
+"""Handle-or-proxy for HTTP requests, ringpop-node style (``/proxy/req``, spec §5.8).
+
+A request whose key belongs to another node is packed into a TChannel call to that
+node's ``/proxy/req``: arg2 is a JSON "head" (url, headers, method, httpVersion,
+our ring checksum, the keys), arg3 the raw body. The owner checks the ring
+checksum (and optionally key ownership and its load), hands the request to the
+application's handler and answers with ``{"statusCode", "headers"}`` + body.
+
+Failures are retried on ``retry_schedule`` after looking the keys up again: a new
+owner means a reroute, ourselves means handling locally, several owners abort
+(``keys-diverged``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ringpop.events import (
+    ChecksumsDiffer,
+    EventEmitter,
+    RequestProxied,
+    RetryAborted,
+    RetryAttempted,
+    RetryFailed,
+    RetryRerouted,
+    RetryScheduled,
+    RetrySucceeded,
+)
+from ringpop.membership.node import SwimNode
+from ringpop.options import Options
+from ringpop.tchannel import Channel, Request, Response, TChannelError
+from ringpop.tchannel.api import CODE_APPLICATION_ERROR
+
+__all__ = [
+    "HttpHandler",
+    "HttpRequest",
+    "HttpResponse",
+    "ProxyError",
+    "RequestProxy",
+]
+
+log = logging.getLogger(__name__)
+
+SERVICE = "ringpop"
+ENDPOINT = "/proxy/req"
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    """A framework-neutral HTTP request (header names lower-case)."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    http_version: str = "1.1"
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    """A framework-neutral HTTP response."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+class ProxyError(Exception):
+    """Forwarding failed; ``type`` is ringpop-node's error type, ``status`` the HTTP status."""
+
+    def __init__(self, type: str, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.type = type
+        self.message = message
+        self.status = status
+
+    def as_response(self) -> HttpResponse:
+        """The HTTP answer for the original client (node: status and message body)."""
+        return HttpResponse(
+            self.status, {"content-type": "text/plain; charset=utf-8"}, self.message.encode()
+        )
+
+
+class _Head(msgspec.Struct, rename="camel"):
+    url: str = "/"
+    headers: dict[str, str | list[str]] = {}
+    method: str = "GET"
+    http_version: str = "1.1"
+    ringpop_checksum: int | None = None
+    ringpop_keys: list[str] | None = None
+
+
+class _ResponseHead(msgspec.Struct, rename="camel"):
+    status_code: int = 200
+    headers: dict[str, str | list[str]] = {}
+
+
+_head_decoder = msgspec.json.Decoder(_Head)
+_response_head_decoder = msgspec.json.Decoder(_ResponseHead)
+_encode = msgspec.json.Encoder().encode
+
+
+def _flat(headers: dict[str, str | list[str]]) -> dict[str, str]:
+    return {k.lower(): v if isinstance(v, str) else ", ".join(v) for k, v in headers.items()}
+
+
+class _AttemptError(Exception):
+    """One forwarding attempt failed (transport or remote error)."""
+
+
+class RequestProxy:
+    """The node-style forwarding of one ringpop node (sender and receiver)."""
+
+    def __init__(
+        self,
+        node: SwimNode,
+        channel: Channel,
+        events: EventEmitter,
+        options: Options,
+        handler: HttpHandler | None = None,
+    ) -> None:
+        self.node = node
+        self.channel = channel
+        self.events = events
+        self.options = options
+        self.handler = handler
+        self.inflight = 0
+        self.event_loop_lag = 0.0
+        self._lag_task: asyncio.Task[None] | None = None
+
+    # -- sender --------------------------------------------------------------------------
+
+    async def handle_or_proxy(
+        self,
+        keys: str | Sequence[str],
+        request: HttpRequest,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_schedule: Sequence[float] | None = None,
+        skip_lookup_on_retry: bool | None = None,
+    ) -> HttpResponse:
+        """Serve ``request`` here if we own its key(s), else forward it to the owner.
+
+        Errors become HTTP responses (``ProxyError.status`` and its message), so
+        the return value can always be sent to the client.
+        """
+        key_list = [keys] if isinstance(keys, str) else list(keys)
+        try:
+            destination = self._owner(key_list)
+            if destination == self.node.address:
+                return await self._local(request)
+            return await self.proxy(
+                key_list,
+                request,
+                destination,
+                timeout=timeout,
+                max_retries=max_retries,
+                retry_schedule=retry_schedule,
+                skip_lookup_on_retry=skip_lookup_on_retry,
+            )
+        except ProxyError as error:
+            return error.as_response()
+
+    def _owner(self, keys: Sequence[str]) -> str:
+        if not keys:
+            raise ProxyError(
+                "ringpop.request-proxy.keys-required", "at least one key is required", 400
+            )
+        ring = self.node.ring
+        owners = {ring.lookup(key) or self.node.address for key in keys}
+        if len(owners) > 1:
+            raise ProxyError(
+                "ringpop.request-proxy.keys-diverged",
+                f"keys belong to different nodes: {', '.join(sorted(owners))}",
+            )
+        return owners.pop()
+
+    async def _local(self, request: HttpRequest) -> HttpResponse:
+        if self.handler is None:
+            raise ProxyError("ringpop.request-proxy.no-handler", "no request handler is registered")
+        return await self.handler(request)
+
+    async def proxy(
+        self,
+        keys: Sequence[str],
+        request: HttpRequest,
+        destination: str,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_schedule: Sequence[float] | None = None,
+        skip_lookup_on_retry: bool | None = None,
+    ) -> HttpResponse:
+        """Forward ``request`` to ``destination`` with retries; raises :class:`ProxyError`."""
+        options = self.options
+        if len(request.body) > options.body_limit:
+            raise ProxyError(
+                "ringpop.request-proxy.body-too-large",
+                f"request body of {len(request.body)} bytes exceeds the limit of "
+                f"{options.body_limit} bytes",
+                413,
+            )
+        timeout = options.proxy_timeout if timeout is None else timeout
+        retries = options.proxy_max_retries if max_retries is None else max_retries
+        schedule = tuple(options.proxy_retry_schedule if retry_schedule is None else retry_schedule)
+        skip_lookup = (
+            options.skip_lookup_on_retry if skip_lookup_on_retry is None else skip_lookup_on_retry
+        )
+        key_tuple = tuple(keys)
+        try:
+            return await self._attempt(key_tuple, request, destination, timeout)
+        except _AttemptError as error:
+            last_error = str(error)
+        for attempt in range(1, retries + 1):
+            delay = schedule[min(attempt - 1, len(schedule) - 1)] if schedule else 0.0
+            self.events.emit(RetryScheduled(key_tuple, attempt, delay, last_error))
+            self.node.stats.increment("requestProxy.retry.scheduled")
+            await asyncio.sleep(delay)
+            if not skip_lookup:
+                try:
+                    owner = self._owner(keys)
+                except ProxyError as error:
+                    self.events.emit(RetryAborted(key_tuple, attempt, error.message))
+                    self.node.stats.increment("requestProxy.retry.aborted")
+                    raise
+                if owner != destination:
+                    self.events.emit(RetryRerouted(key_tuple, attempt, destination, owner))
+                    self.node.stats.increment("requestProxy.retry.reroute")
+                    if owner == self.node.address:
+                        return await self._local(request)
+                    destination = owner
+            self.events.emit(RetryAttempted(key_tuple, attempt, destination))
+            try:
+                response = await self._attempt(key_tuple, request, destination, timeout)
+            except _AttemptError as error:
+                last_error = str(error)
+                continue
+            self.events.emit(RetrySucceeded(key_tuple, attempt, destination))
+            self.node.stats.increment("requestProxy.retry.succeeded")
+            return response
+        self.events.emit(RetryFailed(key_tuple, retries, last_error))
+        self.node.stats.increment("requestProxy.retry.failed")
+        raise ProxyError(
+            "ringpop.request-proxy.max-retries-exceeded",
+            f"Max number of retries exceeded. {retries} were attempted ({last_error})",
+        )
+
+    async def _attempt(
+        self, keys: tuple[str, ...], request: HttpRequest, destination: str, timeout: float
+    ) -> HttpResponse:
+        head = _encode(
+            {
+                "url": request.url,
+                "headers": request.headers,
+                "method": request.method,
+                "httpVersion": request.http_version,
+                "ringpopChecksum": self.node.ring.checksum,
+                "ringpopKeys": list(keys),
+            }
+        )
+        started = time.monotonic()
+        ok = False
+        try:
+            response = await self.channel.call(
+                destination, SERVICE, ENDPOINT, head, request.body, timeout=timeout, scheme="raw"
+            )
+            if not response.ok:
+                raise _AttemptError(_error_text(response.arg3))
+            try:
+                response_head = (
+                    _response_head_decoder.decode(response.arg2)
+                    if response.arg2.strip()
+                    else _ResponseHead()
+                )
+            except msgspec.DecodeError as error:
+                raise _AttemptError(f"bad response head from {destination}: {error}") from None
+            ok = True
+            return HttpResponse(
+                response_head.status_code, _flat(response_head.headers), response.arg3
+            )
+        except TChannelError as error:
+            raise _AttemptError(f"{destination}: {error}") from None
+        finally:
+            elapsed = time.monotonic() - started
+            self.node.stats.increment(
+                "requestProxy.send.success" if ok else "requestProxy.send.error"
+            )
+            self.events.emit(RequestProxied(keys, destination, ENDPOINT, ok, elapsed))
+
+    # -- receiver ------------------------------------------------------------------------
+
+    async def serve(self, request: Request) -> Response:
+        """The ``/proxy/req`` handler (register it on the channel for service ``ringpop``)."""
+        node = self.node
+        try:
+            head = _head_decoder.decode(request.arg2) if request.arg2.strip() else _Head()
+        except msgspec.DecodeError as error:
+            return Response.application_error(
+                "ringpop.request-proxy.bad-head", f"cannot read the request head: {error}"
+            )
+        local = node.ring.checksum
+        if head.ringpop_checksum is not None and head.ringpop_checksum != local:
+            node.stats.increment("requestProxy.checksumsDiffer")
+            self.events.emit(ChecksumsDiffer(local, head.ringpop_checksum, request.remote))
+            if self.options.enforce_consistency:
+                return _error_response(
+                    "ringpop.request-proxy.invalid-checksum",
+                    "Expected the remote checksum to match local checksum.\n"
+                    f"The expected checksum ({local}) did not match actual checksum "
+                    f"({head.ringpop_checksum}).\n",
+                    expected=local,
+                    actual=head.ringpop_checksum,
+                )
+        for key in head.ringpop_keys or ():
+            owner = node.ring.lookup(key)
+            if owner is not None and owner != node.address:
+                log.info("%s: forwarded key %r belongs to %s", node.address, key, owner)
+                if self.options.enforce_key_consistency:
+                    return _error_response(
+                        "ringpop.request-proxy.invalid-key",
+                        "Expected the local node to resolve to the forwarded key.\n"
+                        f"A lookup resulted in {owner} instead of {node.address}.",
+                    )
+        if self.options.backpressure_enabled and (
+            self.inflight >= self.options.max_inflight_requests
+            or self.event_loop_lag > self.options.max_event_loop_lag
+        ):
+            node.stats.increment("requestProxy.backpressure")
+            return Response(
+                _encode({"statusCode": 429, "headers": {}}),
+                _encode(
+                    {
+                        "type": "ringpop.request-proxy.too-many-requests",
+                        "message": "Too many requests: the node is overloaded",
+                    }
+                ),
+            )
+        if self.handler is None:
+            return Response.application_error(
+                "ringpop.request-proxy.no-handler", "no request handler is registered"
+            )
+        http_request = HttpRequest(
+            head.method, head.url, _flat(head.headers), request.arg3, head.http_version
+        )
+        self.inflight += 1
+        try:
+            response = await self.handler(http_request)
+        except Exception as error:
+            log.exception(
+                "%s: request handler failed for %s %s", node.address, head.method, head.url
+            )
+            response = HttpResponse(
+                500, {"content-type": "text/plain; charset=utf-8"}, str(error).encode()
+            )
+        finally:
+            self.inflight -= 1
+        node.stats.increment("requestProxy.recv")
+        return Response(
+            _encode({"statusCode": response.status, "headers": response.headers}), response.body
+        )
+
+    def start_lag_sampler(self) -> None:
+        """Measure event-loop lag for backpressure (only when it is enabled)."""
+        if self.options.backpressure_enabled and self._lag_task is None:
+            self._lag_task = self.node.spawn(self._sample_lag())
+
+    async def _sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.options.lag_sample_interval
+        while True:
+            started = loop.time()
+            await asyncio.sleep(interval)
+            self.event_loop_lag = max(0.0, loop.time() - started - interval)
+
+
+def _error_response(type: str, message: str, **fields: Any) -> Response:
+    return Response(
+        b"", _encode({"type": type, "message": message, **fields}), CODE_APPLICATION_ERROR
+    )
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        error = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return body.decode("utf-8", "replace")
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('message', '')}"
+    return str(error)

@@ -1,0 +1,242 @@
+"""Handle-or-forward for the application's own TChannel endpoints, ringpop-go style (§5.9).
+
+The call goes unchanged (same service, endpoint, arg scheme, arg2/arg3) to the key's
+owner, with the application header ``ringpop-forward-keys`` (a JSON array of the
+keys) added to arg2. A receiver that sees the header handles the call itself and
+removes the header, so a call is forwarded at most once whatever the rings say.
+
+Application headers live in arg2, whose format depends on the scheme: a JSON object
+for ``json``, ``nh:2 (k~2 v~2){nh}`` for ``thrift``. ``raw`` calls have no header
+map, so they cannot carry the marker; they are forwarded unmarked (as ringpop-go's
+raw forwarder does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import msgspec
+
+from ringpop.events import (
+    EventEmitter,
+    RequestProxied,
+    RetryAborted,
+    RetryAttempted,
+    RetryFailed,
+    RetryRerouted,
+    RetryScheduled,
+    RetrySucceeded,
+)
+from ringpop.membership.node import SwimNode
+from ringpop.options import Options
+from ringpop.tchannel import Channel, Handler, Request, Response, TChannelError
+
+__all__ = [
+    "FORWARD_KEYS_HEADER",
+    "ForwardError",
+    "Forwarder",
+    "add_forward_keys",
+    "forwarded_keys",
+]
+
+log = logging.getLogger(__name__)
+
+FORWARD_KEYS_HEADER = "ringpop-forward-keys"
+
+
+class ForwardError(Exception):
+    """Forwarding failed (diverged keys, every retry failed, unmarkable headers)."""
+
+
+def _thrift_headers(arg2: bytes) -> list[tuple[str, str]]:
+    if not arg2:
+        return []
+    (count,) = struct.unpack_from(">H", arg2, 0)
+    offset = 2
+    headers = []
+    for _ in range(count):
+        (klen,) = struct.unpack_from(">H", arg2, offset)
+        key = arg2[offset + 2 : offset + 2 + klen].decode()
+        offset += 2 + klen
+        (vlen,) = struct.unpack_from(">H", arg2, offset)
+        value = arg2[offset + 2 : offset + 2 + vlen].decode()
+        offset += 2 + vlen
+        headers.append((key, value))
+    return headers
+
+
+def _pack_thrift_headers(headers: list[tuple[str, str]]) -> bytes:
+    out = [struct.pack(">H", len(headers))]
+    for key, value in headers:
+        k, v = key.encode(), value.encode()
+        out.append(struct.pack(">H", len(k)) + k + struct.pack(">H", len(v)) + v)
+    return b"".join(out)
+
+
+def _json_headers(arg2: bytes) -> dict[str, object]:
+    if not arg2.strip():
+        return {}
+    decoded = msgspec.json.decode(arg2)
+    if decoded is None:
+        return {}
+    if not isinstance(decoded, dict):
+        raise ValueError("json arg2 must be an object of application headers")
+    return decoded
+
+
+def add_forward_keys(scheme: str, arg2: bytes, keys: Sequence[str]) -> bytes:
+    """arg2 with the ``ringpop-forward-keys`` header added (unchanged for ``raw``)."""
+    marker = msgspec.json.encode(list(keys)).decode()
+    try:
+        if scheme == "json":
+            headers = _json_headers(arg2)
+            headers[FORWARD_KEYS_HEADER] = marker
+            return msgspec.json.encode(headers)
+        if scheme == "thrift":
+            pairs = [(k, v) for k, v in _thrift_headers(arg2) if k != FORWARD_KEYS_HEADER]
+            return _pack_thrift_headers([*pairs, (FORWARD_KEYS_HEADER, marker)])
+    except (ValueError, struct.error, UnicodeDecodeError) as error:
+        raise ForwardError(f"cannot add {FORWARD_KEYS_HEADER} to {scheme} arg2: {error}") from None
+    return arg2
+
+
+def forwarded_keys(request: Request) -> tuple[list[str] | None, bytes]:
+    """The forwarded keys of a call (``None`` if not forwarded) and arg2 without the marker."""
+    scheme = request.scheme
+    try:
+        if scheme == "json":
+            headers = _json_headers(request.arg2)
+            if FORWARD_KEYS_HEADER not in headers:
+                return None, request.arg2
+            marker = headers.pop(FORWARD_KEYS_HEADER)
+            rest = msgspec.json.encode(headers) if headers else b""
+        elif scheme == "thrift":
+            pairs = _thrift_headers(request.arg2)
+            found = [v for k, v in pairs if k == FORWARD_KEYS_HEADER]
+            if not found:
+                return None, request.arg2
+            marker = found[0]
+            rest = _pack_thrift_headers([(k, v) for k, v in pairs if k != FORWARD_KEYS_HEADER])
+        else:
+            return None, request.arg2
+        keys = msgspec.json.decode(marker if isinstance(marker, str) else "[]", type=list[str])
+    except (ValueError, struct.error, UnicodeDecodeError):
+        return None, request.arg2
+    return keys, rest
+
+
+class Forwarder:
+    """Forwards application calls to the owners of their keys."""
+
+    def __init__(
+        self, node: SwimNode, channel: Channel, events: EventEmitter, options: Options
+    ) -> None:
+        self.node = node
+        self.channel = channel
+        self.events = events
+        self.options = options
+
+    def _owner(self, keys: Sequence[str]) -> str:
+        ring = self.node.ring
+        owners = {ring.lookup(key) or self.node.address for key in keys}
+        if len(owners) != 1:
+            raise ForwardError(
+                "key destinations have diverged" if owners else "at least one key is required"
+            )
+        return owners.pop()
+
+    async def handle_or_forward(
+        self, keys: Sequence[str], request: Request, handler: Handler
+    ) -> Response:
+        """Run ``handler`` here if the call was forwarded to us or we own ``keys``; else forward."""
+        marked, arg2 = forwarded_keys(request)
+        if marked is not None:
+            return await handler(replace(request, arg2=arg2))
+        destination = self._owner(keys)
+        if destination == self.node.address:
+            return await handler(request)
+        return await self.forward(
+            keys,
+            request.service,
+            request.endpoint,
+            request.arg2,
+            request.arg3,
+            scheme=request.scheme or "raw",
+            destination=destination,
+        )
+
+    async def forward(
+        self,
+        keys: Sequence[str],
+        service: str,
+        endpoint: str,
+        arg2: bytes = b"",
+        arg3: bytes = b"",
+        *,
+        scheme: str = "json",
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_schedule: Sequence[float] | None = None,
+        reroute_retries: bool | None = None,
+        destination: str | None = None,
+    ) -> Response:
+        """Send the call to the owner of ``keys``; the owner's response (app errors included).
+
+        Transport failures are retried on ``retry_schedule``; application errors
+        (code 0x01) are returned, not retried. With ``reroute_retries`` every retry
+        looks the keys up again. Raises :class:`ForwardError` when retries run out
+        or the keys stop sharing an owner.
+        """
+        options = self.options
+        keys = list(keys)
+        key_tuple = tuple(keys)
+        timeout = options.forward_timeout if timeout is None else timeout
+        retries = options.forward_max_retries if max_retries is None else max_retries
+        schedule = tuple(
+            options.forward_retry_schedule if retry_schedule is None else retry_schedule
+        )
+        reroute = options.forward_reroute_retries if reroute_retries is None else reroute_retries
+        destination = self._owner(keys) if destination is None else destination
+        marked = add_forward_keys(scheme, arg2, keys)
+        last_error = ""
+        for attempt in range(retries + 1):
+            if attempt:
+                delay = schedule[min(attempt - 1, len(schedule) - 1)] if schedule else 0.0
+                self.events.emit(RetryScheduled(key_tuple, attempt, delay, last_error))
+                await asyncio.sleep(delay)
+                if reroute:
+                    try:
+                        owner = self._owner(keys)
+                    except ForwardError as error:
+                        self.events.emit(RetryAborted(key_tuple, attempt, str(error)))
+                        raise
+                    if owner != destination:
+                        self.events.emit(RetryRerouted(key_tuple, attempt, destination, owner))
+                        destination = owner
+                self.events.emit(RetryAttempted(key_tuple, attempt, destination))
+            started = time.monotonic()
+            try:
+                response = await self.channel.call(
+                    destination, service, endpoint, marked, arg3, timeout=timeout, scheme=scheme
+                )
+            except TChannelError as error:
+                last_error = f"{destination}: {error}"
+                self.events.emit(
+                    RequestProxied(
+                        key_tuple, destination, endpoint, False, time.monotonic() - started
+                    )
+                )
+                continue
+            self.events.emit(
+                RequestProxied(key_tuple, destination, endpoint, True, time.monotonic() - started)
+            )
+            if attempt:
+                self.events.emit(RetrySucceeded(key_tuple, attempt, destination))
+            return response
+        self.events.emit(RetryFailed(key_tuple, retries, last_error))
+        raise ForwardError(f"forwarding failed after {retries} retries: {last_error}")
