@@ -31,6 +31,7 @@ from ringpop.events import (
     ServerRemoved,
 )
 from ringpop.forward import Forwarder, HttpHandler, HttpRequest, HttpResponse, RequestProxy
+from ringpop.membership import labels as labelling
 from ringpop.membership.heal import Healer
 from ringpop.membership.join import BootstrapError, JoinResult, bootstrap
 from ringpop.membership.labels import IDENTITY_LABEL, check_identity
@@ -79,6 +80,12 @@ class Ringpop:
         self.options = options if options is not None else Options()
         self._listen = listen
         self._labels = dict(labels or {})
+        labelling.check_labels(
+            self._labels,
+            max_key_bytes=self.options.label_max_key_size,
+            max_value_bytes=self.options.label_max_value_size,
+            max_labels=self.options.label_max_count,
+        )
         if identity is not None:
             check_identity(identity)
             self._labels[IDENTITY_LABEL] = identity
@@ -249,6 +256,52 @@ class Ringpop:
     def lookup_n(self, key: str | bytes, n: int) -> list[str]:
         """Up to ``n`` distinct owners of ``key`` in ring order."""
         return self._require()[0].ring.lookup_n(key, n)
+
+    # -- labels (§16) -------------------------------------------------------------------------
+
+    def labels(self) -> dict[str, str]:
+        """Our labels (internal ``__`` keys included, e.g. ``__identity``)."""
+        return dict(self._require()[0].local.labels)
+
+    def set_label(self, key: str, value: str) -> None:
+        """Set one of our labels; gossiped with a new incarnation. Raises ``LabelError``.
+
+        Limits (§16): key <= 32 bytes, value <= 128 bytes, at most 5 labels; keys
+        starting with ``__`` are internal and cannot be set here.
+        """
+        node = self._require()[0]
+        options = self.options
+        updated = labelling.set_label(
+            node.local.labels,
+            key,
+            value,
+            max_key_bytes=options.label_max_key_size,
+            max_value_bytes=options.label_max_value_size,
+            max_labels=options.label_max_count,
+        )
+        if updated != node.local.labels:
+            node.set_local_labels(updated)
+
+    def remove_labels(self, *keys: str) -> None:
+        """Remove some of our labels (missing ones are ignored); gossiped."""
+        node = self._require()[0]
+        updated = labelling.remove_labels(node.local.labels, keys)
+        if updated != node.local.labels:
+            node.set_local_labels(updated)
+
+    def members(
+        self, labels: Mapping[str, str] | None = None, *, reachable: bool = True
+    ) -> list[str]:
+        """Addresses of members (sorted), optionally only those carrying all ``labels``.
+
+        ``rp.members({"role": "cache"})``: the reachable members with ``role=cache``.
+        """
+        wanted = dict(labels or {}).items()
+        return sorted(
+            m.address
+            for m in self._require()[0].members
+            if (m.is_reachable or not reachable) and wanted <= m.labels.items()
+        )
 
     # -- forwarding ------------------------------------------------------------------------
 
