@@ -1,15 +1,18 @@
 """Injected time: protocol cores read time through a :class:`Clock`, never directly.
 
-The real clock wraps :func:`time.monotonic` and :func:`time.time`; tests and the
-simulator pass a :class:`ManualClock` they advance themselves.
+The real clock wraps :func:`time.monotonic` and :func:`time.time`; tests pass a
+:class:`ManualClock` they advance themselves; the simulator
+(:mod:`ringpop.membership.memnet`) uses :class:`LoopClock`, which follows the event
+loop's (possibly virtual) time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "LoopClock", "ManualClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -53,3 +56,36 @@ class ManualClock:
             raise ValueError("time only moves forward")
         self._mono += seconds
         self._wall_ms += round(seconds * 1000)
+
+
+class LoopClock:
+    """The event loop's clock: ``monotonic()`` is ``loop.time()`` and ``now_ms()``
+    moves with it, from ``start_ms`` at the first reading.
+
+    Under a fast-forwarding loop (``looptime``) both follow virtual time, so
+    incarnation numbers and timers agree with the simulated network. Nodes that
+    share one instance share one wall clock. ``loop`` defaults to the running loop
+    at each reading.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None = None, *, start_ms: int = 1_414_142_122_274
+    ) -> None:
+        self._loop = loop
+        self._start_ms = start_ms
+        self._origin: float | None = None
+
+    def _time(self) -> float:
+        loop = self._loop if self._loop is not None else asyncio.get_running_loop()
+        now = loop.time()
+        if self._origin is None:
+            self._origin = now
+        return now
+
+    def monotonic(self) -> float:
+        return self._time()
+
+    def now_ms(self) -> int:
+        now = self._time()
+        assert self._origin is not None
+        return self._start_ms + round((now - self._origin) * 1000)

@@ -1,0 +1,467 @@
+"""An in-memory :class:`~ringpop.membership.network.Network` with faults, on loop time.
+
+:class:`MemoryNetwork` is a hub of nodes keyed by address; each node talks through
+its own :class:`MemoryTransport` (``call()``/``serve()``, the same seam as
+:class:`~ringpop.membership.network.TChannelNetwork`). Nothing here opens a socket
+or reads the wall clock: every message is a ``loop.call_later`` on the running
+event loop, so a whole cluster runs in one process and, under a fast-forwarding
+loop such as ``looptime``, in virtual time. Given the same seeds the same things
+happen in the same order.
+
+What a call sees, and which real failure each case stands for:
+
+* normal: the response after two hops of ``latency`` (+ ``jitter``);
+* the handler raises :class:`RemoteError`: the same :class:`RemoteError` (``type``
+  and ``message``), like an application error response;
+* the handler raises anything else: :class:`CallError` (an ``unexpected`` error
+  frame), and the failure is recorded in :attr:`MemoryNetwork.handler_failures`;
+* no handler for the endpoint: :class:`CallError` (a ``BadRequest`` error frame);
+* unknown or stopped address: :class:`CallError` at once (connection refused);
+* :meth:`~MemoryNetwork.partition`, :meth:`~MemoryNetwork.crash`, loss on a link:
+  the message vanishes and the caller gets :class:`CallError` when its timeout
+  runs out (nobody answers);
+* :meth:`~MemoryNetwork.pause` (SIGSTOP): requests to the node and everything it
+  sends wait until :meth:`~MemoryNetwork.resume`; callers time out meanwhile.
+
+A minimal cluster::
+
+    network = MemoryNetwork(latency=0.002, jitter=0.001, rng=random.Random(7))
+    clock = LoopClock()
+    for address in hosts:
+        transport = network.transport(address)
+        node = SwimNode(address, transport, clock=clock, rng=random.Random(address))
+        transport.serve(protocol_handlers(node))
+        ...
+        await bootstrap(node, StaticHosts(hosts))
+
+Limits: a paused node's own coroutines (its gossip loop, timers) keep running; only
+its traffic is frozen, in both directions. Its outgoing calls still time out on
+schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ringpop.membership.network import CallError, EndpointHandler, RemoteError
+
+__all__ = [
+    "CallRecord",
+    "HandlerFailure",
+    "MemoryNetwork",
+    "MemoryTransport",
+    "NetworkStats",
+]
+
+log = logging.getLogger(__name__)
+
+Tap = Callable[["CallRecord"], None]
+
+
+class CallRecord(NamedTuple):
+    """One call as the network saw it leave the caller (for taps)."""
+
+    time: float
+    """Loop time when ``call()`` was made."""
+    source: str
+    destination: str
+    endpoint: str
+    body: bytes
+
+
+class HandlerFailure(NamedTuple):
+    """A handler that raised something other than :class:`RemoteError`."""
+
+    address: str
+    endpoint: str
+    error: BaseException
+
+
+@dataclass(slots=True)
+class NetworkStats:
+    """Counters of everything the network did (read them, reset with a new object)."""
+
+    calls: int = 0
+    """``call()`` invocations."""
+    refused: int = 0
+    """Calls to unknown or stopped addresses (failed at once)."""
+    messages_sent: int = 0
+    """Requests and responses put on a link."""
+    messages_dropped: int = 0
+    """Requests and responses lost to partitions, crashes or link loss."""
+    timeouts: int = 0
+    """Calls that ran out of time."""
+    remote_errors: int = 0
+    """Calls answered with an application error."""
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    """``call()`` invocations per endpoint."""
+
+
+class _Link(NamedTuple):
+    latency: float | None
+    jitter: float | None
+    loss: float
+
+
+_NO_LINK = _Link(None, None, 0.0)
+
+
+class _Exchange:
+    """One request/response exchange in flight."""
+
+    __slots__ = ("body", "caller", "endpoint", "future", "target")
+
+    def __init__(
+        self,
+        caller: MemoryTransport,
+        target: MemoryTransport,
+        endpoint: str,
+        body: bytes,
+        future: asyncio.Future[bytes],
+    ) -> None:
+        self.caller = caller
+        self.target = target
+        self.endpoint = endpoint
+        self.body = body
+        self.future = future
+
+
+class MemoryNetwork:
+    """A simulated network of ringpop nodes living in one event loop.
+
+    ``latency`` is the one-way delay of every message in seconds; ``jitter`` adds
+    ``rng.uniform(0, jitter)`` per message. ``rng`` also decides link loss; it
+    defaults to ``random.Random(0)`` so that runs are reproducible.
+    """
+
+    def __init__(
+        self, *, latency: float = 0.001, jitter: float = 0.0, rng: random.Random | None = None
+    ) -> None:
+        if latency < 0 or jitter < 0:
+            raise ValueError("latency and jitter must be >= 0 seconds")
+        self.latency = latency
+        self.jitter = jitter
+        self.rng = rng if rng is not None else random.Random(0)
+        self.stats = NetworkStats()
+        self.handler_failures: list[HandlerFailure] = []
+        """Handlers that crashed (not :class:`RemoteError`): a simulation should keep it empty."""
+        self._transports: dict[str, MemoryTransport] = {}
+        self._links: dict[tuple[str, str], _Link] = {}
+        self._groups: dict[str, int] = {}
+        self._crashed: set[str] = set()
+        self._paused: dict[str, list[Callable[[], None]]] = {}
+        self._taps: list[Tap] = []
+
+    # -- nodes -------------------------------------------------------------------------
+
+    def transport(self, address: str) -> MemoryTransport:
+        """A new transport for ``address``, registered on the network.
+
+        An address whose previous transport was stopped can be reused (a restarted
+        node); a running one cannot.
+        """
+        current = self._transports.get(address)
+        if current is not None and not current.stopped:
+            raise ValueError(f"{address} already has a running transport")
+        transport = MemoryTransport(self, address)
+        self._transports[address] = transport
+        return transport
+
+    def get(self, address: str) -> MemoryTransport | None:
+        """The running transport of ``address``, if any."""
+        transport = self._transports.get(address)
+        return transport if transport is not None and not transport.stopped else None
+
+    @property
+    def addresses(self) -> list[str]:
+        """Addresses with a running transport, in registration order."""
+        return [a for a, t in self._transports.items() if not t.stopped]
+
+    def add_tap(self, tap: Tap) -> None:
+        """Call ``tap(record)`` for every call made (before any fault applies)."""
+        self._taps.append(tap)
+
+    def remove_tap(self, tap: Tap) -> None:
+        """Stop calling ``tap``."""
+        self._taps.remove(tap)
+
+    # -- links -------------------------------------------------------------------------
+
+    def set_link(
+        self,
+        source: str,
+        destination: str,
+        *,
+        latency: float | None = None,
+        jitter: float | None = None,
+        loss: float = 0.0,
+        symmetric: bool = True,
+    ) -> None:
+        """Override latency/jitter (``None``: the network's) and set the loss of a link.
+
+        ``loss`` is the probability that one message (request or response) on the
+        link is lost. ``symmetric`` applies the same to the way back.
+        """
+        if not 0.0 <= loss <= 1.0:
+            raise ValueError(f"loss is a probability, not {loss}")
+        if (latency is not None and latency < 0) or (jitter is not None and jitter < 0):
+            raise ValueError("latency and jitter must be >= 0 seconds")
+        link = _Link(latency, jitter, loss)
+        pairs = [(source, destination)]
+        if symmetric:
+            pairs.append((destination, source))
+        for pair in pairs:
+            if link == _NO_LINK:
+                self._links.pop(pair, None)
+            else:
+                self._links[pair] = link
+
+    def set_loss(
+        self, source: str, destination: str, probability: float, *, symmetric: bool = True
+    ) -> None:
+        """Lose messages on a link with ``probability`` (latency unchanged)."""
+        current = self._links.get((source, destination), _NO_LINK)
+        self.set_link(
+            source,
+            destination,
+            latency=current.latency,
+            jitter=current.jitter,
+            loss=probability,
+            symmetric=symmetric,
+        )
+
+    # -- faults ------------------------------------------------------------------------
+
+    def partition(self, *groups: Iterable[str]) -> None:
+        """Split the network: members of different ``groups`` cannot reach each other.
+
+        Replaces any previous partition. Addresses in no group reach everyone.
+        Messages already in flight across the cut are lost.
+        """
+        layout: dict[str, int] = {}
+        for index, group in enumerate(groups):
+            for address in group:
+                if address in layout and layout[address] != index:
+                    raise ValueError(f"{address} is in two partition groups")
+                layout[address] = index
+        self._groups = layout
+
+    def heal_partition(self) -> None:
+        """Remove the partition: everyone reaches everyone again."""
+        self._groups = {}
+
+    def crash(self, address: str) -> None:
+        """Drop every message to and from ``address`` (host down, cable pulled)."""
+        self._crashed.add(address)
+
+    def recover(self, address: str) -> None:
+        """Let ``address`` send and receive again after :meth:`crash`."""
+        self._crashed.discard(address)
+
+    def pause(self, address: str) -> None:
+        """Freeze ``address``'s traffic like SIGSTOP: nothing it receives is handled,
+        nothing it sends leaves, until :meth:`resume`."""
+        self._paused.setdefault(address, [])
+
+    def resume(self, address: str) -> None:
+        """Let a paused node go on: held messages move on, in order."""
+        held = self._paused.pop(address, [])
+        loop = asyncio.get_running_loop() if held else None
+        for deliver in held:
+            assert loop is not None
+            loop.call_soon(deliver)
+
+    def is_paused(self, address: str) -> bool:
+        """Whether ``address`` is paused."""
+        return address in self._paused
+
+    def is_crashed(self, address: str) -> bool:
+        """Whether ``address`` is crashed."""
+        return address in self._crashed
+
+    def clear_faults(self) -> None:
+        """Heal partitions, recover crashed nodes, resume paused ones, reset links."""
+        self.heal_partition()
+        self._crashed.clear()
+        self._links.clear()
+        for address in list(self._paused):
+            self.resume(address)
+
+    def can_reach(self, source: str, destination: str) -> bool:
+        """Whether a message could go from ``source`` to ``destination`` now (ignoring loss)."""
+        if source in self._crashed or destination in self._crashed:
+            return False
+        a = self._groups.get(source)
+        b = self._groups.get(destination)
+        return a is None or b is None or a == b
+
+    # -- carrying messages -------------------------------------------------------------------
+
+    def _delay(self, source: str, destination: str) -> float:
+        link = self._links.get((source, destination), _NO_LINK)
+        latency = self.latency if link.latency is None else link.latency
+        jitter = self.jitter if link.jitter is None else link.jitter
+        return latency + self.rng.uniform(0.0, jitter) if jitter > 0 else latency
+
+    def _transmit(self, source: str, destination: str, deliver: Callable[[], None]) -> None:
+        """Carry one message: held while ``source`` is paused, maybe lost, then delayed."""
+        held = self._paused.get(source)
+        if held is not None:
+            held.append(lambda: self._transmit(source, destination, deliver))
+            return
+        link = self._links.get((source, destination), _NO_LINK)
+        lost = link.loss > 0 and self.rng.random() < link.loss
+        if lost or not self.can_reach(source, destination):
+            self.stats.messages_dropped += 1
+            return
+        self.stats.messages_sent += 1
+        asyncio.get_running_loop().call_later(
+            self._delay(source, destination), self._arrive, source, destination, deliver
+        )
+
+    def _arrive(self, source: str, destination: str, deliver: Callable[[], None]) -> None:
+        if not self.can_reach(source, destination):  # the cut happened in flight
+            self.stats.messages_dropped += 1
+            return
+        held = self._paused.get(destination)
+        if held is not None:
+            held.append(deliver)
+            return
+        deliver()
+
+    def _tap(self, record: CallRecord) -> None:
+        for tap in list(self._taps):
+            tap(record)
+
+
+class MemoryTransport:
+    """One node's :class:`~ringpop.membership.network.Network` on a :class:`MemoryNetwork`.
+
+    Create it with :meth:`MemoryNetwork.transport`.
+    """
+
+    def __init__(self, network: MemoryNetwork, address: str) -> None:
+        self.network = network
+        self.address = address
+        self._handlers: dict[str, EndpointHandler] = {}
+        self._stopped = False
+        self._serving: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Future[bytes]] = set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stopped
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The endpoints served."""
+        return list(self._handlers)
+
+    def serve(self, handlers: Mapping[str, EndpointHandler]) -> None:
+        """Answer calls to these endpoints (added to, or replacing, earlier ones)."""
+        self._handlers.update(handlers)
+
+    def stop(self) -> None:
+        """Leave the network like an exited process.
+
+        New calls to this address are refused, handlers still running are cancelled
+        (their callers see a reset connection) and this transport's own pending
+        calls fail.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in list(self._serving):
+            task.cancel()
+        for future in list(self._calls):
+            if not future.done():
+                future.set_exception(CallError(f"{self.address}: transport stopped"))
+
+    async def call(self, address: str, endpoint: str, body: bytes, *, timeout: float) -> bytes:
+        """Send ``body`` to ``endpoint`` of ``address``; its response body.
+
+        Raises :class:`CallError` (:class:`RemoteError` for application errors).
+        """
+        network = self.network
+        loop = asyncio.get_running_loop()
+        stats = network.stats
+        stats.calls += 1
+        stats.by_endpoint[endpoint] += 1
+        network._tap(CallRecord(loop.time(), self.address, address, endpoint, body))
+        if self._stopped:
+            raise CallError(f"{endpoint} to {address}: {self.address} is stopped")
+        target = network.get(address)
+        if target is None:
+            stats.refused += 1
+            raise CallError(f"{endpoint} to {address}: connection refused")
+        future: asyncio.Future[bytes] = loop.create_future()
+        exchange = _Exchange(self, target, endpoint, body, future)
+        self._calls.add(future)
+        network._transmit(self.address, address, lambda: target._receive(exchange))
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            stats.timeouts += 1
+            raise CallError(f"{endpoint} to {address}: timed out after {timeout:g} s") from None
+        except RemoteError:
+            stats.remote_errors += 1
+            raise
+        finally:
+            self._calls.discard(future)
+
+    # -- the serving side ------------------------------------------------------------------
+
+    def _receive(self, exchange: _Exchange) -> None:
+        """A request arrived (after latency and any pause)."""
+        if self._stopped:
+            _settle(exchange.future, CallError(f"{exchange.endpoint}: connection reset"))
+            return
+        handler = self._handlers.get(exchange.endpoint)
+        if handler is None:
+            error = CallError(f"{exchange.endpoint} to {self.address}: no handler (BadRequest)")
+            self._respond(exchange, error)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._handle(exchange, handler), name=f"{self.address} {exchange.endpoint}"
+        )
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+
+    async def _handle(self, exchange: _Exchange, handler: EndpointHandler) -> None:
+        outcome: bytes | CallError
+        try:
+            outcome = await handler(exchange.body)
+        except RemoteError as error:
+            outcome = RemoteError(error.type, error.message)
+        except asyncio.CancelledError:
+            _settle(exchange.future, CallError(f"{exchange.endpoint}: connection reset"))
+            raise
+        except Exception as error:
+            log.exception("%s: handler of %s failed", self.address, exchange.endpoint)
+            self.network.handler_failures.append(
+                HandlerFailure(self.address, exchange.endpoint, error)
+            )
+            outcome = CallError(f"{exchange.endpoint} to {self.address}: unexpected error")
+        self._respond(exchange, outcome)
+
+    def _respond(self, exchange: _Exchange, outcome: bytes | CallError) -> None:
+        self.network._transmit(
+            self.address, exchange.caller.address, lambda: _settle(exchange.future, outcome)
+        )
+
+
+def _settle(future: asyncio.Future[bytes], outcome: bytes | CallError) -> None:
+    if future.done():  # the caller gave up or its transport stopped
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
