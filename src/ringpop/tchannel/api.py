@@ -51,7 +51,7 @@ def load_json(data: bytes, type: type[T] | None = None) -> Any:
     With ``type`` (e.g. a ``msgspec.Struct``) the value is validated into it.
     Raises ``msgspec.DecodeError`` (a ``ValueError``) for invalid JSON.
     """
-    if not data.strip():
+    if not data or data.isspace():
         return None
     if type is None:
         return _decode(data)

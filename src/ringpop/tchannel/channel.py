@@ -383,10 +383,10 @@ class Channel:
             raise ValueError("timeout must be positive")
         if self._closing:
             raise NetworkError("channel is closed")
-        loop = asyncio.get_running_loop()
-        start = loop.time()
         conn = self._peers.get(peer)
-        if conn is None or not conn.is_ready:
+        if conn is None or not conn.usable:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
             conn = await self._connection(peer, start + timeout)
             remaining = start + timeout - loop.time()
             if remaining <= 0:

@@ -13,7 +13,7 @@ spec says never to send it and not to verify it on receipt (tchannel-go lacks it
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 
 from crc32c import crc32c as _crc32c
@@ -40,23 +40,16 @@ def _none(data: bytes | memoryview, prior: int) -> int:
     return 0
 
 
-def _crc32(data: bytes | memoryview, prior: int) -> int:
-    return zlib.crc32(data, prior)
-
-
 def _farm(data: bytes | memoryview, prior: int) -> int:
     return fingerprint32(data)
 
 
-def _crc32c_update(data: bytes | memoryview, prior: int) -> int:
-    return int(_crc32c(data, prior))
-
-
+# CRC-32 and CRC-32C are the C functions themselves: (data, prior) -> int.
 _UPDATE: dict[int, Callable[[bytes | memoryview, int], int]] = {
     ChecksumType.NONE: _none,
-    ChecksumType.CRC32: _crc32,
+    ChecksumType.CRC32: zlib.crc32,
     ChecksumType.FARMHASH: _farm,
-    ChecksumType.CRC32C: _crc32c_update,
+    ChecksumType.CRC32C: _crc32c,
 }
 
 
@@ -68,9 +61,13 @@ def checksum_update(csum_type: int) -> Callable[[bytes | memoryview, int], int]:
     return _UPDATE[csum_type]
 
 
-def compute(csum_type: int, chunks: list[bytes], prior: int = 0) -> int:
+def compute(csum_type: int, chunks: Sequence[bytes], prior: int = 0) -> int:
     """The checksum after folding ``chunks`` into ``prior`` (0 for a fresh message)."""
+    if csum_type == 0:
+        return 0
     update = _UPDATE[csum_type]
+    if len(chunks) == 3:  # the common single-frame message
+        return update(chunks[2], update(chunks[1], update(chunks[0], prior)))
     value = prior
     for chunk in chunks:
         value = update(chunk, value)

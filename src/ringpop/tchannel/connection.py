@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import Any, Protocol
+import struct
+from typing import Any, Protocol, cast
 
 from ringpop.tchannel.api import (
     CODE_APPLICATION_ERROR,
@@ -27,6 +28,7 @@ from ringpop.tchannel.core import (
     ProtocolFailure,
     ResponseFailed,
 )
+from ringpop.tchannel.deadlines import Deadlines
 from ringpop.tchannel.errors import (
     ApplicationError,
     CallTimeoutError,
@@ -36,8 +38,9 @@ from ringpop.tchannel.errors import (
     TChannelError,
     error_for_code,
 )
-from ringpop.tchannel.fragments import CompleteMessage
+from ringpop.tchannel.fragments import CompleteMessage, encode_call
 from ringpop.tchannel.frames import (
+    MAX_ARG1_SIZE,
     NO_ID,
     CallResponse,
     Cancel,
@@ -128,14 +131,18 @@ class Connection(asyncio.Protocol):
         self._receiving = False
         self._init_timer: asyncio.TimerHandle | None = None
         self._res_headers: dict[str, bytes] = {}
+        self._call_deadlines = Deadlines(self._loop, self._expire)
+        self._serve_deadlines = Deadlines(self._loop, self._handler_expired)
+        #: Handshake done and not closed: calls can be sent.
+        self.usable = False
         self.lost: asyncio.Future[None] = self._loop.create_future()
 
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handshake (initiator) or wait for it (acceptor)."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement the interface without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -191,7 +198,7 @@ class Connection(asyncio.Protocol):
     @property
     def is_ready(self) -> bool:
         """Handshake done and connection open."""
-        return not self.closed and self.core.ready
+        return self.usable
 
     @property
     def in_flight(self) -> int:
@@ -232,54 +239,52 @@ class Connection(asyncio.Protocol):
         """Send a call request and wait for its response (or error) for ``timeout`` s."""
         if self.closed:
             raise self._close_error or NetworkError("connection closed")
-        fid = self._new_id()
-        frames = self.core.request_frames(fid, prefix, arg1, arg2, arg3, checksum_type)
-        loop = self._loop
-        future: asyncio.Future[Response] = loop.create_future()
-        self._pending[fid] = future
-        if len(frames) == 1:
-            self._write(frames[0])
-        else:
-            self._write(b"".join(frames))
-        timer = loop.call_later(timeout, self._expire, fid, timeout)
+        if len(arg1) > MAX_ARG1_SIZE:
+            raise ValueError(f"arg1 longer than {MAX_ARG1_SIZE} bytes")
+        fid = self.core.next_id()
+        pending = self._pending
+        while fid in pending:
+            fid = self.core.next_id()
+        frames = encode_call(fid, False, prefix, (arg1, arg2, arg3), checksum_type)
+        future: asyncio.Future[Response] = self._loop.create_future()
+        pending[fid] = future
+        self._write(frames[0] if len(frames) == 1 else b"".join(frames))
+        deadlines = self._call_deadlines
+        deadlines.add(fid, timeout)
         try:
             return await future
         except asyncio.CancelledError:
-            if self._pending.pop(fid, None) is not None and not self.closed:
+            if pending.pop(fid, None) is not None and not self.closed:
                 self.core.forget_response(fid)
                 self._write(self.core.cancel_frame(fid, ttl_ms, "cancelled by caller"))
             raise
         finally:
-            timer.cancel()
-            self._pending.pop(fid, None)
+            deadlines.discard(fid)
+            pending.pop(fid, None)
 
     async def ping(self, timeout: float) -> None:
         """Protocol-level ping (0xD0/0xD1) bounded by ``timeout`` seconds."""
         if self.closed:
             raise self._close_error or NetworkError("connection closed")
-        fid = self._new_id()
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._pending[fid] = future
-        self._write(self.core.ping_frame(fid))
-        timer = self._loop.call_later(timeout, self._expire, fid, timeout)
-        try:
-            await future
-        finally:
-            timer.cancel()
-            self._pending.pop(fid, None)
-
-    def _new_id(self) -> int:
         fid = self.core.next_id()
         while fid in self._pending:
             fid = self.core.next_id()
-        return fid
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._pending[fid] = future
+        self._write(self.core.ping_frame(fid))
+        self._call_deadlines.add(fid, timeout)
+        try:
+            await future
+        finally:
+            self._call_deadlines.discard(fid)
+            self._pending.pop(fid, None)
 
-    def _expire(self, fid: int, timeout: float) -> None:
+    def _expire(self, fid: int) -> None:
         future = self._pending.pop(fid, None)
         if future is not None and not future.done():
             self.core.forget_response(fid)
             future.set_exception(
-                CallTimeoutError(f"no response from {self.peer} within {timeout:g}s")
+                CallTimeoutError(f"no response from {self.peer} within the call timeout")
             )
 
     def _resolve(self, fid: int, value: object) -> None:
@@ -349,7 +354,8 @@ class Connection(asyncio.Protocol):
 
     async def _serve(self, request: Request, handler: Handler) -> None:
         fid = request.id
-        timer = self._loop.call_later(request.ttl, self._handler_expired, fid)
+        deadlines = self._serve_deadlines
+        deadlines.add(fid, request.ttl)
         try:
             try:
                 response = await handler(request)
@@ -371,9 +377,10 @@ class Connection(asyncio.Protocol):
                 )
                 return
         finally:
-            timer.cancel()
+            deadlines.discard(fid)
             self._inbound.pop(fid, None)
-            self._cancel_reasons.pop(fid, None)
+            if self._cancel_reasons:
+                self._cancel_reasons.pop(fid, None)
         if self.closed:
             return
         if type(response) is not Response:
@@ -395,10 +402,10 @@ class Connection(asyncio.Protocol):
             checksum_type = 0
         prefix = pack_code_tracing(code, request.tracing) + block
         try:
-            frames = self.core.response_frames(
-                fid, prefix, response.arg2, response.arg3, checksum_type
+            frames = encode_call(
+                fid, True, prefix, (b"", response.arg2, response.arg3), checksum_type
             )
-        except ValueError as exc:
+        except (ValueError, struct.error) as exc:
             self._send_error(fid, ErrorCode.UNEXPECTED, f"bad response: {exc}", request.tracing)
             return
         self._write(frames[0] if len(frames) == 1 else b"".join(frames))
@@ -430,6 +437,7 @@ class Connection(asyncio.Protocol):
         advertised = event.host_port
         if not self.initiator or not self.peer:
             self.peer = advertised if advertised != EPHEMERAL else ""
+        self.usable = not self.closed
         if not self.ready.done():
             self.ready.set_result(None)
         self._host.connection_ready(self)
@@ -485,6 +493,9 @@ class Connection(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        self.usable = False
+        self._call_deadlines.close()
+        self._serve_deadlines.close()
         if self._close_error is None:
             self._close_error = error
         if self._init_timer is not None:

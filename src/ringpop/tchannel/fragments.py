@@ -10,10 +10,11 @@ back into arguments, checking checksums and size limits.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ringpop.tchannel.checksum import CHECKSUM_SIZE, checksum_update, verifiable
+from ringpop.tchannel.checksum import CHECKSUM_SIZE, checksum_update, compute, verifiable
 from ringpop.tchannel.errors import MalformedFrameError, ProtocolError
 from ringpop.tchannel.frames import (
     FLAG_MORE_FRAGMENTS,
@@ -37,13 +38,9 @@ __all__ = [
     "split_args",
 ]
 
-_U16_CACHE = [bytes((n >> 8, n & 0xFF)) for n in range(256)]
-
-
-def _u16(n: int) -> bytes:
-    if n < 256:
-        return _U16_CACHE[n]
-    return bytes((n >> 8, n & 0xFF))
+_U16 = struct.Struct(">H")
+_CSUM = struct.Struct(">BI")
+_HEAD_FLAGS = struct.Struct(">HBxI8xB")  # frame header + the payload's flags byte
 
 
 def split_args(
@@ -94,41 +91,46 @@ def encode_call(
     """Encode one call message as a list of frames (usually one).
 
     ``prefix`` is the first frame's payload after the flags byte and before the
-    checksum (see ``frames.call_request_prefix``/``call_response_prefix``, minus
-    their first byte).
+    checksum (``frames.call_request_prefix`` / ``call_response_prefix``).
     """
-    update = checksum_update(csum_type)
     csize = CHECKSUM_SIZE[csum_type]
     first_type = FrameType.CALL_RES if response else FrameType.CALL_REQ
-    first_overhead = 1 + len(prefix) + 1 + csize
-    total = first_overhead + 2 * len(args)
-    for arg in args:
-        total += len(arg)
-    if total <= MAX_PAYLOAD_SIZE:
-        csum = 0
-        parts = [pack_header(HEADER_SIZE + total, first_type, frame_id), b"\x00", prefix]
-        if csize:
-            for arg in args:
-                csum = update(arg, csum)
-        parts.append(encode_checksum(csum_type, csum))
-        for arg in args:
-            parts.append(_u16(len(arg)))
-            parts.append(arg)
-        return [b"".join(parts)]
+    if len(args) == 3:  # fast path: the usual single-frame message
+        a1, a2, a3 = args
+        total = len(prefix) + 8 + csize + len(a1) + len(a2) + len(a3)
+        if total <= MAX_PAYLOAD_SIZE:
+            csum = _CSUM.pack(csum_type, compute(csum_type, args)) if csize else b"\x00"
+            return [
+                b"".join(
+                    (
+                        _HEAD_FLAGS.pack(HEADER_SIZE + total, first_type, frame_id, 0),
+                        prefix,
+                        csum,
+                        _U16.pack(len(a1)),
+                        a1,
+                        _U16.pack(len(a2)),
+                        a2,
+                        _U16.pack(len(a3)),
+                        a3,
+                    )
+                )
+            ]
+    update = checksum_update(csum_type)
     cont_type = FrameType.CALL_RES_CONTINUE if response else FrameType.CALL_REQ_CONTINUE
+    first_overhead = 1 + len(prefix) + 1 + csize
     cont_overhead = 1 + 1 + csize
     plan = split_args(args, MAX_PAYLOAD_SIZE - first_overhead, MAX_PAYLOAD_SIZE - cont_overhead)
     out: list[bytes] = []
-    csum = 0
+    csum_value = 0
     for index, (more, chunks) in enumerate(plan):
         for chunk in chunks:
-            csum = update(chunk, csum)
+            csum_value = update(chunk, csum_value)
         body = [b"\x01" if more else b"\x00"]
         if index == 0:
             body.append(prefix)
-        body.append(encode_checksum(csum_type, csum))
+        body.append(encode_checksum(csum_type, csum_value))
         for chunk in chunks:
-            body.append(_u16(len(chunk)))
+            body.append(_U16.pack(len(chunk)))
             body.append(chunk)
         payload = b"".join(body)
         ftype = first_type if index == 0 else cont_type
@@ -204,6 +206,20 @@ class MessageAssembler:
         if fid in self._partials or fid in self._dropped:
             raise MalformedFrameError(f"second first frame for message id {fid}")
         args = frame.args
+        if len(args) == 3 and not frame.flags & FLAG_MORE_FRAGMENTS:  # fast path
+            a1, a2, a3 = args
+            if len(a1) + len(a2) + len(a3) > self.max_arg_size:
+                raise MessageTooLargeError(
+                    f"message {fid} exceeds max_arg_size {self.max_arg_size}"
+                )
+            csum_type = frame.checksum_type
+            if csum_type == 1 or csum_type == 3:
+                csum = compute(csum_type, args)
+                if csum != frame.checksum:
+                    raise MessageRejectedError(
+                        fid, f"checksum mismatch: got 0x{frame.checksum:08x}, computed 0x{csum:08x}"
+                    )
+            return CompleteMessage(frame, a1, a2, a3)
         size = 0
         for arg in args:
             size += len(arg)

@@ -405,33 +405,12 @@ def encode_ping(frame_id: int, *, response: bool = False) -> bytes:
 # decoding (each decoder reads an exact payload and must consume all of it)
 
 
-def _read_str1(p: bytes, o: int) -> tuple[str, int]:
-    n = p[o]
-    end = o + 1 + n
-    if end > len(p):
-        raise MalformedFrameError("truncated string")
-    return p[o + 1 : end].decode(), end
-
-
 def _read_str2(p: bytes, o: int, errors: str = "strict") -> tuple[str, int]:
     (n,) = _unpack_u16(p, o)
     end = o + 2 + n
     if end > len(p):
         raise MalformedFrameError("truncated string")
     return p[o + 2 : end].decode(errors=errors), end
-
-
-def _read_call_headers(p: bytes, o: int) -> tuple[dict[str, str], int]:
-    nh = p[o]
-    o += 1
-    headers: dict[str, str] = {}
-    for _ in range(nh):
-        key, o = _read_str1(p, o)
-        value, o = _read_str1(p, o)
-        if key in headers:
-            raise MalformedFrameError(f"duplicate transport header {key!r}")
-        headers[key] = value
-    return headers, o
 
 
 def _read_checksum(p: bytes, o: int) -> tuple[int, int, int]:
@@ -458,21 +437,88 @@ def _read_args(p: bytes, o: int, max_args: int) -> list[bytes]:
     return args
 
 
+# Transport header blocks repeat (``as``/``cn`` of the same few callers): their
+# parsed form is memoized by their raw bytes (callers receive a copy).
+_HEADER_CACHE: dict[bytes, dict[str, str]] = {}
+_HEADER_CACHE_SIZE = 512
+
+
+def _parse_call_headers(p: bytes, o: int, nh: int) -> dict[str, str]:
+    o += 1
+    headers: dict[str, str] = {}
+    for _ in range(nh):
+        n = p[o]
+        o += 1
+        key = p[o : o + n].decode()
+        o += n
+        n = p[o]
+        o += 1
+        value = p[o : o + n].decode()
+        o += n
+        if key in headers:
+            raise MalformedFrameError(f"duplicate transport header {key!r}")
+        headers[key] = value
+    return headers
+
+
+def _read_headers_and_args(p: bytes, o: int) -> tuple[dict[str, str], int, int, list[bytes]]:
+    """``nh:1 (hk~1 hv~1){nh} csumtype:1 (csum:4){0,1} (arg~2){0,3}`` to the payload's end.
+
+    The hot path of every call frame, so written out inline; a truncated field
+    leads to an IndexError/struct.error or to the final length check.
+    """
+    end = len(p)
+    start = o
+    nh = p[o]
+    o += 1
+    for _ in range(nh):  # find the end of the header block
+        o += 1 + p[o]
+        o += 1 + p[o]
+    block = p[start:o]
+    cached = _HEADER_CACHE.get(block)
+    if cached is None:
+        cached = _parse_call_headers(p, start, nh)
+        if o <= end and len(block) <= 256 and len(_HEADER_CACHE) < _HEADER_CACHE_SIZE:
+            _HEADER_CACHE[block] = cached
+    headers = cached.copy()
+    csum_type = p[o]
+    if csum_type == 0:
+        csum = 0
+        o += 1
+    elif csum_type <= 3:
+        csum = _unpack_u32(p, o + 1)[0]
+        o += 5
+    else:
+        raise MalformedFrameError(f"unknown checksum type {csum_type}")
+    args: list[bytes] = []
+    while o < end:
+        if len(args) == 3:
+            raise MalformedFrameError("more than 3 argument chunks in one frame")
+        n = (p[o] << 8) | p[o + 1]
+        o += 2
+        if o + n > end:
+            raise MalformedFrameError("truncated argument")
+        args.append(p[o : o + n])
+        o += n
+    if o != end:
+        raise MalformedFrameError("truncated frame")
+    return headers, csum_type, csum, args
+
+
 def _dec_call_req(fid: int, p: bytes) -> CallRequest:
     flags, ttl, tracing = _CALL_REQ_FIXED.unpack_from(p, 0)
-    service, o = _read_str1(p, 30)
-    headers, o = _read_call_headers(p, o)
-    csum_type, csum, o = _read_checksum(p, o)
-    return CallRequest(
-        fid, service, _read_args(p, o, 3), headers, ttl, flags, tracing, csum_type, csum
-    )
+    n = p[30]
+    if 31 + n > len(p):
+        raise MalformedFrameError("truncated service name")
+    service = p[31 : 31 + n].decode()
+    headers, csum_type, csum, args = _read_headers_and_args(p, 31 + n)
+    return CallRequest(fid, service, args, headers, ttl, flags, tracing, csum_type, csum)
 
 
 def _dec_call_res(fid: int, p: bytes) -> CallResponse:
     flags, code, tracing = _CALL_RES_FIXED.unpack_from(p, 0)
-    headers, o = _read_call_headers(p, 27)
-    csum_type, csum, o = _read_checksum(p, o)
-    return CallResponse(fid, _read_args(p, o, 3), code, headers, flags, tracing, csum_type, csum)
+    headers, csum_type, csum, args = _read_headers_and_args(p, 27)
+    return CallResponse(fid, args, code, headers, flags, tracing, csum_type, csum)
 
 
 def _dec_call_req_cont(fid: int, p: bytes) -> CallRequestContinue:
