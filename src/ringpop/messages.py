@@ -218,9 +218,12 @@ class AdminStatusResponse(_Wire, kw_only=True):
 
 
 class ReapResponse(_Wire, kw_only=True):
-    """Response of ``/admin/reap`` (§5.5)."""
+    """Response of ``/admin/reap`` (§5.5).
 
-    status: str = "ok"
+    ``status`` has no default: ``omit_defaults`` would drop it from the body.
+    """
+
+    status: str
     reaped: int | UnsetType = UNSET
 
 
