@@ -1,0 +1,1 @@
+"""Conformance tests: scripted fake peers around one real testpop process (issue 4)."""

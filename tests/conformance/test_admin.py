@@ -1,0 +1,207 @@
+"""The admin endpoints as the suite calls them (spec §5, testpop §2)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ringpop.ring import HashRing
+from tests.conformance.conftest import MakeCluster
+from tests.conformance.fakes import Cluster, FakeNode, go_checksum
+
+pytestmark = pytest.mark.cluster
+
+
+def status_is(reply_body: Any, raw: bytes, status: str) -> bool:
+    """The suite accepts the raw text or a JSON object with that ``status``."""
+    return raw == status.encode() or (
+        isinstance(reply_body, dict) and reply_body.get("status") == status
+    )
+
+
+async def test_stats_is_schema_exact(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    stats = await c.stats()  # schema-checked by the harness
+    assert stats["hooks"] is None
+    assert set(stats["process"]["memory"]) == {"rss", "heapTotal", "heapUsed"}
+    assert c.proc is not None
+    assert stats["process"]["pid"] == c.proc.pid
+    members = stats["membership"]["members"]
+    addresses = [m["address"] for m in members]
+    assert addresses == sorted(addresses)
+    assert set(addresses) == {f.address for f in c.fakes} | {c.sut}
+    for member in members:
+        assert set(member) == {"address", "status", "incarnationNumber"}, member
+        assert member["status"] == "alive"
+    by_address = {m["address"]: m for m in members}
+    assert by_address[c.sut]["incarnationNumber"] == c.sut_incarnation
+    for fake in c.fakes:
+        assert by_address[fake.address]["incarnationNumber"] == fake.incarnation
+    checksum = stats["membership"]["checksum"]
+    assert checksum, "a truthy checksum"
+    assert checksum == go_checksum(members) == c.model_checksum()
+    assert sorted(stats["ring"]["servers"]) == sorted(addresses)
+    assert isinstance(stats["version"], str)
+    assert isinstance(stats["tchannelVersion"], str)
+
+
+async def test_lookup_follows_the_ring(cluster: MakeCluster) -> None:
+    c = await cluster(4)
+    stats = await c.stats()
+    ring = HashRing(100)
+    for server in stats["ring"]["servers"]:
+        ring.add_server(server)
+    assert ring.checksum == stats["ring"]["checksum"]
+    for i in range(25):
+        key = f"key-{i}"
+        reply = await c.admin("/admin/lookup", {"key": key})
+        assert reply.ok, reply.raw
+        c.validate("AdminLookupResponse", reply.body, "/admin/lookup response")
+        assert reply.body == {"dest": ring.lookup(key)}
+    reply = await c.admin("/admin/lookup", {})
+    assert not reply.ok
+    assert reply.error_type
+    assert reply.error_message
+
+
+async def test_gossip_stop_tick_start_and_health(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    loop = asyncio.get_running_loop()
+    assert (await c.admin("/health")).ok
+    reply = await c.admin("/admin/gossip/stop")
+    assert reply.ok
+    await asyncio.sleep(0.3)  # an in-flight ping may still finish
+    since = loop.time()
+    await asyncio.sleep(1.0)
+    assert c.requests("/protocol/ping", since) == [], "pings after gossip/stop"
+    reply = await c.admin("/admin/gossip/status")
+    assert reply.ok
+    assert reply.body == {"status": "stopped"}
+
+    since = loop.time()
+    reply = await c.admin("/admin/gossip/tick")
+    assert reply.ok
+    assert reply.body["checksum"] == (await c.stats())["membership"]["checksum"]
+    assert len(c.requests("/protocol/ping", since)) == 1, "a tick pings exactly once"
+    await asyncio.sleep(0.6)
+    assert len(c.requests("/protocol/ping", since)) == 1, "a tick must not restart gossip"
+
+    since = loop.time()
+    assert (await c.admin("/admin/gossip/start")).ok
+    await c.wait_for(
+        lambda: len(c.requests("/protocol/ping", since)) >= 3, 2.0, "pings after gossip/start"
+    )
+
+
+async def test_member_leave_then_join(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    a = c.fakes[0]
+    reply = await c.admin("/admin/member/leave")
+    assert reply.ok
+    assert status_is(reply.body, reply.raw, "ok"), reply.raw
+    left = (await c.members())[c.sut]
+    assert left["status"] == "leave"
+    assert left["incarnationNumber"] > c.sut_incarnation
+    reply = await c.ping(a, c.ping_body(a))
+    own = [ch for ch in reply.body["changes"] if ch["address"] == c.sut]
+    assert own, "the leave is disseminated"
+    assert own[0]["status"] == "leave"
+    assert own[0]["source"] == c.sut
+    assert own[0]["incarnationNumber"] == left["incarnationNumber"]
+    assert (await c.admin("/admin/lookup", {"key": "k"})).body["dest"] != c.sut
+
+    reply = await c.admin("/admin/member/join")
+    assert reply.ok
+    assert status_is(reply.body, reply.raw, "rejoined"), reply.raw
+    back = (await c.members())[c.sut]
+    assert back["status"] == "alive"
+    assert back["incarnationNumber"] > left["incarnationNumber"]
+
+
+async def make_faulty(c: Cluster, sender: FakeNode, subject: FakeNode) -> None:
+    faulty = {
+        "source": sender.address,
+        "sourceIncarnationNumber": sender.incarnation,
+        "address": subject.address,
+        "status": "faulty",
+        "incarnationNumber": subject.incarnation,
+    }
+    assert (await c.ping(sender, c.ping_body(sender, [faulty]))).ok
+    assert (await c.members())[subject.address]["status"] == "faulty"
+
+
+async def test_reap_makes_faulty_members_tombstones(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    a, b, d = c.fakes
+    await make_faulty(c, a, b)
+    reply = await c.admin("/admin/reap")
+    assert reply.ok
+    assert reply.body["status"] == "ok"
+    assert reply.body.get("reaped", 1) == 1
+    stats = await c.stats()
+    members = {m["address"]: m for m in stats["membership"]["members"]}
+    assert members[b.address]["status"] == "tombstone"
+    assert members[b.address]["incarnationNumber"] == b.incarnation
+    assert members[d.address]["status"] == "alive"
+    assert stats["membership"]["checksum"] == go_checksum(members.values())
+    assert b.address not in stats["ring"]["servers"]
+    reply = await c.admin("/admin/reap")
+    assert reply.body.get("reaped", 0) == 0
+
+
+async def test_heal_partition_one_target_per_scenario(cluster: MakeCluster) -> None:
+    c = await cluster(4, tombstone_ms=500)
+    a, b, d, hidden = c.fakes
+    # "hidden" is on the other side of a partition: the SUT forgets it, the hosts
+    # file no longer names it, and it knows only itself and the SUT.
+    c.hidden.add(hidden.address)
+    assert (await c.admin("/admin/gossip/stop")).ok
+    c.write_hosts([a.address, b.address, d.address, c.sut])
+    await make_faulty(c, a, hidden)
+    assert (await c.admin("/admin/reap")).ok
+    await c.wait_for(
+        lambda: _absent(c, hidden.address), 8.0, "eviction of the hidden fake", interval=0.1
+    )
+    loop = asyncio.get_running_loop()
+
+    # Nothing to heal: every host is known and alive.
+    reply = await c.admin("/admin/healpartition/disco")
+    assert reply.ok
+    assert reply.body["targets"] == []
+
+    # Scenario 1 (merge): the rewritten hosts file names an unknown node.
+    c.write_hosts([a.address, b.address, d.address, hidden.address, c.sut])
+    since = loop.time()
+    reply = await c.admin("/admin/healpartition/disco")
+    assert reply.ok, reply.raw
+    assert reply.body["targets"] == [hidden.address]
+    joins = c.requests("/protocol/join", since)
+    assert [j.fake for j in joins] == [hidden.address]
+    pings = c.requests("/protocol/ping", since)
+    assert [p.fake for p in pings] == [hidden.address]
+    merged = {ch["address"] for ch in pings[0].changes}
+    assert {a.address, b.address, d.address, c.sut} <= merged, "our whole membership"
+    members = await c.members()
+    assert members[hidden.address]["status"] == "alive"
+
+    # Scenario 2 (reincarnation): we think b is faulty, b's side says it is alive.
+    await make_faulty(c, a, b)
+    since = loop.time()
+    reply = await c.admin("/admin/healpartition/disco")
+    assert reply.ok, reply.raw
+    assert reply.body["targets"] == [b.address]
+    pings = c.requests("/protocol/ping", since)
+    assert [p.fake for p in pings] == [b.address]
+    assert len(pings[0].changes) == 1
+    suspect = pings[0].changes[0]
+    assert suspect["address"] == b.address
+    assert suspect["status"] == "suspect"
+    assert suspect["incarnationNumber"] == b.incarnation
+    assert not suspect.get("source"), "heal suspects carry no source"
+    assert (await c.members())[b.address]["status"] == "faulty", "no merge in this phase"
+
+
+async def _absent(c: Cluster, address: str) -> bool:
+    return address not in await c.members()
