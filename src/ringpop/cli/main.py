@@ -9,6 +9,11 @@ USAGE = """usage: ringpop <command> [options]
 
 commands:
   testpop       run one node with the conformance program's command line
+  tick-cluster  start a local cluster of N nodes and watch it live (keys: k K l j g p t s d q h)
+  admin         inspect and steer any node: status, lookup, dump, partitions, checksums,
+                count, join, leave, reap, gossip start|stop|tick|status, heal
+
+"ringpop <command> --help" describes a command's options.
 """
 
 
@@ -23,6 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ringpop.cli import testpop
 
         return testpop.main(rest)
+    if command == "tick-cluster":
+        from ringpop.cli import tick_cluster
+
+        return tick_cluster.main(rest)
+    if command == "admin":
+        from ringpop.cli import admin
+
+        return admin.main(rest)
     print(f"ringpop: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 

@@ -1,0 +1,770 @@
+"""``ringpop tick-cluster``: a local cluster of real node processes, watched live.
+
+Starts N nodes on 127.0.0.1 (``ringpop testpop`` by default, any program taking
+testpop's flags with ``--program``, e.g. ringpop-node's launcher), writes their hosts
+file, polls every node's ``/admin/stats`` and shows one row per node plus whether the
+cluster has converged. On a terminal it is a live view driven by keys (``h`` lists
+them); without one (pipes, CI) it prints timestamped events and runs until
+SIGINT/SIGTERM or ``--duration``. Every child process is stopped on the way out,
+whatever happens: SIGTERM (the nodes self-evict), then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import random
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ringpop.cli.adminclient import AdminClient, AdminError, NodeStats, status_text
+from ringpop.cli.clusterview import ClusterModel, Event
+from ringpop.cli.procs import NodeProcess, PortsError, ProcessGroup, StopReport, allocate_ports
+
+__all__ = ["Detail", "TickCluster", "build_parser", "main"]
+
+PROG = "ringpop tick-cluster"
+DEFAULT_BASE_PORT = 3000
+POLL_TIMEOUT = 1.0
+ACTION_TIMEOUT = 3.0
+
+KEYS_HELP: tuple[tuple[str, str], ...] = (
+    ("k", "kill a random node (SIGKILL)"),
+    ("K", "revive every killed or exited node, resume suspended ones"),
+    ("l", "suspend a random node (SIGSTOP), resume it (SIGCONT) a few seconds later"),
+    ("j", "join / rejoin: /admin/member/join on every running node"),
+    ("g", "gossip stats: loop status, protocol period, ticks, members"),
+    ("p", "protocol stats: protocol period timings and rates"),
+    ("t", "tick: one gossip protocol period on every node (/admin/gossip/tick)"),
+    ("s", "cluster stats: pid, memory, uptime, ring size, checksums"),
+    ("d", "debug flags: toggle debug logging on every node (/admin/debugSet, debugClear)"),
+    ("h ?", "show or hide this help"),
+    ("q", "quit (stops every node)"),
+)
+
+
+class SetupError(Exception):
+    """The cluster cannot be started (exit status 1, one line on stderr)."""
+
+
+@dataclass
+class Detail:
+    """The result of a key's action, shown under the node table."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Config:
+    """A tick-cluster run, from the command line."""
+
+    size: int
+    ports: list[int]
+    programs: list[list[str]]
+    program_label: str
+    suspect_ms: int
+    faulty_ms: int
+    tombstone_ms: int
+    interval: float
+    duration: float | None
+    suspend_seconds: float
+    grace: float
+    workdir: Path
+    temporary_workdir: bool
+    seed: int | None
+
+    @property
+    def addresses(self) -> list[str]:
+        return [f"127.0.0.1:{port}" for port in self.ports]
+
+    def argv(self, index: int, hosts_file: Path) -> list[str]:
+        program = self.programs[index % len(self.programs)]
+        return [
+            *program,
+            f"--listen={self.addresses[index]}",
+            f"--hosts={hosts_file}",
+            f"--suspect-period={self.suspect_ms}",
+            f"--faulty-period={self.faulty_ms}",
+            f"--tombstone-period={self.tombstone_ms}",
+        ]
+
+
+# ----------------------------------------------------------------------- controller
+
+
+class TickCluster:
+    """Runs the processes, polls them and carries out the keys' actions."""
+
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.clock = clock
+        self.hosts_file = config.workdir / "hosts.json"
+        self.nodes = [
+            NodeProcess(
+                index=i,
+                address=address,
+                argv=config.argv(i, self.hosts_file),
+                log_path=config.workdir / f"node-{address.replace(':', '_')}.log",
+            )
+            for i, address in enumerate(config.addresses)
+        ]
+        self.by_address = {n.address: n for n in self.nodes}
+        self.group = ProcessGroup(self.nodes, grace=config.grace)
+        self.model = ClusterModel(config.addresses, clock=clock)
+        self.rng = random.Random(config.seed)
+        self.detail: Detail | None = None
+        self.show_help = False
+        self.debug_on = False
+        self.stopping = False
+        self.started_at = clock()
+        self.stop_event = asyncio.Event()
+        self.refresh: Callable[[], None] = lambda: None
+        self.converged_once = False
+        self.crashed: list[str] = []
+        self._client: AdminClient | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def client(self) -> AdminClient:
+        assert self._client is not None, "not running"
+        return self._client
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start_all(self) -> None:
+        import json
+
+        self.hosts_file.write_text(json.dumps(self.config.addresses) + "\n")
+        for node in self.nodes:
+            try:
+                pid = self.group.start(node)
+            except OSError as error:
+                raise SetupError(
+                    f"cannot start {shlex.join(node.argv[:3])}...: {error.strerror or error}"
+                ) from None
+            self.model.started(node.address, pid)
+
+    def stop_all(self) -> StopReport:
+        return self.group.stop_all()
+
+    async def run(self, duration: float | None) -> None:
+        """Poll until :attr:`stop_event` is set or ``duration`` seconds have passed."""
+        async with AdminClient(timeout=ACTION_TIMEOUT) as client:
+            self._client = client
+            poller = asyncio.ensure_future(self._poll_forever())
+            stopper = asyncio.ensure_future(self.stop_event.wait())
+            waiters: set[asyncio.Future[Any]] = {poller, stopper}
+            try:
+                await asyncio.wait(waiters, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+                if poller.done() and not poller.cancelled() and poller.exception() is not None:
+                    raise poller.exception()  # type: ignore[misc]
+            finally:
+                self.stopping = True
+                for task in [poller, stopper, *self._tasks]:
+                    task.cancel()
+                await asyncio.gather(poller, stopper, *self._tasks, return_exceptions=True)
+                self._client = None
+
+    def spawn(self, coro: Any) -> None:
+        """Run an action in the background (tracked, cancelled on exit)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.model.emit("error", f"action failed: {task.exception()!r}")
+            self.refresh()
+
+    # -- polling -------------------------------------------------------------------
+
+    async def _poll_forever(self) -> None:
+        while True:
+            began = self.clock()
+            await self.poll_round()
+            self.refresh()
+            await asyncio.sleep(max(0.05, self.config.interval - (self.clock() - began)))
+
+    async def poll_round(self) -> None:
+        for node in self.nodes:
+            state = self.model.nodes[node.address]
+            if state.expected and not node.running:
+                description = node.describe_exit()
+                self.crashed.append(node.address)
+                self.model.exited(node.address, f"{description} (log: {node.log_path})")
+        targets = [a for a, s in self.model.nodes.items() if s.expected]
+        results = await self.client.stats_many(targets, timeout=POLL_TIMEOUT)
+        for address, result in results.items():
+            # A node killed or suspended while we waited has nothing to say this round.
+            if self.model.nodes[address].expected:
+                self.model.observe(address, result)
+        self.model.end_round()
+        if self.model.converged:
+            self.converged_once = True
+
+    # -- actions (keys) ------------------------------------------------------------
+
+    def running_nodes(self) -> list[NodeProcess]:
+        """Nodes whose process runs and is not suspended."""
+        return [n for n in self.nodes if n.running and not n.suspended]
+
+    def key(self, char: str) -> None:
+        """Carry out the action of a key press."""
+        actions: dict[str, Callable[[], None]] = {
+            "k": self.kill_random,
+            "K": self.revive_all,
+            "l": self.suspend_random,
+            "j": lambda: self.spawn(self.join_all()),
+            "g": lambda: self.spawn(self.gossip_stats()),
+            "p": lambda: self.spawn(self.protocol_stats()),
+            "t": lambda: self.spawn(self.tick_all()),
+            "s": lambda: self.spawn(self.cluster_stats()),
+            "d": lambda: self.spawn(self.toggle_debug()),
+            "h": self.toggle_help,
+            "?": self.toggle_help,
+            "q": self.quit,
+        }
+        action = actions.get(char)
+        if action is not None:
+            action()
+            self.refresh()
+
+    def quit(self) -> None:
+        self.model.emit("action", "quit: stopping every node")
+        self.stop_event.set()
+
+    def toggle_help(self) -> None:
+        self.show_help = not self.show_help
+
+    def kill_random(self) -> None:
+        candidates = self.running_nodes()
+        if not candidates:
+            self.model.emit("info", "k: no running node to kill")
+            return
+        node = self.rng.choice(candidates)
+        pid = node.pid
+        if self.group.kill(node):
+            self.model.disturb()
+            self.model.killed(node.address, f"killed by tick-cluster (pid {pid}, SIGKILL)")
+
+    def revive_all(self) -> None:
+        revived = False
+        for node in self.nodes:
+            if node.suspended:
+                self.group.resume(node)
+                self.model.resumed(node.address)
+                revived = True
+            elif not node.running:
+                try:
+                    pid = self.group.start(node)
+                except OSError as error:
+                    self.model.emit("error", f"{node.address}: cannot start: {error}")
+                    continue
+                self.model.started(node.address, pid, again=True)
+                revived = True
+        if revived:
+            self.model.disturb()
+        else:
+            self.model.emit("info", "K: every node is already running")
+
+    def suspend_random(self) -> None:
+        candidates = self.running_nodes()
+        if not candidates:
+            self.model.emit("info", "l: no running node to suspend")
+            return
+        node = self.rng.choice(candidates)
+        if self.group.suspend(node):
+            self.model.disturb()
+            self.model.suspended(node.address, self.config.suspend_seconds)
+            self.spawn(self._resume_later(node, node.pid))
+
+    async def _resume_later(self, node: NodeProcess, pid: int | None) -> None:
+        await asyncio.sleep(self.config.suspend_seconds)
+        if node.pid == pid and node.suspended and self.group.resume(node):
+            self.model.disturb()
+            self.model.resumed(node.address)
+            self.refresh()
+
+    async def _each(
+        self, endpoint: str, body: dict[str, Any] | None = None
+    ) -> dict[str, tuple[Any, float]]:
+        """Call ``endpoint`` on every running node: answers (or AdminError) and seconds."""
+        targets = [n.address for n in self.running_nodes()]
+
+        async def one(address: str) -> tuple[Any, float]:
+            began = self.clock()
+            try:
+                answer = await self.client.call(address, endpoint, body)
+            except AdminError as error:
+                answer = error
+            return answer, self.clock() - began
+
+        answers = await asyncio.gather(*(one(a) for a in targets))
+        return dict(zip(targets, answers, strict=True))
+
+    def _show(self, detail: Detail) -> None:
+        self.detail = detail
+        self.show_help = False
+        self.refresh()
+
+    async def join_all(self) -> None:
+        self.model.emit("action", "j: /admin/member/join on every running node")
+        answers = await self._each("/admin/member/join")
+        rows = [[a, _answer(answer), f"{took * 1000:.0f}"] for a, (answer, took) in answers.items()]
+        self._show(Detail("join (/admin/member/join)", ["node", "answer", "ms"], rows))
+
+    async def tick_all(self) -> None:
+        self.model.emit("action", "t: /admin/gossip/tick on every running node")
+        answers = await self._each("/admin/gossip/tick")
+        rows = []
+        for address, (answer, took) in answers.items():
+            text = (
+                str(answer["checksum"])
+                if isinstance(answer, dict) and "checksum" in answer
+                else _answer(answer)
+            )
+            rows.append([address, text, f"{took * 1000:.0f}"])
+        self._show(Detail("tick (/admin/gossip/tick)", ["node", "checksum after", "ms"], rows))
+
+    async def toggle_debug(self) -> None:
+        endpoint = "/admin/debugClear" if self.debug_on else "/admin/debugSet"
+        self.debug_on = not self.debug_on
+        state = "on" if self.debug_on else "off"
+        self.model.emit("action", f"d: debug logging {state} ({endpoint})")
+        answers = await self._each(endpoint)
+        rows = [[a, _answer(answer)] for a, (answer, _took) in answers.items()]
+        note = f"node logs: {self.config.workdir}"
+        self._show(Detail(f"debug {state} ({endpoint})", ["node", "answer"], rows, note))
+
+    async def gossip_stats(self) -> None:
+        statuses = await self._each("/admin/gossip/status")
+        rows = []
+        for address, (answer, _took) in statuses.items():
+            stats = self.model.nodes[address].stats
+            protocol = _protocol(stats)
+            timing = protocol.get("timing") if isinstance(protocol.get("timing"), dict) else {}
+            assert isinstance(timing, dict)
+            counts = stats.counts() if stats is not None else {}
+            rows.append(
+                [
+                    address,
+                    "n/a" if isinstance(answer, AdminError) else status_text(answer),
+                    _number(protocol.get("protocolRate")),
+                    _number(timing.get("count")),
+                    " ".join(f"{n} {s}" for s, n in counts.items() if n),
+                ]
+            )
+        self._show(
+            Detail(
+                "gossip",
+                ["node", "gossip", "protocol period ms", "timing samples", "members"],
+                rows,
+            )
+        )
+
+    async def protocol_stats(self) -> None:
+        rows = []
+        for node in self.running_nodes():
+            protocol = _protocol(self.model.nodes[node.address].stats)
+            timing = protocol.get("timing") if isinstance(protocol.get("timing"), dict) else {}
+            assert isinstance(timing, dict)
+            rows.append(
+                [
+                    node.address,
+                    _number(timing.get("min")),
+                    _number(timing.get("median")),
+                    _number(timing.get("max")),
+                    _number(protocol.get("protocolRate")),
+                    _number(protocol.get("clientRate")),
+                    _number(protocol.get("serverRate")),
+                    _number(protocol.get("totalRate")),
+                ]
+            )
+        self._show(
+            Detail(
+                "protocol (period timing in ms, rates)",
+                ["node", "min", "median", "max", "period", "client", "server", "total"],
+                rows,
+            )
+        )
+
+    async def cluster_stats(self) -> None:
+        rows = []
+        for node in self.running_nodes():
+            stats = self.model.nodes[node.address].stats
+            raw = stats.raw if stats is not None else {}
+            process = raw.get("process") if isinstance(raw.get("process"), dict) else {}
+            assert isinstance(process, dict)
+            memory = process.get("memory") if isinstance(process.get("memory"), dict) else {}
+            assert isinstance(memory, dict)
+            rss = memory.get("rss")
+            uptime = raw.get("uptime")
+            rows.append(
+                [
+                    node.address,
+                    str(process.get("pid", "")),
+                    f"{rss / 2**20:.1f}" if isinstance(rss, int | float) else "",
+                    f"{uptime / 1000:.0f}" if isinstance(uptime, int | float) else "",
+                    str(len(stats.ring_servers)) if stats is not None else "",
+                    str(raw.get("version", "")),
+                ]
+            )
+        self._show(
+            Detail(
+                "cluster stats",
+                ["node", "pid", "rss MiB", "uptime s", "ring servers", "version"],
+                rows,
+                f"hosts file {self.hosts_file} · logs {self.config.workdir}",
+            )
+        )
+
+
+def _answer(answer: Any) -> str:
+    if isinstance(answer, AdminError):
+        return f"error: {answer.message}"
+    return status_text(answer)
+
+
+def _protocol(stats: NodeStats | None) -> dict[str, Any]:
+    if stats is None:
+        return {}
+    protocol = stats.raw.get("protocol")
+    return protocol if isinstance(protocol, dict) else {}
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ---------------------------------------------------------------------------- modes
+
+
+def admin_command() -> str:
+    """How to call ``ringpop`` from the user's shell (``.venv/bin/ringpop`` in the repo)."""
+    candidate = Path(sys.executable).parent / "ringpop"
+    if not candidate.exists():
+        return "ringpop"
+    found = shutil.which("ringpop")
+    if found is not None and Path(found).resolve() == candidate.resolve():
+        return "ringpop"
+    try:
+        return str(candidate.relative_to(Path.cwd()))
+    except ValueError:
+        return str(candidate)
+
+
+def _banner(cluster: TickCluster) -> list[str]:
+    config = cluster.config
+    first = config.addresses[0]
+    ringpop = admin_command()
+    return [
+        f"tick-cluster: {config.size} node{'s' if config.size != 1 else ''} of "
+        f"{config.program_label} on {_address_range(config.addresses)}",
+        f"hosts file {cluster.hosts_file}, node logs in {config.workdir}",
+        f"query it: {ringpop} admin status {first}  (also lookup {first} KEY, "
+        f"partitions {first}, dump {first})",
+    ]
+
+
+def _address_range(addresses: Sequence[str]) -> str:
+    ports = [int(a.rsplit(":", 1)[1]) for a in addresses]
+    if ports == list(range(ports[0], ports[0] + len(ports))) and len(ports) > 1:
+        return f"127.0.0.1:{ports[0]}-{ports[-1]}"
+    return ", ".join(addresses)
+
+
+def _stop_line(report: StopReport) -> str:
+    if report.count == 0:
+        return "stopped: no node was running"
+    text = f"stopped {report.count} node{'s' if report.count != 1 else ''}"
+    text += f": {len(report.terminated)} exited after SIGTERM"
+    if report.killed:
+        text += f", {len(report.killed)} needed SIGKILL ({', '.join(report.killed)})"
+    return text
+
+
+def _install_signals(cluster: TickCluster) -> list[int]:
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if cluster.stop_event.is_set():
+            return
+        cluster.model.emit("info", f"received {signal.Signals(signum).name}: stopping")
+        cluster.refresh()
+        cluster.stop_event.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, on_signal, signum)
+        installed.append(signum)
+    return installed
+
+
+async def run_plain(cluster: TickCluster) -> int:
+    """No terminal: timestamped event lines until a signal or ``--duration``."""
+
+    def emit_line(text: str) -> None:
+        print(text, flush=True)
+
+    def print_event(event: Event) -> None:
+        emit_line(event.line())
+
+    for line in _banner(cluster):
+        emit_line(f"# {line}")
+    if cluster.config.duration is not None:
+        emit_line(f"# running for {cluster.config.duration:g} s (SIGINT or SIGTERM stops sooner)")
+    else:
+        emit_line("# running until SIGINT (Ctrl-C) or SIGTERM")
+    cluster.model.subscribe(print_event)
+    for event in list(cluster.model.events):
+        print_event(event)
+    installed = _install_signals(cluster)
+    try:
+        await cluster.run(cluster.config.duration)
+    finally:
+        loop = asyncio.get_running_loop()
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        emit_line(f"# final state: {cluster.model.status_line()}")
+        emit_line(f"# stopping {len([n for n in cluster.nodes if n.running])} node processes")
+        report = cluster.stop_all()
+        emit_line(f"# {_stop_line(report)}")
+    if not cluster.converged_once:
+        print(f"{PROG}: the cluster never converged", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def run_live(cluster: TickCluster) -> int:
+    """On a terminal: the live rich view, driven by keys."""
+    from ringpop.cli import tickview
+
+    return await tickview.run(cluster, _banner(cluster), _install_signals, _stop_line)
+
+
+# ------------------------------------------------------------------------ arguments
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ringpop tick-cluster`` argument parser."""
+    keys = "\n".join(f"  {k:<4} {text}" for k, text in KEYS_HELP)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Start a local cluster of real node processes on 127.0.0.1 and watch it converge.\n"
+            "On a terminal the view is live; without one, timestamped events are printed."
+        ),
+        epilog=f"keys (terminal only):\n{keys}",
+    )
+    parser.add_argument("-n", "--size", type=_positive_int, default=5, help="nodes (default 5)")
+    parser.add_argument(
+        "--base-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help=f"first port; nodes use PORT..PORT+n-1 (default {DEFAULT_BASE_PORT}, or the next "
+        "free run of ports if busy; 0: any free ports)",
+    )
+    parser.add_argument(
+        "--program",
+        action="append",
+        default=None,
+        metavar="COMMAND",
+        help="node program (shell words), given --listen, --hosts and the period flags; "
+        "repeat to mix programs round-robin (default: this Python's ringpop testpop)",
+    )
+    parser.add_argument(
+        "--example",
+        choices=("kv",),
+        help="run the key-value example (examples/kv) on every node",
+    )
+    parser.add_argument(
+        "--duration", type=_seconds, metavar="SECONDS", help="stop after this many seconds"
+    )
+    parser.add_argument("--suspect-period", type=_positive_int, default=5000, metavar="MS")
+    parser.add_argument("--faulty-period", type=_positive_int, default=5000, metavar="MS")
+    parser.add_argument("--tombstone-period", type=_positive_int, default=5000, metavar="MS")
+    parser.add_argument(
+        "--interval", type=_seconds, default=0.5, metavar="SECONDS", help="poll interval (0.5)"
+    )
+    parser.add_argument(
+        "--suspend-seconds",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long l keeps a node stopped (5)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="on exit, SIGKILL nodes still running this long after SIGTERM (5)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        metavar="DIR",
+        help="hosts file and node logs here, kept (default: a temporary directory, removed "
+        "on exit unless a node crashed)",
+    )
+    parser.add_argument("--seed", type=int, help="random seed for k and l")
+    parser.add_argument(
+        "--no-tty", action="store_true", help="print events even on a terminal (no live view)"
+    )
+    return parser
+
+
+def _repo_examples() -> Path:
+    return Path(__file__).resolve().parents[3] / "examples"
+
+
+def _programs(args: argparse.Namespace) -> tuple[list[list[str]], str]:
+    if args.example is not None and args.program:
+        raise SetupError("--example and --program are exclusive")
+    if args.example == "kv":
+        example = _repo_examples() / "kv"
+        if not example.exists():
+            raise SetupError(
+                f"the key-value example is not in this checkout ({example} does not exist); "
+                "it comes with the forwarding work. Run without --example for testpop nodes."
+            )
+        if not (example / "__main__.py").is_file():
+            raise SetupError(f"{example} has no __main__.py to run with testpop's flags")
+        return [[sys.executable, str(example)]], "examples/kv"
+    if args.program:
+        programs = []
+        for text in args.program:
+            words = shlex.split(text)
+            if not words:
+                raise SetupError("--program must not be empty")
+            programs.append(words)
+        return programs, " + ".join(
+            Path(p[0]).name + (" " + " ".join(p[1:]) if p[1:] else "") for p in programs
+        )
+    return [[sys.executable, "-m", "ringpop.cli.testpop"]], "ringpop testpop"
+
+
+def make_config(args: argparse.Namespace) -> Config:
+    programs, label = _programs(args)
+    try:
+        ports = allocate_ports(args.size, args.base_port, default_base=DEFAULT_BASE_PORT)
+    except PortsError as error:
+        raise SetupError(str(error)) from None
+    if args.workdir is not None:
+        workdir = args.workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        temporary = False
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="ringpop-tick-cluster-"))
+        temporary = True
+    return Config(
+        size=args.size,
+        ports=ports,
+        programs=programs,
+        program_label=label,
+        suspect_ms=args.suspect_period,
+        faulty_ms=args.faulty_period,
+        tombstone_ms=args.tombstone_period,
+        interval=args.interval,
+        duration=args.duration,
+        suspend_seconds=args.suspend_seconds,
+        grace=args.grace,
+        workdir=workdir,
+        temporary_workdir=temporary,
+        seed=args.seed,
+    )
+
+
+async def _main(config: Config, live: bool) -> int:
+    cluster = TickCluster(config)
+    # Last line of defence (an exception escaping everything, sys.exit in a handler):
+    # atexit stops whatever is still running, by PID. stop_all is idempotent.
+    atexit.register(cluster.group.stop_all, 2.0)
+    try:
+        cluster.start_all()
+        return await (run_live(cluster) if live else run_plain(cluster))
+    finally:
+        cluster.stop_all()  # no-op when the mode already stopped everything
+        atexit.unregister(cluster.group.stop_all)
+        if config.temporary_workdir:
+            if cluster.crashed:
+                print(
+                    f"{PROG}: node logs kept in {config.workdir} ({len(cluster.crashed)} "
+                    "node exit(s) not caused by tick-cluster)",
+                    file=sys.stderr,
+                )
+            else:
+                shutil.rmtree(config.workdir, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ringpop tick-cluster``; the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
+    live = not args.no_tty and sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        config = make_config(args)
+    except SetupError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(_main(config, live))
+    except SetupError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
