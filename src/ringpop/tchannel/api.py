@@ -20,6 +20,7 @@ from ringpop.tchannel.frames import ZERO_TRACING
 __all__ = [
     "CODE_APPLICATION_ERROR",
     "CODE_OK",
+    "Endpoint",
     "Handler",
     "JsonHandler",
     "Request",
@@ -152,3 +153,11 @@ def application_error(response: Response) -> ApplicationError:
 
 Handler: TypeAlias = Callable[[Request], Awaitable[Response]]
 JsonHandler: TypeAlias = Callable[[Request, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A registered handler: ``json`` ones take ``(request, parsed arg3)``."""
+
+    handler: Callable[..., Awaitable[Any]]
+    json: bool = False

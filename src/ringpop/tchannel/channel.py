@@ -19,9 +19,9 @@ from typing import Any, TypeVar, overload
 
 from ringpop import __version__
 from ringpop.tchannel.api import (
+    Endpoint,
     Handler,
     JsonHandler,
-    Request,
     Response,
     application_error,
     dump_json,
@@ -29,7 +29,7 @@ from ringpop.tchannel.api import (
 )
 from ringpop.tchannel.checksum import ChecksumType
 from ringpop.tchannel.connection import Connection
-from ringpop.tchannel.errors import BadRequestError, CallTimeoutError, NetworkError, TChannelError
+from ringpop.tchannel.errors import CallTimeoutError, NetworkError, TChannelError
 from ringpop.tchannel.frames import (
     MAX_ARG1_SIZE,
     TRACING_SIZE,
@@ -88,7 +88,7 @@ class Channel:
             max_concurrent_requests=max_concurrent_requests,
             init_headers=dict(init_headers or {}),
         )
-        self._handlers: dict[tuple[str, bytes], Handler] = {}
+        self._handlers: dict[tuple[str, bytes], Endpoint] = {}
         self._server: asyncio.Server | None = None
         self._listening = False
         self._closing = False
@@ -205,36 +205,29 @@ class Channel:
         another :class:`TChannelError` (sent as an error frame with its code);
         anything else becomes an ``unexpected`` error frame.
         """
-        arg1 = endpoint.encode()
-        if len(arg1) > MAX_ARG1_SIZE:
-            raise ValueError("endpoint longer than 16384 bytes")
-        self._handlers[(service, arg1)] = handler
+        self._handlers[self._key(service, endpoint)] = Endpoint(handler)
 
     def register_json(self, service: str, endpoint: str, handler: JsonHandler) -> None:
         """Serve ``endpoint`` with ``handler(request, body) -> result`` on JSON bodies.
 
         ``body`` is arg3 parsed as JSON (``None`` when empty; invalid JSON is
         answered with ``bad request``); the result is sent as JSON (bytes as is;
-        a :class:`Response` unchanged).
+        a :class:`Response` unchanged). Errors as for :meth:`register`.
         """
+        self._handlers[self._key(service, endpoint)] = Endpoint(handler, json=True)
 
-        async def json_endpoint(request: Request) -> Response:
-            try:
-                body = load_json(request.arg3)
-            except ValueError as exc:
-                raise BadRequestError(f"invalid JSON body: {exc}") from None
-            result = await handler(request, body)
-            if isinstance(result, Response):
-                return result
-            return Response(b"", dump_json(result))
-
-        self.register(service, endpoint, json_endpoint)
+    @staticmethod
+    def _key(service: str, endpoint: str) -> tuple[str, bytes]:
+        arg1 = endpoint.encode()
+        if len(arg1) > MAX_ARG1_SIZE:
+            raise ValueError("endpoint longer than 16384 bytes")
+        return (service, arg1)
 
     def unregister(self, service: str, endpoint: str) -> None:
         """Stop serving ``endpoint`` of ``service`` (no-op if not registered)."""
         self._handlers.pop((service, endpoint.encode()), None)
 
-    def find_handler(self, service: str, endpoint: bytes) -> Handler | None:
+    def find_handler(self, service: str, endpoint: bytes) -> Endpoint | None:
         """The handler registered for (service, arg1), if any."""
         return self._handlers.get((service, endpoint))
 
@@ -347,15 +340,6 @@ class Channel:
 
     # ------------------------------------------------------------------- calls
 
-    def _prefix(self, service: str, scheme: str, caller: str, ttl_ms: int, tracing: bytes) -> bytes:
-        key = (service, scheme, caller)
-        block = self._prefix_cache.get(key)
-        if block is None:
-            block = encode_service_headers(service, {"as": scheme, "cn": caller})
-            if len(self._prefix_cache) < 256:
-                self._prefix_cache[key] = block
-        return pack_ttl_tracing(ttl_ms, tracing) + block
-
     async def call(
         self,
         peer: str,
@@ -381,32 +365,56 @@ class Channel:
         """
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        if self._closing:
-            raise NetworkError("channel is closed")
         conn = self._peers.get(peer)
         if conn is None or not conn.usable:
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            conn = await self._connection(peer, start + timeout)
-            remaining = start + timeout - loop.time()
-            if remaining <= 0:
-                raise CallTimeoutError(f"timed out connecting to {peer}")
-        else:
-            remaining = timeout
-        ttl_ms = min(max(1, math.ceil(remaining * 1000)), _MAX_TTL_MS)
+            conn, timeout = await self._connection_for_call(peer, timeout)
+        prefix, ttl_ms = self._request_prefix(service, scheme, caller, headers, tracing, timeout)
+        arg1 = endpoint.encode() if isinstance(endpoint, str) else endpoint
+        csum = self.options.checksum_type if checksum_type is None else checksum_type
+        fid, future = conn.start_call(prefix, arg1, arg2, arg3, csum, timeout)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            conn.abandon_call(fid, ttl_ms)
+            raise
+
+    async def _connection_for_call(self, peer: str, timeout: float) -> tuple[Connection, float]:
+        """Connect to ``peer`` within ``timeout``; the connection and the time left."""
+        if self._closing:
+            raise NetworkError("channel is closed")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        conn = await self._connection(peer, start + timeout)
+        remaining = start + timeout - loop.time()
+        if remaining <= 0:
+            raise CallTimeoutError(f"timed out connecting to {peer}")
+        return conn, remaining
+
+    def _request_prefix(
+        self,
+        service: str,
+        scheme: str,
+        caller: str | None,
+        headers: dict[str, str] | None,
+        tracing: bytes | None,
+        timeout: float,
+    ) -> tuple[bytes, int]:
+        """The call req fields after flags (ttl, tracing, service, headers) and the ttl."""
+        ttl_ms = min(max(1, math.ceil(timeout * 1000)), _MAX_TTL_MS)
         trace = ZERO_TRACING if tracing is None else tracing
         if len(trace) != TRACING_SIZE:
             raise ValueError("tracing must be 25 bytes")
         caller_name = self.options.caller_name if caller is None else caller
         if headers:
-            prefix = call_request_prefix(
-                ttl_ms, trace, service, {"as": scheme, "cn": caller_name, **headers}
-            )
-        else:
-            prefix = self._prefix(service, scheme, caller_name, ttl_ms, trace)
-        arg1 = endpoint.encode() if isinstance(endpoint, str) else endpoint
-        csum = self.options.checksum_type if checksum_type is None else checksum_type
-        return await conn.call(prefix, arg1, arg2, arg3, csum, remaining, ttl_ms)
+            all_headers = {"as": scheme, "cn": caller_name, **headers}
+            return call_request_prefix(ttl_ms, trace, service, all_headers), ttl_ms
+        key = (service, scheme, caller_name)
+        block = self._prefix_cache.get(key)
+        if block is None:
+            block = encode_service_headers(service, {"as": scheme, "cn": caller_name})
+            if len(self._prefix_cache) < 256:
+                self._prefix_cache[key] = block
+        return pack_ttl_tracing(ttl_ms, trace) + block, ttl_ms
 
     @overload
     async def call_json(
@@ -466,21 +474,22 @@ class Channel:
         ``response_type`` is given, which validates strictly into that type.
         A code-0x01 response raises :class:`ApplicationError`.
         """
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
         arg3 = b"" if body is None else dump_json(body)
         arg2 = b"" if app_headers is None else dump_json(app_headers)
-        response = await self.call(
-            peer,
-            service,
-            endpoint,
-            arg2,
-            arg3,
-            timeout=timeout,
-            headers=headers,
-            scheme=scheme,
-            caller=caller,
-            checksum_type=checksum_type,
-        )
-        if not response.ok:
+        conn = self._peers.get(peer)
+        if conn is None or not conn.usable:
+            conn, timeout = await self._connection_for_call(peer, timeout)
+        prefix, ttl_ms = self._request_prefix(service, scheme, caller, headers, None, timeout)
+        csum = self.options.checksum_type if checksum_type is None else checksum_type
+        fid, future = conn.start_call(prefix, endpoint.encode(), arg2, arg3, csum, timeout)
+        try:
+            response = await future
+        except asyncio.CancelledError:
+            conn.abandon_call(fid, ttl_ms)
+            raise
+        if response.code:
             raise application_error(response)
         if response_type is not None:
             return load_json(response.arg3, response_type)

@@ -20,7 +20,14 @@ from crc32c import crc32c as _crc32c
 
 from ringpop.hashing import fingerprint32
 
-__all__ = ["CHECKSUM_SIZE", "ChecksumType", "checksum_update", "compute", "verifiable"]
+__all__ = [
+    "CHECKSUM_SIZE",
+    "UPDATE",
+    "ChecksumType",
+    "checksum_update",
+    "compute",
+    "verifiable",
+]
 
 
 class ChecksumType(IntEnum):
@@ -45,7 +52,7 @@ def _farm(data: bytes | memoryview, prior: int) -> int:
 
 
 # CRC-32 and CRC-32C are the C functions themselves: (data, prior) -> int.
-_UPDATE: dict[int, Callable[[bytes | memoryview, int], int]] = {
+UPDATE: dict[int, Callable[[bytes | memoryview, int], int]] = {
     ChecksumType.NONE: _none,
     ChecksumType.CRC32: zlib.crc32,
     ChecksumType.FARMHASH: _farm,
@@ -58,14 +65,14 @@ def checksum_update(csum_type: int) -> Callable[[bytes | memoryview, int], int]:
 
     Raises ``KeyError`` for an unknown type.
     """
-    return _UPDATE[csum_type]
+    return UPDATE[csum_type]
 
 
 def compute(csum_type: int, chunks: Sequence[bytes], prior: int = 0) -> int:
     """The checksum after folding ``chunks`` into ``prior`` (0 for a fresh message)."""
     if csum_type == 0:
         return 0
-    update = _UPDATE[csum_type]
+    update = UPDATE[csum_type]
     if len(chunks) == 3:  # the common single-frame message
         return update(chunks[2], update(chunks[1], update(chunks[0], prior)))
     value = prior

@@ -18,9 +18,11 @@ from typing import Any, Protocol, cast
 
 from ringpop.tchannel.api import (
     CODE_APPLICATION_ERROR,
-    Handler,
+    Endpoint,
     Request,
     Response,
+    dump_json,
+    load_json,
 )
 from ringpop.tchannel.core import (
     ConnectionCore,
@@ -31,6 +33,7 @@ from ringpop.tchannel.core import (
 from ringpop.tchannel.deadlines import Deadlines
 from ringpop.tchannel.errors import (
     ApplicationError,
+    BadRequestError,
     CallTimeoutError,
     ErrorCode,
     NetworkError,
@@ -74,7 +77,7 @@ class ConnectionHost(Protocol):
         """Headers of our init request/response."""
         ...
 
-    def find_handler(self, service: str, endpoint: bytes) -> Handler | None:
+    def find_handler(self, service: str, endpoint: bytes) -> Endpoint | None:
         """The handler registered for (service, endpoint), if any."""
         ...
 
@@ -226,7 +229,7 @@ class Connection(asyncio.Protocol):
 
     # ---------------------------------------------------------------- calls out
 
-    async def call(
+    def start_call(
         self,
         prefix: bytes,
         arg1: bytes,
@@ -234,9 +237,13 @@ class Connection(asyncio.Protocol):
         arg3: bytes,
         checksum_type: int,
         timeout: float,
-        ttl_ms: int,
-    ) -> Response:
-        """Send a call request and wait for its response (or error) for ``timeout`` s."""
+    ) -> tuple[int, asyncio.Future[Response]]:
+        """Send a call request; its id and the future of its response.
+
+        The future fails with a :class:`TChannelError` on an error frame, after
+        ``timeout`` seconds, or when the connection goes. A caller that stops
+        waiting must call :meth:`abandon_call`.
+        """
         if self.closed:
             raise self._close_error or NetworkError("connection closed")
         if len(arg1) > MAX_ARG1_SIZE:
@@ -249,18 +256,33 @@ class Connection(asyncio.Protocol):
         future: asyncio.Future[Response] = self._loop.create_future()
         pending[fid] = future
         self._write(frames[0] if len(frames) == 1 else b"".join(frames))
-        deadlines = self._call_deadlines
-        deadlines.add(fid, timeout)
+        self._call_deadlines.add(fid, timeout)
+        return fid, future
+
+    def abandon_call(self, fid: int, ttl_ms: int) -> None:
+        """The caller gave up on call ``fid``: forget it and send a cancel frame."""
+        self._call_deadlines.discard(fid)
+        if self._pending.pop(fid, None) is not None and not self.closed:
+            self.core.forget_response(fid)
+            self._write(self.core.cancel_frame(fid, ttl_ms, "cancelled by caller"))
+
+    async def call(
+        self,
+        prefix: bytes,
+        arg1: bytes,
+        arg2: bytes,
+        arg3: bytes,
+        checksum_type: int,
+        timeout: float,
+        ttl_ms: int,
+    ) -> Response:
+        """Send a call request and wait for its response (or error) for ``timeout`` s."""
+        fid, future = self.start_call(prefix, arg1, arg2, arg3, checksum_type, timeout)
         try:
             return await future
         except asyncio.CancelledError:
-            if pending.pop(fid, None) is not None and not self.closed:
-                self.core.forget_response(fid)
-                self._write(self.core.cancel_frame(fid, ttl_ms, "cancelled by caller"))
+            self.abandon_call(fid, ttl_ms)
             raise
-        finally:
-            deadlines.discard(fid)
-            pending.pop(fid, None)
 
     async def ping(self, timeout: float) -> None:
         """Protocol-level ping (0xD0/0xD1) bounded by ``timeout`` seconds."""
@@ -289,19 +311,23 @@ class Connection(asyncio.Protocol):
 
     def _resolve(self, fid: int, value: object) -> None:
         future = self._pending.pop(fid, None)
+        self._call_deadlines.discard(fid)
         if future is not None and not future.done():
             future.set_result(value)
 
     def _reject(self, fid: int, error: TChannelError) -> None:
         future = self._pending.pop(fid, None)
+        self._call_deadlines.discard(fid)
         if future is not None and not future.done():
             future.set_exception(error)
 
     def _on_response(self, message: CompleteMessage) -> None:
         first = message.first
-        future = self._pending.pop(first.id, None)
+        fid = first.id
+        future = self._pending.pop(fid, None)
         if future is None or future.done():
             return  # late response to a call that timed out or was cancelled
+        self._call_deadlines.discard(fid)
         future.set_result(Response(message.arg2, message.arg3, first.code, first.headers))  # type: ignore[union-attr]
 
     def _on_error_frame(self, frame: ErrorFrame) -> None:
@@ -326,13 +352,13 @@ class Connection(asyncio.Protocol):
             self._send_error(fid, ErrorCode.BUSY, "too many concurrent requests", tracing)
             return
         service = first.service  # type: ignore[union-attr]
-        handler = self._host.find_handler(service, message.arg1)
-        if handler is None:
-            endpoint = message.arg1.decode("utf-8", "replace")
+        endpoint = self._host.find_handler(service, message.arg1)
+        if endpoint is None:
+            method = message.arg1.decode("utf-8", "replace")
             self._send_error(
                 fid,
                 ErrorCode.BAD_REQUEST,
-                f'no handler for service "{service}" and method "{endpoint}"',
+                f'no handler for service "{service}" and method "{method}"',
                 tracing,
             )
             return
@@ -349,16 +375,27 @@ class Connection(asyncio.Protocol):
             fid,
             first.checksum_type,
         )
-        task = self._loop.create_task(self._serve(request, handler))
+        task = self._loop.create_task(self._serve(request, endpoint))
         self._inbound[fid] = task
 
-    async def _serve(self, request: Request, handler: Handler) -> None:
+    async def _serve(self, request: Request, endpoint: Endpoint) -> None:
         fid = request.id
         deadlines = self._serve_deadlines
         deadlines.add(fid, request.ttl)
         try:
             try:
-                response = await handler(request)
+                if endpoint.json:
+                    try:
+                        body = load_json(request.arg3)
+                    except ValueError as exc:
+                        raise BadRequestError(f"invalid JSON body: {exc}") from None
+                    result = await endpoint.handler(request, body)
+                    if type(result) is Response:
+                        response = result
+                    else:
+                        response = Response(b"", dump_json(result))
+                else:
+                    response = await endpoint.handler(request)
             except asyncio.CancelledError:
                 reason = self._cancel_reasons.pop(fid, None)
                 if reason is None:

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ringpop.tchannel.checksum import CHECKSUM_SIZE, checksum_update, compute, verifiable
+from ringpop.tchannel.checksum import CHECKSUM_SIZE, UPDATE, checksum_update, verifiable
 from ringpop.tchannel.errors import MalformedFrameError, ProtocolError
 from ringpop.tchannel.frames import (
     FLAG_MORE_FRAGMENTS,
@@ -99,7 +99,11 @@ def encode_call(
         a1, a2, a3 = args
         total = len(prefix) + 8 + csize + len(a1) + len(a2) + len(a3)
         if total <= MAX_PAYLOAD_SIZE:
-            csum = _CSUM.pack(csum_type, compute(csum_type, args)) if csize else b"\x00"
+            if csize:
+                update = UPDATE[csum_type]
+                csum = _CSUM.pack(csum_type, update(a3, update(a2, update(a1, 0))))
+            else:
+                csum = b"\x00"
             return [
                 b"".join(
                     (
@@ -214,7 +218,8 @@ class MessageAssembler:
                 )
             csum_type = frame.checksum_type
             if csum_type == 1 or csum_type == 3:
-                csum = compute(csum_type, args)
+                update = UPDATE[csum_type]
+                csum = update(a3, update(a2, update(a1, 0)))
                 if csum != frame.checksum:
                     raise MessageRejectedError(
                         fid, f"checksum mismatch: got 0x{frame.checksum:08x}, computed 0x{csum:08x}"

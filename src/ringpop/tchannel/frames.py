@@ -676,4 +676,10 @@ class FrameReader:
         (frame_id,) = _unpack_u32(buf, pos + 4)
         payload = bytes(buf[pos + HEADER_SIZE : pos + size])
         self._pos = pos + size
+        decoder = _DECODER_BY_INT.get(frame_type)
+        if decoder is not None:
+            try:
+                return decoder(frame_id, payload)
+            except (IndexError, struct.error, UnicodeDecodeError, MalformedFrameError):
+                pass  # decode_frame below raises the error with its explanation
         return decode_frame(frame_type, frame_id, payload)

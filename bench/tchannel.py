@@ -1,0 +1,406 @@
+"""TChannel benchmark (issue 3): calls/s, p50 and p99 of small JSON calls over one connection.
+
+The call is a ringpop-sized JSON request (``as=json``, the 118-byte body of a
+``/protocol/ping``) answered with a small JSON body, over one TCP connection on
+127.0.0.1, in two modes: ``sequential`` (one call at a time) and ``64 in
+flight`` (64 concurrent callers sharing the connection). Two set-ups:
+
+* ``1 process`` - client and server channels on one event loop (what the
+  issue's targets refer to: >= 10k sequential, >= 40k with 64 in flight);
+* ``2 processes`` - server in a child process, client here: every round trip
+  also pays two cross-process wake-ups.
+
+Python runs on the default asyncio loop and on uvloop. The baseline, measured in
+the same run and set-ups, is tchannel-node 3.10.1's own client and server doing
+the same (``interop/tchannel/bench.js``). A raw asyncio echo (no TChannel at
+all) shows the machine's floor for one sequential round trip. Each figure is
+the best of several rounds (the machine is shared). Run:
+``.venv/bin/python bench/tchannel.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from ringpop.tchannel import Channel, Request  # noqa: E402
+
+BENCH_JS = REPO / "interop" / "tchannel" / "bench.js"
+REQUEST_BODY = {
+    "checksum": 3184296888,
+    "changes": [],
+    "source": "127.0.0.1:3001",
+    "sourceIncarnationNumber": 1414142122276,
+    "app": "ringpop",
+}
+CONCURRENCY = 64
+START_TIMEOUT = 30.0
+LOOPS = ("asyncio", "uvloop")
+
+
+@dataclass
+class Result:
+    """The best round of one measurement."""
+
+    calls: int
+    seconds: float
+    p50_us: float
+    p99_us: float
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+
+@dataclass
+class Plan:
+    """How much to measure."""
+
+    seq_calls: int
+    conc_calls: int
+    warmup: int
+    rounds: int
+
+    def modes(self) -> list[tuple[str, int, int]]:
+        return [
+            ("sequential", self.seq_calls, 1),
+            (f"{CONCURRENCY} in flight", self.conc_calls, CONCURRENCY),
+        ]
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A new-event-loop function for ``asyncio`` or ``uvloop``."""
+    if name == "uvloop":
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
+    return asyncio.new_event_loop
+
+
+def run(loop_name: str, coro: Awaitable[Result]) -> Result:
+    """Run ``coro`` on a fresh loop of kind ``loop_name``."""
+
+    async def main() -> Result:
+        return await coro
+
+    with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
+        return runner.run(main())
+
+
+def summarize(latencies_ns: list[int], seconds: float) -> Result:
+    latencies_ns.sort()
+    n = len(latencies_ns)
+    return Result(
+        n, seconds, latencies_ns[n // 2] / 1e3, latencies_ns[min(n - 1, n * 99 // 100)] / 1e3
+    )
+
+
+# ---------------------------------------------------------------- TChannel, Python
+
+
+def bench_server() -> Channel:
+    channel = Channel("127.0.0.1:0")
+
+    async def ping(request: Request, body: Any) -> Any:
+        return {"changes": [], "checksum": body["checksum"]}
+
+    channel.register_json("bench", "ping", ping)
+    return channel
+
+
+async def measure_calls(peer: str, calls: int, concurrency: int, plan: Plan) -> Result:
+    """Best of ``plan.rounds`` rounds of ``calls`` JSON calls to ``peer``."""
+    channel = Channel()
+    call_json = channel.call_json
+    perf = time.perf_counter_ns
+    best: Result | None = None
+    try:
+        for _ in range(plan.warmup):
+            await call_json(peer, "bench", "ping", REQUEST_BODY, timeout=5)
+        for _ in range(plan.rounds):
+            latencies: list[int] = []
+
+            async def worker(count: int, record: Callable[[int], None] = latencies.append) -> None:
+                for _ in range(count):
+                    begin = perf()
+                    reply = await call_json(peer, "bench", "ping", REQUEST_BODY, timeout=5)
+                    record(perf() - begin)
+                    assert reply["checksum"] == 3184296888
+
+            gc.collect()
+            start = time.perf_counter()
+            await asyncio.gather(*(worker(calls // concurrency) for _ in range(concurrency)))
+            result = summarize(latencies, time.perf_counter() - start)
+            if best is None or result.rate > best.rate:
+                best = result
+    finally:
+        await channel.close(drain_timeout=0)
+    assert best is not None
+    return best
+
+
+async def measure_in_process(calls: int, concurrency: int, plan: Plan) -> Result:
+    server = bench_server()
+    try:
+        peer = await server.listen()
+        return await measure_calls(peer, calls, concurrency, plan)
+    finally:
+        await server.close(drain_timeout=0)
+
+
+async def _serve_until_stdin_closes() -> None:
+    server = bench_server()
+    host_port = await server.listen()
+    print(json.dumps({"hostPort": host_port}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.close(drain_timeout=0)
+
+
+# ------------------------------------------------------------ raw echo (the floor)
+
+
+class _Echo(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class _EchoClient(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+async def measure_echo(port: int | None, calls: int, plan: Plan) -> Result:
+    """Sequential 200-byte ping-pongs over a bare asyncio Protocol (in process if no port)."""
+    loop = asyncio.get_running_loop()
+    server = None
+    if port is None:
+        server = await loop.create_server(_Echo, "127.0.0.1", 0)
+        port = int(server.sockets[0].getsockname()[1])
+    transport, protocol = await loop.create_connection(_EchoClient, "127.0.0.1", port)
+    message = b"x" * 200
+    perf = time.perf_counter_ns
+    best: Result | None = None
+    try:
+        for _ in range(plan.rounds):
+            latencies = []
+            start = time.perf_counter()
+            for _ in range(calls):
+                begin = perf()
+                protocol.waiter = loop.create_future()
+                transport.write(message)
+                await protocol.waiter
+                latencies.append(perf() - begin)
+            result = summarize(latencies, time.perf_counter() - start)
+            if best is None or result.rate > best.rate:
+                best = result
+    finally:
+        transport.close()
+        if server is not None:
+            server.close()
+    assert best is not None
+    return best
+
+
+async def _echo_until_stdin_closes() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_Echo, "127.0.0.1", 0)
+    print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)
+    server.close()
+
+
+# ------------------------------------------------------------------ processes
+
+
+@contextmanager
+def child(args: list[str], env: dict[str, str] | None = None) -> Iterator[Any]:
+    """Start a child that prints one JSON line and exits when stdin closes; stop it by PID."""
+    proc = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout=START_TIMEOUT):
+                raise RuntimeError(f"{args} did not start within {START_TIMEOUT}s")
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{args} exited with {proc.poll()}")
+        yield json.loads(line)
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def node_env() -> dict[str, str] | None:
+    """Environment for the node scripts, or ``None`` if node/tchannel is unavailable."""
+    try:
+        from tests.nodeenv import node_modules_dir
+
+        modules = node_modules_dir()
+    except BaseException as exc:  # pytest.skip raises a BaseException when node is absent
+        print(f"(tchannel-node baseline unavailable: {exc})")
+        return None
+    env = dict(os.environ)
+    env["TCHANNEL_NODE_MODULES"] = str(modules)
+    return env
+
+
+def node_bench(env: dict[str, str], args: list[str]) -> Result:
+    out = subprocess.run(
+        ["node", str(BENCH_JS), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    data = json.loads(out.stdout)
+    return Result(data["calls"], data["seconds"], data["p50Us"], data["p99Us"])
+
+
+# ----------------------------------------------------------------------- main
+
+Row = tuple[str, str, str, Result]  # set-up, who, mode, result
+
+
+def show(row: Row) -> None:
+    setup, who, mode, result = row
+    print(
+        f"  {setup:11} {who:34} {mode:13} {result.rate:9,.0f} calls/s"
+        f"  p50 {result.p50_us:7,.0f} µs  p99 {result.p99_us:7,.0f} µs",
+        flush=True,
+    )
+
+
+def measure_all(plan: Plan) -> list[Row]:
+    rows: list[Row] = []
+    me = [sys.executable, __file__]
+
+    def add(row: Row) -> None:
+        rows.append(row)
+        show(row)
+
+    for loop_name in LOOPS:
+        add(("1 process", f"raw asyncio echo ({loop_name})", "sequential",
+             run(loop_name, measure_echo(None, plan.seq_calls, plan))))  # fmt: skip
+        for mode, calls, conc in plan.modes():
+            result = run(loop_name, measure_in_process(calls, conc, plan))
+            add(("1 process", f"python ({loop_name})", mode, result))
+    for loop_name in LOOPS:
+        with child([*me, "--echo", loop_name]) as info:
+            add(("2 processes", f"raw asyncio echo ({loop_name})", "sequential",
+                 run(loop_name, measure_echo(info["port"], plan.seq_calls, plan))))  # fmt: skip
+        with child([*me, "--serve", loop_name]) as info:
+            for mode, calls, conc in plan.modes():
+                result = run(loop_name, measure_calls(info["hostPort"], calls, conc, plan))
+                add(("2 processes", f"python ({loop_name})", mode, result))
+
+    env = node_env()
+    if env is None:
+        return rows
+    counts = [str(plan.warmup), str(plan.rounds)]
+    for mode, calls, conc in plan.modes():
+        result = node_bench(env, ["both", str(calls), str(conc), *counts])
+        add(("1 process", "tchannel-node (baseline)", mode, result))
+    with child(["node", str(BENCH_JS), "serve"], env) as info:
+        peer = info["hostPort"]
+        for mode, calls, conc in plan.modes():
+            result = node_bench(env, ["client", peer, str(calls), str(conc), *counts])
+            add(("2 processes", "tchannel-node (baseline)", mode, result))
+        for mode, calls, conc in plan.modes():
+            result = run("uvloop", measure_calls(peer, calls, conc, plan))
+            add(("2 processes", "python (uvloop) -> node server", mode, result))
+    return rows
+
+
+def report(rows: list[Row], plan: Plan) -> None:
+    print()
+    print("| set-up | client and server | mode | calls/s | p50 | p99 |")
+    print("|---|---|---|---|---|---|")
+    for setup, who, mode, result in rows:
+        print(
+            f"| {setup} | {who} | {mode} | {result.rate:,.0f} | {result.p50_us:,.0f} µs "
+            f"| {result.p99_us:,.0f} µs |"
+        )
+    by_key = {(setup, who, mode): result for setup, who, mode, result in rows}
+    print()
+    for setup in ("1 process", "2 processes"):
+        for mode, _, _ in plan.modes():
+            base = by_key.get((setup, "tchannel-node (baseline)", mode))
+            if base is None:
+                continue
+            for loop_name in LOOPS:
+                ours = by_key[(setup, f"python ({loop_name})", mode)]
+                print(
+                    f"ratio python ({loop_name}) / tchannel-node, {setup}, {mode}: "
+                    f"{ours.rate / base.rate:.2f}x"
+                )
+    seq = by_key[("1 process", "python (uvloop)", "sequential")].rate
+    conc = by_key[("1 process", "python (uvloop)", f"{CONCURRENCY} in flight")].rate
+    print()
+    print(
+        f"targets (1 process, uvloop): sequential {seq:,.0f}/s (>= 10,000: "
+        f"{'met' if seq >= 10_000 else 'NOT met'}); {CONCURRENCY} in flight {conc:,.0f}/s "
+        f"(>= 40,000: {'met' if conc >= 40_000 else 'NOT met'})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer calls and rounds")
+    parser.add_argument("--serve", choices=LOOPS, help=argparse.SUPPRESS)
+    parser.add_argument("--echo", choices=LOOPS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve or args.echo:
+        gc.freeze()
+        server = _serve_until_stdin_closes() if args.serve else _echo_until_stdin_closes()
+        with asyncio.Runner(loop_factory=loop_factory(args.serve or args.echo)) as runner:
+            runner.run(server)
+        return
+    if args.quick:
+        plan = Plan(seq_calls=3_000, conc_calls=CONCURRENCY * 150, warmup=300, rounds=2)
+    else:
+        plan = Plan(seq_calls=10_000, conc_calls=CONCURRENCY * 400, warmup=1_000, rounds=5)
+    print(
+        f"TChannel benchmark: small JSON calls over one connection, best of {plan.rounds} "
+        f"rounds ({os.cpu_count()} CPUs)"
+    )
+    report(measure_all(plan), plan)
+
+
+if __name__ == "__main__":
+    main()
