@@ -204,6 +204,7 @@ class Subscription(AsyncIterator[Event]):
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
         self.dropped = 0
         self._closed = False
+        self._finished = False
 
     def _offer(self, event: Event) -> None:
         if self._closed:
@@ -226,10 +227,19 @@ class Subscription(AsyncIterator[Event]):
         return self
 
     async def __anext__(self) -> Event:
+        if self._finished:
+            raise StopAsyncIteration
         event = await self._queue.get()
         if event is None:
+            self._finished = True
             raise StopAsyncIteration
         return event
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class EventEmitter:
@@ -266,7 +276,7 @@ class EventEmitter:
 
     def emit(self, event: Event) -> None:
         """Deliver ``event``; a failing callback is logged, never propagated."""
-        for registered, callbacks in self._callbacks.items():
+        for registered, callbacks in list(self._callbacks.items()):
             if isinstance(event, registered):
                 for callback in list(callbacks):
                     try:

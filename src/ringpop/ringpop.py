@@ -101,6 +101,7 @@ class Ringpop:
         self._proxy: RequestProxy | None = None
         self._forwarder: Forwarder | None = None
         self._closed = False
+        self._evicted = False
         self._last_checksum = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -182,6 +183,17 @@ class Ringpop:
         self.events.emit(Ready(node.address, len(node.members)))
         return result
 
+    async def self_evict(self) -> int:
+        """Leave the cluster gracefully (§15) but keep serving until :meth:`close`.
+
+        We declare ourselves faulty (out of every ring, ours included) and tell a
+        few members; requests still in flight keep working, new ones for our keys
+        go to their new owners. Returns how many members were told.
+        """
+        node = self._require()[0]
+        self._evicted = True
+        return await node.self_evict()
+
     async def close(self, *, self_evict: bool = True) -> None:
         """Leave the cluster gracefully (self-eviction, §15) and release everything."""
         if self._closed:
@@ -189,7 +201,7 @@ class Ringpop:
         self._closed = True
         node = self._node
         if node is not None:
-            if self_evict and node.ready:
+            if self_evict and node.ready and not self._evicted:
                 try:
                     await node.self_evict()
                 except Exception as error:

@@ -54,21 +54,39 @@ ENDPOINT = "/proxy/req"
 
 @dataclass(slots=True)
 class HttpRequest:
-    """A framework-neutral HTTP request (header names lower-case)."""
+    """A framework-neutral HTTP request.
+
+    ``url`` is what the request line carried (path and query, e.g. ``/a?b=1``);
+    header names are lower-case, repeated headers joined with ``", "`` (as node's
+    ``req.headers``). On the owner, a request that arrived through ``/proxy/req``
+    has ``source`` set to the ringpop address of the node that forwarded it and
+    ``keys`` to the keys it was forwarded for.
+    """
 
     method: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     http_version: str = "1.1"
+    source: str | None = None
+    keys: tuple[str, ...] = ()
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether this request was forwarded to us by another node."""
+        return self.source is not None
 
 
 @dataclass(slots=True)
 class HttpResponse:
-    """A framework-neutral HTTP response."""
+    """A framework-neutral HTTP response.
+
+    Header names are lower-case; a list value is a header sent several times
+    (``set-cookie``).
+    """
 
     status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | list[str]] = field(default_factory=dict)
     body: bytes = b""
 
 
@@ -93,7 +111,7 @@ class ProxyError(Exception):
 
 class _Head(msgspec.Struct, rename="camel"):
     url: str = "/"
-    headers: dict[str, str | list[str]] = {}
+    headers: dict[str, Any] = {}
     method: str = "GET"
     http_version: str = "1.1"
     ringpop_checksum: int | None = None
@@ -102,7 +120,7 @@ class _Head(msgspec.Struct, rename="camel"):
 
 class _ResponseHead(msgspec.Struct, rename="camel"):
     status_code: int = 200
-    headers: dict[str, str | list[str]] = {}
+    headers: dict[str, Any] = {}
 
 
 _head_decoder = msgspec.json.Decoder(_Head)
@@ -110,8 +128,42 @@ _response_head_decoder = msgspec.json.Decoder(_ResponseHead)
 _encode = msgspec.json.Encoder().encode
 
 
-def _flat(headers: dict[str, str | list[str]]) -> dict[str, str]:
-    return {k.lower(): v if isinstance(v, str) else ", ".join(v) for k, v in headers.items()}
+def _text(value: Any) -> str:
+    # node's res.setHeader() accepts numbers, and they reach the JSON head as such.
+    return value if isinstance(value, str) else str(value)
+
+
+def _flat(headers: dict[str, Any]) -> dict[str, str]:
+    """Request headers: lower-case names, repeated values joined with ", "."""
+    flat: dict[str, str] = {}
+    for name, value in headers.items():
+        if value is None:
+            continue
+        text = ", ".join(map(_text, value)) if isinstance(value, list) else _text(value)
+        key = name.lower()
+        flat[key] = f"{flat[key]}, {text}" if key in flat else text
+    return flat
+
+
+def _response_headers(headers: dict[str, Any]) -> dict[str, str | list[str]]:
+    """Response headers: lower-case names; lists (e.g. set-cookie) stay lists."""
+    out: dict[str, str | list[str]] = {}
+    for name, value in headers.items():
+        if value is None:
+            continue
+        key = name.lower()
+        new: str | list[str] = (
+            [_text(v) for v in value] if isinstance(value, list) else _text(value)
+        )
+        old = out.get(key)
+        if old is None:
+            out[key] = new
+        else:
+            out[key] = [
+                *(old if isinstance(old, list) else [old]),
+                *(new if isinstance(new, list) else [new]),
+            ]
+    return out
 
 
 class _AttemptError(Exception):
@@ -189,7 +241,18 @@ class RequestProxy:
     async def _local(self, request: HttpRequest) -> HttpResponse:
         if self.handler is None:
             raise ProxyError("ringpop.request-proxy.no-handler", "no request handler is registered")
-        return await self.handler(request)
+        try:
+            return await self.handler(request)
+        except Exception as error:
+            log.exception(
+                "%s: request handler failed for %s %s",
+                self.node.address,
+                request.method,
+                request.url,
+            )
+            return HttpResponse(
+                500, {"content-type": "text/plain; charset=utf-8"}, str(error).encode()
+            )
 
     async def proxy(
         self,
@@ -287,7 +350,7 @@ class RequestProxy:
                 raise _AttemptError(f"bad response head from {destination}: {error}") from None
             ok = True
             return HttpResponse(
-                response_head.status_code, _flat(response_head.headers), response.arg3
+                response_head.status_code, _response_headers(response_head.headers), response.arg3
             )
         except TChannelError as error:
             raise _AttemptError(f"{destination}: {error}") from None
@@ -351,7 +414,13 @@ class RequestProxy:
                 "ringpop.request-proxy.no-handler", "no request handler is registered"
             )
         http_request = HttpRequest(
-            head.method, head.url, _flat(head.headers), request.arg3, head.http_version
+            head.method,
+            head.url,
+            _flat(head.headers),
+            request.arg3,
+            head.http_version,
+            request.remote,
+            tuple(head.ringpop_keys or ()),
         )
         self.inflight += 1
         try:
