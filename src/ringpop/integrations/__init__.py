@@ -1,0 +1,34 @@
+"""Handle-or-forward for Python web frameworks.
+
+* :mod:`ringpop.integrations.asgi` - a pure ASGI middleware (Starlette, FastAPI, any
+  ASGI app) and :class:`~ringpop.integrations.asgi.AsgiHandler`, which serves forwarded
+  requests with the same ASGI app;
+* :mod:`ringpop.integrations.aiohttp` - the same for ``aiohttp.web``.
+
+Importing this package imports no web framework: each submodule imports its own
+framework when it is imported itself. ::
+
+    from ringpop.integrations.aiohttp import setup
+
+    setup(app, rp, key=lambda request: request.match_info.get("id"))
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ringpop.integrations._common import ForwardInfo, ForwardOptions
+
+if TYPE_CHECKING:
+    from ringpop.integrations import aiohttp, asgi
+
+__all__ = ["ForwardInfo", "ForwardOptions", "aiohttp", "asgi"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("asgi", "aiohttp"):
+        module: ModuleType = importlib.import_module(f"ringpop.integrations.{name}")
+        return module
+    raise AttributeError(f"module 'ringpop.integrations' has no attribute {name!r}")

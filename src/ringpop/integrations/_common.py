@@ -1,0 +1,160 @@
+"""What the framework integrations share; imports no web framework."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+from ringpop.forward import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from ringpop.ringpop import Ringpop
+
+__all__ = [
+    "ForwardInfo",
+    "ForwardOptions",
+    "KeyResult",
+    "NotReady",
+    "decide",
+    "resolve_keys",
+]
+
+KeyResult: TypeAlias = str | Sequence[str] | None
+"""What a key function returns: one key, several keys (must share an owner), or
+``None`` for requests that are not sharded (served where they arrive)."""
+
+NotReady = Literal["refuse", "serve"]
+"""What to do with a sharded request before ringpop is ready: answer 503, or serve it."""
+
+# Hop-by-hop and framing headers: never copied from one HTTP message to another,
+# each server frames its own message.
+_FRAMING = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardInfo:
+    """Attached to a request that ringpop dispatched into the application.
+
+    Its presence tells the middleware to serve the request here (never forward it
+    again). ``source`` is the ringpop address of the node that forwarded it, or
+    ``None`` when it did not travel: a retry found that this node owns the keys now.
+    """
+
+    source: str | None
+    keys: tuple[str, ...]
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether the request came from another node."""
+        return self.source is not None
+
+    @classmethod
+    def of(cls, request: HttpRequest) -> ForwardInfo:
+        return cls(request.source, request.keys)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardOptions:
+    """Per-middleware overrides of ``handle_or_proxy`` (``None``: the ringpop option)."""
+
+    timeout: float | None = None
+    max_retries: int | None = None
+    retry_schedule: Sequence[float] | None = None
+    skip_lookup_on_retry: bool | None = None
+
+
+async def resolve_keys(key: Callable[[Any], Any], subject: Any) -> list[str] | None:
+    """Call a key function (sync or async) and normalise its answer to a key list."""
+    result = key(subject)
+    if inspect.isawaitable(result):
+        result = await result
+    if result is None:
+        return None
+    if isinstance(result, str):
+        return [result]
+    if isinstance(result, bytes):
+        raise TypeError("keys must be str, not bytes")
+    keys = list(result)
+    for item in keys:
+        if not isinstance(item, str):
+            raise TypeError(f"keys must be str, not {type(item).__name__}")
+    return keys
+
+
+Decision = Literal["local", "forward", "not-ready"]
+
+
+def decide(ringpop: Ringpop, keys: Sequence[str], not_ready: NotReady) -> Decision:
+    """Serve here (we own every key), forward, or refuse because ringpop is not ready."""
+    if not ringpop.is_ready:
+        return "local" if not_ready == "serve" else "not-ready"
+    if not keys:
+        return "forward"  # handle_or_proxy answers 400 (keys required)
+    me = ringpop.whoami()
+    lookup = ringpop.lookup
+    for key in keys:
+        if lookup(key) != me:
+            return "forward"
+    return "local"
+
+
+def forward_request_headers(headers: Iterator[tuple[str, str]], body_length: int) -> dict[str, str]:
+    """The headers to send to the owner: lower-case, repeats joined, no chunked framing."""
+    out: dict[str, str] = {}
+    chunked = False
+    for name, value in headers:
+        key = name.lower()
+        if key == "transfer-encoding":
+            chunked = True
+            continue
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    if chunked or (body_length and "content-length" not in out):
+        out["content-length"] = str(body_length)
+    return out
+
+
+def response_header_items(response: HttpResponse) -> Iterator[tuple[str, str]]:
+    """The response headers to write (a list value is one header line per item)."""
+    for name, value in response.headers.items():
+        if name.lower() in _FRAMING:
+            continue
+        if isinstance(value, list):
+            for item in value:
+                yield name, item
+        else:
+            yield name, value
+
+
+def collect_response_headers(items: Iterator[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """Headers a framework produced, as an :class:`HttpResponse` holds them."""
+    out: dict[str, str | list[str]] = {}
+    for name, value in items:
+        key = name.lower()
+        if key in _FRAMING:
+            continue
+        old = out.get(key)
+        if old is None:
+            out[key] = value
+        elif isinstance(old, list):
+            old.append(value)
+        else:
+            out[key] = [old, value]
+    return out
+
+
+def plain(status: int, message: str) -> HttpResponse:
+    """A text/plain response."""
+    return HttpResponse(status, {"content-type": "text/plain; charset=utf-8"}, message.encode())
