@@ -1,0 +1,1 @@
+"""Runnable examples of ringpop for Python (see each package's README)."""

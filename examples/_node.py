@@ -1,0 +1,156 @@
+"""What the example node programs share: flags, HTTP address rule, lifecycle.
+
+Every example node takes testpop's flags (so ``ringpop tick-cluster --example kv``
+can start it) plus ``--http``::
+
+    --listen=IP:PORT  --hosts=FILE  [--suspect-period=MS --faulty-period=MS
+    --tombstone-period=MS --identity=ID --http=IP:PORT --log-level=LEVEL]
+
+The HTTP front listens on ``--http``; by default on the TChannel IP with the
+TChannel port + 1000 (``127.0.0.1:3000`` -> ``127.0.0.1:4000``).
+
+Lifecycle: start TChannel, bootstrap from the hosts file (re-read on every try),
+then serve HTTP. SIGTERM or SIGINT: self-evict (the others stop routing to us),
+finish the HTTP requests in flight, close, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+
+from ringpop import Options, Ringpop
+from ringpop.discovery import HostsFile
+from ringpop.ringpop import BootstrapError
+
+__all__ = ["HTTP_PORT_OFFSET", "add_arguments", "http_address", "run", "run_main"]
+
+log = logging.getLogger("examples")
+
+HTTP_PORT_OFFSET = 1000
+"""Default HTTP port = TChannel port + this."""
+
+
+def _milliseconds(text: str) -> float:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, not {text}")
+    return value / 1000.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """testpop's flags and ``--http``."""
+    parser.add_argument("--listen", required=True, help="TChannel ip:port (the node's address)")
+    parser.add_argument("--hosts", required=True, help="JSON file: array of ip:port to join")
+    parser.add_argument(
+        "--http",
+        help=f"HTTP front ip:port (default: the --listen ip, port + {HTTP_PORT_OFFSET})",
+    )
+    parser.add_argument("--suspect-period", type=_milliseconds, default=5.0, metavar="MS")
+    parser.add_argument("--faulty-period", type=_milliseconds, default=86_400.0, metavar="MS")
+    parser.add_argument("--tombstone-period", type=_milliseconds, default=60.0, metavar="MS")
+    parser.add_argument("--identity", help="the __identity label (ring replica strings)")
+    parser.add_argument(
+        "--checksum-flavour",
+        choices=("go", "node"),
+        default="go",
+        help="membership checksum flavour (node: to share a cluster with ringpop-node)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
+
+
+def http_address(args: argparse.Namespace) -> tuple[str, int]:
+    """``--http``, or the ``--listen`` host with the port + 1000."""
+    if args.http:
+        host, _, port = args.http.rpartition(":")
+        return host, int(port)
+    host, _, port = args.listen.rpartition(":")
+    return host, int(port) + HTTP_PORT_OFFSET
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    """Ringpop options from the flags (``.replace(...)`` to change more)."""
+    return Options(
+        suspect_period=args.suspect_period,
+        faulty_period=args.faulty_period,
+        tombstone_period=args.tombstone_period,
+        checksum_flavour=args.checksum_flavour,
+    )
+
+
+async def run(
+    args: argparse.Namespace,
+    app_name: str,
+    build: Callable[[Ringpop, argparse.Namespace], web.Application],
+    *,
+    options: Options | None = None,
+) -> int:
+    """Run one example node until SIGTERM/SIGINT; the exit status."""
+    rp = Ringpop(
+        app_name,
+        args.listen,
+        options=options if options is not None else options_from(args),
+        identity=args.identity,
+    )
+    app = build(rp, args)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    await rp.start()
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()  # the app must be running to serve forwarded requests
+    joining = asyncio.ensure_future(rp.bootstrap(HostsFile(args.hosts)))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({joining, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    status = 0
+    if joining.done():
+        try:
+            joining.result()
+        except BootstrapError as error:
+            log.error("%s", error)
+            status = 1
+        else:
+            host, port = http_address(args)
+            site = web.TCPSite(runner, host, port, backlog=1024)
+            await site.start()
+            log.info("%s: ready, HTTP on http://%s:%d", rp.whoami(), host, port)
+            print(f"ready {rp.whoami()} http://{host}:{port}", flush=True)
+            await stopping
+            log.info("%s: stopping: self-evicting", rp.whoami())
+            await rp.self_evict()
+    else:
+        joining.cancel()
+    stopping.cancel()
+    await runner.cleanup()
+    await rp.close(self_evict=False)
+    return status
+
+
+def run_main(
+    description: str,
+    app_name: str,
+    build: Callable[[Ringpop, argparse.Namespace], web.Application],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Parse the flags, set up logging and uvloop (when installed), run the node."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(run(args, app_name, build))
+    return uvloop.run(run(args, app_name, build))

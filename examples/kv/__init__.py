@@ -1,0 +1,1 @@
+"""A sharded in-memory key-value store: PUT/GET/DELETE ``/kv/{key}`` on any node."""

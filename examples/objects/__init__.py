@@ -1,0 +1,1 @@
+"""The seeds' example: ``GET /objects/{id}`` answered by the owner of ``id``."""
