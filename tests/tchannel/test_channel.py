@@ -556,3 +556,34 @@ async def test_context_manager_listens_and_closes() -> None:
                 await caller.call(channel.host_port, "svc", "echo", b"", b"1", timeout=1)
             ).arg3 == b"1"
     assert channel.closed
+
+
+async def test_no_new_outgoing_calls_while_draining() -> None:
+    a = Channel("127.0.0.1:0")
+    b = Channel("127.0.0.1:0")
+    release = asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        await release.wait()
+        return Response(b"", b"done")
+
+    a.register("svc", "slow", slow)
+    b.register("svc", "echo", echo)
+    try:
+        await a.listen()
+        await b.listen()
+        assert (await a.call(b.host_port, "svc", "echo", timeout=1)).ok
+        in_flight = asyncio.create_task(b.call(a.host_port, "svc", "slow", timeout=5))
+        await asyncio.sleep(0.1)
+        closing = asyncio.create_task(a.close(drain_timeout=5))
+        await asyncio.sleep(0.05)
+        with pytest.raises(NetworkError, match="closed"):
+            await a.call(b.host_port, "svc", "echo", timeout=1)
+        with pytest.raises(NetworkError, match="closed"):
+            await a.call_json(b.host_port, "svc", "echo", timeout=1)
+        release.set()
+        assert (await asyncio.wait_for(in_flight, 2)).arg3 == b"done"
+        await asyncio.wait_for(closing, 2)
+    finally:
+        await a.close(drain_timeout=0)
+        await b.close(drain_timeout=0)

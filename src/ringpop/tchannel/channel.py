@@ -365,6 +365,8 @@ class Channel:
         """
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        if self._closing:
+            raise NetworkError("channel is closed")
         conn = self._peers.get(peer)
         if conn is None or not conn.usable:
             conn, timeout = await self._connection_for_call(peer, timeout)
@@ -478,6 +480,8 @@ class Channel:
             raise ValueError("timeout must be positive")
         arg3 = b"" if body is None else dump_json(body)
         arg2 = b"" if app_headers is None else dump_json(app_headers)
+        if self._closing:
+            raise NetworkError("channel is closed")
         conn = self._peers.get(peer)
         if conn is None or not conn.usable:
             conn, timeout = await self._connection_for_call(peer, timeout)
