@@ -104,7 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return asyncio.run(run(args))
+    try:
+        import uvloop
+    except ImportError:  # optional extra: ringpop[uvloop]
+        return asyncio.run(run(args))
+    return uvloop.run(run(args))
 
 
 if __name__ == "__main__":
