@@ -32,6 +32,6 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build src/*.egg-info .mypy_cache .pytest_cache .ruff_cache
 
+# The main job: a live 5-node cluster on 127.0.0.1 (q quits; RUN_ARGS="--duration 8" for CI).
 run: $(STAMP)
-	@echo "make run will start a live 5-node local cluster once the cluster tooling lands (issue 7)."
-	@echo "Today it prepares .venv; try: $(BIN)/python bench/ring.py"
+	$(BIN)/ringpop tick-cluster -n 5 $(RUN_ARGS)

@@ -1,0 +1,230 @@
+"""``ringpop tick-cluster``: event lines without a TTY, keys through a pseudo-terminal,
+and every child process gone afterwards, whatever way tick-cluster ends."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pexpect  # type: ignore[import-untyped]
+import pytest
+
+from tests.cli.helpers import (
+    REPO_ROOT,
+    assert_all_gone,
+    children_of,
+    run_cli,
+    snapshot,
+    wait_for,
+)
+
+pytestmark = pytest.mark.cluster
+
+TICK = [sys.executable, "-m", "ringpop.cli.main", "tick-cluster"]
+STARTED = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (127\.0\.0\.1:\d+) started \(pid (\d+)\)$", re.M)
+CONVERGED = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} converged in [\d.]+ s: (\d+) nodes", re.M)
+
+
+def started_pids(output: str) -> dict[int, str]:
+    return {int(pid): address for address, pid in STARTED.findall(output)}
+
+
+def test_plain_mode_runs_for_duration_and_stops_every_child() -> None:
+    proc = subprocess.run(
+        [*TICK, "-n", "3", "--base-port", "0", "--duration", "7"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=40,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    pids = started_pids(out)
+    assert len(pids) == 3, out
+    addresses = sorted(pids.values())
+    for address in addresses:
+        assert re.search(rf"^\S+ {re.escape(address)} up \(pid \d+", out, re.M), out
+    assert [int(n) for n in CONVERGED.findall(out)][-1:] == [3], out
+    assert "# query it: " in out
+    assert f"admin status {addresses[0]}" in out
+    assert "# stopped 3 nodes: 3 exited after SIGTERM" in out
+    assert "Traceback" not in proc.stderr
+    # Every node process is gone (they were reaped by tick-cluster: no such PID now,
+    # or the PID was reused by something that is not our node).
+    for pid in pids:
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        assert not cmdline.exists() or b"ringpop.cli.testpop" not in cmdline.read_bytes()
+
+
+def _wait_output(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float) -> str:
+    """Read lines until ``pattern`` matches the output so far (bounded)."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    os.set_blocking(proc.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line:
+            seen.append(line)
+            if pattern.search("".join(seen)):
+                return "".join(seen)
+        elif proc.poll() is not None:
+            break
+        else:
+            time.sleep(0.05)
+    raise AssertionError(f"{pattern.pattern!r} not seen within {timeout} s:\n{''.join(seen)}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_children_stop_when_tick_cluster_is_signalled(signum: signal.Signals) -> None:
+    # SIGTERM: the orderly path. SIGKILL: no cleanup code runs at all; the kernel's
+    # parent-death signal must still take the nodes down.
+    proc = subprocess.Popen(
+        [*TICK, "-n", "3", "--base-port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        out = _wait_output(proc, re.compile(r"converged in"), 30)
+        children = children_of(proc.pid)
+        assert set(started_pids(out)) == children
+        processes = snapshot(children)
+        proc.send_signal(signum)
+        proc.wait(timeout=20)
+        if signum == signal.SIGTERM:
+            assert proc.returncode == 0
+            assert proc.stdout is not None
+            rest = out + proc.stdout.read()
+            assert "received SIGTERM: stopping" in rest
+            assert "# stopped 3 nodes" in rest
+        assert_all_gone(processes, timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_keys_through_a_pseudo_terminal_kill_revive_quit() -> None:
+    child = pexpect.spawn(
+        TICK[0],
+        [*TICK[1:], "-n", "3", "--base-port", "0"],
+        cwd=str(REPO_ROOT),
+        dimensions=(60, 200),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=30,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "200", "LINES": "60"},
+    )
+    seen: set[int] = set()
+    try:
+        event = r"\s(\d+) \d\d:\d\d:\d\d\.\d{3} "
+
+        def wait_event(text: str, after: int = 0) -> int:
+            """Wait for an event line matching ``text`` numbered above ``after``."""
+            deadline = time.monotonic() + 30
+            while True:
+                child.expect(event + text, timeout=max(0.1, deadline - time.monotonic()))
+                seq = int(child.match.group(1))
+                if seq > after:
+                    return seq
+
+        def remember_children() -> None:
+            seen.update(children_of(child.pid))
+
+        wait_event(r"converged in [\d.]+ s: 3 nodes")
+        remember_children()
+        assert len(seen) == 3
+        processes = snapshot(seen)
+
+        child.send("k")
+        killed = wait_event(r"127\.0\.0\.1:\d+ down: killed by tick-cluster")
+        wait_event(r"converged in [\d.]+ s: 2 nodes", after=killed)
+        wait_for(lambda: (len(children_of(child.pid)) == 2, "2 children"), 5, "kill")
+
+        child.send("K")
+        revived = wait_event(r"127\.0\.0\.1:\d+ restarted \(pid \d+\)")
+        wait_event(r"converged in [\d.]+ s: 3 nodes", after=revived)
+        remember_children()
+        processes.update(snapshot(children_of(child.pid)))
+        assert len(children_of(child.pid)) == 3
+
+        child.send("h")
+        child.expect("show or hide this help")
+        child.send("q")
+        child.expect("stopped 3 nodes", timeout=20)
+        child.expect(pexpect.EOF, timeout=20)
+        child.close()
+        assert child.exitstatus == 0
+        assert_all_gone(processes)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+        leftovers = {pid for pid in seen if not _gone(pid)}
+        assert not leftovers, f"node processes left running: {leftovers}"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return b"testpop" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def test_make_run_smoke() -> None:
+    # Exactly what `make run` runs (the Makefile's recipe), bounded by --duration;
+    # -o keeps make from reinstalling the virtual environment in the middle of a test.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "run", "RUN_ARGS=--duration 8"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert ".venv/bin/ringpop tick-cluster -n 5 --duration 8" in out
+    assert "# tick-cluster: 5 nodes of ringpop testpop on 127.0.0.1:" in out
+    assert re.search(r"# query it: \.venv/bin/ringpop admin status 127\.0\.0\.1:\d+", out), out
+    assert 5 in [int(n) for n in CONVERGED.findall(out)], out
+    assert "# stopped 5 nodes" in out
+    for pid in started_pids(out):
+        assert _gone(pid)
+
+
+def test_setup_errors_are_clear() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = run_cli("tick-cluster", "-n", "2", "--base-port", str(port), "--duration", "1")
+    assert taken.returncode == 1
+    assert f"port {port} on 127.0.0.1 already in use" in taken.stderr
+    assert "Traceback" not in taken.stderr
+
+    missing = run_cli("tick-cluster", "--program", "/nonexistent/node-program", "--base-port", "0")
+    assert missing.returncode == 1
+    assert "cannot start /nonexistent/node-program" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    if not (REPO_ROOT / "examples" / "kv").exists():
+        kv = run_cli("tick-cluster", "--example", "kv", "--duration", "1")
+        assert kv.returncode == 1
+        assert "key-value example is not in this checkout" in kv.stderr
