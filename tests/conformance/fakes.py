@@ -416,11 +416,11 @@ class Cluster:
     def model(self, viewer: FakeNode | None = None) -> list[dict[str, Any]]:
         """What the fakes believe: every fake alive, the SUT as it joined, extras.
 
-        A fake in :attr:`hidden` (the other side of a partition) knows only itself
-        and the SUT; the others do not know it.
+        Fakes in :attr:`hidden` (the other side of a partition) know only each other
+        and the SUT; the other fakes do not know them.
         """
         if viewer is not None and viewer.address in self.hidden:
-            members = [viewer.member()]
+            members = [f.member() for f in self.fakes if f.address in self.hidden]
         else:
             members = [f.member() for f in self.fakes if f.address not in self.hidden]
         if self.sut_incarnation:

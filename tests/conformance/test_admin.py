@@ -120,16 +120,22 @@ async def test_member_leave_then_join(cluster: MakeCluster) -> None:
     assert back["incarnationNumber"] > left["incarnationNumber"]
 
 
-async def make_faulty(c: Cluster, sender: FakeNode, subject: FakeNode) -> None:
-    faulty = {
-        "source": sender.address,
-        "sourceIncarnationNumber": sender.incarnation,
-        "address": subject.address,
-        "status": "faulty",
-        "incarnationNumber": subject.incarnation,
-    }
-    assert (await c.ping(sender, c.ping_body(sender, [faulty]))).ok
-    assert (await c.members())[subject.address]["status"] == "faulty"
+async def make_faulty(c: Cluster, sender: FakeNode, *subjects: FakeNode) -> None:
+    """``sender`` tells the SUT that ``subjects`` are faulty."""
+    faulty = [
+        {
+            "source": sender.address,
+            "sourceIncarnationNumber": sender.incarnation,
+            "address": subject.address,
+            "status": "faulty",
+            "incarnationNumber": subject.incarnation,
+        }
+        for subject in subjects
+    ]
+    assert (await c.ping(sender, c.ping_body(sender, faulty))).ok
+    members = await c.members()
+    for subject in subjects:
+        assert members[subject.address]["status"] == "faulty"
 
 
 async def test_reap_makes_faulty_members_tombstones(cluster: MakeCluster) -> None:
@@ -152,56 +158,65 @@ async def test_reap_makes_faulty_members_tombstones(cluster: MakeCluster) -> Non
 
 
 async def test_heal_partition_one_target_per_scenario(cluster: MakeCluster) -> None:
-    c = await cluster(4, tombstone_ms=500)
-    a, b, d, hidden = c.fakes
-    # "hidden" is on the other side of a partition: the SUT forgets it, the hosts
-    # file no longer names it, and it knows only itself and the SUT.
-    c.hidden.add(hidden.address)
+    c = await cluster(5, tombstone_ms=500)
+    a, b, d, h1, h2 = c.fakes
+    loop = asyncio.get_running_loop()
+    # h1 and h2 end up on the other side of a partition: the SUT forgets them, the
+    # hosts file no longer names them, and they know only each other and the SUT.
     assert (await c.admin("/admin/gossip/stop")).ok
     c.write_hosts([a.address, b.address, d.address, c.sut])
-    await make_faulty(c, a, hidden)
-    assert (await c.admin("/admin/reap")).ok
+    await make_faulty(c, a, h1, h2)
+    c.hidden.update({h1.address, h2.address})
+    assert (await c.admin("/admin/reap")).body.get("reaped", 2) == 2
     await c.wait_for(
-        lambda: _absent(c, hidden.address), 8.0, "eviction of the hidden fake", interval=0.1
+        lambda: _absent(c, h1.address, h2.address), 5.0, "eviction of h1 and h2", interval=0.1
     )
-    loop = asyncio.get_running_loop()
 
     # Nothing to heal: every host is known and alive.
     reply = await c.admin("/admin/healpartition/disco")
     assert reply.ok
     assert reply.body["targets"] == []
 
-    # Scenario 1 (merge): the rewritten hosts file names an unknown node.
-    c.write_hosts([a.address, b.address, d.address, hidden.address, c.sut])
+    # Scenario 1 (merge): the rewritten hosts file names two unknown nodes of one
+    # partition; healing with either reports the other, so exactly one target.
+    c.write_hosts([a.address, b.address, d.address, h1.address, h2.address, c.sut])
     since = loop.time()
     reply = await c.admin("/admin/healpartition/disco")
     assert reply.ok, reply.raw
-    assert reply.body["targets"] == [hidden.address]
-    joins = c.requests("/protocol/join", since)
-    assert [j.fake for j in joins] == [hidden.address]
+    targets = reply.body["targets"]
+    assert len(targets) == 1, targets
+    assert targets[0] in (h1.address, h2.address)
+    assert [j.fake for j in c.requests("/protocol/join", since)] == targets
     pings = c.requests("/protocol/ping", since)
-    assert [p.fake for p in pings] == [hidden.address]
+    assert [p.fake for p in pings] == targets
     merged = {ch["address"] for ch in pings[0].changes}
     assert {a.address, b.address, d.address, c.sut} <= merged, "our whole membership"
     members = await c.members()
-    assert members[hidden.address]["status"] == "alive"
+    assert members[h1.address]["status"] == members[h2.address]["status"] == "alive"
 
-    # Scenario 2 (reincarnation): we think b is faulty, b's side says it is alive.
-    await make_faulty(c, a, b)
+    # Scenario 2 (reincarnation): the partition is gone, but we think b and d are
+    # faulty while their side says alive: one target, told both are suspect.
+    c.hidden.clear()
+    await make_faulty(c, a, b, d)
     since = loop.time()
     reply = await c.admin("/admin/healpartition/disco")
     assert reply.ok, reply.raw
-    assert reply.body["targets"] == [b.address]
+    targets = reply.body["targets"]
+    assert len(targets) == 1, targets
+    assert targets[0] in (b.address, d.address)
     pings = c.requests("/protocol/ping", since)
-    assert [p.fake for p in pings] == [b.address]
-    assert len(pings[0].changes) == 1
-    suspect = pings[0].changes[0]
-    assert suspect["address"] == b.address
-    assert suspect["status"] == "suspect"
-    assert suspect["incarnationNumber"] == b.incarnation
-    assert not suspect.get("source"), "heal suspects carry no source"
-    assert (await c.members())[b.address]["status"] == "faulty", "no merge in this phase"
+    assert [p.fake for p in pings] == targets
+    told = sorted(pings[0].changes, key=lambda ch: str(ch["address"]))
+    assert [(ch["address"], ch["status"], ch["incarnationNumber"]) for ch in told] == sorted(
+        [(b.address, "suspect", b.incarnation), (d.address, "suspect", d.incarnation)]
+    )
+    assert not any(ch.get("source") for ch in told), "heal suspects carry no source"
+    members = await c.members()
+    assert members[b.address]["status"] == members[d.address]["status"] == "faulty", (
+        "no merge in the reincarnation phase"
+    )
 
 
-async def _absent(c: Cluster, address: str) -> bool:
-    return address not in await c.members()
+async def _absent(c: Cluster, *addresses: str) -> bool:
+    members = await c.members()
+    return not any(address in members for address in addresses)

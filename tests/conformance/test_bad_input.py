@@ -1,0 +1,151 @@
+"""Bad input from a peer: a clear application error or a silent drop, never a crash and
+never a member-list change the rules do not allow (issue 4 "must show")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conformance.conftest import MakeCluster
+from tests.conformance.fakes import Cluster, FakeNode, Reply
+
+pytestmark = pytest.mark.cluster
+
+HUGE = 100_001
+"""One more change than a message may carry (``ringpop.messages.MAX_CHANGES``)."""
+
+
+def ping(c: Cluster, fake: FakeNode, **fields: Any) -> dict[str, Any]:
+    body = c.ping_body(fake)
+    body.update(fields)
+    return body
+
+
+def without(body: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != key}
+
+
+def assert_clear_error(reply: Reply, what: str, *words: str) -> None:
+    assert not reply.ok, f"{what}: accepted ({reply.raw[:200]!r})"
+    assert reply.error_type, f"{what}: error without a type: {reply.raw[:200]!r}"
+    assert reply.error_message, f"{what}: error without a message: {reply.raw[:200]!r}"
+    for word in words:
+        assert word in reply.error_message, f"{what}: {reply.error_message!r} lacks {word!r}"
+
+
+async def snapshot(c: Cluster) -> tuple[int, dict[str, tuple[str, int]]]:
+    stats = await c.stats()
+    members = {
+        m["address"]: (m["status"], m["incarnationNumber"]) for m in stats["membership"]["members"]
+    }
+    return stats["membership"]["checksum"], members
+
+
+async def test_bad_pings(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    a, b, _ = c.fakes
+    before = await snapshot(c)
+
+    def bad_change(**fields: Any) -> dict[str, Any]:
+        return ping(c, a, changes=[{**b.member(), **fields}])
+
+    rejected: list[tuple[str, Any]] = [
+        ("negative incarnation", bad_change(incarnationNumber=-5, status="faulty")),
+        ("float incarnation", bad_change(incarnationNumber=b.incarnation + 0.5, status="faulty")),
+        ("float-literal incarnation", bad_change(incarnationNumber=float(b.incarnation + 1))),
+        ("incarnation beyond int64", bad_change(incarnationNumber=2**63, status="faulty")),
+        ("string incarnation", bad_change(incarnationNumber=str(b.incarnation + 1))),
+        ("status not a string", bad_change(status=3)),
+        ("change without address", ping(c, a, changes=[without(b.member("faulty"), "address")])),
+        ("change without status", ping(c, a, changes=[without(b.member(), "status")])),
+        ("changes missing", without(ping(c, a), "changes")),
+        ("changes null", ping(c, a, changes=None)),
+        ("source missing", without(bad_change(status="faulty"), "source")),
+        ("checksum missing", without(bad_change(status="faulty"), "checksum")),
+        ("negative checksum", ping(c, a, checksum=-1)),
+        ("body is an array", [ping(c, a)]),
+        ("not JSON", b"{this is not json"),
+        ("not UTF-8", b"\xff\xfe\x00"),
+        ("empty body", b""),
+    ]
+    for what, body in rejected:
+        assert_clear_error(await c.ping(a, body), what)
+        assert c.running, f"SUT died on {what}\n{c.log_tail()}"
+
+    reply = await c.ping(a, ping(c, a, app="not-ringpop", changes=[b.member("faulty")]))
+    assert_clear_error(reply, "wrong app", "app")
+
+    dropped = [
+        ("unknown status", bad_change(status="zombie", incarnationNumber=b.incarnation + 5)),
+        ("empty status", bad_change(status="", incarnationNumber=b.incarnation + 5)),
+        ("not an address", ping(c, a, changes=[{**b.member(), "address": "no-port"}])),
+        ("tombstone flag on alive", bad_change(tombstone=False)),
+    ]
+    for what, body in dropped:
+        reply = await c.ping(a, body)
+        assert reply.ok, f"{what}: {reply.raw[:200]!r}"
+    assert await snapshot(c) == before, "a bad change reached the member list"
+
+    huge = ping(c, a, changes=[b.member("faulty")] * HUGE)
+    reply = await c.ping(a, json.dumps(huge).encode())
+    assert_clear_error(reply, "huge change list")
+    assert c.running
+    assert await snapshot(c) == before
+
+
+async def test_bad_ping_reqs(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    a, b, _ = c.fakes
+    before = await snapshot(c)
+    good = {
+        "source": a.address,
+        "sourceIncarnationNumber": a.incarnation,
+        "target": b.address,
+        "checksum": c.model_checksum(),
+        "changes": [],
+    }
+    rejected: list[tuple[str, Any]] = [
+        ("target missing", without(good, "target")),
+        ("changes missing", without(good, "changes")),
+        ("negative source incarnation", {**good, "sourceIncarnationNumber": -1}),
+        ("bad change", {**good, "changes": [{"address": b.address, "status": "faulty"}]}),
+        ("not JSON", b"ping-req?"),
+    ]
+    for what, body in rejected:
+        reply = await a.call("/protocol/ping-req", body)
+        assert_clear_error(reply, what)
+        assert c.running, f"SUT died on {what}\n{c.log_tail()}"
+    # A target that is no member at all: answered, pingStatus false, nothing learned.
+    reply = await c.ping_req(a, "127.0.0.1:1")
+    assert reply.ok, reply.raw
+    assert reply.body["pingStatus"] is False
+    assert await snapshot(c) == before
+
+
+async def test_bad_joins(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    a = c.fakes[0]
+    before = await snapshot(c)
+    good = {"app": "ringpop", "source": a.address, "incarnationNumber": a.incarnation}
+    cases: list[tuple[str, Any, str]] = [
+        ("wrong app", {**good, "app": "other-app"}, "ringpop.invalid-join.app"),
+        ("self join", {**good, "source": c.sut}, "ringpop.self-join"),
+        ("invalid source", {**good, "source": "not-a-host-port"}, "ringpop.invalid-join.source"),
+        ("app missing", without(good, "app"), ""),
+        ("incarnation missing", without(good, "incarnationNumber"), ""),
+        ("negative incarnation", {**good, "incarnationNumber": -1}, ""),
+        ("not JSON", b"join me", ""),
+    ]
+    for what, body, error_type in cases:
+        reply = await c.join(a, body)
+        assert_clear_error(reply, what)
+        if error_type:
+            assert reply.error_type == error_type, f"{what}: {reply.body}"
+        assert c.running, f"SUT died on {what}\n{c.log_tail()}"
+    reply = await c.join(a, good)
+    assert reply.ok, reply.raw
+    assert reply.body["app"] == "ringpop"
+    assert reply.body["coordinator"] == c.sut
+    assert await snapshot(c) == before, "a join must not change the member list"
