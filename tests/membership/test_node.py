@@ -18,6 +18,7 @@ import pytest
 
 from ringpop.clock import LoopClock
 from ringpop.discovery import StaticHosts
+from ringpop.membership.heal import Healer, HealError
 from ringpop.membership.join import BootstrapError, bootstrap
 from ringpop.membership.memnet import CallRecord, MemoryNetwork
 from ringpop.membership.network import CallError, RemoteError
@@ -626,3 +627,55 @@ async def test_unreachable_peer_is_a_call_error_not_a_crash() -> None:
     assert await node.send_ping("10.0.5.5:3000") is False
     with pytest.raises(CallError):
         await node.send_join("10.0.5.5:3000", timeout=1)
+
+
+# -- partition healing (§11) ----------------------------------------------------------------
+
+
+def heal_setup(known_status: str | None) -> tuple[MemoryNetwork, SwimNode, Peer, Healer]:
+    network = MemoryNetwork(latency=0.001)
+    node = make_node(network, auto_gossip=False)
+    target = Peer(network, peer_address(0))
+    target.membership = [alive(target.address), alive(peer_address(1))]
+    if known_status is not None:
+        node.apply_changes(
+            [Change(address=target.address, status=known_status, incarnation_number=INC)]
+        )
+    node.mark_ready()
+    return network, node, target, Healer(node, StaticHosts([NODE, target.address]))
+
+
+@pytest.mark.parametrize(
+    ("known_status", "phase_changes"),
+    [("faulty", [(peer_address(0), "suspect")]), (None, None)],
+    ids=["reincarnation", "merge"],
+)
+async def test_heal_attempt_pings_the_target(
+    known_status: str | None, phase_changes: list[tuple[str, str]] | None
+) -> None:
+    _, node, target, healer = heal_setup(known_status)
+    assert await healer.heal() == [target.address]
+    assert target.count("/protocol/join") == target.count("/protocol/ping") == 1
+    sent = decode(target.received[-1][1], PingRequest).changes
+    if phase_changes is None:  # merge: they get our whole (merged) membership
+        assert {c.address for c in sent} == {NODE, target.address, peer_address(1)}
+        member = node.members.get(peer_address(1))
+        assert member is not None
+        assert member.status == Status.ALIVE
+    else:  # reincarnation: only the source-less suspects, nothing merged
+        assert [(c.address, c.status) for c in sent] == phase_changes
+        assert all(c.source == "" for c in sent)
+        assert node.members.get(peer_address(1)) is None
+
+
+@pytest.mark.parametrize("known_status", ["faulty", None], ids=["reincarnation", "merge"])
+async def test_heal_attempt_fails_when_its_ping_fails(known_status: str | None) -> None:
+    _, _, target, healer = heal_setup(known_status)
+
+    async def refuse(body: bytes) -> bytes:
+        raise RemoteError("ringpop.not-ready", "Ringpop is not ready")
+
+    target.transport.serve({"/protocol/ping": refuse})
+    with pytest.raises(HealError):
+        await healer.attempt(target.address)
+    assert await healer.heal() == []

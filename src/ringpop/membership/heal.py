@@ -118,13 +118,16 @@ class Healer:
                 for_us.append(_suspect_copy(b.address, b.incarnation_number, dict(b.labels)))
         if for_us or for_them:
             node.apply_changes(for_us)
-            if for_them:
-                await node.send_ping(target, timeout=options.heal_ping_timeout, changes=for_them)
+            sent = not for_them or await node.send_ping(
+                target, timeout=options.heal_ping_timeout, changes=for_them
+            )
         else:
             node.apply_changes(theirs)
-            await node.send_ping(
+            sent = await node.send_ping(
                 target, timeout=options.heal_ping_timeout, changes=node.members.as_changes()
             )
+        if not sent:  # like go: the attempt failed, count it and try another target
+            raise HealError(f"heal ping to {target} failed")
         return {c.address for c in theirs if is_pingable_status(c.status)}
 
     # -- periodic --------------------------------------------------------------------
