@@ -587,3 +587,41 @@ async def test_no_new_outgoing_calls_while_draining() -> None:
     finally:
         await a.close(drain_timeout=0)
         await b.close(drain_timeout=0)
+
+
+async def test_plain_function_handlers(server: Channel, client: Channel) -> None:
+    def ping(request: Request, body: Any) -> Any:
+        return {"pong": body}
+
+    def raw(request: Request) -> Response:
+        return Response(b"", request.arg3[::-1])
+
+    def refuses(request: Request, body: Any) -> Any:
+        raise ApplicationError("plain.no", "refused")
+
+    def busy(request: Request) -> Response:
+        raise BusyError("plain busy")
+
+    def broken(request: Request) -> Response:
+        return "not a response"  # type: ignore[return-value]
+
+    async def later(body: Any) -> Any:
+        await asyncio.sleep(0.01)
+        return {"later": body}
+
+    server.register_json("svc", "ping", ping)
+    server.register("svc", "raw", raw)
+    server.register_json("svc", "refuses", refuses)
+    server.register("svc", "busy", busy)
+    server.register("svc", "broken", broken)
+    server.register_json("svc", "later", lambda request, body: later(body))
+    peer = server.host_port
+    assert await client.call_json(peer, "svc", "ping", [1], timeout=1) == {"pong": [1]}
+    assert (await client.call(peer, "svc", "raw", b"", b"abc", timeout=1)).arg3 == b"cba"
+    with pytest.raises(ApplicationError, match="refused"):
+        await client.call_json(peer, "svc", "refuses", timeout=1)
+    with pytest.raises(BusyError, match="plain busy"):
+        await client.call(peer, "svc", "busy", timeout=1)
+    with pytest.raises(UnexpectedError, match="not a Response"):
+        await client.call(peer, "svc", "broken", timeout=1)
+    assert await client.call_json(peer, "svc", "later", 5, timeout=1) == {"later": 5}

@@ -8,6 +8,7 @@ a JSON value; application errors are responses with code 0x01 whose arg3 is
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
@@ -151,13 +152,26 @@ def application_error(response: Response) -> ApplicationError:
     return ApplicationError("error", text, body)
 
 
-Handler: TypeAlias = Callable[[Request], Awaitable[Response]]
-JsonHandler: TypeAlias = Callable[[Request, Any], Awaitable[Any]]
+#: ``async def handler(request) -> Response`` (or a plain function returning one).
+Handler: TypeAlias = Callable[[Request], Awaitable[Response] | Response]
+#: ``async def handler(request, body) -> result`` (or a plain function).
+JsonHandler: TypeAlias = Callable[[Request, Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A registered handler: ``json`` ones take ``(request, parsed arg3)``."""
+    """A registered handler.
 
-    handler: Callable[..., Awaitable[Any]]
+    ``json`` handlers take ``(request, parsed arg3)`` and return a JSON-able
+    result; ``plain`` ones are ordinary functions, run as soon as the request
+    arrives instead of in a task of their own.
+    """
+
+    handler: Callable[..., Any]
     json: bool = False
+    plain: bool = False
+
+    @classmethod
+    def of(cls, handler: Callable[..., Any], *, json: bool = False) -> Endpoint:
+        """An endpoint for ``handler``, plain unless it is a coroutine function."""
+        return cls(handler, json, not inspect.iscoroutinefunction(handler))

@@ -204,8 +204,13 @@ class Channel:
         (sent as a code-0x01 response with a JSON ``{type, message}`` body) or
         another :class:`TChannelError` (sent as an error frame with its code);
         anything else becomes an ``unexpected`` error frame.
+
+        A coroutine function runs in a task of its own, bounded by the request's
+        ttl. A plain function (for handlers that only compute, like ringpop's
+        ping) runs as soon as the request is read, with no task; if it returns
+        an awaitable, that is awaited in a task.
         """
-        self._handlers[self._key(service, endpoint)] = Endpoint(handler)
+        self._handlers[self._key(service, endpoint)] = Endpoint.of(handler)
 
     def register_json(self, service: str, endpoint: str, handler: JsonHandler) -> None:
         """Serve ``endpoint`` with ``handler(request, body) -> result`` on JSON bodies.
@@ -214,7 +219,7 @@ class Channel:
         answered with ``bad request``); the result is sent as JSON (bytes as is;
         a :class:`Response` unchanged). Errors as for :meth:`register`.
         """
-        self._handlers[self._key(service, endpoint)] = Endpoint(handler, json=True)
+        self._handlers[self._key(service, endpoint)] = Endpoint.of(handler, json=True)
 
     @staticmethod
     def _key(service: str, endpoint: str) -> tuple[str, bytes]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import socket
 import struct
+from collections.abc import Awaitable
 from typing import Any, Protocol, cast
 
 from ringpop.tchannel.api import (
@@ -375,55 +377,88 @@ class Connection(asyncio.Protocol):
             fid,
             first.checksum_type,
         )
-        task = self._loop.create_task(self._serve(request, endpoint))
-        self._inbound[fid] = task
+        if endpoint.plain:
+            self._serve_now(request, endpoint)
+        else:
+            self._inbound[fid] = self._loop.create_task(self._serve(request, endpoint))
 
-    async def _serve(self, request: Request, endpoint: Endpoint) -> None:
+    @staticmethod
+    def _invoke(request: Request, endpoint: Endpoint) -> Any:
+        """Call the handler: its result, or an awaitable of it."""
+        if endpoint.json:
+            try:
+                body = load_json(request.arg3)
+            except ValueError as exc:
+                raise BadRequestError(f"invalid JSON body: {exc}") from None
+            return endpoint.handler(request, body)
+        return endpoint.handler(request)
+
+    @staticmethod
+    def _response(endpoint: Endpoint, result: Any) -> Response:
+        if type(result) is Response:
+            return result
+        if endpoint.json:
+            return Response(b"", dump_json(result))
+        raise TypeError(f"handler returned {result!r:.80}, not a Response")
+
+    def _serve_now(self, request: Request, endpoint: Endpoint) -> None:
+        """Run a plain-function handler right away; await it in a task only if it must."""
+        try:
+            result = self._invoke(request, endpoint)
+            if inspect.isawaitable(result):
+                task = self._loop.create_task(self._serve(request, endpoint, result))
+                self._inbound[request.id] = task
+                return
+            response = self._response(endpoint, result)
+        except Exception as exc:
+            self._handler_failed(request, exc)
+            return
+        self._respond(request, response)
+
+    async def _serve(
+        self, request: Request, endpoint: Endpoint, started: Awaitable[Any] | None = None
+    ) -> None:
+        """Run a handler as a task, bounded by the request's ttl."""
         fid = request.id
         deadlines = self._serve_deadlines
         deadlines.add(fid, request.ttl)
         try:
             try:
-                if endpoint.json:
-                    try:
-                        body = load_json(request.arg3)
-                    except ValueError as exc:
-                        raise BadRequestError(f"invalid JSON body: {exc}") from None
-                    result = await endpoint.handler(request, body)
-                    if type(result) is Response:
-                        response = result
-                    else:
-                        response = Response(b"", dump_json(result))
-                else:
-                    response = await endpoint.handler(request)
+                result = await (started if started is not None else self._invoke(request, endpoint))
+                response = self._response(endpoint, result)
             except asyncio.CancelledError:
                 reason = self._cancel_reasons.pop(fid, None)
                 if reason is None:
                     raise
                 self._send_error(fid, reason[0], reason[1], request.tracing)
                 return
-            except ApplicationError as exc:
-                response = Response.application_error(exc.type, exc.message)
-            except TChannelError as exc:
-                self._send_error(fid, exc.code, exc.message or str(exc), request.tracing)
-                return
             except Exception as exc:
-                log.exception("handler for %s %r failed", request.service, request.endpoint)
-                self._send_error(
-                    fid, ErrorCode.UNEXPECTED, f"{type(exc).__name__}: {exc}", request.tracing
-                )
+                self._handler_failed(request, exc)
                 return
         finally:
             deadlines.discard(fid)
             self._inbound.pop(fid, None)
             if self._cancel_reasons:
                 self._cancel_reasons.pop(fid, None)
+        self._respond(request, response)
+
+    def _handler_failed(self, request: Request, exc: Exception) -> None:
+        """Answer for a handler that raised: app error, its error frame, or unexpected."""
+        if isinstance(exc, ApplicationError):
+            self._respond(request, Response.application_error(exc.type, exc.message))
+        elif isinstance(exc, TChannelError):
+            self._send_error(request.id, exc.code, exc.message or str(exc), request.tracing)
+        else:
+            log.error("handler for %s %r failed", request.service, request.endpoint, exc_info=exc)
+            self._send_error(
+                request.id, ErrorCode.UNEXPECTED, f"{type(exc).__name__}: {exc}", request.tracing
+            )
+
+    def _respond(self, request: Request, response: Response) -> None:
+        """Send ``response`` to ``request`` (as echoed, checksum type echoed for 1/3)."""
         if self.closed:
             return
-        if type(response) is not Response:
-            log.error("handler for %r returned %r, not a Response", request.endpoint, response)
-            self._send_error(fid, ErrorCode.UNEXPECTED, "handler returned no Response", b"")
-            return
+        fid = request.id
         headers = response.headers
         if not headers:
             block = _response_headers_block(request.headers.get("as", "raw"), self._res_headers)
