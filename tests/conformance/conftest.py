@@ -23,12 +23,14 @@ async def cluster(tmp_path: Path) -> AsyncIterator[MakeCluster]:
         )
     started: list[Cluster] = []
 
-    async def make(size: int, *, wait_for_ping: bool = True, **options: Any) -> Cluster:
+    async def make(
+        size: int, *, wait_for_ping: bool = True, bootstrap: bool = True, **options: Any
+    ) -> Cluster:
         directory = tmp_path / f"cluster{len(started)}"
         directory.mkdir()
         made = Cluster(directory, size, **options)
         started.append(made)
-        await made.start(wait_for_ping=wait_for_ping)
+        await made.start(wait_for_ping=wait_for_ping and bootstrap, bootstrap=bootstrap)
         return made
 
     yield make

@@ -227,6 +227,10 @@ class FakeNode:
         self.ping_req_mode = Mode.ANSWER
         self.ping_req_status = True
         """``pingStatus`` this fake answers ping-reqs with."""
+        self.ping_reply_changes: list[dict[str, Any]] = []
+        """Changes this fake puts in its ping responses."""
+        self.ping_req_reply_changes: list[dict[str, Any]] = []
+        """Changes this fake puts in its ping-req responses."""
         self._release = asyncio.Event()
         self.holding = 0
         """Requests held right now."""
@@ -282,7 +286,7 @@ class FakeNode:
         elif endpoint == "/protocol/ping":
             response = Response.from_json(
                 {
-                    "changes": [],
+                    "changes": self.ping_reply_changes,
                     "checksum": self.cluster.model_checksum(self),
                     "source": self.address,
                     "sourceIncarnationNumber": self.incarnation,
@@ -291,7 +295,11 @@ class FakeNode:
         else:
             target = body.get("target", "") if isinstance(body, dict) else ""
             response = Response.from_json(
-                {"changes": [], "pingStatus": self.ping_req_status, "target": target}
+                {
+                    "changes": self.ping_req_reply_changes,
+                    "pingStatus": self.ping_req_status,
+                    "target": target,
+                }
             )
         record.answered_at = loop.time()
         return response
@@ -367,6 +375,8 @@ class Cluster:
         tombstone_ms: int = 5000,
         identity: str | None = None,
         join_delay: float = 0.0,
+        join_mode: Mode = Mode.ANSWER,
+        extra_members: Sequence[dict[str, Any]] = (),
     ) -> None:
         schemas = load_schemas()
         assert schemas is not None, "conformance tests need the spec schemas"
@@ -385,6 +395,7 @@ class Cluster:
         self.fakes = [FakeNode(self, base + i) for i in range(size)]
         for fake in self.fakes:
             fake.join_delay = join_delay
+            fake.join_mode = join_mode
         self.sut = ""
         self.sut_incarnation = 0
         self.sut_labels: dict[str, str] = {}
@@ -394,7 +405,7 @@ class Cluster:
         self.bootstrapped_at = 0.0
         """When the last bootstrap join response left a fake (``loop.time()``)."""
         self.admin_channel = Channel(drain_timeout=0.2, process_name="ringpop-integration-test")
-        self.extra_members: dict[str, dict[str, Any]] = {}
+        self.extra_members = {m["address"]: dict(m) for m in extra_members}
         """Members (beyond fakes and SUT) that fakes put in their join responses."""
         self.hidden: set[str] = set()
         """Fakes on the other side of a partition (see :meth:`model`)."""
@@ -472,8 +483,12 @@ class Cluster:
         args += [f"--{name}={value}" for name, value in self.flags.items()]
         return args
 
-    async def start(self, *, wait_for_ping: bool = True) -> None:
-        """Start the fakes and the SUT; wait for its bootstrap joins (and first ping)."""
+    async def start(self, *, wait_for_ping: bool = True, bootstrap: bool = True) -> None:
+        """Start the fakes and the SUT; wait for its bootstrap joins (and first ping).
+
+        ``bootstrap=False`` returns as soon as the join requests arrived (answered or
+        not, see :attr:`FakeNode.join_mode`).
+        """
         for fake in self.fakes:
             await fake.listen()
         loop = asyncio.get_running_loop()
@@ -506,6 +521,8 @@ class Cluster:
         first = self.requests("/protocol/join")[0].body
         self.sut_incarnation = int(first["incarnationNumber"])
         self.sut_labels = dict(first.get("labels") or {})
+        if not bootstrap:
+            return
         while any(r.answered_at is None for r in self.requests("/protocol/join")):
             assert loop.time() < deadline, "bootstrap join responses were not sent"
             await asyncio.sleep(0.005)

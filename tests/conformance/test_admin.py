@@ -153,6 +153,12 @@ async def test_reap_makes_faulty_members_tombstones(cluster: MakeCluster) -> Non
     assert members[d.address]["status"] == "alive"
     assert stats["membership"]["checksum"] == go_checksum(members.values())
     assert b.address not in stats["ring"]["servers"]
+    # A join response carries the tombstone flag-encoded (and is schema-checked).
+    reply = await c.join(a, {"app": "ringpop", "source": a.address, "incarnationNumber": 1})
+    assert reply.ok, reply.raw
+    entry = next(m for m in reply.body["membership"] if m["address"] == b.address)
+    assert (entry["status"], entry.get("tombstone")) == ("faulty", True)
+    assert reply.body["membershipChecksum"] == stats["membership"]["checksum"]
     reply = await c.admin("/admin/reap")
     assert reply.body.get("reaped", 0) == 0
 

@@ -82,6 +82,7 @@ async def test_bad_pings(cluster: MakeCluster) -> None:
         ("empty status", bad_change(status="", incarnationNumber=b.incarnation + 5)),
         ("not an address", ping(c, a, changes=[{**b.member(), "address": "no-port"}])),
         ("tombstone flag on alive", bad_change(tombstone=False)),
+        ("app absent (allowed)", without(bad_change(status="zombie"), "app")),
     ]
     for what, body in dropped:
         reply = await c.ping(a, body)

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from tests.conformance.conftest import MakeCluster
-from tests.conformance.fakes import APP, Mode, watch_member
+from tests.conformance.fakes import APP, FakeNode, Mode, free_port, watch_member
 
 pytestmark = pytest.mark.cluster
 
@@ -147,6 +147,21 @@ async def test_ping_req_is_served_without_judging_the_target(cluster: MakeCluste
     assert member["incarnationNumber"] == b.incarnation
 
 
+async def test_refuted_suspicion_cancels_the_suspect_timer(cluster: MakeCluster) -> None:
+    c = await cluster(3, suspect_ms=1000)
+    a, b, _ = c.fakes
+    origin = {"source": a.address, "sourceIncarnationNumber": a.incarnation}
+    suspect = {**origin, **b.member("suspect")}
+    assert (await c.ping(a, c.ping_body(a, [suspect]))).ok
+    assert (await c.members())[b.address]["status"] == "suspect"
+    await asyncio.sleep(0.4)
+    b.incarnation += 1
+    assert (await c.ping(a, c.ping_body(a, [{**origin, **b.member()}]))).ok
+    await asyncio.sleep(1.2)
+    member = (await c.members())[b.address]
+    assert (member["status"], member["incarnationNumber"]) == ("alive", b.incarnation)
+
+
 async def test_unreachable_member_suspect_faulty_tombstone_evicted(cluster: MakeCluster) -> None:
     period = 1.0
     c = await cluster(4, suspect_ms=1000, faulty_ms=1000, tombstone_ms=1000)
@@ -184,3 +199,43 @@ async def test_unreachable_member_suspect_faulty_tombstone_evicted(cluster: Make
         if ch.get("address") == target.address and ch.get("source") == c.sut
     }
     assert {"suspect", "faulty"} <= verdicts, verdicts
+
+
+async def test_changes_in_ping_and_ping_req_responses_are_applied(
+    cluster: MakeCluster,
+) -> None:
+    c = await cluster(3)
+    a, b, d = c.fakes
+
+    def faulty(by: FakeNode, incarnation: int) -> dict[str, object]:
+        return {
+            "source": by.address,
+            "sourceIncarnationNumber": by.incarnation,
+            "address": f"127.0.0.1:{free_port()}",
+            "status": "faulty",
+            "incarnationNumber": incarnation,
+        }
+
+    from_ping = faulty(b, 11)
+    b.ping_reply_changes = [from_ping]
+
+    async def knows(address: object) -> bool:
+        return address in await c.members()
+
+    await c.wait_for(lambda: knows(from_ping["address"]), 3.0, "a change from a ping response")
+    b.ping_reply_changes = []
+    assert (await c.admin("/admin/gossip/stop")).ok
+
+    # d stops answering; the helpers' ping-req answers carry news.
+    d.ping_mode = Mode.REFUSE
+    from_ping_req = faulty(a, 12)
+    a.ping_req_reply_changes = [from_ping_req]
+    b.ping_req_reply_changes = [from_ping_req]
+    for _ in range(6):
+        assert (await c.admin("/admin/gossip/tick")).ok
+        if c.requests("/protocol/ping-req"):
+            break
+    assert c.requests("/protocol/ping-req"), "no ping-req after failed pings"
+    members = await c.members()
+    assert members[str(from_ping_req["address"])]["status"] == "faulty"
+    assert members[d.address]["status"] == "alive", "helpers said d is reachable"

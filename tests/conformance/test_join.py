@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from tests.conformance.conftest import MakeCluster
-from tests.conformance.fakes import APP, now_ms
+from tests.conformance.fakes import APP, Mode, free_port, now_ms
 
 pytestmark = pytest.mark.cluster
 
@@ -50,3 +51,64 @@ async def test_identity_label_in_every_join_request(cluster: MakeCluster) -> Non
     assert members[c.sut]["labels"] == {"__identity": "conformance-sut"}
     for fake in c.fakes:
         assert "labels" not in members[fake.address], "empty labels must be omitted"
+
+
+async def test_joins_served_but_pings_refused_until_ready(cluster: MakeCluster) -> None:
+    c = await cluster(3, join_mode=Mode.HOLD, bootstrap=False)
+    a, b, _ = c.fakes
+    reply = await c.ping(a, c.ping_body(a))
+    assert not reply.ok
+    assert reply.error_type == "ringpop.not-ready", reply.body
+    reply = await c.ping_req(a, b.address)
+    assert not reply.ok
+    assert reply.error_type == "ringpop.not-ready", reply.body
+    # Joins are answered even while bootstrapping, with what the SUT knows: itself.
+    reply = await c.join(a, {"app": APP, "source": a.address, "incarnationNumber": a.incarnation})
+    assert reply.ok, reply.raw
+    assert reply.body["coordinator"] == c.sut
+    assert [m["address"] for m in reply.body["membership"]] == [c.sut]
+    assert c.requests("/protocol/ping") == [], "no gossip before bootstrap"
+
+    for fake in c.fakes:
+        fake.join_mode = Mode.ANSWER
+        fake.release()
+    await c.wait_for(lambda: bool(c.requests("/protocol/ping")), 8.0, "gossip after joining")
+    members = await c.members()
+    assert set(members) == {f.address for f in c.fakes} | {c.sut}
+
+
+async def test_timers_start_for_members_learned_at_join(cluster: MakeCluster) -> None:
+    suspect: dict[str, Any] = {
+        "address": f"127.0.0.1:{free_port()}",
+        "status": "suspect",
+        "incarnationNumber": 42,
+    }
+    faulty: dict[str, Any] = {
+        "address": f"127.0.0.1:{free_port()}",
+        "status": "faulty",
+        "incarnationNumber": 43,
+    }
+    c = await cluster(
+        3,
+        suspect_ms=1000,
+        faulty_ms=1000,
+        tombstone_ms=60_000,
+        extra_members=[suspect, faulty],
+    )
+    members = await c.members()
+    assert members[suspect["address"]]["status"] == "suspect"
+    assert members[faulty["address"]]["status"] == "faulty"
+
+    async def moved_on() -> bool:
+        members = await c.members()
+        return bool(
+            members[suspect["address"]]["status"] == "faulty"
+            and members[faulty["address"]]["status"] == "tombstone"
+        )
+
+    done = await c.wait_for(moved_on, 4.0, "suspect -> faulty and faulty -> tombstone")
+    took = done - c.bootstrapped_at
+    assert 0.75 <= took <= 1.8, f"transitions {took:.2f} s after joining (periods are 1 s)"
+    early = [p for p in c.requests("/protocol/ping") if p.at < c.bootstrapped_at + 0.7]
+    for ping in early:
+        assert [ch["address"] for ch in ping.changes] == [c.sut], "join lists not disseminated"

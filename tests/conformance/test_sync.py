@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from tests.conformance.conftest import MakeCluster
-from tests.conformance.fakes import Cluster, FakeNode, Mode, free_port, go_checksum
+from tests.conformance.fakes import (
+    Cluster,
+    FakeNode,
+    Mode,
+    free_port,
+    go_checksum,
+    labels_checksum,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -28,8 +35,14 @@ async def exhaust_changes(c: Cluster, fake: FakeNode) -> None:
     raise AssertionError("the SUT never ran out of changes to piggyback")
 
 
-@pytest.mark.parametrize("rumour", ["suspect", "faulty"])
-async def test_refutation_with_a_new_incarnation(cluster: MakeCluster, rumour: str) -> None:
+@pytest.mark.parametrize(
+    ("rumour", "ahead"),
+    [("suspect", 0), ("faulty", 0), ("alive", 10**9)],
+    ids=["suspect", "faulty", "future-alive"],
+)
+async def test_refutation_with_a_new_incarnation(
+    cluster: MakeCluster, rumour: str, ahead: int
+) -> None:
     c = await cluster(3)
     a = c.fakes[0]
     about_sut = {
@@ -37,7 +50,7 @@ async def test_refutation_with_a_new_incarnation(cluster: MakeCluster, rumour: s
         "sourceIncarnationNumber": a.incarnation,
         "address": c.sut,
         "status": rumour,
-        "incarnationNumber": c.sut_incarnation,
+        "incarnationNumber": c.sut_incarnation + ahead,
     }
     reply = await c.ping(a, c.ping_body(a, [about_sut]))
     assert reply.ok, reply.raw
@@ -45,7 +58,8 @@ async def test_refutation_with_a_new_incarnation(cluster: MakeCluster, rumour: s
     assert len(own) == 1, reply.body
     refuted = own[0]
     assert refuted["status"] == "alive"
-    assert refuted["incarnationNumber"] > c.sut_incarnation
+    # max(now, old + 1, rumour + 1): a rumour dated in the future is outbid too.
+    assert refuted["incarnationNumber"] > c.sut_incarnation + ahead
     assert refuted["source"] == c.sut
     assert refuted["sourceIncarnationNumber"] == refuted["incarnationNumber"]
     assert (
@@ -64,9 +78,19 @@ async def test_refutation_with_a_new_incarnation(cluster: MakeCluster, rumour: s
     assert (await c.members())[c.sut]["incarnationNumber"] == refuted["incarnationNumber"]
 
 
+def labels_with_sign(positive: bool) -> dict[str, str]:
+    """Labels whose signed checksum (§12.3) is positive or negative."""
+    for i in range(100):
+        labels = {"zone": f"z{i}"}
+        if (labels_checksum(labels) > 0) == positive:
+            return labels
+    raise AssertionError("no labels found")
+
+
 async def test_update_rule_rows(cluster: MakeCluster) -> None:
-    c = await cluster(7)
-    sender, same_alive, suspect, older, tomb, leave, newer = c.fakes
+    c = await cluster(9)
+    sender, same_alive, suspect, older, tomb, leave, newer, wins, loses = c.fakes
+    win_labels, lose_labels = labels_with_sign(True), labels_with_sign(False)
     unknown_tombstone = f"127.0.0.1:{free_port()}"
     unknown_faulty = f"127.0.0.1:{free_port()}"
     await exhaust_changes(c, sender)
@@ -78,10 +102,14 @@ async def test_update_rule_rows(cluster: MakeCluster) -> None:
         change(tomb, "faulty", tomb.incarnation, tombstone=True),  # tombstone flag
         change(leave, "leave", leave.incarnation),
         change(newer, "alive", newer.incarnation + 1),  # newer: accepted
+        # Δ0, same status: go's label tie-break, a higher signed checksum wins.
+        change(wins, "alive", wins.incarnation, labels=win_labels),
+        change(loses, "alive", loses.incarnation, labels=lose_labels),
         {"address": unknown_tombstone, "status": "tombstone", "incarnationNumber": 1},
         {"address": unknown_faulty, "status": "faulty", "incarnationNumber": 7},
     ]
-    reply = await c.ping(sender, c.ping_body(sender, batch))
+    origin = {"source": sender.address, "sourceIncarnationNumber": sender.incarnation}
+    reply = await c.ping(sender, c.ping_body(sender, [{**origin, **ch} for ch in batch]))
     assert reply.ok, reply.raw
     members = await c.members()
     seen = {a: (m["status"], m["incarnationNumber"]) for a, m in members.items()}
@@ -93,13 +121,27 @@ async def test_update_rule_rows(cluster: MakeCluster) -> None:
     assert seen[newer.address] == ("alive", newer.incarnation + 1)
     assert unknown_tombstone not in seen, "never create a member as a tombstone"
     assert seen[unknown_faulty] == ("faulty", 7)
+    assert members[wins.address].get("labels") == win_labels
+    assert "labels" not in members[loses.address]
     assert members[c.sut] == before[c.sut], "no refutation without a rumour about the SUT"
 
     # Rejected changes are not disseminated: only the accepted ones come back to others.
     other = c.fakes[1]
     reply = await c.ping(other, c.ping_body(other))
-    echoed = {ch["address"] for ch in reply.body["changes"]}
-    assert echoed == {suspect.address, tomb.address, leave.address, newer.address, unknown_faulty}
+    echoed = {ch["address"]: ch for ch in reply.body["changes"]}
+    assert set(echoed) == {
+        suspect.address,
+        tomb.address,
+        leave.address,
+        newer.address,
+        wins.address,
+        unknown_faulty,
+    }
+    # Tombstones travel as faulty + flag; the change keeps its source.
+    assert echoed[tomb.address]["status"] == "faulty"
+    assert echoed[tomb.address]["tombstone"] is True
+    assert echoed[suspect.address]["source"] == sender.address
+    assert echoed[wins.address]["labels"] == win_labels
 
     second = [
         change(suspect, "alive", suspect.incarnation),  # suspect -> alive needs Δ+1
@@ -131,13 +173,28 @@ async def test_full_sync_then_exactly_one_reverse_join(cluster: MakeCluster) -> 
     await asyncio.sleep(0.3)
     assert c.requests("/protocol/join", since) == []
 
-    since = loop.time()
+    # A ping-req with a wrong checksum gets a full sync but starts no reverse sync.
     wrong = (c.model_checksum() + 1) % 2**32
+    reply = await c.ping_req(a, c.fakes[1].address, checksum=wrong)
+    assert reply.ok, reply.raw
+    assert reply.body["pingStatus"] is True
+    assert len(reply.body["changes"]) == len(c.model()), "a full sync"
+    await asyncio.sleep(0.5)
+    assert c.requests("/protocol/join", since) == [], "reverse full sync after a ping-req"
+
+    # The fakes know one more member: the reverse full sync must bring it in.
+    ghost: dict[str, Any] = {
+        "address": f"127.0.0.1:{free_port()}",
+        "status": "faulty",
+        "incarnationNumber": 9,
+    }
+    c.extra_members[ghost["address"]] = ghost
+    since = loop.time()
     reply = await c.ping(a, c.ping_body(a, checksum=wrong))
     assert reply.ok
     full = {ch["address"]: ch for ch in reply.body["changes"]}
     assert set(full) == {f.address for f in c.fakes} | {c.sut}, "full membership"
-    for member in c.model():
+    for member in c.model()[:-1]:
         got = full[member["address"]]
         assert got["status"] == member["status"]
         assert got["incarnationNumber"] == member["incarnationNumber"]
@@ -147,6 +204,12 @@ async def test_full_sync_then_exactly_one_reverse_join(cluster: MakeCluster) -> 
     joins = c.requests("/protocol/join", since)
     assert [j.fake for j in joins] == [a.address], "exactly one join, to the pinger"
     assert joins[0].body["incarnationNumber"] == c.sut_incarnation
+    members = await c.members()
+    assert members[ghost["address"]]["status"] == "faulty"
+    # Unlike bootstrap join lists, what a reverse full sync learns is disseminated.
+    other = c.fakes[1]
+    reply = await c.ping(other, c.ping_body(other))
+    assert ghost["address"] in {ch["address"] for ch in reply.body["changes"]}
 
 
 async def test_reverse_full_syncs_are_limited_to_five(cluster: MakeCluster) -> None:
