@@ -23,16 +23,18 @@ What a call sees, and which real failure each case stands for:
 * :meth:`~MemoryNetwork.pause` (SIGSTOP): requests to the node and everything it
   sends wait until :meth:`~MemoryNetwork.resume`; callers time out meanwhile.
 
-A minimal cluster::
+A minimal cluster (run it under ``looptime`` for virtual time)::
 
     network = MemoryNetwork(latency=0.002, jitter=0.001, rng=random.Random(7))
     clock = LoopClock()
+    nodes = []
     for address in hosts:
         transport = network.transport(address)
         node = SwimNode(address, transport, clock=clock, rng=random.Random(address))
         transport.serve(protocol_handlers(node))
-        ...
-        await bootstrap(node, StaticHosts(hosts))
+        nodes.append(node)
+    await asyncio.gather(*(bootstrap(n, StaticHosts(hosts)) for n in nodes))
+    network.partition(hosts[:3], hosts[3:])  # ... and watch the nodes react
 
 Limits: a paused node's own coroutines (its gossip loop, timers) keep running; only
 its traffic is frozen, in both directions. Its outgoing calls still time out on
@@ -115,18 +117,12 @@ _NO_LINK = _Link(None, None, 0.0)
 class _Exchange:
     """One request/response exchange in flight."""
 
-    __slots__ = ("body", "caller", "endpoint", "future", "target")
+    __slots__ = ("body", "caller", "endpoint", "future")
 
     def __init__(
-        self,
-        caller: MemoryTransport,
-        target: MemoryTransport,
-        endpoint: str,
-        body: bytes,
-        future: asyncio.Future[bytes],
+        self, caller: MemoryTransport, endpoint: str, body: bytes, future: asyncio.Future[bytes]
     ) -> None:
         self.caller = caller
-        self.target = target
         self.endpoint = endpoint
         self.body = body
         self.future = future
@@ -402,7 +398,7 @@ class MemoryTransport:
             stats.refused += 1
             raise CallError(f"{endpoint} to {address}: connection refused")
         future: asyncio.Future[bytes] = loop.create_future()
-        exchange = _Exchange(self, target, endpoint, body, future)
+        exchange = _Exchange(self, endpoint, body, future)
         self._calls.add(future)
         network._transmit(self.address, address, lambda: target._receive(exchange))
         try:
