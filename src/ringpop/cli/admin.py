@@ -87,7 +87,7 @@ class Output:
         )
         for column in columns:
             justify: JustifyMethod = "right" if column in _NUMERIC_COLUMNS else "left"
-            table.add_column(column, justify=justify, no_wrap=column != "nodes")
+            table.add_column(column, justify=justify, no_wrap=column != "addresses")
         for row in rows:
             table.add_row(*(str(cell) for cell in row))
         self.console.print(table)
@@ -100,11 +100,9 @@ _NUMERIC_COLUMNS = frozenset(
         "membership checksum",
         "ring checksum",
         "count",
-        "nodes #",
-        "members",
-        "alive",
+        "nodes",
+        "alive in view",
         "damp score",
-        "reaped",
     }
 )
 
@@ -257,7 +255,7 @@ async def cmd_partitions(args: argparse.Namespace, client: AdminClient, out: Out
             ]
             for checksum, members in ordered
         ]
-        out.table(None, ["checksum", "nodes #", "alive", "nodes"], rows)
+        out.table(None, ["checksum", "nodes", "alive in view", "addresses"], rows)
         count = len(ordered)
         out.line(f"{count} partition{'s' if count != 1 else ''}" if count else "no node answered")
         for error in errors.values():

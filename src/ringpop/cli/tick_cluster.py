@@ -42,10 +42,10 @@ KEYS_HELP: tuple[tuple[str, str], ...] = (
     ("K", "revive every killed or exited node, resume suspended ones"),
     ("l", "suspend a random node (SIGSTOP), resume it (SIGCONT) a few seconds later"),
     ("j", "join / rejoin: /admin/member/join on every running node"),
-    ("g", "gossip stats: loop status, protocol period, ticks, members"),
+    ("g", "gossip stats: loop status, protocol period, timing samples, members"),
     ("p", "protocol stats: protocol period timings and rates"),
     ("t", "tick: one gossip protocol period on every node (/admin/gossip/tick)"),
-    ("s", "cluster stats: pid, memory, uptime, ring size, checksums"),
+    ("s", "cluster stats: pid, memory, uptime, ring size, version"),
     ("d", "debug flags: toggle debug logging on every node (/admin/debugSet, debugClear)"),
     ("h ?", "show or hide this help"),
     ("q", "quit (stops every node)"),
@@ -476,8 +476,7 @@ def _banner(cluster: TickCluster) -> list[str]:
         f"tick-cluster: {config.size} node{'s' if config.size != 1 else ''} of "
         f"{config.program_label} on {_address_range(config.addresses)}",
         f"hosts file {cluster.hosts_file}, node logs in {config.workdir}",
-        f"query it: {ringpop} admin status {first}  (also lookup {first} KEY, "
-        f"partitions {first}, dump {first})",
+        f"query it: {ringpop} admin status {first}   (more: {ringpop} admin --help)",
     ]
 
 
@@ -617,7 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="COMMAND",
         help="node program (shell words), given --listen, --hosts and the period flags; "
-        "repeat to mix programs round-robin (default: this Python's ringpop testpop)",
+        "'testpop [ARGS]' is this Python's ringpop testpop (the default); repeat to mix "
+        "programs round-robin",
     )
     parser.add_argument(
         "--example",
@@ -627,9 +627,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=_seconds, metavar="SECONDS", help="stop after this many seconds"
     )
-    parser.add_argument("--suspect-period", type=_positive_int, default=5000, metavar="MS")
-    parser.add_argument("--faulty-period", type=_positive_int, default=5000, metavar="MS")
-    parser.add_argument("--tombstone-period", type=_positive_int, default=5000, metavar="MS")
+    for name in ("suspect", "faulty", "tombstone"):
+        parser.add_argument(
+            f"--{name}-period",
+            type=_positive_int,
+            default=5000,
+            metavar="MS",
+            help="passed to every node (default 5000)",
+        )
     parser.add_argument(
         "--interval", type=_seconds, default=0.5, metavar="SECONDS", help="poll interval (0.5)"
     )
@@ -661,6 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TESTPOP = (sys.executable, "-m", "ringpop.cli.testpop")
+
+
 def _repo_examples() -> Path:
     return Path(__file__).resolve().parents[3] / "examples"
 
@@ -684,11 +692,11 @@ def _programs(args: argparse.Namespace) -> tuple[list[list[str]], str]:
             words = shlex.split(text)
             if not words:
                 raise SetupError("--program must not be empty")
+            if words[0] == "testpop":
+                words = [*_TESTPOP, *words[1:]]
             programs.append(words)
-        return programs, " + ".join(
-            Path(p[0]).name + (" " + " ".join(p[1:]) if p[1:] else "") for p in programs
-        )
-    return [[sys.executable, "-m", "ringpop.cli.testpop"]], "ringpop testpop"
+        return programs, " + ".join(repr(text) for text in args.program)
+    return [list(_TESTPOP)], "ringpop testpop"
 
 
 def make_config(args: argparse.Namespace) -> Config:

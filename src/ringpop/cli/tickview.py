@@ -49,8 +49,8 @@ _EVENT_STYLES = {
     "info": "dim",
 }
 _FOOTER = (
-    "keys: k kill · K revive · l suspend · j join · g gossip · p protocol · t tick · "
-    "s stats · d debug · h help · q quit"
+    "k kill  K revive  l suspend  j join  g gossip  p protocol  t tick  s stats  d debug  "
+    "h help  q quit"
 )
 EVENT_LINES = 8
 
@@ -113,7 +113,7 @@ def _nodes_table(cluster: TickCluster) -> Table:
 
 def _events_panel(cluster: TickCluster) -> Panel:
     events = list(cluster.model.events)[-EVENT_LINES:]
-    text = Text()
+    text = Text(no_wrap=True, overflow="ellipsis")
     for i, event in enumerate(events):
         if i:
             text.append("\n")
@@ -160,7 +160,7 @@ def render(cluster: TickCluster, banner: list[str]) -> RenderableType:
         status = Text(model.status_line(), style="bold yellow")
     parts: list[RenderableType] = [
         header,
-        Text(banner[2], style="dim"),
+        Text(banner[2], style="dim", no_wrap=True, overflow="ellipsis"),
         Text(""),
         _nodes_table(cluster),
         Text(""),
@@ -170,7 +170,7 @@ def render(cluster: TickCluster, banner: list[str]) -> RenderableType:
     detail = _detail_panel(cluster)
     if detail is not None:
         parts.append(detail)
-    parts.append(Text(_FOOTER, style="dim"))
+    parts.append(Text(_FOOTER, style="dim", no_wrap=True, overflow="ellipsis"))
     return Group(*parts)
 
 
