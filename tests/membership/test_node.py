@@ -38,7 +38,7 @@ from ringpop.messages import (
 )
 from ringpop.options import Options
 
-pytestmark = pytest.mark.looptime(noop_cycles=1)
+pytestmark = pytest.mark.looptime(noop_cycles=1)  # virtual time; no I/O, so 1 no-op cycle
 
 NODE = "127.0.0.1:3000"
 INC = 1_000

@@ -11,7 +11,7 @@ from ringpop.clock import LoopClock
 from ringpop.membership.memnet import CallRecord, MemoryNetwork, MemoryTransport
 from ringpop.membership.network import CallError, Network, RemoteError
 
-pytestmark = pytest.mark.looptime(noop_cycles=1)
+pytestmark = pytest.mark.looptime(noop_cycles=1)  # virtual time; no I/O, so 1 no-op cycle
 
 A = "10.0.0.1:3000"
 B = "10.0.0.2:3000"
