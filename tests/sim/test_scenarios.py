@@ -134,9 +134,10 @@ def seen_at(cluster: SimCluster, observers: list[str], subject: str, status: str
     [
         (3.0, 1.0, True),
         (4.0, 1.5, True),
-        # With the default timeouts a node must be silent for ping timeout + helper
-        # ping timeout (3 s) plus a hop before a ping-req can fail: 3 s is too short.
-        (3.0, 1.5, False),
+        # With the default timeouts a ping-req can only fail after the ping timeout
+        # plus the helper's ping timeout (3 s) of silence: a shorter pause is never
+        # suspected, and a 3.0 s one only by a ping sent in the last hop before it.
+        (2.9, 1.5, False),
     ],
 )
 async def test_paused_node_is_suspected_and_refutes(
