@@ -281,7 +281,7 @@ async def test_timeout_is_sent_as_ttl_and_bounds_the_call(server: Channel, clien
     started = time.monotonic()
     with pytest.raises(CallTimeoutError):
         await client.call(server.host_port, "svc", "slow", timeout=0.2)
-    assert 0.15 < time.monotonic() - started < 0.6
+    assert 0.15 < time.monotonic() - started < 1.5  # far below the 10 s the handler sleeps
     # the server gives up on the handler once the ttl has passed
     await asyncio.wait_for(cancelled.wait(), 2)
     # a late answer does not disturb later calls
@@ -345,7 +345,7 @@ async def test_refused_connection_fails_fast(client: Channel) -> None:
     started = time.monotonic()
     with pytest.raises(NetworkError, match="cannot connect"):
         await client.call(f"127.0.0.1:{free_port()}", "svc", "echo", timeout=5)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # the call timeout is 5 s
 
 
 async def test_unreachable_address_is_bounded_by_the_call_timeout(client: Channel) -> None:
@@ -354,7 +354,7 @@ async def test_unreachable_address_is_bounded_by_the_call_timeout(client: Channe
         with pytest.raises(CallTimeoutError):
             await client.call(address, "svc", "echo", timeout=0.3)
         elapsed = time.monotonic() - started
-        assert 0.25 < elapsed < 0.8
+        assert 0.25 < elapsed < 2.0  # connect_timeout is 3 s: the call timeout bounded it
         # the event loop was never blocked meanwhile
         loop_started = time.monotonic()
         await asyncio.sleep(0)
@@ -389,7 +389,7 @@ async def test_connection_drop_fails_pending_calls_immediately(client: Channel) 
         await server.close(drain_timeout=0)
         results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 2)
         assert all(isinstance(r, NetworkError) for r in results), results
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0  # the calls had 10 s
         # the peer is forgotten; the next call reconnects (and is refused)
         with pytest.raises(NetworkError):
             await client.call(server.host_port, "svc", "slow", timeout=1)
@@ -441,7 +441,7 @@ async def test_close_gives_up_after_drain_timeout(client: Channel) -> None:
     await asyncio.sleep(0.1)
     started = time.monotonic()
     await server.close(drain_timeout=0.2)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0
     with pytest.raises(NetworkError):
         await asyncio.wait_for(call, 2)
 
@@ -451,7 +451,7 @@ async def test_silent_peer_is_dropped_after_init_timeout(server: Channel, client
     try:
         started = time.monotonic()
         assert await peer.wait_closed_by_peer(timeout=3) == []
-        assert 0.4 < time.monotonic() - started < 2.0  # init_timeout=0.5 on this server
+        assert 0.4 < time.monotonic() - started < 3.0  # init_timeout=0.5 on this server
     finally:
         await peer.close()
     # the server is unaffected
@@ -465,7 +465,7 @@ async def test_handshake_that_never_finishes_fails_the_call(client: Channel) -> 
         started = time.monotonic()
         with pytest.raises(CallTimeoutError):
             await client.call(f"127.0.0.1:{port}", "svc", "echo", timeout=0.3)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.5  # below the 2 s init timeout
     finally:
         silent.close()
 

@@ -88,7 +88,11 @@ class Channel:
             max_concurrent_requests=max_concurrent_requests,
             init_headers=dict(init_headers or {}),
         )
-        self._handlers: dict[tuple[str, bytes], Endpoint] = {}
+        #: Registered endpoints by (service, arg1) (read by connections).
+        self.handlers: dict[tuple[str, bytes], Endpoint] = {}
+        #: Whether incoming calls are served (false once closing).
+        self.accepting = True
+        self._ttl_cache = (0.0, 1)
         self._server: asyncio.Server | None = None
         self._listening = False
         self._closing = False
@@ -175,6 +179,7 @@ class Channel:
         if self._closing:
             return
         self._closing = True
+        self.accepting = False
         self._listening = False
         if self._server is not None:
             self._server.close()
@@ -210,7 +215,7 @@ class Channel:
         ping) runs as soon as the request is read, with no task; if it returns
         an awaitable, that is awaited in a task.
         """
-        self._handlers[self._key(service, endpoint)] = Endpoint.of(handler)
+        self.handlers[self._key(service, endpoint)] = Endpoint.of(handler)
 
     def register_json(self, service: str, endpoint: str, handler: JsonHandler) -> None:
         """Serve ``endpoint`` with ``handler(request, body) -> result`` on JSON bodies.
@@ -219,7 +224,7 @@ class Channel:
         answered with ``bad request``); the result is sent as JSON (bytes as is;
         a :class:`Response` unchanged). Errors as for :meth:`register`.
         """
-        self._handlers[self._key(service, endpoint)] = Endpoint.of(handler, json=True)
+        self.handlers[self._key(service, endpoint)] = Endpoint.of(handler, json=True)
 
     @staticmethod
     def _key(service: str, endpoint: str) -> tuple[str, bytes]:
@@ -230,15 +235,11 @@ class Channel:
 
     def unregister(self, service: str, endpoint: str) -> None:
         """Stop serving ``endpoint`` of ``service`` (no-op if not registered)."""
-        self._handlers.pop((service, endpoint.encode()), None)
+        self.handlers.pop((service, endpoint.encode()), None)
 
     def find_handler(self, service: str, endpoint: bytes) -> Endpoint | None:
         """The handler registered for (service, arg1), if any."""
-        return self._handlers.get((service, endpoint))
-
-    def accepting_calls(self) -> bool:
-        """Whether incoming calls are served (false while closing)."""
-        return not self._closing
+        return self.handlers.get((service, endpoint))
 
     # ------------------------------------------------------------- connections
 
@@ -407,7 +408,10 @@ class Channel:
         timeout: float,
     ) -> tuple[bytes, int]:
         """The call req fields after flags (ttl, tracing, service, headers) and the ttl."""
-        ttl_ms = min(max(1, math.ceil(timeout * 1000)), _MAX_TTL_MS)
+        last_timeout, ttl_ms = self._ttl_cache
+        if timeout != last_timeout:
+            ttl_ms = min(max(1, math.ceil(timeout * 1000)), _MAX_TTL_MS)
+            self._ttl_cache = (timeout, ttl_ms)
         trace = ZERO_TRACING if tracing is None else tracing
         if len(trace) != TRACING_SIZE:
             raise ValueError("tracing must be 25 bytes")

@@ -79,13 +79,10 @@ class ConnectionHost(Protocol):
         """Headers of our init request/response."""
         ...
 
-    def find_handler(self, service: str, endpoint: bytes) -> Endpoint | None:
-        """The handler registered for (service, endpoint), if any."""
-        ...
-
-    def accepting_calls(self) -> bool:
-        """False once the channel is closing (new calls are declined)."""
-        ...
+    #: Registered endpoints by (service, arg1).
+    handlers: dict[tuple[str, bytes], Endpoint]
+    #: False once the channel is closing (new calls are declined).
+    accepting: bool
 
     def connection_ready(self, conn: Connection) -> None:
         """The handshake of ``conn`` completed."""
@@ -344,7 +341,7 @@ class Connection(asyncio.Protocol):
         first = message.first
         fid = first.id
         tracing = first.tracing
-        if not self._host.accepting_calls():
+        if not self._host.accepting:
             self._send_error(fid, ErrorCode.DECLINED, "channel is closing", tracing)
             return
         if fid in self._inbound:
@@ -354,7 +351,7 @@ class Connection(asyncio.Protocol):
             self._send_error(fid, ErrorCode.BUSY, "too many concurrent requests", tracing)
             return
         service = first.service  # type: ignore[union-attr]
-        endpoint = self._host.find_handler(service, message.arg1)
+        endpoint = self._host.handlers.get((service, message.arg1))
         if endpoint is None:
             method = message.arg1.decode("utf-8", "replace")
             self._send_error(
@@ -461,7 +458,10 @@ class Connection(asyncio.Protocol):
         fid = request.id
         headers = response.headers
         if not headers:
-            block = _response_headers_block(request.headers.get("as", "raw"), self._res_headers)
+            scheme = request.headers.get("as", "raw")
+            block = self._res_headers.get(scheme)
+            if block is None:
+                block = _response_headers_block(scheme, self._res_headers)
         else:
             if "as" not in headers:
                 headers = {"as": request.headers.get("as", "raw"), **headers}

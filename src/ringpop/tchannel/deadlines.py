@@ -22,10 +22,11 @@ _SLACK = 0.001
 class Deadlines:
     """Deadlines keyed by message id; ``expire(id)`` runs when one passes."""
 
-    __slots__ = ("_at", "_deadlines", "_expire", "_handle", "_loop")
+    __slots__ = ("_at", "_deadlines", "_expire", "_handle", "_loop", "_time")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, expire: Callable[[int], None]) -> None:
         self._loop = loop
+        self._time = loop.time
         self._expire = expire
         self._deadlines: dict[int, float] = {}
         self._handle: asyncio.TimerHandle | None = None
@@ -36,7 +37,7 @@ class Deadlines:
 
     def add(self, key: int, delay: float) -> None:
         """Expire ``key`` after ``delay`` seconds unless it is discarded first."""
-        deadline = self._loop.time() + delay
+        deadline = self._time() + delay
         self._deadlines[key] = deadline
         if self._handle is None or deadline < self._at:
             self._arm(deadline)

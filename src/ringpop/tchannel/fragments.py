@@ -19,6 +19,7 @@ from ringpop.tchannel.errors import MalformedFrameError, ProtocolError
 from ringpop.tchannel.frames import (
     FLAG_MORE_FRAGMENTS,
     HEADER_SIZE,
+    MAX_FRAME_SIZE,
     MAX_PAYLOAD_SIZE,
     CallRequest,
     CallRequestContinue,
@@ -192,10 +193,18 @@ class MessageAssembler:
     skipped and the connection stays usable.
     """
 
-    __slots__ = ("_dropped", "_partials", "buffered", "max_arg_size", "max_buffered")
+    __slots__ = (
+        "_dropped",
+        "_partials",
+        "_small_limit",
+        "buffered",
+        "max_arg_size",
+        "max_buffered",
+    )
 
     def __init__(self, max_arg_size: int, max_buffered: int) -> None:
         self.max_arg_size = max_arg_size
+        self._small_limit = max_arg_size < MAX_FRAME_SIZE
         self.max_buffered = max_buffered
         self.buffered = 0
         self._partials: dict[int, _Partial] = {}
@@ -212,7 +221,8 @@ class MessageAssembler:
         args = frame.args
         if len(args) == 3 and not frame.flags & FLAG_MORE_FRAGMENTS:  # fast path
             a1, a2, a3 = args
-            if len(a1) + len(a2) + len(a3) > self.max_arg_size:
+            # one frame cannot exceed a limit of at least a frame's size
+            if self._small_limit and len(a1) + len(a2) + len(a3) > self.max_arg_size:
                 raise MessageTooLargeError(
                     f"message {fid} exceeds max_arg_size {self.max_arg_size}"
                 )

@@ -491,17 +491,16 @@ def _read_headers_and_args(p: bytes, o: int) -> tuple[dict[str, str], int, int, 
     else:
         raise MalformedFrameError(f"unknown checksum type {csum_type}")
     args: list[bytes] = []
+    count = 0
     while o < end:
-        if len(args) == 3:
+        if count == 3:
             raise MalformedFrameError("more than 3 argument chunks in one frame")
-        n = (p[o] << 8) | p[o + 1]
-        o += 2
-        if o + n > end:
+        stop = o + 2 + ((p[o] << 8) | p[o + 1])
+        if stop > end:
             raise MalformedFrameError("truncated argument")
-        args.append(p[o : o + n])
-        o += n
-    if o != end:
-        raise MalformedFrameError("truncated frame")
+        args.append(p[o + 2 : stop])
+        o = stop
+        count += 1
     return headers, csum_type, csum, args
 
 
