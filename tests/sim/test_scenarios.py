@@ -219,8 +219,10 @@ async def test_piggyback_reaches_everyone_in_log_n_periods(
     cluster = SimCluster(size, seed=seed)
     await cluster.bootstrap()
     await cluster.wait_for(cluster.converged, timeout=30)
-    await cluster.run_for(15)  # every bootstrap change has used up its maxP
-    assert sum(len(n.disseminator) for n in cluster.nodes.values()) == 0
+    # Wait until every bootstrap change has used up its maxP: nothing pending anywhere.
+    await cluster.wait_for(
+        lambda: sum(len(n.disseminator) for n in cluster.nodes.values()) == 0, timeout=30
+    )
     source = cluster.addresses[0]
     node = cluster.nodes[source]
     joins_before = cluster.network.stats.by_endpoint["/protocol/join"]
