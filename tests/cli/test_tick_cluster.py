@@ -37,7 +37,7 @@ def started_pids(output: str) -> dict[int, str]:
 
 def test_plain_mode_runs_for_duration_and_stops_every_child() -> None:
     proc = subprocess.run(
-        [*TICK, "-n", "3", "--base-port", "0", "--duration", "7"],
+        [*TICK, "-n", "3", "--base-port", "0", "--duration", "8"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -228,3 +228,90 @@ def test_setup_errors_are_clear() -> None:
         kv = run_cli("tick-cluster", "--example", "kv", "--duration", "1")
         assert kv.returncode == 1
         assert "key-value example is not in this checkout" in kv.stderr
+
+
+def test_metrics_flags_statsd_and_prometheus() -> None:
+    import urllib.request
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as collector:
+        collector.bind(("127.0.0.1", 0))
+        collector.settimeout(0.2)
+        statsd = f"127.0.0.1:{collector.getsockname()[1]}"
+        proc = subprocess.Popen(
+            [*TICK, "-n", "2", "--base-port", "0", "--statsd", statsd, "--prometheus-port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+        try:
+            out = _wait_output(proc, re.compile(r"converged in"), 30)
+            match = re.search(r"Prometheus at http://127\.0\.0\.1:PORT/metrics, PORT in (\S+)", out)
+            assert match, out
+            first = int(re.split(r"[-,]", match.group(1))[0])
+            with urllib.request.urlopen(f"http://127.0.0.1:{first}/metrics", timeout=5) as answer:
+                scraped = answer.read().decode()
+            assert re.search(
+                r'^ringpop_ping_send_total\{node="127\.0\.0\.1:\d+"\} [1-9]', scraped, re.M
+            )
+            assert "ringpop_num_members{" in scraped
+            lines: list[str] = []
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not any(".ping.send:" in x for x in lines):
+                try:
+                    lines.append(collector.recv(4096).decode())
+                except TimeoutError:
+                    continue
+            assert any(re.fullmatch(r"ringpop\.127_0_0_1_\d+\.ping\.send:1\|c", x) for x in lines)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+            assert proc.returncode == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+@pytest.mark.interop
+def test_mixed_cluster_with_ringpop_node() -> None:
+    from tests.nodeenv import interop_script, node_binary, node_modules_dir
+
+    node = node_binary()  # skips without node
+    node_modules_dir()
+    launcher = f"{node} {interop_script('ringpop-node.js')}"
+    proc = subprocess.Popen(
+        [
+            *TICK,
+            "-n",
+            "3",
+            "--base-port",
+            "0",
+            "--program",
+            "testpop --checksum-flavour=node",
+            "--program",
+            launcher,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        out = _wait_output(proc, re.compile(r"converged in [\d.]+ s: 3 nodes"), 40)
+        children = snapshot(children_of(proc.pid))
+        assert sum("ringpop-node.js" in (cmd or "") for cmd in children.values()) == 1
+        assert sum("ringpop.cli.testpop" in (cmd or "") for cmd in children.values()) == 2
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        assert proc.returncode == 0, out
+        assert_all_gone(children)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()

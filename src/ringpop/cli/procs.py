@@ -42,8 +42,14 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def allocate_ports(count: int, base: int | None, *, default_base: int = 3000) -> list[int]:
-    """``count`` TCP ports on 127.0.0.1 that are free right now.
+def allocate_ports(
+    count: int,
+    base: int | None,
+    *,
+    default_base: int = 3000,
+    avoid: frozenset[int] = frozenset(),
+) -> list[int]:
+    """``count`` TCP ports on 127.0.0.1 that are free right now (and not in ``avoid``).
 
     ``base`` 0: any free ports (chosen by the kernel). ``base`` N: exactly N..N+count-1,
     or :class:`PortsError` naming the busy ones. ``base`` None: ``default_base``.. if
@@ -54,31 +60,38 @@ def allocate_ports(count: int, base: int | None, *, default_base: int = 3000) ->
     if base == 0:
         socks: list[socket.socket] = []
         try:
-            for _ in range(count):
+            while len(socks) < count + len(avoid):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 socks.append(sock)
                 sock.bind(("127.0.0.1", 0))
-            return sorted(int(s.getsockname()[1]) for s in socks)
+                chosen = [int(s.getsockname()[1]) for s in socks]
+                usable = [p for p in chosen if p not in avoid]
+                if len(usable) == count:
+                    return sorted(usable)
+            raise PortsError(f"could not find {count} free ports on 127.0.0.1")
         finally:
             for sock in socks:
                 sock.close()
     start = default_base if base is None else base
     if not 1 <= start <= 65536 - count:
         raise PortsError(f"ports {start}..{start + count - 1} are out of range")
+
+    def busy_in(run: range) -> list[int]:
+        return [p for p in run if p in avoid or not _port_free(p)]
+
     if base is not None:
-        busy = [p for p in range(start, start + count) if not _port_free(p)]
+        busy = busy_in(range(start, start + count))
         if busy:
             raise PortsError(
                 f"port{'s' if len(busy) > 1 else ''} {', '.join(map(str, busy))} on 127.0.0.1 "
-                f"already in use; choose another --base-port (0 picks free ports)"
+                f"already in use; choose another base port (0 picks free ports)"
             )
         return list(range(start, start + count))
     candidate = start
     while candidate <= 65536 - count:
-        run = list(range(candidate, candidate + count))
-        busy = [p for p in run if not _port_free(p)]
+        busy = busy_in(range(candidate, candidate + count))
         if not busy:
-            return run
+            return list(range(candidate, candidate + count))
         candidate = busy[-1] + 1
     raise PortsError(f"no {count} consecutive free ports on 127.0.0.1 from {start}")
 

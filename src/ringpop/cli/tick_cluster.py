@@ -33,6 +33,8 @@ from ringpop.cli.procs import NodeProcess, PortsError, ProcessGroup, StopReport,
 __all__ = ["Detail", "TickCluster", "build_parser", "main"]
 
 PROG = "ringpop tick-cluster"
+_TESTPOP = (sys.executable, "-m", "ringpop.cli.testpop")
+_CLUSTERNODE = (sys.executable, "-m", "ringpop.cli.clusternode")
 DEFAULT_BASE_PORT = 3000
 POLL_TIMEOUT = 1.0
 ACTION_TIMEOUT = 3.0
@@ -84,6 +86,12 @@ class Config:
     workdir: Path
     temporary_workdir: bool
     seed: int | None
+    statsd: str | None = None
+    prometheus_ports: list[int] | None = None
+
+    @property
+    def metrics(self) -> bool:
+        return self.statsd is not None or self.prometheus_ports is not None
 
     @property
     def addresses(self) -> list[str]:
@@ -91,6 +99,14 @@ class Config:
 
     def argv(self, index: int, hosts_file: Path) -> list[str]:
         program = self.programs[index % len(self.programs)]
+        metrics: list[str] = []
+        if self.metrics and tuple(program[: len(_TESTPOP)]) == _TESTPOP:
+            # Our nodes report metrics: testpop's command line plus the stats flags.
+            program = [*_CLUSTERNODE, *program[len(_TESTPOP) :]]
+            if self.statsd is not None:
+                metrics.append(f"--statsd={self.statsd}")
+            if self.prometheus_ports is not None:
+                metrics.append(f"--prometheus-port={self.prometheus_ports[index]}")
         return [
             *program,
             f"--listen={self.addresses[index]}",
@@ -98,6 +114,7 @@ class Config:
             f"--suspect-period={self.suspect_ms}",
             f"--faulty-period={self.faulty_ms}",
             f"--tombstone-period={self.tombstone_ms}",
+            *metrics,
         ]
 
 
@@ -477,7 +494,25 @@ def _banner(cluster: TickCluster) -> list[str]:
         f"{config.program_label} on {_address_range(config.addresses)}",
         f"hosts file {cluster.hosts_file}, node logs in {config.workdir}",
         f"query it: {ringpop} admin status {first}   (more: {ringpop} admin --help)",
+        *_metrics_lines(config),
     ]
+
+
+def _metrics_lines(config: Config) -> list[str]:
+    lines: list[str] = []
+    if config.statsd is not None:
+        lines.append(f"metrics: statsd lines to udp {config.statsd} (ringpop.<node>.<stat>)")
+    if config.prometheus_ports is not None:
+        ports = config.prometheus_ports
+        shown = (
+            f"{ports[0]}-{ports[-1]}"
+            if ports == list(range(ports[0], ports[-1] + 1))
+            else (", ".join(map(str, ports)))
+        )
+        lines.append(f"metrics: Prometheus at http://127.0.0.1:PORT/metrics, PORT in {shown}")
+    if config.metrics and any(tuple(p[: len(_TESTPOP)]) != _TESTPOP for p in config.programs):
+        lines.append("metrics: only the testpop nodes report them")
+    return lines
 
 
 def _address_range(addresses: Sequence[str]) -> str:
@@ -659,14 +694,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="hosts file and node logs here, kept (default: a temporary directory, removed "
         "on exit unless a node crashed)",
     )
+    parser.add_argument(
+        "--statsd",
+        metavar="HOST:PORT",
+        help="testpop nodes send their stats to this statsd collector (UDP)",
+    )
+    parser.add_argument(
+        "--prometheus-port",
+        type=_port,
+        metavar="PORT",
+        help="testpop nodes serve Prometheus metrics on PORT..PORT+n-1 (0: any free ports)",
+    )
     parser.add_argument("--seed", type=int, help="random seed for k and l")
     parser.add_argument(
         "--no-tty", action="store_true", help="print events even on a terminal (no live view)"
     )
     return parser
-
-
-_TESTPOP = (sys.executable, "-m", "ringpop.cli.testpop")
 
 
 def _repo_examples() -> Path:
@@ -705,6 +748,29 @@ def make_config(args: argparse.Namespace) -> Config:
         ports = allocate_ports(args.size, args.base_port, default_base=DEFAULT_BASE_PORT)
     except PortsError as error:
         raise SetupError(str(error)) from None
+    statsd: str | None = None
+    if args.statsd is not None:
+        from ringpop.cli.clusternode import parse_statsd
+
+        try:
+            host, port = parse_statsd(args.statsd)
+        except argparse.ArgumentTypeError as error:
+            raise SetupError(str(error)) from None
+        statsd = f"{host}:{port}"
+    prometheus_ports: list[int] | None = None
+    if args.prometheus_port is not None:
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            raise SetupError(
+                "--prometheus-port needs prometheus-client: pip install 'ringpop[prometheus]'"
+            ) from None
+        try:
+            prometheus_ports = allocate_ports(
+                args.size, args.prometheus_port, avoid=frozenset(ports)
+            )
+        except PortsError as error:
+            raise SetupError(f"--prometheus-port: {error}") from None
     if args.workdir is not None:
         workdir = args.workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -727,6 +793,8 @@ def make_config(args: argparse.Namespace) -> Config:
         workdir=workdir,
         temporary_workdir=temporary,
         seed=args.seed,
+        statsd=statsd,
+        prometheus_ports=prometheus_ports,
     )
 
 
