@@ -141,16 +141,17 @@ class ClusterModel:
         node.up = False
         self.emit("down", f"{address} down: {how}")
 
-    def exited(self, address: str, how: str) -> None:
-        """The process ended without us asking."""
+    def exited(self, address: str, how: str, log: str = "") -> None:
+        """The process ended without us asking (``how``: "exited with status 1")."""
         node = self.nodes[address]
         node.process = "exited"
         node.expected = False
         node.error = how
+        where = f" (log: {log})" if log else ""
         if node.up:
-            self.emit("down", f"{address} down: {how}")
+            self.emit("down", f"{address} down: {how}{where}")
         else:
-            self.emit("error", f"{address} {how} before answering")
+            self.emit("error", f"{address} {how} before answering{where}")
         node.up = False
 
     def suspended(self, address: str, seconds: float) -> None:
@@ -278,7 +279,7 @@ class ClusterModel:
             )
         since = f" for {now - self.disturbed_at:.1f} s" if self.disturbed_at is not None else ""
         if not any(n.expected for n in self.nodes.values()):
-            return "no node running (K revives them)"
+            return "no node running"
         if verdict.partitions > 1:
             return f"{verdict.partitions} partitions{since}: {describe_groups(verdict)}"
         return f"not converged{since}: {describe_wait(verdict)}"

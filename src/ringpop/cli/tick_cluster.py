@@ -221,7 +221,7 @@ class TickCluster:
             if state.expected and not node.running:
                 description = node.describe_exit()
                 self.crashed.append(node.address)
-                self.model.exited(node.address, f"{description} (log: {node.log_path})")
+                self.model.exited(node.address, description, str(node.log_path))
         targets = [a for a, s in self.model.nodes.items() if s.expected]
         results = await self.client.stats_many(targets, timeout=POLL_TIMEOUT)
         for address, result in results.items():
