@@ -56,12 +56,13 @@ LOOPS = ("asyncio", "uvloop")
 
 @dataclass
 class Result:
-    """The best round of one measurement."""
+    """The best round of one measurement (``cpu_us``: process CPU time per call)."""
 
     calls: int
     seconds: float
     p50_us: float
     p99_us: float
+    cpu_us: float | None = None
 
     @property
     def rate(self) -> float:
@@ -104,24 +105,37 @@ def run(loop_name: str, coro: Awaitable[Result]) -> Result:
         return runner.run(main())
 
 
-def summarize(latencies_ns: list[int], seconds: float) -> Result:
+def summarize(latencies_ns: list[int], seconds: float, cpu_seconds: float | None = None) -> Result:
     latencies_ns.sort()
     n = len(latencies_ns)
+    cpu_us = None if cpu_seconds is None else cpu_seconds / n * 1e6
     return Result(
-        n, seconds, latencies_ns[n // 2] / 1e3, latencies_ns[min(n - 1, n * 99 // 100)] / 1e3
+        n,
+        seconds,
+        latencies_ns[n // 2] / 1e3,
+        latencies_ns[min(n - 1, n * 99 // 100)] / 1e3,
+        cpu_us,
     )
 
 
 # ---------------------------------------------------------------- TChannel, Python
 
 
-def bench_server() -> Channel:
+def bench_server(plain: bool = False) -> Channel:
+    """The server: ``bench``/``ping`` answers a small JSON body.
+
+    The handler is a coroutine function (run in a task per request), or with
+    ``plain`` an ordinary function (run as the request is read).
+    """
     channel = Channel("127.0.0.1:0")
 
     async def ping(request: Request, body: Any) -> Any:
         return {"changes": [], "checksum": body["checksum"]}
 
-    channel.register_json("bench", "ping", ping)
+    def plain_ping(request: Request, body: Any) -> Any:
+        return {"changes": [], "checksum": body["checksum"]}
+
+    channel.register_json("bench", "ping", plain_ping if plain else ping)
     return channel
 
 
@@ -146,8 +160,10 @@ async def measure_calls(peer: str, calls: int, concurrency: int, plan: Plan) -> 
 
             gc.collect()
             start = time.perf_counter()
+            cpu = time.process_time()
             await asyncio.gather(*(worker(calls // concurrency) for _ in range(concurrency)))
-            result = summarize(latencies, time.perf_counter() - start)
+            cpu = time.process_time() - cpu
+            result = summarize(latencies, time.perf_counter() - start, cpu)
             if best is None or result.rate > best.rate:
                 best = result
     finally:
@@ -156,8 +172,10 @@ async def measure_calls(peer: str, calls: int, concurrency: int, plan: Plan) -> 
     return best
 
 
-async def measure_in_process(calls: int, concurrency: int, plan: Plan) -> Result:
-    server = bench_server()
+async def measure_in_process(
+    calls: int, concurrency: int, plan: Plan, plain: bool = False
+) -> Result:
+    server = bench_server(plain)
     try:
         peer = await server.listen()
         return await measure_calls(peer, calls, concurrency, plan)
@@ -211,13 +229,15 @@ async def measure_echo(port: int | None, calls: int, plan: Plan) -> Result:
         for _ in range(plan.rounds):
             latencies = []
             start = time.perf_counter()
+            cpu = time.process_time()
             for _ in range(calls):
                 begin = perf()
                 protocol.waiter = loop.create_future()
                 transport.write(message)
                 await protocol.waiter
                 latencies.append(perf() - begin)
-            result = summarize(latencies, time.perf_counter() - start)
+            cpu = time.process_time() - cpu
+            result = summarize(latencies, time.perf_counter() - start, cpu)
             if best is None or result.rate > best.rate:
                 best = result
     finally:
@@ -289,7 +309,7 @@ def node_bench(env: dict[str, str], args: list[str]) -> Result:
         check=True,
     )
     data = json.loads(out.stdout)
-    return Result(data["calls"], data["seconds"], data["p50Us"], data["p99Us"])
+    return Result(data["calls"], data["seconds"], data["p50Us"], data["p99Us"], data["cpuUs"])
 
 
 # ----------------------------------------------------------------------- main
@@ -297,11 +317,19 @@ def node_bench(env: dict[str, str], args: list[str]) -> Result:
 Row = tuple[str, str, str, Result]  # set-up, who, mode, result
 
 
+def cpu_text(setup: str, result: Result) -> str:
+    """CPU per call; only meaningful when one process does all the work."""
+    if setup != "1 process" or result.cpu_us is None:
+        return "–"
+    return f"{result.cpu_us:.1f} µs"
+
+
 def show(row: Row) -> None:
     setup, who, mode, result = row
     print(
-        f"  {setup:11} {who:34} {mode:13} {result.rate:9,.0f} calls/s"
-        f"  p50 {result.p50_us:7,.0f} µs  p99 {result.p99_us:7,.0f} µs",
+        f"  {setup:11} {who:36} {mode:13} {result.rate:9,.0f} calls/s"
+        f"  p50 {result.p50_us:7,.0f} µs  p99 {result.p99_us:7,.0f} µs"
+        f"  cpu/call {cpu_text(setup, result)}",
         flush=True,
     )
 
@@ -320,6 +348,9 @@ def measure_all(plan: Plan) -> list[Row]:
         for mode, calls, conc in plan.modes():
             result = run(loop_name, measure_in_process(calls, conc, plan))
             add(("1 process", f"python ({loop_name})", mode, result))
+        for mode, calls, conc in plan.modes():
+            result = run(loop_name, measure_in_process(calls, conc, plan, plain=True))
+            add(("1 process", f"python ({loop_name}), plain handler", mode, result))
     for loop_name in LOOPS:
         with child([*me, "--echo", loop_name]) as info:
             add(("2 processes", f"raw asyncio echo ({loop_name})", "sequential",
@@ -349,12 +380,12 @@ def measure_all(plan: Plan) -> list[Row]:
 
 def report(rows: list[Row], plan: Plan) -> None:
     print()
-    print("| set-up | client and server | mode | calls/s | p50 | p99 |")
-    print("|---|---|---|---|---|---|")
+    print("| set-up | client and server | mode | calls/s | p50 | p99 | CPU/call |")
+    print("|---|---|---|---|---|---|---|")
     for setup, who, mode, result in rows:
         print(
             f"| {setup} | {who} | {mode} | {result.rate:,.0f} | {result.p50_us:,.0f} µs "
-            f"| {result.p99_us:,.0f} µs |"
+            f"| {result.p99_us:,.0f} µs | {cpu_text(setup, result)} |"
         )
     by_key = {(setup, who, mode): result for setup, who, mode, result in rows}
     print()

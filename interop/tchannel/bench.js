@@ -10,7 +10,8 @@
 //   node bench.js client <host:port> <calls> <concurrency> <warmup> <rounds>
 //       after <warmup> calls, <rounds> times make <calls> calls with
 //       <concurrency> in flight; print the best round as
-//       {"calls", "seconds", "callsPerSec", "p50Us", "p99Us"}.
+//       {"calls", "seconds", "callsPerSec", "p50Us", "p99Us", "cpuUs"}
+//       (cpuUs: this process's CPU time per call).
 //   node bench.js both <calls> <concurrency> <warmup> <rounds>
 //       the same with server and client in this one process.
 
@@ -85,6 +86,7 @@ function client(peer, calls, concurrency, warmup, rounds) {
         var started = 0;
         var done = 0;
         var t0 = process.hrtime.bigint();
+        var cpu0 = process.cpuUsage();
 
         function worker() {
             if (started >= calls) {
@@ -97,6 +99,7 @@ function client(peer, calls, concurrency, warmup, rounds) {
                 done++;
                 if (done === calls) {
                     var seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+                    var cpu = process.cpuUsage(cpu0);
                     var sorted = Array.prototype.slice.call(latencies).sort(function cmp(a, b) {
                         return a - b;
                     });
@@ -105,7 +108,8 @@ function client(peer, calls, concurrency, warmup, rounds) {
                         seconds: seconds,
                         callsPerSec: calls / seconds,
                         p50Us: sorted[Math.floor(calls * 0.5)],
-                        p99Us: sorted[Math.min(calls - 1, Math.floor(calls * 0.99))]
+                        p99Us: sorted[Math.min(calls - 1, Math.floor(calls * 0.99))],
+                        cpuUs: (cpu.user + cpu.system) / calls
                     });
                 } else {
                     worker();

@@ -522,12 +522,25 @@ class Connection(asyncio.Protocol):
     # ------------------------------------------------------------------ output
 
     def _write(self, data: bytes) -> None:
+        """Send ``data``: at once if it is the first write of this loop pass, else batched.
+
+        Writes made while received bytes are processed, and every write after
+        the first in one pass of the loop, go out together in one
+        ``transport.write`` (at the end of ``data_received``, or on the next
+        pass); the first goes out immediately so a lone call pays no delay.
+        """
         if self.closed:
             return
-        self._wbuf.append(data)
-        if not self._flush_scheduled and not self._receiving:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        if self._receiving or self._flush_scheduled:
+            self._wbuf.append(data)
+            return
+        transport = self.transport
+        if transport is None:
+            self._wbuf.append(data)
+            return
+        transport.write(data)
+        self._flush_scheduled = True
+        self._loop.call_soon(self._flush)
 
     def _flush_outbox(self) -> None:
         outbox = self.core.outbox
