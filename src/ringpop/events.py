@@ -27,6 +27,7 @@ __all__ = [
     "Event",
     "EventEmitter",
     "LookupTiming",
+    "MembersEvicted",
     "MembershipChanged",
     "Ready",
     "RequestProxied",
@@ -106,6 +107,14 @@ class ServerRemoved(Event):
     """A server left the ring."""
 
     address: str
+
+
+@dataclass(frozen=True, slots=True)
+class MembersEvicted(Event):
+    """Tombstoned members were removed from the member list after the tombstone period."""
+
+    addresses: tuple[str, ...]
+    checksum: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,14 +255,14 @@ class EventEmitter:
     """Delivers events to callbacks (by type) and to async subscriptions."""
 
     def __init__(self) -> None:
-        self._callbacks: dict[type[Event], list[Callable[[Any], None]]] = {}
+        self._callbacks: dict[type[Event], list[Callable[[Any], object]]] = {}
         self._subscriptions: list[Subscription] = []
 
-    def on(self, event_type: type[E], callback: Callable[[E], None]) -> None:
+    def on(self, event_type: type[E], callback: Callable[[E], object]) -> None:
         """Call ``callback(event)`` for every event of ``event_type`` (or a subclass)."""
         self._callbacks.setdefault(event_type, []).append(callback)
 
-    def off(self, event_type: type[E], callback: Callable[[E], None]) -> None:
+    def off(self, event_type: type[E], callback: Callable[[E], object]) -> None:
         """Stop calling ``callback``."""
         self._callbacks.get(event_type, []).remove(callback)
 

@@ -23,6 +23,7 @@ from ringpop.events import (
     ChecksumComputed,
     EventEmitter,
     LookupTiming,
+    MembersEvicted,
     MembershipChanged,
     MemberUpdate,
     Ready,
@@ -35,6 +36,7 @@ from ringpop.membership import labels as labelling
 from ringpop.membership.heal import Healer
 from ringpop.membership.join import BootstrapError, JoinResult, bootstrap
 from ringpop.membership.labels import IDENTITY_LABEL, check_identity
+from ringpop.membership.member import Member
 from ringpop.membership.memberlist import Applied
 from ringpop.membership.network import TChannelNetwork
 from ringpop.membership.node import SwimNode
@@ -128,7 +130,10 @@ class Ringpop:
         )
         self._forwarder = Forwarder(node, self.channel, self.events, self.options)
         node.add_listener(self._on_applied)
+        node.add_eviction_listener(self._on_evicted)
         node.ring.add_listener(self._on_ring_change)
+        # The ring already holds us: announce it like any later change.
+        self._on_ring_change(RingChange(tuple(node.ring.servers()), (), node.ring.checksum))
         network = node.network
         network.serve(protocol_handlers(node))
         from ringpop.admin import admin_handlers  # admin sits above membership
@@ -156,6 +161,14 @@ class Ringpop:
                 checksum,
             )
         )
+        self._checksum_changed(checksum)
+
+    def _on_evicted(self, members: list[Member]) -> None:
+        checksum = self._require()[0].members.checksum
+        self.events.emit(MembersEvicted(tuple(m.address for m in members), checksum))
+        self._checksum_changed(checksum)
+
+    def _checksum_changed(self, checksum: int) -> None:
         if checksum != self._last_checksum:
             self.events.emit(ChecksumComputed(checksum, self._last_checksum))
             self._last_checksum = checksum
@@ -371,11 +384,32 @@ class Ringpop:
         *,
         scheme: str = "json",
         timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_schedule: Sequence[float] | None = None,
+        reroute_retries: bool | None = None,
     ) -> Response:
-        """Call ``service``/``endpoint`` on the owner of ``keys`` (go style, §5.9)."""
+        """Call ``service``/``endpoint`` on the owner of ``keys`` (go style, §5.9).
+
+        The call carries ``ringpop-forward-keys`` (``json`` and ``thrift`` schemes),
+        so the owner handles it whatever its ring says. Returns the owner's response,
+        application errors included (they are not retried); transport failures are
+        retried on ``retry_schedule`` (re-looking the keys up with
+        ``reroute_retries``) and raise :class:`~ringpop.forward.ForwardError` at the
+        end. The keyword arguments override the ``forward_*`` options. Our own keys
+        are sent to ourselves over TChannel, like any other.
+        """
         key_list = [keys] if isinstance(keys, str) else list(keys)
         return await self.forwarder.forward(
-            key_list, service, endpoint, arg2, arg3, scheme=scheme, timeout=timeout
+            key_list,
+            service,
+            endpoint,
+            arg2,
+            arg3,
+            scheme=scheme,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_schedule=retry_schedule,
+            reroute_retries=reroute_retries,
         )
 
     def register_forwarded(

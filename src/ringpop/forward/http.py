@@ -103,9 +103,12 @@ class ProxyError(Exception):
         self.status = status
 
     def as_response(self) -> HttpResponse:
-        """The HTTP answer for the original client (node: status and message body)."""
+        """The HTTP answer for the original client: status and message body (as node),
+        and the error type in ``x-ringpop-error``."""
         return HttpResponse(
-            self.status, {"content-type": "text/plain; charset=utf-8"}, self.message.encode()
+            self.status,
+            {"content-type": "text/plain; charset=utf-8", "x-ringpop-error": self.type},
+            self.message.encode(),
         )
 
 
