@@ -1,0 +1,131 @@
+"""The facade's typed events: callbacks and async iterators, from real nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from ringpop import Ringpop
+from ringpop.events import (
+    ChecksumComputed,
+    Event,
+    EventEmitter,
+    LookupTiming,
+    MembershipChanged,
+    Ready,
+    RingChanged,
+    ServerAdded,
+    ServerRemoved,
+)
+from tests.forward.conftest import FAST, until
+
+
+async def test_joining_and_leaving_emit_membership_and_ring_events() -> None:
+    a = Ringpop("events-test", "127.0.0.1:0", options=FAST)
+    b = Ringpop("events-test", "127.0.0.1:0", options=FAST)
+    seen: list[Event] = []
+    a.events.on(Event, seen.append)
+    ring_events = a.events.subscribe(RingChanged, ServerAdded, ServerRemoved)
+    try:
+        addresses = [await a.start(), await b.start()]
+        await asyncio.gather(a.bootstrap(addresses), b.bootstrap(addresses))
+        await until(lambda: len(a.node.ring.servers()) == 2)
+        [ready] = [e for e in seen if isinstance(e, Ready)]
+        assert ready.address == a.whoami()
+        added = {e.address for e in seen if isinstance(e, ServerAdded)}
+        assert added == set(addresses)
+        changed = [e for e in seen if isinstance(e, MembershipChanged)]
+        assert changed
+        assert b.whoami() in {u.address for e in changed for u in e.updates}
+        assert changed[-1].checksum == a.node.members.checksum
+        checksums = [e for e in seen if isinstance(e, ChecksumComputed)]
+        assert checksums[-1].checksum == a.node.members.checksum
+        rings = [e for e in seen if isinstance(e, RingChanged)]
+        assert rings[-1].checksum == a.node.ring.checksum
+
+        await b.close()  # self-evicts: b leaves a's ring
+        await until(lambda: len(a.node.ring.servers()) == 1)
+        removed = [e for e in seen if isinstance(e, ServerRemoved)]
+        assert [e.address for e in removed] == [b.whoami()]
+
+        got: list[Event] = []
+        async with asyncio.timeout(5):
+            async for event in ring_events:
+                got.append(event)
+                if isinstance(event, ServerRemoved):
+                    break
+        kinds = {type(e) for e in got}
+        assert kinds == {RingChanged, ServerAdded, ServerRemoved}
+        assert all(not isinstance(e, MembershipChanged) for e in got)
+    finally:
+        ring_events.close()
+        await a.close(self_evict=False)
+        await b.close(self_evict=False)
+
+
+async def test_lookup_timing_only_while_someone_listens() -> None:
+    rp = Ringpop("events-test", "127.0.0.1:0", options=FAST)
+    await rp.start()
+    try:
+        timings: list[LookupTiming] = []
+        rp.lookup("a")
+        assert not rp.events.wants(LookupTiming)
+        rp.events.on(LookupTiming, timings.append)
+        assert rp.events.wants(LookupTiming)
+        rp.lookup("b")
+        assert [t.key for t in timings] == ["b"]
+        assert timings[0].seconds >= 0
+        rp.events.off(LookupTiming, timings.append)
+        rp.lookup("c")
+        assert len(timings) == 1
+    finally:
+        await rp.close()
+
+
+async def test_subscription_ends_after_close_and_drops_oldest_when_full() -> None:
+    emitter = EventEmitter()
+    subscription = emitter.subscribe(ServerAdded, maxsize=3)
+    for i in range(5):
+        emitter.emit(ServerAdded(f"s{i}"))
+        emitter.emit(ServerRemoved(f"s{i}"))  # not subscribed
+    assert subscription.dropped == 2
+    subscription.close()
+    got = [e async for e in subscription]
+    assert [e.address for e in got if isinstance(e, ServerAdded)] == ["s3", "s4"]
+    # closed: ends at once, every time, and sees nothing new
+    emitter.emit(ServerAdded("late"))
+    assert [e async for e in subscription] == []
+    assert not emitter.wants(ServerAdded)
+
+
+async def test_subscription_as_a_context_manager() -> None:
+    emitter = EventEmitter()
+    async with emitter.subscribe() as events:
+        emitter.emit(Ready("x", 1))
+        event = await asyncio.wait_for(events.__anext__(), 1)
+        assert event == Ready("x", 1)
+    assert not emitter.wants(Ready)
+
+
+def test_a_failing_callback_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    emitter = EventEmitter()
+    calls: list[Event] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("callback bug")
+
+    def registers_more(event: Event) -> None:  # changing callbacks while emitting is fine
+        emitter.on(ServerRemoved, calls.append)
+
+    emitter.on(ServerAdded, broken)
+    emitter.on(ServerAdded, calls.append)
+    emitter.on(Event, registers_more)
+    with caplog.at_level(logging.ERROR, logger="ringpop.events"):
+        emitter.emit(ServerAdded("x"))
+    assert calls == [ServerAdded("x")]
+    assert "callback bug" in caplog.text
+    emitter.off(ServerAdded, broken)
+    emitter.emit(ServerRemoved("y"))
+    assert calls[-1] == ServerRemoved("y")

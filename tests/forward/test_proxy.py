@@ -1,0 +1,352 @@
+"""Node-style forwarding (``/proxy/req``, spec §5.8) between in-process nodes over TCP.
+
+Rings are disturbed directly (a made-up server added to one node's ring, a server
+removed when a retry is scheduled) so every retry path runs deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+import pytest
+
+from ringpop import HttpRequest, Options
+from ringpop.events import (
+    ChecksumsDiffer,
+    RequestProxied,
+    RetryAborted,
+    RetryAttempted,
+    RetryFailed,
+    RetryRerouted,
+    RetryScheduled,
+    RetrySucceeded,
+)
+from ringpop.forward import ProxyError
+from ringpop.ring import HashRing
+from ringpop.tchannel import Channel
+from tests.forward.conftest import Member, key_owned_by, start_members
+
+FAKE = "127.0.0.1:1"
+
+
+def request(body: bytes = b"", **headers: str) -> HttpRequest:
+    return HttpRequest("POST", "/things/1?x=y", {"x-test": "yes", **headers}, body)
+
+
+async def test_local_key_is_handled_here(trio: list[Member]) -> None:
+    a = trio[0]
+    key = key_owned_by(trio, a)
+    response = await a.rp.handle_or_proxy(key, request(b"hi"))
+    assert response.status == 200
+    assert response.headers["x-handled-by"] == a.address
+    assert a.seen[-1].source is None
+    assert not a.seen[-1].forwarded
+    assert not a.of(RequestProxied)
+
+
+async def test_forwarded_request_reaches_the_owner_intact(trio: list[Member]) -> None:
+    a, b, _ = trio
+    key = key_owned_by(trio, b)
+    body = bytes(range(256)) * 3
+    response = await a.rp.handle_or_proxy(key, request(body, **{"x-want-status": "418"}))
+    assert response.status == 418
+    assert response.body == body
+    assert response.headers["x-handled-by"] == b.address
+    assert response.headers["set-cookie"] == ["a=1", "b=2"]
+    seen = b.seen[-1]
+    assert (seen.method, seen.url, seen.http_version) == ("POST", "/things/1?x=y", "1.1")
+    assert seen.headers["x-test"] == "yes"
+    assert seen.body == body
+    assert seen.source == a.address
+    assert seen.keys == (key,)
+    assert seen.forwarded
+    [proxied] = a.of(RequestProxied)
+    assert (proxied.destination, proxied.ok, proxied.keys) == (b.address, True, (key,))
+    assert not a.of(RetryScheduled)
+
+
+async def test_checksum_mismatch_is_refused_and_retried(trio: list[Member]) -> None:
+    a, b, _ = trio
+    key = key_owned_by(trio, b)
+    b.rp.node.ring.add_server(FAKE)  # b's checksum now differs from everybody's
+    asyncio.get_running_loop().call_later(0.08, b.rp.node.ring.remove_server, FAKE)
+    started = time.monotonic()
+    response = await a.rp.handle_or_proxy(key, request(b"x"), retry_schedule=[0.05, 0.1, 0.2])
+    assert response.status == 200, response.body
+    assert response.headers["x-handled-by"] == b.address
+    assert time.monotonic() - started >= 0.08
+    scheduled = a.of(RetryScheduled)
+    assert scheduled
+    assert "invalid-checksum" in scheduled[0].error
+    assert a.of(RetryAttempted)
+    [succeeded] = a.of(RetrySucceeded)
+    assert succeeded.destination == b.address
+    assert not a.of(RetryRerouted)
+    differ = b.of(ChecksumsDiffer)
+    assert differ
+    assert differ[0].actual == a.rp.node.ring.checksum
+    assert len(b.seen) == 1  # refused attempts never reached the handler
+
+
+async def test_checksum_mismatch_is_served_without_enforcement() -> None:
+    members = await start_members(2, Options(min_protocol_period=0.05, enforce_consistency=False))
+    try:
+        a, b = members
+        key = key_owned_by(members, b)
+        b.rp.node.ring.add_server(FAKE)
+        response = await a.rp.handle_or_proxy(key, request())
+        assert response.status == 200
+        assert b.of(ChecksumsDiffer)
+        assert not a.of(RetryScheduled)
+    finally:
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+
+
+async def test_retry_is_rerouted_to_the_new_owner(trio: list[Member]) -> None:
+    a, b, c = trio
+    ring = HashRing()
+    ring.add_server(a.address)
+    ring.add_server(c.address)
+    # a key b owns now, and c owns once b has left the ring
+    key = next(
+        k
+        for k in (f"move-{i}" for i in range(10_000))
+        if a.rp.lookup(k) == b.address and ring.lookup(k) == c.address
+    )
+    b.rp.node.ring.add_server(FAKE)  # b refuses everything
+
+    def ring_change(event: object) -> None:  # b leaves the rings of a and c
+        for member in (a, c):
+            member.rp.node.ring.remove_server(b.address)
+
+    a.rp.events.on(RetryScheduled, ring_change)
+    response = await a.rp.handle_or_proxy(key, request(b"moved"))
+    assert response.status == 200
+    assert response.headers["x-handled-by"] == c.address
+    [rerouted] = a.of(RetryRerouted)
+    assert (rerouted.previous, rerouted.destination) == (b.address, c.address)
+    [succeeded] = a.of(RetrySucceeded)
+    assert succeeded.destination == c.address
+    assert c.seen[-1].source == a.address
+
+
+async def test_retry_that_comes_home_is_handled_locally(trio: list[Member]) -> None:
+    a, b, c = trio
+    ring = HashRing()
+    ring.add_server(a.address)
+    ring.add_server(c.address)
+    key = next(
+        k
+        for k in (f"home-{i}" for i in range(10_000))
+        if a.rp.lookup(k) == b.address and ring.lookup(k) == a.address
+    )
+    b.rp.node.ring.add_server(FAKE)
+    a.rp.events.on(RetryScheduled, lambda e: a.rp.node.ring.remove_server(b.address))
+    response = await a.rp.handle_or_proxy(key, request(b"home"))
+    assert response.status == 200
+    assert response.headers["x-handled-by"] == a.address
+    assert a.seen[-1].source is None  # served here, not forwarded
+    [rerouted] = a.of(RetryRerouted)
+    assert rerouted.destination == a.address
+
+
+async def test_skip_lookup_on_retry_keeps_the_destination(trio: list[Member]) -> None:
+    a, b, _ = trio
+    key = key_owned_by(trio, b)
+    b.rp.node.ring.add_server(FAKE)
+    a.rp.events.on(RetryScheduled, lambda e: a.rp.node.ring.remove_server(b.address))
+    response = await a.rp.handle_or_proxy(
+        key, request(), skip_lookup_on_retry=True, retry_schedule=[0, 0, 0]
+    )
+    assert response.status == 500
+    assert response.headers["x-ringpop-error"] == "ringpop.request-proxy.max-retries-exceeded"
+    assert not a.of(RetryRerouted)
+    assert {e.destination for e in a.of(RequestProxied)} == {b.address}
+
+
+async def test_keys_on_different_owners_are_refused(trio: list[Member]) -> None:
+    a, b, c = trio
+    keys = [key_owned_by(trio, b), key_owned_by(trio, c)]
+    response = await a.rp.handle_or_proxy(keys, request())
+    assert response.status == 500
+    assert response.headers["x-ringpop-error"] == "ringpop.request-proxy.keys-diverged"
+    assert not a.of(RequestProxied)
+    assert not b.seen
+    assert not c.seen
+
+
+async def test_keys_that_diverge_during_retries_abort(trio: list[Member]) -> None:
+    a, b, c = trio
+    ring = HashRing()
+    ring.add_server(a.address)
+    ring.add_server(c.address)
+    # two keys of b: once b leaves, one goes to a and the other to c
+    candidates = [f"split-{i}" for i in range(10_000)]
+    first = next(
+        k for k in candidates if a.rp.lookup(k) == b.address and ring.lookup(k) == a.address
+    )
+    second = next(
+        k for k in candidates if a.rp.lookup(k) == b.address and ring.lookup(k) == c.address
+    )
+    b.rp.node.ring.add_server(FAKE)
+    a.rp.events.on(RetryScheduled, lambda e: a.rp.node.ring.remove_server(b.address))
+    response = await a.rp.handle_or_proxy([first, second], request())
+    assert response.status == 500
+    assert response.headers["x-ringpop-error"] == "ringpop.request-proxy.keys-diverged"
+    [aborted] = a.of(RetryAborted)
+    assert aborted.keys == (first, second)
+    assert aborted.attempt == 1
+    assert not a.of(RetryFailed)
+    assert not a.seen
+    assert not c.seen
+
+
+async def test_retries_run_out_with_a_clear_error(trio: list[Member]) -> None:
+    a, b, _ = trio
+    key = key_owned_by(trio, b)
+    b.rp.node.ring.add_server(FAKE)
+    response = await a.rp.handle_or_proxy(key, request(), retry_schedule=[0, 0.01])
+    assert response.status == 500
+    assert response.body.startswith(b"Max number of retries exceeded. 3 were attempted")
+    assert len(a.of(RequestProxied)) == 4  # the first attempt and 3 retries
+    assert [e.attempt for e in a.of(RetryScheduled)] == [1, 2, 3]
+    [failed] = a.of(RetryFailed)
+    assert failed.attempts == 3
+    none = await a.rp.handle_or_proxy(key, request(), max_retries=0)
+    assert none.status == 500
+    assert len(a.of(RequestProxied)) == 5
+
+
+async def test_each_attempt_is_bounded_by_the_timeout(trio: list[Member]) -> None:
+    a, b, _ = trio
+    b.delay = 2.0
+    key = key_owned_by(trio, b)
+    started = time.monotonic()
+    response = await a.rp.handle_or_proxy(
+        key, request(), timeout=0.2, max_retries=1, retry_schedule=[0]
+    )
+    elapsed = time.monotonic() - started
+    assert response.status == 500
+    assert b"timed out" in response.body or b"timeout" in response.body.lower()
+    assert 0.35 <= elapsed < 1.5
+
+
+async def test_body_over_the_limit_is_413_and_not_sent(trio: list[Member]) -> None:
+    a, b, _ = trio
+    key = key_owned_by(trio, b)
+    limit = a.rp.options.body_limit
+    response = await a.rp.handle_or_proxy(key, request(b"x" * (limit + 1)))
+    assert response.status == 413
+    assert response.headers["x-ringpop-error"] == "ringpop.request-proxy.body-too-large"
+    assert not a.of(RequestProxied)
+    assert not b.seen
+    at_limit = await a.rp.handle_or_proxy(key, request(b"y" * limit))
+    assert at_limit.status == 200
+    assert len(at_limit.body) == limit
+
+
+async def test_handler_errors_are_500_and_not_retried(trio: list[Member]) -> None:
+    a, b, _ = trio
+    b.fail = RuntimeError("boom")
+    key = key_owned_by(trio, b)
+    response = await a.rp.handle_or_proxy(key, request())
+    assert response.status == 500
+    assert b"boom" in response.body
+    assert not a.of(RetryScheduled)
+    assert len(b.seen) == 1
+    a.fail = RuntimeError("local boom")  # the local path answers 500 too
+    local = await a.rp.handle_or_proxy(key_owned_by(trio, a), request())
+    assert local.status == 500
+    assert b"local boom" in local.body
+
+
+async def test_key_consistency_is_enforced_when_asked() -> None:
+    options = Options(min_protocol_period=0.05, enforce_key_consistency=True)
+    members = await start_members(3, options)
+    try:
+        a, b, c = members
+        key = key_owned_by(members, b)
+        served = await a.rp.handle_or_proxy(key, request(), max_retries=0)
+        assert served.headers["x-handled-by"] == b.address
+        with pytest.raises(ProxyError, match="invalid-key"):  # straight to c: not its key
+            await a.rp.proxy.proxy([key], request(), c.address, max_retries=0)
+        assert not c.seen
+    finally:
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+
+
+async def test_key_inconsistency_is_served_by_default(trio: list[Member]) -> None:
+    a, b, c = trio
+    key = key_owned_by(trio, b)
+    response = await a.rp.proxy.proxy([key], request(), c.address, max_retries=0)
+    assert response.headers["x-handled-by"] == c.address
+
+
+async def test_backpressure_answers_429() -> None:
+    options = Options(min_protocol_period=0.05, backpressure_enabled=True, max_inflight_requests=1)
+    members = await start_members(2, options)
+    try:
+        a, b = members
+        b.delay = 0.3
+        key = key_owned_by(members, b)
+        first, second = await asyncio.gather(
+            a.rp.handle_or_proxy(key, request(b"1")),
+            a.rp.handle_or_proxy(key, request(b"2")),
+        )
+        statuses = sorted([first.status, second.status])
+        assert statuses == [200, 429]
+        refused = first if first.status == 429 else second
+        error = msgspec.json.decode(refused.body)
+        assert error["type"] == "ringpop.request-proxy.too-many-requests"
+        assert not a.of(RetryScheduled)  # 429 is an answer, not a failure
+    finally:
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+
+
+async def test_wire_format_matches_the_spec(trio: list[Member]) -> None:
+    """A raw /proxy/req call, as ringpop-node sends it (§5.8): head in arg2, body in arg3."""
+    _, b, _ = trio
+    key = key_owned_by(trio, b)
+    head = {
+        "url": "/raw?q=1",
+        "headers": {"x-multi": ["1", "2"], "x-num": 5, "Host": "h"},
+        "method": "PUT",
+        "httpVersion": "1.0",
+        "ringpopChecksum": b.rp.node.ring.checksum,
+        "ringpopKeys": [key],
+    }
+    async with Channel("127.0.0.1:0") as client:
+        response = await client.call(
+            b.address,
+            "ringpop",
+            "/proxy/req",
+            msgspec.json.encode(head),
+            b"raw body",
+            timeout=5,
+            scheme="raw",
+        )
+        assert response.ok
+        answer = msgspec.json.decode(response.arg2)
+        assert answer["statusCode"] == 200
+        assert answer["headers"]["set-cookie"] == ["a=1", "b=2"]
+        assert response.arg3 == b"raw body"
+        seen = b.seen[-1]
+        assert (seen.method, seen.url, seen.http_version) == ("PUT", "/raw?q=1", "1.0")
+        assert seen.headers == {"x-multi": "1, 2", "x-num": "5", "host": "h"}
+        bad = await client.call(
+            b.address,
+            "ringpop",
+            "/proxy/req",
+            msgspec.json.encode({**head, "ringpopChecksum": 1}),
+            b"",
+            timeout=5,
+            scheme="raw",
+        )
+        assert not bad.ok
+        error = msgspec.json.decode(bad.arg3)
+        assert error["type"] == "ringpop.request-proxy.invalid-checksum"
+        assert error["expected"] == b.rp.node.ring.checksum
+        assert error["actual"] == 1
+        assert error["message"].startswith("Expected the remote checksum to match local checksum.")
