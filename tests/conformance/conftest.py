@@ -36,7 +36,10 @@ async def cluster(tmp_path: Path) -> AsyncIterator[MakeCluster]:
     yield make
     problems: list[str] = []
     for made in started:
-        await made.close()
+        try:
+            await made.close()
+        finally:
+            made.kill_now()
         if made.violations:
             problems += made.violations
             problems.append(made.log_tail())

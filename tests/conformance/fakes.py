@@ -402,6 +402,8 @@ class Cluster:
         self.proc: asyncio.subprocess.Process | None = None
         self.violations: list[str] = []
         self.expect_exit = False
+        self.spawned_at = 0.0
+        """When the SUT process was started (``loop.time()``)."""
         self.bootstrapped_at = 0.0
         """When the last bootstrap join response left a fake (``loop.time()``)."""
         self.admin_channel = Channel(drain_timeout=0.2, process_name="ringpop-integration-test")
@@ -497,6 +499,7 @@ class Cluster:
             port = free_port()
             self.sut = f"127.0.0.1:{port}"
             self.write_hosts([f.address for f in self.fakes] + [self.sut])
+            self.spawned_at = loop.time()
             with self.stderr_path.open("ab") as stderr:
                 self.proc = await asyncio.create_subprocess_exec(
                     *self.command(port),
@@ -556,6 +559,12 @@ class Cluster:
         self.expect_exit = True
         os.kill(self.proc.pid, signal.SIGTERM)
         return await self.wait_exit(timeout)
+
+    def kill_now(self) -> None:
+        """SIGKILL the SUT by PID if it may still run (synchronous last resort)."""
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
 
     async def kill(self) -> None:
         """SIGKILL the SUT by PID if it still runs, and reap it."""

@@ -26,6 +26,9 @@ async def test_first_pings_rate_and_round_robin(cluster: MakeCluster) -> None:
     first = c.requests("/protocol/ping")[0]
     delay = first.at - c.bootstrapped_at
     assert delay < 0.45, f"first ping {delay:.3f} s after bootstrap (want ~0.2 s at most)"
+    # The suite's 5 s admin-test deadline starts at process start.
+    startup = first.at - c.spawned_at
+    assert startup < 2.5, f"first ping {startup:.2f} s after the process started"
 
     window = 6.0
     await asyncio.sleep(first.at + window + 0.3 - loop.time())
@@ -239,3 +242,30 @@ async def test_changes_in_ping_and_ping_req_responses_are_applied(
     members = await c.members()
     assert members[str(from_ping_req["address"])]["status"] == "faulty"
     assert members[d.address]["status"] == "alive", "helpers said d is reachable"
+
+
+async def test_ping_req_errors_are_inconclusive(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    a, b, d = c.fakes
+    b.ping_mode = Mode.REFUSE
+    a.ping_req_mode = d.ping_req_mode = Mode.REFUSE
+    since = asyncio.get_running_loop().time()
+    await c.wait_for(
+        lambda: len(c.requests("/protocol/ping-req", since)) >= 4, 4.0, "two ping-req rounds"
+    )
+    assert {r.fake for r in c.requests("/protocol/ping-req", since)} == {a.address, d.address}
+    member = (await c.members())[b.address]
+    assert member["status"] == "alive", "helpers that fail prove nothing (node semantics)"
+
+
+async def test_without_helpers_a_failed_ping_suspects_at_once(cluster: MakeCluster) -> None:
+    c = await cluster(1)
+    (only,) = c.fakes
+    only.ping_mode = Mode.REFUSE
+    since = asyncio.get_running_loop().time()
+
+    async def suspected() -> bool:
+        return bool((await c.members())[only.address]["status"] == "suspect")
+
+    await c.wait_for(suspected, 3.0, "suspicion of the only other member")
+    assert c.requests("/protocol/ping-req", since) == []

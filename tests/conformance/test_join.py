@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ringpop.ring import HashRing
 from tests.conformance.conftest import MakeCluster
 from tests.conformance.fakes import APP, Mode, free_port, now_ms
 
@@ -51,6 +52,16 @@ async def test_identity_label_in_every_join_request(cluster: MakeCluster) -> Non
     assert members[c.sut]["labels"] == {"__identity": "conformance-sut"}
     for fake in c.fakes:
         assert "labels" not in members[fake.address], "empty labels must be omitted"
+    # The identity names the SUT's replica points (§13.2).
+    ring = HashRing(100)
+    ring.add_server(c.sut, "conformance-sut")
+    for fake in c.fakes:
+        ring.add_server(fake.address)
+    stats = await c.stats()
+    assert stats["ring"]["checksum"] == ring.checksum
+    for i in range(10):
+        reply = await c.admin("/admin/lookup", {"key": f"key-{i}"})
+        assert reply.body == {"dest": ring.lookup(f"key-{i}")}
 
 
 async def test_joins_served_but_pings_refused_until_ready(cluster: MakeCluster) -> None:

@@ -225,10 +225,12 @@ async def test_reverse_full_syncs_are_limited_to_five(cluster: MakeCluster) -> N
         reply = await c.ping(fake, c.ping_body(fake, checksum=wrong))
         assert len(reply.body["changes"]) == len(c.model()), "a full sync"
     await c.wait_for(lambda: all(f.holding == 1 for f in holders), 3.0, "five held reverse joins")
+    # Past go's 1 s reverse-sync timeout: with it, slots would be free again here.
+    await asyncio.sleep(1.2)
     for _ in range(3):
         reply = await c.ping(extra, c.ping_body(extra, checksum=wrong))
         assert len(reply.body["changes"]) == len(c.model()), "still a full sync"
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     joins = c.requests("/protocol/join", since)
     assert sorted(j.fake for j in joins) == sorted(f.address for f in holders), (
         "no sixth concurrent reverse full sync"
