@@ -421,8 +421,17 @@ class Connection(asyncio.Protocol):
         deadlines.add(fid, request.ttl)
         try:
             try:
-                result = await (started if started is not None else self._invoke(request, endpoint))
-                response = self._response(endpoint, result)
+                if started is not None:
+                    result = await started
+                elif endpoint.json:
+                    try:
+                        body = load_json(request.arg3)
+                    except ValueError as exc:
+                        raise BadRequestError(f"invalid JSON body: {exc}") from None
+                    result = await endpoint.handler(request, body)
+                else:
+                    result = await endpoint.handler(request)
+                response = result if type(result) is Response else self._response(endpoint, result)
             except asyncio.CancelledError:
                 reason = self._cancel_reasons.pop(fid, None)
                 if reason is None:
