@@ -7,7 +7,8 @@
         [--max-retries=N] [--timeout=S] [--body-limit=B] [--suspect-period=MS]
         [--checksum-flavour=go|node] [--app=NAME]
 
-Sharded route (key = the path segment), any method: ``/echo/{key}``. The owner
+Sharded routes (key = the path segment), any method: ``/echo/{key}`` and
+``/objects/{key}`` (the route of ``interop/node/http-front.js``). The owner
 answers with the request body as its body and:
 
 * status: request header ``x-want-status`` (default 200);
@@ -16,7 +17,8 @@ answers with the request body as its body and:
 * ``x-seen-method``, ``x-seen-url`` (path and query as the framework saw them),
   ``x-seen-headers`` (JSON of the request headers the framework saw);
 * ``set-cookie: a=1`` and ``set-cookie: b=2`` (a repeated header);
-* request header ``x-sleep: S`` makes it wait S seconds first.
+* request header ``x-sleep: S`` makes it wait S seconds first;
+* request header ``x-want-binary: 1`` answers :data:`BINARY` instead of the body.
 
 Not sharded: ``GET /_test/info`` (whoami, ready, members, ring checksum, event
 counts by type), ``POST /_test/fake-server?seconds=S`` (adds a made-up server to this
@@ -43,6 +45,7 @@ from ringpop.discovery import HostsFile
 from ringpop.events import Event
 
 FAKE_SERVER = "127.0.0.1:1"
+BINARY = bytes(range(256)) * 4
 
 log = logging.getLogger("echo_node")
 
@@ -150,6 +153,8 @@ def build_aiohttp(rp: Ringpop, state: State) -> Any:
         ):
             headers.add(name, value)
         status = int(request.headers.get("x-want-status", "200"))
+        if "x-want-binary" in request.headers:
+            body = BINARY
         return web.Response(status=status, body=body, headers=headers)
 
     async def info(request: web.Request) -> web.Response:
@@ -161,6 +166,7 @@ def build_aiohttp(rp: Ringpop, state: State) -> Any:
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_route("*", "/echo/{key}", echo)
+    app.router.add_route("*", "/objects/{key}", echo)  # interop/node/http-front.js's route
     app.router.add_get("/_test/info", info)
     app.router.add_post("/_test/fake-server", fake)
     setup(app, rp, key=match_info_key("key"))
@@ -202,11 +208,13 @@ def build_asgi(rp: Ringpop, state: State) -> Any:
     app = Starlette(
         routes=[
             Route("/echo/{key}", echo, methods=methods),
+            Route("/objects/{key}", echo, methods=methods),
             Route("/_test/info", info),
             Route("/_test/fake-server", fake, methods=["POST"]),
         ]
     )
-    return wrap(app, rp, key=path_key("/echo/{key}"))
+    echo_key, objects_key = path_key("/echo/{key}"), path_key("/objects/{key}")
+    return wrap(app, rp, key=lambda scope: echo_key(scope) or objects_key(scope))
 
 
 async def run(args: argparse.Namespace) -> int:
