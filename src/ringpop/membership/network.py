@@ -83,6 +83,8 @@ class TChannelNetwork:
             )
         except TChannelError as error:
             raise CallError(f"{endpoint} to {address}: {error}") from error
+        except ValueError as error:  # an address gossip allows but TChannel cannot dial
+            raise CallError(f"{endpoint} to {address}: {error}") from error
         if not response.ok:
             try:
                 detail = _error_decoder.decode(response.arg3)
