@@ -130,6 +130,14 @@ def forwarded_keys(request: Request) -> tuple[list[str] | None, bytes]:
     return keys, rest
 
 
+async def _respond(handler: Handler, request: Request) -> Response:
+    """Run a handler that may be a plain function or a coroutine function."""
+    result = handler(request)
+    if isinstance(result, Response):
+        return result
+    return await result
+
+
 class Forwarder:
     """Forwards application calls to the owners of their keys."""
 
@@ -156,10 +164,10 @@ class Forwarder:
         """Run ``handler`` here if the call was forwarded to us or we own ``keys``; else forward."""
         marked, arg2 = forwarded_keys(request)
         if marked is not None:
-            return await handler(replace(request, arg2=arg2))
+            return await _respond(handler, replace(request, arg2=arg2))
         destination = self._owner(keys)
         if destination == self.node.address:
-            return await handler(request)
+            return await _respond(handler, request)
         return await self.forward(
             keys,
             request.service,

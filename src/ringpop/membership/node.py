@@ -45,11 +45,12 @@ from ringpop.options import Options
 from ringpop.ring import HashRing
 from ringpop.stats import Stats
 
-__all__ = ["AppliedListener", "SelfEvictionError", "SwimNode"]
+__all__ = ["AppliedListener", "EvictionListener", "SelfEvictionError", "SwimNode"]
 
 log = logging.getLogger(__name__)
 
 AppliedListener = Callable[[list[Applied]], None]
+EvictionListener = Callable[[list[Member]], None]
 Hook = Callable[[], Awaitable[None] | None]
 
 _TIMING_SAMPLES = 10
@@ -103,6 +104,7 @@ class SwimNode:
         self.disseminator.record(self.members.local_change())
 
         self._listeners: list[AppliedListener] = []
+        self._eviction_listeners: list[EvictionListener] = []
         self._ready = False
         self._ready_event: asyncio.Event | None = None
         self._closed = False
@@ -169,6 +171,10 @@ class SwimNode:
     def add_listener(self, listener: AppliedListener) -> None:
         """Call ``listener(applied)`` after every processed batch of changes."""
         self._listeners.append(listener)
+
+    def add_eviction_listener(self, listener: EvictionListener) -> None:
+        """Call ``listener(members)`` after members were evicted from the list (§9)."""
+        self._eviction_listeners.append(listener)
 
     # -- the apply pipeline ----------------------------------------------------------
 
@@ -256,7 +262,10 @@ class SwimNode:
             self.disseminator.adjust_max_p()
             for member in evicted:
                 log.info("%s evicted %s", self.address, member.address)
+            self.stats.gauge("checksum", self.members.checksum)
             self.stats.gauge("num-members", len(self.members))
+            for eviction_listener in list(self._eviction_listeners):
+                eviction_listener(evicted)
         self._arm_timer()
 
     # -- gossip (§8) -----------------------------------------------------------------
