@@ -63,6 +63,7 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
     pool_preferred: list[str] = []
     pool_other: list[str] = []
     cap = 0.0
+    retries = 0  # counts every wait, also after unreadable host lists (no rounds then)
     my_ip = node.address.rsplit(":", 1)[0]
     while True:
         try:
@@ -103,8 +104,9 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
                 f"in {elapsed:.1f} s ({result.attempts} join requests); giving up"
             )
         low, cap = join_backoff(
-            result.rounds - 1, options.join_retry_delay_min, options.join_retry_delay_max, cap
+            retries, options.join_retry_delay_min, options.join_retry_delay_max, cap
         )
+        retries += 1
         delay = min(node.rng.uniform(low, cap) if cap > low else cap, options.max_join_duration)
         log.info(
             "%s: joined %d so far; next join round in %.2f s", node.address, len(joined), delay
