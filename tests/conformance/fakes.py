@@ -377,6 +377,8 @@ class Cluster:
         join_delay: float = 0.0,
         join_mode: Mode = Mode.ANSWER,
         extra_members: Sequence[dict[str, Any]] = (),
+        extra_hosts: Sequence[str] = (),
+        hosts_delay: float = 0.0,
     ) -> None:
         schemas = load_schemas()
         assert schemas is not None, "conformance tests need the spec schemas"
@@ -411,6 +413,10 @@ class Cluster:
         """Members (beyond fakes and SUT) that fakes put in their join responses."""
         self.hidden: set[str] = set()
         """Fakes on the other side of a partition (see :meth:`model`)."""
+        self.extra_hosts = list(extra_hosts)
+        """More entries for the initial hosts file (e.g. unreachable or malformed)."""
+        self.hosts_delay = hosts_delay
+        """If set, the hosts file is unreadable for this long after the SUT starts."""
 
     # -- violations ------------------------------------------------------------------
 
@@ -498,7 +504,12 @@ class Cluster:
         for attempt in range(3):
             port = free_port()
             self.sut = f"127.0.0.1:{port}"
-            self.write_hosts([f.address for f in self.fakes] + [self.sut])
+            hosts = [f.address for f in self.fakes] + self.extra_hosts + [self.sut]
+            if self.hosts_delay:
+                self.hosts_file.write_text('["not json')
+                loop.call_later(self.hosts_delay, self.write_hosts, hosts)
+            else:
+                self.write_hosts(hosts)
             self.spawned_at = loop.time()
             with self.stderr_path.open("ab") as stderr:
                 self.proc = await asyncio.create_subprocess_exec(
@@ -534,6 +545,19 @@ class Cluster:
             await self.wait_for(
                 lambda: bool(self.requests("/protocol/ping")), 3.0, "the SUT's first ping"
             )
+
+    def log_tracebacks(self) -> list[str]:
+        """Lines of the SUT's stderr that start or end a Python traceback."""
+        try:
+            text = self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return []
+        lines = text.splitlines()
+        found = []
+        for index, line in enumerate(lines):
+            if line.startswith("Traceback") or "exception was never retrieved" in line:
+                found.append(" | ".join(lines[max(0, index - 1) : index + 1]))
+        return found
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -581,6 +605,8 @@ class Cluster:
         status = None if self.proc is None else self.proc.returncode
         if status is not None and not self.expect_exit:
             self.violation(f"SUT exited during the test with status {status}")
+        for line in self.log_tracebacks():
+            self.violation(f"SUT logged an unexpected exception: {line}")
         await self.kill()
         for fake in self.fakes:
             await fake.close()

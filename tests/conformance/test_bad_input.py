@@ -3,6 +3,7 @@ never a member-list change the rules do not allow (issue 4 "must show")."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -150,3 +151,49 @@ async def test_bad_joins(cluster: MakeCluster) -> None:
     assert reply.body["app"] == "ringpop"
     assert reply.body["coordinator"] == c.sut
     assert await snapshot(c) == before, "a join must not change the member list"
+
+
+BAD_ADDRESSES = ["garbage", "127.0.0.1:99999", "localhost:1", "a:b:c", ""]
+"""Addresses a peer may send that cannot be dialled (some pass a host:port check)."""
+
+
+async def test_undialable_addresses_from_peers(cluster: MakeCluster) -> None:
+    c = await cluster(3)
+    a = c.fakes[0]
+    for _ in range(40):  # nothing left to piggyback: a wrong checksum means a full sync
+        if (await c.ping(a, c.ping_body(a))).body["changes"] == []:
+            break
+    before = await snapshot(c)
+    for address in BAD_ADDRESSES:
+        # A ping-req about a target that cannot be dialled: it is simply not reachable.
+        reply = await c.ping_req(a, address)
+        if reply.ok:
+            assert reply.body["pingStatus"] is False, address
+        else:
+            assert_clear_error(reply, f"ping-req about {address!r}")
+        # A full sync towards a source that cannot be dialled: the reverse sync fails quietly.
+        body = {**c.ping_body(a, checksum=1), "source": address}
+        reply = await c.ping(a, body)
+        if not reply.ok:
+            assert_clear_error(reply, f"ping from {address!r}")
+        assert c.running
+    await asyncio.sleep(0.3)
+    assert await snapshot(c) == before
+    assert c.log_tracebacks() == []
+
+
+async def test_undialable_member_learned_by_gossip(cluster: MakeCluster) -> None:
+    # "localhost:1" passes node's host:port check, so it is a member; dialling it fails.
+    c = await cluster(3, suspect_ms=1000)
+    a = c.fakes[0]
+    for fake in c.fakes:
+        fake.ping_req_status = False
+    ghost = {"address": "localhost:1", "status": "alive", "incarnationNumber": 5}
+    assert (await c.ping(a, c.ping_body(a, [ghost]))).ok
+
+    async def faulty() -> bool:
+        member = (await c.members()).get("localhost:1")
+        return member is not None and member["status"] == "faulty"
+
+    await c.wait_for(faulty, 6.0, "the undialable member to be found faulty", interval=0.1)
+    assert c.log_tracebacks() == []

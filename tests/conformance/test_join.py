@@ -123,3 +123,12 @@ async def test_timers_start_for_members_learned_at_join(cluster: MakeCluster) ->
     early = [p for p in c.requests("/protocol/ping") if p.at < c.bootstrapped_at + 0.7]
     for ping in early:
         assert [ch["address"] for ch in ping.changes] == [c.sut], "join lists not disseminated"
+
+
+async def test_unreadable_hosts_file_is_retried_with_backoff(cluster: MakeCluster) -> None:
+    c = await cluster(3, hosts_delay=2.0)
+    took = c.requests("/protocol/join")[0].at - c.spawned_at
+    assert 2.0 <= took <= 6.0, f"first join {took:.2f} s after start"
+    reads = c.stderr_path.read_text(errors="replace").count("cannot read hosts")
+    # Backoff from 100 ms, doubling: a handful of failed reads, not one every 100 ms.
+    assert 1 <= reads <= 7, f"{reads} failed hosts-file reads in ~2 s: no backoff"
