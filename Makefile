@@ -32,6 +32,6 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build src/*.egg-info .mypy_cache .pytest_cache .ruff_cache
 
-# The main job: a live 5-node cluster on 127.0.0.1 (q quits; RUN_ARGS="--duration 8" for CI).
+# The main job: a live 5-node key-value cluster on 127.0.0.1 (q quits; RUN_ARGS="--duration 8").
 run: $(STAMP)
-	$(BIN)/ringpop tick-cluster -n 5 $(RUN_ARGS)
+	$(BIN)/ringpop tick-cluster -n 5 --example kv $(RUN_ARGS)

@@ -158,3 +158,31 @@ def test_allocate_ports() -> None:
         assert port not in moved
         assert moved[0] > port
         assert moved[1] == moved[0] + 1
+
+
+def test_example_http_ports() -> None:
+    import argparse
+
+    from ringpop.cli.tick_cluster import HTTP_PORT_OFFSET, _ports
+
+    def args(base: int | None, example: str | None = "kv") -> argparse.Namespace:
+        return argparse.Namespace(size=2, base_port=base, example=example)
+
+    assert _ports(args(None, example=None))[1] is None
+    ports, http = _ports(args(0))
+    assert http is not None
+    assert len(set(ports + http)) == 4
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        base = taken - HTTP_PORT_OFFSET
+        if base < 1024:
+            pytest.skip("ephemeral port too low for this check")
+        # An explicit base whose HTTP port is busy is an error naming it...
+        with pytest.raises(PortsError, match=f"HTTP port {taken} "):
+            _ports(args(base))
+        # ...while the default moves on to a run where both are free.
+        ports, http = _ports(argparse.Namespace(size=2, base_port=None, example="kv"))
+        assert http == [p + HTTP_PORT_OFFSET for p in ports]
+        assert taken not in http

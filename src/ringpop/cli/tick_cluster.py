@@ -33,6 +33,7 @@ from ringpop.cli.procs import NodeProcess, PortsError, ProcessGroup, StopReport,
 __all__ = ["Detail", "TickCluster", "build_parser", "main"]
 
 PROG = "ringpop tick-cluster"
+HTTP_PORT_OFFSET = 1000  # the examples' rule: HTTP front on the TChannel port + 1000
 _TESTPOP = (sys.executable, "-m", "ringpop.cli.testpop")
 _CLUSTERNODE = (sys.executable, "-m", "ringpop.cli.clusternode")
 DEFAULT_BASE_PORT = 3000
@@ -88,6 +89,7 @@ class Config:
     seed: int | None
     statsd: str | None = None
     prometheus_ports: list[int] | None = None
+    http_ports: list[int] | None = None  # the examples' HTTP fronts
 
     @property
     def metrics(self) -> bool:
@@ -115,6 +117,7 @@ class Config:
             f"--faulty-period={self.faulty_ms}",
             f"--tombstone-period={self.tombstone_ms}",
             *metrics,
+            *([f"--http=127.0.0.1:{self.http_ports[index]}"] if self.http_ports else []),
         ]
 
 
@@ -494,7 +497,23 @@ def _banner(cluster: TickCluster) -> list[str]:
         f"{config.program_label} on {_address_range(config.addresses)}",
         f"hosts file {cluster.hosts_file}, node logs in {config.workdir}",
         f"query it: {ringpop} admin status {first}   (more: {ringpop} admin --help)",
+        *_http_lines(config),
         *_metrics_lines(config),
+    ]
+
+
+def _http_lines(config: Config) -> list[str]:
+    if not config.http_ports:
+        return []
+    first = f"http://127.0.0.1:{config.http_ports[0]}"
+    last = f"http://127.0.0.1:{config.http_ports[-1]}"
+    return [
+        f"HTTP fronts: {_address_range([f'127.0.0.1:{p}' for p in config.http_ports])} "
+        f"(node i: TChannel port + {HTTP_PORT_OFFSET})"
+        if config.http_ports == [p + HTTP_PORT_OFFSET for p in config.ports]
+        else f"HTTP fronts: {_address_range([f'127.0.0.1:{p}' for p in config.http_ports])}",
+        f"try it: curl -X PUT --data hello {first}/kv/user:42",
+        f"        curl -i {last}/kv/user:42   (any node answers; x-ringpop-owner says who owns it)",
     ]
 
 
@@ -742,10 +761,28 @@ def _programs(args: argparse.Namespace) -> tuple[list[list[str]], str]:
     return [list(_TESTPOP)], "ringpop testpop"
 
 
+def _ports(args: argparse.Namespace) -> tuple[list[int], list[int] | None]:
+    """TChannel ports, and HTTP ports for the examples (TChannel port + 1000 by default)."""
+    if args.example is None:
+        return allocate_ports(args.size, args.base_port, default_base=DEFAULT_BASE_PORT), None
+    if args.base_port == 0:
+        ports = allocate_ports(args.size, 0)
+        return ports, allocate_ports(args.size, 0, avoid=frozenset(ports))
+    candidate = DEFAULT_BASE_PORT if args.base_port is None else args.base_port
+    while True:
+        ports = allocate_ports(args.size, args.base_port, default_base=candidate)
+        try:
+            return ports, allocate_ports(args.size, ports[0] + HTTP_PORT_OFFSET)
+        except PortsError as error:
+            if args.base_port is not None:  # explicit: no moving around
+                raise PortsError(f"HTTP {error}") from None
+            candidate = ports[-1] + 1
+
+
 def make_config(args: argparse.Namespace) -> Config:
     programs, label = _programs(args)
     try:
-        ports = allocate_ports(args.size, args.base_port, default_base=DEFAULT_BASE_PORT)
+        ports, http_ports = _ports(args)
     except PortsError as error:
         raise SetupError(str(error)) from None
     statsd: str | None = None
@@ -783,6 +820,7 @@ def make_config(args: argparse.Namespace) -> Config:
         ports=ports,
         programs=programs,
         program_label=label,
+        http_ports=http_ports,
         suspect_ms=args.suspect_period,
         faulty_ms=args.faulty_period,
         tombstone_ms=args.tombstone_period,

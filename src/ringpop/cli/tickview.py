@@ -160,7 +160,7 @@ def render(cluster: TickCluster, banner: list[str]) -> RenderableType:
         status = Text(model.status_line(), style="bold yellow")
     parts: list[RenderableType] = [
         header,
-        Text(banner[2], style="dim", no_wrap=True, overflow="ellipsis"),
+        *(Text(line, style="dim", no_wrap=True, overflow="ellipsis") for line in banner[2:]),
         Text(""),
         _nodes_table(cluster),
         Text(""),
