@@ -742,8 +742,9 @@ def _programs(args: argparse.Namespace) -> tuple[list[list[str]], str]:
         example = _repo_examples() / "kv"
         if not example.exists():
             raise SetupError(
-                f"the key-value example is not in this checkout ({example} does not exist); "
-                "it comes with the forwarding work. Run without --example for testpop nodes."
+                f"the key-value example is not in this checkout ({example} does not exist; "
+                "it ships in the repository's examples/, not in the package). "
+                "Run without --example for testpop nodes."
             )
         if not (example / "__main__.py").is_file():
             raise SetupError(f"{example} has no __main__.py to run with testpop's flags")
