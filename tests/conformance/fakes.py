@@ -9,8 +9,17 @@ subprocess (``python -m ringpop.cli.testpop``) and is killed by PID at the end.
 
 Every message the SUT sends is checked against the spec's JSON schemas
 (``spec/schema``): its requests as the fakes receive them, its responses as the
-fakes' and the admin client's calls return them. Violations are collected in
-:attr:`Cluster.violations` and fail the test at teardown.
+fakes' and the admin client's calls return them. Violations (schema errors, wrong
+transport headers, an unexpected exit, a traceback on the SUT's stderr) are collected
+in :attr:`Cluster.violations` and fail the test at teardown.
+
+Use it through the ``cluster`` fixture of ``conftest.py``::
+
+    c = await cluster(3, suspect_ms=1000)        # 3 fakes + a bootstrapped SUT
+    c.fakes[1].ping_mode = Mode.REFUSE           # script a fake
+    reply = await c.ping(c.fakes[0], c.ping_body(c.fakes[0], [change]))
+    members = await c.members()                  # /admin/stats, schema-checked
+    pings = c.requests("/protocol/ping", since)  # what the SUT sent, in order
 """
 
 from __future__ import annotations
@@ -50,7 +59,6 @@ __all__ = [
     "load_schemas",
     "now_ms",
     "schema_dir",
-    "sut_changes",
     "watch_member",
 ]
 
@@ -505,9 +513,10 @@ class Cluster:
             port = free_port()
             self.sut = f"127.0.0.1:{port}"
             hosts = [f.address for f in self.fakes] + self.extra_hosts + [self.sut]
+            fix_hosts = None
             if self.hosts_delay:
                 self.hosts_file.write_text('["not json')
-                loop.call_later(self.hosts_delay, self.write_hosts, hosts)
+                fix_hosts = loop.call_later(self.hosts_delay, self.write_hosts, hosts)
             else:
                 self.write_hosts(hosts)
             self.spawned_at = loop.time()
@@ -532,6 +541,12 @@ class Cluster:
                     f"SUT sent {len(self.requests('/protocol/join'))} of {joins_expected} "
                     f"bootstrap joins within {START_TIMEOUT} s\n{self.log_tail()}"
                 )
+            # Probably a port collision: keep that attempt's log aside and start afresh.
+            if fix_hosts is not None:
+                fix_hosts.cancel()
+            self.stderr_path.replace(self.stderr_path.with_name(f"sut.attempt{attempt}.stderr"))
+            for fake in self.fakes:
+                fake.received.clear()
         first = self.requests("/protocol/join")[0].body
         self.sut_incarnation = int(first["incarnationNumber"])
         self.sut_labels = dict(first.get("labels") or {})
@@ -712,11 +727,6 @@ class Cluster:
             if not self.running and not self.expect_exit:
                 raise AssertionError(f"SUT exited while waiting for {what}\n{self.log_tail()}")
             await asyncio.sleep(interval)
-
-
-def sut_changes(received: Received, sut: str) -> list[dict[str, Any]]:
-    """Changes in a request that are about the SUT."""
-    return [c for c in received.changes if c.get("address") == sut]
 
 
 @dataclass(slots=True)
