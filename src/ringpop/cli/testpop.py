@@ -7,6 +7,11 @@ Exactly the harness's command line::
 
 App and TChannel service are ``ringpop``. SIGTERM (and SIGINT) self-evict, then exit
 0; a second SIGINT exits at once. Diagnostics go to stderr.
+
+Beyond the harness's flags: ``--statsd=HOST:PORT`` sends the node's stats to a statsd
+collector (ringpop-node's key layout), ``--prometheus-port=PORT`` serves them at
+``http://127.0.0.1:PORT/metrics`` (needs ``ringpop[prometheus]``); tick-cluster uses
+them for its metrics.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["main", "parse_args", "run"]
+if TYPE_CHECKING:
+    from ringpop.stats import StatsBackend
+
+__all__ = ["main", "parse_args", "parse_statsd", "run", "stats_backend"]
 
 log = logging.getLogger("ringpop.testpop")
 
@@ -28,6 +37,38 @@ def _milliseconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, not {text}")
     return value / 1000.0
+
+
+def parse_statsd(text: str) -> tuple[str, int]:
+    """``(host, port)`` of ``HOST:PORT``; ``argparse.ArgumentTypeError`` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT for statsd, got {text!r}")
+    return host, int(port)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}")
+    return int(text)
+
+
+def stats_backend(
+    statsd: tuple[str, int] | None, prometheus_port: int | None
+) -> StatsBackend | None:
+    """The stats back end for the metrics flags given (``None`` when neither)."""
+    from ringpop.stats import MultiBackend, StatsdBackend
+
+    backends: list[StatsBackend] = []
+    if statsd is not None:
+        backends.append(StatsdBackend(*statsd))
+    if prometheus_port is not None:
+        from ringpop.stats.prometheus import PrometheusBackend
+
+        backends.append(PrometheusBackend(port=prometheus_port, address="127.0.0.1"))
+    if not backends:
+        return None
+    return backends[0] if len(backends) == 1 else MultiBackend(backends)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -43,6 +84,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--checksum-flavour", choices=("go", "node"), default="go", help=argparse.SUPPRESS
     )
     parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
+    parser.add_argument("--statsd", type=parse_statsd, metavar="HOST:PORT", help="send stats")
+    parser.add_argument("--prometheus-port", type=_port, metavar="PORT", help="serve /metrics")
     return parser.parse_args(argv)
 
 
@@ -58,7 +101,13 @@ async def run(args: argparse.Namespace) -> int:
         tombstone_period=args.tombstone_period,
         checksum_flavour=args.checksum_flavour,
     )
-    ringpop = Ringpop("ringpop", args.listen, options=options, identity=args.identity)
+    ringpop = Ringpop(
+        "ringpop",
+        args.listen,
+        options=options,
+        identity=args.identity,
+        stats_backend=stats_backend(args.statsd, args.prometheus_port),
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     interrupts = 0

@@ -35,7 +35,6 @@ __all__ = ["Detail", "TickCluster", "build_parser", "main"]
 PROG = "ringpop tick-cluster"
 HTTP_PORT_OFFSET = 1000  # the examples' rule: HTTP front on the TChannel port + 1000
 _TESTPOP = (sys.executable, "-m", "ringpop.cli.testpop")
-_CLUSTERNODE = (sys.executable, "-m", "ringpop.cli.clusternode")
 DEFAULT_BASE_PORT = 3000
 POLL_TIMEOUT = 1.0
 ACTION_TIMEOUT = 3.0
@@ -103,8 +102,7 @@ class Config:
         program = self.programs[index % len(self.programs)]
         metrics: list[str] = []
         if self.metrics and tuple(program[: len(_TESTPOP)]) == _TESTPOP:
-            # Our nodes report metrics: testpop's command line plus the stats flags.
-            program = [*_CLUSTERNODE, *program[len(_TESTPOP) :]]
+            # Our nodes report metrics: testpop with its stats flags.
             if self.statsd is not None:
                 metrics.append(f"--statsd={self.statsd}")
             if self.prometheus_ports is not None:
@@ -788,7 +786,7 @@ def make_config(args: argparse.Namespace) -> Config:
         raise SetupError(str(error)) from None
     statsd: str | None = None
     if args.statsd is not None:
-        from ringpop.cli.clusternode import parse_statsd
+        from ringpop.cli.testpop import parse_statsd
 
         try:
             host, port = parse_statsd(args.statsd)
