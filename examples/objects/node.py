@@ -19,6 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import msgspec
 from aiohttp import web
 
 from examples._node import run_main
@@ -27,20 +28,21 @@ from ringpop.integrations.aiohttp import forward_info, match_info_key, setup
 
 __all__ = ["build_app", "main"]
 
+encode = msgspec.json.Encoder().encode
+
 
 def build_app(rp: Ringpop, args: argparse.Namespace | None = None) -> web.Application:
     """The HTTP front of one node."""
 
     async def get_object(request: web.Request) -> web.Response:
         info = forward_info(request)
-        return web.json_response(
-            {
-                "id": request.match_info["id"],
-                "handled_by": rp.whoami(),
-                "forwarded": info is not None and info.forwarded,
-                "forwarded_by": info.source if info is not None else None,
-            }
-        )
+        answer = {
+            "id": request.match_info["id"],
+            "handled_by": rp.whoami(),
+            "forwarded": info is not None and info.forwarded,
+            "forwarded_by": info.source if info is not None else None,
+        }
+        return web.Response(body=encode(answer), content_type="application/json")
 
     async def index(request: web.Request) -> web.Response:
         return web.json_response(

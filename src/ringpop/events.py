@@ -257,31 +257,40 @@ class EventEmitter:
     def __init__(self) -> None:
         self._callbacks: dict[type[Event], list[Callable[[Any], object]]] = {}
         self._subscriptions: list[Subscription] = []
+        self._wanted: dict[type[Event], bool] = {}
 
     def on(self, event_type: type[E], callback: Callable[[E], object]) -> None:
         """Call ``callback(event)`` for every event of ``event_type`` (or a subclass)."""
         self._callbacks.setdefault(event_type, []).append(callback)
+        self._wanted.clear()
 
     def off(self, event_type: type[E], callback: Callable[[E], object]) -> None:
         """Stop calling ``callback``."""
         self._callbacks.get(event_type, []).remove(callback)
+        self._wanted.clear()
 
     def subscribe(self, *types: type[Event], maxsize: int = 1000) -> Subscription:
         """An async iterator over events of ``types`` (all events when none given)."""
         subscription = Subscription(self, types or (Event,), maxsize)
         self._subscriptions.append(subscription)
+        self._wanted.clear()
         return subscription
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
+            self._wanted.clear()
 
     def wants(self, event_type: type[Event]) -> bool:
-        """Whether anyone listens for ``event_type`` (to skip costly events)."""
-        for registered, callbacks in self._callbacks.items():
-            if callbacks and issubclass(event_type, registered):
-                return True
-        return any(issubclass(event_type, t) for s in self._subscriptions for t in s.types)
+        """Whether anyone listens for ``event_type`` (to skip building unwanted events)."""
+        wanted = self._wanted.get(event_type)
+        if wanted is None:
+            wanted = any(
+                callbacks and issubclass(event_type, registered)
+                for registered, callbacks in self._callbacks.items()
+            ) or any(issubclass(event_type, t) for s in self._subscriptions for t in s.types)
+            self._wanted[event_type] = wanted
+        return wanted
 
     def emit(self, event: Event) -> None:
         """Deliver ``event``; a failing callback is logged, never propagated."""

@@ -152,6 +152,9 @@ def _response_headers(headers: dict[str, Any]) -> dict[str, str | list[str]]:
     """Response headers: lower-case names; lists (e.g. set-cookie) stay lists."""
     out: dict[str, str | list[str]] = {}
     for name, value in headers.items():
+        if value.__class__ is str and name.islower() and name not in out:  # the usual case
+            out[name] = value
+            continue
         if value is None:
             continue
         key = name.lower()
@@ -233,6 +236,8 @@ class RequestProxy:
                 "ringpop.request-proxy.keys-required", "at least one key is required", 400
             )
         ring = self.node.ring
+        if len(keys) == 1:
+            return ring.lookup(keys[0]) or self.node.address
         owners = {ring.lookup(key) or self.node.address for key in keys}
         if len(owners) > 1:
             raise ProxyError(
@@ -358,11 +363,12 @@ class RequestProxy:
         except TChannelError as error:
             raise _AttemptError(f"{destination}: {error}") from None
         finally:
-            elapsed = time.monotonic() - started
             self.node.stats.increment(
                 "requestProxy.send.success" if ok else "requestProxy.send.error"
             )
-            self.events.emit(RequestProxied(keys, destination, ENDPOINT, ok, elapsed))
+            if self.events.wants(RequestProxied):
+                elapsed = time.monotonic() - started
+                self.events.emit(RequestProxied(keys, destination, ENDPOINT, ok, elapsed))
 
     # -- receiver ------------------------------------------------------------------------
 

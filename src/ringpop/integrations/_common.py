@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ringpop.ringpop import Ringpop
 
 __all__ = [
+    "FRAMING_HEADERS",
     "ForwardInfo",
     "ForwardOptions",
     "KeyResult",
@@ -30,7 +31,7 @@ NotReady = Literal["refuse", "serve"]
 
 # Hop-by-hop and framing headers: never copied from one HTTP message to another,
 # each server frames its own message.
-_FRAMING = frozenset(
+FRAMING_HEADERS = frozenset(
     {
         "connection",
         "keep-alive",
@@ -79,12 +80,16 @@ class ForwardOptions:
 async def resolve_keys(key: Callable[[Any], Any], subject: Any) -> list[str] | None:
     """Call a key function (sync or async) and normalise its answer to a key list."""
     result = key(subject)
-    if inspect.isawaitable(result):
-        result = await result
-    if result is None:
-        return None
     if isinstance(result, str):
         return [result]
+    if result is None:
+        return None
+    if inspect.isawaitable(result):
+        result = await result
+        if result is None:
+            return None
+        if isinstance(result, str):
+            return [result]
     if isinstance(result, bytes):
         raise TypeError("keys must be str, not bytes")
     keys = list(result)
@@ -129,7 +134,7 @@ def forward_request_headers(headers: Iterator[tuple[str, str]], body_length: int
 def response_header_items(response: HttpResponse) -> Iterator[tuple[str, str]]:
     """The response headers to write (a list value is one header line per item)."""
     for name, value in response.headers.items():
-        if name.lower() in _FRAMING:
+        if name.lower() in FRAMING_HEADERS:
             continue
         if isinstance(value, list):
             for item in value:
@@ -143,7 +148,7 @@ def collect_response_headers(items: Iterator[tuple[str, str]]) -> dict[str, str 
     out: dict[str, str | list[str]] = {}
     for name, value in items:
         key = name.lower()
-        if key in _FRAMING:
+        if key in FRAMING_HEADERS:
             continue
         old = out.get(key)
         if old is None:

@@ -47,6 +47,7 @@ from yarl import URL
 
 from ringpop.forward import HttpRequest, HttpResponse
 from ringpop.integrations._common import (
+    FRAMING_HEADERS,
     ForwardInfo,
     ForwardOptions,
     KeyResult,
@@ -56,7 +57,6 @@ from ringpop.integrations._common import (
     forward_request_headers,
     plain,
     resolve_keys,
-    response_header_items,
 )
 
 if TYPE_CHECKING:
@@ -236,8 +236,15 @@ def to_http_request(request: web.BaseRequest, body: bytes) -> HttpRequest:
 def to_web_response(response: HttpResponse) -> web.Response:
     """An aiohttp response for an :class:`HttpResponse`."""
     headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in response_header_items(response):
-        headers.add(name, value)
+    add = headers.add
+    for name, value in response.headers.items():
+        if name.lower() in FRAMING_HEADERS:
+            continue
+        if value.__class__ is str:
+            add(name, value)
+        else:
+            for item in value:
+                add(name, item)
     return web.Response(status=response.status, body=response.body, headers=headers)
 
 
