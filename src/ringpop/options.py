@@ -98,6 +98,27 @@ class Options:
     self_evict_ping_ratio: Ratio = 0.4
     self_evict_ping_enabled: bool = True
 
+    # -- flap damping (defaults.md §7, ringpop-node) -----------------------------
+    damp_scoring_enabled: bool = True
+    """Score members for flapping and run the damp-req sub-protocol (node does)."""
+    damp_evict_from_ring: bool = False
+    """Take damped members out of the hash ring for ``damp_suppress_duration`` (node only
+    logs "would have been damped"; opt-in, wire-neutral)."""
+    damp_penalty: Count = 500
+    damp_max_score: Count = 10_000
+    damp_suppress_limit: Count = 5000
+    damp_reuse_limit: Count = 2500
+    damp_half_life: Seconds = 300.0
+    damp_decay_interval: Seconds = 1.0
+    damp_suppress_duration: Seconds = 3600.0
+    damp_req_interval: Seconds = 60.0
+    """How often flappers are confirmed with other members (damp-req)."""
+    damp_req_fanout: Count = 6
+    damp_req_min_responses: Count = 3
+    damp_req_timeout: Seconds = 1.0
+    damped_max_percentage: Ratio = 10.0
+    """No more members than this percentage are damped at once."""
+
     # -- labels (defaults.md §8) -------------------------------------------------
     label_max_key_size: Count = 32
     label_max_value_size: Count = 128

@@ -33,6 +33,7 @@ from ringpop.events import (
 )
 from ringpop.forward import Forwarder, HttpHandler, HttpRequest, HttpResponse, RequestProxy
 from ringpop.membership import labels as labelling
+from ringpop.membership.damper import Damper
 from ringpop.membership.heal import Healer
 from ringpop.membership.join import BootstrapError, JoinResult, bootstrap
 from ringpop.membership.labels import IDENTITY_LABEL, check_identity
@@ -102,6 +103,7 @@ class Ringpop:
         self._healer: Healer | None = None
         self._proxy: RequestProxy | None = None
         self._forwarder: Forwarder | None = None
+        self._damper: Damper | None = None
         self._closed = False
         self._evicted = False
         self._last_checksum = 0
@@ -138,7 +140,10 @@ class Ringpop:
         network.serve(protocol_handlers(node))
         from ringpop.admin import admin_handlers  # admin sits above membership
 
-        network.serve(admin_handlers(node, self._healer))
+        if self.options.damp_scoring_enabled:
+            self._damper = Damper(node)
+            network.serve(self._damper.handlers())
+        network.serve(admin_handlers(node, self._healer, self._damper))
         self.channel.register("ringpop", "/proxy/req", self._proxy.serve)
         self._proxy.start_lag_sampler()
         return address
@@ -193,6 +198,8 @@ class Ringpop:
         healer.provider = provider
         result = await bootstrap(node, provider)
         healer.start()
+        if self._damper is not None:
+            self._damper.start()
         self.events.emit(Ready(node.address, len(node.members)))
         return result
 
@@ -247,6 +254,11 @@ class Ringpop:
     def node(self) -> SwimNode:
         """The membership node (for advanced use and admin tooling)."""
         return self._require()[0]
+
+    @property
+    def damper(self) -> Damper | None:
+        """Flap damping (``None`` when ``options.damp_scoring_enabled`` is off)."""
+        return self._damper
 
     @property
     def healer(self) -> Healer:

@@ -15,6 +15,7 @@ import time
 import msgspec
 
 import ringpop
+from ringpop.membership.damper import Damper
 from ringpop.membership.heal import Healer
 from ringpop.membership.network import EndpointHandler, RemoteError
 from ringpop.membership.node import SwimNode
@@ -25,6 +26,7 @@ from ringpop.messages import (
     GossipTickResponse,
     HealResponse,
     ReapResponse,
+    StatsMember,
     StatsMembership,
     StatsMemory,
     StatsProcess,
@@ -58,8 +60,10 @@ def _memory() -> StatsMemory:
     return StatsMemory(rss=rss, heap_total=peak, heap_used=rss)
 
 
-def stats_response(node: SwimNode, started_at: float) -> StatsResponse:
-    """The ``/admin/stats`` body (§5.1), schema-exact."""
+def stats_response(
+    node: SwimNode, started_at: float, damper: Damper | None = None
+) -> StatsResponse:
+    """The ``/admin/stats`` body (§5.1), schema-exact; ``dampScore`` when damping runs."""
     durations = node.tick_durations()
     timing = {
         "type": "histogram",
@@ -70,9 +74,7 @@ def stats_response(node: SwimNode, started_at: float) -> StatsResponse:
     }
     ring = node.ring
     return StatsResponse(
-        membership=StatsMembership(
-            checksum=node.members.checksum, members=node.members.stats_members()
-        ),
+        membership=StatsMembership(checksum=node.members.checksum, members=_members(node, damper)),
         process=StatsProcess(memory=_memory(), pid=os.getpid()),
         protocol=StatsProtocol(timing=timing, protocol_rate=round(node.protocol_rate * 1000, 3)),
         ring=StatsRing(
@@ -86,12 +88,25 @@ def stats_response(node: SwimNode, started_at: float) -> StatsResponse:
     )
 
 
-def admin_handlers(node: SwimNode, healer: Healer) -> dict[str, EndpointHandler]:
+def _members(node: SwimNode, damper: Damper | None) -> list[StatsMember]:
+    members = node.members.stats_members()
+    if damper is None:
+        return members
+    scores = damper.all_scores()
+    for member in members:
+        if member.address != node.address:
+            member.damp_score = scores.get(member.address, 0)
+    return members
+
+
+def admin_handlers(
+    node: SwimNode, healer: Healer, damper: Damper | None = None
+) -> dict[str, EndpointHandler]:
     """The admin endpoints of ``node``, keyed by endpoint path."""
     started_at = time.monotonic()
 
     async def stats(body: bytes) -> bytes:
-        return encode(stats_response(node, started_at))
+        return encode(stats_response(node, started_at, damper))
 
     async def lookup(body: bytes) -> bytes:
         try:
