@@ -119,6 +119,14 @@ class Options:
     damped_max_percentage: Ratio = 10.0
     """No more members than this percentage are damped at once."""
 
+    # -- bounded input from peers (beyond the originals; wire-neutral) -----------
+    max_members: Count = 100_000
+    """Members tracked at most; changes that would add more are dropped."""
+    max_changes_per_message: Count = 100_000
+    """A message with more changes is refused whole."""
+    max_message_bytes: Count = 16 * 1024 * 1024
+    """A protocol message body larger than this is refused."""
+
     # -- labels (defaults.md §8) -------------------------------------------------
     label_max_key_size: Count = 32
     label_max_value_size: Count = 128

@@ -1,0 +1,134 @@
+"""Bounded input from peers: refuse over-limit messages before they touch state.
+
+ringpop-node and ringpop-go trust their peers: one bad or malicious member can grow
+every member list without bound (Temporal's fork had to add caps, ringpop-go fork
+#22). :class:`InputGuard` enforces, per received message:
+
+* body size (``max_message_bytes``) and number of changes
+  (``max_changes_per_message``): the whole message is refused;
+* label size and count on each change (the §16 limits; internal ``__`` keys are not
+  counted): that change is dropped;
+* at most ``max_members`` tracked members: changes that would add more are dropped.
+
+Every refusal is counted in stats (``limits.refused.<reason>``) and logged at most
+once per peer per minute. Nothing here changes the wire format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ringpop.clock import Clock
+from ringpop.membership.labels import LabelError, check_labels
+from ringpop.membership.memberlist import MemberList
+from ringpop.messages import Change
+from ringpop.stats import Stats
+
+__all__ = ["InputGuard", "InputLimits", "LimitError"]
+
+log = logging.getLogger(__name__)
+
+_LOG_EVERY = 60.0
+
+
+class LimitError(ValueError):
+    """A whole message is over a limit."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class InputLimits:
+    """The limits; the defaults match :class:`~ringpop.options.Options`."""
+
+    max_members: int = 100_000
+    max_changes_per_message: int = 100_000
+    max_message_bytes: int = 16 * 1024 * 1024
+    label_max_key_size: int = 32
+    label_max_value_size: int = 128
+    label_max_count: int = 5
+
+
+class InputGuard:
+    """Applies :class:`InputLimits` to what peers send."""
+
+    def __init__(self, limits: InputLimits, stats: Stats, clock: Clock) -> None:
+        self.limits = limits
+        self.stats = stats
+        self.clock = clock
+        self.refused: dict[str, int] = {}
+        """Refusals by reason, since start."""
+        self._logged: dict[tuple[str, str], float] = {}
+
+    def _refuse(self, peer: str, reason: str, detail: str, count: int = 1) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + count
+        self.stats.increment(f"limits.refused.{reason}", count)
+        now = self.clock.monotonic()
+        last = self._logged.get((peer, reason))
+        if last is None or now - last >= _LOG_EVERY:
+            self._logged[(peer, reason)] = now
+            if len(self._logged) > 10_000:  # bounded, like everything else here
+                self._logged.clear()
+            log.warning("refused input from %s (%s): %s", peer or "unknown peer", reason, detail)
+
+    def check_body(self, peer: str, body: bytes) -> None:
+        """Raise :class:`LimitError` if ``body`` is larger than allowed."""
+        if len(body) > self.limits.max_message_bytes:
+            detail = (
+                f"message of {len(body)} bytes exceeds the limit of "
+                f"{self.limits.max_message_bytes} bytes"
+            )
+            self._refuse(peer, "message-bytes", detail)
+            raise LimitError("message-bytes", detail)
+
+    def filter_changes(
+        self, peer: str, changes: Sequence[Change], members: MemberList
+    ) -> list[Change]:
+        """The changes that may be applied; raises :class:`LimitError` for too many."""
+        limits = self.limits
+        if len(changes) > limits.max_changes_per_message:
+            detail = (
+                f"{len(changes)} changes in one message exceed the limit of "
+                f"{limits.max_changes_per_message}"
+            )
+            self._refuse(peer, "changes", detail)
+            raise LimitError("changes", detail)
+        kept: list[Change] = []
+        room = limits.max_members - len(members)
+        new_addresses: set[str] = set()
+        bad_labels = over_capacity = 0
+        for change in changes:
+            if change.labels:
+                try:
+                    check_labels(
+                        change.labels,
+                        max_key_bytes=limits.label_max_key_size,
+                        max_value_bytes=limits.label_max_value_size,
+                        max_labels=limits.label_max_count,
+                    )
+                except LabelError:
+                    bad_labels += 1
+                    continue
+            address = change.address
+            if address not in members and address not in new_addresses:
+                if len(new_addresses) >= room:
+                    over_capacity += 1
+                    continue
+                new_addresses.add(address)
+            kept.append(change)
+        if bad_labels:
+            self._refuse(
+                peer, "labels", f"{bad_labels} changes with labels over the limits", bad_labels
+            )
+        if over_capacity:
+            self._refuse(
+                peer,
+                "members",
+                f"{over_capacity} new members beyond the limit of {limits.max_members}",
+                over_capacity,
+            )
+        return kept

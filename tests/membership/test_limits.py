@@ -1,0 +1,92 @@
+"""Bounded input from peers: over-limit input is refused before it touches state."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+
+from ringpop.clock import ManualClock
+from ringpop.membership.limits import InputGuard, InputLimits, LimitError
+from ringpop.membership.memberlist import MemberList
+from ringpop.messages import Change
+from ringpop.stats import MemoryBackend, Stats
+
+PEER = "127.0.0.1:4000"
+
+
+def _setup(**limits: int) -> tuple[InputGuard, MemberList, MemoryBackend, ManualClock]:
+    clock = ManualClock()
+    backend = MemoryBackend()
+    members = MemberList("127.0.0.1:3000", clock=clock, rng=random.Random(1))
+    return (
+        InputGuard(InputLimits(**limits), Stats("127.0.0.1:3000", backend), clock),
+        members,
+        backend,
+        clock,
+    )
+
+
+def _alive(address: str, **labels: str) -> Change:
+    return Change(address=address, status="alive", incarnation_number=1, labels=dict(labels))
+
+
+def test_body_size() -> None:
+    guard, _, backend, _ = _setup(max_message_bytes=10)
+    guard.check_body(PEER, b"x" * 10)
+    with pytest.raises(LimitError, match="11 bytes exceeds the limit of 10") as error:
+        guard.check_body(PEER, b"x" * 11)
+    assert error.value.reason == "message-bytes"
+    assert backend.counters["limits.refused.message-bytes"] == 1
+
+
+def test_too_many_changes_refuses_the_message() -> None:
+    guard, members, backend, _ = _setup(max_changes_per_message=3)
+    changes = [_alive(f"10.0.0.{i}:1") for i in range(4)]
+    with pytest.raises(LimitError, match="4 changes"):
+        guard.filter_changes(PEER, changes, members)
+    assert backend.counters["limits.refused.changes"] == 1
+    assert guard.filter_changes(PEER, changes[:3], members) == changes[:3]
+
+
+def test_member_cap_drops_only_new_members() -> None:
+    guard, members, backend, _ = _setup(max_members=3)
+    members.apply([_alive("10.0.0.1:1")])  # with the local member: 2 tracked
+    changes = [
+        _alive("10.0.0.1:1"),
+        _alive("10.0.0.2:1"),
+        _alive("10.0.0.3:1"),
+        _alive("10.0.0.2:1"),
+    ]
+    kept = guard.filter_changes(PEER, changes, members)
+    # an update of a known member and one new member fit; the second new one does not
+    assert [c.address for c in kept] == ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.2:1"]
+    assert backend.counters["limits.refused.members"] == 1
+
+
+def test_label_limits_on_incoming_changes() -> None:
+    guard, members, backend, _ = _setup()
+    ok = _alive("10.0.0.1:1", role="cache", __identity="cache-a")
+    long_key = _alive("10.0.0.2:1", **{"k" * 33: "v"})
+    long_value = _alive("10.0.0.3:1", role="v" * 129)
+    too_many = _alive("10.0.0.4:1", **{f"k{i}": "v" for i in range(6)})
+    kept = guard.filter_changes(PEER, [ok, long_key, long_value, too_many], members)
+    assert kept == [ok]
+    assert backend.counters["limits.refused.labels"] == 3
+
+
+def test_logged_once_per_peer_per_minute(caplog: pytest.LogCaptureFixture) -> None:
+    guard, _, _, clock = _setup(max_message_bytes=1)
+    caplog.set_level(logging.WARNING, logger="ringpop.membership.limits")
+    for _ in range(5):
+        with pytest.raises(LimitError):
+            guard.check_body(PEER, b"xx")
+    with pytest.raises(LimitError):
+        guard.check_body("127.0.0.1:4001", b"xx")
+    assert len(caplog.records) == 2
+    clock.advance(61)
+    with pytest.raises(LimitError):
+        guard.check_body(PEER, b"xx")
+    assert len(caplog.records) == 3
+    assert guard.refused == {"message-bytes": 7}
