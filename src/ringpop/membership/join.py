@@ -10,6 +10,7 @@ backoff until ``join_size`` nodes answered or ``max_join_duration`` ran out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,17 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
     cap = 0.0
     retries = 0  # counts every wait, also after unreadable host lists (no rounds then)
     my_ip = node.address.rsplit(":", 1)[0]
+    # A peer that joins us is up: while we back off after failed joins, retry at
+    # once and with it first, rather than sleep out a backoff that grew while
+    # nobody was listening yet (cold start of a whole cluster).
+    woken = asyncio.Event()
+    joiners: list[str] = []
+
+    def on_join_request(source: str) -> None:
+        joiners.append(source)
+        woken.set()
+
+    node.on_join_request = on_join_request
     while True:
         try:
             hosts = await provider.hosts()
@@ -87,11 +99,16 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
                 node.rng.shuffle(pool_preferred)
                 node.rng.shuffle(pool_other)
             want = (join_size - len(joined)) * options.join_parallelism
-            group: list[str] = []
+            fresh_joiners = (h for h in dict.fromkeys(joiners) if h in potential)
+            group = [h for h in fresh_joiners if h not in joined][:want]
+            joiners.clear()
+            for pool in (pool_preferred, pool_other):
+                pool[:] = [h for h in pool if h not in group]
             while len(group) < want and (pool_preferred or pool_other):
                 group.append((pool_preferred or pool_other).pop())
             result.rounds += 1
             result.attempts += len(group)
+            woken.clear()
             for host in await _join_group(node, group):
                 joined.add(host)
                 result.joined.append(host)
@@ -111,7 +128,10 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
         log.info(
             "%s: joined %d so far; next join round in %.2f s", node.address, len(joined), delay
         )
-        await asyncio.sleep(delay)
+        if not woken.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), delay)
+    node.on_join_request = None
     node.disseminator.clear_non_local()
     node.mark_ready()
     return result

@@ -107,6 +107,9 @@ class SwimNode:
         self._eviction_listeners: list[EvictionListener] = []
         self._ready = False
         self._ready_event: asyncio.Event | None = None
+        self.on_join_request: Callable[[str], None] | None = None
+        """Called by the join handler with the joiner's address (bootstrap uses it:
+        a peer that joins us is up, so a backing-off bootstrap can retry with it)."""
         self._closed = False
         self._gossip_task: asyncio.Task[None] | None = None
         self._tick_lock: asyncio.Lock | None = None

@@ -79,6 +79,8 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
                 "A node tried joining a different app cluster. The expected app "
                 f"({node.app}) did not match the actual app ({request.app}).",
             )
+        if node.on_join_request is not None:
+            node.on_join_request(source)
         # The joiner is not added here: it announces itself through gossip (§4.1).
         return encode(
             JoinResponse(
