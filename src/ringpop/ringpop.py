@@ -179,10 +179,17 @@ class Ringpop:
             self._last_checksum = checksum
 
     def _on_ring_change(self, change: RingChange) -> None:
+        stats = self._require()[0].stats
+        stats.increment("ring.changed")
+        stats.increment("ring.checksum-computed")
+        stats.gauge("ring.checksum", change.checksum)
+        stats.gauge("ring.servers", self._require()[0].ring.server_count)
         self.events.emit(RingChanged(change.added, change.removed, change.checksum))
         for address in change.added:
+            stats.increment("ring.server-added")
             self.events.emit(ServerAdded(address))
         for address in change.removed:
+            stats.increment("ring.server-removed")
             self.events.emit(ServerRemoved(address))
 
     async def bootstrap(self, hosts: HostsSpec) -> JoinResult:

@@ -43,3 +43,30 @@ async def test_eviction_is_an_event() -> None:
         assert watcher.node.members.get(addresses[2]) is None
     finally:
         await asyncio.gather(*(n.close(self_evict=False) for n in nodes[:2]))
+
+
+async def test_ring_and_membership_stats_are_emitted() -> None:
+    from ringpop.stats import MemoryBackend
+
+    backends = [MemoryBackend(), MemoryBackend()]
+    nodes = [Ringpop("evict-test", "127.0.0.1:0", options=QUICK, stats_backend=b) for b in backends]
+    addresses = [await n.start() for n in nodes]
+    try:
+        await asyncio.gather(*(n.bootstrap(addresses) for n in nodes))
+        for _ in range(50):
+            if backends[0].counters["ping.send"] >= 2:
+                break
+            await asyncio.sleep(0.05)
+        stats = backends[0]
+        assert stats.counters["ring.server-added"] >= 1
+        assert stats.gauges["ring.servers"] == 2
+        assert stats.gauges["ring.checksum"] == nodes[0].node.ring.checksum
+        assert stats.gauges["checksum"] == nodes[0].node.checksum
+        assert stats.gauges["num-members"] == 2
+        assert stats.counters["join.send"] >= 1
+        assert stats.counters["ping.send"] >= 2
+        assert stats.counters["membership-update.alive"] >= 1
+        assert stats.timings["ping"]
+        assert stats.timings["protocol.frequency"]
+    finally:
+        await asyncio.gather(*(n.close(self_evict=False) for n in nodes))
