@@ -11,6 +11,7 @@ import gzip
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -339,6 +340,9 @@ def aiohttp_app() -> web.Application:
         data = await request.post()
         return web.json_response({k: str(v) for k, v in data.items()})
 
+    async def file(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(Path(__file__))
+
     async def sub_hello(request: web.Request) -> web.Response:
         return web.Response(text=f"sub {request.match_info['name']}")
 
@@ -360,6 +364,7 @@ def aiohttp_app() -> web.Application:
     app.router.add_get("/302", moved)
     app.router.add_get("/boom", boom)
     app.router.add_post("/form", form)
+    app.router.add_get("/file", file)
     sub = web.Application()
     sub.router.add_get("/hello/{name}", sub_hello)
     app.add_subapp("/sub", sub)
@@ -442,6 +447,9 @@ async def test_aiohttp_handler_response_kinds(running_aiohttp_app: web.Applicati
     assert json.loads(form.body) == {"a": "1", "b": "two words"}
     sub = await handler(HttpRequest("GET", "/sub/hello/ann"))
     assert sub.body == b"sub ann"
+    served_file = await handler(HttpRequest("GET", "/file"))
+    assert served_file.status == 200
+    assert served_file.body == Path(__file__).read_bytes()
 
 
 async def test_aiohttp_handler_needs_a_running_app() -> None:

@@ -34,6 +34,7 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aiohttp import web
@@ -251,17 +252,6 @@ def to_web_response(response: HttpResponse) -> web.Response:
 # -- serving forwarded requests ---------------------------------------------------------------
 
 
-class _Protocol(BaseProtocol):
-    """Stands in for the connection of a forwarded request (there is none)."""
-
-    ssl_context = None
-    peername = None
-    sockname = None
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop)
-
-
 class _CollectingWriter(AbstractStreamWriter):
     """Receives what a response writes and keeps the body."""
 
@@ -280,6 +270,10 @@ class _CollectingWriter(AbstractStreamWriter):
         data = bytes(chunk)
         if self._compressor is not None and data:
             data = self._compressor.compress(data)
+        self.collect(data)
+
+    def collect(self, data: bytes) -> None:
+        """Keep body bytes (already encoded)."""
         if data:
             self.chunks.append(data)
             self.output_size += len(data)
@@ -320,6 +314,84 @@ class _CollectingWriter(AbstractStreamWriter):
 
     def send_headers(self) -> None:
         return None
+
+
+# asyncio's loop.sendfile() copies through transport.write() for flow-controlled
+# transports in this mode (both are asyncio internals, looked up defensively).
+_SENDFILE_FALLBACK = getattr(
+    getattr(import_module("asyncio.constants"), "_SendfileMode", None), "FALLBACK", None
+)
+if TYPE_CHECKING:
+    _FlowControl = asyncio.Transport
+else:
+    _FlowControl = getattr(
+        import_module("asyncio.transports"), "_FlowControlMixin", asyncio.Transport
+    )
+
+
+class _Transport(_FlowControl):
+    """The connection a forwarded request does not have.
+
+    Handlers see a transport that is open and has no peer; what is written to it
+    directly (asyncio's ``sendfile`` fallback, used by ``FileResponse``) goes into
+    the response body. On uvloop, ``sendfile`` is not implemented and aiohttp falls
+    back to the response writer by itself.
+    """
+
+    _sendfile_compatible = _SENDFILE_FALLBACK
+
+    def __init__(self, writer: _CollectingWriter, loop: asyncio.AbstractEventLoop) -> None:
+        if _FlowControl is asyncio.Transport:
+            super().__init__()
+        else:  # _FlowControlMixin(extra, loop)
+            super().__init__(None, loop)  # type: ignore[call-arg]
+        self._writer = writer
+        self._protocol: asyncio.BaseProtocol | None = None
+        self._protocol_paused = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._writer.collect(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        assert self._protocol is not None
+        return self._protocol
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def is_reading(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+class _Protocol(BaseProtocol):
+    """Stands in for the connection of a forwarded request (there is none)."""
+
+    ssl_context = None
+    peername = None
+    sockname = None
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, transport: _Transport) -> None:
+        super().__init__(loop)
+        transport.set_protocol(self)
+        self.transport = transport
 
 
 class AiohttpHandler:
@@ -367,12 +439,12 @@ class AiohttpHandler:
         if not app.frozen:
             return plain(503, "the aiohttp application is not running yet")
         loop = asyncio.get_running_loop()
-        protocol = _Protocol(loop)
+        writer = _CollectingWriter()
+        protocol = _Protocol(loop, _Transport(writer, loop))
         payload = StreamReader(protocol, 2**16, loop=loop)
         if request.body:
             payload.feed_data(request.body)
         payload.feed_eof()
-        writer = _CollectingWriter()
         task = asyncio.current_task()
         assert task is not None
         web_request = app._make_request(
