@@ -117,12 +117,12 @@ class Healer:
             ):
                 for_us.append(_suspect_copy(b.address, b.incarnation_number, dict(b.labels)))
         if for_us or for_them:
-            node.apply_changes(for_us)
+            node.apply_changes(for_us, peer=target)
             sent = not for_them or await node.send_ping(
                 target, timeout=options.heal_ping_timeout, changes=for_them
             )
         else:
-            node.apply_changes(theirs)
+            node.apply_changes(theirs, peer=target)
             sent = await node.send_ping(
                 target, timeout=options.heal_ping_timeout, changes=node.members.as_changes()
             )

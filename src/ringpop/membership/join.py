@@ -155,7 +155,7 @@ async def _join_group(node: SwimNode, group: Sequence[str]) -> list[str]:
                 node.app,
             )
             return None
-        node.apply_changes(response.membership, disseminate=False)
+        node.apply_changes(response.membership, disseminate=False, peer=host)
         return host
 
     answers = await asyncio.gather(*(join_one(host) for host in group))

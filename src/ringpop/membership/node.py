@@ -19,11 +19,12 @@ import math
 import random
 import statistics
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from ringpop.clock import Clock, SystemClock
 from ringpop.membership.dissemination import Disseminator
+from ringpop.membership.limits import InputGuard, InputLimits, LimitError
 from ringpop.membership.member import Member
 from ringpop.membership.memberlist import Applied, MemberList, ring_updates
 from ringpop.membership.network import CallError, Network
@@ -91,6 +92,19 @@ class SwimNode:
             checksum_flavour=options.checksum_flavour,
         )
         self.disseminator = Disseminator(self.members, piggyback_factor=options.piggyback_factor)
+        self.guard = InputGuard(
+            InputLimits(
+                max_members=options.max_members,
+                max_changes_per_message=options.max_changes_per_message,
+                max_message_bytes=options.max_message_bytes,
+                label_max_key_size=options.label_max_key_size,
+                label_max_value_size=options.label_max_value_size,
+                label_max_count=options.label_max_count,
+            ),
+            self.stats,
+            self.clock,
+        )
+        """Limits on what peers may make us track (:mod:`.limits`)."""
         self.timers = TransitionTimers(
             suspect_period=options.suspect_period,
             faulty_period=options.faulty_period,
@@ -182,10 +196,26 @@ class SwimNode:
     # -- the apply pipeline ----------------------------------------------------------
 
     def apply_changes(
-        self, changes: Iterable[Change], *, disseminate: bool = True
+        self,
+        changes: Sequence[Change],
+        *,
+        disseminate: bool = True,
+        peer: str = "",
+        strict: bool = False,
     ) -> list[Applied]:
-        """Apply received changes (§6) and process what was accepted."""
-        applied = self.members.apply(changes)
+        """Apply changes received from ``peer`` (§6) and process what was accepted.
+
+        The input limits come first (:mod:`.limits`): changes over them are dropped,
+        and a message with too many changes is refused whole, returning ``[]`` (or,
+        with ``strict``, raising :class:`~ringpop.membership.limits.LimitError`).
+        """
+        try:
+            allowed = self.guard.filter_changes(peer, changes, self.members)
+        except LimitError:
+            if strict:
+                raise
+            return []
+        applied = self.members.apply(allowed)
         self.process(applied, disseminate=disseminate)
         return applied
 
@@ -375,7 +405,7 @@ class SwimNode:
         self.stats.timing("ping", (self.clock.monotonic() - started) * 1000)
         if changes is None:
             self.disseminator.commit(issued)
-        self.apply_changes(response.changes)
+        self.apply_changes(response.changes, peer=address)
         return True
 
     async def _ping_req(self, target: Member) -> None:
@@ -424,7 +454,7 @@ class SwimNode:
             return None
         self.stats.timing("ping-req", (self.clock.monotonic() - started) * 1000)
         self.disseminator.commit(issued)
-        self.apply_changes(response.changes)
+        self.apply_changes(response.changes, peer=helper)
         return response.ping_status
 
     # -- joins and full syncs (§4.1, §7.5) -----------------------------------------------
@@ -465,7 +495,7 @@ class SwimNode:
     async def _reverse_full_sync(self, address: str) -> None:
         try:
             response = await self.send_join(address, timeout=self.options.reverse_full_sync_timeout)
-            self.apply_changes(response.membership)
+            self.apply_changes(response.membership, peer=address)
         except CallError as error:
             log.info("%s: reverse full sync with %s failed: %s", self.address, address, error)
         finally:

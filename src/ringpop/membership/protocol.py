@@ -11,10 +11,12 @@ import re
 import msgspec
 from msgspec import UNSET
 
+from ringpop.membership.limits import LimitError
 from ringpop.membership.member import is_valid_address
 from ringpop.membership.network import EndpointHandler, RemoteError
 from ringpop.membership.node import SwimNode
 from ringpop.messages import (
+    Change,
     JoinRequest,
     JoinResponse,
     MessageError,
@@ -41,12 +43,27 @@ def _is_json(body: bytes) -> bool:
     return True
 
 
+def _check_size(node: SwimNode, body: bytes) -> None:
+    try:
+        node.guard.check_body("", body)
+    except LimitError as error:
+        raise RemoteError(f"ringpop.limit.{error.reason}", str(error)) from None
+
+
+def _apply(node: SwimNode, changes: list[Change], source: str) -> None:
+    try:
+        node.apply_changes(changes, peer=source, strict=True)
+    except LimitError as error:
+        raise RemoteError(f"ringpop.limit.{error.reason}", str(error)) from None
+
+
 def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
     """The protocol endpoints of ``node``, keyed by endpoint path."""
     blacklist = [re.compile(pattern) for pattern in node.options.member_blacklist]
 
     async def join(body: bytes) -> bytes:
         node.stats.increment("join.recv")
+        _check_size(node, body)
         if not _is_json(body):
             raise RemoteError("Error", "need JSON req body with source and incarnationNumber")
         try:
@@ -93,6 +110,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
 
     async def ping(body: bytes) -> bytes:
         node.stats.increment("ping.recv")
+        _check_size(node, body)
         if not node.ready:
             raise RemoteError(*_NOT_READY)
         try:
@@ -106,7 +124,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
                 raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop requires app name")
         elif request.app != node.app:
             raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop has a different app name")
-        node.apply_changes(request.changes)
+        _apply(node, request.changes, request.source)
         changes, full_sync = node.disseminator.issue_as_receiver(
             request.source, request.source_incarnation_number, request.checksum
         )
@@ -124,6 +142,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
 
     async def ping_req(body: bytes) -> bytes:
         node.stats.increment("ping-req.recv")
+        _check_size(node, body)
         if not node.ready:
             raise RemoteError(*_NOT_READY)
         try:
@@ -133,7 +152,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
                 "ringpop.bad-request",
                 f"need req body with source, target, changes, and checksum ({error})",
             ) from None
-        node.apply_changes(request.changes)
+        _apply(node, request.changes, request.source)
         node.stats.increment("ping-req-ping.send")
         reachable = await node.send_ping(request.target)
         changes, _full_sync = node.disseminator.issue_as_receiver(
