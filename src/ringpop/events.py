@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 __all__ = [
+    "BootstrapStalled",
     "ChecksumComputed",
     "ChecksumsDiffer",
     "Event",
     "EventEmitter",
+    "IslandAvoided",
     "LookupTiming",
     "MembersEvicted",
     "MembershipChanged",
@@ -57,6 +59,21 @@ class Ready(Event):
 
     address: str
     members: int
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapStalled(Event):
+    """No member has answered a join yet (``join_forever``: still trying)."""
+
+    elapsed: float
+    joined: int
+
+
+@dataclass(frozen=True, slots=True)
+class IslandAvoided(Event):
+    """The bootstrap list named only us, discovery names others: joining them."""
+
+    discovered: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

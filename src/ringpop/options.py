@@ -80,6 +80,10 @@ class Options:
     max_join_duration: Seconds = 120.0
     join_retry_delay_min: Seconds = 0.1
     join_retry_delay_max: Seconds = 60.0
+    join_forever: bool = False
+    """Never give up bootstrapping: after ``max_join_duration`` start with whichever
+    members answered, or keep trying (backoff capped at ``join_retry_delay_max``)
+    while none has, instead of raising ``BootstrapError``."""
     member_blacklist: tuple[str, ...] = ()
     """Regular expressions; joiners whose address matches one are refused."""
 

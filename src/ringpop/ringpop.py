@@ -20,8 +20,10 @@ from types import TracebackType
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
 from ringpop.events import (
+    BootstrapStalled,
     ChecksumComputed,
     EventEmitter,
+    IslandAvoided,
     LookupTiming,
     MembersEvicted,
     MembershipChanged,
@@ -192,18 +194,30 @@ class Ringpop:
             stats.increment("ring.server-removed")
             self.events.emit(ServerRemoved(address))
 
-    async def bootstrap(self, hosts: HostsSpec) -> JoinResult:
+    async def bootstrap(self, hosts: HostsSpec, *, discover: HostsSpec | None = None) -> JoinResult:
         """Join the cluster named by ``hosts`` (list, hosts file, ``dns:`` spec or provider).
 
         Returns when joined (the node is then ready and gossiping); raises
         :class:`BootstrapError` if no quorum of joins succeeded within
-        ``options.max_join_duration``.
+        ``options.max_join_duration`` (unless ``options.join_forever``).
+
+        ``discover`` is the cluster's discovery source when it is not ``hosts`` (e.g.
+        a seed list to start from, DNS to heal from): the partition healer reads it,
+        and a bootstrap list naming only this node does not make a one-node cluster
+        while ``discover`` names others (an :class:`IslandAvoided` event, then joins).
         """
         await self.start()
         provider = from_spec(hosts)
+        discovery = provider if discover is None else from_spec(discover)
         node, healer = self._require()
-        healer.provider = provider
-        result = await bootstrap(node, provider)
+        healer.provider = discovery
+        result = await bootstrap(
+            node,
+            provider,
+            discover=discovery,
+            on_stalled=lambda elapsed, joined: self.events.emit(BootstrapStalled(elapsed, joined)),
+            on_island=lambda hosts: self.events.emit(IslandAvoided(tuple(hosts))),
+        )
         healer.start()
         if self._damper is not None:
             self._damper.start()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ringpop.discovery import DiscoverProvider, DiscoveryError
@@ -51,10 +51,25 @@ def join_backoff(attempt: int, low: float, high: float, previous_cap: float) -> 
     return max(previous_cap, 0.0), cap
 
 
-async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
+async def bootstrap(
+    node: SwimNode,
+    provider: DiscoverProvider,
+    *,
+    discover: DiscoverProvider | None = None,
+    on_stalled: Callable[[float, int], None] | None = None,
+    on_island: Callable[[list[str]], None] | None = None,
+) -> JoinResult:
     """Join the cluster named by ``provider``; mark the node ready on success.
 
-    Raises :class:`BootstrapError` after ``max_join_duration`` without enough joins.
+    Raises :class:`BootstrapError` after ``max_join_duration`` without enough joins,
+    unless ``options.join_forever``: then it starts with the members that answered,
+    or, when none did, keeps trying (calling ``on_stalled(elapsed, joined)`` and
+    warning about once a minute).
+
+    ``discover`` is the cluster's discovery source when it differs from the bootstrap
+    list. A bootstrap list naming only this node normally means a one-node cluster;
+    if ``discover`` names others, the node joins them instead (``on_island(hosts)``)
+    rather than starting a permanent island.
     """
     options = node.options
     loop = asyncio.get_running_loop()
@@ -65,6 +80,7 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
     pool_other: list[str] = []
     cap = 0.0
     retries = 0  # counts every wait, also after unreadable host lists (no rounds then)
+    stalled_logged = float("-inf")
     my_ip = node.address.rsplit(":", 1)[0]
     # A peer that joins us is up: while we back off after failed joins, retry at
     # once and with it first, rather than sleep out a backoff that grew while
@@ -85,6 +101,20 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
             log.warning("%s: cannot read hosts: %s", node.address, error)
         if hosts is not None:
             potential = [h for h in dict.fromkeys(hosts) if h != node.address]
+            if not potential and discover is not None and discover is not provider:
+                others = await _other_hosts(node, discover)
+                if others:
+                    log.warning(
+                        "%s: the bootstrap list names only this node but discovery names "
+                        "%d others (%s); joining them instead of starting alone",
+                        node.address,
+                        len(others),
+                        ", ".join(others[:5]),
+                    )
+                    if on_island is not None:
+                        on_island(others)
+                    provider = discover
+                    continue
             if not potential:
                 result.alone = True
                 log.info("%s: the host list names only this node; starting alone", node.address)
@@ -116,10 +146,30 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
                 break
         elapsed = loop.time() - started
         if elapsed >= options.max_join_duration:
-            raise BootstrapError(
-                f"{node.address} joined {len(joined)} of the needed members "
-                f"in {elapsed:.1f} s ({result.attempts} join requests); giving up"
-            )
+            if not options.join_forever:
+                raise BootstrapError(
+                    f"{node.address} joined {len(joined)} of the needed members "
+                    f"in {elapsed:.1f} s ({result.attempts} join requests); giving up"
+                )
+            if joined:
+                log.warning(
+                    "%s: only %d member(s) answered in %.0f s; starting with them, "
+                    "gossip will find the rest",
+                    node.address,
+                    len(joined),
+                    elapsed,
+                )
+                break
+            if elapsed - stalled_logged >= 60.0:
+                stalled_logged = elapsed
+                log.warning(
+                    "%s: no member answered a join in %.0f s (%d join requests); still trying",
+                    node.address,
+                    elapsed,
+                    result.attempts,
+                )
+                if on_stalled is not None:
+                    on_stalled(elapsed, len(joined))
         low, cap = join_backoff(
             retries, options.join_retry_delay_min, options.join_retry_delay_max, cap
         )
@@ -135,6 +185,15 @@ async def bootstrap(node: SwimNode, provider: DiscoverProvider) -> JoinResult:
     node.disseminator.clear_non_local()
     node.mark_ready()
     return result
+
+
+async def _other_hosts(node: SwimNode, discover: DiscoverProvider) -> list[str]:
+    try:
+        hosts = await discover.hosts()
+    except DiscoveryError as error:
+        log.warning("%s: cannot read the discovery source: %s", node.address, error)
+        return []
+    return [h for h in dict.fromkeys(hosts) if h != node.address]
 
 
 async def _join_group(node: SwimNode, group: Sequence[str]) -> list[str]:

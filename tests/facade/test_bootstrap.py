@@ -1,0 +1,106 @@
+"""Bootstraps that never give up, and no silent one-node island (issue 6 item 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from ringpop import Options, Ringpop
+from ringpop.events import BootstrapStalled, Event, IslandAvoided, Ready
+from ringpop.membership.join import BootstrapError
+
+IMPATIENT = Options(
+    min_protocol_period=0.05,
+    max_join_duration=0.4,
+    join_retry_delay_min=0.05,
+    join_retry_delay_max=0.1,
+    join_timeout=0.3,
+)
+
+
+def free_address() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_without_join_forever_bootstrap_gives_up() -> None:
+    lonely = Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT)
+    me = await lonely.start()
+    try:
+        with pytest.raises(BootstrapError, match="giving up"):
+            await lonely.bootstrap([me, free_address()])
+        assert not lonely.is_ready
+    finally:
+        await lonely.close()
+
+
+async def test_join_forever_waits_for_the_first_member_and_starts() -> None:
+    later = free_address()
+    waiting = Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT.replace(join_forever=True))
+    me = await waiting.start()
+    seen: list[Event] = []
+    waiting.events.on(Event, seen.append)
+    joining = asyncio.ensure_future(waiting.bootstrap([me, later]))
+    try:
+        await asyncio.sleep(1.0)  # well past max_join_duration: still trying, not failed
+        assert not joining.done()
+        assert not waiting.is_ready
+        assert any(isinstance(e, BootstrapStalled) for e in seen)
+        other = Ringpop("boot-test", later, options=IMPATIENT)
+        await other.start()
+        try:
+            await asyncio.gather(joining, other.bootstrap([me, later]))
+            assert waiting.is_ready
+            assert any(isinstance(e, Ready) for e in seen)
+            for _ in range(100):
+                if len(waiting.node.members) == 2 == len(other.node.members):
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting.node.checksum == other.node.checksum
+        finally:
+            await other.close(self_evict=False)
+    finally:
+        joining.cancel()
+        await waiting.close(self_evict=False)
+
+
+async def test_join_forever_starts_with_a_partial_answer() -> None:
+    first = Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT)
+    a = await first.start()
+    await first.bootstrap([a])
+    second = Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT.replace(join_forever=True))
+    b = await second.start()
+    try:
+        # join_size is min(3, 2) = 2 but only one host answers: started after 0.4 s anyway
+        result = await asyncio.wait_for(second.bootstrap([a, b, free_address()]), 5)
+        assert result.joined == [a]
+        assert second.is_ready
+    finally:
+        await asyncio.gather(first.close(self_evict=False), second.close(self_evict=False))
+
+
+async def test_no_silent_island() -> None:
+    existing = Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT)
+    a = await existing.start()
+    await existing.bootstrap([a])
+    newcomer = Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT)
+    b = await newcomer.start()
+    seen: list[IslandAvoided] = []
+    newcomer.events.on(IslandAvoided, seen.append)
+    try:
+        # The seed list names only the newcomer; discovery knows the cluster.
+        result = await asyncio.wait_for(newcomer.bootstrap([b], discover=[a, b]), 5)
+        assert not result.alone
+        assert result.joined == [a]
+        assert seen == [IslandAvoided((a,))]
+        assert newcomer.healer.provider is not None
+        # Without a discovery source naming others, [self] is a one-node cluster.
+        alone = Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT)
+        c = await alone.start()
+        assert (await alone.bootstrap([c], discover=[c])).alone
+        await alone.close(self_evict=False)
+    finally:
+        await asyncio.gather(existing.close(self_evict=False), newcomer.close(self_evict=False))
