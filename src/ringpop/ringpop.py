@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -223,6 +223,22 @@ class Ringpop:
             self._damper.start()
         self.events.emit(Ready(node.address, len(node.members)))
         return result
+
+    def add_self_eviction_hooks(
+        self,
+        *,
+        before: Callable[[], Awaitable[None] | None] | None = None,
+        after: Callable[[], Awaitable[None] | None] | None = None,
+    ) -> None:
+        """Run ``before`` ahead of self-eviction (e.g. stop taking new work) and ``after``
+        once the other members were told (e.g. flush state). Plain or async functions;
+        they run on :meth:`self_evict` and on :meth:`close`. Needs :meth:`start` first.
+        """
+        node = self._require()[0]
+        if before is not None:
+            node.pre_evict_hooks.append(before)
+        if after is not None:
+            node.post_evict_hooks.append(after)
 
     async def self_evict(self) -> int:
         """Leave the cluster gracefully (§15) but keep serving until :meth:`close`.

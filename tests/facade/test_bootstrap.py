@@ -104,3 +104,38 @@ async def test_no_silent_island() -> None:
         await alone.close(self_evict=False)
     finally:
         await asyncio.gather(existing.close(self_evict=False), newcomer.close(self_evict=False))
+
+
+async def test_self_eviction_hooks_and_refusal_of_a_second_eviction() -> None:
+    from ringpop.membership.node import SelfEvictionError
+    from ringpop.membership.status import Status
+
+    nodes = [Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT) for _ in range(3)]
+    addresses = [await n.start() for n in nodes]
+    await asyncio.gather(*(n.bootstrap(addresses) for n in nodes))
+    leaving = nodes[0]
+    calls: list[str] = []
+
+    async def before() -> None:
+        calls.append(f"before:{leaving.node.local.status}")
+        await asyncio.sleep(0.05)
+
+    leaving.add_self_eviction_hooks(before=before, after=lambda: calls.append("after"))
+    try:
+        first = asyncio.ensure_future(leaving.self_evict())
+        await asyncio.sleep(0)
+        with pytest.raises(SelfEvictionError, match="already executing"):
+            await leaving.self_evict()
+        told = await first
+        assert calls == ["before:alive", "after"]
+        assert told == 1  # min(maxP, ceil(0.4 x 2), 2)
+        assert leaving.node.local.status == Status.FAULTY
+        assert not leaving.node.ring.has_server(addresses[0])
+        for _ in range(100):
+            views = [n.node.members.get(addresses[0]) for n in nodes[1:]]
+            if all(v is not None and v.status == Status.FAULTY for v in views):
+                break
+            await asyncio.sleep(0.05)
+        assert all(not n.node.ring.has_server(addresses[0]) for n in nodes[1:])
+    finally:
+        await asyncio.gather(*(n.close(self_evict=False) for n in nodes))
