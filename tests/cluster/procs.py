@@ -38,6 +38,7 @@ __all__ = [
     "Admin",
     "Cluster",
     "ClusterError",
+    "Kind",
     "NodeProc",
     "Snapshot",
     "Stats",
