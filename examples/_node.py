@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from ringpop import Options, Ringpop
+from ringpop.cli.testpop import add_node_arguments, node_options
 from ringpop.discovery import HostsFile
 from ringpop.ringpop import BootstrapError
 
@@ -37,32 +38,13 @@ HTTP_PORT_OFFSET = 1000
 """Default HTTP port = TChannel port + this."""
 
 
-def _milliseconds(text: str) -> float:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, not {text}")
-    return value / 1000.0
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """testpop's flags and ``--http``."""
-    parser.add_argument("--listen", required=True, help="TChannel ip:port (the node's address)")
-    parser.add_argument("--hosts", required=True, help="JSON file: array of ip:port to join")
+    """testpop's flags (library defaults for the periods) and ``--http``."""
+    add_node_arguments(parser, periods_ms=(5000, 86_400_000, 60_000), show_flavour=True)
     parser.add_argument(
         "--http",
         help=f"HTTP front ip:port (default: the --listen ip, port + {HTTP_PORT_OFFSET})",
     )
-    parser.add_argument("--suspect-period", type=_milliseconds, default=5.0, metavar="MS")
-    parser.add_argument("--faulty-period", type=_milliseconds, default=86_400.0, metavar="MS")
-    parser.add_argument("--tombstone-period", type=_milliseconds, default=60.0, metavar="MS")
-    parser.add_argument("--identity", help="the __identity label (ring replica strings)")
-    parser.add_argument(
-        "--checksum-flavour",
-        choices=("go", "node"),
-        default="go",
-        help="membership checksum flavour (node: to share a cluster with ringpop-node)",
-    )
-    parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
 
 
 def http_address(args: argparse.Namespace) -> tuple[str, int]:
@@ -76,12 +58,7 @@ def http_address(args: argparse.Namespace) -> tuple[str, int]:
 
 def options_from(args: argparse.Namespace) -> Options:
     """Ringpop options from the flags (``.replace(...)`` to change more)."""
-    return Options(
-        suspect_period=args.suspect_period,
-        faulty_period=args.faulty_period,
-        tombstone_period=args.tombstone_period,
-        checksum_flavour=args.checksum_flavour,
-    )
+    return node_options(args)
 
 
 async def run(

@@ -25,9 +25,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ringpop.options import Options
     from ringpop.stats import StatsBackend
 
-__all__ = ["main", "parse_args", "parse_statsd", "run", "stats_backend"]
+__all__ = [
+    "add_node_arguments",
+    "main",
+    "node_options",
+    "parse_args",
+    "parse_statsd",
+    "run",
+    "stats_backend",
+]
 
 log = logging.getLogger("ringpop.testpop")
 
@@ -71,19 +80,51 @@ def stats_backend(
     return backends[0] if len(backends) == 1 else MultiBackend(backends)
 
 
+def add_node_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    periods_ms: tuple[int, int, int] = (5000, 5000, 5000),
+    show_flavour: bool = False,
+) -> None:
+    """The flags of a node program: testpop's, shared by the examples.
+
+    ``periods_ms`` are the defaults of ``--suspect-period``, ``--faulty-period`` and
+    ``--tombstone-period`` (testpop: 5000 each, what the harness passes).
+    """
+    suspect, faulty, tombstone = (ms / 1000.0 for ms in periods_ms)
+    parser.add_argument("--listen", required=True, help="ip:port to listen on (our address)")
+    parser.add_argument("--hosts", required=True, help="JSON file: array of ip:port, re-read")
+    parser.add_argument("--suspect-period", type=_milliseconds, default=suspect, metavar="MS")
+    parser.add_argument("--faulty-period", type=_milliseconds, default=faulty, metavar="MS")
+    parser.add_argument("--tombstone-period", type=_milliseconds, default=tombstone, metavar="MS")
+    parser.add_argument("--identity", help="sets the __identity label (ring replica strings)")
+    parser.add_argument(
+        "--checksum-flavour",
+        choices=("go", "node"),
+        default="go",
+        help="membership checksum flavour (node: to share a cluster with ringpop-node)"
+        if show_flavour
+        else argparse.SUPPRESS,
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
+
+
+def node_options(args: argparse.Namespace) -> Options:
+    """The ringpop options the node flags ask for."""
+    from ringpop.options import Options
+
+    return Options(
+        suspect_period=args.suspect_period,
+        faulty_period=args.faulty_period,
+        tombstone_period=args.tombstone_period,
+        checksum_flavour=args.checksum_flavour,
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse testpop's flags (``--name=value``)."""
     parser = argparse.ArgumentParser(prog="testpop", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--listen", required=True, help="ip:port to listen on (our address)")
-    parser.add_argument("--hosts", required=True, help="JSON file: array of ip:port, re-read")
-    parser.add_argument("--suspect-period", type=_milliseconds, default=5.0, metavar="MS")
-    parser.add_argument("--faulty-period", type=_milliseconds, default=5.0, metavar="MS")
-    parser.add_argument("--tombstone-period", type=_milliseconds, default=5.0, metavar="MS")
-    parser.add_argument("--identity", help="sets the __identity label (ring replica strings)")
-    parser.add_argument(
-        "--checksum-flavour", choices=("go", "node"), default="go", help=argparse.SUPPRESS
-    )
-    parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
+    add_node_arguments(parser)
     parser.add_argument("--statsd", type=parse_statsd, metavar="HOST:PORT", help="send stats")
     parser.add_argument("--prometheus-port", type=_port, metavar="PORT", help="serve /metrics")
     return parser.parse_args(argv)
@@ -92,19 +133,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> int:
     """Run one node until SIGTERM/SIGINT; the exit status."""
     from ringpop.discovery import HostsFile
-    from ringpop.options import Options
     from ringpop.ringpop import BootstrapError, Ringpop
 
-    options = Options(
-        suspect_period=args.suspect_period,
-        faulty_period=args.faulty_period,
-        tombstone_period=args.tombstone_period,
-        checksum_flavour=args.checksum_flavour,
-    )
     ringpop = Ringpop(
         "ringpop",
         args.listen,
-        options=options,
+        options=node_options(args),
         identity=args.identity,
         stats_backend=stats_backend(args.statsd, args.prometheus_port),
     )
