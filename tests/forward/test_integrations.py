@@ -33,6 +33,8 @@ Scope = MutableMapping[str, Any]
 
 # -- ASGI: serving forwarded requests -----------------------------------------------------
 
+THIS_FILE_BYTES = Path(__file__).read_bytes()  # what the /file route serves
+
 
 def starlette_app() -> Starlette:
     async def show(request: Request) -> Response:
@@ -449,7 +451,7 @@ async def test_aiohttp_handler_response_kinds(running_aiohttp_app: web.Applicati
     assert sub.body == b"sub ann"
     served_file = await handler(HttpRequest("GET", "/file"))
     assert served_file.status == 200
-    assert served_file.body == Path(__file__).read_bytes()
+    assert served_file.body == THIS_FILE_BYTES
 
 
 async def test_aiohttp_handler_needs_a_running_app() -> None:
