@@ -1,10 +1,15 @@
 """Forwarding benchmark (issue 5): HTTP requests through a 3-node cluster, with wrk.
 
-Two clusters of 3 nodes on 127.0.0.1, each node with an HTTP front answering
+Three clusters of 3 nodes on 127.0.0.1, each node with an HTTP front answering
 ``GET /objects/{id}`` from the owner of ``id`` (a small JSON body saying who):
 
-* **ringpop (Python)** - ``examples/objects`` (aiohttp with ringpop's aiohttp
-  integration, uvloop): the owner's aiohttp app serves forwarded requests;
+* **Python, lean front** - ``bench/lean_front.py``: a minimal HTTP/1.1 server on an
+  asyncio protocol calling ``Ringpop.handle_or_proxy`` directly, the owner answering
+  from the ``HttpRequest``; uvloop. What ringpop's forwarding costs without a web
+  framework around it;
+* **Python, aiohttp app** - ``examples/objects``: an ``aiohttp.web`` application with
+  ringpop's aiohttp integration (middleware on the entry, the owner's app serving the
+  forwarded request through its router and middlewares); uvloop;
 * **ringpop-node** (baseline) - ringpop-node 10.21.0 running
   ``interop/node/http-front.js`` (node's ``http`` server calling
   ``ringpop.handleOrProxy``, the ``request`` listener answering).
@@ -338,7 +343,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if why_no_node:
         print(f"ringpop-node baseline skipped: {why_no_node}")
 
-    python_cmd = [
+    lean_cmd = [
+        sys.executable,
+        str(REPO / "bench" / "lean_front.py"),
+        "--listen={listen}",
+        "--hosts={hosts}",
+        "--http={http}",
+    ]
+    aiohttp_cmd = [
         sys.executable,
         "-m",
         "examples.objects.node",
@@ -359,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(tmp)
         scripts = {"random": workdir / "random.lua"}
         scripts["random"].write_text(lua_random())
-        implementations = [("python", python_cmd, REPO)]
+        implementations = [("lean", lean_cmd, REPO), ("aiohttp", aiohttp_cmd, REPO)]
         if not why_no_node:
             implementations.append(("node", node_cmd, NODE_DIR))
         clusters: dict[str, BenchCluster] = {}
@@ -411,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result.cpu_us_entry = spent[0] / max(1, result.requests) * 1e6
                         result.cpu_us_cluster = sum(spent) / max(1, result.requests) * 1e6
                         print(
-                            f"round {round_number + 1} {workload:6} {name:6} "
+                            f"round {round_number + 1} {workload:6} {name:7} "
                             f"{result.requests_per_s:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
                             f"p99 {result.p99_ms:7.2f} ms  CPU/request "
                             f"{result.cpu_us_entry:5.0f} us entry, "
@@ -443,7 +455,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rows = []
     for workload, label in (("random", "random ids (~2/3 forwarded)"), ("local", "local ids")):
-        for name, title in (("python", "ringpop (Python)"), ("node", "ringpop-node")):
+        for name, title in (
+            ("lean", "Python, lean front"),
+            ("aiohttp", "Python, aiohttp app"),
+            ("node", "ringpop-node"),
+        ):
             rows.append((label, title, *fmt(best.get((workload, name)))))
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
@@ -451,15 +467,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     print()
     for workload in ("random", "local"):
-        ours, theirs = best.get((workload, "python")), best.get((workload, "node"))
-        if ours and theirs:
-            print(
-                f"{workload}: throughput python/node = "
-                f"{ours.requests_per_s / theirs.requests_per_s:.2f}x, "
-                f"p99 python/node = {ours.p99_ms / theirs.p99_ms:.2f}x, "
-                f"CPU/request at the entry python/node = "
-                f"{ours.cpu_us_entry / max(1e-9, theirs.cpu_us_entry):.2f}x"
-            )
+        theirs = best.get((workload, "node"))
+        for name in ("lean", "aiohttp"):
+            ours = best.get((workload, name))
+            if ours and theirs:
+                print(
+                    f"{workload:6} {name:7} vs node: throughput "
+                    f"{ours.requests_per_s / theirs.requests_per_s:.2f}x, "
+                    f"p99 {ours.p99_ms / theirs.p99_ms:.2f}x, CPU/request at the entry "
+                    f"{ours.cpu_us_entry / max(1e-9, theirs.cpu_us_entry):.2f}x, "
+                    f"in the cluster "
+                    f"{ours.cpu_us_cluster / max(1e-9, theirs.cpu_us_cluster):.2f}x"
+                )
     return 0
 
 
