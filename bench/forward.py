@@ -21,7 +21,8 @@ p50 and p99 latency (wrk ``--latency``), non-2xx answers and socket errors, and
 the CPU time the processes spent per request (entry node, whole cluster: less
 sensitive than req/s to other work on a shared machine), and the Python/node
 ratios. Each cluster gets a 2 s warm-up per workload; the implementations then run
-alternately, round by round, and the best round of each is kept.
+alternately, round by round, and the round with the highest throughput of each is
+kept (every round is printed as it ends).
 
 wrk is a Debian package: if it is not on PATH and we are root with apt-get, it is
 installed (``apt-get update`` then ``apt-get install -y wrk``); otherwise the
@@ -432,7 +433,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                             flush=True,
                         )
                         previous = best.get((workload, name))
-                        if previous is None or result.requests_per_s > previous.requests_per_s:
+                        if previous is None or (result.requests_per_s, -result.p99_ms) > (
+                            previous.requests_per_s,
+                            -previous.p99_ms,
+                        ):
                             best[(workload, name)] = result
         finally:
             for manager in reversed(stack):

@@ -42,7 +42,7 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.http_writer import HttpVersion
-from aiohttp.streams import StreamReader
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -441,10 +441,13 @@ class AiohttpHandler:
         loop = asyncio.get_running_loop()
         writer = _CollectingWriter()
         protocol = _Protocol(loop, _Transport(writer, loop))
-        payload = StreamReader(protocol, 2**16, loop=loop)
+        payload: StreamReader
         if request.body:
+            payload = StreamReader(protocol, 2**16, loop=loop)
             payload.feed_data(request.body)
-        payload.feed_eof()
+            payload.feed_eof()
+        else:
+            payload = EMPTY_PAYLOAD  # what aiohttp gives bodiless requests
         task = asyncio.current_task()
         assert task is not None
         web_request = app._make_request(
