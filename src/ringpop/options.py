@@ -73,6 +73,16 @@ class Options:
     auto_gossip: bool = True
     """Start the gossip loop as soon as the node is ready."""
 
+    # -- Lifeguard (beyond the originals; opt-in, wire-neutral) -------------------
+    lifeguard_enabled: bool = False
+    """Local health multiplier and dynamic suspicion timeouts (docs/membership.md)."""
+    lifeguard_max_multiplier: Count = 8
+    """Highest local health multiplier; timeouts stretch by at most this + 1."""
+    lifeguard_suspicion_mult: Ratio = 25.0
+    """min suspicion timeout = this x max(1, log10 N) x ``min_protocol_period``."""
+    lifeguard_confirmations: Count = 3
+    """Independent confirmations (k) that shrink a suspicion timeout to its minimum."""
+
     # -- join / bootstrap (defaults.md §2) --------------------------------------
     join_size: Count = 3
     join_parallelism: Count = 2

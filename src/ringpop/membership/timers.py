@@ -131,6 +131,22 @@ class TransitionTimers:
         self._compact()
         return True
 
+    def reschedule(self, address: str, due_at: float) -> bool:
+        """Move the pending timer of ``address`` to ``due_at`` (same state and
+        incarnation); return whether it had one. Used by Lifeguard's dynamic
+        suspicion timeouts; the §9 schedule itself never moves a timer."""
+        current = self._timers.get(address)
+        if current is None:
+            return False
+        timer = current[0]
+        if timer.due_at == due_at:
+            return True
+        self._seq += 1
+        self._timers[address] = (timer._replace(due_at=due_at), self._seq)
+        heapq.heappush(self._heap, (due_at, self._seq, address))
+        self._compact()
+        return True
+
     def cancel(self, address: str) -> bool:
         """Cancel the timer of ``address``; return whether there was one."""
         return self._timers.pop(address, None) is not None
