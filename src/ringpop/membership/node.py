@@ -23,10 +23,12 @@ from typing import Any
 
 from ringpop.clock import Clock, SystemClock
 from ringpop.membership.dissemination import Disseminator
+from ringpop.membership.lifeguard import LocalHealth, Suspicions
 from ringpop.membership.limits import InputGuard, InputLimits, LimitError
 from ringpop.membership.member import Member
 from ringpop.membership.memberlist import Applied, MemberList, ring_updates
 from ringpop.membership.network import CallError, Network
+from ringpop.membership.rules import declaration
 from ringpop.membership.status import Status
 from ringpop.membership.timers import TransitionTimers
 from ringpop.messages import (
@@ -109,6 +111,13 @@ class SwimNode:
             faulty_period=options.faulty_period,
             tombstone_period=options.tombstone_period,
             local_address=address,
+        )
+        self.lifeguard = options.lifeguard_enabled
+        """Whether Lifeguard runs (:mod:`.lifeguard`); off, everything is the spec's."""
+        self.health = LocalHealth(options.lifeguard_max_multiplier)
+        """The local health multiplier (stays 0 with Lifeguard off)."""
+        self.suspicions = Suspicions(
+            mult=options.lifeguard_suspicion_mult, confirmations=options.lifeguard_confirmations
         )
         self.ring = ring if ring is not None else HashRing(options.replica_points)
         local = self.members.local
@@ -216,6 +225,8 @@ class SwimNode:
             return []
         applied = self.members.apply(allowed)
         self.process(applied, disseminate=disseminate)
+        if self.lifeguard:
+            self._lifeguard_observe(allowed, applied)
         return applied
 
     def process(
@@ -236,6 +247,8 @@ class SwimNode:
         self.disseminator.adjust_max_p()
         if timers:
             self.timers.on_applied(applied, self.clock.monotonic())
+        if self.lifeguard:
+            self._lifeguard_suspect_timers(applied)
         self._arm_timer()
         add, remove = ring_updates(applied)
         if add or remove:
@@ -262,6 +275,89 @@ class SwimNode:
         applied = self.members.set_local_labels(labels)
         self.process([applied])
         return applied
+
+    # -- Lifeguard (opt-in) -------------------------------------------------------------
+
+    def _scaled(self, duration: float) -> float:
+        """``duration`` stretched by the local health multiplier (Lifeguard on)."""
+        return self.health.scale(duration) if self.lifeguard else duration
+
+    def _health(self, delta: int) -> None:
+        before = self.health.score
+        after = self.health.apply(delta)
+        if after != before:
+            self.stats.gauge("lifeguard.lhm", after)
+            log.debug("%s: local health multiplier %d -> %d", self.address, before, after)
+
+    def _lifeguard_suspect_timers(self, applied: list[Applied]) -> None:
+        """Suspect timers start at Lifeguard's max timeout (not ``suspect_period``)."""
+        now = self.clock.monotonic()
+        for item in applied:
+            if item.local:
+                continue
+            member = item.new
+            address = member.address
+            if member.status != Status.SUSPECT:
+                self.suspicions.drop(address)
+                continue
+            timer = self.timers.get(address)
+            if timer is None or timer.state != Status.SUSPECT:
+                continue
+            current = self.suspicions.get(address)
+            if current is None or item.old is None or item.old.status != Status.SUSPECT:
+                current = self.suspicions.start(
+                    address,
+                    member.incarnation,
+                    origin=item.change.source,
+                    now=now,
+                    members=len(self.members),
+                    period=self.options.min_protocol_period,
+                )
+            else:  # a newer incarnation of the same suspicion: it goes on
+                current.incarnation = member.incarnation
+                current.confirm(item.change.source)
+            self.timers.reschedule(address, current.due_at)
+
+    def _lifeguard_observe(self, received: Sequence[Change], applied: list[Applied]) -> None:
+        """Count suspicion confirmations and refutations in a batch from a peer."""
+        if any(item.local for item in applied) and any(
+            c.address == self.address and c.status in ("suspect", "faulty") for c in received
+        ):
+            self._health(+1)  # we had to refute a suspicion about ourselves
+        for change in received:
+            if change.status == "suspect" and self._confirm(
+                change.address, change.incarnation_number, change.source
+            ):
+                # Pass the confirmation on (memberlist re-broadcasts it too).
+                self.disseminator.record(change)
+
+    def _confirm(self, address: str, incarnation: int, source: str) -> bool:
+        """An independent suspicion of ``address``: shrink its timeout; was it new?"""
+        member = self.members.get(address)
+        if member is None or member.status != Status.SUSPECT:
+            return False
+        suspicion = self.suspicions.confirm(address, incarnation, source)
+        if suspicion is None:
+            return False
+        self.stats.increment("lifeguard.confirmation")
+        self.timers.reschedule(address, suspicion.due_at)
+        self._arm_timer()
+        return True
+
+    def _suspect(self, target: Member) -> None:
+        """Declare ``target`` suspect (§8.4); with Lifeguard, a member we already
+        suspect gets our confirmation, gossiped as our own suspect change."""
+        applied = self.declare(target.address, Status.SUSPECT, target.incarnation)
+        if applied or not self.lifeguard:
+            return
+        member = self.members.get(target.address)
+        if member is None or member.status != Status.SUSPECT:
+            return
+        if self._confirm(member.address, member.incarnation, self.address):
+            change = declaration(
+                self.members.local, member, member.address, Status.SUSPECT, member.incarnation
+            )
+            self.disseminator.record(change)
 
     # -- timers (§9) -----------------------------------------------------------------
 
@@ -337,7 +433,7 @@ class SwimNode:
             self.stats.timing("protocol.frequency", (end - start) * 1000)
             self._update_rate(end)
             # Start-to-start scheduling: per-period overhead does not accumulate (§8.1).
-            await asyncio.sleep(max(start + self._protocol_rate - end, 0.0))
+            await asyncio.sleep(max(start + self._scaled(self._protocol_rate) - end, 0.0))
 
     def _update_rate(self, now: float) -> None:
         if now - self._rate_computed_at < self.options.protocol_rate_interval:
@@ -362,8 +458,12 @@ class SwimNode:
                 return False
             self.ping_count += 1
             if await self.send_ping(target.address):
+                if self.lifeguard:
+                    self._health(-1)
                 return True
-            await self._ping_req(target)
+            reached = await self._ping_req(target)
+            if self.lifeguard and not reached:
+                self._health(+1)  # no ack at all, direct or indirect
             return True
 
     async def send_ping(
@@ -395,7 +495,7 @@ class SwimNode:
                 address,
                 "/protocol/ping",
                 body,
-                timeout=self.options.ping_timeout if timeout is None else timeout,
+                timeout=self._scaled(self.options.ping_timeout) if timeout is None else timeout,
             )
             response = decode(raw, PingResponse)
         except (CallError, MessageError) as error:
@@ -407,13 +507,16 @@ class SwimNode:
         self.apply_changes(response.changes, peer=address)
         return True
 
-    async def _ping_req(self, target: Member) -> None:
-        """Probe ``target`` through up to k helpers (§8.4), node outcome rules."""
+    async def _ping_req(self, target: Member) -> bool:
+        """Probe ``target`` through up to k helpers (§8.4), node outcome rules.
+
+        Returns whether a helper reached it.
+        """
         helpers = self.members.random_pingable(self.options.ping_req_size, [target.address])
         if not helpers:
             # Nobody can help (e.g. a two-node cluster): suspect right away.
-            self.declare(target.address, Status.SUSPECT, target.incarnation)
-            return
+            self._suspect(target)
+            return False
         issued = self.disseminator.issue_as_sender()
         body = encode(
             PingReqRequest(
@@ -431,13 +534,14 @@ class SwimNode:
         for next_done in asyncio.as_completed(attempts):
             status = await next_done
             if status is True:
-                return  # reachable through a helper; stragglers finish in the background
+                return True  # reachable through a helper; stragglers finish in the background
             if status is False:
                 answered_false = True
         if answered_false:
-            self.declare(target.address, Status.SUSPECT, target.incarnation)
+            self._suspect(target)
         else:
             log.info("%s: ping-req about %s inconclusive", self.address, target.address)
+        return False
 
     async def _send_ping_req(self, helper: str, body: bytes, issued: list[Change]) -> bool | None:
         """One ping-req: the helper's ``pingStatus``, or ``None`` on error."""
@@ -445,7 +549,10 @@ class SwimNode:
         started = self.clock.monotonic()
         try:
             raw = await self.network.call(
-                helper, "/protocol/ping-req", body, timeout=self.options.ping_req_timeout
+                helper,
+                "/protocol/ping-req",
+                body,
+                timeout=self._scaled(self.options.ping_req_timeout),
             )
             response = decode(raw, PingReqResponse)
         except (CallError, MessageError) as error:
