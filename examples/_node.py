@@ -26,9 +26,7 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from ringpop import Options, Ringpop
-from ringpop.cli.testpop import add_node_arguments, node_options
-from ringpop.discovery import HostsFile
-from ringpop.ringpop import BootstrapError
+from ringpop.cli.testpop import add_node_arguments, join_or_stop, node_options
 
 __all__ = ["HTTP_PORT_OFFSET", "add_arguments", "http_address", "run", "run_main"]
 
@@ -84,31 +82,19 @@ async def run(
     await rp.start()
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()  # the app must be running to serve forwarded requests
-    joining = asyncio.ensure_future(rp.bootstrap(HostsFile(args.hosts)))
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({joining, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    status = 0
-    if joining.done():
-        try:
-            joining.result()
-        except BootstrapError as error:
-            log.error("%s", error)
-            status = 1
-        else:
-            host, port = http_address(args)
-            site = web.TCPSite(runner, host, port, backlog=1024)
-            await site.start()
-            log.info("%s: ready, HTTP on http://%s:%d", rp.whoami(), host, port)
-            print(f"ready {rp.whoami()} http://{host}:{port}", flush=True)
-            await stopping
-            log.info("%s: stopping: self-evicting", rp.whoami())
-            await rp.self_evict()
-    else:
-        joining.cancel()
-    stopping.cancel()
+    outcome = await join_or_stop(rp, args.hosts, stop)
+    if outcome == "joined":
+        host, port = http_address(args)
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        await site.start()
+        log.info("%s: ready, HTTP on http://%s:%d", rp.whoami(), host, port)
+        print(f"ready {rp.whoami()} http://{host}:{port}", flush=True)
+        await stop.wait()
+        log.info("%s: stopping: self-evicting", rp.whoami())
+        await rp.self_evict()
     await runner.cleanup()
     await rp.close(self_evict=False)
-    return status
+    return 1 if outcome == "failed" else 0
 
 
 def run_main(

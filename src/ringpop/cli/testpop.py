@@ -22,14 +22,16 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from ringpop.options import Options
+    from ringpop.ringpop import Ringpop
     from ringpop.stats import StatsBackend
 
 __all__ = [
     "add_node_arguments",
+    "join_or_stop",
     "main",
     "node_options",
     "parse_args",
@@ -132,8 +134,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> int:
     """Run one node until SIGTERM/SIGINT; the exit status."""
-    from ringpop.discovery import HostsFile
-    from ringpop.ringpop import BootstrapError, Ringpop
+    from ringpop.ringpop import Ringpop
 
     ringpop = Ringpop(
         "ringpop",
@@ -160,23 +161,38 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
 
     await ringpop.start()
-    joining = asyncio.ensure_future(ringpop.bootstrap(HostsFile(args.hosts)))
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({joining, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    status = 0
-    if joining.done():
-        try:
-            joining.result()
-        except BootstrapError as error:
-            log.error("%s", error)
-            status = 1
-        else:
-            await stopping
-    else:
-        joining.cancel()
-    stopping.cancel()
+    outcome = await join_or_stop(ringpop, args.hosts, stop)
+    if outcome == "joined":
+        await stop.wait()
     await ringpop.close()
-    return status
+    return 1 if outcome == "failed" else 0
+
+
+async def join_or_stop(
+    ringpop: Ringpop, hosts_file: str, stop: asyncio.Event
+) -> Literal["joined", "failed", "stopped"]:
+    """Bootstrap from ``hosts_file`` unless ``stop`` is set first.
+
+    ``"failed"`` (logged) when bootstrap gave up, ``"stopped"`` when ``stop`` came first.
+    """
+    from ringpop.discovery import HostsFile
+    from ringpop.ringpop import BootstrapError
+
+    joining = asyncio.ensure_future(ringpop.bootstrap(HostsFile(hosts_file)))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({joining, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not joining.done():
+        joining.cancel()
+        return "stopped"
+    try:
+        joining.result()
+    except BootstrapError as error:
+        log.error("%s", error)
+        return "failed"
+    return "joined"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
