@@ -23,6 +23,7 @@ from ringpop.cli.adminclient import (
     parse_address,
     status_text,
 )
+from ringpop.cli.argtypes import positive_seconds
 
 __all__ = ["build_parser", "main"]
 
@@ -365,16 +366,6 @@ def _address(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``ringpop admin`` argument parser."""
     common = argparse.ArgumentParser(add_help=False)
@@ -383,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=argparse.SUPPRESS,
         metavar="SECONDS",
         help=f"per-call timeout (default {DEFAULT_TIMEOUT:g})",

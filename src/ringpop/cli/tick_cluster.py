@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ringpop.cli.adminclient import AdminClient, AdminError, NodeStats, status_text
+from ringpop.cli.argtypes import positive_seconds
 from ringpop.cli.clusterview import ClusterModel, Event
 from ringpop.cli.procs import NodeProcess, PortsError, ProcessGroup, StopReport, allocate_ports
 
@@ -621,16 +622,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -677,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the key-value example (examples/kv) on every node",
     )
     parser.add_argument(
-        "--duration", type=_seconds, metavar="SECONDS", help="stop after this many seconds"
+        "--duration", type=positive_seconds, metavar="SECONDS", help="stop after this many seconds"
     )
     for name in ("suspect", "faulty", "tombstone"):
         parser.add_argument(
@@ -688,18 +679,22 @@ def build_parser() -> argparse.ArgumentParser:
             help="passed to every node (default 5000)",
         )
     parser.add_argument(
-        "--interval", type=_seconds, default=0.5, metavar="SECONDS", help="poll interval (0.5)"
+        "--interval",
+        type=positive_seconds,
+        default=0.5,
+        metavar="SECONDS",
+        help="poll interval (0.5)",
     )
     parser.add_argument(
         "--suspend-seconds",
-        type=_seconds,
+        type=positive_seconds,
         default=5.0,
         metavar="SECONDS",
         help="how long l keeps a node stopped (5)",
     )
     parser.add_argument(
         "--grace",
-        type=_seconds,
+        type=positive_seconds,
         default=5.0,
         metavar="SECONDS",
         help="on exit, SIGKILL nodes still running this long after SIGTERM (5)",
