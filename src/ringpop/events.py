@@ -7,10 +7,10 @@
     async for event in rp.events.subscribe(ServerAdded, ServerRemoved):
         ...
 
-Every event is a frozen dataclass. Callbacks run synchronously where the event
-happens (keep them short); each async subscriber gets its own bounded queue, and a
-subscriber that falls behind loses its oldest events (counted in ``dropped``) rather
-than slowing the node down.
+Every event is a frozen, slotted ``msgspec.Struct`` (cheap to define and to create).
+Callbacks run synchronously where the event happens (keep them short); each async
+subscriber gets its own bounded queue, and a subscriber that falls behind loses its
+oldest events (counted in ``dropped``) rather than slowing the node down.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import msgspec
 
 __all__ = [
     "BootstrapStalled",
@@ -48,36 +49,31 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True):
     """Base of all events."""
 
 
-@dataclass(frozen=True, slots=True)
-class Ready(Event):
+class Ready(Event, frozen=True):
     """Bootstrap finished: the node serves pings and gossips."""
 
     address: str
     members: int
 
 
-@dataclass(frozen=True, slots=True)
-class BootstrapStalled(Event):
+class BootstrapStalled(Event, frozen=True):
     """No member has answered a join yet (``join_forever``: still trying)."""
 
     elapsed: float
     joined: int
 
 
-@dataclass(frozen=True, slots=True)
-class IslandAvoided(Event):
+class IslandAvoided(Event, frozen=True):
     """The bootstrap list named only us, discovery names others: joining them."""
 
     discovered: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class MemberUpdate:
+class MemberUpdate(msgspec.Struct, frozen=True):
     """One accepted membership change."""
 
     address: str
@@ -87,24 +83,21 @@ class MemberUpdate:
     local: bool
 
 
-@dataclass(frozen=True, slots=True)
-class MembershipChanged(Event):
+class MembershipChanged(Event, frozen=True):
     """A batch of membership changes was applied."""
 
     updates: tuple[MemberUpdate, ...]
     checksum: int
 
 
-@dataclass(frozen=True, slots=True)
-class ChecksumComputed(Event):
+class ChecksumComputed(Event, frozen=True):
     """The membership checksum changed."""
 
     checksum: int
     previous: int
 
 
-@dataclass(frozen=True, slots=True)
-class RingChanged(Event):
+class RingChanged(Event, frozen=True):
     """Servers entered or left the hash ring."""
 
     added: tuple[str, ...]
@@ -112,38 +105,33 @@ class RingChanged(Event):
     checksum: int
 
 
-@dataclass(frozen=True, slots=True)
-class ServerAdded(Event):
+class ServerAdded(Event, frozen=True):
     """A server entered the ring."""
 
     address: str
 
 
-@dataclass(frozen=True, slots=True)
-class ServerRemoved(Event):
+class ServerRemoved(Event, frozen=True):
     """A server left the ring."""
 
     address: str
 
 
-@dataclass(frozen=True, slots=True)
-class MembersEvicted(Event):
+class MembersEvicted(Event, frozen=True):
     """Tombstoned members were removed from the member list after the tombstone period."""
 
     addresses: tuple[str, ...]
     checksum: int
 
 
-@dataclass(frozen=True, slots=True)
-class LookupTiming(Event):
+class LookupTiming(Event, frozen=True):
     """How long a lookup took (only emitted while someone listens for it)."""
 
     key: str | bytes
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class RequestProxied(Event):
+class RequestProxied(Event, frozen=True):
     """A request was forwarded to its owner (node style or go style)."""
 
     keys: tuple[str, ...]
@@ -153,8 +141,7 @@ class RequestProxied(Event):
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class RetryScheduled(Event):
+class RetryScheduled(Event, frozen=True):
     """A forwarded request failed and will be retried after ``delay`` seconds."""
 
     keys: tuple[str, ...]
@@ -163,8 +150,7 @@ class RetryScheduled(Event):
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class RetryAttempted(Event):
+class RetryAttempted(Event, frozen=True):
     """Retry number ``attempt`` (1-based) is being sent to ``destination``."""
 
     keys: tuple[str, ...]
@@ -172,8 +158,7 @@ class RetryAttempted(Event):
     destination: str
 
 
-@dataclass(frozen=True, slots=True)
-class RetryRerouted(Event):
+class RetryRerouted(Event, frozen=True):
     """A retry goes to a new owner (``destination`` may be ourselves: handled locally)."""
 
     keys: tuple[str, ...]
@@ -182,8 +167,7 @@ class RetryRerouted(Event):
     destination: str
 
 
-@dataclass(frozen=True, slots=True)
-class RetrySucceeded(Event):
+class RetrySucceeded(Event, frozen=True):
     """A retry succeeded."""
 
     keys: tuple[str, ...]
@@ -191,8 +175,7 @@ class RetrySucceeded(Event):
     destination: str
 
 
-@dataclass(frozen=True, slots=True)
-class RetryFailed(Event):
+class RetryFailed(Event, frozen=True):
     """Every retry failed; the request fails."""
 
     keys: tuple[str, ...]
@@ -200,8 +183,7 @@ class RetryFailed(Event):
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class RetryAborted(Event):
+class RetryAborted(Event, frozen=True):
     """Retries stopped early (e.g. the keys now belong to different owners)."""
 
     keys: tuple[str, ...]
@@ -209,8 +191,7 @@ class RetryAborted(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ChecksumsDiffer(Event):
+class ChecksumsDiffer(Event, frozen=True):
     """A forwarded request arrived with a ring checksum different from ours."""
 
     expected: int

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -52,8 +51,7 @@ SERVICE = "ringpop"
 ENDPOINT = "/proxy/req"
 
 
-@dataclass(slots=True)
-class HttpRequest:
+class HttpRequest(msgspec.Struct):
     """A framework-neutral HTTP request.
 
     ``url`` is what the request line carried (path and query, e.g. ``/a?b=1``);
@@ -65,7 +63,7 @@ class HttpRequest:
 
     method: str
     url: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     body: bytes = b""
     http_version: str = "1.1"
     source: str | None = None
@@ -77,8 +75,7 @@ class HttpRequest:
         return self.source is not None
 
 
-@dataclass(slots=True)
-class HttpResponse:
+class HttpResponse(msgspec.Struct):
     """A framework-neutral HTTP response.
 
     Header names are lower-case; a list value is a header sent several times
@@ -86,7 +83,7 @@ class HttpResponse:
     """
 
     status: int = 200
-    headers: dict[str, str | list[str]] = field(default_factory=dict)
+    headers: dict[str, str | list[str]] = msgspec.field(default_factory=dict)
     body: bytes = b""
 
 

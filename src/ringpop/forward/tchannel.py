@@ -18,9 +18,9 @@ import logging
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 import msgspec
+from msgspec.structs import replace
 
 from ringpop.events import (
     EventEmitter,

@@ -9,13 +9,13 @@ as an argument (seconds on any monotonic clock).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+import msgspec
 
 __all__ = ["DampScores", "DampingConfig"]
 
 
-@dataclass(frozen=True, slots=True)
-class DampingConfig:
+class DampingConfig(msgspec.Struct, frozen=True):
     """The scoring numbers (ringpop-node's defaults)."""
 
     penalty: float = 500

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from ringpop.discovery import DiscoverProvider, DiscoveryError
 from ringpop.membership.network import CallError
@@ -28,11 +29,10 @@ class BootstrapError(RuntimeError):
     """The node could not join enough members within the max join duration."""
 
 
-@dataclass(slots=True)
-class JoinResult:
+class JoinResult(msgspec.Struct):
     """What a bootstrap did."""
 
-    joined: list[str] = field(default_factory=list)
+    joined: list[str] = msgspec.field(default_factory=list)
     """Hosts whose join response was applied."""
     attempts: int = 0
     """Join requests sent."""

@@ -19,7 +19,8 @@ node's monotonic clock). :class:`~ringpop.membership.node.SwimNode` drives it wh
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+
+import msgspec
 
 __all__ = [
     "MAX_TO_MIN",
@@ -99,8 +100,7 @@ def suspicion_timeout(confirmations: int, needed: int, shortest: float, longest:
     return max(shortest, longest - (longest - shortest) * fraction)
 
 
-@dataclass(slots=True)
-class Suspicion:
+class Suspicion(msgspec.Struct):
     """One suspicion about a member at one incarnation."""
 
     incarnation: int
@@ -111,7 +111,7 @@ class Suspicion:
     """Confirmations (k) that bring the timeout down to ``shortest``."""
     origin: str
     """Who raised it first; the origin does not count as a confirmation."""
-    confirmers: set[str] = field(default_factory=set)
+    confirmers: set[str] = msgspec.field(default_factory=set)
 
     @property
     def confirmations(self) -> int:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from ringpop.clock import Clock
 from ringpop.membership.labels import LabelError, check_labels
@@ -41,8 +42,7 @@ class LimitError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class InputLimits:
+class InputLimits(msgspec.Struct, frozen=True):
     """The limits; the defaults match :class:`~ringpop.options.Options`."""
 
     max_members: int = 100_000

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import farmhash
+import msgspec
 
 from ringpop.hashing import key_type_error
 
@@ -50,8 +50,7 @@ _BUCKET_COUNT = 1 << _BUCKET_BITS
 _BUCKET_SHIFT = 32 - _BUCKET_BITS
 
 
-@dataclass(frozen=True, slots=True)
-class RingChange:
+class RingChange(msgspec.Struct, frozen=True):
     """What one change of the ring did: servers added, servers removed, new checksum."""
 
     added: tuple[str, ...]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
@@ -60,8 +59,7 @@ def load_json(data: bytes, type: type[T] | None = None) -> Any:
     return _decode(data, type=type)
 
 
-@dataclass(slots=True)
-class Request:
+class Request(msgspec.Struct):
     """An incoming call as a handler sees it.
 
     ``arg1`` is the endpoint, ``arg2`` the application headers, ``arg3`` the body;
@@ -102,8 +100,7 @@ class Request:
         return load_json(self.arg3, type)
 
 
-@dataclass(slots=True)
-class Response:
+class Response(msgspec.Struct):
     """A call response: ``code`` 0 is OK, 0x01 an application error.
 
     ``headers`` are transport headers; ``as`` defaults to the request's scheme.
@@ -112,7 +109,7 @@ class Response:
     arg2: bytes = b""
     arg3: bytes = b""
     code: int = CODE_OK
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -158,8 +155,7 @@ Handler: TypeAlias = Callable[[Request], Awaitable[Response] | Response]
 JsonHandler: TypeAlias = Callable[[Request, Any], Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(msgspec.Struct, frozen=True):
     """A registered handler.
 
     ``json`` handlers take ``(request, parsed arg3)`` and return a JSON-able

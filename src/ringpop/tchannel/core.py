@@ -20,9 +20,10 @@ Events returned by ``receive``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
+
+import msgspec
 
 from ringpop.tchannel.errors import ErrorCode, ProtocolError
 from ringpop.tchannel.fragments import (
@@ -72,8 +73,7 @@ class State(Enum):
     CLOSED = "closed"
 
 
-@dataclass(slots=True)
-class HandshakeComplete:
+class HandshakeComplete(msgspec.Struct):
     """The init handshake finished; ``headers`` are the peer's init headers."""
 
     headers: dict[str, str]
@@ -84,15 +84,13 @@ class HandshakeComplete:
         return self.headers.get("host_port", "0.0.0.0:0")
 
 
-@dataclass(slots=True)
-class ProtocolFailure:
+class ProtocolFailure(msgspec.Struct):
     """Fatal protocol error; the connection must be closed after the outbox is sent."""
 
     message: str
 
 
-@dataclass(slots=True)
-class ResponseFailed:
+class ResponseFailed(msgspec.Struct):
     """The response to our request ``id`` could not be accepted."""
 
     id: int

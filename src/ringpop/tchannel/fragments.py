@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from ringpop.tchannel.checksum import CHECKSUM_SIZE, UPDATE, checksum_update, verifiable
 from ringpop.tchannel.errors import MalformedFrameError, ProtocolError
@@ -143,8 +144,7 @@ def encode_call(
     return out
 
 
-@dataclass(slots=True)
-class CompleteMessage:
+class CompleteMessage(msgspec.Struct):
     """A fully received call message: its first frame and its three arguments."""
 
     first: CallRequest | CallResponse

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TypeAlias
+
+import msgspec
 
 from ringpop.tchannel.checksum import CHECKSUM_SIZE
 from ringpop.tchannel.errors import MalformedFrameError
@@ -88,8 +89,7 @@ class FrameType(IntEnum):
     ERROR = 0xFF
 
 
-@dataclass(slots=True)
-class InitRequest:
+class InitRequest(msgspec.Struct):
     """Init request: protocol version and init headers (``host_port``, ...)."""
 
     id: int
@@ -97,8 +97,7 @@ class InitRequest:
     version: int = PROTOCOL_VERSION
 
 
-@dataclass(slots=True)
-class InitResponse:
+class InitResponse(msgspec.Struct):
     """Init response; echoes the init request's id."""
 
     id: int
@@ -106,14 +105,13 @@ class InitResponse:
     version: int = PROTOCOL_VERSION
 
 
-@dataclass(slots=True)
-class CallRequest:
+class CallRequest(msgspec.Struct):
     """First (or only) frame of a call request; ``args`` are its argument chunks."""
 
     id: int
     service: str
     args: list[bytes]
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     ttl: int = 1000
     flags: int = 0
     tracing: bytes = ZERO_TRACING
@@ -121,22 +119,20 @@ class CallRequest:
     checksum: int = 0
 
 
-@dataclass(slots=True)
-class CallResponse:
+class CallResponse(msgspec.Struct):
     """First (or only) frame of a call response; code 0 is OK, non-zero "not ok"."""
 
     id: int
     args: list[bytes]
     code: int = 0
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     flags: int = 0
     tracing: bytes = ZERO_TRACING
     checksum_type: int = 0
     checksum: int = 0
 
 
-@dataclass(slots=True)
-class CallRequestContinue:
+class CallRequestContinue(msgspec.Struct):
     """A continuation frame of a fragmented call request."""
 
     id: int
@@ -146,8 +142,7 @@ class CallRequestContinue:
     checksum: int = 0
 
 
-@dataclass(slots=True)
-class CallResponseContinue:
+class CallResponseContinue(msgspec.Struct):
     """A continuation frame of a fragmented call response."""
 
     id: int
@@ -157,8 +152,7 @@ class CallResponseContinue:
     checksum: int = 0
 
 
-@dataclass(slots=True)
-class Cancel:
+class Cancel(msgspec.Struct):
     """Cancel of an outstanding request (``why`` is free text)."""
 
     id: int
@@ -167,8 +161,7 @@ class Cancel:
     why: str = ""
 
 
-@dataclass(slots=True)
-class Claim:
+class Claim(msgspec.Struct):
     """Claim frame (unused by ringpop; decoded and ignored)."""
 
     id: int
@@ -176,22 +169,19 @@ class Claim:
     tracing: bytes = ZERO_TRACING
 
 
-@dataclass(slots=True)
-class PingRequest:
+class PingRequest(msgspec.Struct):
     """Protocol-level ping (not ringpop's ``/protocol/ping``)."""
 
     id: int
 
 
-@dataclass(slots=True)
-class PingResponse:
+class PingResponse(msgspec.Struct):
     """Answer to a :class:`PingRequest` with the same id."""
 
     id: int
 
 
-@dataclass(slots=True)
-class ErrorFrame:
+class ErrorFrame(msgspec.Struct):
     """Error frame failing request ``id`` (``NO_ID``: a connection-level error)."""
 
     id: int
@@ -200,8 +190,7 @@ class ErrorFrame:
     tracing: bytes = ZERO_TRACING
 
 
-@dataclass(slots=True)
-class UnknownFrame:
+class UnknownFrame(msgspec.Struct):
     """A frame of a type this codec does not know; kept so callers can ignore it."""
 
     id: int
