@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
+
+import msgspec.structs
 
 from ringpop.options import Options
 
@@ -15,7 +16,7 @@ def test_every_option_is_documented_with_its_default() -> None:
     defaults = Options()
     missing = [
         f.name
-        for f in fields(Options)
+        for f in msgspec.structs.fields(Options)
         if f"| `{f.name}` | `{getattr(defaults, f.name)!r}` |" not in text
     ]
     assert missing == [], f"docs/options.md lacks (or has a stale default for): {missing}"

@@ -11,13 +11,14 @@ default; every value is checked when the object is built and a bad one raises
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from typing import Annotated, Any, Literal, get_type_hints
+
+import msgspec
+import msgspec.structs
 
 __all__ = ["ChecksumFlavour", "Options", "OptionsError"]
 
@@ -28,13 +29,11 @@ class OptionsError(ValueError):
     """An option has a value it cannot take."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Positive:
+class _Positive(msgspec.Struct, frozen=True):
     unit: str
 
 
-@dataclass(frozen=True, slots=True)
-class _AtLeast:
+class _AtLeast(msgspec.Struct, frozen=True):
     minimum: int
 
 
@@ -44,8 +43,7 @@ Count = Annotated[int, _AtLeast(1)]
 Count0 = Annotated[int, _AtLeast(0)]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Options:
+class Options(msgspec.Struct, frozen=True, kw_only=True):
     """Tunables of one node. See ``docs/options.md`` for the full table."""
 
     # -- SWIM failure detection (defaults.md §1) --------------------------------
@@ -203,14 +201,14 @@ class Options:
     def replace(self, **changes: Any) -> Options:
         """A copy with some options changed (validated like the original)."""
         try:
-            return dataclasses.replace(self, **changes)
+            return msgspec.structs.replace(self, **changes)
         except TypeError as error:
             raise OptionsError(str(error)) from None
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Options:
         """Build from a mapping (e.g. parsed configuration); unknown keys are an error."""
-        known = {spec.name for spec in fields(cls)}
+        known = set(cls.__struct_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
             raise OptionsError(f"unknown option(s): {', '.join(unknown)}")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 
 from ringpop.clock import Clock, SystemClock
@@ -53,7 +53,7 @@ __all__ = ["BootstrapError", "Ringpop"]
 
 log = logging.getLogger(__name__)
 
-HostsSpec = DiscoverProvider | Sequence[str] | str | Path
+HostsSpec = DiscoverProvider | Sequence[str] | str | os.PathLike[str]
 
 
 class Ringpop:
