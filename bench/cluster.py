@@ -13,6 +13,10 @@ For each implementation - our ``testpop`` and ringpop-node 10.21.0's own ``main.
 * **idle cost** in N = 10: CPU % per node from ``/proc/<pid>/stat`` utime+stime over
   a quiet window (no admin polling during it) and RSS (``VmRSS``) at its end.
 
+Our nodes run with the library's defaults, which include the startup sync
+(``--startup-sync``, docs/membership.md); ``--spec-exact`` runs testpop as the
+conformance program does, without it.
+
 Runs alternate between the implementations (python, node, node, python, ...) so
 both see the same machine; figures are medians over the repetitions. The machine is
 shared, so the 1-minute load average is printed before and after. Child Python
@@ -94,9 +98,13 @@ def loadavg() -> str:
         return "?"
 
 
+PYTHON_ARGS: list[str] = ["--startup-sync"]
+"""Extra testpop flags (``--spec-exact`` empties it)."""
+
+
 async def cold_start(kind: Kind, count: int, workdir: Path) -> tuple[Cluster, list[str], float]:
     """Spawn ``count`` nodes; wait for convergence; the cluster and the time it took."""
-    cluster = Cluster(workdir, suspect_ms=SUSPECT_MS, log_level="WARNING")
+    cluster = Cluster(workdir, suspect_ms=SUSPECT_MS, log_level="WARNING", python_args=PYTHON_ARGS)
     started = time.monotonic()
     try:
         procs = cluster.start(count, kind)
@@ -368,6 +376,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repetition, 5 s idle")
     parser.add_argument("--no-node", action="store_true", help="skip the ringpop-node baseline")
     parser.add_argument("--keep", action="store_true", help="keep the node logs")
+    parser.add_argument(
+        "--spec-exact", action="store_true", help="our nodes without the startup sync"
+    )
     parser.add_argument("--json", type=Path, help="also write every sample to this file")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -375,7 +386,13 @@ def main() -> None:
         args.reps, args.idle_seconds = 1, 5.0
     if args.detect_size not in args.sizes:
         parser.error("--detect-size must be one of --sizes")
-    print(f"cpus {os.cpu_count()}, load average (1 min) before: {loadavg()}", flush=True)
+    if args.spec_exact:
+        PYTHON_ARGS.clear()
+    print(
+        f"cpus {os.cpu_count()}, load average (1 min) before: {loadavg()}; "
+        f"testpop flags: {' '.join(PYTHON_ARGS) or '(none: spec-exact)'}",
+        flush=True,
+    )
     try:
         results = asyncio.run(bench(args))
     except ClusterError as error:

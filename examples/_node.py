@@ -38,7 +38,9 @@ HTTP_PORT_OFFSET = 1000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """testpop's flags (library defaults for the periods) and ``--http``."""
-    add_node_arguments(parser, periods_ms=(5000, 86_400_000, 60_000), show_flavour=True)
+    add_node_arguments(
+        parser, periods_ms=(5000, 86_400_000, 60_000), show_flavour=True, startup_sync=True
+    )
     parser.add_argument(
         "--http",
         help=f"HTTP front ip:port (default: the --listen ip, port + {HTTP_PORT_OFFSET})",

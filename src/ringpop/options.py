@@ -70,6 +70,13 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     (ringpop-node with isCrossPlatform: by-address order, no trailing ``;``)."""
     auto_gossip: bool = True
     """Start the gossip loop as soon as the node is ready."""
+    startup_sync_enabled: bool = True
+    """Beyond the spec (wire-neutral): a node ready for less than ``startup_sync_window``
+    pulls the membership of a member that pings it with a different checksum even when
+    it answered with changes (a reverse full sync, §7.5); see docs/membership.md."""
+    startup_sync_window: Seconds = 10.0
+    startup_sync_interval: Seconds = 0.5
+    """At most one such startup sync per this many seconds."""
 
     # -- Lifeguard (beyond the originals; opt-in, wire-neutral) -------------------
     lifeguard_enabled: bool = False

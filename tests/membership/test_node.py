@@ -495,6 +495,89 @@ async def test_reverse_full_sync_slot_is_freed_by_its_timeout() -> None:
     await node.stop()
 
 
+# -- startup sync (beyond the spec) ------------------------------------------------------
+
+
+def ping_body(peer: Peer, checksum: int) -> bytes:
+    return encode(
+        PingRequest(
+            checksum=checksum,
+            changes=[],
+            source=peer.address,
+            source_incarnation_number=INC,
+            app="ringpop",
+        )
+    )
+
+
+async def ping_node(peer: Peer, checksum: int) -> PingResponse:
+    answer = await peer.transport.call(NODE, "/protocol/ping", ping_body(peer, checksum), timeout=1)
+    return decode(answer, PingResponse)
+
+
+async def test_startup_sync_pulls_a_differing_view_while_the_node_is_new() -> None:
+    network = MemoryNetwork(latency=0.001)
+    node = make_node(network, auto_gossip=False)
+    peer = Peer(network, peer_address(0))
+    hidden = peer_address(7)  # known to the peer only, as after a simultaneous start
+    peer.membership = [alive(peer.address), alive(hidden)]
+    knows(node, [peer.address])
+    assert set(node.disseminator.pending()) == {NODE}  # our own alive change: not a full sync
+
+    response = await ping_node(peer, checksum=1)
+    assert [c.address for c in response.changes] == [NODE]  # changes, as the spec says
+    await asyncio.sleep(0.01)
+    assert peer.count("/protocol/join") == 1  # ... and the view of the peer is pulled
+    assert node.members.get(hidden) is not None
+    assert hidden in node.disseminator.pending()  # learned by sync: disseminated
+
+    await ping_node(peer, checksum=1)
+    await asyncio.sleep(0.01)
+    assert peer.count("/protocol/join") == 1  # at most one per startup_sync_interval
+    await asyncio.sleep(0.5)
+    await ping_node(peer, checksum=1)
+    await asyncio.sleep(0.01)
+    assert peer.count("/protocol/join") == 2
+    await node.stop()
+
+
+async def test_startup_sync_stops_once_a_ping_agrees_with_us() -> None:
+    network = MemoryNetwork(latency=0.001)
+    node = make_node(network, auto_gossip=False)
+    peer = Peer(network, peer_address(0))
+    knows(node, [peer.address])
+    await ping_node(peer, checksum=node.checksum)
+    await asyncio.sleep(1)
+    await ping_node(peer, checksum=1)
+    await asyncio.sleep(0.01)
+    assert peer.count("/protocol/join") == 0
+    await node.stop()
+
+
+async def test_startup_sync_stops_after_its_window() -> None:
+    network = MemoryNetwork(latency=0.001)
+    node = make_node(network, auto_gossip=False, startup_sync_window=2.0)
+    peer = Peer(network, peer_address(0))
+    knows(node, [peer.address])
+    await asyncio.sleep(2.5)
+    await ping_node(peer, checksum=1)
+    await asyncio.sleep(0.01)
+    assert peer.count("/protocol/join") == 0
+    await node.stop()
+
+
+async def test_without_startup_sync_a_ping_answered_with_changes_starts_no_join() -> None:
+    network = MemoryNetwork(latency=0.001)
+    node = make_node(network, auto_gossip=False, startup_sync_enabled=False)
+    peer = Peer(network, peer_address(0))
+    knows(node, [peer.address])
+    response = await ping_node(peer, checksum=1)
+    assert [c.address for c in response.changes] == [NODE]
+    await asyncio.sleep(0.01)
+    assert peer.count("/protocol/join") == 0  # the spec's exact behaviour (§7.3, §7.5)
+    await node.stop()
+
+
 # -- self-eviction (§15) ------------------------------------------------------------------
 
 

@@ -87,11 +87,14 @@ def add_node_arguments(
     *,
     periods_ms: tuple[int, int, int] = (5000, 5000, 5000),
     show_flavour: bool = False,
+    startup_sync: bool = False,
 ) -> None:
     """The flags of a node program: testpop's, shared by the examples.
 
     ``periods_ms`` are the defaults of ``--suspect-period``, ``--faulty-period`` and
     ``--tombstone-period`` (testpop: 5000 each, what the harness passes).
+    ``startup_sync`` is the default of ``--startup-sync``: off for testpop, whose
+    traffic the conformance program checks against the spec, on for applications.
     """
     suspect, faulty, tombstone = (ms / 1000.0 for ms in periods_ms)
     parser.add_argument("--listen", required=True, help="ip:port to listen on (our address)")
@@ -108,6 +111,13 @@ def add_node_arguments(
         if show_flavour
         else argparse.SUPPRESS,
     )
+    parser.add_argument(
+        "--startup-sync",
+        action=argparse.BooleanOptionalAction,
+        default=startup_sync,
+        help="pull a differing member's view during the first 10 s (faster cold start; "
+        "beyond the spec, wire-neutral)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
 
 
@@ -120,6 +130,7 @@ def node_options(args: argparse.Namespace) -> Options:
         faulty_period=args.faulty_period,
         tombstone_period=args.tombstone_period,
         checksum_flavour=args.checksum_flavour,
+        startup_sync_enabled=args.startup_sync,
     )
 
 

@@ -139,6 +139,9 @@ class SwimNode:
         self._timer_due: float | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._reverse_syncs = 0
+        self._ready_at = 0.0
+        self._last_startup_sync = float("-inf")
+        self._startup_synced = False
         self._evicting = False
         self.pre_evict_hooks: list[Hook] = []
         self.post_evict_hooks: list[Hook] = []
@@ -179,6 +182,7 @@ class SwimNode:
         if self._ready:
             return
         self._ready = True
+        self._ready_at = self.clock.monotonic()
         if self._ready_event is not None:
             self._ready_event.set()
         log.info("%s ready with %d members", self.address, len(self.members))
@@ -597,6 +601,37 @@ class SwimNode:
         self.stats.increment("full-sync.reverse")
         self._spawn(self._reverse_full_sync(address))
         return True
+
+    def maybe_startup_sync(self, address: str, checksum: int) -> bool:
+        """Pull ``address``'s membership if we are new and our views still differ.
+
+        Called by the ping handler when it answered with changes (no full sync, so
+        §7.5 starts no reverse full sync) although the requester's ``checksum``
+        differs from ours. Members learned from bootstrap join responses are not
+        disseminated (§7.6), so after a simultaneous start of many nodes each knows
+        members that only a few others spread, and a node can stay a member short
+        for seconds while everyone around it still has changes to send (so nobody
+        full-syncs it). Until a ping first shows our checksum agreeing with the
+        requester's, and for at most ``startup_sync_window`` seconds after becoming
+        ready, such a ping starts a reverse full sync towards its sender (a plain
+        join: wire-neutral), at most one per ``startup_sync_interval`` and within
+        the limit of concurrent reverse full syncs. Returns whether one started.
+        """
+        options = self.options
+        if not options.startup_sync_enabled or self._startup_synced:
+            return False
+        if checksum == self.members.checksum:
+            self._startup_synced = True  # we have agreed with someone: done
+            return False
+        now = self.clock.monotonic()
+        if now - self._ready_at > options.startup_sync_window:
+            self._startup_synced = True
+            return False
+        if now - self._last_startup_sync < options.startup_sync_interval:
+            return False
+        self._last_startup_sync = now
+        self.stats.increment("full-sync.startup")
+        return self.start_reverse_full_sync(address)
 
     async def _reverse_full_sync(self, address: str) -> None:
         try:

@@ -131,6 +131,8 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         if full_sync:
             node.stats.increment("full-sync")
             node.start_reverse_full_sync(request.source)
+        else:
+            node.maybe_startup_sync(request.source, request.checksum)
         return encode(
             PingResponse(
                 changes=changes,
