@@ -369,7 +369,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="5,10,20", help="cluster sizes for cold start")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions per size and kind")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions per size and kind")
     parser.add_argument("--detect-size", type=int, default=10, help="N for kill -9 and idle")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--idle-reps", type=int, default=1, help="idle windows per kind")
