@@ -13,9 +13,10 @@ import asyncio
 import math
 import os
 import platform
+import socket
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ringpop import __version__
 from ringpop.tchannel.api import (
@@ -41,6 +42,10 @@ from ringpop.tchannel.frames import (
 from ringpop.tchannel.hostport import EPHEMERAL, split_host_port
 from ringpop.tchannel.options import DEFAULT_MAX_ARG_SIZE, ChannelOptions
 
+if TYPE_CHECKING:
+    from ringpop.tchannel.tls import TLSConfig, TLSContexts
+    from ringpop.tchannel.tlsaccept import HandshakeLog, TLSListener
+
 __all__ = ["Channel"]
 
 T = TypeVar("T")
@@ -54,7 +59,10 @@ class Channel:
     ``host_port`` is the address to listen on (``"127.0.0.1:3000"``; port 0
     picks a free port at :meth:`listen`) and the identity advertised to peers.
     ``"0.0.0.0:0"`` makes an ephemeral client: no listener, advertised as such.
-    Keyword arguments are the fields of :class:`ChannelOptions`.
+    Keyword arguments are the fields of :class:`ChannelOptions`; ``tls`` (a
+    :class:`~ringpop.tchannel.tls.TLSConfig`) makes every connection TLS, which only
+    peers with TLS on understand (its files are loaded here: ``TLSError`` if they
+    cannot be used).
     """
 
     def __init__(
@@ -71,6 +79,7 @@ class Channel:
         checksum_type: ChecksumType = ChecksumType.CRC32,
         max_concurrent_requests: int = 10_000,
         init_headers: dict[str, str] | None = None,
+        tls: TLSConfig | None = None,
     ) -> None:
         host, port = split_host_port(host_port, allow_ephemeral=True)
         self._host = host
@@ -87,7 +96,18 @@ class Channel:
             checksum_type=checksum_type,
             max_concurrent_requests=max_concurrent_requests,
             init_headers=dict(init_headers or {}),
+            tls=tls,
         )
+        #: The TLS contexts (``None`` without TLS); ``channel.tls.reload()`` re-reads the files.
+        self.tls: TLSContexts | None = None
+        self._tls_listener: TLSListener | None = None
+        self._handshake_log: HandshakeLog | None = None
+        if tls is not None:
+            from ringpop.tchannel.tls import TLSContexts
+            from ringpop.tchannel.tlsaccept import HandshakeLog
+
+            self.tls = TLSContexts(tls)
+            self._handshake_log = HandshakeLog()
         #: Registered endpoints by (service, arg1) (read by connections).
         self.handlers: dict[tuple[str, bytes], Endpoint] = {}
         #: Whether incoming calls are served (false once closing).
@@ -143,6 +163,8 @@ class Channel:
             raise RuntimeError("channel is closed")
         if self._server is not None:
             return self.host_port
+        if self.tls is not None:
+            return await self._listen_tls()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self._accept,
@@ -153,6 +175,31 @@ class Channel:
         )
         if self._port == 0:
             self._port = int(self._server.sockets[0].getsockname()[1])
+        self._listening = True
+        return self.host_port
+
+    async def _listen_tls(self) -> str:
+        """Listen with a TLS handshake on every accepted connection (see ``tlsaccept``)."""
+        from ringpop.tchannel.tlsaccept import TLSListener
+
+        assert self.tls is not None
+        assert self._handshake_log is not None
+        if self._tls_listener is not None:
+            return self.host_port
+        self.tls.server_context()  # TLSError now if there is no certificate to serve
+        sock = socket.create_server((self._host, self._port), backlog=1024)
+        sock.setblocking(False)
+        self._tls_listener = TLSListener(
+            sock,
+            self.tls,
+            handshake_timeout=self.options.init_timeout,
+            factory=self._accept_untracked,
+            ready=self._tls_ready,
+            failures=self._handshake_log,
+        )
+        self._tls_listener.start()
+        if self._port == 0:
+            self._port = int(sock.getsockname()[1])
         self._listening = True
         return self.host_port
 
@@ -185,6 +232,8 @@ class Channel:
             self._server.close()
         for task in list(self._connecting.values()):
             task.cancel()
+        if self._tls_listener is not None:
+            await self._tls_listener.close()
         timeout = self.options.drain_timeout if drain_timeout is None else drain_timeout
         waitables = [w for conn in self._connections for w in conn.drain_waitables()]
         if waitables and timeout > 0:
@@ -269,6 +318,21 @@ class Channel:
         self._track(conn)
         return conn
 
+    def _accept_untracked(self) -> Connection:
+        return Connection(self, initiator=False)
+
+    def _tls_ready(self, protocol: asyncio.Protocol) -> None:
+        """An inbound connection finished its TLS handshake."""
+        conn = protocol
+        assert isinstance(conn, Connection)
+        if not conn.closed:
+            self._connections.add(conn)
+
+    @property
+    def tls_handshake_failures(self) -> int:
+        """Inbound TLS handshakes that failed (0 without TLS)."""
+        return 0 if self._handshake_log is None else self._handshake_log.failures
+
     @property
     def connections(self) -> list[Connection]:
         """All live connections (inbound and outbound)."""
@@ -319,9 +383,16 @@ class Channel:
             self._track(conn)
             return conn
 
+        tls: dict[str, Any] = {}
+        if self.tls is not None:
+            tls = {
+                "ssl": self.tls.client_context(),
+                "server_hostname": self.tls.server_hostname(host),
+                "ssl_handshake_timeout": self.options.init_timeout,
+            }
         try:
             async with asyncio.timeout(self.options.connect_timeout):
-                await loop.create_connection(factory, host, port)
+                await loop.create_connection(factory, host, port, **tls)
                 assert conn is not None
                 await conn.ready
         except TimeoutError as exc:  # before OSError: TimeoutError is an OSError
@@ -331,8 +402,14 @@ class Channel:
                 raise
             raise NetworkError(f"timed out connecting to {peer}") from None
         except OSError as exc:
+            handshaking = tls and conn is not None and conn.transport is None
             if conn is not None:
                 conn.abort()
+            if handshaking:
+                from ringpop.tchannel.tls import describe_tls_error
+
+                reason = describe_tls_error(exc)
+                raise NetworkError(f"TLS handshake with {peer} failed: {reason}") from None
             raise NetworkError(f"cannot connect to {peer}: {exc}") from None
         except BaseException:
             if conn is not None:

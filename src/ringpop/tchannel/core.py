@@ -109,6 +109,10 @@ Event: TypeAlias = (
 
 _DEFAULT_MAX_ARG_SIZE = 16 * 1024 * 1024
 
+# A TLS handshake (0x16) or alert (0x15) record, TLS 1.x: what a TLS peer sends first.
+# As a TChannel frame it would be an init frame of over 5 KB, which no peer sends.
+_TLS_RECORD_STARTS = (b"\x16\x03", b"\x15\x03")
+
 
 class ConnectionCore:
     """One connection's protocol state, independent of any I/O.
@@ -224,8 +228,18 @@ class ConnectionCore:
     def receive(self, data: bytes) -> list[Event]:
         """Process received bytes; returns the resulting events in order."""
         events: list[Event] = []
-        if self.state is State.CLOSED:
-            return events
+        if self.state is not State.READY:
+            if self.state is State.CLOSED:
+                return events
+            if self._reader.buffered == 0 and data[:2] in _TLS_RECORD_STARTS:
+                message = (
+                    "peer started a TLS handshake"
+                    if self.state is State.AWAIT_INIT_REQ
+                    else "peer answered with TLS"
+                ) + ", but this channel does not use TLS (TLS on one side only?)"
+                self.fail(message)
+                events.append(ProtocolFailure(message))
+                return events
         reader = self._reader
         reader.feed(data)
         try:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ringpop.tchannel.checksum import ChecksumType
+
+if TYPE_CHECKING:
+    from ringpop.tchannel.tls import TLSConfig
 
 __all__ = ["DEFAULT_MAX_ARG_SIZE", "ChannelOptions"]
 
@@ -29,6 +33,8 @@ class ChannelOptions:
     * ``checksum_type`` - checksum of outgoing requests (responses echo the request's).
     * ``max_concurrent_requests`` - per connection; beyond it requests get ``busy``.
     * ``init_headers`` - extra init headers to advertise.
+    * ``tls`` - TLS settings (:class:`~ringpop.tchannel.tls.TLSConfig`); ``None``
+      (default): plain TCP, as ringpop-node and ringpop-go speak it.
     """
 
     process_name: str = ""
@@ -41,6 +47,7 @@ class ChannelOptions:
     checksum_type: ChecksumType = ChecksumType.CRC32
     max_concurrent_requests: int = 10_000
     init_headers: dict[str, str] = field(default_factory=dict)
+    tls: TLSConfig | None = None
 
     def __post_init__(self) -> None:
         if self.max_arg_size <= 0:

@@ -1,0 +1,432 @@
+"""Optional TLS for TChannel connections: configuration, SSL contexts and reloading.
+
+Off by default: ringpop-node and ringpop-go speak TChannel over plain TCP, so a
+cluster that mixes implementations must stay plaintext. A cluster of Python nodes
+can turn it on (and mutual TLS with a CA) on every node at once::
+
+    tls = TLSConfig(cert_file="node.pem", key_file="node-key.pem", ca_file="ca.pem",
+                    require_client_cert=True)
+    channel = Channel("10.0.3.7:3000", tls=tls)
+
+Peers are addressed by ``ip:port``. Clients always verify the server's certificate
+chain against ``ca_file``; its *name* is checked only when asked: against the IP
+dialled (``check_hostname``, the certificate needs that IP as a subjectAltName) or
+against one fixed name every node's certificate carries (``server_name``).
+
+:class:`TLSContexts` holds the contexts built from the files and rebuilds them
+when the files change on disk (checked at most every ``reload_interval`` seconds,
+when a connection is made) or on :meth:`TLSContexts.reload`. New connections use
+the new material; established ones are not touched. Files that do not load (half
+written, key not matching the certificate, no CA in the bundle) leave the previous
+contexts in place: the failure is logged and the load is tried again later.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import os
+import ssl
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "CertificateInfo",
+    "TLSConfig",
+    "TLSContexts",
+    "TLSError",
+    "certificate_info",
+    "describe_tls_error",
+]
+
+log = logging.getLogger("ringpop.tchannel.tls")
+
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+class TLSError(ValueError):
+    """TLS settings or files that cannot be used (the message says which and why)."""
+
+
+class TLSConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """TLS settings of a channel (all nodes of a cluster need compatible ones).
+
+    * ``cert_file`` - PEM certificate chain presented to peers (leaf first). Needed
+      to listen; optional for a client that only calls (``ringpop admin``) unless
+      the servers require client certificates.
+    * ``key_file`` - PEM private key of ``cert_file`` (default: in ``cert_file``).
+    * ``ca_file`` - PEM bundle of the CA(s) peers' certificates must chain to. As
+      a client: the servers are verified against it (without it, against the
+      system's trust store). As a server: presented client certificates are
+      verified against it.
+    * ``require_client_cert`` - mutual TLS: refuse clients without a certificate
+      signed by ``ca_file`` (which must be given).
+    * ``check_hostname`` - as a client, the server's certificate must name the IP
+      (or host) dialled, as a subjectAltName.
+    * ``server_name`` - as a client, the server's certificate must carry this DNS
+      name instead (one name shared by every node, e.g. the cluster's service
+      name; also sent as SNI).
+    * ``reload_interval`` - seconds between checks of the files for changes, made
+      when a connection is opened or accepted; ``0`` never checks
+      (:meth:`TLSContexts.reload` still works).
+    * ``minimum_version`` - ``"1.2"`` (default) or ``"1.3"``.
+    """
+
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
+    require_client_cert: bool = False
+    check_hostname: bool = False
+    server_name: str | None = None
+    reload_interval: float = 60.0
+    minimum_version: Literal["1.2", "1.3"] = "1.2"
+
+    def __post_init__(self) -> None:
+        for name in ("cert_file", "key_file", "ca_file", "server_name"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise TLSError(f"tls {name} must be a non-empty string, not {value!r}")
+        for name in ("require_client_cert", "check_hostname"):
+            if not isinstance(getattr(self, name), bool):
+                raise TLSError(f"tls {name} must be True or False")
+        if self.key_file is not None and self.cert_file is None:
+            raise TLSError("tls key_file is given without cert_file")
+        if self.require_client_cert and self.ca_file is None:
+            raise TLSError("tls require_client_cert needs ca_file to verify client certificates")
+        interval = self.reload_interval
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not math.isfinite(interval)
+            or interval < 0
+        ):
+            raise TLSError(f"tls reload_interval must be >= 0 seconds, not {interval!r}")
+        if self.minimum_version not in _VERSIONS:
+            raise TLSError(
+                f"tls minimum_version must be '1.2' or '1.3', not {self.minimum_version!r}"
+            )
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The files the contexts are built from (watched for changes)."""
+        names = (self.cert_file, self.key_file, self.ca_file)
+        return tuple(dict.fromkeys(name for name in names if name is not None))
+
+
+class CertificateInfo(msgspec.Struct, frozen=True):
+    """What the logs say about a certificate: serial number, validity, subject."""
+
+    serial: int
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+
+    def expired(self, now: datetime.datetime | None = None) -> bool:
+        """Whether ``now`` (default: the current time) is past ``not_after``."""
+        return (now or datetime.datetime.now(datetime.UTC)) > self.not_after
+
+    def __str__(self) -> str:
+        return f"serial {self.serial:#x}, valid until {self.not_after:%Y-%m-%d %H:%M:%S}Z"
+
+
+# -- contexts ---------------------------------------------------------------------------
+
+_Signature = tuple[tuple[int, int, int] | None, ...]
+
+
+class _Material(msgspec.Struct, frozen=True):
+    server: ssl.SSLContext | None
+    client: ssl.SSLContext
+    signature: _Signature
+    certificate: CertificateInfo | None
+
+
+class TLSContexts:
+    """The server and client SSL contexts of a channel, rebuilt when the files change.
+
+    Built from ``config`` at once: files that cannot be used raise :class:`TLSError`
+    here, so a node with broken TLS material does not start. Later rebuilds that
+    fail keep the previous contexts.
+    """
+
+    def __init__(self, config: TLSConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        signature = self._signature()
+        self._material = _build(config, signature)
+        self._checked_at = clock()
+        self._failed: _Signature | None = None
+        #: Successful reloads since start.
+        self.reloads = 0
+        #: The last reload failure (``None`` after a successful load).
+        self.last_error: str | None = None
+        if self._material.certificate is not None:
+            _log_loaded("loaded", config, self._material.certificate)
+
+    @property
+    def certificate(self) -> CertificateInfo | None:
+        """The leaf certificate presented to peers now, if any."""
+        return self._material.certificate
+
+    def server_context(self) -> ssl.SSLContext:
+        """The context for the next accepted connection (after checking the files)."""
+        self.maybe_reload()
+        context = self._material.server
+        if context is None:
+            raise TLSError("a TLS listener needs cert_file (and key_file)")
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """The context for the next outgoing connection (after checking the files)."""
+        self.maybe_reload()
+        return self._material.client
+
+    def server_hostname(self, host: str) -> str:
+        """``server_hostname`` of a connection to ``host``: SNI and the name checked."""
+        return self.config.server_name or host
+
+    def maybe_reload(self) -> bool:
+        """Rebuild the contexts if ``reload_interval`` passed and a file changed.
+
+        Never raises: a failed rebuild is logged (once per version of the files) and
+        the previous contexts stay. True when new contexts were built.
+        """
+        interval = self.config.reload_interval
+        if interval <= 0:
+            return False
+        now = self._clock()
+        if now - self._checked_at < interval:
+            return False
+        self._checked_at = now
+        signature = self._signature()
+        if signature == self._material.signature:
+            return False
+        try:
+            self._load(signature)
+        except TLSError as error:
+            first = signature != self._failed
+            self._failed = signature
+            self.last_error = str(error)
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
+                "TLS: the changed files do not load, keeping the previous certificates "
+                "(retrying every %g s): %s",
+                interval,
+                error,
+            )
+            return False
+        return True
+
+    def reload(self) -> CertificateInfo | None:
+        """Build the contexts from the files now, changed or not; the new certificate.
+
+        Raises :class:`TLSError` if they do not load (the previous contexts stay).
+        """
+        signature = self._signature()
+        try:
+            self._load(signature)
+        except TLSError as error:
+            self.last_error = str(error)
+            raise
+        self._checked_at = self._clock()
+        return self._material.certificate
+
+    def _load(self, signature: _Signature) -> None:
+        material = _build(self.config, signature)
+        self._material = material
+        self._failed = None
+        self.last_error = None
+        self.reloads += 1
+        if material.certificate is not None:
+            _log_loaded("reloaded", self.config, material.certificate)
+        else:
+            log.info("TLS: reloaded %s", ", ".join(self.config.files))
+
+    def _signature(self) -> _Signature:
+        """(inode, size, mtime) of every file; symlink swaps (Kubernetes) change it."""
+        result: list[tuple[int, int, int] | None] = []
+        for path in self.config.files:
+            try:
+                st = os.stat(path)
+            except OSError:
+                result.append(None)
+            else:
+                result.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(result)
+
+
+def _log_loaded(verb: str, config: TLSConfig, info: CertificateInfo) -> None:
+    if info.expired():
+        log.warning("TLS: %s %s, which has EXPIRED (%s)", verb, config.cert_file, info)
+    else:
+        log.info("TLS: %s %s (%s)", verb, config.cert_file, info)
+
+
+def _build(config: TLSConfig, signature: _Signature) -> _Material:
+    """Both contexts from the files (``TLSError`` naming the file that failed)."""
+    version = _VERSIONS[config.minimum_version]
+    server: ssl.SSLContext | None = None
+    certificate: CertificateInfo | None = None
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.minimum_version = version
+    client.check_hostname = config.check_hostname or config.server_name is not None
+    client.verify_mode = ssl.CERT_REQUIRED
+    if config.ca_file is not None:
+        _load_ca(client, config.ca_file)
+    else:
+        client.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if config.cert_file is not None:
+        certificate = _read_certificate(config.cert_file)
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.minimum_version = version
+        _load_chain(server, config.cert_file, config.key_file)
+        _load_chain(client, config.cert_file, config.key_file)
+        if config.ca_file is not None:
+            _load_ca(server, config.ca_file)
+            server.verify_mode = (
+                ssl.CERT_REQUIRED if config.require_client_cert else ssl.CERT_OPTIONAL
+            )
+        else:
+            server.verify_mode = ssl.CERT_NONE
+    return _Material(server, client, signature, certificate)
+
+
+def _load_chain(context: ssl.SSLContext, cert_file: str, key_file: str | None) -> None:
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except ssl.SSLError as error:
+        reason = error.reason or str(error)
+        if "KEY_VALUES_MISMATCH" in reason:
+            raise TLSError(
+                f"the key in {key_file or cert_file} does not match {cert_file}"
+            ) from None
+        raise TLSError(
+            f"cannot load the certificate {cert_file} / key {key_file or cert_file}: {reason}"
+        ) from None
+    except OSError as error:
+        raise TLSError(f"cannot read {error.filename or cert_file}: {error.strerror}") from None
+
+
+def _load_ca(context: ssl.SSLContext, ca_file: str) -> None:
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except ssl.SSLError as error:
+        raise TLSError(f"cannot load the CA bundle {ca_file}: {error.reason or error}") from None
+    except OSError as error:
+        raise TLSError(f"cannot read the CA bundle {ca_file}: {error.strerror}") from None
+    if context.cert_store_stats()["x509"] == 0:
+        raise TLSError(f"the CA bundle {ca_file} holds no certificate")
+
+
+def _read_certificate(cert_file: str) -> CertificateInfo:
+    try:
+        with open(cert_file, encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise TLSError(f"cannot read {cert_file}: {error.strerror}") from None
+    try:
+        return certificate_info(text)
+    except ValueError as error:
+        raise TLSError(f"{cert_file}: {error}") from None
+
+
+# -- reading a certificate (no third-party parser needed for the logs) --------------------
+
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_PEM_END = "-----END CERTIFICATE-----"
+
+
+def certificate_info(pem: str) -> CertificateInfo:
+    """Serial number and validity of the first certificate of a PEM text.
+
+    ``ValueError`` if there is none or it is not a well-formed X.509 certificate.
+    """
+    start = pem.find(_PEM_BEGIN)
+    end = pem.find(_PEM_END, start)
+    if start < 0 or end < 0:
+        raise ValueError("no PEM certificate found")
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem[start : end + len(_PEM_END)])
+    except ValueError:
+        raise ValueError("the PEM certificate is not valid base64") from None
+    try:
+        return _parse_der(der)
+    except (IndexError, ValueError) as error:
+        raise ValueError(f"not an X.509 certificate ({error})") from None
+
+
+def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER element at ``pos``."""
+    tag = data[pos]
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4:
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    end = pos + length
+    if end > len(data):
+        raise ValueError("truncated DER")
+    return tag, pos, end
+
+
+def _parse_der(der: bytes) -> CertificateInfo:
+    tag, start, _ = _tlv(der, 0)  # Certificate
+    if tag != 0x30:
+        raise ValueError("not a SEQUENCE")
+    tag, pos, _ = _tlv(der, start)  # tbsCertificate
+    if tag != 0x30:
+        raise ValueError("no tbsCertificate")
+    tag, body, end = _tlv(der, pos)
+    if tag == 0xA0:  # [0] version
+        tag, body, end = _tlv(der, end)
+    if tag != 0x02:
+        raise ValueError("no serial number")
+    serial = int.from_bytes(der[body:end], "big", signed=True)
+    _, _, end = _tlv(der, end)  # signature algorithm
+    _, _, end = _tlv(der, end)  # issuer
+    tag, validity, _ = _tlv(der, end)
+    if tag != 0x30:
+        raise ValueError("no validity")
+    not_before, after_pos = _time(der, validity)
+    not_after, _ = _time(der, after_pos)
+    return CertificateInfo(serial, not_before, not_after)
+
+
+def _time(der: bytes, pos: int) -> tuple[datetime.datetime, int]:
+    tag, start, end = _tlv(der, pos)
+    text = der[start:end].decode("ascii")
+    if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ: years 1950-2049
+        year = int(text[:2])
+        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+    elif tag != 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
+        raise ValueError("bad time")
+    moment = datetime.datetime.strptime(text, "%Y%m%d%H%M%SZ")
+    return moment.replace(tzinfo=datetime.UTC), end
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def describe_tls_error(error: BaseException) -> str:
+    """A one-line reason for a failed TLS handshake, with a hint where one helps."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}"
+    if isinstance(error, ssl.SSLError):
+        reason = error.reason or str(error)
+        text = reason.replace("_", " ").lower()
+        if reason in {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"} or (
+            reason == "UNEXPECTED_EOF_WHILE_READING"
+        ):
+            return f"{text} (is the peer not using TLS? every node needs the same tls setting)"
+        return text
+    if isinstance(error, ConnectionResetError | BrokenPipeError):
+        return "the peer closed the connection during the TLS handshake (not using TLS?)"
+    if isinstance(error, TimeoutError | ConnectionAbortedError):
+        return f"the handshake did not finish in time ({error})"
+    return str(error) or type(error).__name__
