@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal, get_type_hints
 import msgspec
 import msgspec.structs
 
+from ringpop.tlsconfig import TLSConfig
+
 __all__ = ["ChecksumFlavour", "Options", "OptionsError"]
 
 ChecksumFlavour = Literal["go", "node"]
@@ -177,10 +179,14 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     # -- transport (defaults.md §11) ---------------------------------------------
     init_timeout: Seconds = 2.0
     """TChannel handshake deadline for peers that connect and say nothing."""
+    tls: TLSConfig | None = None
+    """TLS (mutual TLS with a CA) on every TChannel connection; Python-only clusters."""
 
     def __post_init__(self) -> None:
         for name, rule in _rules().items():
             _check_field(name, getattr(self, name), rule)
+        if self.tls is not None and not isinstance(self.tls, TLSConfig):
+            raise OptionsError(f"tls must be a TLSConfig or None, not {type(self.tls).__name__}")
         if self.checksum_flavour not in ("go", "node"):
             raise OptionsError(
                 f"checksum_flavour must be 'go' or 'node', not {self.checksum_flavour!r}"
