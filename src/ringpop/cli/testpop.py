@@ -12,6 +12,12 @@ Beyond the harness's flags: ``--statsd=HOST:PORT`` sends the node's stats to a s
 collector (ringpop-node's key layout), ``--prometheus-port=PORT`` serves them at
 ``http://127.0.0.1:PORT/metrics`` (needs ``ringpop[prometheus]``); tick-cluster uses
 them for its metrics.
+
+Failure-detection tuning, shared with the examples: ``--ping-timeout``,
+``--ping-req-timeout``, ``--lifeguard``, ``--lifeguard-suspicion-mult``. And a
+testing aid, ``--stall-ms``/``--stall-every-ms``: block the node's event loop with
+``time.sleep`` on a schedule once it has joined (a node alive but intermittently
+slow; see docs/membership.md, Lifeguard).
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from ringpop.cli.stall import LoopStall
     from ringpop.options import Options
     from ringpop.ringpop import Ringpop
     from ringpop.stats import StatsBackend
@@ -48,6 +55,16 @@ def _milliseconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, not {text}")
     return value / 1000.0
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
 
 
 def parse_statsd(text: str) -> tuple[str, int]:
@@ -103,6 +120,9 @@ def add_node_arguments(
     parser.add_argument("--faulty-period", type=_milliseconds, default=faulty, metavar="MS")
     parser.add_argument("--tombstone-period", type=_milliseconds, default=tombstone, metavar="MS")
     parser.add_argument("--identity", help="sets the __identity label (ring replica strings)")
+    from ringpop.cli.tlsargs import add_tls_arguments
+
+    add_tls_arguments(parser)
     parser.add_argument(
         "--checksum-flavour",
         choices=("go", "node"),
@@ -118,11 +138,36 @@ def add_node_arguments(
         help="pull a differing member's view during the first 10 s (faster cold start; "
         "beyond the spec, wire-neutral)",
     )
+    parser.add_argument(
+        "--ping-timeout",
+        type=_milliseconds,
+        metavar="MS",
+        help="direct ping timeout (default 1500)",
+    )
+    parser.add_argument(
+        "--ping-req-timeout",
+        type=_milliseconds,
+        metavar="MS",
+        help="indirect ping (ping-req) timeout (default 5000)",
+    )
+    parser.add_argument(
+        "--lifeguard",
+        action="store_true",
+        help="Lifeguard: local health multiplier and dynamic suspicion timeouts "
+        "(beyond the spec, wire-neutral)",
+    )
+    parser.add_argument(
+        "--lifeguard-suspicion-mult",
+        type=_ratio,
+        metavar="X",
+        help="with --lifeguard: min suspicion timeout = X x max(1, log10 N) x 200 ms (default 25)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
 
 
 def node_options(args: argparse.Namespace) -> Options:
     """The ringpop options the node flags ask for."""
+    from ringpop.cli.tlsargs import tls_config
     from ringpop.options import Options
 
     return Options(
@@ -130,8 +175,23 @@ def node_options(args: argparse.Namespace) -> Options:
         faulty_period=args.faulty_period,
         tombstone_period=args.tombstone_period,
         checksum_flavour=args.checksum_flavour,
+        tls=tls_config(args),
         startup_sync_enabled=args.startup_sync,
+        **_tuning(args),
     )
+
+
+def _tuning(args: argparse.Namespace) -> dict[str, Any]:
+    """The failure-detection options the flags set (the rest keep their defaults)."""
+    given = {
+        "ping_timeout": args.ping_timeout,
+        "ping_req_timeout": args.ping_req_timeout,
+        "lifeguard_suspicion_mult": args.lifeguard_suspicion_mult,
+    }
+    tuning: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if args.lifeguard:
+        tuning["lifeguard_enabled"] = True
+    return tuning
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -140,7 +200,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_node_arguments(parser)
     parser.add_argument("--statsd", type=parse_statsd, metavar="HOST:PORT", help="send stats")
     parser.add_argument("--prometheus-port", type=_port, metavar="PORT", help="serve /metrics")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--stall-ms",
+        type=_milliseconds,
+        metavar="MS",
+        help="testing aid: once joined, block the event loop (time.sleep) for MS "
+        "every --stall-every-ms",
+    )
+    parser.add_argument(
+        "--stall-every-ms", type=_milliseconds, default=1.0, metavar="MS", help="(1000)"
+    )
+    args = parser.parse_args(argv)
+    if args.stall_ms is not None and args.stall_ms >= args.stall_every_ms:
+        parser.error("--stall-ms must be shorter than --stall-every-ms")
+    return args
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -174,9 +247,23 @@ async def run(args: argparse.Namespace) -> int:
     await ringpop.start()
     outcome = await join_or_stop(ringpop, args.hosts, stop)
     if outcome == "joined":
+        stall = _start_stall(args)
         await stop.wait()
+        if stall is not None:
+            stall.stop()
     await ringpop.close()
     return 1 if outcome == "failed" else 0
+
+
+def _start_stall(args: argparse.Namespace) -> LoopStall | None:
+    """Start ``--stall-ms`` stalls, if asked for."""
+    if args.stall_ms is None:
+        return None
+    from ringpop.cli.stall import LoopStall
+
+    stall = LoopStall(args.stall_ms, args.stall_every_ms)
+    stall.start()
+    return stall
 
 
 async def join_or_stop(

@@ -1,0 +1,95 @@
+"""testpop's flags beyond the harness's: failure-detection tuning, Lifeguard, stalls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ringpop.cli.stall import LoopStall
+from ringpop.cli.testpop import node_options, parse_args
+from ringpop.options import Options
+
+HARNESS = [
+    "--hosts=/tmp/hosts.json",
+    "--listen=127.0.0.1:3000",
+    "--suspect-period=5000",
+    "--faulty-period=5000",
+    "--tombstone-period=5000",
+]
+
+
+def test_harness_command_line_keeps_the_defaults() -> None:
+    args = parse_args(HARNESS)
+    options = node_options(args)
+    defaults = Options()
+    assert options.ping_timeout == defaults.ping_timeout
+    assert options.ping_req_timeout == defaults.ping_req_timeout
+    assert options.lifeguard_enabled is False
+    assert options.lifeguard_suspicion_mult == defaults.lifeguard_suspicion_mult
+    assert args.stall_ms is None
+
+
+def test_tuning_and_lifeguard_flags() -> None:
+    args = parse_args(
+        [
+            *HARNESS,
+            "--ping-timeout=100",
+            "--ping-req-timeout=250",
+            "--lifeguard",
+            "--lifeguard-suspicion-mult=2.5",
+            "--stall-ms=300",
+            "--stall-every-ms=1000",
+        ]
+    )
+    options = node_options(args)
+    assert options.ping_timeout == pytest.approx(0.1)
+    assert options.ping_req_timeout == pytest.approx(0.25)
+    assert options.lifeguard_enabled is True
+    assert options.lifeguard_suspicion_mult == 2.5
+    assert (args.stall_ms, args.stall_every_ms) == (pytest.approx(0.3), pytest.approx(1.0))
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--stall-ms=1000", "--stall-every-ms=1000"],
+        ["--stall-ms=0"],
+        ["--ping-timeout=-5"],
+        ["--lifeguard-suspicion-mult=0"],
+        ["--lifeguard-suspicion-mult=nan"],
+    ],
+)
+def test_bad_values_are_usage_errors(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_args([*HARNESS, *flags])
+    assert exit_.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+async def test_loop_stall_really_blocks_the_event_loop() -> None:
+    """While a stall lasts nothing else runs: a 10 ms sleeper wakes up late."""
+    stall = LoopStall(0.15, 0.3)
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+    started = time.monotonic()
+    stall.start()
+    try:
+        for _ in range(60):  # ~0.6 s+: at least one stall
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            worst = max(worst, loop.time() - before - 0.01)
+            if stall.count >= 2:
+                break
+    finally:
+        stall.stop()
+    assert stall.count >= 1
+    assert worst >= 0.14, f"the loop was never blocked ~150 ms (worst lateness {worst:.3f} s)"
+    # On schedule: the first stall starts 150 ms in, the second 300 ms later.
+    assert time.monotonic() - started < 2.0
+
+
+def test_stall_shorter_than_its_interval() -> None:
+    with pytest.raises(ValueError, match="shorter than its interval"):
+        LoopStall(1.0, 1.0)
