@@ -387,6 +387,7 @@ class Cluster:
         extra_members: Sequence[dict[str, Any]] = (),
         extra_hosts: Sequence[str] = (),
         hosts_delay: float = 0.0,
+        extra_flags: Sequence[str] = (),
     ) -> None:
         schemas = load_schemas()
         assert schemas is not None, "conformance tests need the spec schemas"
@@ -425,6 +426,8 @@ class Cluster:
         """More entries for the initial hosts file (e.g. unreachable or malformed)."""
         self.hosts_delay = hosts_delay
         """If set, the hosts file is unreadable for this long after the SUT starts."""
+        self.extra_flags = list(extra_flags)
+        """testpop flags beyond the harness's (e.g. ``--lifeguard``)."""
 
     # -- violations ------------------------------------------------------------------
 
@@ -497,7 +500,7 @@ class Cluster:
             args.append(f"--identity={self.identity}")
         args += [f"--hosts={self.hosts_file}", f"--listen=127.0.0.1:{port}"]
         args += [f"--{name}={value}" for name, value in self.flags.items()]
-        return args
+        return args + self.extra_flags
 
     async def start(self, *, wait_for_ping: bool = True, bootstrap: bool = True) -> None:
         """Start the fakes and the SUT; wait for its bootstrap joins (and first ping).

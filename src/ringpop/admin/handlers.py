@@ -15,6 +15,7 @@ import time
 import msgspec
 
 import ringpop
+from ringpop.admin.lifeguard import SuspicionCounts, lifeguard_response
 from ringpop.membership.damper import Damper
 from ringpop.membership.heal import Healer
 from ringpop.membership.network import EndpointHandler, RemoteError
@@ -104,9 +105,13 @@ def admin_handlers(
 ) -> dict[str, EndpointHandler]:
     """The admin endpoints of ``node``, keyed by endpoint path."""
     started_at = time.monotonic()
+    suspicion_counts = SuspicionCounts(node)
 
     async def stats(body: bytes) -> bytes:
         return encode(stats_response(node, started_at, damper))
+
+    async def lifeguard(body: bytes) -> bytes:
+        return msgspec.json.encode(lifeguard_response(node, suspicion_counts))
 
     async def lookup(body: bytes) -> bytes:
         try:
@@ -172,6 +177,7 @@ def admin_handlers(
 
     return {
         "/admin/stats": stats,
+        "/admin/lifeguard": lifeguard,  # beyond the spec: local health, suspicions
         "/admin/lookup": lookup,
         "/admin/gossip/start": gossip_start,
         "/admin/gossip/stop": gossip_stop,

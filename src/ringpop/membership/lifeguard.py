@@ -162,6 +162,10 @@ class Suspicions:
         """The suspicion about ``address``, if any."""
         return self._by_address.get(address)
 
+    def items(self) -> list[tuple[str, Suspicion]]:
+        """Every ``(address, suspicion)``, by address."""
+        return [(address, self._by_address[address]) for address in sorted(self._by_address)]
+
     def start(
         self,
         address: str,
