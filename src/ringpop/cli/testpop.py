@@ -113,6 +113,8 @@ def add_node_arguments(
     ``startup_sync`` is the default of ``--startup-sync``: off for testpop, whose
     traffic the conformance program checks against the spec, on for applications.
     """
+    from ringpop.cli.tlsargs import add_tls_arguments
+
     suspect, faulty, tombstone = (ms / 1000.0 for ms in periods_ms)
     parser.add_argument("--listen", required=True, help="ip:port to listen on (our address)")
     parser.add_argument("--hosts", required=True, help="JSON file: array of ip:port, re-read")
@@ -120,8 +122,6 @@ def add_node_arguments(
     parser.add_argument("--faulty-period", type=_milliseconds, default=faulty, metavar="MS")
     parser.add_argument("--tombstone-period", type=_milliseconds, default=tombstone, metavar="MS")
     parser.add_argument("--identity", help="sets the __identity label (ring replica strings)")
-    from ringpop.cli.tlsargs import add_tls_arguments
-
     add_tls_arguments(parser)
     parser.add_argument(
         "--checksum-flavour",

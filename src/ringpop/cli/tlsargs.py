@@ -1,0 +1,104 @@
+"""The ``--tls-*`` flags of node programs (testpop, the examples) and ``ringpop admin``.
+
+A node speaks TLS when it is given ``--tls-cert`` (it must present a certificate to
+listen); an admin client when it is given ``--tls-ca`` or ``--tls-cert``. Nothing
+TLS-related is imported unless a flag is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ringpop.tlsconfig import TLSConfig
+
+__all__ = ["add_tls_arguments", "tls_config"]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text}")
+    return value
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser, *, node: bool = True) -> None:
+    """Add the TLS flags (a group of their own); ``node``: a listening node's too."""
+    group = parser.add_argument_group(
+        "TLS (Python-only clusters: ringpop-node and ringpop-go have no TLS)"
+    )
+    group.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="PEM certificate (chain) to present; turns TLS on"
+        if node
+        else "PEM client certificate to present (clusters that require one)",
+    )
+    group.add_argument(
+        "--tls-key", metavar="FILE", help="its PEM private key (default: in --tls-cert)"
+    )
+    group.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="PEM CA bundle peers' certificates must chain to"
+        if node
+        else "PEM CA bundle the nodes' certificates must chain to; turns TLS on",
+    )
+    if node:
+        group.add_argument(
+            "--tls-require-client-cert",
+            action="store_true",
+            help="mutual TLS: refuse peers without a certificate from --tls-ca",
+        )
+    group.add_argument(
+        "--tls-check-hostname",
+        action="store_true",
+        help="the server's certificate must name the IP dialled (subjectAltName)",
+    )
+    group.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="the server's certificate must carry this DNS name (one name for all nodes)",
+    )
+    if node:
+        group.add_argument(
+            "--tls-reload-interval",
+            type=_seconds,
+            default=60.0,
+            metavar="SECONDS",
+            help="check the files for changes this often, on new connections (60; 0: never)",
+        )
+
+
+def tls_config(args: argparse.Namespace, *, node: bool = True) -> TLSConfig | None:
+    """The :class:`~ringpop.tlsconfig.TLSConfig` the flags ask for (``None``: no TLS).
+
+    Raises ``ValueError`` (a ``TLSError``) for combinations that cannot work.
+    """
+    given = args.tls_cert is not None or args.tls_ca is not None
+    if node:
+        given = given or args.tls_require_client_cert
+    if not given and args.tls_key is None and args.tls_server_name is None:
+        if args.tls_check_hostname:
+            raise ValueError("--tls-check-hostname needs TLS (--tls-cert/--tls-ca)")
+        return None
+    from ringpop.tlsconfig import TLSConfig, TLSError
+
+    if node and args.tls_cert is None:
+        raise TLSError("a TLS node needs --tls-cert (and --tls-key) to listen")
+    if not node and args.tls_cert is None and args.tls_ca is None:
+        raise TLSError("TLS needs --tls-ca (or --tls-cert)")
+    return TLSConfig(
+        cert_file=args.tls_cert,
+        key_file=args.tls_key,
+        ca_file=args.tls_ca,
+        require_client_cert=bool(getattr(args, "tls_require_client_cert", False)),
+        check_hostname=args.tls_check_hostname,
+        server_name=args.tls_server_name,
+        reload_interval=getattr(args, "tls_reload_interval", 60.0),
+    )
