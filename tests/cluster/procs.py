@@ -213,9 +213,12 @@ class Cluster:
             raise ClusterError("node is not installed")
         return [node, str(NODE_LAUNCHER), *flags]
 
-    def spawn(self, address: str, hosts: Path, kind: Kind = "python") -> NodeProc:
-        """Start one node listening on ``address`` and bootstrapping from ``hosts``."""
-        return self._start(kind, address, self._argv(kind, address, hosts))
+    def spawn(
+        self, address: str, hosts: Path, kind: Kind = "python", *, extra_args: Sequence[str] = ()
+    ) -> NodeProc:
+        """Start one node listening on ``address`` and bootstrapping from ``hosts``
+        (``extra_args``: more flags for this node only)."""
+        return self._start(kind, address, [*self._argv(kind, address, hosts), *extra_args])
 
     def _start(self, kind: Kind, address: str, argv: list[str]) -> NodeProc:
         self._generation += 1
