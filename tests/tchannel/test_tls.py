@@ -233,7 +233,9 @@ async def test_plaintext_and_tls_mismatch_fails_fast_and_clearly(pki: PKI) -> No
     async with serving(pki.server()) as tls_server, serving(None) as plain_server:
         async with calling(None) as plain, calling(pki.client(cert=False)) as secure:
             started = time.monotonic()
-            with pytest.raises(NetworkError, match="does the peer require TLS"):
+            with pytest.raises(
+                NetworkError, match=r"before the handshake.*does the peer require TLS"
+            ):
                 await call(plain, tls_server)
             with pytest.raises(NetworkError, match="not using TLS"):
                 await call(secure, plain_server)
@@ -242,6 +244,15 @@ async def test_plaintext_and_tls_mismatch_fails_fast_and_clearly(pki: PKI) -> No
             assert await call(plain, plain_server) == b"hi"
             assert await call(secure, tls_server) == b"hi"
         await _until(lambda: tls_server.tls_handshake_failures == 1)
+
+
+async def test_refused_tls_connection_is_reported_as_such(pki: PKI) -> None:
+    async with serving(pki.server()) as server:
+        address = server.host_port
+    async with calling(pki.client(cert=False)) as client:
+        with pytest.raises(NetworkError, match="cannot connect to") as caught:
+            await client.call(address, "svc", "echo", timeout=1.0)
+        assert "TLS" not in str(caught.value)
 
 
 async def test_a_plaintext_listener_recognises_a_tls_client(pki: PKI) -> None:

@@ -402,7 +402,16 @@ class Channel:
                 raise
             raise NetworkError(f"timed out connecting to {peer}") from None
         except OSError as exc:
-            handshaking = tls and conn is not None and conn.transport is None
+            import ssl  # loaded already (asyncio imports it)
+
+            # Connected but not past the TLS handshake (the TCP connect itself can fail
+            # after the protocol was made: uvloop makes it first).
+            handshaking = (
+                tls
+                and conn is not None
+                and conn.transport is None
+                and isinstance(exc, ssl.SSLError | ConnectionAbortedError | ConnectionResetError)
+            )
             if conn is not None:
                 conn.abort()
             if handshaking:

@@ -192,11 +192,12 @@ class Connection(asyncio.Protocol):
             detail = f": {exc}" if exc else ""
             if self.initiator and not self.ready.done():
                 # Refused before the TChannel handshake: most often a TLS mismatch.
-                detail += (
-                    " (before the handshake: does the peer accept our client certificate?)"
+                hint = (
+                    "does the peer accept our client certificate?"
                     if self._options.tls is not None
-                    else " (before the handshake: does the peer require TLS?)"
+                    else "does the peer require TLS?"
                 )
+                detail = f" before the handshake{detail} ({hint})"
             reason = NetworkError(f"connection to {self.peer or self.socket_peer} closed{detail}")
         self._shutdown(reason)
         if not self.lost.done():
