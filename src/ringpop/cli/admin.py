@@ -24,6 +24,7 @@ from ringpop.cli.adminclient import (
     status_text,
 )
 from ringpop.cli.argtypes import positive_seconds
+from ringpop.cli.tlsargs import add_tls_arguments, tls_config
 
 __all__ = ["build_parser", "main"]
 
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"per-call timeout (default {DEFAULT_TIMEOUT:g})",
     )
+    add_tls_arguments(common, node=False, suppress=True)
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Inspect and steer ringpop nodes (ours, ringpop-node, ringpop-go) over "
@@ -444,7 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
 async def _run(args: argparse.Namespace) -> int:
     handler: Handler = args.handler
     out = Output(args.json)
-    async with AdminClient(timeout=args.timeout) as client:
+    try:
+        client = AdminClient(timeout=args.timeout, tls=tls_config(args, node=False))
+    except ValueError as error:  # TLSError: flags or files that cannot be used
+        raise UsageError(str(error)) from None
+    async with client:
         return await handler(args, client, out)
 
 

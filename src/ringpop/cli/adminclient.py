@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ringpop.tchannel import (
     ApplicationError,
@@ -24,6 +24,9 @@ from ringpop.tchannel import (
     TChannelError,
 )
 from ringpop.tchannel.hostport import validate_host_port
+
+if TYPE_CHECKING:
+    from ringpop.tlsconfig import TLSConfig
 
 __all__ = [
     "AdminClient",
@@ -205,14 +208,16 @@ def status_text(answer: Any) -> str:
 class AdminClient:
     """Admin calls to any number of nodes through one ephemeral TChannel client.
 
-    Use as ``async with AdminClient(timeout=2.0) as client: ...``.
+    Use as ``async with AdminClient(timeout=2.0) as client: ...``. ``tls``: talk to a
+    cluster that runs TLS (its CA, and a client certificate if the nodes require one);
+    its files are read here (``TLSError`` if they cannot be used).
     """
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, *, tls: TLSConfig | None = None) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self.timeout = timeout
-        self._channel = Channel(caller_name=CALLER, connect_timeout=timeout)
+        self._channel = Channel(caller_name=CALLER, connect_timeout=timeout, tls=tls)
 
     async def __aenter__(self) -> AdminClient:
         return self

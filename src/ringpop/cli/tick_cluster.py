@@ -30,6 +30,7 @@ from ringpop.cli.adminclient import AdminClient, AdminError, NodeStats, status_t
 from ringpop.cli.argtypes import positive_seconds
 from ringpop.cli.clusterview import ClusterModel, Event
 from ringpop.cli.procs import NodeProcess, PortsError, ProcessGroup, StopReport, allocate_ports
+from ringpop.cli.tlscerts import ClusterCerts
 
 __all__ = ["Detail", "TickCluster", "build_parser", "main"]
 
@@ -90,6 +91,7 @@ class Config:
     statsd: str | None = None
     prometheus_ports: list[int] | None = None
     http_ports: list[int] | None = None  # the examples' HTTP fronts
+    tls: ClusterCerts | None = None  # --tls: mutual TLS with a throwaway CA
 
     @property
     def metrics(self) -> bool:
@@ -116,6 +118,7 @@ class Config:
             f"--faulty-period={self.faulty_ms}",
             f"--tombstone-period={self.tombstone_ms}",
             *metrics,
+            *(self.tls.node_flags(self.addresses[index]) if self.tls else []),
             *([f"--http=127.0.0.1:{self.http_ports[index]}"] if self.http_ports else []),
         ]
 
@@ -180,7 +183,8 @@ class TickCluster:
 
     async def run(self, duration: float | None) -> None:
         """Poll until :attr:`stop_event` is set or ``duration`` seconds have passed."""
-        async with AdminClient(timeout=ACTION_TIMEOUT) as client:
+        tls = self.config.tls.admin_tls() if self.config.tls else None
+        async with AdminClient(timeout=ACTION_TIMEOUT, tls=tls) as client:
             self._client = client
             poller = asyncio.ensure_future(self._poll_forever())
             stopper = asyncio.ensure_future(self.stop_event.wait())
@@ -495,9 +499,23 @@ def _banner(cluster: TickCluster) -> list[str]:
         f"tick-cluster: {config.size} node{'s' if config.size != 1 else ''} of "
         f"{config.program_label} on {_address_range(config.addresses)}",
         f"hosts file {cluster.hosts_file}, node logs in {config.workdir}",
-        f"query it: {ringpop} admin status {first}   (more: {ringpop} admin --help)",
+        f"query it: {ringpop} admin status {first}{_admin_tls(config)}   "
+        f"(more: {ringpop} admin --help)",
+        *_tls_lines(config),
         *_http_lines(config),
         *_metrics_lines(config),
+    ]
+
+
+def _admin_tls(config: Config) -> str:
+    return "" if config.tls is None else " " + shlex.join(config.tls.admin_flags())
+
+
+def _tls_lines(config: Config) -> list[str]:
+    if config.tls is None:
+        return []
+    return [
+        f"TLS: mutual, hostnames checked; throwaway CA and certificates in {config.tls.directory}"
     ]
 
 
@@ -721,6 +739,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-tty", action="store_true", help="print events even on a terminal (no live view)"
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="mutual TLS between the nodes: a throwaway CA and certificates in the work "
+        "directory (testpop and the examples only; needs cryptography: "
+        "pip install 'ringpop[tls]')",
+    )
     return parser
 
 
@@ -775,6 +800,7 @@ def _ports(args: argparse.Namespace) -> tuple[list[int], list[int] | None]:
 
 def make_config(args: argparse.Namespace) -> Config:
     programs, label = _programs(args)
+    _check_tls(args, programs)
     try:
         ports, http_ports = _ports(args)
     except PortsError as error:
@@ -809,6 +835,7 @@ def make_config(args: argparse.Namespace) -> Config:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="ringpop-tick-cluster-"))
         temporary = True
+    tls = _tls(args, workdir, [f"127.0.0.1:{port}" for port in ports])
     return Config(
         size=args.size,
         ports=ports,
@@ -827,7 +854,34 @@ def make_config(args: argparse.Namespace) -> Config:
         seed=args.seed,
         statsd=statsd,
         prometheus_ports=prometheus_ports,
+        tls=tls,
     )
+
+
+def _check_tls(args: argparse.Namespace, programs: list[list[str]]) -> None:
+    """``--tls`` needs programs that speak it, and cryptography to make certificates."""
+    if not args.tls:
+        return
+    ours = args.example is not None or all(
+        tuple(program[: len(_TESTPOP)]) == _TESTPOP for program in programs
+    )
+    if not ours:
+        raise SetupError("--tls: only testpop and the examples speak TLS (ringpop-node/go do not)")
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        raise SetupError(
+            "--tls makes certificates with the cryptography package: pip install 'ringpop[tls]'"
+        ) from None
+
+
+def _tls(args: argparse.Namespace, workdir: Path, addresses: list[str]) -> ClusterCerts | None:
+    """``--tls``: a CA and certificates for every node in ``workdir/tls``."""
+    if not args.tls:
+        return None
+    from ringpop.cli.tlscerts import make_cluster_certs
+
+    return make_cluster_certs(workdir / "tls", addresses)
 
 
 async def _main(config: Config, live: bool) -> int:

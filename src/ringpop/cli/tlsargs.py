@@ -27,11 +27,19 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_tls_arguments(parser: argparse.ArgumentParser, *, node: bool = True) -> None:
-    """Add the TLS flags (a group of their own); ``node``: a listening node's too."""
+def add_tls_arguments(
+    parser: argparse.ArgumentParser, *, node: bool = True, suppress: bool = False
+) -> None:
+    """Add the TLS flags (a group of their own); ``node``: a listening node's too.
+
+    ``suppress``: no defaults (``argparse.SUPPRESS``), for flags shared by a parser
+    and its sub-parsers; :func:`tls_config` copes with absent attributes.
+    """
     group = parser.add_argument_group(
-        "TLS (Python-only clusters: ringpop-node and ringpop-go have no TLS)"
+        "TLS (Python-only clusters: ringpop-node and ringpop-go have no TLS)",
+        argument_default=argparse.SUPPRESS if suppress else None,
     )
+    off: bool | str = argparse.SUPPRESS if suppress else False
     group.add_argument(
         "--tls-cert",
         metavar="FILE",
@@ -53,11 +61,13 @@ def add_tls_arguments(parser: argparse.ArgumentParser, *, node: bool = True) -> 
         group.add_argument(
             "--tls-require-client-cert",
             action="store_true",
+            default=off,
             help="mutual TLS: refuse peers without a certificate from --tls-ca",
         )
     group.add_argument(
         "--tls-check-hostname",
         action="store_true",
+        default=off,
         help="the server's certificate must name the IP dialled (subjectAltName)",
     )
     group.add_argument(
@@ -80,25 +90,30 @@ def tls_config(args: argparse.Namespace, *, node: bool = True) -> TLSConfig | No
 
     Raises ``ValueError`` (a ``TLSError``) for combinations that cannot work.
     """
-    given = args.tls_cert is not None or args.tls_ca is not None
-    if node:
-        given = given or args.tls_require_client_cert
-    if not given and args.tls_key is None and args.tls_server_name is None:
-        if args.tls_check_hostname:
-            raise ValueError("--tls-check-hostname needs TLS (--tls-cert/--tls-ca)")
+    cert = getattr(args, "tls_cert", None)
+    key = getattr(args, "tls_key", None)
+    ca = getattr(args, "tls_ca", None)
+    require = bool(getattr(args, "tls_require_client_cert", False))
+    check = bool(getattr(args, "tls_check_hostname", False))
+    name = getattr(args, "tls_server_name", None)
+    if cert is None and ca is None and key is None and name is None and not (require or check):
         return None
     from ringpop.tlsconfig import TLSConfig, TLSError
 
-    if node and args.tls_cert is None:
+    if node and cert is None:
         raise TLSError("a TLS node needs --tls-cert (and --tls-key) to listen")
-    if not node and args.tls_cert is None and args.tls_ca is None:
+    if cert is None and ca is None:
         raise TLSError("TLS needs --tls-ca (or --tls-cert)")
+    if key is not None and cert is None:
+        raise TLSError("--tls-key needs --tls-cert")
+    if require and ca is None:
+        raise TLSError("--tls-require-client-cert needs --tls-ca")
     return TLSConfig(
-        cert_file=args.tls_cert,
-        key_file=args.tls_key,
-        ca_file=args.tls_ca,
-        require_client_cert=bool(getattr(args, "tls_require_client_cert", False)),
-        check_hostname=args.tls_check_hostname,
-        server_name=args.tls_server_name,
+        cert_file=cert,
+        key_file=key,
+        ca_file=ca,
+        require_client_cert=require,
+        check_hostname=check,
+        server_name=name,
         reload_interval=getattr(args, "tls_reload_interval", 60.0),
     )
