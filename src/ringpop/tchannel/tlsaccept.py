@@ -31,30 +31,30 @@ _RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 class HandshakeLog:
-    """Warns about failed handshakes, at most once per peer host per ``interval`` s."""
+    """Warns about failed handshakes, at most once per peer host and reason per ``interval`` s."""
 
     def __init__(self, interval: float = 30.0, *, limit: int = 1024) -> None:
         self.interval = interval
         #: Inbound handshakes that failed since start.
         self.failures = 0
         self._limit = limit
-        self._last: dict[str, float] = {}
+        self._last: dict[tuple[str, str], float] = {}
 
     def failed(self, peer: str, error: BaseException) -> None:
         """Count the failure; log it unless this host was logged recently."""
         self.failures += 1
         host = peer.rsplit(":", 1)[0]
-        now = time.monotonic()
-        last = self._last.get(host)
         reason = describe_tls_error(error)
+        now = time.monotonic()
+        last = self._last.get((host, reason))
         if last is not None and now - last < self.interval:
             log.debug("TLS handshake from %s failed: %s", peer, reason)
             return
         if len(self._last) >= self._limit:
             self._last.clear()
-        self._last[host] = now
+        self._last[(host, reason)] = now
         log.warning(
-            "TLS handshake from %s failed: %s (more failures from %s are not logged for %g s)",
+            "TLS handshake from %s failed: %s (the same from %s is not logged again for %g s)",
             peer,
             reason,
             host,
