@@ -100,12 +100,12 @@ def tls_config(args: argparse.Namespace, *, node: bool = True) -> TLSConfig | No
         return None
     from ringpop.tlsconfig import TLSConfig, TLSError
 
+    if key is not None and cert is None:
+        raise TLSError("--tls-key needs --tls-cert")
     if node and cert is None:
         raise TLSError("a TLS node needs --tls-cert (and --tls-key) to listen")
     if cert is None and ca is None:
         raise TLSError("TLS needs --tls-ca (or --tls-cert)")
-    if key is not None and cert is None:
-        raise TLSError("--tls-key needs --tls-cert")
     if require and ca is None:
         raise TLSError("--tls-require-client-cert needs --tls-ca")
     return TLSConfig(
