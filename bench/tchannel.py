@@ -10,6 +10,10 @@ flight`` (64 concurrent callers sharing the connection). Two set-ups:
 * ``2 processes`` - server in a child process, client here: every round trip
   also pays two cross-process wake-ups.
 
+With ``--tls``, only the TLS figures: the same calls in 1 process, plaintext
+against TLS 1.3 with mutual authentication (ECDSA P-256 certificates made for the
+run), and the cost of opening a connection (TCP + TLS + TChannel handshakes).
+
 Python runs on the default asyncio loop and on uvloop. The baseline, measured in
 the same run and set-ups, is tchannel-node 3.10.1's own client and server doing
 the same (``interop/tchannel/bench.js``). A raw asyncio echo (no TChannel at
@@ -28,6 +32,7 @@ import os
 import selectors
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +45,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ringpop.tchannel import Channel, Request  # noqa: E402
+from ringpop.tlsconfig import TLSConfig  # noqa: E402
 
 BENCH_JS = REPO / "interop" / "tchannel" / "bench.js"
 REQUEST_BODY = {
@@ -121,13 +127,13 @@ def summarize(latencies_ns: list[int], seconds: float, cpu_seconds: float | None
 # ---------------------------------------------------------------- TChannel, Python
 
 
-def bench_server(plain: bool = False) -> Channel:
+def bench_server(plain: bool = False, tls: TLSConfig | None = None) -> Channel:
     """The server: ``bench``/``ping`` answers a small JSON body.
 
     The handler is a coroutine function (run in a task per request), or with
     ``plain`` an ordinary function (run as the request is read).
     """
-    channel = Channel("127.0.0.1:0")
+    channel = Channel("127.0.0.1:0", tls=tls)
 
     async def ping(request: Request, body: Any) -> Any:
         return {"changes": [], "checksum": body["checksum"]}
@@ -139,9 +145,11 @@ def bench_server(plain: bool = False) -> Channel:
     return channel
 
 
-async def measure_calls(peer: str, calls: int, concurrency: int, plan: Plan) -> Result:
+async def measure_calls(
+    peer: str, calls: int, concurrency: int, plan: Plan, tls: TLSConfig | None = None
+) -> Result:
     """Best of ``plan.rounds`` rounds of ``calls`` JSON calls to ``peer``."""
-    channel = Channel()
+    channel = Channel(tls=tls)
     call_json = channel.call_json
     perf = time.perf_counter_ns
     best: Result | None = None
@@ -173,14 +181,92 @@ async def measure_calls(peer: str, calls: int, concurrency: int, plan: Plan) -> 
 
 
 async def measure_in_process(
-    calls: int, concurrency: int, plan: Plan, plain: bool = False
+    calls: int,
+    concurrency: int,
+    plan: Plan,
+    plain: bool = False,
+    tls: tuple[TLSConfig, TLSConfig] | None = None,
 ) -> Result:
-    server = bench_server(plain)
+    server = bench_server(plain, None if tls is None else tls[0])
     try:
         peer = await server.listen()
-        return await measure_calls(peer, calls, concurrency, plan)
+        return await measure_calls(peer, calls, concurrency, plan, None if tls is None else tls[1])
     finally:
         await server.close(drain_timeout=0)
+
+
+async def measure_connects(count: int, tls: tuple[TLSConfig, TLSConfig] | None) -> Result:
+    """``count`` calls that each open a fresh connection (TCP, TLS, TChannel handshakes)."""
+    server = bench_server(True, None if tls is None else tls[0])
+    client = Channel(tls=None if tls is None else tls[1])
+    perf = time.perf_counter_ns
+    latencies: list[int] = []
+    try:
+        peer = await server.listen()
+        start = time.perf_counter()
+        cpu = time.process_time()
+        for _ in range(count):
+            begin = perf()
+            await client.call_json(peer, "bench", "ping", REQUEST_BODY, timeout=5)
+            latencies.append(perf() - begin)
+            conn = client.peer_connection(peer)
+            assert conn is not None
+            conn.close()
+            await conn.lost
+        return summarize(latencies, time.perf_counter() - start, time.process_time() - cpu)
+    finally:
+        await client.close(drain_timeout=0)
+        await server.close(drain_timeout=0)
+
+
+def tls_pair(directory: Path) -> tuple[TLSConfig, TLSConfig]:
+    """Server and client settings for mutual TLS with certificates made now."""
+    from ringpop.tchannel.tlsgen import make_ca, make_cert
+
+    ca = make_ca()
+    ca_file = str(ca.write_cert(directory, "ca"))
+    server_cert, server_key = make_cert(ca, "server", ips=["127.0.0.1"]).write(directory, "server")
+    client_cert, client_key = make_cert(ca, "client").write(directory, "client")
+    server = TLSConfig(
+        cert_file=str(server_cert),
+        key_file=str(server_key),
+        ca_file=ca_file,
+        require_client_cert=True,
+    )
+    client = TLSConfig(cert_file=str(client_cert), key_file=str(client_key), ca_file=ca_file)
+    return server, client
+
+
+def measure_tls(plan: Plan) -> None:
+    """Plaintext against mutual TLS, 1 process, both loops; then connection set-up."""
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as directory:
+        tls = tls_pair(Path(directory))
+        for loop_name in LOOPS:
+            for mode, calls, conc in plan.modes():
+                for label, pair in (("plaintext", None), ("mutual TLS", tls)):
+                    result = run(loop_name, measure_in_process(calls, conc, plan, tls=pair))
+                    rows.append(("1 process", f"python ({loop_name}), {label}", mode, result))
+                    show(rows[-1])
+            for label, pair in (("plaintext", None), ("mutual TLS", tls)):
+                result = run(loop_name, measure_connects(plan.warmup, pair))
+                rows.append(("1 process", f"python ({loop_name}), {label}", "new conn.", result))
+                show(rows[-1])
+    print()
+    print(
+        "| loop | mode | plaintext calls/s | mutual TLS calls/s | TLS/plain | p50 plain | p50 TLS |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    by_key = {(who, mode): result for _, who, mode, result in rows}
+    for loop_name in LOOPS:
+        for mode in [m for m, _, _ in plan.modes()] + ["new conn."]:
+            plain = by_key[(f"python ({loop_name}), plaintext", mode)]
+            secure = by_key[(f"python ({loop_name}), mutual TLS", mode)]
+            print(
+                f"| {loop_name} | {mode} | {plain.rate:,.0f} | {secure.rate:,.0f} "
+                f"| {secure.rate / plain.rate:.2f}x | {plain.p50_us:,.0f} µs "
+                f"| {secure.p50_us:,.0f} µs |"
+            )
 
 
 async def _serve_until_stdin_closes() -> None:
@@ -413,6 +499,7 @@ def report(rows: list[Row], plan: Plan) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer calls and rounds")
+    parser.add_argument("--tls", action="store_true", help="plaintext against mutual TLS only")
     parser.add_argument("--serve", choices=LOOPS, help=argparse.SUPPRESS)
     parser.add_argument("--echo", choices=LOOPS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -430,6 +517,9 @@ def main() -> None:
         f"TChannel benchmark: small JSON calls over one connection, best of {plan.rounds} "
         f"rounds ({os.cpu_count()} CPUs)"
     )
+    if args.tls:
+        measure_tls(plan)
+        return
     report(measure_all(plan), plan)
 
 
