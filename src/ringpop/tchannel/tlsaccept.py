@@ -94,6 +94,15 @@ class TLSListener:
     def start(self) -> None:
         """Start accepting (on the running loop)."""
         self._accepting = asyncio.get_running_loop().create_task(self._accept_forever())
+        self._accepting.add_done_callback(self._accept_stopped)
+
+    def _accept_stopped(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "TLS listener on %s stopped accepting connections",
+                self.sock.getsockname() if self.sock.fileno() != -1 else "?",
+                exc_info=task.exception(),
+            )
 
     async def close(self) -> None:
         """Stop accepting, abandon handshakes in progress, close the socket."""
