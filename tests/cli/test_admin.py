@@ -40,6 +40,8 @@ def test_status_json_is_the_member_table(
     assert all(isinstance(m["incarnationNumber"], int) for m in document["members"])
     assert document["counts"]["alive"] == 3
     assert document["counts"]["faulty"] == 0
+    assert document["lifeguard"]["enabled"] is False
+    assert document["lifeguard"]["localHealth"] == 0
     dump = admin_json(capsys, "dump", node)
     assert document["checksum"] == dump["membership"]["checksum"]
     assert document["ringChecksum"] == dump["ring"]["checksum"]
@@ -55,6 +57,8 @@ def test_status_table(testpop_cluster: list[str], capsys: pytest.CaptureFixture[
         assert address in out
     assert out.count("alive") >= 4  # summary + one per row
     assert "incarnation" in out
+    # Our nodes also answer /admin/lifeguard (off here, nothing suspected).
+    assert "lifeguard off: local health 0/8, 0 suspicions pending" in out
 
 
 def test_lookup_agrees_across_nodes(

@@ -307,6 +307,48 @@ def test_metrics_flags_statsd_and_prometheus() -> None:
                 proc.stdout.close()
 
 
+def test_lifeguard_flag_reaches_every_node_and_admin_status_shows_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from ringpop.cli import admin
+
+    proc = subprocess.Popen(
+        [*TICK, "-n", "3", "--base-port", "0", "--lifeguard"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        out = _wait_output(proc, re.compile(r"converged in [\d.]+ s: 3 nodes"), 40)
+        assert "# Lifeguard on (testpop and example nodes)" in out
+        children = snapshot(children_of(proc.pid))
+        nodes = [cmd for cmd in children.values() if "ringpop.cli.testpop" in (cmd or "")]
+        assert len(nodes) == 3
+        assert all("--lifeguard" in (cmd or "") for cmd in nodes), nodes
+        address = sorted(started_pids(out).values())[0]
+        assert admin.main(["status", address, "--json"]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document["lifeguard"]["enabled"] is True
+        assert 0 <= document["lifeguard"]["localHealth"] <= 8
+        assert admin.main(["status", address]) == 0
+        text = capsys.readouterr().out
+        assert re.search(r"lifeguard on: local health \d/8, \d+ suspicions? pending", text)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        assert proc.returncode == 0, out
+        assert_all_gone(children)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 @pytest.mark.interop
 def test_mixed_cluster_with_ringpop_node() -> None:
     from tests.nodeenv import interop_script, node_binary, node_modules_dir
@@ -325,6 +367,7 @@ def test_mixed_cluster_with_ringpop_node() -> None:
             "testpop --checksum-flavour=node",
             "--program",
             launcher,
+            "--lifeguard",  # for our nodes only: ringpop-node would refuse the flag
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -337,6 +380,8 @@ def test_mixed_cluster_with_ringpop_node() -> None:
         children = snapshot(children_of(proc.pid))
         assert sum("ringpop-node.js" in (cmd or "") for cmd in children.values()) == 1
         assert sum("ringpop.cli.testpop" in (cmd or "") for cmd in children.values()) == 2
+        for cmd in children.values():
+            assert ("--lifeguard" in (cmd or "")) == ("ringpop.cli.testpop" in (cmd or ""))
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
         assert proc.returncode == 0, out

@@ -105,6 +105,7 @@ _NUMERIC_COLUMNS = frozenset(
         "nodes",
         "alive in view",
         "damp score",
+        "suspect/faulty",
     }
 )
 
@@ -138,19 +139,50 @@ def _member_json(stats: NodeStats) -> list[dict[str, Any]]:
 Handler = Callable[[argparse.Namespace, AdminClient, Output], Coroutine[Any, Any, int]]
 
 
+async def _lifeguard(client: AdminClient, address: str) -> dict[str, Any] | None:
+    """Our nodes' ``/admin/lifeguard``; ``None`` where there is none (ringpop-node/go)."""
+    try:
+        document = await client.call(address, "/admin/lifeguard")
+    except AdminError:
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("counts"), dict):
+        return None
+    return document
+
+
+def _lifeguard_line(document: dict[str, Any], counted: bool) -> str:
+    pending = len(document.get("suspicions") or [])
+    state = "on" if document.get("enabled") else "off"
+    line = (
+        f"lifeguard {state}: local health {document.get('localHealth')}/"
+        f"{document.get('maxLocalHealth')}, {pending} suspicion{'s' if pending != 1 else ''} "
+        "pending"
+    )
+    if counted:
+        line += "; suspect/faulty: times this node accepted a member as such since it started"
+    return line
+
+
+def _seen(document: dict[str, Any] | None, address: str) -> str:
+    counts = (document or {}).get("counts", {}).get(address)
+    return "" if not counts else f"{counts.get('suspect', 0)}/{counts.get('faulty', 0)}"
+
+
 async def cmd_status(args: argparse.Namespace, client: AdminClient, out: Output) -> int:
     stats = await client.stats(args.address)
+    lifeguard = await _lifeguard(client, args.address)
     counts = stats.counts()
     if out.as_json:
-        out.json(
-            {
-                "node": stats.address,
-                "checksum": stats.membership_checksum,
-                "ringChecksum": stats.ring_checksum,
-                "counts": counts,
-                "members": _member_json(stats),
-            }
-        )
+        document = {
+            "node": stats.address,
+            "checksum": stats.membership_checksum,
+            "ringChecksum": stats.ring_checksum,
+            "counts": counts,
+            "members": _member_json(stats),
+        }
+        if lifeguard is not None:
+            document["lifeguard"] = lifeguard
+        out.json(document)
         return 0
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     out.line(
@@ -159,11 +191,16 @@ async def cmd_status(args: argparse.Namespace, client: AdminClient, out: Output)
     )
     has_labels = any(m.labels for m in stats.members)
     has_damp = any(m.damp_score is not None for m in stats.members)
+    has_seen = any(_seen(lifeguard, m.address) for m in stats.members)
+    if lifeguard is not None:
+        out.line(_lifeguard_line(lifeguard, has_seen))
     columns = ["address", "status", "incarnation"]
     if has_labels:
         columns.append("labels")
     if has_damp:
         columns.append("damp score")
+    if has_seen:
+        columns.append("suspect/faulty")
     rows: list[list[Any]] = []
     for m in stats.members:
         address = f"{m.address} (this node)" if m.address == stats.address else m.address
@@ -172,6 +209,8 @@ async def cmd_status(args: argparse.Namespace, client: AdminClient, out: Output)
             row.append(",".join(f"{k}={v}" for k, v in sorted(m.labels.items())))
         if has_damp:
             row.append("" if m.damp_score is None else f"{m.damp_score:g}")
+        if has_seen:
+            row.append(_seen(lifeguard, m.address))
         rows.append(row)
     out.table(None, columns, rows)
     return 0

@@ -92,6 +92,7 @@ class Config:
     prometheus_ports: list[int] | None = None
     http_ports: list[int] | None = None  # the examples' HTTP fronts
     tls: ClusterCerts | None = None  # --tls: mutual TLS with a throwaway CA
+    lifeguard: bool = False  # --lifeguard, for our nodes (testpop, the examples)
 
     @property
     def metrics(self) -> bool:
@@ -100,6 +101,10 @@ class Config:
     @property
     def addresses(self) -> list[str]:
         return [f"127.0.0.1:{port}" for port in self.ports]
+
+    def _ours(self, program: list[str]) -> bool:
+        """testpop or an example (they take testpop's flags); not ringpop-node/go."""
+        return tuple(program[: len(_TESTPOP)]) == _TESTPOP or self.http_ports is not None
 
     def argv(self, index: int, hosts_file: Path) -> list[str]:
         program = self.programs[index % len(self.programs)]
@@ -119,6 +124,7 @@ class Config:
             f"--tombstone-period={self.tombstone_ms}",
             *metrics,
             *(self.tls.node_flags(self.addresses[index]) if self.tls else []),
+            *(["--lifeguard"] if self.lifeguard and self._ours(program) else []),
             *([f"--http=127.0.0.1:{self.http_ports[index]}"] if self.http_ports else []),
         ]
 
@@ -502,6 +508,7 @@ def _banner(cluster: TickCluster) -> list[str]:
         f"query it: {ringpop} admin status {first}{_admin_tls(config)}   "
         f"(more: {ringpop} admin --help)",
         *_tls_lines(config),
+        *(["Lifeguard on (testpop and example nodes)"] if config.lifeguard else []),
         *_http_lines(config),
         *_metrics_lines(config),
     ]
@@ -740,6 +747,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-tty", action="store_true", help="print events even on a terminal (no live view)"
     )
     parser.add_argument(
+        "--lifeguard",
+        action="store_true",
+        help="nodes run Lifeguard (local health, dynamic suspicion timeouts; testpop and "
+        "the examples, not other --program nodes)",
+    )
+    parser.add_argument(
         "--tls",
         action="store_true",
         help="mutual TLS between the nodes: a throwaway CA and certificates in the work "
@@ -855,6 +868,7 @@ def make_config(args: argparse.Namespace) -> Config:
         statsd=statsd,
         prometheus_ports=prometheus_ports,
         tls=tls,
+        lifeguard=args.lifeguard,
     )
 
 
