@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from ringpop.tchannel.checksum import ChecksumType
 
@@ -16,8 +17,7 @@ __all__ = ["DEFAULT_MAX_ARG_SIZE", "ChannelOptions"]
 DEFAULT_MAX_ARG_SIZE = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelOptions:
+class ChannelOptions(msgspec.Struct, frozen=True):
     """Everything a channel and its connections can be tuned with.
 
     * ``process_name`` - sent in init headers (default ``pyringpop[<pid>]``).
@@ -46,7 +46,7 @@ class ChannelOptions:
     drain_timeout: float = 5.0
     checksum_type: ChecksumType = ChecksumType.CRC32
     max_concurrent_requests: int = 10_000
-    init_headers: dict[str, str] = field(default_factory=dict)
+    init_headers: dict[str, str] = msgspec.field(default_factory=dict)
     tls: TLSConfig | None = None
 
     def __post_init__(self) -> None:
