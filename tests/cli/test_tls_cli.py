@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,16 @@ def test_tls_setup_errors_are_clear() -> None:
         assert admin.returncode == 2, admin.stderr
         assert message in admin.stderr
         assert "Traceback" not in admin.stderr
+
+
+def test_testpop_with_unreadable_certificate_files_exits_with_one_line(tmp_path: Path) -> None:
+    cert = tmp_path / "node.pem"
+    cert.write_text("not a certificate\n")
+    hosts = tmp_path / "hosts.json"
+    hosts.write_text('["127.0.0.1:1"]')
+    proc = run_cli(
+        "testpop", "--listen", "127.0.0.1:0", "--hosts", str(hosts), "--tls-cert", str(cert)
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"testpop: TLS: {cert}: no PEM certificate found" in proc.stderr
+    assert "Traceback" not in proc.stderr

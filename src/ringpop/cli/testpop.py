@@ -301,11 +301,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from ringpop.tlsconfig import TLSError
+
     try:
-        import uvloop
-    except ImportError:  # optional extra: ringpop[uvloop]
-        return asyncio.run(run(args))
-    return uvloop.run(run(args))
+        try:
+            import uvloop
+        except ImportError:  # optional extra: ringpop[uvloop]
+            return asyncio.run(run(args))
+        return uvloop.run(run(args))
+    except TLSError as error:  # unreadable or mismatched certificate files
+        print(f"testpop: TLS: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
