@@ -3,6 +3,7 @@ and every child process gone afterwards, whatever way tick-cluster ends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect  # type: ignore[import-untyped]
@@ -33,6 +35,27 @@ CONVERGED = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} converged in [\d.]+ s: (\d+) nod
 
 def started_pids(output: str) -> dict[int, str]:
     return {int(pid): address for address, pid in STARTED.findall(output)}
+
+
+@contextlib.contextmanager
+def tick_cluster(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``ringpop tick-cluster ARGS`` without a TTY; killed by its PID if still running."""
+    proc = subprocess.Popen(
+        [*TICK, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def test_plain_mode_runs_for_duration_and_stops_every_child() -> None:
@@ -87,15 +110,7 @@ def _wait_output(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout:
 def test_children_stop_when_tick_cluster_is_signalled(signum: signal.Signals) -> None:
     # SIGTERM: the orderly path. SIGKILL: no cleanup code runs at all; the kernel's
     # parent-death signal must still take the nodes down.
-    proc = subprocess.Popen(
-        [*TICK, "-n", "3", "--base-port", "0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    try:
+    with tick_cluster("-n", "3", "--base-port", "0") as proc:
         out = _wait_output(proc, re.compile(r"converged in"), 30)
         children = children_of(proc.pid)
         assert set(started_pids(out)) == children
@@ -109,12 +124,6 @@ def test_children_stop_when_tick_cluster_is_signalled(signum: signal.Signals) ->
             assert "received SIGTERM: stopping" in rest
             assert "# stopped 3 nodes" in rest
         assert_all_gone(processes, timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def test_keys_through_a_pseudo_terminal_kill_revive_quit() -> None:
@@ -265,15 +274,9 @@ def test_metrics_flags_statsd_and_prometheus() -> None:
         collector.bind(("127.0.0.1", 0))
         collector.settimeout(0.2)
         statsd = f"127.0.0.1:{collector.getsockname()[1]}"
-        proc = subprocess.Popen(
-            [*TICK, "-n", "2", "--base-port", "0", "--statsd", statsd, "--prometheus-port", "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=REPO_ROOT,
-        )
-        try:
+        with tick_cluster(
+            "-n", "2", "--base-port", "0", "--statsd", statsd, "--prometheus-port", "0"
+        ) as proc:
             out = _wait_output(proc, re.compile(r"converged in"), 30)
             match = re.search(r"Prometheus at http://127\.0\.0\.1:PORT/metrics, PORT in (\S+)", out)
             assert match, out
@@ -299,12 +302,6 @@ def test_metrics_flags_statsd_and_prometheus() -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=20)
             assert proc.returncode == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-            if proc.stdout is not None:
-                proc.stdout.close()
 
 
 def test_lifeguard_flag_reaches_every_node_and_admin_status_shows_it(
@@ -314,15 +311,7 @@ def test_lifeguard_flag_reaches_every_node_and_admin_status_shows_it(
 
     from ringpop.cli import admin
 
-    proc = subprocess.Popen(
-        [*TICK, "-n", "3", "--base-port", "0", "--lifeguard"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    try:
+    with tick_cluster("-n", "3", "--base-port", "0", "--lifeguard") as proc:
         out = _wait_output(proc, re.compile(r"converged in [\d.]+ s: 3 nodes"), 40)
         assert "# Lifeguard on (testpop and example nodes)" in out
         children = snapshot(children_of(proc.pid))
@@ -341,12 +330,6 @@ def test_lifeguard_flag_reaches_every_node_and_admin_status_shows_it(
         proc.wait(timeout=20)
         assert proc.returncode == 0, out
         assert_all_gone(children)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @pytest.mark.interop
@@ -356,26 +339,17 @@ def test_mixed_cluster_with_ringpop_node() -> None:
     node = node_binary()  # skips without node
     node_modules_dir()
     launcher = f"{node} {interop_script('ringpop-node.js')}"
-    proc = subprocess.Popen(
-        [
-            *TICK,
-            "-n",
-            "3",
-            "--base-port",
-            "0",
-            "--program",
-            "testpop --checksum-flavour=node",
-            "--program",
-            launcher,
-            "--lifeguard",  # for our nodes only: ringpop-node would refuse the flag
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO_ROOT,
-    )
-    try:
+    with tick_cluster(
+        "-n",
+        "3",
+        "--base-port",
+        "0",
+        "--program",
+        "testpop --checksum-flavour=node",
+        "--program",
+        launcher,
+        "--lifeguard",  # for our nodes only: ringpop-node would refuse the flag
+    ) as proc:
         out = _wait_output(proc, re.compile(r"converged in [\d.]+ s: 3 nodes"), 40)
         children = snapshot(children_of(proc.pid))
         assert sum("ringpop-node.js" in (cmd or "") for cmd in children.values()) == 1
@@ -386,9 +360,3 @@ def test_mixed_cluster_with_ringpop_node() -> None:
         proc.wait(timeout=20)
         assert proc.returncode == 0, out
         assert_all_gone(children)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
