@@ -42,11 +42,18 @@ def node_flavour_checksum(stats: Stats) -> int:
     return int(Fingerprint32(text))
 
 
-@pytest.fixture
-def mixed(tmp_path: Path) -> Iterator[tuple[Cluster, list[str], list[str]]]:
-    """2 ringpop-node + 2 Python nodes sharing one hosts file; all killed by PID after."""
+@pytest.fixture(params=[False, True], ids=["spec-exact", "startup-sync"])
+def mixed(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Cluster, list[str], list[str]]]:
+    """2 ringpop-node + 2 Python nodes sharing one hosts file; all killed by PID after.
+
+    Our nodes run as testpop does by default and with the library's startup sync,
+    whose extra joins ringpop-node must answer like any other.
+    """
     node_modules_dir()  # skips without node; installs (or fails loudly) otherwise
-    cluster = Cluster(tmp_path, python_args=["--checksum-flavour=node"])
+    flags = ["--checksum-flavour=node", "--startup-sync" if request.param else "--no-startup-sync"]
+    cluster = Cluster(tmp_path, python_args=flags)
     addresses = [f"127.0.0.1:{port}" for port in allocate_ports(4)]
     hosts = cluster.hosts_file("hosts.json", addresses)
     node_side, python_side = addresses[:2], addresses[2:]
