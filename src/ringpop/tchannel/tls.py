@@ -264,7 +264,7 @@ def _read_certificate(cert_file: str) -> CertificateInfo:
         raise TLSError(f"{cert_file}: {error}") from None
 
 
-# -- reading a certificate (no third-party parser needed for the logs) --------------------
+# -- reading a certificate (for the logs and the expiry warning) ------------------------
 
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 _PEM_END = "-----END CERTIFICATE-----"
@@ -273,72 +273,28 @@ _PEM_END = "-----END CERTIFICATE-----"
 def certificate_info(pem: str) -> CertificateInfo:
     """Serial number and validity of the first certificate of a PEM text.
 
-    ``ValueError`` if there is none or it is not a well-formed X.509 certificate.
+    ``ValueError`` if there is none or it is not a well-formed X.509 certificate;
+    :class:`TLSError` if the ``cryptography`` package (``ringpop[tls]``) is missing.
     """
     start = pem.find(_PEM_BEGIN)
     end = pem.find(_PEM_END, start)
     if start < 0 or end < 0:
         raise ValueError("no PEM certificate found")
     try:
-        der = ssl.PEM_cert_to_DER_cert(pem[start : end + len(_PEM_END)])
-    except ValueError:
-        raise ValueError("the PEM certificate is not valid base64") from None
+        from cryptography import x509
+    except ImportError:
+        raise TLSError(
+            "TLS needs the cryptography package to read certificates: pip install 'ringpop[tls]'"
+        ) from None
     try:
-        return _parse_der(der)
-    except (IndexError, ValueError) as error:
+        certificate = x509.load_pem_x509_certificate(pem[start : end + len(_PEM_END)].encode())
+    except ValueError as error:
         raise ValueError(f"not an X.509 certificate ({error})") from None
-
-
-def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the DER element at ``pos``."""
-    tag = data[pos]
-    length = data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 0 < count <= 4:
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    end = pos + length
-    if end > len(data):
-        raise ValueError("truncated DER")
-    return tag, pos, end
-
-
-def _parse_der(der: bytes) -> CertificateInfo:
-    tag, start, _ = _tlv(der, 0)  # Certificate
-    if tag != 0x30:
-        raise ValueError("not a SEQUENCE")
-    tag, pos, _ = _tlv(der, start)  # tbsCertificate
-    if tag != 0x30:
-        raise ValueError("no tbsCertificate")
-    tag, body, end = _tlv(der, pos)
-    if tag == 0xA0:  # [0] version
-        tag, body, end = _tlv(der, end)
-    if tag != 0x02:
-        raise ValueError("no serial number")
-    serial = int.from_bytes(der[body:end], "big", signed=True)
-    _, _, end = _tlv(der, end)  # signature algorithm
-    _, _, end = _tlv(der, end)  # issuer
-    tag, validity, _ = _tlv(der, end)
-    if tag != 0x30:
-        raise ValueError("no validity")
-    not_before, after_pos = _time(der, validity)
-    not_after, _ = _time(der, after_pos)
-    return CertificateInfo(serial, not_before, not_after)
-
-
-def _time(der: bytes, pos: int) -> tuple[datetime.datetime, int]:
-    tag, start, end = _tlv(der, pos)
-    text = der[start:end].decode("ascii")
-    if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ: years 1950-2049
-        year = int(text[:2])
-        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
-    elif tag != 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
-        raise ValueError("bad time")
-    moment = datetime.datetime.strptime(text, "%Y%m%d%H%M%SZ")
-    return moment.replace(tzinfo=datetime.UTC), end
+    return CertificateInfo(
+        certificate.serial_number,
+        certificate.not_valid_before_utc,
+        certificate.not_valid_after_utc,
+    )
 
 
 # -- errors ------------------------------------------------------------------------------
