@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import math
 
-__all__ = ["positive_seconds"]
+__all__ = ["positive_number", "positive_seconds"]
+
+
+def _positive(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be positive and finite: {text!r}")
+    return value
 
 
 def positive_seconds(text: str) -> float:
     """A duration in seconds, > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+    return _positive(text, "a number of seconds")
+
+
+def positive_number(text: str) -> float:
+    """A factor or ratio, > 0."""
+    return _positive(text, "a number")

@@ -57,16 +57,6 @@ def _milliseconds(text: str) -> float:
     return value / 1000.0
 
 
-def _ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
 def parse_statsd(text: str) -> tuple[str, int]:
     """``(host, port)`` of ``HOST:PORT``; ``argparse.ArgumentTypeError`` otherwise."""
     host, sep, port = text.rpartition(":")
@@ -113,6 +103,7 @@ def add_node_arguments(
     ``startup_sync`` is the default of ``--startup-sync``: off for testpop, whose
     traffic the conformance program checks against the spec, on for applications.
     """
+    from ringpop.cli.argtypes import positive_number
     from ringpop.cli.tlsargs import add_tls_arguments
 
     suspect, faulty, tombstone = (ms / 1000.0 for ms in periods_ms)
@@ -158,7 +149,7 @@ def add_node_arguments(
     )
     parser.add_argument(
         "--lifeguard-suspicion-mult",
-        type=_ratio,
+        type=positive_number,
         metavar="X",
         help="with --lifeguard: min suspicion timeout = X x max(1, log10 N) x 200 ms (default 25)",
     )
