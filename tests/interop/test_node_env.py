@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli.helpers import free_ports, stop
 from tests.nodeenv import (
     INTEROP_NODE_DIR,
     AdminCallError,
@@ -24,7 +24,6 @@ from tests.nodeenv import (
 pytestmark = pytest.mark.interop
 
 CONVERGE_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 10.0
 
 
 def test_env_installs_and_loads() -> None:
@@ -60,40 +59,13 @@ def test_metrics_stub() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _free_ports(count: int) -> list[int]:
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """Stop the processes this test started, by PID: SIGTERM (self-evict), then SIGKILL."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT_S)
-
-
 @pytest.fixture
 def ringpop_node_cluster(tmp_path: Path) -> Iterator[tuple[list[str], list[Path]]]:
     """Three ringpop-node processes on free 127.0.0.1 ports sharing one hosts file."""
     node_modules_dir()
     node = node_binary()
     launcher = interop_script("ringpop-node.js")
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(3)]
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(3)]
     hosts_file = tmp_path / "hosts.json"
     hosts_file.write_text(json.dumps(addresses))
     procs: list[subprocess.Popen[bytes]] = []
@@ -114,7 +86,7 @@ def ringpop_node_cluster(tmp_path: Path) -> Iterator[tuple[list[str], list[Path]
                 )
         yield addresses, logs
     finally:
-        _stop(procs)
+        stop(procs)
 
 
 def _stats(address: str) -> dict[str, Any]:
