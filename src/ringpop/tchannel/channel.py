@@ -321,7 +321,7 @@ class Channel:
     def _accept_untracked(self) -> Connection:
         return Connection(self, initiator=False)
 
-    def _tls_ready(self, protocol: asyncio.Protocol) -> None:
+    def _tls_ready(self, protocol: asyncio.BaseProtocol) -> None:
         """An inbound connection finished its TLS handshake."""
         conn = protocol
         assert isinstance(conn, Connection)

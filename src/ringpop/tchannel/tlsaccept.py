@@ -76,8 +76,8 @@ class TLSListener:
         contexts: TLSContexts,
         *,
         handshake_timeout: float,
-        factory: Callable[[], asyncio.Protocol],
-        ready: Callable[[asyncio.Protocol], None],
+        factory: Callable[[], asyncio.BaseProtocol],
+        ready: Callable[[asyncio.BaseProtocol], None],
         failures: HandshakeLog,
     ) -> None:
         self.sock = sock
@@ -151,9 +151,9 @@ class TLSListener:
             conn.close()
             self._failures.failed(peer, error)
             return
-        protocol: asyncio.Protocol | None = None
+        protocol: asyncio.BaseProtocol | None = None
 
-        def make() -> asyncio.Protocol:
+        def make() -> asyncio.BaseProtocol:
             nonlocal protocol
             protocol = self._factory()
             return protocol
