@@ -280,28 +280,41 @@ async def _serve_until_stdin_closes() -> None:
 # ------------------------------------------------------------ raw echo (the floor)
 
 
-class _Echo(asyncio.Protocol):
+class _Echo(asyncio.BufferedProtocol):
+    """Buffered, like our connections: a plain Protocol on the default asyncio loop
+    pays for a 256 KiB bytes per read, which would not be a floor."""
+
+    def __init__(self) -> None:
+        self.buffer = memoryview(bytearray(65536))
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: Any = transport
 
-    def data_received(self, data: bytes) -> None:
-        self.transport.write(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.transport.write(bytes(self.buffer[:nbytes]))
 
 
-class _EchoClient(asyncio.Protocol):
+class _EchoClient(asyncio.BufferedProtocol):
     def __init__(self) -> None:
         self.waiter: asyncio.Future[None] | None = None
+        self.buffer = memoryview(bytearray(65536))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: Any = transport
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
 
 async def measure_echo(port: int | None, calls: int, plan: Plan) -> Result:
-    """Sequential 200-byte ping-pongs over a bare asyncio Protocol (in process if no port)."""
+    """Sequential 200-byte ping-pongs over a bare buffered protocol (in process if no port)."""
     loop = asyncio.get_running_loop()
     server = None
     if port is None:

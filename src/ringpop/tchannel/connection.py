@@ -148,7 +148,7 @@ class Connection(asyncio.BufferedProtocol):
         self.lost: asyncio.Future[None] = self._loop.create_future()
         self._rbuf = memoryview(bytearray(_RECEIVE_BUFFER))
 
-    # ------------------------------------------------------------ asyncio.Protocol
+    # ---------------------------------------------------- asyncio.BufferedProtocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handshake (initiator) or wait for it (acceptor)."""
