@@ -1,6 +1,6 @@
 """Sans-IO TChannel v2 frame codec (spec tchannel.md §2-§3, §5-§6, §11-§12).
 
-One dataclass per frame type; :func:`encode_frame` turns a frame into bytes and
+One ``msgspec.Struct`` per frame type; :func:`encode_frame` turns a frame into bytes and
 :func:`decode_frame` a frame's type, id and payload back into a frame, raising
 :class:`~ringpop.tchannel.errors.MalformedFrameError` for anything that is not a
 valid frame. :class:`FrameReader` cuts a byte stream into frames.
