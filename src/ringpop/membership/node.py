@@ -605,8 +605,9 @@ class SwimNode:
     def maybe_startup_sync(self, address: str, checksum: int) -> bool:
         """Pull ``address``'s membership if we are new and our views still differ.
 
-        Called by the ping handler when it answered with changes (no full sync, so
-        §7.5 starts no reverse full sync) although the requester's ``checksum``
+        Called by the ping handler for every ping it did not answer with a full sync
+        (§7.5 then starts no reverse full sync), with the requester's ``checksum``;
+        the case that matters is a ping answered with changes although that checksum
         differs from ours. Members learned from bootstrap join responses are not
         disseminated (§7.6), so after a simultaneous start of many nodes each knows
         members that only a few others spread, and a node can stay a member short
