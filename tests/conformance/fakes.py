@@ -235,10 +235,15 @@ class FakeNode:
         self.ping_req_mode = Mode.ANSWER
         self.ping_req_status = True
         """``pingStatus`` this fake answers ping-reqs with."""
-        self.ping_reply_changes: list[dict[str, Any]] = []
+        self.ping_reply_changes: list[Any] = []
         """Changes this fake puts in its ping responses."""
-        self.ping_req_reply_changes: list[dict[str, Any]] = []
+        self.ping_req_reply_changes: list[Any] = []
         """Changes this fake puts in its ping-req responses."""
+        self.ping_reply_fields: dict[str, Any] = {}
+        """Fields added to or replacing those of this fake's ping responses, as sent
+        (e.g. ``{"checksum": None}``, what ringpop-common's fakes send at first)."""
+        self.ping_req_reply_fields: dict[str, Any] = {}
+        """Likewise for this fake's ping-req responses."""
         self._release = asyncio.Event()
         self.holding = 0
         """Requests held right now."""
@@ -298,6 +303,7 @@ class FakeNode:
                     "checksum": self.cluster.model_checksum(self),
                     "source": self.address,
                     "sourceIncarnationNumber": self.incarnation,
+                    **self.ping_reply_fields,
                 }
             )
         else:
@@ -307,6 +313,7 @@ class FakeNode:
                     "changes": self.ping_req_reply_changes,
                     "pingStatus": self.ping_req_status,
                     "target": target,
+                    **self.ping_req_reply_fields,
                 }
             )
         record.answered_at = loop.time()
@@ -388,6 +395,7 @@ class Cluster:
         extra_hosts: Sequence[str] = (),
         hosts_delay: float = 0.0,
         extra_flags: Sequence[str] = (),
+        joiner_without_incarnation: bool = False,
     ) -> None:
         schemas = load_schemas()
         assert schemas is not None, "conformance tests need the spec schemas"
@@ -428,6 +436,10 @@ class Cluster:
         """If set, the hosts file is unreadable for this long after the SUT starts."""
         self.extra_flags = list(extra_flags)
         """testpop flags beyond the harness's (e.g. ``--lifeguard``)."""
+        self.joiner_without_incarnation = joiner_without_incarnation
+        """Join responses list the SUT without ``incarnationNumber`` (and with
+        ``membershipChecksum: null``) until the fakes have seen its incarnation, as
+        ringpop-common's fakes do (spec §1.1)."""
 
     # -- violations ------------------------------------------------------------------
 
@@ -469,14 +481,19 @@ class Cluster:
         return go_checksum(self.model(viewer))
 
     def join_response(self, fake: FakeNode) -> dict[str, Any]:
+        membership = [
+            {"source": fake.address, "sourceIncarnationNumber": fake.incarnation, **m}
+            for m in self.model(fake)
+        ]
+        checksum: int | None = self.model_checksum(fake)
+        if self.joiner_without_incarnation and not self.sut_incarnation:
+            membership.append({"source": fake.address, "address": self.sut, "status": "alive"})
+            checksum = None
         return {
             "app": APP,
             "coordinator": fake.address,
-            "membership": [
-                {"source": fake.address, "sourceIncarnationNumber": fake.incarnation, **m}
-                for m in self.model(fake)
-            ],
-            "membershipChecksum": self.model_checksum(fake),
+            "membership": membership,
+            "membershipChecksum": checksum,
         }
 
     def requests(
