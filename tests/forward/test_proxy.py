@@ -350,3 +350,42 @@ async def test_wire_format_matches_the_spec(trio: list[Member]) -> None:
         assert error["expected"] == b.rp.node.ring.checksum
         assert error["actual"] == 1
         assert error["message"].startswith("Expected the remote checksum to match local checksum.")
+
+
+async def test_head_is_received_liberally(trio: list[Member]) -> None:
+    """Unusable head fields take defaults, non-string keys are dropped alone (§1.1)."""
+    _, b, _ = trio
+    key = key_owned_by(trio, b)
+    head = {
+        "url": "/liberal",
+        "headers": None,
+        "method": "GET",
+        "httpVersion": 1.1,
+        "ringpopChecksum": None,
+        "ringpopKeys": [5, key, None, ["k"]],
+    }
+    async with Channel("127.0.0.1:0") as client:
+        response = await client.call(
+            b.address,
+            "ringpop",
+            "/proxy/req",
+            msgspec.json.encode(head),
+            b"",
+            timeout=5,
+            scheme="raw",
+        )
+        assert response.ok, response.arg3
+        seen = b.seen[-1]
+        assert (seen.url, seen.http_version, seen.headers, seen.keys) == (
+            "/liberal",
+            "1.1",
+            {},
+            (key,),
+        )
+        assert b.rp.node.guard.dropped == {"entry": 3}
+        for unusable in (b"[1]", b"{not json"):
+            refused = await client.call(
+                b.address, "ringpop", "/proxy/req", unusable, b"", timeout=5, scheme="raw"
+            )
+            assert not refused.ok
+            assert msgspec.json.decode(refused.arg3)["type"] == "ringpop.request-proxy.bad-head"
