@@ -2,8 +2,8 @@
 entry by entry.
 
 :func:`receive` first tries the strict decoder of :mod:`ringpop.messages`, so a
-well-formed message costs one msgspec decode plus a check of each change's status
-and address. Only when that fails does it decode again, field by field:
+well-formed message costs one msgspec decode plus a set lookup per change (is its
+status known?). Only when that fails does it decode again, field by field:
 
 * a field the receiver does not need takes its default when it is absent, ``null``
   or unusable (a response ``checksum``, ``source``, ``sourceIncarnationNumber``,
@@ -38,6 +38,7 @@ from typing import Any, Final, Generic, NamedTuple, TypeVar
 import msgspec
 from msgspec import NODEFAULT
 
+from ringpop.membership.status import Status
 from ringpop.messages import (
     AdminLookupRequest,
     Change,
@@ -56,7 +57,7 @@ __all__ = ["STATUSES", "FieldError", "Received", "Rules", "receive"]
 
 T = TypeVar("T")
 
-STATUSES: Final = frozenset({"alive", "suspect", "faulty", "leave", "tombstone"})
+STATUSES: Final = frozenset(status.value for status in Status)
 """Statuses a change may carry on the wire (§2.2); others are dropped."""
 
 _SAMPLE_BYTES: Final = 120
@@ -117,8 +118,6 @@ def _no_changes() -> list[Change]:
     return []
 
 
-_WHO: Final = frozenset({"source"})
-
 RULES: Final[dict[type[Any], Rules]] = {
     Change: Rules(
         needed=frozenset({"address", "status", "incarnation_number"}),
@@ -128,13 +127,13 @@ RULES: Final[dict[type[Any], Rules]] = {
     JoinRequest: Rules(needed=frozenset({"app", "source"}), fallback={"incarnation_number": _zero}),
     JoinResponse: Rules(needed=frozenset({"app", "membership"}), fallback={"coordinator": _empty}),
     PingRequest: Rules(
-        needed=_WHO | {"changes"},
+        needed=frozenset({"source", "changes"}),
         checked=frozenset({"app"}),
         fallback={"checksum": _none, "source_incarnation_number": _zero},
     ),
     PingResponse: Rules(checked=frozenset({"changes"}), fallback={"changes": _no_changes}),
     PingReqRequest: Rules(
-        needed=_WHO | {"target", "changes"},
+        needed=frozenset({"source", "target", "changes"}),
         fallback={"checksum": _none, "source_incarnation_number": _zero},
     ),
     PingReqResponse: Rules(
@@ -398,10 +397,3 @@ def _strings(items: list[msgspec.Raw], drops: _Drops) -> list[str]:
         except msgspec.DecodeError:  # pragma: no cover - a raw JSON string always decodes
             drops.add("entry", item)
     return kept
-
-
-# Decoding an entry's fields needs the entry types' plans; build them eagerly so the
-# first message does not pay for it (and so a broken rule fails at import).
-for _type in RULES:
-    _plan(_type)
-del _type
