@@ -168,3 +168,16 @@ def test_cap_counts_live_tracers_only() -> None:
     registry.add(parse_add(add_body(endpoint="/a")), 60)  # renewing is not a new tracer
     registry.add(parse_add(add_body(endpoint="/c")), 2000)  # both expired by then
     assert len(registry) == 1
+
+
+def test_warn_limiter_counts_what_it_holds_back() -> None:
+    from ringpop.trace.sinks import WarnLimiter
+
+    now = [0.0]
+    limiter = WarnLimiter(10.0, monotonic=lambda: now[0])
+    assert limiter.allow() == 0
+    now[0] = 5.0
+    assert limiter.allow() is None
+    assert limiter.allow() is None
+    now[0] = 10.0
+    assert limiter.allow() == 2
