@@ -18,6 +18,7 @@ from ringpop.trace import (
     parse_remove,
 )
 from ringpop.trace.options import DEFAULT_EXPIRES_IN_MS, MAX_EXPIRES_IN_MS
+from ringpop.trace.sinks import WarnLimiter
 
 SINK = "127.0.0.1:4000"
 
@@ -171,8 +172,6 @@ def test_cap_counts_live_tracers_only() -> None:
 
 
 def test_warn_limiter_counts_what_it_holds_back() -> None:
-    from ringpop.trace.sinks import WarnLimiter
-
     now = [0.0]
     limiter = WarnLimiter(10.0, monotonic=lambda: now[0])
     assert limiter.allow() == 0
