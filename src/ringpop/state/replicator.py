@@ -1,0 +1,236 @@
+"""N/R/W fan-out of application calls over the key's preference list (ringpop-go parity).
+
+:class:`Replicator` sends one call per destination of ``lookup_n(key, n)`` (keys
+grouped per destination, so a destination holding several of the keys gets one call)
+over go-style forwarding (spec §5.9: the app's service and endpoint, arg2 marked with
+``ringpop-forward-keys``), so the destinations may be ringpop-go nodes serving the
+same endpoint. A call counts for every key it carried when it returns an OK
+response; transport failures, timeouts and application errors count as failures.
+Each key needs ``r`` (reads) or ``w`` (writes) successes, else :class:`QuorumError`
+says which nodes failed and why.
+
+Fan-out modes (:class:`Fanout`):
+
+* ``parallel`` - every destination at once; waits for all (each bounded by ``timeout``);
+* ``serial`` - one destination after another in preference-list order;
+* ``balanced`` - one after another in a random order (spreads reads over replicas).
+
+Differences from ringpop-go, on purpose: serial and balanced **reads stop once every
+key has its quorum** (ringpop-go asks every destination), writes always go to every
+destination; quorums are counted per key rather than per response; failures are
+reported with their reasons instead of "rw value not satisfied".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+
+import msgspec
+
+from ringpop.forward import Forwarder, ForwardError
+from ringpop.tchannel import Response, TChannelError
+from ringpop.tchannel.api import application_error
+
+__all__ = [
+    "Body",
+    "Fanout",
+    "QuorumError",
+    "ReplicaFailure",
+    "ReplicaOptions",
+    "ReplicaResponse",
+    "Replicator",
+]
+
+Body = bytes | Callable[[Sequence[str]], bytes]
+"""arg3 of a replicated call: fixed, or built from the keys one destination is sent."""
+
+
+class Fanout(StrEnum):
+    """How a replicated call visits the destinations."""
+
+    PARALLEL = "parallel"
+    SERIAL = "serial"
+    BALANCED = "balanced"
+
+
+class ReplicaOptions(msgspec.Struct, frozen=True):
+    """``n`` replicas per key, ``r``/``w`` successes needed; ringpop-go's defaults."""
+
+    n: int = 3
+    r: int = 1
+    w: int = 3
+    fanout: Fanout = Fanout.PARALLEL
+    timeout: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or not 1 <= self.r <= self.n or not 1 <= self.w <= self.n:
+            raise ValueError(f"need 1 <= r, w <= n (n={self.n}, r={self.r}, w={self.w})")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+
+
+class ReplicaResponse(msgspec.Struct, frozen=True):
+    """One destination's OK response to the call carrying ``keys``."""
+
+    destination: str
+    keys: tuple[str, ...]
+    response: Response
+
+
+class ReplicaFailure(msgspec.Struct, frozen=True):
+    """One destination that failed the call carrying ``keys``, and why."""
+
+    destination: str
+    keys: tuple[str, ...]
+    reason: str
+
+
+class QuorumError(Exception):
+    """Some keys did not get ``needed`` successful replicas.
+
+    ``missing`` maps each such key to how many replicas succeeded for it;
+    ``failures`` says which destinations failed and why; ``responses`` holds the
+    successes (what a caller may still use).
+    """
+
+    def __init__(
+        self,
+        operation: str,
+        needed: int,
+        missing: dict[str, int],
+        responses: list[ReplicaResponse],
+        failures: list[ReplicaFailure],
+        available: dict[str, int],
+    ) -> None:
+        self.operation = operation
+        self.needed = needed
+        self.missing = missing
+        self.responses = responses
+        self.failures = failures
+        self.available = available
+        keys = ", ".join(f"{k!r} ({n} of {needed})" for k, n in sorted(missing.items())[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        short = [k for k in missing if available.get(k, 0) < needed]
+        why = "; ".join(f"{f.destination}: {f.reason}" for f in failures) or "no failures"
+        if short:
+            why += (
+                f"; the ring has only {min(available[k] for k in short)} "
+                f"replica(s) for {len(short)} key(s)"
+            )
+        super().__init__(f"{operation} quorum not met for {keys}{more}: {why}")
+
+
+class Replicator:
+    """Replicated calls to ``service``'s endpoints over a node's :class:`Forwarder`."""
+
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        service: str,
+        options: ReplicaOptions | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.forwarder = forwarder
+        self.service = service
+        self.options = options if options is not None else ReplicaOptions()
+        self._rng = rng if rng is not None else random.Random()
+
+    def destinations(self, keys: Sequence[str], n: int) -> dict[str, list[str]]:
+        """Preference lists: key -> its ``n`` first distinct owners (owner first)."""
+        ring = self.forwarder.node.ring
+        return {key: ring.lookup_n(key, n) for key in keys}
+
+    async def send(
+        self, destination: str, keys: Sequence[str], endpoint: str, body: bytes, timeout: float
+    ) -> Response:
+        """One marked call to one destination (no retries); raises on failures."""
+        response = await self.forwarder.forward(
+            list(keys),
+            self.service,
+            endpoint,
+            b"",
+            body,
+            scheme="json",
+            timeout=timeout,
+            max_retries=0,
+            destination=destination,
+        )
+        if not response.ok:
+            raise application_error(response)
+        return response
+
+    async def read(
+        self, keys: Sequence[str], endpoint: str, body: Body, options: ReplicaOptions | None = None
+    ) -> list[ReplicaResponse]:
+        """Call ``endpoint`` on the replicas of ``keys`` until each has ``r`` successes.
+
+        ``body`` is arg3, the same for every destination, or a function of the keys a
+        destination is sent (in the order given) returning its arg3.
+        """
+        opts = options if options is not None else self.options
+        return await self._fan_out("read", opts.r, keys, endpoint, body, opts)
+
+    async def write(
+        self, keys: Sequence[str], endpoint: str, body: Body, options: ReplicaOptions | None = None
+    ) -> list[ReplicaResponse]:
+        """Call ``endpoint`` on every replica of ``keys``; each key needs ``w`` successes."""
+        opts = options if options is not None else self.options
+        return await self._fan_out("write", opts.w, keys, endpoint, body, opts)
+
+    async def _fan_out(
+        self,
+        operation: str,
+        needed: int,
+        keys: Sequence[str],
+        endpoint: str,
+        body: Body,
+        opts: ReplicaOptions,
+    ) -> list[ReplicaResponse]:
+        if not keys:
+            raise ValueError("at least one key is required")
+        lists = self.destinations(keys, opts.n)
+        by_destination: dict[str, list[str]] = {}
+        for key in keys:
+            for destination in lists[key]:
+                by_destination.setdefault(destination, []).append(key)
+        available = {key: len(found) for key, found in lists.items()}
+        order = list(by_destination)  # one key: preference-list order
+        if opts.fanout is Fanout.BALANCED:
+            self._rng.shuffle(order)
+        successes = dict.fromkeys(keys, 0)
+        responses: list[ReplicaResponse] = []
+        failures: list[ReplicaFailure] = []
+
+        async def call(destination: str) -> None:
+            carried = tuple(by_destination[destination])
+            arg3 = body if isinstance(body, bytes) else body(carried)
+            try:
+                response = await self.send(destination, carried, endpoint, arg3, opts.timeout)
+            except (ForwardError, TChannelError) as error:
+                failures.append(ReplicaFailure(destination, carried, _reason(destination, error)))
+                return
+            responses.append(ReplicaResponse(destination, carried, response))
+            for key in carried:
+                successes[key] += 1
+
+        if opts.fanout is Fanout.PARALLEL:
+            await asyncio.gather(*(call(d) for d in order))
+        else:
+            for destination in order:
+                if operation == "read" and all(n >= needed for n in successes.values()):
+                    break
+                await call(destination)
+        missing = {key: n for key, n in successes.items() if n < needed}
+        if missing:
+            raise QuorumError(operation, needed, missing, responses, failures, available)
+        return responses
+
+
+def _reason(destination: str, error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    text = text.removeprefix("forwarding failed after 0 retries: ")
+    return text.removeprefix(f"{destination}: ")

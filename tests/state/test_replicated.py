@@ -1,0 +1,187 @@
+"""Replicated keys over real TCP: 3-4 in-process Ringpop nodes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from ringpop import Options
+from ringpop.ring.ownership import HASH_SPACE, Range
+from ringpop.state.hlc import Version
+from ringpop.state.memory import MemoryStore
+from ringpop.state.replicated import ReplicatedStore
+from ringpop.state.replicator import Fanout, QuorumError, ReplicaOptions
+from ringpop.state.store import Record
+from tests.forward.conftest import Member, start_members
+
+# a stopped node stays in the others' rings for the whole test (no suspicion timeout)
+STEADY = Options(min_protocol_period=0.05, suspect_period=60.0)
+EVERYTHING = Range(0, HASH_SPACE)
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts the reads it served."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    async def get(self, key: str) -> Record | None:
+        self.gets += 1
+        return await super().get(key)
+
+
+@dataclass
+class Node:
+    member: Member
+    store: CountingStore
+    kv: ReplicatedStore
+
+    @property
+    def address(self) -> str:
+        return self.member.address
+
+
+async def cluster(count: int, options: ReplicaOptions) -> list[Node]:
+    members = await start_members(count, STEADY)
+    nodes = []
+    for i, member in enumerate(members):
+        store = CountingStore()
+        kv = ReplicatedStore(member.rp, store, options)
+        kv.replicator._rng = random.Random(i)
+        nodes.append(Node(member, store, kv))
+    return nodes
+
+
+@pytest.fixture
+async def four() -> AsyncIterator[list[Node]]:
+    nodes = await cluster(4, ReplicaOptions(n=3, r=2, w=2, timeout=2.0))
+    try:
+        yield nodes
+    finally:
+        await asyncio.gather(*(n.member.rp.close(self_evict=False) for n in nodes))
+
+
+def by_address(nodes: list[Node]) -> dict[str, Node]:
+    return {n.address: n for n in nodes}
+
+
+async def holders(nodes: list[Node], key: str) -> set[str]:
+    return {n.address for n in nodes if await n.store.get(key) is not None}
+
+
+async def test_quorum_write_lands_on_the_preference_list(four: list[Node]) -> None:
+    key = "user:42"
+    version = await four[0].kv.put(key, b"hello")
+    replicas = four[0].member.rp.lookup_n(key, 3)
+    assert await holders(four, key) == set(replicas)
+    for node in four:  # any node reads it back
+        record = await node.kv.get(key)
+        assert record is not None
+        assert (record.value, record.version) == (b"hello", version)
+    await four[3].kv.delete(key)
+    assert await four[1].kv.get(key) is None
+
+
+async def test_keys_are_grouped_per_destination(four: list[Node]) -> None:
+    values = {f"key-{i}": str(i).encode() for i in range(30)}
+    await four[1].kv.put_many(values)
+    rp = four[0].member.rp
+    for node in four:  # every node stores exactly the keys it is a replica of
+        page = await node.store.scan(EVERYTHING, limit=100)
+        mine = {k for k in values if node.address in rp.lookup_n(k, 3)}
+        assert {r.key for r in page.records} == mine
+    got = await four[2].kv.get_many(list(values))
+    assert {k: r.value if r else None for k, r in got.items()} == values
+
+
+async def test_quorum_not_met_names_the_failed_node() -> None:
+    nodes = await cluster(3, ReplicaOptions(n=3, r=2, w=3, timeout=1.0))
+    try:
+        stopped = nodes[2]
+        await stopped.member.rp.close(self_evict=False)
+        assert stopped.address in nodes[0].member.rp.lookup_n("k", 3)  # still in the ring
+        with pytest.raises(QuorumError) as caught:
+            await nodes[0].kv.put("k", b"v")
+        error = caught.value
+        assert error.operation == "write"
+        assert error.missing == {"k": 2}
+        assert [f.destination for f in error.failures] == [stopped.address]
+        assert f"{stopped.address}: " in str(error)
+        assert "write quorum not met for 'k' (2 of 3)" in str(error)
+        # two replicas took the write: a read with r=2 meets its quorum
+        record = await nodes[1].kv.get("k")
+        assert record is not None
+        assert record.value == b"v"
+    finally:
+        await asyncio.gather(*(n.member.rp.close(self_evict=False) for n in nodes[:2]))
+
+
+async def test_quorum_larger_than_the_ring_says_so(four: list[Node]) -> None:
+    with pytest.raises(QuorumError, match="the ring has only 4 replica"):
+        await four[0].kv.put("k", b"v", ReplicaOptions(n=6, w=5))
+
+
+async def test_read_repair_writes_the_newest_back(four: list[Node]) -> None:
+    key = "counter"
+    await four[0].kv.put(key, b"1", ReplicaOptions(n=3, w=3))
+    replicas = [by_address(four)[a] for a in four[0].member.rp.lookup_n(key, 3)]
+    # one replica got a newer write the others missed
+    newest = Record(key, b"2", four[0].kv.clock.now())
+    assert await replicas[2].store.put(newest)
+    reader = four[3]
+    record = await reader.kv.get(key, ReplicaOptions(n=3, r=3))
+    assert record == newest
+    assert reader.kv.repairs == 2
+    for replica in replicas:
+        assert await replica.store.get(key) == newest
+    # a later write by the reader orders after what it read
+    assert reader.kv.clock.now() > newest.version
+
+
+async def test_tombstones_are_repaired_too(four: list[Node]) -> None:
+    key = "gone"
+    await four[0].kv.put(key, b"x", ReplicaOptions(n=3, w=3))
+    replica = by_address(four)[four[0].member.rp.lookup(key)]
+    later = four[0].kv.clock.now()
+    await replica.store.put(Record(key, None, later))
+    assert await four[1].kv.get(key, ReplicaOptions(n=3, r=3)) is None
+    assert four[1].kv.repairs == 2
+    for node in four:
+        held = await node.store.get(key)
+        assert held is None or held.version == later
+
+
+async def test_balanced_reads_spread_and_serial_reads_stop_at_quorum(four: list[Node]) -> None:
+    key = "hot"
+    await four[0].kv.put(key, b"v", ReplicaOptions(n=3, w=3))
+    replicas = [by_address(four)[a] for a in four[0].member.rp.lookup_n(key, 3)]
+    for node in four:
+        node.store.gets = 0
+    balanced = ReplicaOptions(n=3, r=1, fanout=Fanout.BALANCED)
+    for _ in range(60):
+        assert await four[3].kv.get(key, balanced) is not None
+    counts = [r.store.gets for r in replicas]
+    assert sum(counts) == 60  # one replica per read
+    assert min(counts) >= 8  # every replica took a share
+    for node in four:
+        node.store.gets = 0
+    serial = ReplicaOptions(n=3, r=1, fanout=Fanout.SERIAL)
+    for _ in range(5):
+        await four[3].kv.get(key, serial)
+    assert [r.store.gets for r in replicas] == [5, 0, 0]  # the owner answers first
+
+
+async def test_versions_come_from_the_coordinator_clock(four: list[Node]) -> None:
+    first = await four[0].kv.put("k", b"a")
+    second = await four[1].kv.put("k", b"b")
+    assert isinstance(first, Version)
+    # four[1] never saw the first write: last writer wins on (wall, logical, node)
+    winner = max(first, second)
+    record = await four[2].kv.get("k", ReplicaOptions(n=3, r=3))
+    assert record is not None
+    assert record.value == (b"a" if winner == first else b"b")
