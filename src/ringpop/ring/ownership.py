@@ -297,17 +297,28 @@ class OwnershipTracker:
     rebuild the old ring's view from the new ring and the batch.
     """
 
-    def __init__(self, ring: HashRing) -> None:
+    def __init__(self, ring: HashRing, servers: Iterable[str] | None = None) -> None:
         self.ring = ring
-        self._points: dict[str, list[int]] = dict(ring._points)
+        known = ring._points if servers is None else {a: ring._points[a] for a in servers}
+        self._points: dict[str, list[int]] = dict(known)
+        """The points of every server as of the last change seen (``servers``: start
+        from a ring holding only those, e.g. ``()`` to report the ring's first change)."""
+
+    def _advance(self, change: RingChange) -> dict[str, list[int]]:
+        removed = {a: self._points.pop(a) for a in change.removed if a in self._points}
+        for address in change.added:
+            self._points[address] = self.ring._points[address]
+        return removed
+
+    def skip(self, change: RingChange) -> None:
+        """Follow a change without computing its diff (``O(changed servers)``)."""
+        self._advance(change)
 
     def apply(self, change: RingChange, n: int = 1) -> OwnershipDiff:
         """The diff of one change of the tracked ring (call once per change, in order)."""
         _check_n(n)
         ring = self.ring
-        removed = {a: self._points.pop(a) for a in change.removed if a in self._points}
-        for address in change.added:
-            self._points[address] = ring._points[address]
+        removed = self._advance(change)
         changed = [h for a in change.added for h in ring._points[a]]
         changed += [h for hs in removed.values() for h in hs]
         old = _View(ring, change.added, removed)
