@@ -2,59 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 
-from ringpop import Options
-from ringpop.ring.ownership import HASH_SPACE, Range
 from ringpop.state.hlc import Version
-from ringpop.state.memory import MemoryStore
-from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.replicator import Fanout, QuorumError, ReplicaOptions
 from ringpop.state.store import Record
-from tests.forward.conftest import Member, start_members
-
-# a stopped node stays in the others' rings for the whole test (no suspicion timeout)
-STEADY = Options(min_protocol_period=0.05, suspect_period=60.0)
-EVERYTHING = Range(0, HASH_SPACE)
-
-
-class CountingStore(MemoryStore):
-    """A MemoryStore that counts the reads it served."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gets = 0
-
-    async def get(self, key: str) -> Record | None:
-        self.gets += 1
-        return await super().get(key)
-
-
-@dataclass
-class Node:
-    member: Member
-    store: CountingStore
-    kv: ReplicatedStore
-
-    @property
-    def address(self) -> str:
-        return self.member.address
-
-
-async def cluster(count: int, options: ReplicaOptions) -> list[Node]:
-    members = await start_members(count, STEADY)
-    nodes = []
-    for i, member in enumerate(members):
-        store = CountingStore()
-        kv = ReplicatedStore(member.rp, store, options)
-        kv.replicator._rng = random.Random(i)
-        nodes.append(Node(member, store, kv))
-    return nodes
+from tests.state.cluster import EVERYTHING, Node, by_address, close_all, cluster, holders
 
 
 @pytest.fixture
@@ -63,15 +18,7 @@ async def four() -> AsyncIterator[list[Node]]:
     try:
         yield nodes
     finally:
-        await asyncio.gather(*(n.member.rp.close(self_evict=False) for n in nodes))
-
-
-def by_address(nodes: list[Node]) -> dict[str, Node]:
-    return {n.address: n for n in nodes}
-
-
-async def holders(nodes: list[Node], key: str) -> set[str]:
-    return {n.address for n in nodes if await n.store.get(key) is not None}
+        await close_all(nodes)
 
 
 async def test_quorum_write_lands_on_the_preference_list(four: list[Node]) -> None:
@@ -106,7 +53,7 @@ async def test_quorum_not_met_names_the_failed_node() -> None:
         await stopped.member.rp.close(self_evict=False)
         assert stopped.address in nodes[0].member.rp.lookup_n("k", 3)  # still in the ring
         with pytest.raises(QuorumError) as caught:
-            await nodes[0].kv.put("k", b"v")
+            await nodes[0].kv.put("k", b"v", ReplicaOptions(n=3, w=3, hinted_handoff=False))
         error = caught.value
         assert error.operation == "write"
         assert error.missing == {"k": 2}
@@ -118,7 +65,7 @@ async def test_quorum_not_met_names_the_failed_node() -> None:
         assert record is not None
         assert record.value == b"v"
     finally:
-        await asyncio.gather(*(n.member.rp.close(self_evict=False) for n in nodes[:2]))
+        await close_all(nodes[:2])
 
 
 async def test_quorum_larger_than_the_ring_says_so(four: list[Node]) -> None:

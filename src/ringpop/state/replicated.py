@@ -7,14 +7,13 @@
     record = await store.get("user:42")          # newest of r replicas; stale ones repaired
 
 Every node runs a ``ReplicatedStore`` over its own :class:`~ringpop.state.store.Store`;
-it serves two JSON endpoints on ``service`` (default ``ringpop-state``):
-``/state/get`` (``{"keys": [...]}`` -> ``{"records": [record or null, ...]}``) and
-``/state/put`` (``{"records": [...]}`` -> ``{"applied": [bool, ...]}``), where a record
-is ``{"key", "value" (base64, null for a delete), "version": [wall, logical, node]}``.
-Any node coordinates: writes are stamped by its hybrid logical clock and sent to every
-replica (``w`` must apply or already hold them), reads ask replicas (``r`` must answer),
-return the newest version and write it back to the replicas that answered with an
-older one or none (read repair, awaited before returning).
+it serves the JSON endpoints of :mod:`ringpop.state.wire` on ``service`` (default
+``ringpop-state``). Any node coordinates: writes are stamped by its hybrid logical
+clock and sent to every replica (``w`` must apply or already hold them); what a
+replica failed to take is handed to another node as a hint and delivered when the
+replica is back (:mod:`ringpop.state.hints`). Reads ask replicas (``r`` must
+answer), return the newest version and write it back to the replicas that answered
+with an older one or none (read repair, awaited before returning).
 """
 
 from __future__ import annotations
@@ -27,9 +26,12 @@ import msgspec
 
 from ringpop.clock import SystemClock
 from ringpop.ringpop import Ringpop
+from ringpop.state import wire
+from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
 from ringpop.state.replicator import ReplicaOptions, Replicator
 from ringpop.state.store import Record, Store
+from ringpop.state.wire import GET, HINT, PUT
 from ringpop.tchannel import Request, Response
 
 __all__ = ["DEFAULT_SERVICE", "ReplicatedStore"]
@@ -37,23 +39,6 @@ __all__ = ["DEFAULT_SERVICE", "ReplicatedStore"]
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICE = "ringpop-state"
-GET, PUT = "/state/get", "/state/put"
-
-
-class _Keys(msgspec.Struct):
-    keys: list[str]
-
-
-class _Records(msgspec.Struct):
-    records: list[Record | None]
-
-
-class _Written(msgspec.Struct):
-    records: list[Record]
-
-
-class _Applied(msgspec.Struct):
-    applied: list[bool]
 
 
 class ReplicatedStore:
@@ -67,6 +52,7 @@ class ReplicatedStore:
         *,
         service: str = DEFAULT_SERVICE,
         clock: HybridClock | None = None,
+        hint_interval: float = 1.0,
     ) -> None:
         self.ringpop = ringpop
         self.store = store
@@ -74,8 +60,18 @@ class ReplicatedStore:
         self.clock = clock if clock is not None else HybridClock(ringpop.whoami(), _wall_ms)
         self.repairs = 0
         """Records written back to stale replicas by reads so far."""
+        self.handoff = HintedHandoff(ringpop, self.replicator, interval=hint_interval)
+        """Hints held here for failed replicas, and their delivery."""
+        self.service = service
         ringpop.channel.register(service, GET, self._serve_get)
         ringpop.channel.register(service, PUT, self._serve_put)
+        ringpop.channel.register(service, HINT, self._serve_hint)
+
+    async def close(self) -> None:
+        """Stop serving and delivering hints (the store stays open: close it yourself)."""
+        for endpoint in (GET, PUT, HINT):
+            self.ringpop.channel.unregister(self.service, endpoint)
+        await self.handoff.close()
 
     @property
     def options(self) -> ReplicaOptions:
@@ -85,20 +81,33 @@ class ReplicatedStore:
     # -- the replica side ------------------------------------------------------------
 
     async def _serve_get(self, request: Request) -> Response:
-        wanted = msgspec.json.decode(request.arg3, type=_Keys)
+        wanted = msgspec.json.decode(request.arg3, type=wire.Keys)
         found = [await self.store.get(key) for key in wanted.keys]
-        return Response(b"", msgspec.json.encode(_Records(found)))
+        return Response(b"", msgspec.json.encode(wire.Found(found)))
 
     async def _serve_put(self, request: Request) -> Response:
-        written = msgspec.json.decode(request.arg3, type=_Written)
-        applied = []
-        for record in written.records:
+        written = msgspec.json.decode(request.arg3, type=wire.Written)
+        refused = self._observe_all(written.records)
+        if refused is not None:
+            return refused
+        applied = [await self.store.put(record) for record in written.records]
+        return Response(b"", msgspec.json.encode(wire.Applied(applied)))
+
+    async def _serve_hint(self, request: Request) -> Response:
+        hinted = msgspec.json.decode(request.arg3, type=wire.Hinted)
+        refused = self._observe_all(hinted.records)
+        if refused is not None:
+            return refused
+        held = self.handoff.hold(hinted.target, hinted.records)
+        return Response(b"", msgspec.json.encode(wire.Held(held)))
+
+    def _observe_all(self, records: list[Record]) -> Response | None:
+        for record in records:
             try:
                 self.clock.observe(record.version)
             except ClockDriftError as error:
                 return Response.application_error("ringpop.state.clock-drift", str(error))
-            applied.append(await self.store.put(record))
-        return Response(b"", msgspec.json.encode(_Applied(applied)))
+        return None
 
     # -- the coordinator side --------------------------------------------------------
 
@@ -119,9 +128,16 @@ class ReplicatedStore:
         by_key = {key: Record(key, value, self.clock.now()) for key, value in values.items()}
 
         def body(keys: Sequence[str]) -> bytes:
-            return msgspec.json.encode(_Written([by_key[key] for key in keys]))
+            return msgspec.json.encode(wire.Written([by_key[key] for key in keys]))
 
-        await self.replicator.write(list(by_key), PUT, body, options)
+        opts = options if options is not None else self.options
+        outcome = await self.replicator.fan_out("write", list(by_key), PUT, body, opts)
+        if outcome.failures and opts.hinted_handoff:
+            outside = await self.handoff.place(outcome.failures, by_key, opts.n, opts.timeout)
+            if opts.sloppy_quorum:
+                for key, count in outside.items():
+                    outcome.successes[key] += count
+        outcome.check()
         return {key: r.version for key, r in by_key.items()}
 
     async def get(self, key: str, options: ReplicaOptions | None = None) -> Record | None:
@@ -134,11 +150,11 @@ class ReplicatedStore:
         """Read several keys (one call per destination), repairing stale replicas."""
         keys = list(dict.fromkeys(keys))
         responses = await self.replicator.read(
-            keys, GET, lambda carried: msgspec.json.encode(_Keys(list(carried))), options
+            keys, GET, lambda carried: msgspec.json.encode(wire.Keys(list(carried))), options
         )
         seen: dict[str, dict[str, Record | None]] = {key: {} for key in keys}
         for answer in responses:
-            records = msgspec.json.decode(answer.response.arg3, type=_Records).records
+            records = msgspec.json.decode(answer.response.arg3, type=wire.Found).records
             if len(records) != len(answer.keys):
                 log.warning(
                     "%s answered %d records for %d keys",
@@ -179,7 +195,7 @@ class ReplicatedStore:
         timeout = (options or self.options).timeout
 
         async def repair(destination: str, records: list[Record]) -> None:
-            body = msgspec.json.encode(_Written(records))
+            body = msgspec.json.encode(wire.Written(records))
             try:
                 await self.replicator.send(
                     destination, [r.key for r in records], PUT, body, timeout

@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 import msgspec
 
@@ -37,6 +39,7 @@ from ringpop.tchannel.api import application_error
 __all__ = [
     "Body",
     "Fanout",
+    "Outcome",
     "QuorumError",
     "ReplicaFailure",
     "ReplicaOptions",
@@ -64,6 +67,10 @@ class ReplicaOptions(msgspec.Struct, frozen=True):
     w: int = 3
     fanout: Fanout = Fanout.PARALLEL
     timeout: float = 3.0
+    hinted_handoff: bool = True
+    """Writes a replica failed are kept as hints on another node and delivered later."""
+    sloppy_quorum: bool = False
+    """Hints held outside the preference list count toward ``w`` (Dynamo's sloppy quorum)."""
 
     def __post_init__(self) -> None:
         if self.n < 1 or not 1 <= self.r <= self.n or not 1 <= self.w <= self.n:
@@ -171,25 +178,25 @@ class Replicator:
         ``body`` is arg3, the same for every destination, or a function of the keys a
         destination is sent (in the order given) returning its arg3.
         """
-        opts = options if options is not None else self.options
-        return await self._fan_out("read", opts.r, keys, endpoint, body, opts)
+        return (await self.fan_out("read", keys, endpoint, body, options)).check()
 
     async def write(
         self, keys: Sequence[str], endpoint: str, body: Body, options: ReplicaOptions | None = None
     ) -> list[ReplicaResponse]:
         """Call ``endpoint`` on every replica of ``keys``; each key needs ``w`` successes."""
-        opts = options if options is not None else self.options
-        return await self._fan_out("write", opts.w, keys, endpoint, body, opts)
+        return (await self.fan_out("write", keys, endpoint, body, options)).check()
 
-    async def _fan_out(
+    async def fan_out(
         self,
-        operation: str,
-        needed: int,
+        operation: Literal["read", "write"],
         keys: Sequence[str],
         endpoint: str,
         body: Body,
-        opts: ReplicaOptions,
-    ) -> list[ReplicaResponse]:
+        options: ReplicaOptions | None = None,
+    ) -> Outcome:
+        """:meth:`read` or :meth:`write` without the quorum check: what happened."""
+        opts = options if options is not None else self.options
+        needed = opts.r if operation == "read" else opts.w
         if not keys:
             raise ValueError("at least one key is required")
         lists = self.destinations(keys, opts.n)
@@ -197,13 +204,12 @@ class Replicator:
         for key in keys:
             for destination in lists[key]:
                 by_destination.setdefault(destination, []).append(key)
-        available = {key: len(found) for key, found in lists.items()}
         order = list(by_destination)  # one key: preference-list order
         if opts.fanout is Fanout.BALANCED:
             self._rng.shuffle(order)
-        successes = dict.fromkeys(keys, 0)
-        responses: list[ReplicaResponse] = []
-        failures: list[ReplicaFailure] = []
+        outcome = Outcome(
+            operation, needed, dict.fromkeys(keys, 0), {k: len(d) for k, d in lists.items()}
+        )
 
         async def call(destination: str) -> None:
             carried = tuple(by_destination[destination])
@@ -211,23 +217,47 @@ class Replicator:
             try:
                 response = await self.send(destination, carried, endpoint, arg3, opts.timeout)
             except (ForwardError, TChannelError) as error:
-                failures.append(ReplicaFailure(destination, carried, _reason(destination, error)))
+                reason = _reason(destination, error)
+                outcome.failures.append(ReplicaFailure(destination, carried, reason))
                 return
-            responses.append(ReplicaResponse(destination, carried, response))
+            outcome.responses.append(ReplicaResponse(destination, carried, response))
             for key in carried:
-                successes[key] += 1
+                outcome.successes[key] += 1
 
         if opts.fanout is Fanout.PARALLEL:
             await asyncio.gather(*(call(d) for d in order))
         else:
             for destination in order:
-                if operation == "read" and all(n >= needed for n in successes.values()):
+                if operation == "read" and not outcome.missing():
                     break
                 await call(destination)
-        missing = {key: n for key, n in successes.items() if n < needed}
+        return outcome
+
+
+@dataclass
+class Outcome:
+    """What a fan-out did: successes per key, responses, failures."""
+
+    operation: str
+    needed: int
+    successes: dict[str, int]
+    available: dict[str, int]
+    """How many replicas each key's preference list had (fewer than ``n``: small ring)."""
+    responses: list[ReplicaResponse] = field(default_factory=list)
+    failures: list[ReplicaFailure] = field(default_factory=list)
+
+    def missing(self) -> dict[str, int]:
+        """Keys below the quorum, with their success counts."""
+        return {key: n for key, n in self.successes.items() if n < self.needed}
+
+    def check(self) -> list[ReplicaResponse]:
+        """The responses, or :class:`QuorumError` if a key missed its quorum."""
+        missing = self.missing()
         if missing:
-            raise QuorumError(operation, needed, missing, responses, failures, available)
-        return responses
+            raise QuorumError(
+                self.operation, self.needed, missing, self.responses, self.failures, self.available
+            )
+        return self.responses
 
 
 def _reason(destination: str, error: Exception) -> str:
