@@ -5,9 +5,10 @@ node - the first live server after the key's preference list on the ring, else t
 coordinator itself - together with the address of the replica they were meant for
 (the hint). The holder retries delivery every ``interval`` seconds and at once when
 a server joins its ring; a delivered record is dropped from the buffer unless a
-newer one for the same key arrived meanwhile. If the target has left the ring, its
-ranges now belong to other servers: the records are written to the keys' current
-replicas instead (one success per key suffices), and dropped.
+newer one for the same key arrived meanwhile. Records whose key no longer has the
+target among its replicas (it left the ring, or the ring moved the key while it was
+away) are written to the key's current replicas instead (one success per key
+suffices), and dropped.
 
 Hints are kept in memory, newest version per ``(target, key)``, at most
 ``max_per_target`` keys per target (further records are counted in ``dropped``):
@@ -164,28 +165,35 @@ class HintedHandoff:
         return outside
 
     async def deliver(self) -> int:
-        """One delivery pass over every target; how many records were delivered."""
+        """One delivery pass over every target; how many records were delivered.
+
+        Records whose key still has ``target`` among its replicas go to the target;
+        the others (the target left the ring, or the ring moved the key while it was
+        away) go to the key's current replicas, one success per key sufficing.
+        """
         ring = self.ringpop.node.ring
         options = self.replicator.options
         delivered = 0
         for target in self.buffer.targets():
             batch = self.buffer.take(target, self.batch)
-            by_key = {r.key: r for r in batch}
+            mine = [r for r in batch if target in ring.lookup_n(r.key, options.n)]
+            moved = {r.key: r for r in batch if target not in ring.lookup_n(r.key, options.n)}
             try:
-                if ring.has_server(target):
-                    body = msgspec.json.encode(wire.Written(batch))
-                    await self.replicator.send(target, list(by_key), PUT, body, options.timeout)
-                else:  # it left: its ranges are elsewhere now
+                if mine:
+                    body = msgspec.json.encode(wire.Written(mine))
+                    keys = [r.key for r in mine]
+                    await self.replicator.send(target, keys, PUT, body, options.timeout)
+                    delivered += self.buffer.ack(target, mine)
+                if moved:
                     await self.replicator.write(
-                        list(by_key),
+                        list(moved),
                         PUT,
-                        partial(_written, by_key),
+                        partial(_written, moved),
                         ReplicaOptions(n=options.n, r=1, w=1, timeout=options.timeout),
                     )
+                    delivered += self.buffer.ack(target, moved.values())
             except (ForwardError, TChannelError, QuorumError) as error:
                 log.debug("hints for %s not delivered yet: %s", target, error)
-                continue
-            delivered += self.buffer.ack(target, batch)
         self.delivered += delivered
         return delivered
 
