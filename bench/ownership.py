@@ -3,7 +3,8 @@
 For rings of 100 and 1000 servers (100 points each) and n = 1 and 3, one server
 joins (or leaves): time :class:`OwnershipTracker.apply` (what the facade runs on
 every ring change) and :func:`diff_by_recomputation` (two full maps compared), and
-check they agree. Run: ``.venv/bin/python bench/ownership.py [--quick]``.
+check they agree; then one node's ``owned_ranges`` against the full map.
+Run: ``.venv/bin/python bench/ownership.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import time
 from collections.abc import Callable
 
 from ringpop.ring import HashRing, RingChange
-from ringpop.ring.ownership import OwnershipDiff, OwnershipTracker, diff_by_recomputation
+from ringpop.ring.ownership import (
+    OwnershipDiff,
+    OwnershipTracker,
+    diff_by_recomputation,
+    owned_ranges,
+    preference_ranges,
+)
 
 
 def servers(count: int) -> list[str]:
@@ -62,6 +69,18 @@ def case(count: int, n: int, join: bool, rounds: int) -> None:
     )
 
 
+def owned(count: int, n: int, rounds: int) -> None:
+    ring = HashRing()
+    ring.add_remove_servers(servers(count), [])
+    node = servers(count)[0]
+    fast = best(lambda: owned_ranges(ring, node, n), rounds)
+    slow = best(lambda: preference_ranges(ring, n), max(1, rounds // 5))
+    print(
+        f"{count:5d} servers, n={n}, one node's owned_ranges: {fast * 1e3:6.2f} ms "
+        f"(full map {slow * 1e3:7.1f} ms)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100 servers only, one round")
@@ -72,6 +91,7 @@ def main() -> None:
         for n in (1, 3):
             for join in (True, False):
                 case(count, n, join, rounds)
+            owned(count, n, rounds)
 
 
 if __name__ == "__main__":

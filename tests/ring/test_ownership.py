@@ -92,6 +92,27 @@ def test_every_rank_covers_the_ring_once(servers: set[str], n: int) -> None:
     assert covers_once([r for r, _ in preference_ranges(ring, n)]) or not servers
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(addresses, identities, max_size=8), st.integers(1, 5))
+def test_owned_ranges_equal_the_full_map_filtered(servers: dict[str, str | None], n: int) -> None:
+    ring = build(servers)
+    table = preference_ranges(ring, n)
+    for node in servers:
+        for rank in (None, *range(n)):
+            expected = [
+                r
+                for r, owners in table
+                if (node in owners if rank is None else owners[rank:][:1] == (node,))
+            ]
+            merged: list[Range] = []
+            for r in expected:
+                if merged and merged[-1].end == r.start:
+                    merged[-1] = Range(merged[-1].start, r.end)
+                else:
+                    merged.append(r)
+            assert owned_ranges(ring, node, n, rank=rank) == merged
+
+
 @settings(max_examples=100, deadline=None)
 @given(server_sets, st.lists(st.text(max_size=8), max_size=20), st.integers(1, 4))
 def test_full_map_agrees_with_lookup_n(servers: set[str], keys: list[str], n: int) -> None:

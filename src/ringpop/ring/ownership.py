@@ -335,21 +335,22 @@ def preference_ranges(ring: HashRing, n: int = 1) -> list[tuple[Range, tuple[str
     cover ``[0, 2**32)`` exactly once. Empty ring: ``[]``.
     """
     _check_n(n)
-    points = ring.points()
+    points = list(_forward(ring, 0))  # (hash, address) in ring order, ties included
     if not points:
         return []
-    hashes = sorted({h for h, _, _ in points})
-    addresses = [a for _, a, _ in points]
+    addresses = [a for _, a in points]
+    count = len(addresses)
     want = min(n, ring.server_count)
     starts: dict[int, int] = {}
-    for i, (h, _, _) in enumerate(points):
+    for i, (h, _) in enumerate(points):
         starts.setdefault(h, i)
+    hashes = list(starts)
     pieces: list[RangeChange] = []
     for j, h in enumerate(hashes):
         found: list[str] = []
         i = starts[h]
         while len(found) < want:
-            address = addresses[i % len(addresses)]
+            address = addresses[i % count]
             if address not in found:
                 found.append(address)
             i += 1
@@ -358,14 +359,64 @@ def preference_ranges(ring: HashRing, n: int = 1) -> list[tuple[Range, tuple[str
 
 
 def owned_ranges(ring: HashRing, node: str, n: int = 1, *, rank: int | None = None) -> list[Range]:
-    """Ranges whose ``n``-preference list holds ``node`` (at position ``rank`` if given)."""
+    """Ranges whose ``n``-preference list holds ``node`` (at position ``rank`` if given).
+
+    Sorted, adjacent ranges merged. Walks back from each of the node's points only
+    (``O(node points * n)`` segments checked), unless ``n`` covers every server.
+    """
+    _check_n(n)
+    points = ring._points.get(node)
+    if not points:
+        return []
+    if n >= ring.server_count:  # every list holds every server: the full map
+        return _merge(
+            r
+            for r, owners in preference_ranges(ring, n)
+            if rank is None or owners[rank:][:1] == (node,)
+        )
+    view = _View(ring)
+    segments: set[tuple[int, int]] = set()
+    for c in set(points):
+        others: set[str] = set()
+        groups = _groups(_backward(ring, (c + 1) & _MASK))
+        current = next(groups)
+        while True:
+            g, addresses = current
+            following = next(groups, None)
+            owners = view.preference(g, n)
+            if node in owners and (rank is None or owners.index(node) == rank):
+                segments.add((c if following is None else following[0], g))
+            if following is None or (g != c and node in addresses):
+                break  # around the ring, or another point of ours covers the rest
+            if g != c:
+                others.update(a for a in addresses if a != node)
+            if len(others) >= n:
+                break  # walks from further back meet n others before reaching c
+            current = following
+    return _merge(r for previous, end in segments for r in _segment(previous, end))
+
+
+def _groups(points: Iterator[Point]) -> Iterator[tuple[int, list[str]]]:
+    """Consecutive points with equal hashes, as ``(hash, addresses)``."""
+    group: tuple[int, list[str]] | None = None
+    for h, address in points:
+        if group is not None and group[0] == h:
+            group[1].append(address)
+            continue
+        if group is not None:
+            yield group
+        group = (h, [address])
+    if group is not None:
+        yield group
+
+
+def _merge(ranges: Iterable[Range]) -> list[Range]:
     out: list[Range] = []
-    for r, owners in preference_ranges(ring, n):
-        if (node in owners) if rank is None else (len(owners) > rank and owners[rank] == node):
-            if out and out[-1].end == r.start:
-                out[-1] = Range(out[-1].start, r.end)
-            else:
-                out.append(r)
+    for r in sorted(ranges):
+        if out and out[-1].end == r.start:
+            out[-1] = Range(out[-1].start, r.end)
+        else:
+            out.append(r)
     return out
 
 
