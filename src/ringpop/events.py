@@ -115,7 +115,9 @@ class OwnershipChanged(Event, frozen=True):
     us; ``primary_gained``/``primary_lost``: ranges we became / stopped being the owner
     of. Each is a :class:`~ringpop.ring.ownership.RangeChange` with the old and new
     preference lists (owner first). ``changes``: every range that changed, ours or not.
-    Only computed while someone listens for it.
+    The first one comes at the end of bootstrap and tells what joining gave us (the
+    ring without us -> the ring with us); then one per ring change. Only computed
+    while someone listens for it.
     """
 
     address: str

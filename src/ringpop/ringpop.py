@@ -145,7 +145,6 @@ class Ringpop:
         node.add_listener(self._on_applied)
         node.add_eviction_listener(self._on_evicted)
         node.ring.add_listener(self._on_ring_change)
-        self._ownership = OwnershipTracker(node.ring, servers=())
         # The ring already holds us: announce it like any later change.
         self._on_ring_change(RingChange(tuple(node.ring.servers()), (), node.ring.checksum))
         network = node.network
@@ -206,12 +205,26 @@ class Ringpop:
             self.events.emit(ServerRemoved(address))
 
     def _ownership_changed(self, change: RingChange) -> None:
-        tracker = self._ownership
+        tracker = self._ownership  # None until bootstrap: the ring of one is no ownership
         if tracker is None:
             return
         if not self.events.wants(OwnershipChanged):
             tracker.skip(change)
             return
+        self._emit_ownership(tracker, change)
+
+    def _ownership_start(self) -> None:
+        """At bootstrap: what we took over by joining (the ring without us -> with us)."""
+        node = self._require()[0]
+        me = node.address
+        others = [address for address in node.ring.servers() if address != me]
+        self._ownership = tracker = OwnershipTracker(node.ring, servers=others)
+        if node.ring.has_server(me) and self.events.wants(OwnershipChanged):
+            self._emit_ownership(tracker, RingChange((me,), (), node.ring.checksum))
+        else:
+            self._ownership = OwnershipTracker(node.ring)
+
+    def _emit_ownership(self, tracker: OwnershipTracker, change: RingChange) -> None:
         diff = tracker.apply(change, self.ownership_n)
         me = self._require()[0].address
         self.events.emit(
@@ -254,6 +267,7 @@ class Ringpop:
         healer.start()
         if self._damper is not None:
             self._damper.start()
+        self._ownership_start()
         self.events.emit(Ready(node.address, len(node.members)))
         return result
 

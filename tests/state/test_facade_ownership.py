@@ -56,10 +56,16 @@ async def test_a_joining_node_gains_what_the_others_lose() -> None:
         for m in members:
             m.rp.ownership_n = 2
         address = await joiner.start()
-        assert mine[0].primary_gained[0].range == Range(0, HASH_SPACE)  # alone at first
+        assert mine == []  # the ring of one before bootstrap is not ownership
         await joiner.bootstrap([m.address for m in members] + [address])
         await until(lambda: all(len(m.rp.node.ring.servers()) == 4 for m in members))
-        await until(lambda: len(joiner.node.ring.servers()) == 4)
+        assert len(joiner.node.ring.servers()) == 4
+        # the first event says what joining gave it, and who held it before
+        joined = mine[0]
+        assert merged(list(joined.primary_gained)) == joiner.owned_ranges(1)
+        assert merged(list(joined.gained)) == joiner.owned_ranges(2)
+        assert {c.old_owner for c in joined.primary_gained} == {m.address for m in members}
+        assert joined.lost == joined.primary_lost == ()
         # each old member saw the joiner take some of its primary ranges
         for m in members:
             lost = [c for e in events[m.address] for c in e.primary_lost]
