@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
+from ringpop.forward import forwarded_keys
 from ringpop.state.hlc import Version
-from ringpop.state.replicator import Fanout, QuorumError, ReplicaOptions
+from ringpop.state.replicator import Fanout, QuorumError, ReplicaOptions, Replicator
 from ringpop.state.store import Record
+from ringpop.tchannel import Request, Response
 from tests.state.cluster import EVERYTHING, Node, by_address, close_all, cluster, holders
 
 
@@ -132,3 +135,34 @@ async def test_versions_come_from_the_coordinator_clock(four: list[Node]) -> Non
     record = await four[2].kv.get("k", ReplicaOptions(n=3, r=3))
     assert record is not None
     assert record.value == (b"a" if winner == first else b"b")
+
+
+async def test_replicator_calls_app_endpoints_with_the_go_forward_marker(four: list[Node]) -> None:
+    """The generic Replicator: any app endpoint, keys grouped per destination, marked."""
+    seen: dict[str, list[tuple[list[str] | None, list[str]]]] = {n.address: [] for n in four}
+    for node in four:
+
+        async def echo(request: Request, address: str = node.address) -> Response:
+            marked, _ = forwarded_keys(request)
+            seen[address].append((marked, request.json()["keys"]))
+            return Response.from_json({"by": address})
+
+        node.member.rp.channel.register("app", "echo", echo)
+    replicator = Replicator(four[0].member.rp.forwarder, "app", ReplicaOptions(n=2, r=2, w=2))
+    keys = [f"k{i}" for i in range(12)]
+    responses = await replicator.read(
+        keys, "echo", lambda carried: msgspec.json.encode({"keys": list(carried)})
+    )
+    rp = four[0].member.rp
+    assert {r.destination for r in responses} == {a for k in keys for a in rp.lookup_n(k, 2)}
+    for response in responses:  # one call per destination, carrying exactly its keys
+        ((marked, body),) = seen[response.destination]
+        assert marked == body == list(response.keys)
+        assert all(response.destination in rp.lookup_n(k, 2) for k in response.keys)
+        assert response.response.json() == {"by": response.destination}
+    for node in four:
+        node.member.rp.channel.register(
+            "app", "echo", lambda _: Response.application_error("app.nope", "refused")
+        )
+    with pytest.raises(QuorumError, match=r"write quorum not met .*: app\.nope: refused"):
+        await replicator.write(["k0"], "echo", b"{}")
