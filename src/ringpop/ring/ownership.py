@@ -159,7 +159,8 @@ class _View:
         self.ring = ring
         self.hidden = frozenset(hidden)
         self.extra = sorted((h, a) for a, hs in (extra or {}).items() for h in hs)
-        self.count = ring.server_count - len(self.hidden & set(ring._points)) + len(extra or {})
+        gone = sum(1 for address in self.hidden if address in ring._points)
+        self.count = ring.server_count - gone + len(extra or {})
 
     def _merge(self, base: Iterator[Point], h: int, backward: bool) -> Iterator[Point]:
         if self.hidden:
