@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import msgspec
 import pytest
 
+from ringpop import Ringpop
 from ringpop.forward import forwarded_keys
 from ringpop.state.hlc import Version
+from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.replicator import Fanout, QuorumError, ReplicaOptions, Replicator
+from ringpop.state.sqlite import SQLiteStore
 from ringpop.state.store import Record
 from ringpop.tchannel import Request, Response
-from tests.state.cluster import EVERYTHING, Node, by_address, close_all, cluster, holders
+from tests.forward.conftest import Member, start_members
+from tests.state.cluster import (
+    EVERYTHING,
+    STEADY,
+    Node,
+    by_address,
+    close_all,
+    cluster,
+    holders,
+)
 
 
 @pytest.fixture
@@ -166,3 +180,30 @@ async def test_replicator_calls_app_endpoints_with_the_go_forward_marker(four: l
         )
     with pytest.raises(QuorumError, match=r"write quorum not met .*: app\.nope: refused"):
         await replicator.write(["k0"], "echo", b"{}")
+
+
+async def test_sqlite_replicas_keep_their_data_across_a_restart(tmp_path: Path) -> None:
+    options = ReplicaOptions(n=3, r=3, w=3, timeout=2.0)
+    members = await start_members(3, STEADY)
+    stores = [SQLiteStore(tmp_path / f"{i}.db") for i in range(3)]
+    kvs = [ReplicatedStore(m.rp, s, options) for m, s in zip(members, stores, strict=True)]
+    try:
+        versions = await kvs[0].put_many({f"k{i}": b"%d" % i for i in range(20)})
+        address = members[2].address
+        await kvs[2].close()
+        await members[2].rp.close(self_evict=False)
+        await stores[2].close()
+        stores[2] = SQLiteStore(tmp_path / "2.db")  # the same file, reopened
+        rp = Ringpop("forward-test", address, options=STEADY)
+        await rp.bootstrap([m.address for m in members])
+        members[2] = Member(rp)
+        kvs[2] = ReplicatedStore(rp, stores[2], options)
+        got = await kvs[2].get_many(list(versions))  # r=3: the restarted replica answers too
+        assert {k: r.version if r else None for k, r in got.items()} == versions
+        assert kvs[2].repairs == 0  # nothing was stale
+    finally:
+        for kv in kvs:
+            await kv.close()
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+        for store in stores:
+            await store.close()
