@@ -48,8 +48,9 @@ async def cluster(count: int, options: ReplicaOptions, hint_interval: float = 0.
     nodes = []
     for i, member in enumerate(members):
         store = CountingStore()
-        kv = ReplicatedStore(member.rp, store, options, hint_interval=hint_interval)
-        kv.replicator._rng = random.Random(i)
+        kv = ReplicatedStore(
+            member.rp, store, options, hint_interval=hint_interval, rng=random.Random(i)
+        )
         nodes.append(Node(member, store, kv))
     return nodes
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Mapping, Sequence
 
 import msgspec
@@ -42,7 +43,15 @@ DEFAULT_SERVICE = "ringpop-state"
 
 
 class ReplicatedStore:
-    """One node's share of replicated, versioned keys (see the module docstring)."""
+    """One node's share of replicated, versioned keys (see the module docstring).
+
+    ``ringpop`` must be started (it serves our endpoints on its channel); ``store`` is
+    this node's storage (closed by its owner, not here); ``options`` the default
+    N/R/W, fan-out, timeout and hint settings (each call may pass its own);
+    ``clock`` the hybrid clock stamping our writes (default: wall clock, our
+    address); ``hint_interval`` seconds between hint deliveries; ``rng`` the
+    random source of the balanced fan-out.
+    """
 
     def __init__(
         self,
@@ -53,10 +62,11 @@ class ReplicatedStore:
         service: str = DEFAULT_SERVICE,
         clock: HybridClock | None = None,
         hint_interval: float = 1.0,
+        rng: random.Random | None = None,
     ) -> None:
         self.ringpop = ringpop
         self.store = store
-        self.replicator = Replicator(ringpop.forwarder, service, options)
+        self.replicator = Replicator(ringpop.forwarder, service, options, rng=rng)
         self.clock = clock if clock is not None else HybridClock(ringpop.whoami(), _wall_ms)
         self.repairs = 0
         """Records written back to stale replicas by reads so far."""
