@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ringpop.ring.ownership import RangeChange
+
 __all__ = [
     "BootstrapStalled",
     "ChecksumComputed",
@@ -32,6 +34,7 @@ __all__ = [
     "LookupTiming",
     "MembersEvicted",
     "MembershipChanged",
+    "OwnershipChanged",
     "Ready",
     "RequestProxied",
     "RetryAborted",
@@ -102,6 +105,28 @@ class RingChanged(Event, frozen=True):
 
     added: tuple[str, ...]
     removed: tuple[str, ...]
+    checksum: int
+
+
+class OwnershipChanged(Event, frozen=True):
+    """The ring changed the key ranges of this node (``address``) as one of ``n`` replicas.
+
+    ``gained``/``lost``: ranges whose ``n``-preference list now holds / no longer holds
+    us; ``primary_gained``/``primary_lost``: ranges we became / stopped being the owner
+    of. Each is a :class:`~ringpop.ring.ownership.RangeChange` with the old and new
+    preference lists (owner first). ``changes``: every range that changed, ours or not.
+    The first one comes at the end of bootstrap and tells what joining gave us (the
+    ring without us -> the ring with us); then one per ring change. Only computed
+    while someone listens for it.
+    """
+
+    address: str
+    n: int
+    gained: tuple[RangeChange, ...]
+    lost: tuple[RangeChange, ...]
+    primary_gained: tuple[RangeChange, ...]
+    primary_lost: tuple[RangeChange, ...]
+    changes: tuple[RangeChange, ...]
     checksum: int
 
 

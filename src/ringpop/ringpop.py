@@ -28,6 +28,7 @@ from ringpop.events import (
     MembersEvicted,
     MembershipChanged,
     MemberUpdate,
+    OwnershipChanged,
     Ready,
     RingChanged,
     ServerAdded,
@@ -46,6 +47,7 @@ from ringpop.membership.node import SwimNode
 from ringpop.membership.protocol import protocol_handlers
 from ringpop.options import Options
 from ringpop.ring import RingChange
+from ringpop.ring.ownership import OwnershipTracker, Range, owned_ranges, range_of
 from ringpop.stats import Stats, StatsBackend
 from ringpop.tchannel import Channel, Handler, Request, Response
 from ringpop.trace import Tracing
@@ -65,6 +67,8 @@ class Ringpop:
     ``__identity`` label used for the ring's replica points (§16). ``http_handler``
     serves HTTP requests that belong to this node, whether they arrive directly
     (through :meth:`handle_or_proxy`) or forwarded by another node (``/proxy/req``).
+    ``ownership_n`` is the replication factor of :class:`OwnershipChanged` events
+    and the default ``n`` of :meth:`owns` and :meth:`owned_ranges`.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class Ringpop:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         http_handler: HttpHandler | None = None,
+        ownership_n: int = 3,
     ) -> None:
         if not app:
             raise ValueError("app name must be a non-empty string")
@@ -111,6 +116,10 @@ class Ringpop:
         self._closed = False
         self._evicted = False
         self._last_checksum = 0
+        if ownership_n < 1:
+            raise ValueError(f"ownership_n must be >= 1, not {ownership_n!r}")
+        self.ownership_n = ownership_n
+        self._ownership: OwnershipTracker | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -199,12 +208,49 @@ class Ringpop:
         stats.gauge("ring.checksum", change.checksum)
         stats.gauge("ring.servers", self._require()[0].ring.server_count)
         self.events.emit(RingChanged(change.added, change.removed, change.checksum))
+        self._ownership_changed(change)
         for address in change.added:
             stats.increment("ring.server-added")
             self.events.emit(ServerAdded(address))
         for address in change.removed:
             stats.increment("ring.server-removed")
             self.events.emit(ServerRemoved(address))
+
+    def _ownership_changed(self, change: RingChange) -> None:
+        tracker = self._ownership  # None until bootstrap: the ring of one is no ownership
+        if tracker is None:
+            return
+        if not self.events.wants(OwnershipChanged):
+            tracker.skip(change)
+            return
+        self._emit_ownership(tracker, change)
+
+    def _ownership_start(self) -> None:
+        """At bootstrap: what we took over by joining (the ring without us -> with us)."""
+        node = self._require()[0]
+        me = node.address
+        others = [address for address in node.ring.servers() if address != me]
+        self._ownership = tracker = OwnershipTracker(node.ring, servers=others)
+        if node.ring.has_server(me) and self.events.wants(OwnershipChanged):
+            self._emit_ownership(tracker, RingChange((me,), (), node.ring.checksum))
+        else:
+            self._ownership = OwnershipTracker(node.ring)
+
+    def _emit_ownership(self, tracker: OwnershipTracker, change: RingChange) -> None:
+        diff = tracker.apply(change, self.ownership_n)
+        me = self._require()[0].address
+        self.events.emit(
+            OwnershipChanged(
+                me,
+                diff.n,
+                tuple(diff.gained(me)),
+                tuple(diff.lost(me)),
+                tuple(diff.gained(me, primary=True)),
+                tuple(diff.lost(me, primary=True)),
+                diff.changes,
+                change.checksum,
+            )
+        )
 
     async def bootstrap(self, hosts: HostsSpec, *, discover: HostsSpec | None = None) -> JoinResult:
         """Join the cluster named by ``hosts`` (list, hosts file, ``dns:`` spec or provider).
@@ -233,6 +279,7 @@ class Ringpop:
         healer.start()
         if self._damper is not None:
             self._damper.start()
+        self._ownership_start()
         self.events.emit(Ready(node.address, len(node.members)))
         return result
 
@@ -344,6 +391,32 @@ class Ringpop:
     def lookup_n(self, key: str | bytes, n: int) -> list[str]:
         """Up to ``n`` distinct owners of ``key`` in ring order."""
         return self._require()[0].ring.lookup_n(key, n)
+
+    def owns(self, key: str | bytes, n: int = 1) -> bool:
+        """Whether we are the owner of ``key`` (one of its ``n`` first owners)."""
+        node = self._require()[0]
+        if n == 1:
+            return self.lookup(key) == node.address
+        return node.address in node.ring.lookup_n(key, n)
+
+    def owned_ranges(self, n: int | None = None, *, rank: int | None = None) -> list[Range]:
+        """Hash ranges whose ``n``-preference list holds us (at ``rank`` if given).
+
+        ``n`` defaults to ``ownership_n``; ``owned_ranges(1)`` are the ranges we own.
+        Sorted, adjacent ranges merged; ``O(points * n)`` (the whole ring is walked).
+        """
+        node = self._require()[0]
+        return owned_ranges(
+            node.ring, node.address, self.ownership_n if n is None else n, rank=rank
+        )
+
+    def range_of(self, key: str | bytes) -> Range:
+        """The hash range holding ``key``: the keys that share its owning ring point."""
+        node = self._require()[0]
+        found = range_of(node.ring, key)
+        if found is None:  # an empty ring: everything is ours, as for lookup
+            return Range(0, 1 << 32)
+        return found
 
     # -- labels (§16) -------------------------------------------------------------------------
 

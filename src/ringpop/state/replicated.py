@@ -1,0 +1,222 @@
+"""Versioned keys on their ``n`` replicas: quorum reads with read repair, quorum writes.
+
+::
+
+    store = ReplicatedStore(rp, SQLiteStore("node.db"), ReplicaOptions(n=3, r=2, w=2))
+    version = await store.put("user:42", b"hello")
+    record = await store.get("user:42")          # newest of r replicas; stale ones repaired
+
+Every node runs a ``ReplicatedStore`` over its own :class:`~ringpop.state.store.Store`;
+it serves the JSON endpoints of :mod:`ringpop.state.wire` on ``service`` (default
+``ringpop-state``). Any node coordinates: writes are stamped by its hybrid logical
+clock and sent to every replica (``w`` must apply or already hold them); what a
+replica failed to take is handed to another node as a hint and delivered when the
+replica is back (:mod:`ringpop.state.hints`). Reads ask replicas (``r`` must
+answer), return the newest version and write it back to the replicas that answered
+with an older one or none (read repair, awaited before returning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping, Sequence
+
+import msgspec
+
+from ringpop.clock import SystemClock
+from ringpop.ringpop import Ringpop
+from ringpop.state import wire
+from ringpop.state.hints import HintedHandoff
+from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
+from ringpop.state.replicator import ReplicaOptions, Replicator
+from ringpop.state.store import Record, Store
+from ringpop.state.wire import GET, HINT, PUT
+from ringpop.tchannel import Request, Response
+
+__all__ = ["DEFAULT_SERVICE", "ReplicatedStore"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVICE = "ringpop-state"
+
+
+class ReplicatedStore:
+    """One node's share of replicated, versioned keys (see the module docstring).
+
+    ``ringpop`` must be started (it serves our endpoints on its channel); ``store`` is
+    this node's storage (closed by its owner, not here); ``options`` the default
+    N/R/W, fan-out, timeout and hint settings (each call may pass its own);
+    ``clock`` the hybrid clock stamping our writes (default: wall clock, our
+    address); ``hint_interval`` seconds between hint deliveries; ``rng`` the
+    random source of the balanced fan-out.
+    """
+
+    def __init__(
+        self,
+        ringpop: Ringpop,
+        store: Store,
+        options: ReplicaOptions | None = None,
+        *,
+        service: str = DEFAULT_SERVICE,
+        clock: HybridClock | None = None,
+        hint_interval: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ringpop = ringpop
+        self.store = store
+        self.replicator = Replicator(ringpop.forwarder, service, options, rng=rng)
+        self.clock = clock if clock is not None else HybridClock(ringpop.whoami(), _wall_ms)
+        self.repairs = 0
+        """Records written back to stale replicas by reads so far."""
+        self.handoff = HintedHandoff(ringpop, self.replicator, interval=hint_interval)
+        """Hints held here for failed replicas, and their delivery."""
+        self.service = service
+        ringpop.channel.register(service, GET, self._serve_get)
+        ringpop.channel.register(service, PUT, self._serve_put)
+        ringpop.channel.register(service, HINT, self._serve_hint)
+
+    async def close(self) -> None:
+        """Stop serving and delivering hints (the store stays open: close it yourself)."""
+        for endpoint in (GET, PUT, HINT):
+            self.ringpop.channel.unregister(self.service, endpoint)
+        await self.handoff.close()
+
+    @property
+    def options(self) -> ReplicaOptions:
+        """The default N/R/W, fan-out and timeout."""
+        return self.replicator.options
+
+    # -- the replica side ------------------------------------------------------------
+
+    async def _serve_get(self, request: Request) -> Response:
+        wanted = msgspec.json.decode(request.arg3, type=wire.Keys)
+        found = [await self.store.get(key) for key in wanted.keys]
+        return Response(b"", msgspec.json.encode(wire.Found(found)))
+
+    async def _serve_put(self, request: Request) -> Response:
+        written = msgspec.json.decode(request.arg3, type=wire.Written)
+        refused = self._observe_all(written.records)
+        if refused is not None:
+            return refused
+        applied = [await self.store.put(record) for record in written.records]
+        return Response(b"", msgspec.json.encode(wire.Applied(applied)))
+
+    async def _serve_hint(self, request: Request) -> Response:
+        hinted = msgspec.json.decode(request.arg3, type=wire.Hinted)
+        refused = self._observe_all(hinted.records)
+        if refused is not None:
+            return refused
+        held = self.handoff.hold(hinted.target, hinted.records)
+        return Response(b"", msgspec.json.encode(wire.Held(held)))
+
+    def _observe_all(self, records: list[Record]) -> Response | None:
+        for record in records:
+            try:
+                self.clock.observe(record.version)
+            except ClockDriftError as error:
+                return Response.application_error("ringpop.state.clock-drift", str(error))
+        return None
+
+    # -- the coordinator side --------------------------------------------------------
+
+    async def put(
+        self, key: str, value: bytes | None, options: ReplicaOptions | None = None
+    ) -> Version:
+        """Write ``value`` (``None`` deletes) on the key's replicas; its version."""
+        return (await self.put_many({key: value}, options))[key]
+
+    async def delete(self, key: str, options: ReplicaOptions | None = None) -> Version:
+        """Delete ``key`` (a versioned tombstone) on its replicas."""
+        return await self.put(key, None, options)
+
+    async def put_many(
+        self, values: Mapping[str, bytes | None], options: ReplicaOptions | None = None
+    ) -> dict[str, Version]:
+        """Write several keys, one call per destination; raises ``QuorumError``."""
+        by_key = {key: Record(key, value, self.clock.now()) for key, value in values.items()}
+
+        def body(keys: Sequence[str]) -> bytes:
+            return msgspec.json.encode(wire.Written([by_key[key] for key in keys]))
+
+        opts = options if options is not None else self.options
+        outcome = await self.replicator.fan_out("write", list(by_key), PUT, body, opts)
+        if outcome.failures and opts.hinted_handoff:
+            outside = await self.handoff.place(outcome.failures, by_key, opts.n, opts.timeout)
+            if opts.sloppy_quorum:
+                for key, count in outside.items():
+                    outcome.successes[key] += count
+        outcome.check()
+        return {key: r.version for key, r in by_key.items()}
+
+    async def get(self, key: str, options: ReplicaOptions | None = None) -> Record | None:
+        """The newest live record of ``key`` among ``r`` replicas (``None``: absent/deleted)."""
+        return (await self.get_many([key], options))[key]
+
+    async def get_many(
+        self, keys: Sequence[str], options: ReplicaOptions | None = None
+    ) -> dict[str, Record | None]:
+        """Read several keys (one call per destination), repairing stale replicas."""
+        keys = list(dict.fromkeys(keys))
+        responses = await self.replicator.read(
+            keys, GET, lambda carried: msgspec.json.encode(wire.Keys(list(carried))), options
+        )
+        seen: dict[str, dict[str, Record | None]] = {key: {} for key in keys}
+        for answer in responses:
+            records = msgspec.json.decode(answer.response.arg3, type=wire.Found).records
+            if len(records) != len(answer.keys):
+                log.warning(
+                    "%s answered %d records for %d keys",
+                    answer.destination,
+                    len(records),
+                    len(answer.keys),
+                )
+                continue
+            for key, record in zip(answer.keys, records, strict=True):
+                seen[key][answer.destination] = record
+        newest: dict[str, Record | None] = {}
+        stale: dict[str, list[Record]] = {}
+        for key, replies in seen.items():
+            best: Record | None = None
+            for record in replies.values():
+                if record is not None and newer(
+                    record.version, None if best is None else best.version
+                ):
+                    best = record
+            newest[key] = best
+            if best is None:
+                continue
+            self._observe(best.version)
+            for destination, record in replies.items():
+                if record is None or record.version < best.version:
+                    stale.setdefault(destination, []).append(best)
+        if stale:
+            await self._repair(stale, options)
+        return {k: (None if r is None or r.deleted else r) for k, r in newest.items()}
+
+    def _observe(self, version: Version) -> None:
+        try:
+            self.clock.observe(version)
+        except ClockDriftError as error:
+            log.warning("%s: %s", self.ringpop.whoami(), error)
+
+    async def _repair(self, stale: dict[str, list[Record]], options: ReplicaOptions | None) -> None:
+        timeout = (options or self.options).timeout
+
+        async def repair(destination: str, records: list[Record]) -> None:
+            body = msgspec.json.encode(wire.Written(records))
+            try:
+                await self.replicator.send(
+                    destination, [r.key for r in records], PUT, body, timeout
+                )
+            except Exception as error:
+                log.info("read repair of %s failed: %s", destination, error)
+                return
+            self.repairs += len(records)
+
+        await asyncio.gather(*(repair(d, records) for d, records in stale.items()))
+
+
+def _wall_ms() -> int:
+    return SystemClock().now_ms()

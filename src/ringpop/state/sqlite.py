@@ -1,0 +1,158 @@
+"""A :class:`~ringpop.state.store.Store` in one SQLite file per node (stdlib ``sqlite3``).
+
+Records live in one table keyed by ``key`` with an index on ``(hash, key)``, so a
+range scan, digest or range delete is an index range scan. The database runs in WAL
+mode with ``synchronous=NORMAL`` (a committed write survives a process crash; the
+last transactions may be lost on power failure).
+
+**Blocking calls never run on the event loop:** every statement runs on one
+dedicated worker thread (a single-thread executor owning the connection), so calls
+are serialised in arrival order and the loop only awaits their futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from os import PathLike
+from typing import TypeVar
+
+from ringpop.hashing import fingerprint32
+from ringpop.ring.ownership import Range
+from ringpop.state.hlc import Version
+from ringpop.state.store import DIGEST_MOD, Cursor, Digest, Page, Record, record_digest
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    key TEXT PRIMARY KEY,
+    hash INTEGER NOT NULL,
+    wall INTEGER NOT NULL,
+    logical INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    value BLOB,
+    digest INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_by_hash ON records (hash, key);
+"""
+
+# Applied only when the incoming version is greater (row values compare like tuples;
+# TEXT compares bytewise, i.e. UTF-8 byte order = code point order, as Python does).
+_PUT = """
+INSERT INTO records (key, hash, wall, logical, node, value, digest)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    wall = excluded.wall, logical = excluded.logical, node = excluded.node,
+    value = excluded.value, digest = excluded.digest
+WHERE (excluded.wall, excluded.logical, excluded.node)
+    > (records.wall, records.logical, records.node)
+"""
+
+_COLUMNS = "key, value, wall, logical, node"
+
+
+def _record(row: tuple[str, bytes | None, int, int, str]) -> Record:
+    key, value, wall, logical, node = row
+    return Record(key, value, Version(wall, logical, node))
+
+
+class SQLiteStore:
+    """Versioned records in the SQLite database at ``path`` (created if missing)."""
+
+    def __init__(self, path: str | PathLike[str]) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ringpop-sqlite")
+        self._db: sqlite3.Connection | None = None
+        self._executor.submit(self._open).result()
+
+    def _open(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("SQLiteStore is closed")
+        return self._db
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def get(self, key: str) -> Record | None:
+        """The record of ``key``, ``None`` if never written."""
+
+        def get() -> Record | None:
+            row = (
+                self._conn()
+                .execute(f"SELECT {_COLUMNS} FROM records WHERE key = ?", (key,))
+                .fetchone()
+            )
+            return None if row is None else _record(row)
+
+        return await self._run(get)
+
+    async def put(self, record: Record) -> bool:
+        """Store ``record`` if newer than the one held; whether it did."""
+        v = record.version
+        params = (
+            record.key,
+            fingerprint32(record.key),
+            v.wall,
+            v.logical,
+            v.node,
+            record.value,
+            record_digest(record),
+        )
+        return await self._run(lambda: self._conn().execute(_PUT, params).rowcount > 0)
+
+    async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
+        """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        after = (-1, "") if cursor is None else (cursor.hash, cursor.key)
+        sql = (
+            f"SELECT {_COLUMNS}, hash FROM records WHERE hash >= ? AND hash < ? "
+            "AND (hash, key) > (?, ?) ORDER BY hash, key LIMIT ?"
+        )
+
+        def scan() -> Page:
+            rows = self._conn().execute(sql, (range.start, range.end, *after, limit + 1)).fetchall()
+            page = rows[:limit]
+            records = [_record(row[:5]) for row in page]
+            more = len(rows) > limit
+            return Page(records, Cursor(page[-1][5], page[-1][0]) if more else None)
+
+        return await self._run(scan)
+
+    async def delete_range(self, range: Range) -> int:
+        """Drop every record with hash in ``range``; how many."""
+        sql = "DELETE FROM records WHERE hash >= ? AND hash < ?"
+        return await self._run(lambda: self._conn().execute(sql, (range.start, range.end)).rowcount)
+
+    async def digest(self, range: Range) -> Digest:
+        """Count and digest sum of the records with hash in ``range``."""
+        sql = "SELECT count(*), coalesce(sum(digest), 0) FROM records WHERE hash >= ? AND hash < ?"
+
+        def digest() -> Digest:
+            count, total = self._conn().execute(sql, (range.start, range.end)).fetchone()
+            return Digest(count, total % DIGEST_MOD)
+
+        return await self._run(digest)
+
+    async def close(self) -> None:
+        """Close the database and stop the worker thread."""
+
+        def close() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await self._run(close)
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,209 @@
+"""Replicated keys over real TCP: 3-4 in-process Ringpop nodes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from ringpop import Ringpop
+from ringpop.forward import forwarded_keys
+from ringpop.state.hlc import Version
+from ringpop.state.replicated import ReplicatedStore
+from ringpop.state.replicator import Fanout, QuorumError, ReplicaOptions, Replicator
+from ringpop.state.sqlite import SQLiteStore
+from ringpop.state.store import Record
+from ringpop.tchannel import Request, Response
+from tests.forward.conftest import Member, start_members
+from tests.state.cluster import (
+    EVERYTHING,
+    STEADY,
+    Node,
+    by_address,
+    close_all,
+    cluster,
+    holders,
+)
+
+
+@pytest.fixture
+async def four() -> AsyncIterator[list[Node]]:
+    nodes = await cluster(4, ReplicaOptions(n=3, r=2, w=2, timeout=2.0))
+    try:
+        yield nodes
+    finally:
+        await close_all(nodes)
+
+
+async def test_quorum_write_lands_on_the_preference_list(four: list[Node]) -> None:
+    key = "user:42"
+    version = await four[0].kv.put(key, b"hello")
+    replicas = four[0].member.rp.lookup_n(key, 3)
+    assert await holders(four, key) == set(replicas)
+    for node in four:  # any node reads it back
+        record = await node.kv.get(key)
+        assert record is not None
+        assert (record.value, record.version) == (b"hello", version)
+    await four[3].kv.delete(key)
+    assert await four[1].kv.get(key) is None
+
+
+async def test_keys_are_grouped_per_destination(four: list[Node]) -> None:
+    values = {f"key-{i}": str(i).encode() for i in range(30)}
+    await four[1].kv.put_many(values)
+    rp = four[0].member.rp
+    for node in four:  # every node stores exactly the keys it is a replica of
+        page = await node.store.scan(EVERYTHING, limit=100)
+        mine = {k for k in values if node.address in rp.lookup_n(k, 3)}
+        assert {r.key for r in page.records} == mine
+    got = await four[2].kv.get_many(list(values))
+    assert {k: r.value if r else None for k, r in got.items()} == values
+
+
+async def test_quorum_not_met_names_the_failed_node() -> None:
+    nodes = await cluster(3, ReplicaOptions(n=3, r=2, w=3, timeout=1.0))
+    try:
+        stopped = nodes[2]
+        await stopped.member.rp.close(self_evict=False)
+        assert stopped.address in nodes[0].member.rp.lookup_n("k", 3)  # still in the ring
+        with pytest.raises(QuorumError) as caught:
+            await nodes[0].kv.put("k", b"v", ReplicaOptions(n=3, w=3, hinted_handoff=False))
+        error = caught.value
+        assert error.operation == "write"
+        assert error.missing == {"k": 2}
+        assert [f.destination for f in error.failures] == [stopped.address]
+        assert f"{stopped.address}: " in str(error)
+        assert "write quorum not met for 'k' (2 of 3)" in str(error)
+        # two replicas took the write: a read with r=2 meets its quorum
+        record = await nodes[1].kv.get("k")
+        assert record is not None
+        assert record.value == b"v"
+    finally:
+        await close_all(nodes[:2])
+
+
+async def test_quorum_larger_than_the_ring_says_so(four: list[Node]) -> None:
+    with pytest.raises(QuorumError, match="the ring has only 4 replica"):
+        await four[0].kv.put("k", b"v", ReplicaOptions(n=6, w=5))
+
+
+async def test_read_repair_writes_the_newest_back(four: list[Node]) -> None:
+    key = "counter"
+    await four[0].kv.put(key, b"1", ReplicaOptions(n=3, w=3))
+    replicas = [by_address(four)[a] for a in four[0].member.rp.lookup_n(key, 3)]
+    # one replica got a newer write the others missed
+    newest = Record(key, b"2", four[0].kv.clock.now())
+    assert await replicas[2].store.put(newest)
+    reader = four[3]
+    record = await reader.kv.get(key, ReplicaOptions(n=3, r=3))
+    assert record == newest
+    assert reader.kv.repairs == 2
+    for replica in replicas:
+        assert await replica.store.get(key) == newest
+    # a later write by the reader orders after what it read
+    assert reader.kv.clock.now() > newest.version
+
+
+async def test_tombstones_are_repaired_too(four: list[Node]) -> None:
+    key = "gone"
+    await four[0].kv.put(key, b"x", ReplicaOptions(n=3, w=3))
+    replica = by_address(four)[four[0].member.rp.lookup(key)]
+    later = four[0].kv.clock.now()
+    await replica.store.put(Record(key, None, later))
+    assert await four[1].kv.get(key, ReplicaOptions(n=3, r=3)) is None
+    assert four[1].kv.repairs == 2
+    for node in four:
+        held = await node.store.get(key)
+        assert held is None or held.version == later
+
+
+async def test_balanced_reads_spread_and_serial_reads_stop_at_quorum(four: list[Node]) -> None:
+    key = "hot"
+    await four[0].kv.put(key, b"v", ReplicaOptions(n=3, w=3))
+    replicas = [by_address(four)[a] for a in four[0].member.rp.lookup_n(key, 3)]
+    for node in four:
+        node.store.gets = 0
+    balanced = ReplicaOptions(n=3, r=1, fanout=Fanout.BALANCED)
+    for _ in range(60):
+        assert await four[3].kv.get(key, balanced) is not None
+    counts = [r.store.gets for r in replicas]
+    assert sum(counts) == 60  # one replica per read
+    assert min(counts) >= 8  # every replica took a share
+    for node in four:
+        node.store.gets = 0
+    serial = ReplicaOptions(n=3, r=1, fanout=Fanout.SERIAL)
+    for _ in range(5):
+        await four[3].kv.get(key, serial)
+    assert [r.store.gets for r in replicas] == [5, 0, 0]  # the owner answers first
+
+
+async def test_versions_come_from_the_coordinator_clock(four: list[Node]) -> None:
+    first = await four[0].kv.put("k", b"a")
+    second = await four[1].kv.put("k", b"b")
+    assert isinstance(first, Version)
+    # four[1] never saw the first write: last writer wins on (wall, logical, node)
+    winner = max(first, second)
+    record = await four[2].kv.get("k", ReplicaOptions(n=3, r=3))
+    assert record is not None
+    assert record.value == (b"a" if winner == first else b"b")
+
+
+async def test_replicator_calls_app_endpoints_with_the_go_forward_marker(four: list[Node]) -> None:
+    """The generic Replicator: any app endpoint, keys grouped per destination, marked."""
+    seen: dict[str, list[tuple[list[str] | None, list[str]]]] = {n.address: [] for n in four}
+    for node in four:
+
+        async def echo(request: Request, address: str = node.address) -> Response:
+            marked, _ = forwarded_keys(request)
+            seen[address].append((marked, request.json()["keys"]))
+            return Response.from_json({"by": address})
+
+        node.member.rp.channel.register("app", "echo", echo)
+    replicator = Replicator(four[0].member.rp.forwarder, "app", ReplicaOptions(n=2, r=2, w=2))
+    keys = [f"k{i}" for i in range(12)]
+    responses = await replicator.read(
+        keys, "echo", lambda carried: msgspec.json.encode({"keys": list(carried)})
+    )
+    rp = four[0].member.rp
+    assert {r.destination for r in responses} == {a for k in keys for a in rp.lookup_n(k, 2)}
+    for response in responses:  # one call per destination, carrying exactly its keys
+        ((marked, body),) = seen[response.destination]
+        assert marked == body == list(response.keys)
+        assert all(response.destination in rp.lookup_n(k, 2) for k in response.keys)
+        assert response.response.json() == {"by": response.destination}
+    for node in four:
+        node.member.rp.channel.register(
+            "app", "echo", lambda _: Response.application_error("app.nope", "refused")
+        )
+    with pytest.raises(QuorumError, match=r"write quorum not met .*: app\.nope: refused"):
+        await replicator.write(["k0"], "echo", b"{}")
+
+
+async def test_sqlite_replicas_keep_their_data_across_a_restart(tmp_path: Path) -> None:
+    options = ReplicaOptions(n=3, r=3, w=3, timeout=2.0)
+    members = await start_members(3, STEADY)
+    stores = [SQLiteStore(tmp_path / f"{i}.db") for i in range(3)]
+    kvs = [ReplicatedStore(m.rp, s, options) for m, s in zip(members, stores, strict=True)]
+    try:
+        versions = await kvs[0].put_many({f"k{i}": b"%d" % i for i in range(20)})
+        address = members[2].address
+        await kvs[2].close()
+        await members[2].rp.close(self_evict=False)
+        await stores[2].close()
+        stores[2] = SQLiteStore(tmp_path / "2.db")  # the same file, reopened
+        rp = Ringpop("forward-test", address, options=STEADY)
+        await rp.bootstrap([m.address for m in members])
+        members[2] = Member(rp)
+        kvs[2] = ReplicatedStore(rp, stores[2], options)
+        got = await kvs[2].get_many(list(versions))  # r=3: the restarted replica answers too
+        assert {k: r.version if r else None for k, r in got.items()} == versions
+        assert kvs[2].repairs == 0  # nothing was stale
+    finally:
+        for kv in kvs:
+            await kv.close()
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+        for store in stores:
+            await store.close()

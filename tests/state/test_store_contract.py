@@ -1,0 +1,157 @@
+"""One contract for every Store: MemoryStore and SQLiteStore run the same tests."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ringpop.hashing import fingerprint32
+from ringpop.ring.ownership import HASH_SPACE, Range
+from ringpop.state.hlc import Version
+from ringpop.state.memory import MemoryStore
+from ringpop.state.sqlite import SQLiteStore
+from ringpop.state.store import Cursor, Record, Store
+
+Factory = Callable[[Path], Store]
+
+FACTORIES: dict[str, Factory] = {
+    "memory": lambda _: MemoryStore(),
+    "sqlite": lambda directory: SQLiteStore(directory / "node.db"),
+}
+
+EVERYTHING = Range(0, HASH_SPACE)
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    made = FACTORIES[request.param](tmp_path)
+    yield made
+    await made.close()
+
+
+def rec(key: str, value: bytes | None, wall: int, node: str = "a", logical: int = 0) -> Record:
+    return Record(key, value, Version(wall, logical, node))
+
+
+async def test_put_applies_only_newer_versions(store: Store) -> None:
+    assert await store.get("k") is None
+    assert await store.put(rec("k", b"1", 10))
+    assert not await store.put(rec("k", b"old", 9))
+    assert not await store.put(rec("k", b"1", 10))  # the same write again
+    assert await store.put(rec("k", b"2", 10, "b"))  # same time, larger writer id
+    assert await store.get("k") == rec("k", b"2", 10, "b")
+    assert await store.put(rec("k", None, 11))  # delete: a tombstone
+    got = await store.get("k")
+    assert got is not None
+    assert got.deleted
+    assert not await store.put(rec("k", b"late", 10, "z"))
+
+
+async def test_scan_is_bounded_ordered_and_resumable(store: Store) -> None:
+    keys = [f"key-{i}" for i in range(57)]
+    for key in keys:
+        await store.put(rec(key, key.encode(), 1))
+    half = Range(0, HASH_SPACE // 2)
+    expected = sorted((fingerprint32(k), k) for k in keys if fingerprint32(k) in half)
+    seen: list[tuple[int, str]] = []
+    cursor: Cursor | None = None
+    for _ in range(100):
+        page = await store.scan(half, cursor, limit=5)
+        assert len(page.records) <= 5
+        seen += [(r.hash, r.key) for r in page.records]
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    whole = await store.scan(EVERYTHING, limit=1000)
+    assert whole.cursor is None
+    assert len(whole.records) == 57
+
+
+async def test_delete_range_and_digest(store: Store) -> None:
+    for i in range(40):
+        await store.put(rec(f"k{i}", b"v", 1))
+    low, high = Range(0, HASH_SPACE // 3), Range(HASH_SPACE // 3, HASH_SPACE)
+    before = await store.digest(EVERYTHING)
+    assert before.count == 40
+    in_low = (await store.digest(low)).count
+    assert await store.delete_range(low) == in_low
+    assert (await store.digest(low)).count == 0
+    assert await store.digest(EVERYTHING) == await store.digest(high)
+    assert (await store.scan(low)).records == []
+
+
+async def test_digest_sees_versions_and_values(store: Store) -> None:
+    await store.put(rec("a", b"1", 1))
+    first = await store.digest(EVERYTHING)
+    await store.put(rec("a", b"1", 2))
+    second = await store.digest(EVERYTHING)
+    assert first.count == second.count == 1
+    assert first != second
+
+
+writes = st.lists(
+    st.builds(
+        rec,
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.one_of(st.none(), st.binary(max_size=3)),
+        st.integers(0, 5),
+        st.sampled_from(["n1", "n2"]),
+        st.integers(0, 2),
+    ),
+    max_size=12,
+)
+
+
+async def _apply(factory: Factory, directory: Path, batch: list[Record]) -> list[Record]:
+    store = factory(directory)
+    try:
+        for record in batch:
+            await store.put(record)
+        return (await store.scan(EVERYTHING, limit=100)).records
+    finally:
+        await store.close()
+
+
+def _run(coroutine: Awaitable[list[Record]]) -> list[Record]:
+    async def main() -> list[Record]:
+        return await coroutine
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+@settings(max_examples=40, deadline=None)
+@given(writes, st.randoms(use_true_random=False))
+def test_put_if_newer_converges_in_any_order(kind: str, batch: list[Record], rng: object) -> None:
+    """Commutative and idempotent: any order, with repeats, ends in the same state."""
+    unique = {(r.key, r.version): r for r in reversed(batch)}  # a version names one write
+    batch = [r for r in batch if unique[r.key, r.version] is r]
+    shuffled = list(batch) * 2
+    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+        a = _run(_apply(FACTORIES[kind], Path(one), batch))
+        b = _run(_apply(FACTORIES[kind], Path(two), shuffled))
+    assert a == b
+    newest: dict[str, Record] = {}
+    for record in batch:
+        if record.key not in newest or record.version > newest[record.key].version:
+            newest[record.key] = record
+    assert {r.key: r for r in a} == newest
+
+
+def test_both_stores_agree() -> None:
+    batch = [
+        rec(k, bytes([i]), i % 3, n) for i, (k, n) in enumerate(itertools.product("xyz", "ab"))
+    ]
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+        a = _run(_apply(FACTORIES["memory"], Path(one), batch))
+        b = _run(_apply(FACTORIES["sqlite"], Path(two), batch))
+    assert a == b
