@@ -179,6 +179,9 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     # -- transport (defaults.md §11) ---------------------------------------------
     init_timeout: Seconds = 2.0
     """TChannel handshake deadline for peers that connect and say nothing."""
+    stale_period: Seconds = 1.5
+    """A connection whose calls time out with nothing read for this long is aborted,
+    with what is queued on it (tchannel-node's ``CONN_STALE_PERIOD``)."""
     tls: TLSConfig | None = None
     """TLS (mutual TLS with a CA) on every TChannel connection; Python-only clusters."""
 
