@@ -14,6 +14,7 @@ import asyncio
 import logging
 
 from ringpop.discovery import DiscoverProvider
+from ringpop.membership.fastheal import FastHealer
 from ringpop.membership.member import Member, change_from_wire
 from ringpop.membership.network import CallError
 from ringpop.membership.node import SwimNode
@@ -51,6 +52,8 @@ class Healer:
         self.last_host_count = 0
         self.passes = 0
         self._task: asyncio.Task[None] | None = None
+        self.fast = FastHealer(self)
+        """Heals started by contact with, or a probe of, a member held faulty."""
 
     # -- one pass --------------------------------------------------------------------
 
@@ -89,6 +92,13 @@ class Healer:
 
     async def attempt(self, target: str) -> set[str]:
         """Heal with ``target``; the addresses pingable on its side."""
+        reachable, _merged = await self.attempt_phase(target)
+        return reachable
+
+    async def attempt_phase(self, target: str) -> tuple[set[str], bool]:
+        """Heal with ``target``: the addresses pingable on its side, and whether this
+        was the merge phase (``False``: reincarnation, another attempt must follow
+        once the members the two sides disagreed about have refuted)."""
         node = self.node
         options = node.options
         try:
@@ -128,14 +138,21 @@ class Healer:
             )
         if not sent:  # like go: the attempt failed, count it and try another target
             raise HealError(f"heal ping to {target} failed")
-        return {c.address for c in theirs if is_pingable_status(c.status)}
+        merged = not (for_us or for_them)
+        return {c.address for c in theirs if is_pingable_status(c.status)}, merged
 
     # -- periodic --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run heal passes every ``heal_period`` with probability ``base / N``."""
-        if self._task is None and self.provider is not None and self.node.options.heal_enabled:
+        """Run heal passes every ``heal_period`` with probability ``base / N``, and
+        fast heals (``fast_heal_enabled``)."""
+        options = self.node.options
+        if not options.heal_enabled:
+            return
+        if self._task is None and self.provider is not None:
             self._task = self.node.spawn(self._loop())
+        if options.fast_heal_enabled:
+            self.fast.start()
 
     async def _loop(self) -> None:
         node = self.node

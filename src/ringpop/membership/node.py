@@ -132,6 +132,9 @@ class SwimNode:
         self.on_join_request: Callable[[str], None] | None = None
         """Called by the join handler with the joiner's address (bootstrap uses it:
         a peer that joins us is up, so a backing-off bootstrap can retry with it)."""
+        self.contact_listeners: list[Callable[[str], None]] = []
+        """Called with the source of every join, ping and ping-req we receive
+        (the fast healer: a member we hold faulty that calls us is reachable)."""
         self._closed = False
         self._gossip_task: asyncio.Task[None] | None = None
         self._tick_lock: asyncio.Lock | None = None
@@ -200,6 +203,11 @@ class SwimNode:
     def add_listener(self, listener: AppliedListener) -> None:
         """Call ``listener(applied)`` after every processed batch of changes."""
         self._listeners.append(listener)
+
+    def note_contact(self, address: str) -> None:
+        """``address`` sent us a join, ping or ping-req (see :attr:`contact_listeners`)."""
+        for listener in self.contact_listeners:
+            listener(address)
 
     def add_eviction_listener(self, listener: EvictionListener) -> None:
         """Call ``listener(members)`` after members were evicted from the list (§9)."""
