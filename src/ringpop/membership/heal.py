@@ -126,15 +126,22 @@ class Healer:
                 and _overrides(b.incarnation_number, b.status, a.incarnation, a.status)
             ):
                 for_us.append(_suspect_copy(b.address, b.incarnation_number, dict(b.labels)))
+        # The heal pings' responses are not applied (ringpop-node and ringpop-go do not
+        # either): they carry the target's pending rumours, which after a partition are
+        # its side's verdicts on our side ("faulty", "tombstone") - exactly what the
+        # reincarnation phase is there to overturn, not to adopt.
         if for_us or for_them:
             node.apply_changes(for_us, peer=target)
             sent = not for_them or await node.send_ping(
-                target, timeout=options.heal_ping_timeout, changes=for_them
+                target, timeout=options.heal_ping_timeout, changes=for_them, apply_response=False
             )
         else:
             node.apply_changes(theirs, peer=target)
             sent = await node.send_ping(
-                target, timeout=options.heal_ping_timeout, changes=node.members.as_changes()
+                target,
+                timeout=options.heal_ping_timeout,
+                changes=node.members.as_changes(),
+                apply_response=False,
             )
         if not sent:  # like go: the attempt failed, count it and try another target
             raise HealError(f"heal ping to {target} failed")

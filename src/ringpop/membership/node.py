@@ -484,11 +484,14 @@ class SwimNode:
         *,
         timeout: float | None = None,
         changes: list[Change] | None = None,
+        apply_response: bool = True,
     ) -> bool:
         """Ping ``address`` (§8.3); apply the changes it answers with. Success?
 
         ``changes`` replaces the disseminator's changes (partition healing sends its
         own); piggyback counts are only bumped for disseminator changes.
+        ``apply_response=False`` ignores the changes of the response, as ringpop-node
+        and ringpop-go do for the pings of partition healing.
         """
         issued = self.disseminator.issue_as_sender() if changes is None else changes
         body = encode(
@@ -516,7 +519,8 @@ class SwimNode:
         self.stats.timing("ping", (self.clock.monotonic() - started) * 1000)
         if changes is None:
             self.disseminator.commit(issued)
-        self.apply_changes(response.changes, peer=address)
+        if apply_response:
+            self.apply_changes(response.changes, peer=address)
         return True
 
     async def _ping_req(self, target: Member) -> bool:
