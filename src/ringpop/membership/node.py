@@ -14,6 +14,7 @@ Joining (:mod:`.join`), partition healing (:mod:`.heal`) and the endpoint handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -151,6 +152,7 @@ class SwimNode:
         self._tick_durations: deque[float] = deque(maxlen=_TIMING_SAMPLES)
         self._protocol_rate = options.min_protocol_period
         self._rate_computed_at = float("-inf")
+        self._period_wake: asyncio.Event | None = None
         self.ping_count = 0
         """Pings sent by the gossip loop and admin ticks (for stats and tests)."""
 
@@ -445,7 +447,33 @@ class SwimNode:
             self.stats.timing("protocol.frequency", (end - start) * 1000)
             self._update_rate(end)
             # Start-to-start scheduling: per-period overhead does not accumulate (§8.1).
-            await asyncio.sleep(max(start + self._scaled(self._protocol_rate) - end, 0.0))
+            await self._sleep_period(max(start + self._scaled(self._protocol_rate) - end, 0.0))
+
+    async def _sleep_period(self, delay: float) -> None:
+        """Sleep until the next period, or until :meth:`reset_protocol_rate` cuts it short."""
+        wake = self._period_wake
+        if wake is None:
+            wake = self._period_wake = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await wake.wait()
+        wake.clear()
+
+    def reset_protocol_rate(self) -> None:
+        """Forget the measured periods and gossip at the minimum period again, now.
+
+        For the end of a partition (the fast healer calls it): while members across it
+        were unreachable every failed probe took a ping plus a ping-req timeout, which
+        stretched the period to 2 x their median (§8.1), ~13 s; left alone, it would
+        take a minute of slow periods to shrink again, while refutations need gossip
+        within the suspect period.
+        """
+        self._tick_durations.clear()
+        self._rate_computed_at = float("-inf")
+        if self._protocol_rate > self.options.min_protocol_period:
+            self._protocol_rate = self.options.min_protocol_period
+            if self._period_wake is not None:
+                self._period_wake.set()
 
     def _update_rate(self, now: float) -> None:
         if now - self._rate_computed_at < self.options.protocol_rate_interval:
