@@ -16,9 +16,12 @@ from tests.cluster.partition import PartitionCluster
 
 pytestmark = pytest.mark.timeout(90)
 
-# Shorter suspect and faulty periods than the defaults so that, within a 10 s split,
-# each side holds the other faulty and then tombstone (the worst rumours to replay).
-OPTIONS = Options(suspect_period=3.0, faulty_period=3.0, tombstone_period=60.0)
+# Shorter suspect and faulty periods (and ping-req timeout, which a failed probe waits
+# for) than the defaults, so that within ~10 s each side holds the other faulty and
+# then tombstone (the worst rumours to replay), as a 30 s split does with the defaults.
+OPTIONS = Options(
+    suspect_period=3.0, faulty_period=3.0, tombstone_period=60.0, ping_req_timeout=2.0
+)
 
 
 async def test_silent_split_heals_fast_without_wrong_declarations() -> None:
@@ -26,7 +29,7 @@ async def test_silent_split_heals_fast_without_wrong_declarations() -> None:
     try:
         await cluster.start()
         outcome = await cluster.split_and_heal(
-            [(0, 1, 2), (3, 4, 5)], duration=8.0, until_given_up=20.0
+            [(0, 1, 2), (3, 4, 5)], duration=6.0, until_given_up=20.0
         )
         print(outcome)
         # During the split the sides gave each other up (so there was something to heal).
