@@ -24,6 +24,8 @@ import socket
 import struct
 from collections.abc import Callable
 
+from ringpop.tchannel.frames import InitRequest, decode_frame
+
 __all__ = ["SilentRelay"]
 
 Blocked = Callable[[str, str], bool]
@@ -34,25 +36,15 @@ def _never(source: str, target: str) -> bool:
 
 
 def _advertised_host_port(data: bytes) -> str | None:
-    """The ``host_port`` of a TChannel init request at the start of ``data``."""
-    if len(data) < 20:
+    """The ``host_port`` of the TChannel init request at the start of ``data``
+    (``None``: not all of it yet; ``""``: it has none)."""
+    if len(data) < 16:
         return None
-    size = struct.unpack_from(">H", data, 0)[0]
-    if len(data) < size or data[2] != 0x01:
+    size, frame_type, _, frame_id = struct.unpack_from(">HBBI", data, 0)
+    if len(data) < size:
         return None
-    offset = 16 + 2
-    (count,) = struct.unpack_from(">H", data, offset)
-    offset += 2
-    for _ in range(count):
-        (klen,) = struct.unpack_from(">H", data, offset)
-        key = data[offset + 2 : offset + 2 + klen].decode()
-        offset += 2 + klen
-        (vlen,) = struct.unpack_from(">H", data, offset)
-        value = data[offset + 2 : offset + 2 + vlen].decode()
-        offset += 2 + vlen
-        if key == "host_port":
-            return value
-    return ""
+    frame = decode_frame(frame_type, frame_id, data[16:size])
+    return frame.headers.get("host_port", "") if isinstance(frame, InitRequest) else ""
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
