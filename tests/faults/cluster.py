@@ -278,6 +278,13 @@ class FaultCluster:
             raise RuntimeError(f"the relay of {host.name} did not start (see {log_path})")
         self.fabric.slow(host, NODE_PORT, RELAY_PORT)
 
+    def relayed(self, host: Host) -> int:
+        """How many connections ``host``'s relay has carried so far."""
+        log = self.workdir / f"{host.name}-relay.log"
+        if not log.exists():
+            return 0
+        return sum(1 for line in log.read_text().splitlines() if line.startswith("relayed "))
+
     def stop_relay(self, host: Host) -> None:
         """Take ``host``'s relay off the path and stop it."""
         self.fabric.unslow(host)
@@ -298,7 +305,7 @@ class FaultCluster:
         timeout: float,
         *,
         every: Callable[[View], None] | None = None,
-        poll: float = 0.25,
+        poll: float = 0.15,
     ) -> tuple[float | None, View]:
         """Poll views until ``done`` (seconds taken) or ``timeout`` (``None``); last view."""
         start = time.monotonic()

@@ -82,9 +82,12 @@ async def _serve(
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             await asyncio.get_running_loop().sock_connect(upstream, (host, port))
         up_reader, up_writer = await asyncio.open_connection(sock=upstream)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError) as error:
+        print(f"relay: cannot connect: {error}", file=sys.stderr, flush=True)
         client_writer.close()
         return
+    peer = client_writer.get_extra_info("peername")
+    print(f"relayed {peer[0]}:{peer[1]} -> {host}:{port}", file=sys.stderr, flush=True)
     try:
         await asyncio.gather(
             _pump(client_reader, up_writer, delay), _pump(up_reader, client_writer, delay)
