@@ -31,6 +31,7 @@ import ipaddress
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -111,14 +112,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def kill_processes_in(namespace: str) -> None:
+    """SIGKILL, by PID, every process still in ``namespace`` (one of ours)."""
+    try:
+        pids = [int(p) for p in run(["ip", "netns", "pids", namespace]).split()]
+    except (FabricError, ValueError):
+        return
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def cleanup_stale() -> list[str]:
-    """Delete namespaces left by dead runs of this harness (``rpf-<pid>-*``); their names."""
+    """Delete namespaces left by dead runs of this harness (``rpf-<pid>-*``); their names.
+
+    Processes still running in them (nodes of a run that was killed) are killed first.
+    """
     removed: list[str] = []
     pattern = re.compile(rf"^{re.escape(PREFIX)}(\d+)-")
     for name in list_namespaces():
         match = pattern.match(name)
         if match is None or _pid_alive(int(match.group(1))):
             continue
+        kill_processes_in(name)
         try:
             run(["ip", "netns", "delete", name])
             removed.append(name)
@@ -223,6 +239,7 @@ class Fabric:
             return
         self._closed = True
         for name in reversed(self._created):
+            kill_processes_in(name)
             with contextlib.suppress(FabricError):
                 run(["ip", "netns", "delete", name])
         self._created.clear()
