@@ -239,32 +239,41 @@ def beliefs(cluster: FaultCluster, view: View, about: Sequence[Host]) -> str:
     return "; ".join(parts)
 
 
-def partition(cluster: FaultCluster, seconds: float = 20.0, target: float = 5.0) -> Outcome:
-    """A silent partition of the hosts into two halves for ``seconds``, then heal."""
+def _halves(
+    cluster: FaultCluster,
+    scenario: str,
+    phase: str,
+    seconds: float,
+    cut: Callable[[Sequence[Host], Sequence[Host]], None],
+    target: float | None = None,
+) -> Outcome:
+    """Cut the first half of the hosts from the second with ``cut`` for ``seconds``."""
     half = len(cluster.hosts) // 2
     side_a, side_b = cluster.hosts[:half], cluster.hosts[half:]
-    run = Run(cluster, f"partition {half}|{len(side_b)} {seconds:g} s")
+    run = Run(cluster, scenario.format(a=half, b=len(side_b), s=seconds))
     run.start()
     run.tracker.cut(_names(cluster, side_a), _names(cluster, side_b))
-    cluster.fabric.partition(side_a, side_b)
-    view = run.fault("partition", seconds)
+    cut(side_a, side_b)
+    view = run.fault(phase, seconds)
     run.outcome.notes["beliefs at heal"] = beliefs(cluster, view, cluster.hosts)
     cluster.fabric.heal()
     return run.heal(seconds, target=target)
 
 
+def partition(cluster: FaultCluster, seconds: float = 20.0, target: float = 5.0) -> Outcome:
+    """A silent partition of the hosts into two halves for ``seconds``, then heal."""
+    title = "partition {a}|{b} {s:g} s"
+    return _halves(cluster, title, "partition", seconds, cluster.fabric.partition, target)
+
+
 def asymmetric(cluster: FaultCluster, seconds: float = 20.0) -> Outcome:
     """Packets from the first half to the second are dropped (the first hears the second)."""
-    half = len(cluster.hosts) // 2
-    side_a, side_b = cluster.hosts[:half], cluster.hosts[half:]
-    run = Run(cluster, f"asymmetric {half}->{len(side_b)} dropped {seconds:g} s")
-    run.start()
-    run.tracker.cut(_names(cluster, side_a), _names(cluster, side_b))
-    cluster.fabric.block(side_b, side_a)
-    view = run.fault("asymmetric", seconds)
-    run.outcome.notes["beliefs at heal"] = beliefs(cluster, view, cluster.hosts)
-    cluster.fabric.heal()
-    return run.heal(seconds)
+
+    def one_way(side_a: Sequence[Host], side_b: Sequence[Host]) -> None:
+        cluster.fabric.block(side_b, side_a)
+
+    title = "asymmetric {a}->{b} dropped {s:g} s"
+    return _halves(cluster, title, "asymmetric", seconds, one_way)
 
 
 def flapping(
@@ -295,13 +304,18 @@ def loss(cluster: FaultCluster, pct: int, seconds: float = 30.0) -> Outcome:
     return run.heal(SETTLE_S)
 
 
+def _last_node_down(cluster: FaultCluster, scenario: str) -> tuple[Run, Host]:
+    """A run whose fault takes the last host's node away: load through the others only."""
+    victim, others = cluster.hosts[-1], cluster.hosts[:-1]
+    run = Run(cluster, scenario)
+    run.start([f for f in cluster.fronts if not f.startswith(f"{victim.ip}:")])
+    run.tracker.cut(_names(cluster, [victim]), _names(cluster, others))
+    return run, victim
+
+
 def sigstop(cluster: FaultCluster, seconds: float = 8.0) -> Outcome:
     """One node frozen (SIGSTOP) for ``seconds``, then resumed (SIGCONT)."""
-    victim, others = cluster.hosts[-1], cluster.hosts[:-1]
-    fronts = [f for f in cluster.fronts if not f.startswith(f"{victim.ip}:")]
-    run = Run(cluster, f"SIGSTOP {seconds:g} s")
-    run.start(fronts)
-    run.tracker.cut(_names(cluster, [victim]), _names(cluster, others))
+    run, victim = _last_node_down(cluster, f"SIGSTOP {seconds:g} s")
     cluster.signal(victim, signal.SIGSTOP)
     try:
         view = run.fault("stopped", seconds)
@@ -313,11 +327,7 @@ def sigstop(cluster: FaultCluster, seconds: float = 8.0) -> Outcome:
 
 def kill_restart(cluster: FaultCluster, down_s: float = 8.0) -> Outcome:
     """One node killed (SIGKILL) and restarted on the same address after ``down_s``."""
-    victim, others = cluster.hosts[-1], cluster.hosts[:-1]
-    fronts = [f for f in cluster.fronts if not f.startswith(f"{victim.ip}:")]
-    run = Run(cluster, f"kill -9 + restart after {down_s:g} s")
-    run.start(fronts)
-    run.tracker.cut(_names(cluster, [victim]), _names(cluster, others))
+    run, victim = _last_node_down(cluster, f"kill -9 + restart after {down_s:g} s")
     cluster.kill(victim)
     view = run.fault("down", down_s)
     run.outcome.notes["beliefs at restart"] = beliefs(cluster, view, [victim])
