@@ -90,8 +90,9 @@ def table(results: dict[tuple[str, str], list[Outcome]]) -> str:
         during = [_requests(o, True) for o in outcomes]
         after = [_requests(o, False) for o in outcomes]
         failing = sum(1 for o in outcomes if o.problems())
+        title = (outcomes[0].scenario if outcomes else name).replace("|", "\\|")
         lines.append(
-            f"| {outcomes[0].scenario if outcomes else name} | {program} | {len(outcomes)} "
+            f"| {title} | {program} | {len(outcomes)} "
             f"| {_seconds([o.heal_s for o in outcomes])} | {failing} "
             f"| {sum(len(o.wrong) for o in outcomes)} "
             f"| {sum(d[0] for d in during)} / {sum(d[1] for d in during)} "
