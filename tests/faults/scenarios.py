@@ -215,6 +215,9 @@ class Run:
         self.outcome.converged_at_end = converged(view, self.cluster.addresses)
         self._mark("end")
         self.outcome.wrong = sorted(self.tracker.wrong.values())
+        if self.tracker.wrong:
+            polls = [self.tracker.sightings.get(pair, 0) for pair in self.tracker.wrong]
+            self.outcome.notes["polls showing each wrong pair"] = ", ".join(map(str, polls))
         return self.outcome
 
 
