@@ -114,6 +114,18 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     heal_max_failures: Count = 10
     heal_join_timeout: Seconds = 1.0
     heal_ping_timeout: Seconds = 1.0
+    # Beyond the spec, wire-neutral (docs/membership.md#fast-heal).
+    fast_heal_enabled: bool = True
+    """Heal as soon as a member held faulty/tombstone calls us or answers a probe."""
+    fast_heal_probe_interval: Seconds = 1.0
+    """Mean time between probes (one heal attempt with a member held down), jittered."""
+    fast_heal_probe_window: Seconds = 600.0
+    """Members held down longer than this are left to the periodic healer."""
+    fast_heal_retry_delay: Seconds = 0.5
+    """Between the attempts of one fast heal while it is in the reincarnation phase."""
+    fast_heal_max_attempts: Count = 8
+    fast_heal_min_interval: Seconds = 0.5
+    """Fast heals start at most this often (and after up to half of it at random)."""
 
     # -- self-eviction (defaults.md §6) ------------------------------------------
     self_evict_ping_ratio: Ratio = 0.4
@@ -179,6 +191,9 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     # -- transport (defaults.md §11) ---------------------------------------------
     init_timeout: Seconds = 2.0
     """TChannel handshake deadline for peers that connect and say nothing."""
+    stale_period: Seconds = 1.5
+    """A connection whose calls time out with nothing read for this long is aborted,
+    with what is queued on it (tchannel-node's ``CONN_STALE_PERIOD``)."""
     tls: TLSConfig | None = None
     """TLS (mutual TLS with a CA) on every TChannel connection; Python-only clusters."""
 

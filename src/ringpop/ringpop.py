@@ -103,7 +103,12 @@ class Ringpop:
         self._stats_backend = stats_backend
         self._clock = clock if clock is not None else SystemClock()
         self._rng = rng
-        self.channel = Channel(listen, init_timeout=self.options.init_timeout, tls=self.options.tls)
+        self.channel = Channel(
+            listen,
+            init_timeout=self.options.init_timeout,
+            stale_period=self.options.stale_period,
+            tls=self.options.tls,
+        )
         self.events = EventEmitter()
         """Typed events: ``rp.events.on(RingChanged, callback)`` or ``rp.events.subscribe()``."""
         self._http_handler = http_handler

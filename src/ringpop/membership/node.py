@@ -14,6 +14,7 @@ Joining (:mod:`.join`), partition healing (:mod:`.heal`) and the endpoint handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -132,6 +133,9 @@ class SwimNode:
         self.on_join_request: Callable[[str], None] | None = None
         """Called by the join handler with the joiner's address (bootstrap uses it:
         a peer that joins us is up, so a backing-off bootstrap can retry with it)."""
+        self.contact_listeners: list[Callable[[str], None]] = []
+        """Called with the source of every join, ping and ping-req we receive
+        (the fast healer: a member we hold faulty that calls us is reachable)."""
         self._closed = False
         self._gossip_task: asyncio.Task[None] | None = None
         self._tick_lock: asyncio.Lock | None = None
@@ -148,6 +152,7 @@ class SwimNode:
         self._tick_durations: deque[float] = deque(maxlen=_TIMING_SAMPLES)
         self._protocol_rate = options.min_protocol_period
         self._rate_computed_at = float("-inf")
+        self._period_wake: asyncio.Event | None = None
         self.ping_count = 0
         """Pings sent by the gossip loop and admin ticks (for stats and tests)."""
 
@@ -200,6 +205,11 @@ class SwimNode:
     def add_listener(self, listener: AppliedListener) -> None:
         """Call ``listener(applied)`` after every processed batch of changes."""
         self._listeners.append(listener)
+
+    def note_contact(self, address: str) -> None:
+        """``address`` sent us a join, ping or ping-req (see :attr:`contact_listeners`)."""
+        for listener in self.contact_listeners:
+            listener(address)
 
     def add_eviction_listener(self, listener: EvictionListener) -> None:
         """Call ``listener(members)`` after members were evicted from the list (§9)."""
@@ -437,7 +447,33 @@ class SwimNode:
             self.stats.timing("protocol.frequency", (end - start) * 1000)
             self._update_rate(end)
             # Start-to-start scheduling: per-period overhead does not accumulate (§8.1).
-            await asyncio.sleep(max(start + self._scaled(self._protocol_rate) - end, 0.0))
+            await self._sleep_period(max(start + self._scaled(self._protocol_rate) - end, 0.0))
+
+    async def _sleep_period(self, delay: float) -> None:
+        """Sleep until the next period, or until :meth:`reset_protocol_rate` cuts it short."""
+        wake = self._period_wake
+        if wake is None:
+            wake = self._period_wake = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await wake.wait()
+        wake.clear()
+
+    def reset_protocol_rate(self) -> None:
+        """Forget the measured periods and gossip at the minimum period again, now.
+
+        For the end of a partition (the fast healer calls it): while members across it
+        were unreachable every failed probe took a ping plus a ping-req timeout, which
+        stretched the period to 2 x their median (§8.1), ~13 s; left alone, it would
+        take a minute of slow periods to shrink again, while refutations need gossip
+        within the suspect period.
+        """
+        self._tick_durations.clear()
+        self._rate_computed_at = float("-inf")
+        if self._protocol_rate > self.options.min_protocol_period:
+            self._protocol_rate = self.options.min_protocol_period
+            if self._period_wake is not None:
+                self._period_wake.set()
 
     def _update_rate(self, now: float) -> None:
         if now - self._rate_computed_at < self.options.protocol_rate_interval:
@@ -476,11 +512,14 @@ class SwimNode:
         *,
         timeout: float | None = None,
         changes: list[Change] | None = None,
+        apply_response: bool = True,
     ) -> bool:
         """Ping ``address`` (§8.3); apply the changes it answers with. Success?
 
         ``changes`` replaces the disseminator's changes (partition healing sends its
         own); piggyback counts are only bumped for disseminator changes.
+        ``apply_response=False`` ignores the changes of the response, as ringpop-node
+        and ringpop-go do for the pings of partition healing.
         """
         issued = self.disseminator.issue_as_sender() if changes is None else changes
         body = encode(
@@ -508,7 +547,8 @@ class SwimNode:
         self.stats.timing("ping", (self.clock.monotonic() - started) * 1000)
         if changes is None:
             self.disseminator.commit(issued)
-        self.apply_changes(response.changes, peer=address)
+        if apply_response:
+            self.apply_changes(response.changes, peer=address)
         return True
 
     async def _ping_req(self, target: Member) -> bool:
