@@ -114,7 +114,6 @@ class FastHealer:
     def on_contact(self, address: str) -> None:
         """``address`` called us (join, ping or ping-req): heal if we hold it down."""
         if address in self._down:
-            self.node.reset_protocol_rate()  # the partition is over: gossip at full speed
             self.trigger(address, "contact")
 
     def trigger(self, target: str, reason: str) -> bool:
@@ -170,9 +169,6 @@ class FastHealer:
             except HealError as error:
                 log.debug("%s: %s heal with %s failed: %s", node.address, reason, target, error)
                 return
-            # The partition is over: the refutations this heal asks for need gossip within
-            # the suspect period, not at the period the failed probes stretched.
-            node.reset_protocol_rate()
             if merged:
                 self.merged += 1
                 node.stats.increment("heal.triggered")

@@ -57,6 +57,7 @@ EvictionListener = Callable[[list[Member]], None]
 Hook = Callable[[], Awaitable[None] | None]
 
 _TIMING_SAMPLES = 10
+_GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
 
 
 class SelfEvictionError(RuntimeError):
@@ -207,7 +208,14 @@ class SwimNode:
         self._listeners.append(listener)
 
     def note_contact(self, address: str) -> None:
-        """``address`` sent us a join, ping or ping-req (see :attr:`contact_listeners`)."""
+        """``address`` sent us a join, ping or ping-req (see :attr:`contact_listeners`).
+
+        From a member we hold faulty or tombstone this means a partition is over:
+        the gossip period restarts at the minimum (:meth:`reset_protocol_rate`).
+        """
+        member = self.members.get(address)
+        if member is not None and member.status in _GONE:
+            self.reset_protocol_rate()
         for listener in self.contact_listeners:
             listener(address)
 
@@ -462,7 +470,8 @@ class SwimNode:
     def reset_protocol_rate(self) -> None:
         """Forget the measured periods and gossip at the minimum period again, now.
 
-        For the end of a partition (the fast healer calls it): while members across it
+        For the end of a partition (a contact from a member held faulty, a heal
+        attempt that reached its target): while members across it
         were unreachable every failed probe took a ping plus a ping-req timeout, which
         stretched the period to 2 x their median (§8.1), ~13 s; left alone, it would
         take a minute of slow periods to shrink again, while refutations need gossip
