@@ -1,4 +1,4 @@
-"""Fast heal in virtual time: a partition of 30 s with the default periods, healed.
+"""Fast heal in virtual time: a partition of 35 s with the default periods, healed.
 
 With fast heal (on by default) one checksum with every member alive follows within
 5 s of the network returning, through a probe or a contact, and nobody declares a
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.looptime(noop_cycles=1)
 
 def _given_up(cluster: SimCluster, left: list[str], right: list[str]) -> bool:
     return all(
-        cluster.status_everywhere(a, side) <= {Status.FAULTY.value, Status.TOMBSTONE.value}
+        cluster.status_everywhere(a, side) <= {Status.FAULTY.value, Status.TOMBSTONE.value, None}
         for a, side in [(x, right) for x in left] + [(x, left) for x in right]
     )
 
@@ -44,7 +44,9 @@ async def _split_and_heal(
     half = size // 2
     left, right = cluster.addresses[:half], cluster.addresses[half:]
     cluster.network.partition(left, right)
-    await cluster.run_for(30)
+    # 35 s: the periodic healer's passes (30 s after start, then every 30 s) do not
+    # coincide with the network's return.
+    await cluster.run_for(35)
     # Failed probes wait for ping-req timeouts (5 s each), so giving every member of
     # the other side up can take a little longer than 30 s.
     await cluster.wait_for(lambda: _given_up(cluster, left, right), timeout=60, step=0.5)
@@ -73,6 +75,21 @@ async def test_fast_heal_after_30s_partition(size: int, seed: int) -> None:
     assert _alive_everywhere(cluster)
     assert _wrong(cluster, [left, right], 0.0) == []
     assert sum(h.fast.merged for h in cluster.healers.values()) >= 1
+    await cluster.stop()
+
+
+async def test_fast_heal_after_the_sides_evicted_each_other() -> None:
+    """The fault bench's periods (5 s each): after 30 s each side has evicted the other,
+    so only probes of (and contacts from) evicted members can heal it quickly."""
+    options = Options(suspect_period=5.0, faulty_period=5.0, tombstone_period=5.0)
+    cluster, healed_at, left, right = await _split_and_heal(6, 5, options)
+    assert all(cluster.status_everywhere(a, right) == {None} for a in left)
+    converged_at = await cluster.wait_for(lambda: _alive_everywhere(cluster), timeout=5, step=0.05)
+    assert converged_at - healed_at < 5
+    assert sum(h.fast.merged for h in cluster.healers.values()) >= 1
+    await cluster.run_for(10)
+    assert _alive_everywhere(cluster)
+    assert _wrong(cluster, [left, right], 0.0) == []
     await cluster.stop()
 
 
