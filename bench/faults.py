@@ -119,7 +119,9 @@ def _programs(wanted: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the scenarios, print every run and the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=10, help="partition runs per program (10)")
+    parser.add_argument(
+        "--runs", type=int, default=10, help="runs of each partition scenario per program (10)"
+    )
     parser.add_argument("--other-runs", type=int, default=3, help="runs of other scenarios (3)")
     parser.add_argument("--partition-s", type=float, default=30.0, help="partition length (30)")
     parser.add_argument("--quick", action="store_true", help="3 partition runs, 1 of the others")
@@ -145,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[tuple[str, str], list[Outcome]] = {}
     started = time.monotonic()
     for name in names:
-        for i in range(runs if name == "partition" else other_runs):
+        for i in range(runs if name.startswith("partition") else other_runs):
             for program in programs:
                 with FaultCluster(NODES, program, periods) as cluster:
                     outcome = every[name](cluster)

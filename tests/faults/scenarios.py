@@ -359,6 +359,8 @@ def slow_link(cluster: FaultCluster, delay_ms: float = 250.0, seconds: float = 2
 
 SCENARIOS: dict[str, Callable[[FaultCluster], Outcome]] = {
     "partition": partition,
+    # 12 s: the other half is held faulty or tombstone at the heal, not yet evicted.
+    "partition-12s": lambda c: partition(c, seconds=12.0),
     "asymmetric": asymmetric,
     "flapping": flapping,
     "loss10": lambda c: loss(c, 10),
