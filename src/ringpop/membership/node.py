@@ -214,12 +214,12 @@ class SwimNode:
     def note_contact(self, address: str) -> None:
         """``address`` sent us a join, ping or ping-req (see :attr:`contact_listeners`).
 
-        From a member we hold faulty or tombstone (or do not know: evicted, or new)
-        this may mean a partition is over: the gossip period restarts at the minimum
-        (:meth:`reset_protocol_rate`).
+        From a member we hold faulty or tombstone this means a partition is over: the
+        gossip period restarts at the minimum (:meth:`reset_protocol_rate`). (From an
+        evicted one, the heal that the fast healer starts resets it.)
         """
         member = self.members.get(address)
-        if member is None or member.status in _GONE:
+        if member is not None and member.status in _GONE:
             self.reset_protocol_rate()
         for listener in self.contact_listeners:
             listener(address)
