@@ -100,3 +100,24 @@ async def test_without_fast_heal_the_sides_stay_apart_for_a_while() -> None:
     assert len(cluster.checksums()) == 2
     assert sum(h.fast.started for h in cluster.healers.values()) == 0
     await cluster.stop()
+
+
+async def test_a_self_evicted_node_still_running_is_not_resurrected_nor_probed_forever() -> None:
+    """A node that left (self-eviction marks it faulty) but still serves while it drains:
+    a probe merges with it, finds it says so itself, and stops probing it."""
+    cluster = SimCluster(4, seed=7, options=Options())
+    await cluster.bootstrap()
+    for healer in cluster.healers.values():
+        healer.start()
+    await cluster.wait_for(cluster.converged, timeout=30)
+    leaving, others = cluster.addresses[0], cluster.addresses[1:]
+    await cluster.nodes[leaving].self_evict()
+    await cluster.wait_for(
+        lambda: cluster.status_everywhere(leaving, others) == {Status.FAULTY.value}, timeout=10
+    )
+    await cluster.run_for(20)
+    assert cluster.status_everywhere(leaving, others) == {Status.FAULTY.value}
+    started = sum(cluster.healers[a].fast.started for a in others)
+    assert started <= len(others)  # about one probe each, then no more
+    assert all(leaving not in cluster.healers[a].fast.down for a in others)
+    await cluster.stop()

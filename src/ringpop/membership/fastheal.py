@@ -179,6 +179,11 @@ class FastHealer:
                 log.debug("%s: %s heal with %s failed: %s", node.address, reason, target, error)
                 return
             if merged:
+                member = node.members.get(target)
+                if member is not None and member.status in _DOWN:
+                    # Merged, and it is still down: it says so itself (a self-evicted node
+                    # still draining). Nothing to heal; stop probing it.
+                    self._down.pop(target, None)
                 self.merged += 1
                 node.stats.increment("heal.triggered")
                 log.info(
