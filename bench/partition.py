@@ -55,7 +55,9 @@ async def one_run(options: Options, split: float, settle: float) -> SplitOutcome
 
 async def main(args: argparse.Namespace) -> None:
     base = Options(
-        suspect_period=args.suspect_period, faulty_period=args.faulty_period, tombstone_period=60.0
+        suspect_period=args.suspect_period,
+        faulty_period=args.faulty_period,
+        tombstone_period=args.tombstone_period,
     )
     options = base.replace(**CONFIGS[args.config])
     heals: list[float] = []
@@ -90,5 +92,6 @@ if __name__ == "__main__":
     parser.add_argument("--settle", type=float, default=40.0, help="wait for a heal (s)")
     parser.add_argument("--suspect-period", type=float, default=3.0)
     parser.add_argument("--faulty-period", type=float, default=3.0)
+    parser.add_argument("--tombstone-period", type=float, default=60.0)
     logging.basicConfig(level=logging.ERROR)
     asyncio.run(main(parser.parse_args()))

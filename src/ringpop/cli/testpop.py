@@ -136,7 +136,8 @@ def add_node_arguments(
         "--fast-heal",
         action=argparse.BooleanOptionalAction,
         default=fast_heal,
-        help="heal as soon as a faulty member calls us or answers a probe, not every 30 s "
+        help="heal as soon as a faulty member calls us or answers a probe, not every 30 s, "
+        "and take faulty verdicts from members we hold unreachable as suspect "
         "(beyond the spec, wire-neutral)",
     )
     parser.add_argument(
@@ -179,6 +180,7 @@ def node_options(args: argparse.Namespace) -> Options:
         tls=tls_config(args),
         startup_sync_enabled=args.startup_sync,
         fast_heal_enabled=args.fast_heal,
+        cautious_rumours=args.fast_heal,
         **_tuning(args),
     )
 

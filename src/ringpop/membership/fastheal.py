@@ -7,12 +7,12 @@ same wire traffic as a heal pass (a join, then one ping), so ringpop-node and
 ringpop-go peers heal with us as before:
 
 * **evidence of contact**: a ``/protocol/join``, ``/protocol/ping`` or
-  ``/protocol/ping-req`` from a member we hold faulty or tombstone (the other
-  side's healer or probe got through) starts a heal with that member at once;
+  ``/protocol/ping-req`` from a member we hold faulty or tombstone, or evicted (the
+  other side's healer or probe got through) starts a heal with that member at once;
 * **probes**: about once per ``fast_heal_probe_interval`` (jittered) a node makes
-  one heal attempt with a random member it has held faulty or tombstone for less
-  than ``fast_heal_probe_window``, as memberlist keeps gossiping to the dead for a
-  while. While the network is still split the attempt's join fails (no connection
+  one heal attempt with a random member it has held faulty or tombstone, or
+  evicted, for less than ``fast_heal_probe_window``, as memberlist keeps gossiping
+  to the dead for a while. While the network is still split the attempt's join fails (no connection
   can be made; a connection that was open goes stale and is aborted), which costs
   one connection attempt.
 
@@ -51,7 +51,7 @@ class FastHealer:
         self.healer = healer
         self.node = healer.node
         self._down: dict[str, float] = {}
-        """Members held faulty/tombstone -> when we first saw them so (monotonic)."""
+        """Members held faulty/tombstone or evicted -> since when (monotonic)."""
         self._running: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._last_start = float("-inf")
@@ -65,7 +65,7 @@ class FastHealer:
 
     @property
     def down(self) -> list[str]:
-        """Members currently held faulty or tombstone (the probe candidates)."""
+        """Members held faulty or tombstone, or evicted (the probe candidates)."""
         return list(self._down)
 
     @property
@@ -106,15 +106,19 @@ class FastHealer:
                 down.pop(address, None)
 
     def _on_evicted(self, members: list[Member]) -> None:
+        # Evicted members stay candidates: with short faulty and tombstone periods a
+        # long partition ends with each side having evicted the other, and a probe (or
+        # a contact from one) is then the only quick way back. Kept until the window
+        # passes (see ``_probe_target``).
+        now = self.node.clock.monotonic()
         for member in members:
-            self._down.pop(member.address, None)
+            self._down.setdefault(member.address, now)
 
     # -- triggers --------------------------------------------------------------------------
 
     def on_contact(self, address: str) -> None:
         """``address`` called us (join, ping or ping-req): heal if we hold it down."""
         if address in self._down:
-            self.node.reset_protocol_rate()  # the partition is over: gossip at full speed
             self.trigger(address, "contact")
 
     def trigger(self, target: str, reason: str) -> bool:
@@ -132,9 +136,13 @@ class FastHealer:
         return True
 
     def _probe_target(self) -> str | None:
-        """A random member held down for less than the probe window, if any."""
+        """A random member held down (or evicted) for less than the probe window."""
         node = self.node
         horizon = node.clock.monotonic() - node.options.fast_heal_probe_window
+        members = node.members
+        expired = [a for a, t in self._down.items() if t < horizon and members.get(a) is None]
+        for address in expired:  # evicted long ago: forget it (the periodic healer remains)
+            del self._down[address]
         candidates = [address for address, since in self._down.items() if since >= horizon]
         if not candidates:
             return None
@@ -163,17 +171,19 @@ class FastHealer:
             if attempt:
                 await asyncio.sleep(options.fast_heal_retry_delay * node.rng.uniform(0.75, 1.25))
             member = node.members.get(target)
-            if attempt == 0 and (member is None or member.status not in _DOWN):
+            if attempt == 0 and member is not None and member.status not in _DOWN:
                 return  # healed meanwhile (gossip, or another node's heal reached us)
             try:
                 _reachable, merged = await self.healer.attempt_phase(target)
             except HealError as error:
                 log.debug("%s: %s heal with %s failed: %s", node.address, reason, target, error)
                 return
-            # The partition is over: the refutations this heal asks for need gossip within
-            # the suspect period, not at the period the failed probes stretched.
-            node.reset_protocol_rate()
             if merged:
+                member = node.members.get(target)
+                if member is not None and member.status in _DOWN:
+                    # Merged, and it is still down: it says so itself (a self-evicted node
+                    # still draining). Nothing to heal; stop probing it.
+                    self._down.pop(target, None)
                 self.merged += 1
                 node.stats.increment("heal.triggered")
                 log.info(

@@ -105,6 +105,9 @@ class Healer:
             response = await node.send_join(target, timeout=options.heal_join_timeout)
         except CallError as error:
             raise HealError(str(error)) from None
+        # The partition is over: the refutations this heal asks for must spread within
+        # the suspect period, not at the period that failed probes stretched (§8.1).
+        node.reset_protocol_rate()
         theirs = [c for c in map(change_from_wire, response.membership) if c is not None]
         for_them: list[Change] = []
         for_us: list[Change] = []

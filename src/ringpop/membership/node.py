@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+import msgspec.structs
+
 from ringpop.clock import Clock, SystemClock
 from ringpop.membership.dissemination import Disseminator
 from ringpop.membership.lifeguard import LocalHealth, Suspicions
@@ -57,6 +59,9 @@ EvictionListener = Callable[[list[Member]], None]
 Hook = Callable[[], Awaitable[None] | None]
 
 _TIMING_SAMPLES = 10
+_GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
+_DOUBTED = frozenset((Status.SUSPECT, Status.FAULTY, Status.TOMBSTONE))
+_REACHABLE = frozenset((Status.ALIVE, Status.SUSPECT))
 
 
 class SelfEvictionError(RuntimeError):
@@ -207,7 +212,15 @@ class SwimNode:
         self._listeners.append(listener)
 
     def note_contact(self, address: str) -> None:
-        """``address`` sent us a join, ping or ping-req (see :attr:`contact_listeners`)."""
+        """``address`` sent us a join, ping or ping-req (see :attr:`contact_listeners`).
+
+        From a member we hold faulty or tombstone this means a partition is over: the
+        gossip period restarts at the minimum (:meth:`reset_protocol_rate`). (From an
+        evicted one, the heal that the fast healer starts resets it.)
+        """
+        member = self.members.get(address)
+        if member is not None and member.status in _GONE:
+            self.reset_protocol_rate()
         for listener in self.contact_listeners:
             listener(address)
 
@@ -231,6 +244,8 @@ class SwimNode:
         and a message with too many changes is refused whole, returning ``[]`` (or,
         with ``strict``, raising :class:`~ringpop.membership.limits.LimitError`).
         """
+        if peer and self.options.cautious_rumours:
+            changes = self._cautious(changes, peer)
         try:
             allowed = self.guard.filter_changes(peer, changes, self.members)
         except LimitError:
@@ -242,6 +257,33 @@ class SwimNode:
         if self.lifeguard:
             self._lifeguard_observe(allowed, applied)
         return applied
+
+    def _cautious(self, changes: Sequence[Change], peer: str) -> Sequence[Change]:
+        """Verdicts from a peer we hold unreachable, about members we can reach, as doubts.
+
+        A peer we hold suspect, faulty or tombstone is, for us, on the other side of a
+        partition that may just have ended; what it sends was decided over there. Its
+        ``faulty``/``tombstone`` changes about another member we hold alive or suspect
+        are taken as ``suspect`` at the same incarnation: the member refutes within the
+        suspect period if it is alive, and is declared faulty by our own timer if not.
+        Wire-neutral (``cautious_rumours``); see docs/membership.md#late-news.
+        """
+        sender = self.members.get(peer)
+        if sender is None or sender.status not in _DOUBTED:
+            return changes
+        cautious: list[Change] | None = None
+        for index, change in enumerate(changes):
+            if not (change.tombstone or change.status in _GONE) or change.address == self.address:
+                continue
+            member = self.members.get(change.address)
+            if member is None or member.status not in _REACHABLE:
+                continue
+            if cautious is None:
+                cautious = list(changes)
+            cautious[index] = msgspec.structs.replace(
+                change, status=Status.SUSPECT.value, tombstone=False
+            )
+        return changes if cautious is None else cautious
 
     def process(
         self, applied: list[Applied], *, disseminate: bool = True, timers: bool = True
@@ -462,7 +504,8 @@ class SwimNode:
     def reset_protocol_rate(self) -> None:
         """Forget the measured periods and gossip at the minimum period again, now.
 
-        For the end of a partition (the fast healer calls it): while members across it
+        For the end of a partition (a contact from a member held faulty, a heal
+        attempt that reached its target): while members across it
         were unreachable every failed probe took a ping plus a ping-req timeout, which
         stretched the period to 2 x their median (§8.1), ~13 s; left alone, it would
         take a minute of slow periods to shrink again, while refutations need gossip
