@@ -61,21 +61,21 @@ def _integer(minimum: int, maximum: int) -> Schema:
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
 
 
-INCARNATION: Final = _integer(0, INT64_MAX)
+INCARNATION: Final[Schema] = _integer(0, INT64_MAX)
 """§2.1 int64; §1 milliseconds since the epoch; §1.1 a negative one is unusable."""
-CHECKSUM: Final = _integer(0, CHECKSUM_MAX)
+CHECKSUM: Final[Schema] = _integer(0, CHECKSUM_MAX)
 """§1: checksums are unsigned 32-bit integers."""
-INT64: Final = _integer(-(2**63), INT64_MAX)
+INT64: Final[Schema] = _integer(-(2**63), INT64_MAX)
 """§2.3 ``timestamp`` (Unix seconds, may be Go's zero time), §4.1 ``timeout`` (ns)."""
-NUMBER: Final = {"type": "number"}
-STRING: Final = {"type": "string"}
-BOOLEAN: Final = {"type": "boolean"}
-ADDRESS: Final = {"type": "string", "pattern": ADDRESS_PATTERN}
-SOURCE: Final = {"type": "string", "pattern": f"^$|{ADDRESS_PATTERN}"}
+NUMBER: Final[Schema] = {"type": "number"}
+STRING: Final[Schema] = {"type": "string"}
+BOOLEAN: Final[Schema] = {"type": "boolean"}
+ADDRESS: Final[Schema] = {"type": "string", "pattern": ADDRESS_PATTERN}
+SOURCE: Final[Schema] = {"type": "string", "pattern": f"^$|{ADDRESS_PATTERN}"}
 """§2.3: the originator's address; go sends ``""`` when unknown (§18 #17)."""
-STATUS: Final = {"enum": ["alive", "suspect", "faulty", "leave", "tombstone"]}
+STATUS: Final[Schema] = {"enum": ["alive", "suspect", "faulty", "leave", "tombstone"]}
 """§2.2: the five known statuses (testpop.md §2: nothing else may be sent)."""
-LABELS: Final = {"type": "object", "additionalProperties": STRING}
+LABELS: Final[Schema] = {"type": "object", "additionalProperties": STRING}
 """§2.1: an object of string to string."""
 
 
@@ -98,7 +98,7 @@ def _list(items: Schema) -> Schema:
 
 # -- the messages -----------------------------------------------------------------------
 
-_CHANGE_OPTIONAL: Final = {
+_CHANGE_OPTIONAL: Final[Schema] = {
     "source": SOURCE,
     "sourceIncarnationNumber": INCARNATION,
     "tombstone": BOOLEAN,
@@ -106,23 +106,23 @@ _CHANGE_OPTIONAL: Final = {
     "timestamp": INT64,
 }
 
-CHANGE: Final = _object(
+CHANGE: Final[Schema] = _object(
     {"address": ADDRESS, "status": STATUS, "incarnationNumber": INCARNATION},
     {"id": STRING, **_CHANGE_OPTIONAL},
 )
 """§2.3: the nine fields; ``address``, ``status`` and ``incarnationNumber`` required."""
 
-JOIN_MEMBER: Final = _object(
+JOIN_MEMBER: Final[Schema] = _object(
     {"source": SOURCE, "address": ADDRESS, "status": STATUS, "incarnationNumber": INCARNATION},
     {k: v for k, v in _CHANGE_OPTIONAL.items() if k != "source"},
 )
 """§4.1 response: a change that also requires ``source`` and has no ``id``."""
 
-JOIN_REQUEST: Final = _object(
+JOIN_REQUEST: Final[Schema] = _object(
     {"app": STRING, "source": ADDRESS, "incarnationNumber": INCARNATION},
     {"timeout": INT64, "labels": LABELS},
 )
-JOIN_RESPONSE: Final = _object(
+JOIN_RESPONSE: Final[Schema] = _object(
     {
         "app": STRING,
         "coordinator": ADDRESS,
@@ -130,7 +130,7 @@ JOIN_RESPONSE: Final = _object(
         "membershipChecksum": CHECKSUM,
     }
 )
-PING_REQUEST: Final = _object(
+PING_REQUEST: Final[Schema] = _object(
     {
         "checksum": CHECKSUM,
         "changes": _list(CHANGE),
@@ -139,7 +139,7 @@ PING_REQUEST: Final = _object(
     },
     {"app": STRING},
 )
-PING_RESPONSE: Final = _object(
+PING_RESPONSE: Final[Schema] = _object(
     {"changes": _list(CHANGE)},
     {
         "checksum": CHECKSUM,
@@ -149,7 +149,7 @@ PING_RESPONSE: Final = _object(
         "target": STRING,
     },
 )
-PING_REQ_REQUEST: Final = _object(
+PING_REQ_REQUEST: Final[Schema] = _object(
     {
         "checksum": CHECKSUM,
         "changes": _list(CHANGE),
@@ -159,11 +159,11 @@ PING_REQ_REQUEST: Final = _object(
     }
 )
 """§4.3: no ``app``."""
-PING_REQ_RESPONSE: Final = _object(
+PING_REQ_RESPONSE: Final[Schema] = _object(
     {"changes": _list(CHANGE), "pingStatus": BOOLEAN, "target": STRING}
 )
 """§4.3: exactly three fields. ``target`` echoes the request's, whatever the asker sent."""
-DAMP_REQ_REQUEST: Final = _object(
+DAMP_REQ_REQUEST: Final[Schema] = _object(
     {
         "sourceAddr": ADDRESS,
         "sourceIncarnationNumber": INCARNATION,
@@ -171,16 +171,16 @@ DAMP_REQ_REQUEST: Final = _object(
         "flappers": _list(ADDRESS),
     }
 )
-DAMP_REQ_RESPONSE: Final = _object(
+DAMP_REQ_RESPONSE: Final[Schema] = _object(
     {"scores": _list(_object({"member": ADDRESS, "dampScore": NUMBER}))}
 )
 
-STATS_MEMBER: Final = _object(
+STATS_MEMBER: Final[Schema] = _object(
     {"address": ADDRESS, "status": STATUS, "incarnationNumber": INCARNATION},
     {"labels": LABELS, "dampScore": NUMBER},
 )
 """§5.1 ``membership.members[]``: the real status, ``tombstone`` included."""
-STATS_RESPONSE: Final = _object(
+STATS_RESPONSE: Final[Schema] = _object(
     {
         "hooks": {"type": "null"},
         "membership": _object(
@@ -215,8 +215,8 @@ STATS_RESPONSE: Final = _object(
         "tchannelVersion": STRING,
     }
 )
-ADMIN_LOOKUP_REQUEST: Final = _object({"key": STRING})
-ADMIN_LOOKUP_RESPONSE: Final = _object({"dest": ADDRESS})
+ADMIN_LOOKUP_REQUEST: Final[Schema] = _object({"key": STRING})
+ADMIN_LOOKUP_RESPONSE: Final[Schema] = _object({"dest": ADDRESS})
 
 SCHEMAS: Final[Mapping[str, Schema]] = {
     name: {"$schema": DRAFT4, "title": name, **schema}
