@@ -12,11 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ringpop.clock import ManualClock
-from ringpop.membership import Disseminator, MemberList, Status
+from ringpop.membership import MemberList, Status
 from ringpop.messages import (
     MAX_CHANGES,
     AdminLookupRequest,
-    AdminLookupResponse,
     Change,
     DampReqRequest,
     DampReqResponse,
@@ -24,14 +23,13 @@ from ringpop.messages import (
     JoinRequest,
     JoinResponse,
     MessageError,
-    PingReqRequest,
     PingReqResponse,
     PingRequest,
     PingResponse,
     decode,
     encode,
 )
-from tests.conformance.corpus import INC, A, B, Sample, busy_members, sent_messages, stats_response
+from tests.conformance.corpus import EVERY_FIELD, INC, A, B, Sample, sent_messages, stats_response
 from tests.conformance.schemas import SchemaCheck, spec_schema_dir
 
 
@@ -48,17 +46,7 @@ def test_change_sends_only_set_fields() -> None:
 
 
 def test_change_with_every_field_uses_wire_names() -> None:
-    change = Change(
-        id="6f1c",
-        source=B,
-        source_incarnation_number=INC + 1,
-        address=A,
-        status="faulty",
-        incarnation_number=INC,
-        tombstone=True,
-        labels={"hello": "world"},
-        timestamp=-62135596800,
-    )
+    change = msgspec.structs.replace(EVERY_FIELD, id="6f1c", address=A)
     assert as_json(change) == {
         "id": "6f1c",
         "source": B,
@@ -308,64 +296,15 @@ def test_every_message_we_send_matches_the_schemas(schemas: SchemaCheck, sample:
     assert schemas.errors(sample.schema, sample.body) == []
 
 
-def test_join_messages_match_schemas(schemas: SchemaCheck) -> None:
-    members = busy_members()
-    _assert_valid(
-        schemas,
-        "JoinRequest",
-        JoinRequest(app="ringpop", source=A, incarnation_number=INC, labels=members.local.labels),
-    )
-    response = JoinResponse(
-        app="ringpop",
-        coordinator=A,
-        membership=members.as_changes(),
-        membership_checksum=members.checksum,
-    )
-    _assert_valid(schemas, "JoinResponse", response)
-    body = as_json(response)
-    assert {c["status"] for c in body["membership"]} == {"alive", "suspect", "faulty", "leave"}
-    assert any(c.get("tombstone") is True for c in body["membership"])
-
-
-def test_ping_messages_match_schemas(schemas: SchemaCheck) -> None:
-    members = busy_members()
-    disseminator = Disseminator(members)
-    disseminator.record(members.local_change())
-    disseminator.record_applied(members.make_tombstone("127.0.0.1:3003", 1337))
-    changes = disseminator.issue_as_sender()
-    assert any(c.tombstone for c in changes)
-    ping = PingRequest(
-        checksum=members.checksum,
-        changes=changes,
-        source=A,
-        source_incarnation_number=members.local.incarnation,
-        app="ringpop",
-    )
-    _assert_valid(schemas, "PingRequest", ping)
-    response = PingResponse(
-        changes=changes,
-        checksum=members.checksum,
-        source=A,
-        source_incarnation_number=members.local.incarnation,
-    )
-    _assert_valid(schemas, "PingResponse", response)
-    ping_req = PingReqRequest(
-        source=A,
-        source_incarnation_number=members.local.incarnation,
-        target=B,
-        checksum=members.checksum,
-        changes=changes,
-    )
-    _assert_valid(schemas, "PingReqRequest", ping_req)
-    full_sync, flagged = disseminator.issue_as_receiver(B, 1, 0)
-    assert flagged is False
-    reply = PingReqResponse(changes=full_sync, ping_status=True, target=B)
-    _assert_valid(schemas, "PingReqResponse", reply)
-
-
-def test_admin_messages_match_schemas(schemas: SchemaCheck) -> None:
-    _assert_valid(schemas, "AdminLookupResponse", AdminLookupResponse(dest=A))
-    _assert_valid(schemas, "StatsResponse", stats_response(busy_members()))
+def test_corpus_has_every_status_and_tombstones() -> None:
+    """The messages checked above carry what matters: every status, wire tombstones."""
+    bodies = {sample.label: sample.body for sample in sent_messages()}
+    membership = bodies["join response"]["membership"]
+    assert {c["status"] for c in membership} == {"alive", "suspect", "faulty", "leave"}
+    assert any(c.get("tombstone") is True for c in membership)
+    assert any(c.get("tombstone") is True for c in bodies["ping"]["changes"])
+    members = bodies["stats"]["membership"]["members"]
+    assert "tombstone" in {m["status"] for m in members}, "stats show the real status"
 
 
 def test_schemas_catch_what_we_must_never_send(schemas: SchemaCheck) -> None:

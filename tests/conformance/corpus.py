@@ -50,6 +50,7 @@ from ringpop.messages import (
 from tests.conformance.schemas import ADDRESS_PATTERN
 
 __all__ = [
+    "EVERY_FIELD",
     "INC",
     "A",
     "B",
@@ -65,6 +66,19 @@ __all__ = [
 A, B, C = "127.0.0.1:3000", "127.0.0.1:3001", "127.0.0.1:3002"
 INC = 1414142122274
 """A realistic incarnation number (milliseconds since the epoch)."""
+
+EVERY_FIELD = Change(
+    id="6f1c2a4e-0b7d-4d8e-9a51-3c2f0e1d7b66",
+    source=B,
+    source_incarnation_number=INC + 1,
+    address=C,
+    status="faulty",
+    incarnation_number=INC,
+    tombstone=True,
+    labels={"hello": "world"},
+    timestamp=-62135596800,
+)
+"""A change with all nine fields of §2.3 (go's ``timestamp`` and node's ``id`` too)."""
 
 Path = tuple[str | int, ...]
 
@@ -130,19 +144,8 @@ def sent_messages() -> list[Sample]:
     disseminator.record_applied(members.make_tombstone("127.0.0.1:3003", 1337))
     changes = disseminator.issue_as_sender()
     full_sync, _ = disseminator.issue_as_receiver(B, 1, 0)
-    every_field = Change(
-        id="6f1c2a4e-0b7d-4d8e-9a51-3c2f0e1d7b66",
-        source=B,
-        source_incarnation_number=INC + 1,
-        address=C,
-        status="faulty",
-        incarnation_number=INC,
-        tombstone=True,
-        labels={"hello": "world"},
-        timestamp=-62135596800,
-    )
     messages: list[tuple[str, str, msgspec.Struct]] = [
-        ("Change", "change with every field", every_field),
+        ("Change", "change with every field", EVERY_FIELD),
         ("Change", "disseminated change", changes[0]),
         ("JoinRequest", "join", JoinRequest(app="ringpop", source=A, incarnation_number=INC)),
         (
