@@ -118,10 +118,13 @@ def busy_members() -> MemberList:
     return members
 
 
-def stats_response(members: MemberList) -> StatsResponse:
-    """An ``/admin/stats`` body as the admin handler builds it."""
+def stats_response(members: MemberList, damp_score: float | None = None) -> StatsResponse:
+    """An ``/admin/stats`` body as the admin handler builds it (node adds damp scores)."""
+    listed = members.stats_members()
+    if damp_score is not None:
+        listed = [msgspec.structs.replace(m, damp_score=damp_score) for m in listed]
     return StatsResponse(
-        membership=StatsMembership(checksum=members.checksum, members=members.stats_members()),
+        membership=StatsMembership(checksum=members.checksum, members=listed),
         process=StatsProcess(memory=StatsMemory(rss=1, heap_total=2, heap_used=3), pid=42),
         protocol=StatsProtocol(protocol_rate=200),
         ring=StatsRing(checksum=742371003, servers=[A, B, C], checksums={"replica": 742916552}),
@@ -152,6 +155,17 @@ def sent_messages() -> list[Sample]:
             "JoinRequest",
             "join with labels",
             JoinRequest(app="ringpop", source=A, incarnation_number=INC, labels=local.labels),
+        ),
+        (
+            "JoinRequest",
+            "join with every field",
+            JoinRequest(
+                app="ringpop",
+                source=A,
+                incarnation_number=INC,
+                timeout=1_000_000_000,
+                labels={"hello": "world"},
+            ),
         ),
         (
             "JoinResponse",
@@ -186,6 +200,18 @@ def sent_messages() -> list[Sample]:
         ),
         ("PingResponse", "bare ping response", PingResponse(changes=[])),
         (
+            "PingResponse",
+            "ping response with every field",
+            PingResponse(
+                changes=[EVERY_FIELD],
+                checksum=members.checksum,
+                source=A,
+                source_incarnation_number=local.incarnation,
+                app="",
+                target=B,
+            ),
+        ),
+        (
             "PingReqRequest",
             "ping-req",
             PingReqRequest(
@@ -217,6 +243,7 @@ def sent_messages() -> list[Sample]:
             DampReqResponse(scores=[DampScore(member=B, damp_score=1234.5)]),
         ),
         ("StatsResponse", "stats", stats_response(members)),
+        ("StatsResponse", "stats with damp scores", stats_response(members, damp_score=12.5)),
         ("AdminLookupRequest", "lookup", AdminLookupRequest(key="user:42")),
         ("AdminLookupResponse", "lookup response", AdminLookupResponse(dest=A)),
     ]
