@@ -134,13 +134,13 @@ def _compile(pattern: str, param: str | None) -> tuple[re.Pattern[str], str]:
 
 def path_key(
     pattern: str | Sequence[str],
-    *more: str,
     param: str | None = None,
+    *,
     unmatched: Unmatched = "warn",
 ) -> ScopeKeyFunc:
-    """Key from a path parameter: ``path_key("/counters/{name}", "/counters/{name}/incr")``.
+    """Key from a path parameter: ``path_key(["/counters/{name}", "/counters/{name}/incr"])``.
 
-    Patterns use Starlette's syntax (``{name}`` is one segment, ``{name:path}`` the
+    ``pattern`` is one pattern or a list. Patterns use Starlette's syntax (``{name}`` is one segment, ``{name:path}`` the
     rest of the path, ``{name:int}`` digits) and are tried in order. ``param`` names
     the parameter that is the key (default: each pattern's only or last one).
     ``unmatched`` says what happens to a path that matches no pattern (see
@@ -149,7 +149,6 @@ def path_key(
     from the application's own routes instead, use :func:`route_key`.
     """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    patterns.extend(more)
     if not patterns:
         raise ValueError("path_key needs at least one pattern")
     policy = check_unmatched(unmatched)
@@ -195,6 +194,10 @@ def route_key(
             if match != Match.FULL:
                 continue
             params: dict[str, Any] = dict(child.get("path_params", {}))
+            selected = _included_match(route, scope)
+            if selected is not None:  # FastAPI's included routers match lazily
+                params.update(selected)
+                return params
             inner = getattr(route, "routes", None)
             if inner:  # a Mount: look inside with the scope it would pass on
                 found = find(inner, {**scope, **child})
@@ -216,6 +219,19 @@ def route_key(
         return None
 
     return key
+
+
+def _included_match(route: Any, scope: Scope) -> dict[str, Any] | None:
+    """The path parameters a FastAPI included router (``include_router``; FastAPI
+    >= 0.16x routes those lazily, its ``matches`` gives none) finds for ``scope``."""
+    select = getattr(route, "_match", None)
+    if select is None or not hasattr(route, "original_router"):
+        return None
+    try:
+        _match, child, _route, _context = select(dict(scope))
+    except (TypeError, ValueError):
+        return None
+    return dict(child.get("path_params", {}))
 
 
 def header_key(name: str) -> ScopeKeyFunc:
