@@ -140,8 +140,9 @@ def path_key(
 ) -> ScopeKeyFunc:
     """Key from a path parameter: ``path_key(["/counters/{name}", "/counters/{name}/incr"])``.
 
-    ``pattern`` is one pattern or a list. Patterns use Starlette's syntax (``{name}`` is one segment, ``{name:path}`` the
-    rest of the path, ``{name:int}`` digits) and are tried in order. ``param`` names
+    ``pattern`` is one pattern or a list, tried in order, in Starlette's syntax
+    (``{name}`` is one segment, ``{name:path}`` the rest of the path, ``{name:int}``
+    digits). ``param`` names
     the parameter that is the key (default: each pattern's only or last one).
     ``unmatched`` says what happens to a path that matches no pattern (see
     :data:`~ringpop.integrations.Unmatched`): by default it is served where it
