@@ -36,6 +36,7 @@ from ringpop.membership.node import SwimNode
 from ringpop.options import Options
 from ringpop.tchannel import Channel, Request, Response, TChannelError
 from ringpop.tchannel.api import CODE_APPLICATION_ERROR
+from ringpop.tchannel.errors import CallTimeoutError, DeclinedError, NetworkError, UnhealthyError
 
 __all__ = [
     "HttpHandler",
@@ -91,22 +92,28 @@ HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
 class ProxyError(Exception):
-    """Forwarding failed; ``type`` is ringpop-node's error type, ``status`` the HTTP status."""
+    """Forwarding failed; ``type`` is ringpop-node's error type, ``status`` the HTTP status,
+    ``retry_after`` (seconds) what to tell the client when trying later may work."""
 
-    def __init__(self, type: str, message: str, status: int = 500) -> None:
+    def __init__(
+        self, type: str, message: str, status: int = 500, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.type = type
         self.message = message
         self.status = status
+        self.retry_after = retry_after
 
     def as_response(self) -> HttpResponse:
         """The HTTP answer for the original client: status and message body (as node),
-        and the error type in ``x-ringpop-error``."""
-        return HttpResponse(
-            self.status,
-            {"content-type": "text/plain; charset=utf-8", "x-ringpop-error": self.type},
-            self.message.encode(),
-        )
+        the error type in ``x-ringpop-error`` and, if set, ``retry-after``."""
+        headers: dict[str, str | list[str]] = {
+            "content-type": "text/plain; charset=utf-8",
+            "x-ringpop-error": self.type,
+        }
+        if self.retry_after is not None:
+            headers["retry-after"] = str(self.retry_after)
+        return HttpResponse(self.status, headers, self.message.encode())
 
 
 class _Head(msgspec.Struct, rename="camel"):
@@ -122,6 +129,9 @@ class _ResponseHead(msgspec.Struct, rename="camel"):
     status_code: int = 200
     headers: dict[str, Any] = {}
 
+
+_UNREACHABLE = (NetworkError, CallTimeoutError, DeclinedError, UnhealthyError)
+"""Transport failures after which another owner may serve the request."""
 
 _head_decoder = msgspec.json.Decoder(_Head)
 _response_head_decoder = msgspec.json.Decoder(_ResponseHead)
@@ -170,7 +180,19 @@ def _response_headers(headers: dict[str, Any]) -> dict[str, str | list[str]]:
 
 
 class _AttemptError(Exception):
-    """One forwarding attempt failed (transport or remote error)."""
+    """One forwarding attempt failed (transport or remote error).
+
+    ``unreachable``: the destination refused the connection, dropped it or did not
+    answer in time (a transport failure), as opposed to answering with an error.
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+FAILOVER_DEPTH = 3
+"""Owners tried for a key, in ``lookup_n`` order, before waiting for the ring."""
 
 
 class RequestProxy:
@@ -269,8 +291,17 @@ class RequestProxy:
         max_retries: int | None = None,
         retry_schedule: Sequence[float] | None = None,
         skip_lookup_on_retry: bool | None = None,
+        failover: bool | None = None,
     ) -> HttpResponse:
-        """Forward ``request`` to ``destination`` with retries; raises :class:`ProxyError`."""
+        """Forward ``request`` to ``destination`` with retries; raises :class:`ProxyError`.
+
+        When the destination cannot be reached (connection refused or dropped,
+        timeout) and ``failover`` allows it (default: the request's method is in
+        ``options.proxy_failover_methods``), the request goes at once to the key's
+        next owner in ``lookup_n`` order (ourselves included) instead of waiting on
+        the retry schedule for the ring to drop the dead node. When nothing could
+        serve it, 503 with ``Retry-After`` (``max-retries-exceeded``).
+        """
         options = self.options
         if len(request.body) > options.body_limit:
             raise ProxyError(
@@ -285,12 +316,35 @@ class RequestProxy:
         skip_lookup = (
             options.skip_lookup_on_retry if skip_lookup_on_retry is None else skip_lookup_on_retry
         )
+        if failover is None:
+            failover = request.method.upper() in options.proxy_failover_methods
         key_tuple = tuple(keys)
-        try:
-            return await self._attempt(key_tuple, request, destination, timeout)
-        except _AttemptError as error:
-            last_error = str(error)
-        for attempt in range(1, retries + 1):
+        unreachable: set[str] = set()
+        attempt = 0
+        while True:
+            try:
+                response = await self._attempt(key_tuple, request, destination, timeout)
+            except _AttemptError as error:
+                last_error = str(error)
+                if error.unreachable:
+                    unreachable.add(destination)
+            else:
+                if attempt:
+                    self.events.emit(RetrySucceeded(key_tuple, attempt, destination))
+                    self.node.stats.increment("requestProxy.retry.succeeded")
+                return response
+            if failover and destination in unreachable:
+                alternate = self._alternate(key_tuple, unreachable)
+                if alternate is not None:  # bounded: each pass adds one to `unreachable`
+                    self.events.emit(RetryRerouted(key_tuple, attempt, destination, alternate))
+                    self.node.stats.increment("requestProxy.failover")
+                    if alternate == self.node.address:
+                        return await self._local(request)
+                    destination = alternate
+                    continue
+            attempt += 1
+            if attempt > retries:
+                break
             delay = schedule[min(attempt - 1, len(schedule) - 1)] if schedule else 0.0
             self.events.emit(RetryScheduled(key_tuple, attempt, delay, last_error))
             self.node.stats.increment("requestProxy.retry.scheduled")
@@ -302,6 +356,8 @@ class RequestProxy:
                     self.events.emit(RetryAborted(key_tuple, attempt, error.message))
                     self.node.stats.increment("requestProxy.retry.aborted")
                     raise
+                if failover and owner in unreachable:
+                    owner = self._alternate(key_tuple, unreachable) or owner
                 if owner != destination:
                     self.events.emit(RetryRerouted(key_tuple, attempt, destination, owner))
                     self.node.stats.increment("requestProxy.retry.reroute")
@@ -309,20 +365,21 @@ class RequestProxy:
                         return await self._local(request)
                     destination = owner
             self.events.emit(RetryAttempted(key_tuple, attempt, destination))
-            try:
-                response = await self._attempt(key_tuple, request, destination, timeout)
-            except _AttemptError as error:
-                last_error = str(error)
-                continue
-            self.events.emit(RetrySucceeded(key_tuple, attempt, destination))
-            self.node.stats.increment("requestProxy.retry.succeeded")
-            return response
         self.events.emit(RetryFailed(key_tuple, retries, last_error))
         self.node.stats.increment("requestProxy.retry.failed")
         raise ProxyError(
             "ringpop.request-proxy.max-retries-exceeded",
             f"Max number of retries exceeded. {retries} were attempted ({last_error})",
+            503,
+            retry_after=1,
         )
+
+    def _alternate(self, keys: tuple[str, ...], unreachable: set[str]) -> str | None:
+        """The first of the first key's next owners that did not fail us, or ``None``."""
+        for candidate in self.node.ring.lookup_n(keys[0], FAILOVER_DEPTH):
+            if candidate not in unreachable:
+                return candidate
+        return None
 
     async def _attempt(
         self, keys: tuple[str, ...], request: HttpRequest, destination: str, timeout: float
@@ -358,7 +415,9 @@ class RequestProxy:
                 response_head.status_code, _response_headers(response_head.headers), response.arg3
             )
         except TChannelError as error:
-            raise _AttemptError(f"{destination}: {error}") from None
+            raise _AttemptError(
+                f"{destination}: {error}", unreachable=isinstance(error, _UNREACHABLE)
+            ) from None
         finally:
             self.node.stats.increment(
                 "requestProxy.send.success" if ok else "requestProxy.send.error"
