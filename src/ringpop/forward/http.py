@@ -419,11 +419,11 @@ class RequestProxy:
                 f"{destination}: {error}", unreachable=isinstance(error, _UNREACHABLE)
             ) from None
         finally:
-            self.node.stats.increment(
-                "requestProxy.send.success" if ok else "requestProxy.send.error"
-            )
+            elapsed = time.monotonic() - started
+            stats = self.node.stats
+            stats.increment("requestProxy.send.success" if ok else "requestProxy.send.error")
+            stats.timing("requestProxy.send", elapsed * 1000.0)
             if self.events.wants(RequestProxied):
-                elapsed = time.monotonic() - started
                 self.events.emit(RequestProxied(keys, destination, ENDPOINT, ok, elapsed))
 
     # -- receiver ------------------------------------------------------------------------
