@@ -5,7 +5,9 @@ Configured by environment variables (one uvicorn process per node)::
     RINGPOP_LISTEN=127.0.0.1:3000 RINGPOP_HOSTS=hosts.json \\
         uvicorn examples.fastapi_counters.app:app --port 4000
 
-``RINGPOP_APP`` (default ``counters``) is the cluster's app name. Every node
+``RINGPOP_APP`` (default ``counters``) is the cluster's app name;
+``RINGPOP_OPTIONS`` optional JSON for :meth:`Options.from_mapping` (e.g.
+``{"proxy_failover_methods": []}``). Every node
 answers every request: a counter lives on the node owning its name and requests
 reaching another node are forwarded there. ``/ready`` is the readiness probe and
 ``/metrics`` the Prometheus scrape endpoint; neither is sharded.
@@ -13,13 +15,14 @@ reaching another node are forwarded there. ``/ready`` is the readiness probe and
 
 from __future__ import annotations
 
+import json
 import os
 
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 from starlette.routing import Route
 
-from ringpop import Ringpop
+from ringpop import Options, Ringpop
 from ringpop.integrations.asgi import route_key, wrap
 from ringpop.integrations.lifecycle import lifespan, readiness
 from ringpop.stats.prometheus import PrometheusBackend
@@ -30,6 +33,7 @@ metrics = PrometheusBackend()
 rp = Ringpop(
     os.environ.get("RINGPOP_APP", "counters"),
     os.environ.get("RINGPOP_LISTEN", "127.0.0.1:3000"),
+    options=Options.from_mapping(json.loads(os.environ.get("RINGPOP_OPTIONS", "{}"))),
     stats_backend=metrics,
 )
 api = FastAPI(

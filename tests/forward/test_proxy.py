@@ -24,6 +24,7 @@ from ringpop.events import (
     RetrySucceeded,
 )
 from ringpop.forward import ProxyError
+from ringpop.forward import http as http_forward
 from ringpop.ring import HashRing
 from ringpop.tchannel import Channel
 from tests.forward.conftest import Member, key_owned_by, start_members
@@ -204,7 +205,10 @@ async def test_keys_that_diverge_during_retries_abort(trio: list[Member]) -> Non
     assert not c.seen
 
 
-async def test_retries_run_out_with_a_clear_error(trio: list[Member]) -> None:
+async def test_retries_run_out_with_a_clear_error(
+    trio: list[Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_forward, "RING_SETTLE_TRIES", 0)  # only the schedule's retries
     a, b, _ = trio
     key = key_owned_by(trio, b)
     b.rp.node.ring.add_server(FAKE)

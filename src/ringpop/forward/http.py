@@ -189,6 +189,15 @@ class _AttemptError(Exception):
     def __init__(self, message: str, *, unreachable: bool = False) -> None:
         super().__init__(message)
         self.unreachable = unreachable
+        self.ring_differs = message.startswith(_INVALID_CHECKSUM)
+        """The owner refused because its ring differs from ours (a change is spreading)."""
+
+
+_INVALID_CHECKSUM = "ringpop.request-proxy.invalid-checksum"
+RING_SETTLE_DELAY = 0.05
+"""While rings differ (a change is spreading), wait this long before trying again..."""
+RING_SETTLE_TRIES = 20
+"""...at most this many times per request (1 s) before the retry schedule applies."""
 
 
 FAILOVER_DEPTH = 3
@@ -320,51 +329,64 @@ class RequestProxy:
             failover = request.method.upper() in options.proxy_failover_methods
         key_tuple = tuple(keys)
         unreachable: set[str] = set()
-        attempt = 0
+        settle_tries = RING_SETTLE_TRIES
+        attempt = 0  # retries of the schedule used
+        tries = 0  # every retry, for the events
         while True:
+            ring_differs = False
             try:
                 response = await self._attempt(key_tuple, request, destination, timeout)
             except _AttemptError as error:
                 last_error = str(error)
+                ring_differs = error.ring_differs
                 if error.unreachable:
                     unreachable.add(destination)
             else:
-                if attempt:
-                    self.events.emit(RetrySucceeded(key_tuple, attempt, destination))
+                if tries:
+                    self.events.emit(RetrySucceeded(key_tuple, tries, destination))
                     self.node.stats.increment("requestProxy.retry.succeeded")
                 return response
             if failover and destination in unreachable:
                 alternate = self._alternate(key_tuple, unreachable)
                 if alternate is not None:  # bounded: each pass adds one to `unreachable`
-                    self.events.emit(RetryRerouted(key_tuple, attempt, destination, alternate))
+                    self.events.emit(RetryRerouted(key_tuple, tries, destination, alternate))
                     self.node.stats.increment("requestProxy.failover")
                     if alternate == self.node.address:
                         return await self._local(request)
                     destination = alternate
                     continue
+            if ring_differs and settle_tries > 0 and not skip_lookup:
+                # Rings differ for the moment gossip takes to spread a change: try again
+                # soon (bounded) rather than after the schedule's seconds.
+                settle_tries -= 1
+                tries += 1
+                self.events.emit(RetryScheduled(key_tuple, tries, RING_SETTLE_DELAY, last_error))
+                await asyncio.sleep(RING_SETTLE_DELAY)
+                owner = self._retry_destination(key_tuple, tries, unreachable, failover)
+                if owner != destination:
+                    self.events.emit(RetryRerouted(key_tuple, tries, destination, owner))
+                    if owner == self.node.address:
+                        return await self._local(request)
+                    destination = owner
+                self.events.emit(RetryAttempted(key_tuple, tries, destination))
+                continue
             attempt += 1
             if attempt > retries:
                 break
+            tries += 1
             delay = schedule[min(attempt - 1, len(schedule) - 1)] if schedule else 0.0
-            self.events.emit(RetryScheduled(key_tuple, attempt, delay, last_error))
+            self.events.emit(RetryScheduled(key_tuple, tries, delay, last_error))
             self.node.stats.increment("requestProxy.retry.scheduled")
             await asyncio.sleep(delay)
             if not skip_lookup:
-                try:
-                    owner = self._owner(keys)
-                except ProxyError as error:
-                    self.events.emit(RetryAborted(key_tuple, attempt, error.message))
-                    self.node.stats.increment("requestProxy.retry.aborted")
-                    raise
-                if failover and owner in unreachable:
-                    owner = self._alternate(key_tuple, unreachable) or owner
+                owner = self._retry_destination(key_tuple, tries, unreachable, failover)
                 if owner != destination:
-                    self.events.emit(RetryRerouted(key_tuple, attempt, destination, owner))
+                    self.events.emit(RetryRerouted(key_tuple, tries, destination, owner))
                     self.node.stats.increment("requestProxy.retry.reroute")
                     if owner == self.node.address:
                         return await self._local(request)
                     destination = owner
-            self.events.emit(RetryAttempted(key_tuple, attempt, destination))
+            self.events.emit(RetryAttempted(key_tuple, tries, destination))
         self.events.emit(RetryFailed(key_tuple, retries, last_error))
         self.node.stats.increment("requestProxy.retry.failed")
         raise ProxyError(
@@ -373,6 +395,21 @@ class RequestProxy:
             503,
             retry_after=1,
         )
+
+    def _retry_destination(
+        self, keys: tuple[str, ...], tries: int, unreachable: set[str], failover: bool
+    ) -> str:
+        """The owner of ``keys`` now, or its first reachable next owner with failover;
+        ``ProxyError`` (and a :class:`RetryAborted` event) when the keys diverged."""
+        try:
+            owner = self._owner(keys)
+        except ProxyError as error:
+            self.events.emit(RetryAborted(keys, tries, error.message))
+            self.node.stats.increment("requestProxy.retry.aborted")
+            raise
+        if failover and owner in unreachable:
+            owner = self._alternate(keys, unreachable) or owner
+        return owner
 
     def _alternate(self, keys: tuple[str, ...], unreachable: set[str]) -> str | None:
         """The first of the first key's next owners that did not fail us, or ``None``."""
