@@ -181,7 +181,7 @@ async def bootstrap(
                         joined.add(host)
                         result.joined.append(host)
                         continue
-                    report.failed(host, failure, warn=permanent)
+                    report.failed(host, failure, warn=permanent or failure.startswith("ringpop."))
                     mismatched = mismatched or permanent
                 if len(joined) >= join_size:
                     break
@@ -257,15 +257,12 @@ async def _join_group(node: SwimNode, group: Sequence[str]) -> list[_JoinOutcome
     async def join_one(host: str) -> _JoinOutcome:
         try:
             response = await node.send_join(host, timeout=node.options.join_timeout)
-        except RemoteError as error:
-            log.info("%s: join %s refused: %s", node.address, host, error)
+        except RemoteError as error:  # logged by the caller's report
             return host, str(error), error.type == APP_MISMATCH
         except CallError as error:
-            log.info("%s: join %s failed: %s", node.address, host, error)
             return host, str(error), False
         if response.app != node.app:
             message = f"{APP_MISMATCH}: {host} runs app {response.app!r}, not {node.app!r}"
-            log.info("%s: join %s refused: %s", node.address, host, message)
             return host, message, True
         node.apply_changes(response.membership, disseminate=False, peer=host)
         return host, None, False
@@ -276,28 +273,35 @@ async def _join_group(node: SwimNode, group: Sequence[str]) -> list[_JoinOutcome
 class _FailureReport:
     """Why joins fail, for the logs (WARNING, rate-limited) and :class:`BootstrapError`.
 
-    A reason seen for the first time is logged at WARNING; the same reasons again at
-    most every ``every`` seconds, with how many hosts gave them.
+    A kind of failure is logged at WARNING once: at once for a refusal or an
+    unreadable host list, after ``grace`` seconds for a join that failed in transit
+    (peers that are not up yet are normal while a whole cluster starts).
     """
 
-    def __init__(self, address: str, now: Callable[[], float], every: float = 30.0) -> None:
+    def __init__(
+        self, address: str, now: Callable[[], float], every: float = 30.0, grace: float = 5.0
+    ) -> None:
         self.address = address
         self.now = now
         self.every = every
+        self.grace = grace
         self.failures: dict[str, str] = {}
         self.reason: str | None = None
         self._seen: set[str] = set()
-        self._last_summary = now()
+        self._started = now()
+        self._last_summary = self._started
 
     def failed(self, host: str, error: str, *, warn: bool = False) -> None:
-        """Record ``host``'s failure (``"hosts"`` for the host list itself)."""
+        """Record ``host``'s failure (``"hosts"`` for the host list itself); ``warn``:
+        a refusal (or the host list), worth a WARNING without the grace period."""
         self.failures[host] = error
         self.reason = error if host == "hosts" else f"{host}: {error}"
         kind = _kind(error)
-        if kind not in self._seen:
+        urgent = warn or host == "hosts" or self.now() - self._started >= self.grace
+        if kind not in self._seen and urgent:
             self._seen.add(kind)
             log.warning("%s: bootstrap: %s", self.address, self.reason)
-        elif warn:
+        else:
             log.info("%s: bootstrap: %s", self.address, self.reason)
 
     def summary(self, joined: int, delay: float) -> None:
@@ -313,7 +317,7 @@ class _FailureReport:
             self.address,
             joined,
             delay,
-            f" (last failure: {self.reason})" if self.reason else "",
+            f" (last failure: {self.reason})" if level == logging.WARNING else "",
         )
 
 
