@@ -13,7 +13,7 @@ import httpx
 
 from ringpop import Ringpop
 from ringpop.integrations.lifecycle import readiness, ready_state
-from tests.devx.uvinodes import start_uvicorn, wait_ready, write_hosts
+from tests.devx.uvinodes import uvicorn_cluster
 from tests.forward.procs import REPO, free_ports
 
 
@@ -61,12 +61,7 @@ async def test_readiness_follows_the_node_lifecycle() -> None:
 
 
 def test_sigterm_self_evicts_and_exits_cleanly(tmp_path: Path) -> None:
-    ports = free_ports(2)
-    addresses = [f"127.0.0.1:{p}" for p in ports]
-    hosts = write_hosts(tmp_path / "hosts.json", addresses)
-    nodes = [start_uvicorn(tmp_path, hosts, address=a) for a in addresses]
-    try:
-        wait_ready(nodes)
+    with uvicorn_cluster(tmp_path, 2) as nodes:
         took = nodes[1].stop(signal.SIGTERM)
         # uvicorn re-raises the signal once its graceful shutdown is over
         assert nodes[1].popen.returncode in (0, -signal.SIGTERM)
@@ -79,6 +74,3 @@ def test_sigterm_self_evicts_and_exits_cleanly(tmp_path: Path) -> None:
             members = json.loads(httpx.get(f"{nodes[0].url}/ready", timeout=2).text)["members"]
             time.sleep(0.05)
         assert members == 1
-    finally:
-        for node in nodes:
-            node.stop()

@@ -15,9 +15,8 @@ import pytest
 
 from ringpop import HttpRequest, Options
 from ringpop.events import RetryRerouted
-from tests.devx.uvinodes import start_uvicorn, wait_ready, write_hosts
+from tests.devx.uvinodes import uvicorn_cluster
 from tests.forward.conftest import Member, key_owned_by, start_members
-from tests.forward.procs import free_ports
 
 SLOW_RING = Options(
     min_protocol_period=0.05,
@@ -97,12 +96,7 @@ def _hammer(url: str, stop: threading.Event, results: list[tuple[float, int]]) -
 
 
 def test_sigkilled_owner_zero_5xx_for_reads_and_writes_wait_it_out(tmp_path: Path) -> None:
-    ports = free_ports(3)
-    addresses = [f"127.0.0.1:{p}" for p in ports]
-    hosts = write_hosts(tmp_path / "hosts.json", addresses)
-    nodes = [start_uvicorn(tmp_path, hosts, address=a) for a in addresses]
-    try:
-        wait_ready(nodes)
+    with uvicorn_cluster(tmp_path, 3) as nodes:
         owner = httpx.post(f"{nodes[0].url}/counters/alpha/incr", timeout=10).json()["node"]
         victim = next(n for n in nodes if n.address == owner)
         survivor = next(n for n in nodes if n is not victim)
@@ -127,6 +121,3 @@ def test_sigkilled_owner_zero_5xx_for_reads_and_writes_wait_it_out(tmp_path: Pat
         # owner (suspect period 5 s), within the default budget of 11 s.
         assert write.status_code == 200, write.text
         assert 3.0 < write_took < 11.5
-    finally:
-        for node in nodes:
-            node.stop()

@@ -25,8 +25,7 @@ from ringpop import Ringpop
 from ringpop.integrations import UnmatchedKeyError
 from ringpop.integrations import aiohttp as rp_aiohttp
 from ringpop.integrations.asgi import path_key, route_key, wrap
-from tests.devx.uvinodes import start_uvicorn, wait_ready, write_hosts
-from tests.forward.procs import free_ports
+from tests.devx.uvinodes import uvicorn_cluster
 
 
 def scope(path: str, method: str = "GET") -> dict[str, Any]:
@@ -159,12 +158,7 @@ async def test_aiohttp_match_info_key_rejects_requests_no_route_matches() -> Non
 
 
 def test_counters_are_sharded_through_uvicorn(tmp_path: Path) -> None:
-    ports = free_ports(3)
-    addresses = [f"127.0.0.1:{p}" for p in ports]
-    hosts = write_hosts(tmp_path / "hosts.json", addresses)
-    nodes = [start_uvicorn(tmp_path, hosts, address=a) for a in addresses]
-    try:
-        wait_ready(nodes)
+    with uvicorn_cluster(tmp_path, 3) as nodes:
         served_by = set()
         for node in nodes:
             reply = httpx.post(f"{node.url}/counters/alpha/incr", timeout=10)
@@ -173,6 +167,3 @@ def test_counters_are_sharded_through_uvicorn(tmp_path: Path) -> None:
         assert len(served_by) == 1  # the owner of "alpha", whichever node was asked
         final = httpx.get(f"{nodes[0].url}/counters/alpha", timeout=10).json()
         assert final["value"] == 3
-    finally:
-        for node in nodes:
-            node.stop()

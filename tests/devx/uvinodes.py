@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import httpx
 
 from tests.forward.procs import REPO, free_ports
 
-__all__ = ["UvicornNode", "start_uvicorn", "wait_ready", "write_hosts"]
+__all__ = ["UvicornNode", "start_uvicorn", "uvicorn_cluster", "wait_ready", "write_hosts"]
 
 
 @dataclass
@@ -86,3 +87,17 @@ def wait_ready(nodes: list[UvicornNode], timeout: float = 30.0) -> None:
                     pending.remove(node)
         time.sleep(0.1)
     assert not pending, f"not ready: {[n.address for n in pending]}"
+
+
+@contextlib.contextmanager
+def uvicorn_cluster(tmp: Path, count: int) -> Iterator[list[UvicornNode]]:
+    """``count`` counters nodes sharing a hosts file, ready; stopped (by PID) after."""
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(count)]
+    hosts = write_hosts(tmp / "hosts.json", addresses)
+    nodes = [start_uvicorn(tmp, hosts, address=a) for a in addresses]
+    try:
+        wait_ready(nodes)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
