@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,12 +21,32 @@ from tests.interop.differential.corpus import all_cases, describe, update_corpus
 from tests.interop.differential.runner import run_cases, summary
 
 
+def _revision() -> str:
+    """``<branch>@<short commit>`` of the checkout, or ''."""
+    try:
+        return (
+            subprocess.run(
+                ["git", "log", "-1", "--format=%D@%h"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
+            )
+            .stdout.strip()
+            .split(",")[0]
+            .removeprefix("HEAD -> ")
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.interop.differential")
     parser.add_argument("--kind", choices=KINDS)
     parser.add_argument("--match", default="")
     parser.add_argument("--update-corpus", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--label", default=_revision(), help="names failures in corpus notes")
     args = parser.parse_args()
     cases = [
         c for c in all_cases() if (args.kind is None or c.kind == args.kind) and args.match in c.id
@@ -41,7 +62,7 @@ def main() -> int:
             json.dumps({r.case.id: r.as_json() for r in run.results}, indent=1, sort_keys=True)
         )
     if args.update_corpus:
-        written = update_corpus(run.results)
+        written = update_corpus(run.results, args.label)
         print(f"corpus: {written} files written")
     return 0
 

@@ -101,8 +101,11 @@ def _expected(result: CaseResult) -> dict[str, Any]:
     }
 
 
-def update_corpus(results: list[CaseResult], directory: Path = CORPUS_DIR) -> int:
-    """Write/refresh corpus files from ``results``; how many were written."""
+def update_corpus(results: list[CaseResult], label: str = "", directory: Path = CORPUS_DIR) -> int:
+    """Write/refresh corpus files from ``results``; how many were written.
+
+    ``label`` (e.g. the branch and commit) prefixes the note of a failure.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     existing = load_corpus(directory)
     written = 0
@@ -116,8 +119,10 @@ def update_corpus(results: list[CaseResult], directory: Path = CORPUS_DIR) -> in
             note = "node and python differ"
             if note not in notes:
                 notes.append(note)
-        if failed and failed not in notes:
-            notes.append(failed)
+        if failed:
+            note = f"{label}: {failed}" if label else failed
+            if note not in notes:
+                notes.append(note)
         data = {**result.case.as_json(), "expected": _expected(result), "notes": notes}
         path = directory / file_name(case_id)
         path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

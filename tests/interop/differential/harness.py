@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import deque
 import json
+import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -61,6 +62,8 @@ class Outcome:
     membership: dict[str, Any] = field(default_factory=dict)
     """Normalised: placeholder name -> ``[status, incarnation]`` or ``None``."""
     violations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    """How long delivering and observing took (restarts not included)."""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -371,6 +374,8 @@ class Target:
         parsed = _parse(response.arg3)
         targets = parsed.get("targets") if isinstance(parsed, dict) else None
         healed = isinstance(targets, list) and responder in targets
+        if isinstance(targets, list):
+            targets = ["<responder>" if t == responder else t for t in targets]
         return healed, f"healed={json.dumps(targets)}"
 
     async def observe(
@@ -417,11 +422,12 @@ class Target:
                     relation = f"invalid {json.dumps(state[1])}"
                 result[name] = [state[0], relation]
             else:
-                result[name] = None if state is None else list(state)
+                result[name] = None if state is None else [_short(v) for v in state]
         return result
 
     async def run(self, case: Case, fakes: dict[str, str]) -> Outcome:
         """Deliver ``case`` and observe; restarts the target if it stopped working."""
+        began = time.monotonic()
         before = dict(self.members)
         bindings = self.bindings(fakes)
         accepted, detail, message = await self.deliver(case, bindings)
@@ -430,11 +436,17 @@ class Target:
         if case.kind in {"ping-response", "join-response"}:
             used.add("responder")
         working, why, membership, found = await self.observe(before, bindings, entries, used)
+        seconds = time.monotonic() - began
         if not working:
             if why.startswith("crashed"):
                 accepted, detail = False, "crashed"
             await self.restart()
-        return Outcome(accepted, detail, working, why, membership, found)
+        return Outcome(accepted, detail, working, why, membership, found, seconds)
+
+
+def _short(value: Any) -> Any:
+    """Long strings (ringpop-node keeps a 1 MiB status) as their length."""
+    return f"<{len(value)} characters>" if isinstance(value, str) and len(value) > 64 else value
 
 
 def _crash_line(proc: NodeProc | None) -> str:

@@ -72,9 +72,16 @@ def candidates(entry: Any) -> list[tuple[str, State]]:
 
 
 def _overrides(new: State, old: State) -> bool:
-    if new[1] != old[1]:
-        return new[1] > old[1]
-    return PRECEDENCE[new[0]] > PRECEDENCE[old[0]]
+    new_inc, old_inc = _number(new[1]), _number(old[1])
+    if new_inc != old_inc:
+        return new_inc > old_inc
+    return PRECEDENCE.get(new[0], -1) > PRECEDENCE.get(old[0], -1)
+
+
+def _number(inc: Any) -> int:
+    """An incarnation shown by a node; -1 for anything that is not one."""
+    found = _incarnation(inc)
+    return -1 if found is None else found
 
 
 def violations(
@@ -107,7 +114,7 @@ def violations(
         if _incarnation(inc) is None or isinstance(inc, float):
             found.append(f"{name}: invalid incarnation {inc!r}")
             continue
-        if old is not None and inc < old[1]:
+        if old is not None and inc < _number(old[1]):
             found.append(f"{name}: incarnation decreased {old[1]} -> {inc}")
         if name == SELF:
             if old is not None and status != old[0]:
