@@ -5,12 +5,16 @@ under their JSON names (snake_case attributes, camelCase on the wire). Optional
 fields are omitted when they hold their default, so we never send ``null`` labels,
 ``"tombstone": false`` or fields the conformance schemas forbid.
 
-Decoding is tolerant where the spec asks for it (unknown fields are ignored, a
-trailing newline is fine, ``membershipChecksum: null`` is accepted) and strict
-about types: incarnation numbers are non-negative int64, checksums uint32, and a
-float literal such as ``1000.0`` in an integer field rejects the whole message,
-exactly as a ringpop-go peer would. Statuses are *not* validated here: a change
-with an unknown status decodes and is dropped by the member list (§2.2).
+:func:`decode` is the strict decoder: unknown fields are ignored, a trailing
+newline is fine, ``membershipChecksum: null`` and a request ``checksum: null`` are
+accepted, and otherwise types are exact: incarnation numbers are non-negative int64,
+checksums uint32, and a float literal such as ``1000.0`` in an integer field fails
+the whole message, exactly as a ringpop-go peer would. Peers' messages are received
+with :func:`ringpop.receiving.receive`, which starts with this decoder and falls back
+to the field-by-field, entry-by-entry rules of spec §1.1 when it fails.
+
+Sending stays strict whatever is accepted: every struct is built by our own code
+with integers in integer fields, and :func:`encode` omits defaults.
 
 >>> body = encode(PingResponse(changes=[]))
 >>> body
@@ -134,9 +138,10 @@ class PingRequest(_Wire, kw_only=True):
 
     ``app`` is :data:`msgspec.UNSET` when the key was absent (node distinguishes an
     absent key from ``""``); senders always set it to their real app name.
+    ``checksum`` is ``None`` only when a peer sent none (§1.1); we always send one.
     """
 
-    checksum: Checksum
+    checksum: Checksum | None
     changes: ChangeList
     source: str
     source_incarnation_number: Incarnation
@@ -156,12 +161,15 @@ class PingResponse(_Wire, kw_only=True):
 
 
 class PingReqRequest(_Wire, kw_only=True):
-    """Body of ``/protocol/ping-req`` (§4.3); it has no ``app`` field."""
+    """Body of ``/protocol/ping-req`` (§4.3); it has no ``app`` field.
+
+    ``checksum`` is ``None`` only when a peer sent none (§1.1); we always send one.
+    """
 
     source: str
     source_incarnation_number: Incarnation
     target: str
-    checksum: Checksum
+    checksum: Checksum | None
     changes: ChangeList
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ MakeCluster = Callable[..., Awaitable[Cluster]]
 async def cluster(tmp_path: Path) -> AsyncIterator[MakeCluster]:
     """``await cluster(n, **flags)``: start n fakes and a SUT; checked and stopped after."""
     if load_schemas() is None:
-        pytest.skip(
-            "spec JSON schemas not found: set RINGPOP_SPEC_DIR or check out ../shared/spec "
-            "next to the repository"
+        warnings.warn(
+            "spec JSON schemas not found (set RINGPOP_SPEC_DIR or check out ../shared/spec "
+            "next to the repository): the SUT's messages are not schema-checked",
+            stacklevel=1,
         )
     started: list[Cluster] = []
 

@@ -52,20 +52,13 @@ async def test_bad_pings(cluster: MakeCluster) -> None:
     def bad_change(**fields: Any) -> dict[str, Any]:
         return ping(c, a, changes=[{**b.member(), **fields}])
 
+    # Refused whole: what the handler itself needs is unusable (spec §1.1 rule 3).
     rejected: list[tuple[str, Any]] = [
-        ("negative incarnation", bad_change(incarnationNumber=-5, status="faulty")),
-        ("float incarnation", bad_change(incarnationNumber=b.incarnation + 0.5, status="faulty")),
-        ("float-literal incarnation", bad_change(incarnationNumber=float(b.incarnation + 1))),
-        ("incarnation beyond int64", bad_change(incarnationNumber=2**63, status="faulty")),
-        ("string incarnation", bad_change(incarnationNumber=str(b.incarnation + 1))),
-        ("status not a string", bad_change(status=3)),
-        ("change without address", ping(c, a, changes=[without(b.member("faulty"), "address")])),
-        ("change without status", ping(c, a, changes=[without(b.member(), "status")])),
         ("changes missing", without(ping(c, a), "changes")),
         ("changes null", ping(c, a, changes=None)),
+        ("changes not a list", ping(c, a, changes={"0": b.member("faulty")})),
         ("source missing", without(bad_change(status="faulty"), "source")),
-        ("checksum missing", without(bad_change(status="faulty"), "checksum")),
-        ("negative checksum", ping(c, a, checksum=-1)),
+        ("source not a string", ping(c, a, source=["127.0.0.1:1"])),
         ("body is an array", [ping(c, a)]),
         ("not JSON", b"{this is not json"),
         ("not UTF-8", b"\xff\xfe\x00"),
@@ -75,19 +68,40 @@ async def test_bad_pings(cluster: MakeCluster) -> None:
         assert_clear_error(await c.ping(a, body), what)
         assert c.running, f"SUT died on {what}\n{c.log_tail()}"
 
-    reply = await c.ping(a, ping(c, a, app="not-ringpop", changes=[b.member("faulty")]))
-    assert_clear_error(reply, "wrong app", "app")
+    for app in ("not-ringpop", 5, ""):
+        reply = await c.ping(a, ping(c, a, app=app, changes=[b.member("faulty")]))
+        assert_clear_error(reply, f"wrong app {app!r}", "app")
+        assert reply.error_type == "ringpop.invalid-ping.app", reply.body
 
+    # Answered, the unusable change dropped alone (rule 2) or a default taken (rule 1).
     dropped = [
+        ("negative incarnation", bad_change(incarnationNumber=-5, status="faulty")),
+        ("float incarnation", bad_change(incarnationNumber=b.incarnation + 0.5, status="faulty")),
+        ("float-literal incarnation", bad_change(incarnationNumber=float(b.incarnation + 1))),
+        ("incarnation beyond int64", bad_change(incarnationNumber=2**63, status="faulty")),
+        ("string incarnation", bad_change(incarnationNumber=str(b.incarnation + 1))),
+        ("null incarnation", bad_change(incarnationNumber=None, status="faulty")),
+        ("status not a string", bad_change(status=3)),
+        ("change without address", ping(c, a, changes=[without(b.member("faulty"), "address")])),
+        ("change without status", ping(c, a, changes=[without(b.member(), "status")])),
+        ("labels not an object", bad_change(status="faulty", labels=["x"])),
+        ("label value not a string", bad_change(status="faulty", labels={"k": 1})),
+        ("change not an object", ping(c, a, changes=["127.0.0.1:1", 7, None])),
         ("unknown status", bad_change(status="zombie", incarnationNumber=b.incarnation + 5)),
         ("empty status", bad_change(status="", incarnationNumber=b.incarnation + 5)),
         ("not an address", ping(c, a, changes=[{**b.member(), "address": "no-port"}])),
         ("tombstone flag on alive", bad_change(tombstone=False)),
         ("app absent (allowed)", without(bad_change(status="zombie"), "app")),
+        ("app null (as absent)", bad_change(status="zombie", app=None)),
+        ("checksum missing", without(ping(c, a), "checksum")),
+        ("checksum null", ping(c, a, checksum=None)),
+        ("negative checksum", ping(c, a, checksum=-1)),
+        ("source incarnation null", ping(c, a, sourceIncarnationNumber=None)),
     ]
     for what, body in dropped:
         reply = await c.ping(a, body)
         assert reply.ok, f"{what}: {reply.raw[:200]!r}"
+        assert c.running, f"SUT died on {what}\n{c.log_tail()}"
     assert await snapshot(c) == before, "a bad change reached the member list"
 
     huge = ping(c, a, changes=[b.member("faulty")] * HUGE)
@@ -111,14 +125,23 @@ async def test_bad_ping_reqs(cluster: MakeCluster) -> None:
     rejected: list[tuple[str, Any]] = [
         ("target missing", without(good, "target")),
         ("changes missing", without(good, "changes")),
-        ("negative source incarnation", {**good, "sourceIncarnationNumber": -1}),
-        ("bad change", {**good, "changes": [{"address": b.address, "status": "faulty"}]}),
+        ("source missing", without(good, "source")),
         ("not JSON", b"ping-req?"),
     ]
     for what, body in rejected:
         reply = await a.call("/protocol/ping-req", body)
         assert_clear_error(reply, what)
         assert c.running, f"SUT died on {what}\n{c.log_tail()}"
+    # Fields the handler does not need take defaults; a bad change is dropped alone.
+    accepted: list[tuple[str, Any]] = [
+        ("negative source incarnation", {**good, "sourceIncarnationNumber": -1}),
+        ("checksum null", {**good, "checksum": None}),
+        ("bad change", {**good, "changes": [{"address": b.address, "status": "faulty"}]}),
+    ]
+    for what, body in accepted:
+        reply = await a.call("/protocol/ping-req", body)
+        assert reply.ok, f"{what}: {reply.raw[:200]!r}"
+        assert reply.body["target"] == b.address
     # A target that is no member at all: answered, pingStatus false, nothing learned.
     reply = await c.ping_req(a, "127.0.0.1:1")
     assert reply.ok, reply.raw
@@ -135,10 +158,10 @@ async def test_bad_joins(cluster: MakeCluster) -> None:
         ("wrong app", {**good, "app": "other-app"}, "ringpop.invalid-join.app"),
         ("self join", {**good, "source": c.sut}, "ringpop.self-join"),
         ("invalid source", {**good, "source": "not-a-host-port"}, "ringpop.invalid-join.source"),
-        ("app missing", without(good, "app"), ""),
-        ("incarnation missing", without(good, "incarnationNumber"), ""),
-        ("negative incarnation", {**good, "incarnationNumber": -1}, ""),
-        ("not JSON", b"join me", ""),
+        ("app missing", without(good, "app"), "Error"),
+        ("app not a string", {**good, "app": 1}, "Error"),
+        ("source missing", without(good, "source"), "Error"),
+        ("not JSON", b"join me", "Error"),
     ]
     for what, body, error_type in cases:
         reply = await c.join(a, body)
@@ -146,10 +169,17 @@ async def test_bad_joins(cluster: MakeCluster) -> None:
         if error_type:
             assert reply.error_type == error_type, f"{what}: {reply.body}"
         assert c.running, f"SUT died on {what}\n{c.log_tail()}"
-    reply = await c.join(a, good)
-    assert reply.ok, reply.raw
-    assert reply.body["app"] == "ringpop"
-    assert reply.body["coordinator"] == c.sut
+    # The handler does not use the joiner's incarnation: missing or unusable is fine.
+    for body in (
+        good,
+        without(good, "incarnationNumber"),
+        {**good, "incarnationNumber": -1},
+        {**good, "incarnationNumber": None, "labels": None, "timeout": 1.5},
+    ):
+        reply = await c.join(a, body)
+        assert reply.ok, reply.raw
+        assert reply.body["app"] == "ringpop"
+        assert reply.body["coordinator"] == c.sut
     assert await snapshot(c) == before, "a join must not change the member list"
 
 

@@ -84,12 +84,28 @@ def test_unmarkable_arg2_is_an_error(scheme: str, arg2: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("scheme", "arg2"),
+    ("scheme", "arg2"), [("json", b"{not json"), ("thrift", b"\x00\x01\x00\x10short")]
+)
+def test_garbled_headers_count_as_unmarked(scheme: str, arg2: bytes) -> None:
+    assert forwarded_keys(call(scheme, arg2)) == (None, arg2)
+
+
+@pytest.mark.parametrize(
+    ("marker", "keys"),
     [
-        ("json", b"{not json"),
-        ("json", msgspec.json.encode({FORWARD_KEYS_HEADER: "not a list"})),
-        ("thrift", b"\x00\x01\x00\x10short"),
+        ('["a", 5, null, "b"]', ["a", "b"]),
+        ("not json", []),
+        ('{"a": 1}', []),
+        ('"a"', []),
+        (["a", 7], ["a"]),
+        (42, []),
     ],
 )
-def test_garbled_markers_count_as_unmarked(scheme: str, arg2: bytes) -> None:
-    assert forwarded_keys(call(scheme, arg2)) == (None, arg2)
+def test_unusable_marker_still_marks_the_call_forwarded(marker: object, keys: list[str]) -> None:
+    # The header's presence marks a forwarded call (as in ringpop-go, which never reads
+    # its value) and stops forwarding loops; its keys are read liberally (§1.1).
+    arg2 = msgspec.json.encode({FORWARD_KEYS_HEADER: marker, "trace": "t"})
+    assert forwarded_keys(call("json", arg2)) == (keys, b'{"trace":"t"}')
+    if isinstance(marker, str):
+        marked = thrift((FORWARD_KEYS_HEADER, marker))
+        assert forwarded_keys(call("thrift", marked)) == (keys, b"\x00\x00")

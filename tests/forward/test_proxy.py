@@ -25,7 +25,7 @@ from ringpop.events import (
 )
 from ringpop.forward import ProxyError
 from ringpop.ring import HashRing
-from ringpop.tchannel import Channel
+from ringpop.tchannel import Channel, Response
 from tests.forward.conftest import Member, key_owned_by, start_members
 
 FAKE = "127.0.0.1:1"
@@ -33,6 +33,11 @@ FAKE = "127.0.0.1:1"
 
 def request(body: bytes = b"", **headers: str) -> HttpRequest:
     return HttpRequest("POST", "/things/1?x=y", {"x-test": "yes", **headers}, body)
+
+
+async def proxy_req(client: Channel, address: str, head: bytes, body: bytes = b"") -> Response:
+    """A raw ``/proxy/req`` call, as ringpop-node sends it (head in arg2, body in arg3)."""
+    return await client.call(address, "ringpop", "/proxy/req", head, body, timeout=5, scheme="raw")
 
 
 async def test_local_key_is_handled_here(trio: list[Member]) -> None:
@@ -318,15 +323,7 @@ async def test_wire_format_matches_the_spec(trio: list[Member]) -> None:
         "ringpopKeys": [key],
     }
     async with Channel("127.0.0.1:0") as client:
-        response = await client.call(
-            b.address,
-            "ringpop",
-            "/proxy/req",
-            msgspec.json.encode(head),
-            b"raw body",
-            timeout=5,
-            scheme="raw",
-        )
+        response = await proxy_req(client, b.address, msgspec.json.encode(head), b"raw body")
         assert response.ok
         answer = msgspec.json.decode(response.arg2)
         assert answer["statusCode"] == 200
@@ -335,14 +332,8 @@ async def test_wire_format_matches_the_spec(trio: list[Member]) -> None:
         seen = b.seen[-1]
         assert (seen.method, seen.url, seen.http_version) == ("PUT", "/raw?q=1", "1.0")
         assert seen.headers == {"x-multi": "1, 2", "x-num": "5", "host": "h"}
-        bad = await client.call(
-            b.address,
-            "ringpop",
-            "/proxy/req",
-            msgspec.json.encode({**head, "ringpopChecksum": 1}),
-            b"",
-            timeout=5,
-            scheme="raw",
+        bad = await proxy_req(
+            client, b.address, msgspec.json.encode({**head, "ringpopChecksum": 1})
         )
         assert not bad.ok
         error = msgspec.json.decode(bad.arg3)
@@ -350,3 +341,32 @@ async def test_wire_format_matches_the_spec(trio: list[Member]) -> None:
         assert error["expected"] == b.rp.node.ring.checksum
         assert error["actual"] == 1
         assert error["message"].startswith("Expected the remote checksum to match local checksum.")
+
+
+async def test_head_is_received_liberally(trio: list[Member]) -> None:
+    """Unusable head fields take defaults, non-string keys are dropped alone (§1.1)."""
+    _, b, _ = trio
+    key = key_owned_by(trio, b)
+    head = {
+        "url": "/liberal",
+        "headers": None,
+        "method": "GET",
+        "httpVersion": 1.1,
+        "ringpopChecksum": None,
+        "ringpopKeys": [5, key, None, ["k"]],
+    }
+    async with Channel("127.0.0.1:0") as client:
+        response = await proxy_req(client, b.address, msgspec.json.encode(head))
+        assert response.ok, response.arg3
+        seen = b.seen[-1]
+        assert (seen.url, seen.http_version, seen.headers, seen.keys) == (
+            "/liberal",
+            "1.1",
+            {},
+            (key,),
+        )
+        assert b.rp.node.guard.dropped == {"entry": 3}
+        for unusable in (b"[1]", b"{not json"):
+            refused = await proxy_req(client, b.address, unusable)
+            assert not refused.ok
+            assert msgspec.json.decode(refused.arg3)["type"] == "ringpop.request-proxy.bad-head"

@@ -10,7 +10,8 @@ import pytest
 from ringpop.clock import ManualClock
 from ringpop.membership.limits import InputGuard, InputLimits, LimitError
 from ringpop.membership.memberlist import MemberList
-from ringpop.messages import Change
+from ringpop.messages import MAX_CHANGES, Change, PingResponse
+from ringpop.receiving import receive
 from ringpop.stats import MemoryBackend, Stats
 
 PEER = "127.0.0.1:4000"
@@ -90,3 +91,40 @@ def test_logged_once_per_peer_per_minute(caplog: pytest.LogCaptureFixture) -> No
         guard.check_body(PEER, b"xx")
     assert len(caplog.records) == 3
     assert guard.refused == {"message-bytes": 7}
+
+
+def _bad_changes(count: int, address: str = "127.0.0.1:3001") -> bytes:
+    bad = f'{{"address":"{address}","status":"alive","incarnationNumber":-1}}'
+    return ('{"changes":[' + ",".join([bad] * count) + "]}").encode()
+
+
+def test_dropped_entries_counted_and_logged_once_per_peer_per_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard, _, backend, clock = _setup()
+    caplog.set_level(logging.WARNING, logger="ringpop.membership.limits")
+    for _ in range(3):
+        response = guard.accept(PEER, receive(_bad_changes(MAX_CHANGES), PingResponse))
+        assert response.changes == []
+    guard.accept("127.0.0.1:4001", receive(_bad_changes(1), PingResponse))
+    assert len(caplog.records) == 2, "100 000 bad entries, three times: one line"
+    assert "100000 x incarnationNumber" in caplog.records[0].getMessage()
+    assert backend.counters["receive.dropped.incarnationNumber"] == 3 * MAX_CHANGES + 1
+    assert guard.dropped == {"incarnationNumber": 3 * MAX_CHANGES + 1}
+    clock.advance(59)
+    guard.accept(PEER, receive(_bad_changes(1), PingResponse))
+    assert len(caplog.records) == 2
+    clock.advance(2)
+    guard.accept(PEER, receive(_bad_changes(1), PingResponse))
+    assert len(caplog.records) == 3
+
+
+def test_dropped_entry_log_lines_stay_short(caplog: pytest.LogCaptureFixture) -> None:
+    guard, _, _, _ = _setup()
+    caplog.set_level(logging.WARNING, logger="ringpop.membership.limits")
+    huge = "x" * 1_000_000
+    guard.accept(huge, receive(_bad_changes(2, address=huge), PingResponse))
+    (record,) = caplog.records
+    assert len(record.getMessage()) < 600
+    assert guard.accept(PEER, receive(b'{"changes":[]}', PingResponse)).changes == []
+    assert len(caplog.records) == 1, "nothing dropped: nothing logged"

@@ -22,10 +22,12 @@ from ringpop.membership.network import EndpointHandler, RemoteError
 from ringpop.membership.node import SwimNode
 from ringpop.membership.status import Status
 from ringpop.messages import (
+    AdminLookupRequest,
     AdminLookupResponse,
     AdminStatusResponse,
     GossipTickResponse,
     HealResponse,
+    MessageError,
     ReapResponse,
     StatsMember,
     StatsMembership,
@@ -36,6 +38,7 @@ from ringpop.messages import (
     StatsRing,
     encode,
 )
+from ringpop.receiving import receive
 
 __all__ = ["admin_handlers", "stats_response"]
 
@@ -43,10 +46,6 @@ log = logging.getLogger(__name__)
 
 _OK = encode(AdminStatusResponse(status="ok"))
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-class _LookupBody(msgspec.Struct):
-    key: str = ""
 
 
 def _memory() -> StatsMemory:
@@ -115,8 +114,8 @@ def admin_handlers(
 
     async def lookup(body: bytes) -> bytes:
         try:
-            key = msgspec.json.decode(body, type=_LookupBody).key if body.strip() else ""
-        except msgspec.DecodeError as error:
+            key = receive(body, AdminLookupRequest).message.key if body.strip() else ""
+        except MessageError as error:
             raise RemoteError("ringpop.argument-required", f"key is required ({error})") from None
         if not key:
             raise RemoteError("ringpop.argument-required", "key is required")

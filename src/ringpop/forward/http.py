@@ -33,7 +33,9 @@ from ringpop.events import (
     RetrySucceeded,
 )
 from ringpop.membership.node import SwimNode
+from ringpop.messages import MessageError
 from ringpop.options import Options
+from ringpop.receiving import receive
 from ringpop.tchannel import Channel, Request, Response, TChannelError
 from ringpop.tchannel.api import CODE_APPLICATION_ERROR
 
@@ -110,12 +112,15 @@ class ProxyError(Exception):
 
 
 class _Head(msgspec.Struct, rename="camel"):
+    """The arg2 of a ``/proxy/req`` call; every field may be missing or unusable (§1.1)."""
+
     url: str = "/"
     headers: dict[str, Any] = {}
     method: str = "GET"
     http_version: str = "1.1"
     ringpop_checksum: int | None = None
-    ringpop_keys: list[str] | None = None
+    ringpop_keys: list[str] = []
+    """Non-string keys are dropped alone."""
 
 
 class _ResponseHead(msgspec.Struct, rename="camel"):
@@ -123,8 +128,6 @@ class _ResponseHead(msgspec.Struct, rename="camel"):
     headers: dict[str, Any] = {}
 
 
-_head_decoder = msgspec.json.Decoder(_Head)
-_response_head_decoder = msgspec.json.Decoder(_ResponseHead)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -347,11 +350,11 @@ class RequestProxy:
                 raise _AttemptError(_error_text(response.arg3))
             try:
                 response_head = (
-                    _response_head_decoder.decode(response.arg2)
+                    receive(response.arg2, _ResponseHead).message
                     if response.arg2.strip()
                     else _ResponseHead()
                 )
-            except msgspec.DecodeError as error:
+            except MessageError as error:
                 raise _AttemptError(f"bad response head from {destination}: {error}") from None
             ok = True
             return HttpResponse(
@@ -373,8 +376,12 @@ class RequestProxy:
         """The ``/proxy/req`` handler (register it on the channel for service ``ringpop``)."""
         node = self.node
         try:
-            head = _head_decoder.decode(request.arg2) if request.arg2.strip() else _Head()
-        except msgspec.DecodeError as error:
+            head = (
+                node.guard.accept(request.remote, receive(request.arg2, _Head))
+                if request.arg2.strip()
+                else _Head()
+            )
+        except MessageError as error:
             return Response.application_error(
                 "ringpop.request-proxy.bad-head", f"cannot read the request head: {error}"
             )
@@ -391,7 +398,7 @@ class RequestProxy:
                     expected=local,
                     actual=head.ringpop_checksum,
                 )
-        for key in head.ringpop_keys or ():
+        for key in head.ringpop_keys:
             owner = node.ring.lookup(key)
             if owner is not None and owner != node.address:
                 log.info("%s: forwarded key %r belongs to %s", node.address, key, owner)
@@ -426,7 +433,7 @@ class RequestProxy:
             request.arg3,
             head.http_version,
             request.remote,
-            tuple(head.ringpop_keys or ()),
+            tuple(head.ringpop_keys),
         )
         self.inflight += 1
         try:

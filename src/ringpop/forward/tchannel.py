@@ -124,10 +124,26 @@ def forwarded_keys(request: Request) -> tuple[list[str] | None, bytes]:
             rest = _pack_thrift_headers([(k, v) for k, v in pairs if k != FORWARD_KEYS_HEADER])
         else:
             return None, request.arg2
-        keys = msgspec.json.decode(marker if isinstance(marker, str) else "[]", type=list[str])
     except (ValueError, struct.error, UnicodeDecodeError):
         return None, request.arg2
-    return keys, rest
+    return _marker_keys(marker), rest
+
+
+def _marker_keys(marker: object) -> list[str]:
+    """The keys of a ``ringpop-forward-keys`` value: the strings of its JSON array.
+
+    The header's presence is what marks a forwarded call (and stops forwarding
+    loops), so an unusable value still means "forwarded", with the keys that can be
+    read (spec §1.1).
+    """
+    if isinstance(marker, str):
+        try:
+            marker = msgspec.json.decode(marker)
+        except msgspec.DecodeError:
+            return []
+    if not isinstance(marker, list):
+        return []
+    return [key for key in marker if isinstance(key, str)]
 
 
 async def _respond(handler: Handler, request: Request) -> Response:

@@ -26,9 +26,9 @@ from ringpop.messages import (
     DampReqResponse,
     DampScore,
     MessageError,
-    decode,
     encode,
 )
+from ringpop.receiving import receive
 
 __all__ = ["Damper"]
 
@@ -160,7 +160,7 @@ class Damper:
             raw = await self.node.network.call(
                 address, "/protocol/damp-req", body, timeout=self.node.options.damp_req_timeout
             )
-            response = decode(raw, DampReqResponse)
+            response = self.node.guard.accept(address, receive(raw, DampReqResponse))
         except (CallError, MessageError) as error:
             log.debug("%s: damp-req to %s failed: %s", self.node.address, address, error)
             return None
@@ -209,11 +209,12 @@ class Damper:
                     "Bad request: flappers must be an array",
                 )
             try:
-                request = decode(body, DampReqRequest)
+                received = receive(body, DampReqRequest)
             except MessageError as error:
                 raise RemoteError(
                     "ringpop.server.damp-req.bad-request", f"Bad request: {error}"
                 ) from None
+            request = self.node.guard.accept(received.message.source_addr, received)
             known = [a for a in request.flappers if a in self.node.members]
             return encode(
                 DampReqResponse(

@@ -123,15 +123,16 @@ class Disseminator:
                     del entries[change.address]
 
     def issue_as_receiver(
-        self, source: str, source_incarnation: int, checksum: int
+        self, source: str, source_incarnation: int, checksum: int | None
     ) -> tuple[list[Change], bool]:
         """The changes for a ping/ping-req response and whether it is a full sync (§7.3).
 
         Changes that came from the requester itself (same ``source`` and
         ``sourceIncarnationNumber``) are filtered out; the rest are counted right
         away (there is no ack). If nothing remains and the requester's ``checksum``
-        differs from ours, the response is the whole membership (§7.4) and the
-        flag is true (a ping handler then starts a reverse full sync, §7.5).
+        differs from ours (or is ``None``: the requester sent none), the response is
+        the whole membership (§7.4) and the flag is true (a ping handler then starts a
+        reverse full sync, §7.5).
         """
         changes = [
             e.change

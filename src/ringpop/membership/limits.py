@@ -11,13 +11,17 @@ every member list without bound (Temporal's fork had to add caps, ringpop-go for
 * at most ``max_members`` tracked members: changes that would add more are dropped.
 
 Every refusal is counted in stats (``limits.refused.<reason>``) and logged at most
-once per peer per minute. Nothing here changes the wire format.
+once per peer per minute. Entries the receiving rules dropped from a peer's message
+(spec §1.1, :mod:`ringpop.receiving`) are counted the same way
+(``receive.dropped.<reason>``, :attr:`InputGuard.dropped`) by :meth:`InputGuard.accept`.
+Nothing here changes the wire format.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TypeVar
 
 import msgspec
 
@@ -25,6 +29,7 @@ from ringpop.clock import Clock
 from ringpop.membership.labels import LabelError, check_labels
 from ringpop.membership.memberlist import MemberList
 from ringpop.messages import Change
+from ringpop.receiving import Received
 from ringpop.stats import Stats
 
 __all__ = ["InputGuard", "InputLimits", "LimitError"]
@@ -32,6 +37,10 @@ __all__ = ["InputGuard", "InputLimits", "LimitError"]
 log = logging.getLogger(__name__)
 
 _LOG_EVERY = 60.0
+_PEER_CHARS = 200
+"""A peer is named by what it claims (a request's ``source``): keep log keys short."""
+
+T = TypeVar("T")
 
 
 class LimitError(ValueError):
@@ -62,18 +71,42 @@ class InputGuard:
         self.clock = clock
         self.refused: dict[str, int] = {}
         """Refusals by reason, since start."""
+        self.dropped: dict[str, int] = {}
+        """Entries dropped by the receiving rules, by reason (the unusable field), since start."""
         self._logged: dict[tuple[str, str], float] = {}
+
+    def _should_log(self, peer: str, what: str) -> bool:
+        """At most once per peer and ``what`` per minute."""
+        peer = peer[:_PEER_CHARS]
+        now = self.clock.monotonic()
+        last = self._logged.get((peer, what))
+        if last is not None and now - last < _LOG_EVERY:
+            return False
+        if len(self._logged) >= 10_000:  # bounded, like everything else here
+            self._logged.clear()
+        self._logged[(peer, what)] = now
+        return True
 
     def _refuse(self, peer: str, reason: str, detail: str, count: int = 1) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + count
         self.stats.increment(f"limits.refused.{reason}", count)
-        now = self.clock.monotonic()
-        last = self._logged.get((peer, reason))
-        if last is None or now - last >= _LOG_EVERY:
-            self._logged[(peer, reason)] = now
-            if len(self._logged) > 10_000:  # bounded, like everything else here
-                self._logged.clear()
-            log.warning("refused input from %s (%s): %s", peer or "unknown peer", reason, detail)
+        if self._should_log(peer, reason):
+            log.warning("refused input from %s (%s): %s", _name(peer), reason, detail)
+
+    def accept(self, peer: str, received: Received[T]) -> T:
+        """The message of ``received``; counts and logs the entries dropped from it."""
+        if received.dropped:
+            for reason, count in received.dropped.items():
+                self.dropped[reason] = self.dropped.get(reason, 0) + count
+                self.stats.increment(f"receive.dropped.{reason}", count)
+            if self._should_log(peer, "receive.dropped"):
+                log.warning(
+                    "dropped unusable entries from %s (%s), e.g. %s",
+                    _name(peer),
+                    ", ".join(f"{count} x {reason}" for reason, count in received.dropped.items()),
+                    received.sample,
+                )
+        return received.message
 
     def check_body(self, peer: str, body: bytes) -> None:
         """Raise :class:`LimitError` if ``body`` is larger than allowed."""
@@ -132,3 +165,9 @@ class InputGuard:
                 over_capacity,
             )
         return kept
+
+
+def _name(peer: str) -> str:
+    if not peer:
+        return "unknown peer"
+    return peer if len(peer) <= _PEER_CHARS else peer[:_PEER_CHARS] + "..."

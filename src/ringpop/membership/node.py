@@ -40,10 +40,10 @@ from ringpop.messages import (
     PingReqResponse,
     PingRequest,
     PingResponse,
-    decode,
     encode,
 )
 from ringpop.options import Options
+from ringpop.receiving import receive
 from ringpop.ring import HashRing
 from ringpop.stats import Stats
 
@@ -501,7 +501,7 @@ class SwimNode:
                 body,
                 timeout=self._scaled(self.options.ping_timeout) if timeout is None else timeout,
             )
-            response = decode(raw, PingResponse)
+            response = self.guard.accept(address, receive(raw, PingResponse))
         except (CallError, MessageError) as error:
             log.debug("%s: ping %s failed: %s", self.address, address, error)
             return False
@@ -558,7 +558,7 @@ class SwimNode:
                 body,
                 timeout=self._scaled(self.options.ping_req_timeout),
             )
-            response = decode(raw, PingReqResponse)
+            response = self.guard.accept(helper, receive(raw, PingReqResponse))
         except (CallError, MessageError) as error:
             log.debug("%s: ping-req via %s failed: %s", self.address, helper, error)
             return None
@@ -588,7 +588,7 @@ class SwimNode:
             address, "/protocol/join", self.join_request(), timeout=timeout
         )
         try:
-            return decode(raw, JoinResponse)
+            return self.guard.accept(address, receive(raw, JoinResponse))
         except MessageError as error:
             raise CallError(f"bad join response from {address}: {error}") from None
 

@@ -1,6 +1,10 @@
 """Handlers of ``/protocol/join``, ``/protocol/ping`` and ``/protocol/ping-req`` (§4).
 
-Errors use ringpop-node's ``type`` strings and messages (spec §4.1 recommendation).
+Requests are received by the rules of spec §1.1 (:mod:`ringpop.receiving`): only an
+unusable ``source``, ``app`` (join; a ping's when present), ``target`` (ping-req) or
+``changes`` refuses a request; unusable changes are dropped alone and counted
+(``receive.dropped.<reason>``). Errors use ringpop-node's ``type`` strings and
+messages (spec §4.1 recommendation).
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from ringpop.messages import (
     PingReqResponse,
     PingRequest,
     PingResponse,
-    decode,
     encode,
 )
+from ringpop.receiving import FieldError, receive
 
 __all__ = ["protocol_handlers"]
 
@@ -64,11 +68,13 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
     async def join(body: bytes) -> bytes:
         node.stats.increment("join.recv")
         _check_size(node, body)
-        if not _is_json(body):
-            raise RemoteError("Error", "need JSON req body with source and incarnationNumber")
         try:
-            request = decode(body, JoinRequest)
+            request = receive(body, JoinRequest).message
         except MessageError as error:
+            if not _is_json(body):
+                raise RemoteError(
+                    "Error", "need JSON req body with source and incarnationNumber"
+                ) from None
             raise RemoteError(
                 "Error", f"need req body with app, source and incarnationNumber ({error})"
             ) from None
@@ -114,11 +120,17 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         if not node.ready:
             raise RemoteError(*_NOT_READY)
         try:
-            request = decode(body, PingRequest)
+            received = receive(body, PingRequest)
         except MessageError as error:
+            if isinstance(error, FieldError) and error.field == "app":
+                # Present but not a string: a different app, as node answers.
+                raise RemoteError(
+                    "ringpop.invalid-ping.app", "Pinged ringpop has a different app name"
+                ) from None
             raise RemoteError(
                 "ringpop.bad-request", f"need req body with source, changes, and checksum ({error})"
             ) from None
+        request = node.guard.accept(received.message.source, received)
         if request.app is UNSET:
             if node.options.requires_app_in_ping:
                 raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop requires app name")
@@ -131,7 +143,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         if full_sync:
             node.stats.increment("full-sync")
             node.start_reverse_full_sync(request.source)
-        else:
+        elif request.checksum is not None:
             node.maybe_startup_sync(request.source, request.checksum)
         return encode(
             PingResponse(
@@ -148,12 +160,13 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         if not node.ready:
             raise RemoteError(*_NOT_READY)
         try:
-            request = decode(body, PingReqRequest)
+            received = receive(body, PingReqRequest)
         except MessageError as error:
             raise RemoteError(
                 "ringpop.bad-request",
                 f"need req body with source, target, changes, and checksum ({error})",
             ) from None
+        request = node.guard.accept(received.message.source, received)
         _apply(node, request.changes, request.source)
         node.stats.increment("ping-req-ping.send")
         reachable = await node.send_ping(request.target)
