@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.interop.differential.cases import KINDS
 from tests.interop.differential.corpus import all_cases, describe, update_corpus
-from tests.interop.differential.runner import run_cases, summary
+from tests.interop.differential.runner import dump_run, load_run, run_cases, summary
 
 
 def _revision() -> str:
@@ -45,22 +45,26 @@ def main() -> int:
     parser.add_argument("--kind", choices=KINDS)
     parser.add_argument("--match", default="")
     parser.add_argument("--update-corpus", action="store_true")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, help="write every result to this file")
+    parser.add_argument(
+        "--from-json", type=Path, help="do not run: take the results of an earlier --json"
+    )
     parser.add_argument("--label", default=_revision(), help="names failures in corpus notes")
     args = parser.parse_args()
     cases = [
         c for c in all_cases() if (args.kind is None or c.kind == args.kind) and args.match in c.id
     ]
-    with tempfile.TemporaryDirectory(prefix="ringpop-differential-") as workdir:
-        run = asyncio.run(run_cases(cases, Path(workdir)))
+    if args.from_json is not None:
+        run = load_run(args.from_json, cases)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ringpop-differential-") as workdir:
+            run = asyncio.run(run_cases(cases, Path(workdir)))
     for result in run.results:
         if result.differs or result.python.violations or not result.python.working:
             print(describe(result))
     print(summary(run))
     if args.json is not None:
-        args.json.write_text(
-            json.dumps({r.case.id: r.as_json() for r in run.results}, indent=1, sort_keys=True)
-        )
+        args.json.write_text(json.dumps(dump_run(run), indent=1, sort_keys=True))
     if args.update_corpus:
         written = update_corpus(run.results, args.label)
         print(f"corpus: {written} files written")

@@ -42,7 +42,7 @@ PROXY_TIMEOUT: Final = 0.5
 call never gets an answer: such cases end in a timeout this long."""
 HEAL_TIMEOUT: Final = 5.0
 START_TIMEOUT: Final = 20.0
-SPARES: Final = 2
+SPARES: Final = 1
 """Processes kept ready to replace a target that stopped working."""
 PROXY_BODY: Final = b"differential body"
 _PLACEHOLDER_FAKES: Final = ("fake0", "fake1", "fake2", "fake3")
@@ -168,6 +168,7 @@ class Target:
             self.anchor.register(SERVICE, "/protocol/ping-req", self._anchor_ping_req)
             self.anchor_address = await self.anchor.listen()
         await self._adopt(*await self._launch())
+        self._keep_spares()
 
     async def _launch(self) -> tuple[NodeProc, Path]:
         """A new process bootstrapped with the anchor, ready, its gossip stopped."""
@@ -196,18 +197,25 @@ class Target:
             raise RuntimeError(f"{self.kind} target {self.address}: {problem}")
 
     async def restart(self) -> None:
+        """Replace a process that stopped working (counted in :attr:`restarts`)."""
+        self.restarts += 1
+        await self.rotate()
+
+    async def rotate(self) -> None:
         """Kill the process (by PID) and continue with a spare one on another port.
 
-        After the first restart :data:`SPARES` processes are kept starting in the
-        background, so a target that keeps crashing costs little time.
+        :data:`SPARES` processes are kept starting in the background, so replacing a
+        target that crashed, or one whose membership grew large, costs little time.
         """
         if self.proc is not None:
             self.proc.kill()
-        self.restarts += 1
         if self._spares:
             await self._adopt(*await self._spares.popleft())
         else:
             await self._adopt(*await self._launch())
+        self._keep_spares()
+
+    def _keep_spares(self) -> None:
         while len(self._spares) < SPARES:
             self._spares.append(asyncio.ensure_future(self._launch()))
 

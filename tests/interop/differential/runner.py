@@ -10,6 +10,7 @@ case. :func:`summary` tabulates them.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,12 +21,25 @@ from tests.cluster.procs import Cluster
 from tests.interop.differential.cases import Case
 from tests.interop.differential.harness import FakeAddresses, Outcome, Target
 
-__all__ = ["LIMIT_MUTATIONS", "CaseResult", "Run", "run_cases", "summary"]
+__all__ = [
+    "LIMIT_MUTATIONS",
+    "ROTATE_EVERY",
+    "CaseResult",
+    "Run",
+    "dump_run",
+    "load_run",
+    "run_cases",
+    "summary",
+]
 
 LIMIT_MUTATIONS: Final = ("above-arg-limit", "oversized-list")
 """Cases beyond a documented size limit (16 MiB per message, 100 000 changes): ours
 refuses them on purpose, so they are reported apart from decoding strictness."""
 _PROXY_CONCURRENCY: Final = 32
+ROTATE_EVERY: Final = 60
+"""Cases after which both targets are replaced by fresh processes (also whenever the
+kind changes): each case adds fresh members, and a large membership makes every
+later case slower."""
 
 
 @dataclass(slots=True)
@@ -110,9 +124,11 @@ async def run_cases(cases: Sequence[Case], workdir: Path) -> Run:
             )
             for case, n, o in zip(proxy, node_side, our_side, strict=True):
                 by_id[case.id] = CaseResult(case, n, o)
-        for case in cases:
-            if case.kind == "proxy-head":
-                continue
+        previous = None
+        for index, case in enumerate(c for c in cases if c.kind != "proxy-head"):
+            if index and (index % ROTATE_EVERY == 0 or case.kind != previous):
+                await asyncio.gather(node.rotate(), ours.rotate())
+            previous = case.kind
             addresses = fakes.take(case)
             began = time.monotonic()
             n, o = await asyncio.gather(node.run(case, addresses), ours.run(case, addresses))
@@ -124,6 +140,32 @@ async def run_cases(cases: Sequence[Case], workdir: Path) -> Run:
     return Run(
         results, time.monotonic() - started, {"node": node.restarts, "python": ours.restarts}
     )
+
+
+def dump_run(run: Run) -> dict[str, Any]:
+    """A run as JSON (``--json``)."""
+    return {
+        "seconds": run.seconds,
+        "restarts": run.restarts,
+        "results": {r.case.id: r.as_json() for r in run.results},
+    }
+
+
+def load_run(path: Path, cases: Sequence[Case]) -> Run:
+    """The results of ``cases`` from a :func:`dump_run` file."""
+    data = json.loads(path.read_text())
+    found = data["results"]
+    results = [
+        CaseResult(
+            case,
+            Outcome(**found[case.id]["node"]),
+            Outcome(**found[case.id]["python"]),
+            found[case.id]["seconds"],
+        )
+        for case in cases
+        if case.id in found
+    ]
+    return Run(results, data["seconds"], data["restarts"])
 
 
 def summary(run: Run) -> str:
