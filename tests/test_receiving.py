@@ -220,7 +220,7 @@ def good_entries(draw: st.DrawFn) -> tuple[dict[str, Any], Change]:
     return entry, Change(address=address, status=status, incarnation_number=incarnation, **expected)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.lists(
         st.one_of(good_entries().map(lambda g: (True, g)), bad_entries.map(lambda b: (False, b))),
@@ -244,7 +244,7 @@ def test_mixed_lists_keep_exactly_the_good_entries_in_order(
         assert Counter(got.dropped) == reasons
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(st.lists(good_entries().map(lambda g: g[1]), max_size=10))
 def test_well_formed_messages_are_received_as_decoded(changes: list[Change]) -> None:
     message = PingRequest(

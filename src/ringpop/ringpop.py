@@ -48,6 +48,7 @@ from ringpop.options import Options
 from ringpop.ring import RingChange
 from ringpop.stats import Stats, StatsBackend
 from ringpop.tchannel import Channel, Handler, Request, Response
+from ringpop.trace import Tracing
 
 __all__ = ["BootstrapError", "Ringpop"]
 
@@ -106,6 +107,7 @@ class Ringpop:
         self._proxy: RequestProxy | None = None
         self._forwarder: Forwarder | None = None
         self._damper: Damper | None = None
+        self._tracing: Tracing | None = None
         self._closed = False
         self._evicted = False
         self._last_checksum = 0
@@ -145,7 +147,10 @@ class Ringpop:
         if self.options.damp_scoring_enabled:
             self._damper = Damper(node)
             network.serve(self._damper.handlers())
-        network.serve(admin_handlers(node, self._healer, self._damper))
+        self._tracing = Tracing(
+            address, self.events, self.channel, self._status_counts, self._clock
+        )
+        network.serve(admin_handlers(node, self._healer, self._damper, self._tracing))
         self.channel.register("ringpop", "/proxy/req", self._proxy.serve)
         self._proxy.start_lag_sampler()
         return address
@@ -169,6 +174,13 @@ class Ringpop:
             )
         )
         self._checksum_changed(checksum)
+
+    def _status_counts(self) -> dict[str, int]:
+        """Members per status (all of them, tombstones included), for tracing."""
+        counts: dict[str, int] = {}
+        for member in self._require()[0].members:
+            counts[member.status.value] = counts.get(member.status.value, 0) + 1
+        return counts
 
     def _on_evicted(self, members: list[Member]) -> None:
         checksum = self._require()[0].members.checksum
@@ -264,6 +276,8 @@ class Ringpop:
                 except Exception as error:
                     log.warning("%s: self-eviction failed: %s", node.address, error)
             await node.stop()
+        if self._tracing is not None:
+            self._tracing.close()
         await self.channel.close()
         if self._stats_backend is not None:
             self._stats_backend.close()

@@ -39,6 +39,7 @@ from ringpop.messages import (
     encode,
 )
 from ringpop.receiving import receive
+from ringpop.trace import Tracing
 
 __all__ = ["admin_handlers", "stats_response"]
 
@@ -100,9 +101,12 @@ def _members(node: SwimNode, damper: Damper | None) -> list[StatsMember]:
 
 
 def admin_handlers(
-    node: SwimNode, healer: Healer, damper: Damper | None = None
+    node: SwimNode,
+    healer: Healer,
+    damper: Damper | None = None,
+    tracing: Tracing | None = None,
 ) -> dict[str, EndpointHandler]:
-    """The admin endpoints of ``node``, keyed by endpoint path."""
+    """The admin endpoints of ``node`` (and ``/trace/*`` with ``tracing``), by path."""
     started_at = time.monotonic()
     suspicion_counts = SuspicionCounts(node)
 
@@ -193,4 +197,5 @@ def admin_handlers(
         "/admin/debugSet": debug_set,
         "/admin/debugClear": debug_clear,
         "/health": health,
+        **(tracing.handlers() if tracing is not None else {}),  # /trace/add, /trace/remove
     }

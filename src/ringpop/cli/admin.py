@@ -22,6 +22,7 @@ from ringpop.cli.adminclient import (
     NodeStats,
     parse_address,
     status_text,
+    trace_body,
 )
 from ringpop.cli.argtypes import positive_seconds
 from ringpop.cli.tlsargs import add_tls_arguments, tls_config
@@ -396,6 +397,60 @@ async def cmd_gossip(args: argparse.Namespace, client: AdminClient, out: Output)
     return await _control(await _targets(args, client), endpoint, client, out, verb)
 
 
+def _trace_sink(spec: dict[str, Any]) -> str:
+    if spec["type"] == "log":
+        return f"the log ({spec['level']}, message {spec['message']!r})"
+    return f"tchannel {spec['hostPort']} service {spec['serviceName']} endpoint {spec['endpoint']}"
+
+
+async def cmd_trace(args: argparse.Namespace, client: AdminClient, out: Output) -> int:
+    adding = args.action == "add"
+    body = trace_body(
+        args.event,
+        sink=args.sink,
+        service=args.service,
+        endpoint=args.endpoint,
+        level=args.level,
+        message=args.message,
+        expires_in=args.expires_in if adding else None,
+    )
+    endpoint = f"/trace/{args.action}"
+    answers = await client.call_many(await _targets(args, client), endpoint, body)
+    failed = {a: e for a, e in answers.items() if isinstance(e, AdminError)}
+    if out.as_json:
+        out.json(
+            {
+                address: {"error": _error_json(answer)}
+                if isinstance(answer, AdminError)
+                else {"status": _trace_status(adding, answer), "request": body}
+                for address, answer in answers.items()
+            }
+        )
+    sink = _trace_sink(body["sink"])
+    for address, answer in answers.items():
+        if out.as_json or isinstance(answer, AdminError):
+            continue
+        if adding:
+            out.line(f"{address}: tracing {args.event} to {sink} for {args.expires_in:g} s")
+        elif _trace_status(adding, answer) == "removed":
+            out.line(f"{address}: removed the tracer of {args.event} to {sink}")
+        else:
+            out.line(f"{address}: no tracer of {args.event} to {sink}")
+    for error in failed.values():
+        hint = ""
+        if not adding and error.kind in ("unreachable", "error"):
+            hint = " (ringpop-node 10.21.0 exits when /trace/remove finds its tracer)"
+        print(f"{PROG} trace {args.action}: {_error_line(error)}{hint}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _trace_status(adding: bool, answer: Any) -> str:
+    """``added``; for a removal ``removed`` or ``not-found`` (an empty answer)."""
+    if adding:
+        return "added"
+    return "not-found" if answer is None or answer == b"" else "removed"
+
+
 # ------------------------------------------------------------------------ parsing
 
 
@@ -479,6 +534,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("addresses", type=_address, nargs="+", metavar="ADDRESS")
     p.add_argument("--cluster", action="store_true", help=cluster_help)
     p.set_defaults(handler=cmd_gossip)
+
+    p = add("trace", "forward a node event to a TChannel sink or the node's log (/trace/*)")
+    p.add_argument("action", choices=("add", "remove"), metavar="add|remove")
+    p.add_argument("addresses", type=_address, nargs="+", metavar="ADDRESS")
+    p.add_argument(
+        "--event",
+        default="membership.checksum.update",
+        choices=("membership.checksum.update", "ring.changed"),
+        help="the event (default membership.checksum.update; ring.changed: our nodes only)",
+    )
+    p.add_argument(
+        "--sink",
+        type=_address,
+        metavar="ADDRESS",
+        help="TChannel sink ip:port (default: the node's own log)",
+    )
+    p.add_argument("--service", default="ringpop", help="sink service (default ringpop)")
+    p.add_argument("--endpoint", help="sink endpoint (default /trace/EVENT)")
+    p.add_argument(
+        "--level",
+        default="info",
+        choices=("error", "warn", "info", "debug", "trace"),
+        help="log sink: level (default info)",
+    )
+    p.add_argument("--message", help="log sink: message before the JSON (default /trace/EVENT)")
+    p.add_argument(
+        "--expires-in",
+        type=positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="add: the tracer is removed after this long (default 60; renewed by a new add)",
+    )
+    p.add_argument("--cluster", action="store_true", help=cluster_help)
+    p.set_defaults(handler=cmd_trace)
     return parser
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "NodeStats",
     "parse_address",
     "status_text",
+    "trace_body",
 ]
 
 SERVICE = "ringpop"
@@ -203,6 +204,36 @@ def status_text(answer: Any) -> str:
     import json
 
     return json.dumps(answer, separators=(",", ":"))
+
+
+def trace_body(
+    event: str,
+    *,
+    sink: str | None = None,
+    service: str = "ringpop",
+    endpoint: str | None = None,
+    level: str = "info",
+    message: str | None = None,
+    expires_in: float | None = None,
+) -> dict[str, Any]:
+    """A ``/trace/add`` or ``/trace/remove`` body in ringpop-node's format.
+
+    ``sink`` (``ip:port``) names a TChannel sink; without it the node's log is the sink.
+    The endpoint (or log message) is always sent, ``/trace/<event>`` by default:
+    ringpop-node matches tracers on what the body says, not on its defaults.
+    ``expires_in`` is in seconds (sent as ``expiresIn`` ms); omitted for a removal.
+    """
+    name = f"/trace/{event}"
+    spec: dict[str, Any]
+    if sink is None:
+        spec = {"type": "log", "level": level, "message": message or name}
+    else:
+        spec = {"type": "tchannel", "hostPort": sink, "serviceName": service}
+        spec["endpoint"] = endpoint or name
+    body: dict[str, Any] = {"event": event, "sink": spec}
+    if expires_in is not None:
+        body["expiresIn"] = round(expires_in * 1000)
+    return body
 
 
 class AdminClient:
