@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from os import PathLike
 from typing import TypeVar
@@ -111,6 +111,34 @@ class SQLiteStore:
             record_digest(record),
         )
         return await self._run(lambda: self._conn().execute(_PUT, params).rowcount > 0)
+
+    async def put_many(self, records: Sequence[Record]) -> list[bool]:
+        """:meth:`put` of several records in one transaction; which were applied."""
+        rows = [
+            (
+                r.key,
+                fingerprint32(r.key),
+                r.version.wall,
+                r.version.logical,
+                r.version.node,
+                r.value,
+                record_digest(r),
+            )
+            for r in records
+        ]
+
+        def put_many() -> list[bool]:
+            db = self._conn()
+            db.execute("BEGIN")
+            try:
+                applied = [db.execute(_PUT, row).rowcount > 0 for row in rows]
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return applied
+
+        return await self._run(put_many)
 
     async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
         """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
