@@ -13,9 +13,9 @@ a node killed, restarted, added or removed loses no acknowledged write::
     GET    /kv                           this node's own live keys (JSON)
     GET    /                             node info (JSON): keys held, handoff counters
 
-Responses to ``/kv/{key}`` carry ``x-ringpop-replicas`` (the key's preference list,
-owner first) and ``x-ringpop-coordinator`` (the node that answered). The node also
-serves ``/admin/state`` on TChannel (keys held, store, N/R/W, handoff and
+Responses to ``/kv/{key}`` carry ``x-ringpop-owner`` and ``x-ringpop-replicas`` (the
+key's preference list, owner first) and ``x-ringpop-coordinator`` (the node that
+answered). The node also serves ``/admin/state`` on TChannel (keys held, store, N/R/W, handoff and
 anti-entropy counters): ``ringpop tick-cluster`` shows it as the ``keys`` column.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -63,19 +64,24 @@ def kv_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        help="SQLite files here, one per node (default: $TMPDIR/ringpop-kv)",
+        help="SQLite files here, one per node, kept across restarts (default: a temporary "
+        "directory removed on exit)",
     )
     parser.add_argument("--handoff-grace", type=float, default=30.0, metavar="SECONDS")
     parser.add_argument("--anti-entropy-interval", type=float, default=5.0, metavar="SECONDS")
     return parser
 
 
-def _store(listen: str, config: argparse.Namespace) -> Store:
+def _store(listen: str, config: argparse.Namespace) -> tuple[Store, Path | None]:
+    """The store, and a temporary directory to remove on exit (no ``--data-dir``)."""
     if config.store == "memory":
-        return MemoryStore()
-    directory = config.data_dir or Path(tempfile.gettempdir()) / "ringpop-kv"
+        return MemoryStore(), None
+    temporary = None
+    directory: Path = config.data_dir
+    if config.data_dir is None:
+        directory = temporary = Path(tempfile.mkdtemp(prefix="ringpop-kv-"))
     directory.mkdir(parents=True, exist_ok=True)
-    return SQLiteStore(directory / f"{listen.replace(':', '_')}.db")
+    return SQLiteStore(directory / f"{listen.replace(':', '_')}.db"), temporary
 
 
 class _Parts:
@@ -99,7 +105,7 @@ def build_app(
     config = config if config is not None else kv_parser().parse_args([])
     options = ReplicaOptions(n=config.n, r=config.r, w=config.w, timeout=2.0)
     rp.ownership_n = config.n  # OwnershipChanged for our n: what handoff pulls
-    store = _store(args.listen, config)
+    store, temporary = _store(args.listen, config)
     parts = _Parts()
 
     async def startup(app: web.Application) -> None:  # after rp.start(), before joining
@@ -109,7 +115,9 @@ def build_app(
 
     def stamp(key: str, response: web.Response) -> web.Response:
         if rp.is_ready:
-            response.headers["x-ringpop-replicas"] = ",".join(rp.lookup_n(key, config.n))
+            replicas = rp.lookup_n(key, config.n)
+            response.headers["x-ringpop-owner"] = replicas[0] if replicas else ""
+            response.headers["x-ringpop-replicas"] = ",".join(replicas)
         response.headers["x-ringpop-coordinator"] = rp.whoami()
         return response
 
@@ -184,6 +192,8 @@ def build_app(
         await parts.handoff.close()
         await parts.kv.close()
         await store.close()
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
 
     rp.channel.register("ringpop", STATE_ENDPOINT, serve_state)
     app = web.Application(client_max_size=rp.options.body_limit)
