@@ -72,7 +72,11 @@ def _version(record: Record | None) -> Any:
 
 
 class AntiEntropy:
-    """Periodic digest comparison with the other replicas of our primary ranges."""
+    """Periodic digest comparison with the other replicas of our primary ranges.
+
+    The peers must serve the range endpoints (a :class:`~ringpop.state.handoff.RangeHandoff`
+    on every node does). ``interval=0``: no periodic rounds, call :meth:`run_once`.
+    """
 
     def __init__(
         self,
@@ -123,12 +127,21 @@ class AntiEntropy:
         """One round with every peer; ``peer -> (sent, received)``."""
         self.counts["rounds"] += 1
         done: dict[str, tuple[int, int]] = {}
-        for peer, ranges in self.plan().items():
-            try:
-                done[peer] = await self.sync(peer, ranges)
-            except (TChannelError, TransferError, OSError) as error:
-                self.counts["errors"] += 1
-                log.info("anti-entropy with %s: %s", peer, error)
+        plan = self.plan()
+        for _ in range(2):  # a second pass hands what a later peer gave to the earlier ones
+            received = 0
+            for peer, ranges in plan.items():
+                try:
+                    sent, got = await self.sync(peer, ranges)
+                except (TChannelError, TransferError, OSError) as error:
+                    self.counts["errors"] += 1
+                    log.info("anti-entropy with %s: %s", peer, error)
+                    continue
+                previous = done.get(peer, (0, 0))
+                done[peer] = (previous[0] + sent, previous[1] + got)
+                received += got
+            if not received or len(plan) < 2:
+                break
         return done
 
     async def sync(self, peer: str, ranges: Sequence[Range]) -> tuple[int, int]:
