@@ -144,14 +144,23 @@ class SQLiteStore:
         """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
         if limit <= 0:
             raise ValueError("limit must be positive")
-        after = (-1, "") if cursor is None else (cursor.hash, cursor.key)
-        sql = (
-            f"SELECT {_COLUMNS}, hash FROM records WHERE hash >= ? AND hash < ? "
-            "AND (hash, key) > (?, ?) ORDER BY hash, key LIMIT ?"
-        )
+        # Row values lead the WHERE clause so SQLite seeks the index at the cursor
+        # (hash >= ? AND (hash, key) > (?, ?) makes it walk from the range start).
+        if cursor is None or cursor.hash < range.start:
+            sql = (
+                f"SELECT {_COLUMNS}, hash FROM records WHERE hash >= ? AND hash < ? "
+                "ORDER BY hash, key LIMIT ?"
+            )
+            params: tuple[object, ...] = (range.start, range.end, limit + 1)
+        else:
+            sql = (
+                f"SELECT {_COLUMNS}, hash FROM records WHERE (hash, key) > (?, ?) AND hash < ? "
+                "ORDER BY hash, key LIMIT ?"
+            )
+            params = (cursor.hash, cursor.key, range.end, limit + 1)
 
         def scan() -> Page:
-            rows = self._conn().execute(sql, (range.start, range.end, *after, limit + 1)).fetchall()
+            rows = self._conn().execute(sql, params).fetchall()
             page = rows[:limit]
             records = [_record(row[:5]) for row in page]
             more = len(rows) > limit
