@@ -232,21 +232,33 @@ class RangeHandoff:
         return theirs == await self.kv.store.digest(range)
 
     async def _stream(self, pull: Pull, source: str) -> None:
+        """Pages from ``source``; the next page is fetched while this one is applied."""
         cursor = pull.cursors.get(source)
-        while not self._closed:
-            page, size = await self.client.scan(source, pull.range, cursor, self.page)
-            await apply_records(self.kv.store, self.kv.clock, page.records)
-            pull.records += len(page.records)
-            pull.bytes += size
-            self.counts["records"] += len(page.records)
-            self.counts["bytes"] += size
-            cursor = pull.cursors[source] = page.cursor if page.cursor is not None else _DONE
-            self._emit(HandoffProgress(pull.range, source, pull.records, pull.bytes))
-            if page.cursor is None:
-                return
-            wait = self.bucket.take(size, self.clock())
-            if wait > 0:
-                await asyncio.sleep(wait)
+        fetch = asyncio.ensure_future(self.client.scan(source, pull.range, cursor, self.page))
+        try:
+            while not self._closed:
+                page, size = await fetch
+                if page.cursor is not None:  # pipelined: at most one page ahead
+                    fetch = asyncio.ensure_future(
+                        self.client.scan(source, pull.range, page.cursor, self.page)
+                    )
+                await apply_records(self.kv.store, self.kv.clock, page.records)
+                pull.records += len(page.records)
+                pull.bytes += size
+                self.counts["records"] += len(page.records)
+                self.counts["bytes"] += size
+                pull.cursors[source] = page.cursor if page.cursor is not None else _DONE
+                self._emit(HandoffProgress(pull.range, source, pull.records, pull.bytes))
+                if page.cursor is None:
+                    return
+                wait = self.bucket.take(size, self.clock())
+                if wait > 0:
+                    await asyncio.sleep(wait)
+        finally:
+            if not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(BaseException):
+                    await fetch
 
     async def _drop_due(self) -> None:
         now = self.clock()

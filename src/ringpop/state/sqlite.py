@@ -30,16 +30,19 @@ T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
-    key TEXT PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
     hash INTEGER NOT NULL,
     wall INTEGER NOT NULL,
     logical INTEGER NOT NULL,
     node TEXT NOT NULL,
     value BLOB,
     digest INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS records_by_hash ON records (hash, key);
 """
+# A rowid table (rows appended) with a unique index on key: records arrive in hash
+# order during handoff, i.e. in random key order, and a table clustered on key
+# (WITHOUT ROWID) rewrote a random page per row: 2.5x slower inserts, 4x slower scans.
 
 # Applied only when the incoming version is greater (row values compare like tuples;
 # TEXT compares bytewise, i.e. UTF-8 byte order = code point order, as Python does).
