@@ -96,8 +96,8 @@ class KvCluster:
         ports = free_ports(2 * (size + spare))
         total = size + spare
         addresses = [f"127.0.0.1:{p}" for p in ports[:total]]
-        hosts = workdir / "hosts.json"
-        hosts.write_text(json.dumps(addresses[:size]))
+        hosts = workdir / "hosts.json"  # every address, spares too (a restart may need them)
+        hosts.write_text(json.dumps(addresses))
         self.nodes = [
             KvNode(
                 addresses[i],
