@@ -10,6 +10,9 @@ Three clusters of 3 nodes on 127.0.0.1, each node with an HTTP front answering
 * **Python, aiohttp app** - ``examples/objects``: an ``aiohttp.web`` application with
   ringpop's aiohttp integration (middleware on the entry, the owner's app serving the
   forwarded request through its router and middlewares); uvloop;
+* **Python, FastAPI / Starlette on uvicorn** - ``bench/asgi_front.py``: the ASGI
+  integration (``wrap`` + ``route_key``, bootstrap in the lifespan) in a FastAPI
+  and a Starlette app served by uvicorn (uvloop, httptools);
 * **ringpop-node** (baseline) - ringpop-node 10.21.0 running
   ``interop/node/http-front.js`` (node's ``http`` server calling
   ``ringpop.handleOrProxy``, the ``request`` listener answering).
@@ -360,6 +363,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--http={http}",
         "--log-level=WARNING",
     ]
+    asgi_cmds = {
+        framework: [
+            sys.executable,
+            str(REPO / "bench" / "asgi_front.py"),
+            f"--framework={framework}",
+            "--listen={listen}",
+            "--hosts={hosts}",
+            "--http={http}",
+        ]
+        for framework in ("fastapi", "starlette")
+    }
     node_cmd = [
         "node",
         str(HTTP_FRONT_JS),
@@ -372,7 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(tmp)
         scripts = {"random": workdir / "random.lua"}
         scripts["random"].write_text(lua_random())
-        implementations = [("lean", lean_cmd, REPO), ("aiohttp", aiohttp_cmd, REPO)]
+        implementations = [
+            ("lean", lean_cmd, REPO),
+            ("aiohttp", aiohttp_cmd, REPO),
+            ("fastapi", asgi_cmds["fastapi"], REPO),
+            ("starlette", asgi_cmds["starlette"], REPO),
+        ]
         if not why_no_node:
             implementations.append(("node", node_cmd, NODE_DIR))
         clusters: dict[str, BenchCluster] = {}
@@ -462,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, title in (
             ("lean", "Python, lean front"),
             ("aiohttp", "Python, aiohttp app"),
+            ("fastapi", "Python, FastAPI on uvicorn"),
+            ("starlette", "Python, Starlette on uvicorn"),
             ("node", "ringpop-node"),
         ):
             rows.append((label, title, *fmt(best.get((workload, name)))))
@@ -472,11 +493,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     for workload in ("random", "local"):
         theirs = best.get((workload, "node"))
-        for name in ("lean", "aiohttp"):
+        for name in ("lean", "aiohttp", "fastapi", "starlette"):
             ours = best.get((workload, name))
             if ours and theirs:
                 print(
-                    f"{workload:6} {name:7} vs node: throughput "
+                    f"{workload:6} {name:9} vs node: throughput "
                     f"{ours.requests_per_s / theirs.requests_per_s:.2f}x, "
                     f"p99 {ours.p99_ms / theirs.p99_ms:.2f}x, CPU/request at the entry "
                     f"{ours.cpu_us_entry / max(1e-9, theirs.cpu_us_entry):.2f}x, "

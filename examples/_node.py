@@ -39,7 +39,11 @@ HTTP_PORT_OFFSET = 1000
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """testpop's flags (library defaults for the periods) and ``--http``."""
     add_node_arguments(
-        parser, periods_ms=(5000, 86_400_000, 60_000), show_flavour=True, startup_sync=True
+        parser,
+        periods_ms=(5000, 86_400_000, 60_000),
+        show_flavour=True,
+        startup_sync=True,
+        fast_heal=True,
     )
     parser.add_argument(
         "--http",

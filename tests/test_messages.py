@@ -1,11 +1,9 @@
-"""Wire messages: exact field lists, tolerant decoding, strict types, and the spec schemas."""
+"""Wire messages: exact field lists, tolerant decoding, strict types, and the schemas."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -14,11 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ringpop.clock import ManualClock
-from ringpop.membership import Disseminator, MemberList, Status
+from ringpop.membership import MemberList, Status
 from ringpop.messages import (
     MAX_CHANGES,
     AdminLookupRequest,
-    AdminLookupResponse,
     Change,
     DampReqRequest,
     DampReqResponse,
@@ -26,22 +23,14 @@ from ringpop.messages import (
     JoinRequest,
     JoinResponse,
     MessageError,
-    PingReqRequest,
     PingReqResponse,
     PingRequest,
     PingResponse,
-    StatsMembership,
-    StatsMemory,
-    StatsProcess,
-    StatsProtocol,
-    StatsResponse,
-    StatsRing,
     decode,
     encode,
 )
-
-A, B, C = "127.0.0.1:3000", "127.0.0.1:3001", "127.0.0.1:3002"
-INC = 1414142122274
+from tests.conformance.corpus import EVERY_FIELD, INC, A, B, Sample, sent_messages, stats_response
+from tests.conformance.schemas import SchemaCheck, spec_schema_dir
 
 
 def as_json(message: msgspec.Struct) -> Any:
@@ -57,17 +46,7 @@ def test_change_sends_only_set_fields() -> None:
 
 
 def test_change_with_every_field_uses_wire_names() -> None:
-    change = Change(
-        id="6f1c",
-        source=B,
-        source_incarnation_number=INC + 1,
-        address=A,
-        status="faulty",
-        incarnation_number=INC,
-        tombstone=True,
-        labels={"hello": "world"},
-        timestamp=-62135596800,
-    )
+    change = msgspec.structs.replace(EVERY_FIELD, id="6f1c", address=A)
     assert as_json(change) == {
         "id": "6f1c",
         "source": B,
@@ -116,7 +95,7 @@ def test_ping_req_response_has_exactly_three_fields() -> None:
 
 
 def test_stats_hooks_is_null_and_tchannel_version_present() -> None:
-    body = as_json(_stats(MemberList(A, clock=ManualClock(), rng=random.Random(0))))
+    body = as_json(stats_response(MemberList(A, clock=ManualClock(), rng=random.Random(0))))
     assert body["hooks"] is None
     assert body["tchannelVersion"] == "2"
     assert "checksums" in body["ring"]
@@ -295,158 +274,49 @@ def test_changes_round_trip(changes: list[Change]) -> None:
     assert decode(encode(message), PingRequest) == message
 
 
-# -- the spec's JSON schemas ---------------------------------------------------------
-
-
-def _schema_dir() -> Path | None:
-    configured = os.environ.get("RINGPOP_SPEC_DIR")
-    candidates = (
-        [Path(configured), Path(configured) / "schema"]
-        if configured
-        else [Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "schema"]
-    )
-    for candidate in candidates:
-        if (candidate / "change.json").is_file():
-            return candidate
-    return None
-
-
-SCHEMA_DIR = _schema_dir()
-needs_schemas = pytest.mark.skipif(
-    SCHEMA_DIR is None,
-    reason="spec schemas not found: set RINGPOP_SPEC_DIR or check out ../shared/spec next "
-    "to the repository",
-)
+# -- JSON schemas: ours always, ringpop-common's too when the spec is checked out -------
 
 
 @pytest.fixture(scope="module")
-def validators() -> dict[str, Any]:
-    import jsonschema
-    import referencing
-    from referencing.jsonschema import DRAFT4
-
-    assert SCHEMA_DIR is not None
-    schemas = {p.stem: json.loads(p.read_text()) for p in sorted(SCHEMA_DIR.glob("*.json"))}
-    registry = referencing.Registry().with_resources(
-        (s["id"], referencing.Resource.from_contents(s, default_specification=DRAFT4))
-        for s in schemas.values()
-    )
-    return {
-        name: jsonschema.Draft4Validator(schema, registry=registry)
-        for name, schema in schemas.items()
-    }
+def schemas() -> SchemaCheck:
+    return SchemaCheck.load()
 
 
-def _assert_valid(validators: dict[str, Any], schema: str, message: msgspec.Struct) -> None:
-    errors = [e.message for e in validators[schema].iter_errors(as_json(message))]
+def _assert_valid(schemas: SchemaCheck, schema: str, message: msgspec.Struct) -> None:
+    errors = schemas.errors(schema, as_json(message))
     assert errors == [], f"{schema}: {errors}"
 
 
-def _busy_members() -> MemberList:
-    """A member list with every status, labels, and a tombstone."""
-    clock = ManualClock(start_ms=INC)
-    members = MemberList(A, clock=clock, rng=random.Random(3), labels={"__identity": "sut"})
-    members.apply(
-        [
-            Change(address=B, status="alive", incarnation_number=1337, labels={"hello": "world"}),
-            Change(address=C, status="suspect", incarnation_number=1337),
-            Change(address="127.0.0.1:3003", status="faulty", incarnation_number=1337),
-            Change(address="127.0.0.1:3004", status="leave", incarnation_number=1337),
-            Change(address="127.0.0.1:3005", status="alive", incarnation_number=1337),
-            Change(
-                address="127.0.0.1:3005", status="faulty", tombstone=True, incarnation_number=1337
-            ),
-        ]
-    )
-    return members
+def test_ringpop_common_schemas_are_used_when_present(schemas: SchemaCheck) -> None:
+    assert (schemas.spec is None) == (spec_schema_dir() is None)
 
 
-def _stats(members: MemberList) -> StatsResponse:
-    return StatsResponse(
-        membership=StatsMembership(
-            checksum=members.checksum,
-            members=members.stats_members(),
-        ),
-        process=StatsProcess(memory=StatsMemory(rss=1, heap_total=2, heap_used=3), pid=42),
-        protocol=StatsProtocol(protocol_rate=200),
-        ring=StatsRing(checksum=742371003, servers=[A, B, C], checksums={"replica": 742916552}),
-        version="0.1.0",
-        timestamp=1414142122,
-        uptime=1000,
-    )
+@pytest.mark.parametrize("sample", sent_messages(), ids=lambda s: s.label)
+def test_every_message_we_send_matches_the_schemas(schemas: SchemaCheck, sample: Sample) -> None:
+    assert schemas.errors(sample.schema, sample.body) == []
 
 
-@needs_schemas
-def test_join_messages_match_schemas(validators: dict[str, Any]) -> None:
-    members = _busy_members()
-    _assert_valid(
-        validators,
-        "protocol-join-request",
-        JoinRequest(app="ringpop", source=A, incarnation_number=INC, labels=members.local.labels),
-    )
-    response = JoinResponse(
-        app="ringpop",
-        coordinator=A,
-        membership=members.as_changes(),
-        membership_checksum=members.checksum,
-    )
-    _assert_valid(validators, "protocol-join-response", response)
-    body = as_json(response)
-    assert {c["status"] for c in body["membership"]} == {"alive", "suspect", "faulty", "leave"}
-    assert any(c.get("tombstone") is True for c in body["membership"])
+def test_corpus_has_every_status_and_tombstones() -> None:
+    """The messages checked above carry what matters: every status, wire tombstones."""
+    bodies = {sample.label: sample.body for sample in sent_messages()}
+    membership = bodies["join response"]["membership"]
+    assert {c["status"] for c in membership} == {"alive", "suspect", "faulty", "leave"}
+    assert any(c.get("tombstone") is True for c in membership)
+    assert any(c.get("tombstone") is True for c in bodies["ping"]["changes"])
+    members = bodies["stats"]["membership"]["members"]
+    assert "tombstone" in {m["status"] for m in members}, "stats show the real status"
 
 
-@needs_schemas
-def test_ping_messages_match_schemas(validators: dict[str, Any]) -> None:
-    members = _busy_members()
-    disseminator = Disseminator(members)
-    disseminator.record(members.local_change())
-    disseminator.record_applied(members.make_tombstone("127.0.0.1:3003", 1337))
-    changes = disseminator.issue_as_sender()
-    assert any(c.tombstone for c in changes)
-    ping = PingRequest(
-        checksum=members.checksum,
-        changes=changes,
-        source=A,
-        source_incarnation_number=members.local.incarnation,
-        app="ringpop",
-    )
-    _assert_valid(validators, "protocol-ping-request", ping)
-    response = PingResponse(
-        changes=changes,
-        checksum=members.checksum,
-        source=A,
-        source_incarnation_number=members.local.incarnation,
-    )
-    _assert_valid(validators, "protocol-ping-response", response)
-    ping_req = PingReqRequest(
-        source=A,
-        source_incarnation_number=members.local.incarnation,
-        target=B,
-        checksum=members.checksum,
-        changes=changes,
-    )
-    _assert_valid(validators, "protocol-pingreq-request", ping_req)
-    full_sync, flagged = disseminator.issue_as_receiver(B, 1, 0)
-    assert flagged is False
-    reply = PingReqResponse(changes=full_sync, ping_status=True, target=B)
-    _assert_valid(validators, "protocol-pingreq-response", reply)
-
-
-@needs_schemas
-def test_admin_messages_match_schemas(validators: dict[str, Any]) -> None:
-    _assert_valid(validators, "admin-lookup", AdminLookupResponse(dest=A))
-    _assert_valid(validators, "admin-stats-response", _stats(_busy_members()))
-
-
-@needs_schemas
-def test_schemas_catch_what_we_must_never_send(validators: dict[str, Any]) -> None:
-    """Sanity check of the harness: a forbidden field and a null label do fail."""
+def test_schemas_catch_what_we_must_never_send(schemas: SchemaCheck) -> None:
+    """Sanity check of the harness: forbidden fields, null labels, floats do fail."""
     bad = as_json(PingReqResponse(changes=[], ping_status=True, target=B))
     bad["checksum"] = 1
-    assert list(validators["protocol-pingreq-response"].iter_errors(bad))
+    assert schemas.errors("PingReqResponse", bad)
     change = {"address": A, "status": "alive", "incarnationNumber": 1, "labels": None}
-    assert list(validators["change"].iter_errors(change))
+    assert schemas.errors("Change", change)
+    for incarnation in (1000.0, -1, 2**63):
+        change = {"address": A, "status": "alive", "incarnationNumber": incarnation}
+        assert schemas.ours.errors("Change", change), incarnation
 
 
 def test_small_admin_and_damp_bodies() -> None:

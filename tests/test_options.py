@@ -35,9 +35,10 @@ def test_defaults_match_the_spec() -> None:
     assert (o.heal_join_timeout, o.heal_ping_timeout) == (1.0, 1.0)
     assert o.self_evict_ping_ratio == 0.4
     assert (o.label_max_key_size, o.label_max_value_size, o.label_max_count) == (32, 128, 5)
+    # beyond node's (3, (0, 1, 3.5)): the budget outlasts failure detection (issue 12)
     assert (o.proxy_max_retries, o.proxy_retry_schedule, o.proxy_timeout) == (
-        3,
-        (0.0, 1.0, 3.5),
+        5,
+        (0.0, 1.0, 2.0, 4.0, 4.0),
         30.0,
     )
     assert (o.enforce_consistency, o.enforce_key_consistency, o.body_limit) == (
@@ -67,7 +68,7 @@ def test_defaults_match_the_spec() -> None:
         ({"replica_points": True}, "replica_points must be a number"),
         ({"checksum_flavour": "rust"}, "checksum_flavour must be 'go' or 'node'"),
         ({"auto_gossip": "yes"}, "auto_gossip must be True or False"),
-        ({"proxy_retry_schedule": ()}, "proxy_retry_schedule must be a non-empty tuple"),
+        ({"proxy_retry_schedule": ()}, "proxy_retry_schedule must be a non-empty list or tuple"),
         ({"proxy_retry_schedule": (0, -1)}, "entries must be >= 0 seconds"),
         ({"forward_retry_schedule": (1, "x")}, "entries must be numbers"),
         ({"join_retry_delay_min": 5, "join_retry_delay_max": 1}, "must not exceed"),

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "BootstrapError",
     "HttpRequest",
     "HttpResponse",
+    "NotReadyError",
     "Options",
     "Ringpop",
     "__version__",
@@ -26,10 +28,12 @@ __all__ = [
 if TYPE_CHECKING:
     from ringpop.forward import HttpRequest, HttpResponse
     from ringpop.options import Options
-    from ringpop.ringpop import Ringpop
+    from ringpop.ringpop import BootstrapError, NotReadyError, Ringpop
 
 _LAZY = {
     "Ringpop": "ringpop.ringpop",
+    "BootstrapError": "ringpop.ringpop",
+    "NotReadyError": "ringpop.ringpop",
     "Options": "ringpop.options",
     "HttpRequest": "ringpop.forward",
     "HttpResponse": "ringpop.forward",

@@ -44,6 +44,9 @@ Ratio = Annotated[float, _Positive("")]
 Count = Annotated[int, _AtLeast(1)]
 Count0 = Annotated[int, _AtLeast(0)]
 
+_MS_RATIO = 200
+"""A duration this many times its default (and >= 100 s) was meant in milliseconds."""
+
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):
     """Tunables of one node. See ``docs/options.md`` for the full table."""
@@ -114,6 +117,21 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     heal_max_failures: Count = 10
     heal_join_timeout: Seconds = 1.0
     heal_ping_timeout: Seconds = 1.0
+    # Beyond the spec, wire-neutral (docs/membership.md#fast-heal).
+    fast_heal_enabled: bool = True
+    """Heal as soon as a member held faulty/tombstone calls us or answers a probe."""
+    fast_heal_probe_interval: Seconds = 1.0
+    """Mean time between probes (one heal attempt with a member held down), jittered."""
+    fast_heal_probe_window: Seconds = 600.0
+    """Members held down longer than this are left to the periodic healer."""
+    fast_heal_retry_delay: Seconds = 0.5
+    """Between the attempts of one fast heal while it is in the reincarnation phase."""
+    fast_heal_max_attempts: Count = 8
+    fast_heal_min_interval: Seconds = 0.5
+    """Fast heals start at most this often (and after up to half of it at random)."""
+    cautious_rumours: bool = True
+    """Faulty/tombstone changes from a peer we hold suspect/faulty/tombstone, about a
+    member we hold alive or suspect, are applied as suspect (docs/membership.md#late-news)."""
 
     # -- self-eviction (defaults.md §6) ------------------------------------------
     self_evict_ping_ratio: Ratio = 0.4
@@ -154,9 +172,16 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     label_max_count: Count0 = 5
 
     # -- forwarding, ringpop-node style /proxy/req (defaults.md §9) -------------
-    proxy_max_retries: Count0 = 3
-    proxy_retry_schedule: tuple[float, ...] = (0.0, 1.0, 3.5)
-    """Delay before retry #1, #2, #3 (seconds); the last entry repeats if needed."""
+    proxy_max_retries: Count0 = 5
+    """Beyond node's 3: the default budget (0+1+2+4+4 = 11 s) outlasts failure detection
+    (a killed owner leaves the ring ~``suspect_period`` + 1-2 s after it died)."""
+    proxy_retry_schedule: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 4.0)
+    """Delay before retry #1, #2, ... (seconds); the last entry repeats if needed.
+    ringpop-node's is ``(0, 1, 3.5)`` with 3 retries, which ends before a dead owner
+    leaves the ring."""
+    proxy_failover_methods: tuple[str, ...] = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+    """Methods that may go at once to the key's next owner when the owner cannot be
+    reached (refused, dropped, timed out); ``()`` turns failover off. Beyond node."""
     proxy_timeout: Seconds = 30.0
     skip_lookup_on_retry: bool = False
     enforce_consistency: bool = True
@@ -179,10 +204,23 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     # -- transport (defaults.md §11) ---------------------------------------------
     init_timeout: Seconds = 2.0
     """TChannel handshake deadline for peers that connect and say nothing."""
+    stale_period: Seconds = 1.5
+    """A connection whose calls time out with nothing read for this long is aborted,
+    with what is queued on it (tchannel-node's ``CONN_STALE_PERIOD``)."""
     tls: TLSConfig | None = None
     """TLS (mutual TLS with a CA) on every TChannel connection; Python-only clusters."""
 
     def __post_init__(self) -> None:
+        for name in ("proxy_retry_schedule", "forward_retry_schedule", "member_blacklist"):
+            value = getattr(self, name)
+            if isinstance(value, list):  # as from_mapping() accepts them
+                msgspec.structs.force_setattr(self, name, tuple(value))
+        methods = self.proxy_failover_methods
+        if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
+            raise OptionsError("proxy_failover_methods must be a tuple of HTTP method names")
+        msgspec.structs.force_setattr(
+            self, "proxy_failover_methods", tuple(m.upper() for m in methods)
+        )
         for name, rule in _rules().items():
             _check_field(name, getattr(self, name), rule)
         if self.tls is not None and not isinstance(self.tls, TLSConfig):
@@ -260,11 +298,18 @@ def _check_field(name: str, value: object, rule: _Positive | _AtLeast | type[boo
             raise OptionsError(f"{name} must be >= {rule.minimum}, not {value}")
     elif isinstance(rule, _Positive) and value <= 0:
         raise OptionsError(f"{name} must be > 0 {rule.unit}".rstrip() + f", not {value}")
+    elif isinstance(rule, _Positive) and rule.unit == "seconds":
+        default = Options.__struct_defaults__[Options.__struct_fields__.index(name)]
+        if value >= 100 and value >= _MS_RATIO * default:
+            raise OptionsError(
+                f"{name}={value:g} looks like milliseconds: durations are in seconds "
+                f"(default {default:g}); for {value:g} ms pass {name}={value / 1000:g}"
+            )
 
 
 def _check_schedule(name: str, schedule: object) -> None:
     if not isinstance(schedule, tuple) or not schedule:
-        raise OptionsError(f"{name} must be a non-empty tuple of delays in seconds")
+        raise OptionsError(f"{name} must be a non-empty list or tuple of delays in seconds")
     for delay in schedule:
         if isinstance(delay, bool) or not isinstance(delay, int | float):
             raise OptionsError(f"{name} entries must be numbers, not {delay!r}")

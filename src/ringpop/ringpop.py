@@ -52,9 +52,14 @@ from ringpop.stats import Stats, StatsBackend
 from ringpop.tchannel import Channel, Handler, Request, Response
 from ringpop.trace import Tracing
 
-__all__ = ["BootstrapError", "Ringpop"]
+__all__ = ["BootstrapError", "NotReadyError", "Ringpop"]
 
 log = logging.getLogger(__name__)
+
+
+class NotReadyError(RuntimeError):
+    """The node has not joined its cluster yet: it cannot answer for the ring."""
+
 
 HostsSpec = DiscoverProvider | Sequence[str] | str | os.PathLike[str]
 
@@ -103,7 +108,12 @@ class Ringpop:
         self._stats_backend = stats_backend
         self._clock = clock if clock is not None else SystemClock()
         self._rng = rng
-        self.channel = Channel(listen, init_timeout=self.options.init_timeout, tls=self.options.tls)
+        self.channel = Channel(
+            listen,
+            init_timeout=self.options.init_timeout,
+            stale_period=self.options.stale_period,
+            tls=self.options.tls,
+        )
         self.events = EventEmitter()
         """Typed events: ``rp.events.on(RingChanged, callback)`` or ``rp.events.subscribe()``."""
         self._http_handler = http_handler
@@ -377,9 +387,28 @@ class Ringpop:
         """This node's address."""
         return self._require()[0].address
 
-    def lookup(self, key: str | bytes) -> str:
-        """The address owning ``key`` (our own address on an empty ring, like node)."""
+    @property
+    def is_leaving(self) -> bool:
+        """Whether the node self-evicted or closed (it should take no new traffic)."""
+        return self._evicted or self._closed
+
+    def _require_ready(self, what: str) -> SwimNode:
         node = self._require()[0]
+        if not node.ready:
+            raise NotReadyError(
+                f"{what} before bootstrap finished: the ring holds only this node, so every "
+                "key would map here. Await bootstrap() or wait_ready() first "
+                "(rp.node.ring has the local ring as it is)"
+            )
+        return node
+
+    def lookup(self, key: str | bytes) -> str:
+        """The address owning ``key``.
+
+        Raises :class:`NotReadyError` before :meth:`bootstrap` finished (ringpop-node
+        answers with itself then, which silently routes every key here).
+        """
+        node = self._require_ready("lookup()")
         if self.events.wants(LookupTiming):
             started = time.perf_counter()
             owner = node.ring.lookup(key)
@@ -389,8 +418,9 @@ class Ringpop:
         return owner if owner is not None else node.address
 
     def lookup_n(self, key: str | bytes, n: int) -> list[str]:
-        """Up to ``n`` distinct owners of ``key`` in ring order."""
-        return self._require()[0].ring.lookup_n(key, n)
+        """Up to ``n`` distinct owners of ``key`` in ring order (:class:`NotReadyError`
+        before bootstrap finished)."""
+        return self._require_ready("lookup_n()").ring.lookup_n(key, n)
 
     def owns(self, key: str | bytes, n: int = 1) -> bool:
         """Whether we are the owner of ``key`` (one of its ``n`` first owners)."""

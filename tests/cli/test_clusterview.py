@@ -48,7 +48,9 @@ def test_converges_when_all_agree_and_all_alive() -> None:
     assert not verdict.converged
     assert verdict.partitions == 2
     assert verdict.waiting == (C,)
-    assert "2 partitions" in model.events[-1].text
+    # differing checksums right after a change are gossip spreading, not a partition
+    assert "2 membership views (gossip spreading)" in model.events[-1].text
+    assert "partition" not in model.events[-1].text
 
     clock.now += 1.5
     for address in (A, B, C):
@@ -80,8 +82,29 @@ def test_kill_is_timed_from_the_action_and_needs_the_new_view() -> None:
     clock.now += 0.75
     for address in (A, B):
         model.observe(address, stats(address, 6, **{"3002": "suspect"}))
+    # suspect: still on every ring, requests for its keys still go there
+    assert not model.end_round().converged
+    assert "alive or suspect" in model.status_line()
+    clock.now += 5.0
+    for address in (A, B):
+        model.observe(address, stats(address, 7, **{"3002": "faulty"}))
     assert model.end_round().converged
-    assert model.events[-1].text == "converged in 0.8 s: 2 nodes, checksum 6"
+    assert model.events[-1].text == "converged in 5.8 s: 2 nodes, checksum 7"
+
+
+def test_a_lasting_split_is_called_a_partition() -> None:
+    clock = FakeClock()
+    model = model_with(clock)
+    for address in (A, B, C):
+        model.observe(address, stats(address, 5))
+    model.end_round()
+    for _ in range(3):
+        clock.now += 20
+        model.observe(A, stats(A, 5))
+        model.observe(B, stats(B, 5))
+        model.observe(C, stats(C, 9))
+        model.end_round()
+    assert model.status_line().startswith("2 partitions for 40.0 s")
 
 
 def test_one_missed_poll_is_not_an_event() -> None:

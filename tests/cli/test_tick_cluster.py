@@ -281,13 +281,13 @@ def test_metrics_flags_statsd_and_prometheus() -> None:
             match = re.search(r"Prometheus at http://127\.0\.0\.1:PORT/metrics, PORT in (\S+)", out)
             assert match, out
             first = int(re.split(r"[-,]", match.group(1))[0])
-            pinged = re.compile(r'^ringpop_ping_send_total\{node="127\.0\.0\.1:\d+"\} [1-9]', re.M)
+            pinged = re.compile(r'^ringpop_pings_sent_total\{node="127\.0\.0\.1:\d+"\} [1-9]', re.M)
 
             def scrape() -> tuple[bool, str]:
                 url = f"http://127.0.0.1:{first}/metrics"
                 with urllib.request.urlopen(url, timeout=5) as answer:
                     text = answer.read().decode()
-                return bool(pinged.search(text)) and "ringpop_num_members{" in text, text[-2000:]
+                return bool(pinged.search(text)) and "ringpop_members{" in text, text[-2000:]
 
             # Converged can come before the first ping (joins carry the membership).
             wait_for(scrape, 15, "a scrape with ping.send and num-members")

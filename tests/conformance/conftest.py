@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conformance.fakes import Cluster, load_schemas
+from tests.conformance.fakes import Cluster
 
 MakeCluster = Callable[..., Awaitable[Cluster]]
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[MakeCluster]:
-    """``await cluster(n, **flags)``: start n fakes and a SUT; checked and stopped after."""
-    if load_schemas() is None:
-        warnings.warn(
-            "spec JSON schemas not found (set RINGPOP_SPEC_DIR or check out ../shared/spec "
-            "next to the repository): the SUT's messages are not schema-checked",
-            stacklevel=1,
-        )
+    """``await cluster(n, **flags)``: start n fakes and a SUT; checked and stopped after.
+
+    Every message of the SUT is schema-checked: against our schemas always, and
+    against the spec's copy of ringpop-common's too when it is checked out.
+    """
     started: list[Cluster] = []
 
     async def make(

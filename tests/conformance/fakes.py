@@ -7,13 +7,14 @@ scripts (answer with a membership, delay, hold, refuse) and record every request
 A hosts file lists the fakes and the system under test (SUT), which runs as a
 subprocess (``python -m ringpop.cli.testpop``) and is killed by PID at the end.
 
-Every message the SUT sends is checked against the spec's JSON schemas
-(``spec/schema``): its requests as the fakes receive them, its responses as the
-fakes' and the admin client's calls return them. Violations (schema errors, wrong
-transport headers, an unexpected exit, a traceback on the SUT's stderr) are collected
-in :attr:`Cluster.violations` and fail the test at teardown. Without the spec next to
-the repository (a fresh clone; testpop.md §4 asks not to copy the schemas into the
-project) the tests still run, without the schema checks (``conftest.py`` warns).
+Every message the SUT sends is schema-checked (:class:`~tests.conformance.schemas.SchemaCheck`):
+its requests as the fakes receive them, its responses as the fakes' and the admin
+client's calls return them. Our own schemas (``tests/conformance/schemas.py``, written
+from the spec's field tables) always apply, so the checks run on a fresh clone too;
+when the spec is checked out next to the repository, its copy of ringpop-common's
+schemas (``spec/schema``, testpop.md §4) must pass as well. Violations (schema errors,
+wrong transport headers, an unexpected exit, a traceback on the SUT's stderr) are
+collected in :attr:`Cluster.violations` and fail the test at teardown.
 
 Use it through the ``cluster`` fixture of ``conftest.py``::
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import functools
 import json
 import os
 import signal
@@ -44,6 +44,11 @@ from typing import Any
 import farmhash
 
 from ringpop.tchannel import Channel, Request, Response, TChannelError
+from tests.conformance.schemas import (
+    SchemaCheck,
+    load_spec_schemas,
+    spec_schema_dir,
+)
 
 __all__ = [
     "ADMIN_CALLER",
@@ -53,7 +58,7 @@ __all__ = [
     "Mode",
     "Received",
     "Reply",
-    "Schemas",
+    "SchemaCheck",
     "Timeline",
     "free_port",
     "go_checksum",
@@ -79,50 +84,12 @@ START_TIMEOUT = 8.0
 _REPO = Path(__file__).resolve().parents[2]
 
 
-# -- the spec's JSON schemas -----------------------------------------------------------
+# -- the schemas: ours always, the spec's (ringpop-common's) when present ------------------
 
-
-def schema_dir() -> Path | None:
-    """``$RINGPOP_SPEC_DIR[/schema]`` or ``<repo>/../shared/spec/schema``; ``None`` if absent."""
-    configured = os.environ.get("RINGPOP_SPEC_DIR")
-    base = Path(configured) if configured else _REPO.parent / "shared" / "spec"
-    for candidate in (base / "schema", base):
-        if (candidate / "change.json").is_file():
-            return candidate
-    return None
-
-
-class Schemas:
-    """Draft-04 validators keyed by schema id without the slash (``"PingRequest"``)."""
-
-    def __init__(self, directory: Path) -> None:
-        import jsonschema
-        import referencing
-        from referencing.jsonschema import DRAFT4
-
-        documents = [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
-        registry = referencing.Registry().with_resources(
-            (d["id"], referencing.Resource.from_contents(d, default_specification=DRAFT4))
-            for d in documents
-        )
-        self._validators = {
-            d["id"].lstrip("/"): jsonschema.Draft4Validator(d, registry=registry) for d in documents
-        }
-
-    def errors(self, name: str, value: Any) -> list[str]:
-        """Every violation of schema ``name`` by ``value`` (empty when valid)."""
-        validator = self._validators[name]
-        return [
-            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-            for e in validator.iter_errors(value)
-        ]
-
-
-@functools.cache
-def load_schemas() -> Schemas | None:
-    """The spec's schemas, loaded once; ``None`` when the spec is not checked out."""
-    directory = schema_dir()
-    return None if directory is None else Schemas(directory)
+schema_dir = spec_schema_dir
+"""Where the spec's copy of ringpop-common's schemas is (``None``: not checked out)."""
+load_schemas = load_spec_schemas
+"""The spec's copy of ringpop-common's schemas, or ``None`` (see :class:`SchemaCheck`)."""
 
 
 # -- an independent membership checksum (spec §12, go flavour) --------------------------
@@ -399,7 +366,8 @@ class Cluster:
         extra_flags: Sequence[str] = (),
         joiner_without_incarnation: bool = False,
     ) -> None:
-        self.schemas = load_schemas()
+        self.schemas = SchemaCheck.load()
+        """Ours always, plus the spec's when it is checked out."""
         """``None`` without the spec: messages are then not schema-checked."""
         self.directory = directory
         self.size = size
@@ -448,8 +416,6 @@ class Cluster:
         self.violations.append(text)
 
     def validate(self, schema: str, body: Any, where: str) -> None:
-        if self.schemas is None:
-            return
         for error in self.schemas.errors(schema, body):
             self.violation(f"{where}: {schema}: {error}")
 

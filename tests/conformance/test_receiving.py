@@ -162,3 +162,23 @@ async def test_ping_req_responses_received_liberally(cluster: MakeCluster) -> No
     await asyncio.sleep(1.5)  # past suspect_ms: a suspicion would have turned faulty
     members = await c.members()
     assert members[a.address]["status"] == "alive", "d's pingStatus true means reached"
+
+
+async def test_change_about_an_address_without_port_is_counted(cluster: MakeCluster) -> None:
+    # A string, so the receiving rules keep it; the member list refuses a new member
+    # whose address is not host:port, and that drop is counted like the others.
+    port = free_port()
+    transport, collector = await statsd(port)
+    try:
+        c = await cluster(2, extra_flags=[f"--statsd=127.0.0.1:{port}"])
+        a = c.fakes[0]
+        changes = [{"address": "no-port", "status": "alive", "incarnationNumber": 5}]
+        assert (await c.ping(a, c.ping_body(a, changes))).ok
+        await c.wait_for(
+            lambda: collector.counters["receive.dropped.address"] >= 1,
+            3.0,
+            "the dropped address in the SUT's stats",
+        )
+        assert "no-port" not in await c.members()
+    finally:
+        transport.close()

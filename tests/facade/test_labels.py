@@ -69,7 +69,7 @@ async def test_identity_sets_replica_points() -> None:
     try:
         assert rp.labels() == {"__identity": "cache-a"}
         assert rp.node.ring.identity_of(address) == "cache-a"
-        assert rp.lookup("cache-a#3") == address
+        assert rp.node.ring.lookup("cache-a#3") == address
     finally:
         await rp.close(self_evict=False)
     with pytest.raises(LabelError, match="address"):

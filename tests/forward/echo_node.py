@@ -213,8 +213,7 @@ def build_asgi(rp: Ringpop, state: State) -> Any:
             Route("/_test/fake-server", fake, methods=["POST"]),
         ]
     )
-    echo_key, objects_key = path_key("/echo/{key}"), path_key("/objects/{key}")
-    return wrap(app, rp, key=lambda scope: echo_key(scope) or objects_key(scope))
+    return wrap(app, rp, key=path_key(["/echo/{key}", "/objects/{key}"], unmatched="local"))
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -329,9 +329,11 @@ async def test_killing_the_owner_mid_stream_loses_no_request(tmp_path: Path) -> 
             assert "max-retries" in failure or "Max number of retries" in failure, failure
         assert owners_after - {victim.address}, f"no request reached a new owner: {summary}"
         assert succeeded > len(failures), summary
+        # GETs fail over at once to the key's next owner (issue 12): none is lost
+        # and none needs to wait on the retry schedule for the ring to change.
+        assert not failures, summary
         stats = await info(session, entry)
         assert stats is not None
-        assert stats["events"].get("RetryScheduled", 0) >= 1
         assert stats["events"].get("RetryRerouted", 0) >= 1, stats["events"]
     finally:
         await session.close()

@@ -24,6 +24,7 @@ from ringpop.events import (
     RetrySucceeded,
 )
 from ringpop.forward import ProxyError
+from ringpop.forward import http as http_forward
 from ringpop.ring import HashRing
 from ringpop.tchannel import Channel, Response
 from tests.forward.conftest import Member, key_owned_by, start_members
@@ -165,7 +166,8 @@ async def test_skip_lookup_on_retry_keeps_the_destination(trio: list[Member]) ->
     response = await a.rp.handle_or_proxy(
         key, request(), skip_lookup_on_retry=True, retry_schedule=[0, 0, 0]
     )
-    assert response.status == 500
+    assert response.status == 503
+    assert response.headers["retry-after"] == "1"
     assert response.headers["x-ringpop-error"] == "ringpop.request-proxy.max-retries-exceeded"
     assert not a.of(RetryRerouted)
     assert {e.destination for e in a.of(RequestProxied)} == {b.address}
@@ -208,19 +210,23 @@ async def test_keys_that_diverge_during_retries_abort(trio: list[Member]) -> Non
     assert not c.seen
 
 
-async def test_retries_run_out_with_a_clear_error(trio: list[Member]) -> None:
+async def test_retries_run_out_with_a_clear_error(
+    trio: list[Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_forward, "RING_SETTLE_TRIES", 0)  # only the schedule's retries
     a, b, _ = trio
     key = key_owned_by(trio, b)
     b.rp.node.ring.add_server(FAKE)
-    response = await a.rp.handle_or_proxy(key, request(), retry_schedule=[0, 0.01])
-    assert response.status == 500
+    response = await a.rp.handle_or_proxy(key, request(), retry_schedule=[0, 0.01], max_retries=3)
+    assert response.status == 503  # node answers 500; a client should try again later
+    assert response.headers["retry-after"] == "1"
     assert response.body.startswith(b"Max number of retries exceeded. 3 were attempted")
     assert len(a.of(RequestProxied)) == 4  # the first attempt and 3 retries
     assert [e.attempt for e in a.of(RetryScheduled)] == [1, 2, 3]
     [failed] = a.of(RetryFailed)
     assert failed.attempts == 3
     none = await a.rp.handle_or_proxy(key, request(), max_retries=0)
-    assert none.status == 500
+    assert none.status == 503
     assert len(a.of(RequestProxied)) == 5
 
 
@@ -233,7 +239,7 @@ async def test_each_attempt_is_bounded_by_the_timeout(trio: list[Member]) -> Non
         key, request(), timeout=0.2, max_retries=1, retry_schedule=[0]
     )
     elapsed = time.monotonic() - started
-    assert response.status == 500
+    assert response.status == 503  # POST: no failover to another owner
     assert b"timed out" in response.body or b"timeout" in response.body.lower()
     assert 0.35 <= elapsed < 1.5
 

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from ringpop.clock import ManualClock
+from ringpop.membership import limits
 from ringpop.membership.limits import InputGuard, InputLimits, LimitError
 from ringpop.membership.memberlist import MemberList
 from ringpop.messages import MAX_CHANGES, Change, PingResponse
@@ -128,3 +129,37 @@ def test_dropped_entry_log_lines_stay_short(caplog: pytest.LogCaptureFixture) ->
     assert len(record.getMessage()) < 600
     assert guard.accept(PEER, receive(b'{"changes":[]}', PingResponse)).changes == []
     assert len(caplog.records) == 1, "nothing dropped: nothing logged"
+
+
+def test_new_member_without_host_port_is_dropped_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard, members, backend, _ = _setup(max_members=3)
+    caplog.set_level(logging.WARNING, logger="ringpop.membership.limits")
+    members.apply([_alive("10.0.0.1:1")])
+    bad = ["no-port", "a:b:c", "", "x" * 10_000]
+    changes = [_alive("10.0.0.1:1"), *map(_alive, bad), _alive("10.0.0.2:1")]
+    kept = guard.filter_changes(PEER, changes, members)
+    assert [c.address for c in kept] == ["10.0.0.1:1", "10.0.0.2:1"], "no room taken by them"
+    assert backend.counters["receive.dropped.address"] == 4
+    assert guard.dropped == {"address": 4}
+    assert "limits.refused.members" not in backend.counters
+    (record,) = caplog.records
+    assert "4 x address" in record.getMessage()
+    assert "'no-port'" in record.getMessage()
+    assert [a.new.address for a in members.apply(kept)] == ["10.0.0.2:1"]
+
+
+def test_known_members_skip_the_address_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    guard, members, backend, _ = _setup()
+    members.apply([_alive("10.0.0.1:1")])
+    calls: list[str] = []
+
+    def checked(address: str) -> bool:
+        calls.append(address)
+        return True
+
+    monkeypatch.setattr(limits, "is_valid_address", checked)
+    guard.filter_changes(PEER, [_alive("10.0.0.1:1"), _alive("127.0.0.1:3000")], members)
+    assert calls == [], "the fast path (known members) costs nothing more"
+    assert backend.counters.get("receive.dropped.address", 0) == 0

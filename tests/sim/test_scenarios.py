@@ -203,6 +203,14 @@ async def test_partition_then_heal_pass_merges(record_property: Record) -> None:
     targets = await cluster.healers[left[0]].heal()
     assert len(targets) == 1
     assert targets[0] in right
+    # That pass was the reincarnation phase (the members the sides disagree about
+    # refute); as with ringpop-node and ringpop-go, whose heal pings' responses are
+    # not applied, a later pass merges: run one a second, as many as it takes.
+    for _ in range(10):
+        await cluster.run_for(1)
+        if cluster.converged():
+            break
+        await cluster.healers[left[0]].heal()
     converged_at = await cluster.wait_for(cluster.converged, timeout=30, step=0.01)
     record_property("heal_to_one_checksum_s", round(converged_at - healed_at, 3))
     assert converged_at - healed_at < 10

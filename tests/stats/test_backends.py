@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ringpop.stats import MemoryBackend, MultiBackend, Stats, StatsdBackend, statsd_prefix
+from ringpop.stats import Kind, MemoryBackend, MultiBackend, Stats, StatsdBackend, statsd_prefix
 from ringpop.stats.prometheus import PrometheusBackend, metric_name
 
 
@@ -58,8 +58,10 @@ def test_statsd_never_raises_without_a_collector() -> None:
 
 
 def test_prometheus_names() -> None:
-    assert metric_name("ping-req.send") == "ringpop_ping_req_send"
-    assert metric_name("membership-update.alive") == "ringpop_membership_update_alive"
+    assert metric_name("ping-req.send") == "ringpop_ping_requests_sent_total"
+    assert metric_name("membership-update.alive") == "ringpop_membership_updates_total"
+    assert metric_name("ping", Kind.TIMING) == "ringpop_ping_rtt_seconds"
+    assert metric_name("someNew.thing-x") == "ringpop_some_new_thing_x_total"  # derived
 
 
 def test_prometheus_endpoint_is_scraped_over_http() -> None:
@@ -77,11 +79,11 @@ def test_prometheus_endpoint_is_scraped_over_http() -> None:
             text = r.read().decode()
     finally:
         backend.close()
-    assert 'ringpop_ping_send_total{node="127.0.0.1:3000"} 3.0' in text
-    assert 'ringpop_ping_send_total{node="127.0.0.1:3001"} 1.0' in text
-    assert 'ringpop_num_members{node="127.0.0.1:3000"} 4.0' in text
-    assert 'ringpop_ping_seconds_count{node="127.0.0.1:3000"} 1.0' in text
-    assert 'ringpop_ping_seconds_bucket{le="0.025",node="127.0.0.1:3000"} 1.0' in text
+    assert 'ringpop_pings_sent_total{node="127.0.0.1:3000"} 3.0' in text
+    assert 'ringpop_pings_sent_total{node="127.0.0.1:3001"} 1.0' in text
+    assert 'ringpop_members{node="127.0.0.1:3000"} 4.0' in text
+    assert 'ringpop_ping_rtt_seconds_count{node="127.0.0.1:3000"} 1.0' in text
+    assert 'ringpop_ping_rtt_seconds_bucket{le="0.025",node="127.0.0.1:3000"} 1.0' in text
 
 
 def test_memory_and_multi_backends(udp_collector: socket.socket) -> None:

@@ -296,7 +296,13 @@ class AdminClient:
                 address, endpoint, "timeout", f"no answer within {limit:g} s"
             ) from None
         except NetworkError as error:
-            raise AdminError(address, endpoint, "unreachable", f"unreachable ({error})") from None
+            text = str(error)
+            if "before the handshake" in text and await speaks_http(address, limit):
+                text = (
+                    f"{address} answers HTTP, not TChannel: is this the application's HTTP "
+                    "port? Give the node's ringpop (TChannel) address, e.g. its --listen"
+                )
+            raise AdminError(address, endpoint, "unreachable", f"unreachable ({text})") from None
         except TChannelError as error:
             raise AdminError(address, endpoint, "error", f"call failed: {error}") from None
         except OSError as error:
@@ -348,3 +354,21 @@ class AdminClient:
 
         results = await asyncio.gather(*(one(a) for a in targets))
         return dict(zip(targets, results, strict=True))
+
+
+async def speaks_http(address: str, timeout: float) -> bool:
+    """Whether ``address`` answers a plain HTTP request (a common mistake: the admin
+    client pointed at a service's HTTP front instead of its TChannel port)."""
+    host, _, port = address.rpartition(":")
+    try:
+        async with asyncio.timeout(min(timeout, 2.0)):
+            reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            try:
+                writer.write(b"HEAD / HTTP/1.0\r\n\r\n")
+                await writer.drain()
+                first = await reader.read(5)
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ValueError):
+        return False
+    return first == b"HTTP/"

@@ -223,15 +223,11 @@ class ClusterModel:
                 self.disturbed_at = now
                 self.converged_since = None
                 if verdict.partitions > 1:
-                    self.emit(
-                        "diverged", f"{verdict.partitions} partitions: {describe_groups(verdict)}"
-                    )
+                    self.emit("diverged", describe_views(verdict))
                 else:
                     self.emit("diverged", f"not converged: {describe_wait(verdict)}")
             elif verdict.partitions > 1 and verdict.partitions != self.verdict.partitions:
-                self.emit(
-                    "diverged", f"{verdict.partitions} partitions: {describe_groups(verdict)}"
-                )
+                self.emit("diverged", describe_views(verdict))
             if self.disturbed_at is None:
                 self.disturbed_at = now
         self.converged = verdict.converged
@@ -256,9 +252,11 @@ class ClusterModel:
             view = next(n.stats for n in answering if n.stats is not None)
             assert view is not None
             alive = view.alive_addresses()
+            # A stopped node still suspect is still on the ring: not converged yet.
+            reachable = {m.address for m in view.members if m.status in ("alive", "suspect")}
             running = {n.address for n in expected}
             missing = tuple(sorted(running - alive))
-            extra = tuple(sorted(alive - running))
+            extra = tuple(sorted(reachable - running))
         converged = (
             bool(answering) and not waiting and len(groups) == 1 and not missing and not extra
         )
@@ -281,12 +279,29 @@ class ClusterModel:
         if not any(n.expected for n in self.nodes.values()):
             return "no node running"
         if verdict.partitions > 1:
-            return f"{verdict.partitions} partitions{since}: {describe_groups(verdict)}"
+            lasting = self.disturbed_at is not None and now - self.disturbed_at > PARTITION_AFTER
+            return describe_views(verdict, since, partitioned=lasting)
         return f"not converged{since}: {describe_wait(verdict)}"
 
     def checksum_rank(self) -> dict[int, int]:
         """Checksum -> 0 for the biggest group, 1 for the next, ... (for colours)."""
         return {checksum: i for i, (checksum, _nodes) in enumerate(self.verdict.groups)}
+
+
+PARTITION_AFTER = 30.0
+"""Seconds of differing membership views after which tick-cluster calls it a partition
+(before that it is gossip still spreading a change)."""
+
+
+def describe_views(verdict: Verdict, since: str = "", *, partitioned: bool = False) -> str:
+    """``2 membership views (gossip spreading): ...``; a partition once it lasts."""
+    what = (
+        f"{verdict.partitions} partitions"
+        if partitioned
+        else f"{verdict.partitions} membership views"
+    )
+    note = "" if partitioned else " (gossip spreading)"
+    return f"{what}{since}{note}: {describe_groups(verdict)}"
 
 
 def describe_groups(verdict: Verdict) -> str:
@@ -300,5 +315,8 @@ def describe_wait(verdict: Verdict) -> str:
     if verdict.missing:
         parts.append(f"{', '.join(verdict.missing)} not yet alive in the members' view")
     if verdict.extra:
-        parts.append(f"{', '.join(verdict.extra)} down but still alive in the members' view")
+        parts.append(
+            f"{', '.join(verdict.extra)} down but still alive or suspect in the members' "
+            "view (on the ring until declared faulty)"
+        )
     return "; ".join(parts) or "no answers yet"

@@ -95,13 +95,16 @@ def add_node_arguments(
     periods_ms: tuple[int, int, int] = (5000, 5000, 5000),
     show_flavour: bool = False,
     startup_sync: bool = False,
+    fast_heal: bool = False,
 ) -> None:
     """The flags of a node program: testpop's, shared by the examples.
 
     ``periods_ms`` are the defaults of ``--suspect-period``, ``--faulty-period`` and
     ``--tombstone-period`` (testpop: 5000 each, what the harness passes).
     ``startup_sync`` is the default of ``--startup-sync``: off for testpop, whose
-    traffic the conformance program checks against the spec, on for applications.
+    traffic the conformance program checks against the spec, on for applications;
+    ``fast_heal`` likewise for ``--fast-heal`` (probes of faulty members are joins the
+    spec's traffic does not have).
     """
     from ringpop.cli.argtypes import positive_number
     from ringpop.cli.tlsargs import add_tls_arguments
@@ -128,6 +131,14 @@ def add_node_arguments(
         default=startup_sync,
         help="pull a differing member's view during the first 10 s (faster cold start; "
         "beyond the spec, wire-neutral)",
+    )
+    parser.add_argument(
+        "--fast-heal",
+        action=argparse.BooleanOptionalAction,
+        default=fast_heal,
+        help="heal as soon as a faulty member calls us or answers a probe, not every 30 s, "
+        "and take faulty verdicts from members we hold unreachable as suspect "
+        "(beyond the spec, wire-neutral)",
     )
     parser.add_argument(
         "--ping-timeout",
@@ -168,6 +179,8 @@ def node_options(args: argparse.Namespace) -> Options:
         checksum_flavour=args.checksum_flavour,
         tls=tls_config(args),
         startup_sync_enabled=args.startup_sync,
+        fast_heal_enabled=args.fast_heal,
+        cautious_rumours=args.fast_heal,
         **_tuning(args),
     )
 

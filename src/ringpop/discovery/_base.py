@@ -21,12 +21,17 @@ class DiscoveryError(Exception):
     ``source`` names what was asked (``"hosts file /etc/ringpop/hosts.json"``,
     ``"DNS A lookup of 'ringpop.default.svc.cluster.local.'"``) and ``reason`` says
     why it failed; ``str(error)`` is ``"<source>: <reason>"``.
+
+    ``permanent`` says that asking again cannot help until someone fixes the source
+    (a hosts file that is not a JSON array of addresses): bootstrap then gives up at
+    once instead of retrying for ``max_join_duration``.
     """
 
-    def __init__(self, source: str, reason: str) -> None:
+    def __init__(self, source: str, reason: str, *, permanent: bool = False) -> None:
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        self.permanent = permanent
 
 
 @runtime_checkable

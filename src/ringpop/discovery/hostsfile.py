@@ -56,6 +56,8 @@ class HostsFile:
                 return self._parse(data)
             except _TornReadError as exc:
                 if attempt >= self._retries:
+                    # Not permanent: the file may be rewritten yet (a generator that
+                    # writes it late, or non-atomically); bootstrap warns and retries.
                     raise DiscoveryError(self._source, str(exc)) from exc.__cause__
             attempt += 1
             await asyncio.sleep(self._retry_delay)
@@ -75,7 +77,7 @@ class HostsFile:
         except OSError as exc:
             raise DiscoveryError(self._source, f"cannot be read: {exc.strerror or exc}") from exc
         if len(data) > _MAX_BYTES:
-            raise DiscoveryError(self._source, f"larger than {_MAX_BYTES} bytes")
+            raise DiscoveryError(self._source, f"larger than {_MAX_BYTES} bytes", permanent=True)
         return data
 
     def _parse(self, data: bytes) -> list[str]:
@@ -84,7 +86,7 @@ class HostsFile:
         try:
             value = json.loads(data)
         except UnicodeDecodeError as exc:
-            raise DiscoveryError(self._source, f"not UTF-8 text: {exc}") from None
+            raise DiscoveryError(self._source, f"not UTF-8 text: {exc}", permanent=True) from None
         except json.JSONDecodeError as exc:
             raise _TornReadError(
                 f"not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
@@ -93,13 +95,16 @@ class HostsFile:
             raise DiscoveryError(
                 self._source,
                 f"expected a JSON array of 'ip:port' strings, found a JSON {_json_kind(value)}",
+                permanent=True,
             )
         checked: list[str] = []
         for index, entry in enumerate(value):
             try:
                 checked.append(check_address(entry))
             except ValueError as exc:
-                raise DiscoveryError(self._source, f"entry {index}: {exc}") from None
+                raise DiscoveryError(
+                    self._source, f"entry {index}: {exc}", permanent=True
+                ) from None
         return dedupe(checked)
 
     def __repr__(self) -> str:

@@ -38,6 +38,7 @@ from ringpop.options import Options
 from ringpop.receiving import receive
 from ringpop.tchannel import Channel, Request, Response, TChannelError
 from ringpop.tchannel.api import CODE_APPLICATION_ERROR
+from ringpop.tchannel.errors import CallTimeoutError, DeclinedError, NetworkError, UnhealthyError
 
 __all__ = [
     "HttpHandler",
@@ -93,22 +94,28 @@ HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
 class ProxyError(Exception):
-    """Forwarding failed; ``type`` is ringpop-node's error type, ``status`` the HTTP status."""
+    """Forwarding failed; ``type`` is ringpop-node's error type, ``status`` the HTTP status,
+    ``retry_after`` (seconds) what to tell the client when trying later may work."""
 
-    def __init__(self, type: str, message: str, status: int = 500) -> None:
+    def __init__(
+        self, type: str, message: str, status: int = 500, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.type = type
         self.message = message
         self.status = status
+        self.retry_after = retry_after
 
     def as_response(self) -> HttpResponse:
         """The HTTP answer for the original client: status and message body (as node),
-        and the error type in ``x-ringpop-error``."""
-        return HttpResponse(
-            self.status,
-            {"content-type": "text/plain; charset=utf-8", "x-ringpop-error": self.type},
-            self.message.encode(),
-        )
+        the error type in ``x-ringpop-error`` and, if set, ``retry-after``."""
+        headers: dict[str, str | list[str]] = {
+            "content-type": "text/plain; charset=utf-8",
+            "x-ringpop-error": self.type,
+        }
+        if self.retry_after is not None:
+            headers["retry-after"] = str(self.retry_after)
+        return HttpResponse(self.status, headers, self.message.encode())
 
 
 class _Head(msgspec.Struct, rename="camel"):
@@ -127,6 +134,9 @@ class _ResponseHead(msgspec.Struct, rename="camel"):
     status_code: int = 200
     headers: dict[str, Any] = {}
 
+
+_UNREACHABLE = (NetworkError, CallTimeoutError, DeclinedError, UnhealthyError)
+"""Transport failures after which another owner may serve the request."""
 
 _encode = msgspec.json.Encoder().encode
 
@@ -173,7 +183,28 @@ def _response_headers(headers: dict[str, Any]) -> dict[str, str | list[str]]:
 
 
 class _AttemptError(Exception):
-    """One forwarding attempt failed (transport or remote error)."""
+    """One forwarding attempt failed (transport or remote error).
+
+    ``unreachable``: the destination refused the connection, dropped it or did not
+    answer in time (a transport failure), as opposed to answering with an error.
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+        self.ring_differs = message.startswith(_INVALID_CHECKSUM)
+        """The owner refused because its ring differs from ours (a change is spreading)."""
+
+
+_INVALID_CHECKSUM = "ringpop.request-proxy.invalid-checksum"
+RING_SETTLE_DELAY = 0.05
+"""While rings differ (a change is spreading), wait this long before trying again..."""
+RING_SETTLE_TRIES = 20
+"""...at most this many times per request (1 s) before the retry schedule applies."""
+
+
+FAILOVER_DEPTH = 3
+"""Owners tried for a key, in ``lookup_n`` order, before waiting for the ring."""
 
 
 class RequestProxy:
@@ -272,8 +303,17 @@ class RequestProxy:
         max_retries: int | None = None,
         retry_schedule: Sequence[float] | None = None,
         skip_lookup_on_retry: bool | None = None,
+        failover: bool | None = None,
     ) -> HttpResponse:
-        """Forward ``request`` to ``destination`` with retries; raises :class:`ProxyError`."""
+        """Forward ``request`` to ``destination`` with retries; raises :class:`ProxyError`.
+
+        When the destination cannot be reached (connection refused or dropped,
+        timeout) and ``failover`` allows it (default: the request's method is in
+        ``options.proxy_failover_methods``), the request goes at once to the key's
+        next owner in ``lookup_n`` order (ourselves included) instead of waiting on
+        the retry schedule for the ring to drop the dead node. When nothing could
+        serve it, 503 with ``Retry-After`` (``max-retries-exceeded``).
+        """
         options = self.options
         if len(request.body) > options.body_limit:
             raise ProxyError(
@@ -288,44 +328,98 @@ class RequestProxy:
         skip_lookup = (
             options.skip_lookup_on_retry if skip_lookup_on_retry is None else skip_lookup_on_retry
         )
+        if failover is None:
+            failover = request.method.upper() in options.proxy_failover_methods
         key_tuple = tuple(keys)
-        try:
-            return await self._attempt(key_tuple, request, destination, timeout)
-        except _AttemptError as error:
-            last_error = str(error)
-        for attempt in range(1, retries + 1):
-            delay = schedule[min(attempt - 1, len(schedule) - 1)] if schedule else 0.0
-            self.events.emit(RetryScheduled(key_tuple, attempt, delay, last_error))
-            self.node.stats.increment("requestProxy.retry.scheduled")
-            await asyncio.sleep(delay)
-            if not skip_lookup:
-                try:
-                    owner = self._owner(keys)
-                except ProxyError as error:
-                    self.events.emit(RetryAborted(key_tuple, attempt, error.message))
-                    self.node.stats.increment("requestProxy.retry.aborted")
-                    raise
-                if owner != destination:
-                    self.events.emit(RetryRerouted(key_tuple, attempt, destination, owner))
-                    self.node.stats.increment("requestProxy.retry.reroute")
-                    if owner == self.node.address:
-                        return await self._local(request)
-                    destination = owner
-            self.events.emit(RetryAttempted(key_tuple, attempt, destination))
+        unreachable: set[str] = set()
+        settle_tries = RING_SETTLE_TRIES
+        attempt = 0  # retries of the schedule used
+        tries = 0  # every retry, for the events
+        while True:
+            ring_differs = False
             try:
                 response = await self._attempt(key_tuple, request, destination, timeout)
             except _AttemptError as error:
                 last_error = str(error)
+                ring_differs = error.ring_differs
+                if error.unreachable:
+                    unreachable.add(destination)
+            else:
+                if tries:
+                    self.events.emit(RetrySucceeded(key_tuple, tries, destination))
+                    self.node.stats.increment("requestProxy.retry.succeeded")
+                return response
+            if failover and destination in unreachable:
+                alternate = self._alternate(key_tuple, unreachable)
+                if alternate is not None:  # bounded: each pass adds one to `unreachable`
+                    self.events.emit(RetryRerouted(key_tuple, tries, destination, alternate))
+                    self.node.stats.increment("requestProxy.failover")
+                    if alternate == self.node.address:
+                        return await self._local(request)
+                    destination = alternate
+                    continue
+            if ring_differs and settle_tries > 0 and not skip_lookup:
+                # Rings differ for the moment gossip takes to spread a change: try again
+                # soon (bounded) rather than after the schedule's seconds.
+                settle_tries -= 1
+                tries += 1
+                self.events.emit(RetryScheduled(key_tuple, tries, RING_SETTLE_DELAY, last_error))
+                await asyncio.sleep(RING_SETTLE_DELAY)
+                owner = self._retry_destination(key_tuple, tries, unreachable, failover)
+                if owner != destination:
+                    self.events.emit(RetryRerouted(key_tuple, tries, destination, owner))
+                    if owner == self.node.address:
+                        return await self._local(request)
+                    destination = owner
+                self.events.emit(RetryAttempted(key_tuple, tries, destination))
                 continue
-            self.events.emit(RetrySucceeded(key_tuple, attempt, destination))
-            self.node.stats.increment("requestProxy.retry.succeeded")
-            return response
+            attempt += 1
+            if attempt > retries:
+                break
+            tries += 1
+            delay = schedule[min(attempt - 1, len(schedule) - 1)] if schedule else 0.0
+            self.events.emit(RetryScheduled(key_tuple, tries, delay, last_error))
+            self.node.stats.increment("requestProxy.retry.scheduled")
+            await asyncio.sleep(delay)
+            if not skip_lookup:
+                owner = self._retry_destination(key_tuple, tries, unreachable, failover)
+                if owner != destination:
+                    self.events.emit(RetryRerouted(key_tuple, tries, destination, owner))
+                    self.node.stats.increment("requestProxy.retry.reroute")
+                    if owner == self.node.address:
+                        return await self._local(request)
+                    destination = owner
+            self.events.emit(RetryAttempted(key_tuple, tries, destination))
         self.events.emit(RetryFailed(key_tuple, retries, last_error))
         self.node.stats.increment("requestProxy.retry.failed")
         raise ProxyError(
             "ringpop.request-proxy.max-retries-exceeded",
             f"Max number of retries exceeded. {retries} were attempted ({last_error})",
+            503,
+            retry_after=1,
         )
+
+    def _retry_destination(
+        self, keys: tuple[str, ...], tries: int, unreachable: set[str], failover: bool
+    ) -> str:
+        """The owner of ``keys`` now, or its first reachable next owner with failover;
+        ``ProxyError`` (and a :class:`RetryAborted` event) when the keys diverged."""
+        try:
+            owner = self._owner(keys)
+        except ProxyError as error:
+            self.events.emit(RetryAborted(keys, tries, error.message))
+            self.node.stats.increment("requestProxy.retry.aborted")
+            raise
+        if failover and owner in unreachable:
+            owner = self._alternate(keys, unreachable) or owner
+        return owner
+
+    def _alternate(self, keys: tuple[str, ...], unreachable: set[str]) -> str | None:
+        """The first of the first key's next owners that did not fail us, or ``None``."""
+        for candidate in self.node.ring.lookup_n(keys[0], FAILOVER_DEPTH):
+            if candidate not in unreachable:
+                return candidate
+        return None
 
     async def _attempt(
         self, keys: tuple[str, ...], request: HttpRequest, destination: str, timeout: float
@@ -361,13 +455,15 @@ class RequestProxy:
                 response_head.status_code, _response_headers(response_head.headers), response.arg3
             )
         except TChannelError as error:
-            raise _AttemptError(f"{destination}: {error}") from None
+            raise _AttemptError(
+                f"{destination}: {error}", unreachable=isinstance(error, _UNREACHABLE)
+            ) from None
         finally:
-            self.node.stats.increment(
-                "requestProxy.send.success" if ok else "requestProxy.send.error"
-            )
+            elapsed = time.monotonic() - started
+            stats = self.node.stats
+            stats.increment("requestProxy.send.success" if ok else "requestProxy.send.error")
+            stats.timing("requestProxy.send", elapsed * 1000.0)
             if self.events.wants(RequestProxied):
-                elapsed = time.monotonic() - started
                 self.events.emit(RequestProxied(keys, destination, ENDPOINT, ok, elapsed))
 
     # -- receiver ------------------------------------------------------------------------

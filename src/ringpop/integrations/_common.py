@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -18,6 +20,9 @@ __all__ = [
     "ForwardOptions",
     "KeyResult",
     "NotReady",
+    "RateLimitedLog",
+    "Unmatched",
+    "UnmatchedKeyError",
     "decide",
     "resolve_keys",
 ]
@@ -163,3 +168,72 @@ def collect_response_headers(items: Iterator[tuple[str, str]]) -> dict[str, str 
 def plain(status: int, message: str) -> HttpResponse:
     """A text/plain response."""
     return HttpResponse(status, {"content-type": "text/plain; charset=utf-8"}, message.encode())
+
+
+Unmatched = Literal["warn", "local", "reject", "raise"]
+"""What a key function does with a request none of its patterns/routes match:
+
+* ``"warn"`` (default): serve it where it arrived, not sharded, and log a WARNING
+  (at most one every 10 s, with how many were skipped) - a pattern that does not
+  match is usually a mistake;
+* ``"local"``: serve it where it arrived, silently (some paths are not sharded);
+* ``"reject"``: answer 404 with ``x-ringpop-error: ringpop.unmatched-key``;
+* ``"raise"``: raise :class:`UnmatchedKeyError` (the server answers 500).
+"""
+
+UNMATCHED_ERROR = "ringpop.unmatched-key"
+
+
+class UnmatchedKeyError(LookupError):
+    """A request matched none of a key function's patterns (``unmatched="raise"``
+    or ``"reject"``)."""
+
+    def __init__(self, path: str, patterns: Sequence[str], *, reject: bool = False) -> None:
+        super().__init__(f"{path!r} matches none of the key patterns {list(patterns)}")
+        self.path = path
+        self.patterns = tuple(patterns)
+        self.reject = reject
+
+
+class RateLimitedLog:
+    """Log a message at most once every ``every`` seconds; counts what it skipped."""
+
+    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
+        self.logger = logger
+        self.every = every
+        self._last = float("-inf")
+        self._skipped = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        """Log at WARNING unless one was logged less than ``every`` seconds ago."""
+        now = time.monotonic()
+        if now - self._last < self.every:
+            self._skipped += 1
+            return
+        skipped, self._skipped, self._last = self._skipped, 0, now
+        suffix = f" ({skipped} more like it since the last warning)" if skipped else ""
+        self.logger.warning(message + suffix, *args)
+
+
+def check_unmatched(unmatched: str) -> Unmatched:
+    """``unmatched`` when it is a valid policy, else ``ValueError``."""
+    if unmatched not in ("warn", "local", "reject", "raise"):
+        raise ValueError(
+            f"unmatched must be 'warn', 'local', 'reject' or 'raise', not {unmatched!r}"
+        )
+    return unmatched  # type: ignore[return-value]
+
+
+def on_unmatched(
+    unmatched: Unmatched, path: str, patterns: Sequence[str], limiter: RateLimitedLog
+) -> None:
+    """Apply the ``unmatched`` policy to a request no pattern matched."""
+    if unmatched == "warn":
+        limiter.warning(
+            "ringpop: %s matches none of the key patterns %s: served here, NOT sharded "
+            "(add a pattern, or pass unmatched='local' if that is intended)",
+            path,
+            list(patterns),
+        )
+    elif unmatched in ("reject", "raise"):
+        raise UnmatchedKeyError(path, patterns, reject=unmatched == "reject")

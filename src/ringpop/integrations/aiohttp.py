@@ -49,13 +49,19 @@ from yarl import URL
 from ringpop.forward import HttpRequest, HttpResponse
 from ringpop.integrations._common import (
     FRAMING_HEADERS,
+    UNMATCHED_ERROR,
     ForwardInfo,
     ForwardOptions,
     KeyResult,
     NotReady,
+    RateLimitedLog,
+    Unmatched,
+    UnmatchedKeyError,
+    check_unmatched,
     collect_response_headers,
     decide,
     forward_request_headers,
+    on_unmatched,
     plain,
     resolve_keys,
 )
@@ -96,14 +102,23 @@ def forward_info(request: web.BaseRequest) -> ForwardInfo | None:
     return info if isinstance(info, ForwardInfo) else None
 
 
-def match_info_key(name: str) -> RequestKeyFunc:
+def match_info_key(name: str, *, unmatched: Unmatched = "warn") -> RequestKeyFunc:
     """Key from a route's path parameter: ``match_info_key("id")`` for ``/objects/{id}``.
 
-    Routes without that parameter give ``None`` (not sharded).
+    aiohttp's router has matched the request already, so this is the route's own
+    parameter. Routes without it give ``None`` (not sharded, e.g. ``/ready``).
+    Requests that match no route at all follow ``unmatched`` (see
+    :data:`~ringpop.integrations.Unmatched`; the app answers them 404 anyway).
     """
+    policy = check_unmatched(unmatched)
+    limiter = RateLimitedLog(log)
 
     def key(request: web.Request) -> str | None:
-        return request.match_info.get(name)
+        match_info = request.match_info
+        if match_info.http_exception is not None:
+            on_unmatched(policy, request.path, [f"routes with {{{name}}}"], limiter)
+            return None
+        return match_info.get(name)
 
     return key
 
@@ -145,7 +160,14 @@ def middleware(
     async def ringpop_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if FORWARD_INFO in request:
             return await handler(request)
-        keys = await resolve_keys(key, request)
+        try:
+            keys = await resolve_keys(key, request)
+        except UnmatchedKeyError as error:
+            if not error.reject:
+                raise
+            rejected = plain(404, str(error))
+            rejected.headers["x-ringpop-error"] = UNMATCHED_ERROR
+            return to_web_response(rejected)
         if keys is None:
             return await handler(request)
         decision = decide(ringpop, keys, not_ready)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 
 from ringpop.discovery import DiscoverProvider
+from ringpop.membership.fastheal import FastHealer
 from ringpop.membership.member import Member, change_from_wire
 from ringpop.membership.network import CallError
 from ringpop.membership.node import SwimNode
@@ -51,6 +52,8 @@ class Healer:
         self.last_host_count = 0
         self.passes = 0
         self._task: asyncio.Task[None] | None = None
+        self.fast = FastHealer(self)
+        """Heals started by contact with, or a probe of, a member held faulty."""
 
     # -- one pass --------------------------------------------------------------------
 
@@ -89,12 +92,22 @@ class Healer:
 
     async def attempt(self, target: str) -> set[str]:
         """Heal with ``target``; the addresses pingable on its side."""
+        reachable, _merged = await self.attempt_phase(target)
+        return reachable
+
+    async def attempt_phase(self, target: str) -> tuple[set[str], bool]:
+        """Heal with ``target``: the addresses pingable on its side, and whether this
+        was the merge phase (``False``: reincarnation, another attempt must follow
+        once the members the two sides disagreed about have refuted)."""
         node = self.node
         options = node.options
         try:
             response = await node.send_join(target, timeout=options.heal_join_timeout)
         except CallError as error:
             raise HealError(str(error)) from None
+        # The partition is over: the refutations this heal asks for must spread within
+        # the suspect period, not at the period that failed probes stretched (§8.1).
+        node.reset_protocol_rate()
         theirs = [c for c in map(change_from_wire, response.membership) if c is not None]
         for_them: list[Change] = []
         for_us: list[Change] = []
@@ -116,26 +129,40 @@ class Healer:
                 and _overrides(b.incarnation_number, b.status, a.incarnation, a.status)
             ):
                 for_us.append(_suspect_copy(b.address, b.incarnation_number, dict(b.labels)))
+        # The heal pings' responses are not applied (ringpop-node and ringpop-go do not
+        # either): they carry the target's pending rumours, which after a partition are
+        # its side's verdicts on our side ("faulty", "tombstone") - exactly what the
+        # reincarnation phase is there to overturn, not to adopt.
         if for_us or for_them:
             node.apply_changes(for_us, peer=target)
             sent = not for_them or await node.send_ping(
-                target, timeout=options.heal_ping_timeout, changes=for_them
+                target, timeout=options.heal_ping_timeout, changes=for_them, apply_response=False
             )
         else:
             node.apply_changes(theirs, peer=target)
             sent = await node.send_ping(
-                target, timeout=options.heal_ping_timeout, changes=node.members.as_changes()
+                target,
+                timeout=options.heal_ping_timeout,
+                changes=node.members.as_changes(),
+                apply_response=False,
             )
         if not sent:  # like go: the attempt failed, count it and try another target
             raise HealError(f"heal ping to {target} failed")
-        return {c.address for c in theirs if is_pingable_status(c.status)}
+        merged = not (for_us or for_them)
+        return {c.address for c in theirs if is_pingable_status(c.status)}, merged
 
     # -- periodic --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run heal passes every ``heal_period`` with probability ``base / N``."""
-        if self._task is None and self.provider is not None and self.node.options.heal_enabled:
+        """Run heal passes every ``heal_period`` with probability ``base / N``, and
+        fast heals (``fast_heal_enabled``)."""
+        options = self.node.options
+        if not options.heal_enabled:
+            return
+        if self._task is None and self.provider is not None:
             self._task = self.node.spawn(self._loop())
+        if options.fast_heal_enabled:
+            self.fast.start()
 
     async def _loop(self) -> None:
         node = self.node

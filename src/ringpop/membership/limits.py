@@ -8,7 +8,9 @@ every member list without bound (Temporal's fork had to add caps, ringpop-go for
   (``max_changes_per_message``): the whole message is refused;
 * label size and count on each change (the §16 limits; internal ``__`` keys are not
   counted): that change is dropped;
-* at most ``max_members`` tracked members: changes that would add more are dropped.
+* at most ``max_members`` tracked members: changes that would add more are dropped;
+* a change about a new member whose address is not ``host:port`` is dropped (the
+  member list would drop it too) and counted as ``receive.dropped.address``.
 
 Every refusal is counted in stats (``limits.refused.<reason>``) and logged at most
 once per peer per minute. Entries the receiving rules dropped from a peer's message
@@ -20,13 +22,14 @@ Nothing here changes the wire format.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 import msgspec
 
 from ringpop.clock import Clock
 from ringpop.membership.labels import LabelError, check_labels
+from ringpop.membership.member import is_valid_address
 from ringpop.membership.memberlist import MemberList
 from ringpop.messages import Change
 from ringpop.receiving import Received
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 _LOG_EVERY = 60.0
 _PEER_CHARS = 200
 """A peer is named by what it claims (a request's ``source``): keep log keys short."""
+_SAMPLE_CHARS = 120
+"""Most characters of a dropped address quoted in a log line."""
 
 T = TypeVar("T")
 
@@ -96,17 +101,21 @@ class InputGuard:
     def accept(self, peer: str, received: Received[T]) -> T:
         """The message of ``received``; counts and logs the entries dropped from it."""
         if received.dropped:
-            for reason, count in received.dropped.items():
-                self.dropped[reason] = self.dropped.get(reason, 0) + count
-                self.stats.increment(f"receive.dropped.{reason}", count)
-            if self._should_log(peer, "receive.dropped"):
-                log.warning(
-                    "dropped unusable entries from %s (%s), e.g. %s",
-                    _name(peer),
-                    ", ".join(f"{count} x {reason}" for reason, count in received.dropped.items()),
-                    received.sample,
-                )
+            self._count_dropped(peer, received.dropped, received.sample)
         return received.message
+
+    def _count_dropped(self, peer: str, dropped: Mapping[str, int], sample: str) -> None:
+        """Count entries dropped by reason (``receive.dropped.<reason>``); log rarely."""
+        for reason, count in dropped.items():
+            self.dropped[reason] = self.dropped.get(reason, 0) + count
+            self.stats.increment(f"receive.dropped.{reason}", count)
+        if self._should_log(peer, "receive.dropped"):
+            log.warning(
+                "dropped unusable entries from %s (%s), e.g. %s",
+                _name(peer),
+                ", ".join(f"{count} x {reason}" for reason, count in dropped.items()),
+                sample,
+            )
 
     def check_body(self, peer: str, body: bytes) -> None:
         """Raise :class:`LimitError` if ``body`` is larger than allowed."""
@@ -133,7 +142,8 @@ class InputGuard:
         kept: list[Change] = []
         room = limits.max_members - len(members)
         new_addresses: set[str] = set()
-        bad_labels = over_capacity = 0
+        bad_labels = over_capacity = bad_addresses = 0
+        bad_address = ""
         for change in changes:
             if change.labels:
                 try:
@@ -148,11 +158,18 @@ class InputGuard:
                     continue
             address = change.address
             if address not in members and address not in new_addresses:
+                if not is_valid_address(address):  # a new member only: never on the fast path
+                    if not bad_addresses:
+                        bad_address = address
+                    bad_addresses += 1
+                    continue
                 if len(new_addresses) >= room:
                     over_capacity += 1
                     continue
                 new_addresses.add(address)
             kept.append(change)
+        if bad_addresses:
+            self._count_dropped(peer, {"address": bad_addresses}, repr(bad_address[:_SAMPLE_CHARS]))
         if bad_labels:
             self._refuse(
                 peer, "labels", f"{bad_labels} changes with labels over the limits", bad_labels

@@ -14,12 +14,15 @@ Joining (:mod:`.join`), partition healing (:mod:`.heal`) and the endpoint handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
+
+import msgspec.structs
 
 from ringpop.clock import Clock, SystemClock
 from ringpop.membership.dissemination import Disseminator
@@ -56,6 +59,9 @@ EvictionListener = Callable[[list[Member]], None]
 Hook = Callable[[], Awaitable[None] | None]
 
 _TIMING_SAMPLES = 10
+_GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
+_DOUBTED = frozenset((Status.SUSPECT, Status.FAULTY, Status.TOMBSTONE))
+_REACHABLE = frozenset((Status.ALIVE, Status.SUSPECT))
 
 
 class SelfEvictionError(RuntimeError):
@@ -132,6 +138,9 @@ class SwimNode:
         self.on_join_request: Callable[[str], None] | None = None
         """Called by the join handler with the joiner's address (bootstrap uses it:
         a peer that joins us is up, so a backing-off bootstrap can retry with it)."""
+        self.contact_listeners: list[Callable[[str], None]] = []
+        """Called with the source of every join, ping and ping-req we receive
+        (the fast healer: a member we hold faulty that calls us is reachable)."""
         self._closed = False
         self._gossip_task: asyncio.Task[None] | None = None
         self._tick_lock: asyncio.Lock | None = None
@@ -148,6 +157,7 @@ class SwimNode:
         self._tick_durations: deque[float] = deque(maxlen=_TIMING_SAMPLES)
         self._protocol_rate = options.min_protocol_period
         self._rate_computed_at = float("-inf")
+        self._period_wake: asyncio.Event | None = None
         self.ping_count = 0
         """Pings sent by the gossip loop and admin ticks (for stats and tests)."""
 
@@ -201,6 +211,19 @@ class SwimNode:
         """Call ``listener(applied)`` after every processed batch of changes."""
         self._listeners.append(listener)
 
+    def note_contact(self, address: str) -> None:
+        """``address`` sent us a join, ping or ping-req (see :attr:`contact_listeners`).
+
+        From a member we hold faulty or tombstone this means a partition is over: the
+        gossip period restarts at the minimum (:meth:`reset_protocol_rate`). (From an
+        evicted one, the heal that the fast healer starts resets it.)
+        """
+        member = self.members.get(address)
+        if member is not None and member.status in _GONE:
+            self.reset_protocol_rate()
+        for listener in self.contact_listeners:
+            listener(address)
+
     def add_eviction_listener(self, listener: EvictionListener) -> None:
         """Call ``listener(members)`` after members were evicted from the list (§9)."""
         self._eviction_listeners.append(listener)
@@ -221,6 +244,8 @@ class SwimNode:
         and a message with too many changes is refused whole, returning ``[]`` (or,
         with ``strict``, raising :class:`~ringpop.membership.limits.LimitError`).
         """
+        if peer and self.options.cautious_rumours:
+            changes = self._cautious(changes, peer)
         try:
             allowed = self.guard.filter_changes(peer, changes, self.members)
         except LimitError:
@@ -232,6 +257,33 @@ class SwimNode:
         if self.lifeguard:
             self._lifeguard_observe(allowed, applied)
         return applied
+
+    def _cautious(self, changes: Sequence[Change], peer: str) -> Sequence[Change]:
+        """Verdicts from a peer we hold unreachable, about members we can reach, as doubts.
+
+        A peer we hold suspect, faulty or tombstone is, for us, on the other side of a
+        partition that may just have ended; what it sends was decided over there. Its
+        ``faulty``/``tombstone`` changes about another member we hold alive or suspect
+        are taken as ``suspect`` at the same incarnation: the member refutes within the
+        suspect period if it is alive, and is declared faulty by our own timer if not.
+        Wire-neutral (``cautious_rumours``); see docs/membership.md#late-news.
+        """
+        sender = self.members.get(peer)
+        if sender is None or sender.status not in _DOUBTED:
+            return changes
+        cautious: list[Change] | None = None
+        for index, change in enumerate(changes):
+            if not (change.tombstone or change.status in _GONE) or change.address == self.address:
+                continue
+            member = self.members.get(change.address)
+            if member is None or member.status not in _REACHABLE:
+                continue
+            if cautious is None:
+                cautious = list(changes)
+            cautious[index] = msgspec.structs.replace(
+                change, status=Status.SUSPECT.value, tombstone=False
+            )
+        return changes if cautious is None else cautious
 
     def process(
         self, applied: list[Applied], *, disseminate: bool = True, timers: bool = True
@@ -437,7 +489,34 @@ class SwimNode:
             self.stats.timing("protocol.frequency", (end - start) * 1000)
             self._update_rate(end)
             # Start-to-start scheduling: per-period overhead does not accumulate (§8.1).
-            await asyncio.sleep(max(start + self._scaled(self._protocol_rate) - end, 0.0))
+            await self._sleep_period(max(start + self._scaled(self._protocol_rate) - end, 0.0))
+
+    async def _sleep_period(self, delay: float) -> None:
+        """Sleep until the next period, or until :meth:`reset_protocol_rate` cuts it short."""
+        wake = self._period_wake
+        if wake is None:
+            wake = self._period_wake = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await wake.wait()
+        wake.clear()
+
+    def reset_protocol_rate(self) -> None:
+        """Forget the measured periods and gossip at the minimum period again, now.
+
+        For the end of a partition (a contact from a member held faulty, a heal
+        attempt that reached its target): while members across it
+        were unreachable every failed probe took a ping plus a ping-req timeout, which
+        stretched the period to 2 x their median (§8.1), ~13 s; left alone, it would
+        take a minute of slow periods to shrink again, while refutations need gossip
+        within the suspect period.
+        """
+        self._tick_durations.clear()
+        self._rate_computed_at = float("-inf")
+        if self._protocol_rate > self.options.min_protocol_period:
+            self._protocol_rate = self.options.min_protocol_period
+            if self._period_wake is not None:
+                self._period_wake.set()
 
     def _update_rate(self, now: float) -> None:
         if now - self._rate_computed_at < self.options.protocol_rate_interval:
@@ -476,11 +555,14 @@ class SwimNode:
         *,
         timeout: float | None = None,
         changes: list[Change] | None = None,
+        apply_response: bool = True,
     ) -> bool:
         """Ping ``address`` (§8.3); apply the changes it answers with. Success?
 
         ``changes`` replaces the disseminator's changes (partition healing sends its
         own); piggyback counts are only bumped for disseminator changes.
+        ``apply_response=False`` ignores the changes of the response, as ringpop-node
+        and ringpop-go do for the pings of partition healing.
         """
         issued = self.disseminator.issue_as_sender() if changes is None else changes
         body = encode(
@@ -508,7 +590,8 @@ class SwimNode:
         self.stats.timing("ping", (self.clock.monotonic() - started) * 1000)
         if changes is None:
             self.disseminator.commit(issued)
-        self.apply_changes(response.changes, peer=address)
+        if apply_response:
+            self.apply_changes(response.changes, peer=address)
         return True
 
     async def _ping_req(self, target: Member) -> bool:

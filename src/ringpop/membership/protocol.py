@@ -104,6 +104,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
             )
         if node.on_join_request is not None:
             node.on_join_request(source)
+        node.note_contact(source)
         # The joiner is not added here: it announces itself through gossip (§4.1).
         return encode(
             JoinResponse(
@@ -137,6 +138,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         elif request.app != node.app:
             raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop has a different app name")
         _apply(node, request.changes, request.source)
+        node.note_contact(request.source)
         changes, full_sync = node.disseminator.issue_as_receiver(
             request.source, request.source_incarnation_number, request.checksum
         )
@@ -168,6 +170,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
             ) from None
         request = node.guard.accept(received.message.source, received)
         _apply(node, request.changes, request.source)
+        node.note_contact(request.source)
         node.stats.increment("ping-req-ping.send")
         reachable = await node.send_ping(request.target)
         changes, _full_sync = node.disseminator.issue_as_receiver(

@@ -82,6 +82,13 @@ class MultiBackend:
         for backend in self.backends:
             backend.emit(kind, key, value, node)
 
+    def attach(self, node: str) -> None:
+        """Pass a new node on to the back ends that want to know."""
+        for backend in self.backends:
+            attach = getattr(backend, "attach", None)
+            if attach is not None:
+                attach(node)
+
     def close(self) -> None:
         for backend in self.backends:
             backend.close()
@@ -95,6 +102,9 @@ class Stats:
     def __init__(self, node: str, backend: StatsBackend | None = None) -> None:
         self.node = node
         self.backend: StatsBackend = backend if backend is not None else NullBackend()
+        attach = getattr(self.backend, "attach", None)
+        if attach is not None:  # back ends that export series before their first event
+            attach(node)
 
     def increment(self, key: str, value: int = 1) -> None:
         """Count ``value`` more occurrences of ``key``."""

@@ -1,35 +1,36 @@
 """Prometheus metrics from ringpop stats (needs ``ringpop[prometheus]``).
 
-A stat key becomes a metric name (``ping.send`` -> ``ringpop_ping_send_total``,
-``ping`` timing -> ``ringpop_ping_seconds`` histogram, ``num-members`` gauge ->
-``ringpop_num_members``) and the node's address becomes the ``node`` label, so one
-scrape target can serve several nodes of one process.
+Stat keys become conventional metrics (see :mod:`ringpop.stats.catalog`):
+``requestProxy.send.error`` -> ``ringpop_forwarded_requests_total{result="error"}``,
+``ping`` timings -> the ``ringpop_ping_rtt_seconds`` histogram, ``num-members`` ->
+``ringpop_members``. The node's address is the ``node`` label, so one scrape target
+can serve several nodes of one process. Every catalogued series of a node exists
+(at 0) from the node's start, not from its first event.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any
 
 from ringpop.stats.base import Kind
+from ringpop.stats.catalog import CATALOG, MetricSpec, lookup
 
 __all__ = ["PrometheusBackend", "metric_name"]
 
-_INVALID = re.compile(r"[^a-zA-Z0-9_]")
-_TIMING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-
-def metric_name(key: str) -> str:
-    """``ping-req.send`` -> ``ringpop_ping_req_send``."""
-    return "ringpop_" + _INVALID.sub("_", key)
+def metric_name(key: str, kind: Kind = Kind.COUNTER) -> str:
+    """The Prometheus metric name of stat ``key`` (``ping.send`` ->
+    ``ringpop_pings_sent_total``)."""
+    return lookup(key, kind)[0].name
 
 
 class PrometheusBackend:
     """Keeps Prometheus counters, gauges and histograms; optionally serves them over HTTP.
 
     ``port`` starts prometheus-client's HTTP exporter on ``address:port`` (0 picks a
-    free port; see :attr:`port`). Without a port, expose :attr:`registry` yourself.
+    free port; see :attr:`port`). Without a port, expose :attr:`registry` yourself,
+    e.g. ``app.mount("/metrics", prometheus_client.make_asgi_app(backend.registry))``.
     """
 
     def __init__(
@@ -43,7 +44,8 @@ class PrometheusBackend:
             ) from error
         self._client = prometheus_client
         self.registry = registry if registry is not None else prometheus_client.CollectorRegistry()
-        self._metrics: dict[tuple[Kind, str], Any] = {}
+        self._metrics: dict[str, Any] = {}
+        self._nodes: set[str] = set()
         self._lock = threading.Lock()
         self._server: Any = None
         self.port: int | None = None
@@ -54,33 +56,42 @@ class PrometheusBackend:
             self._server = server
             self.port = int(server.server_address[1])
 
-    def _metric(self, kind: Kind, key: str) -> Any:
-        metric = self._metrics.get((kind, key))
+    def _metric(self, spec: MetricSpec) -> Any:
+        metric = self._metrics.get(spec.name)
         if metric is not None:
             return metric
         with self._lock:
-            metric = self._metrics.get((kind, key))
+            metric = self._metrics.get(spec.name)
             if metric is None:
-                name = metric_name(key)
-                doc = f"ringpop stat {key}"
                 client = self._client
-                if kind is Kind.COUNTER:
-                    metric = client.Counter(name, doc, ["node"], registry=self.registry)
-                elif kind is Kind.GAUGE:
-                    metric = client.Gauge(name, doc, ["node"], registry=self.registry)
+                labels = ["node", *spec.labels]
+                if spec.kind is Kind.COUNTER:
+                    metric = client.Counter(spec.name, spec.help, labels, registry=self.registry)
+                elif spec.kind is Kind.GAUGE:
+                    metric = client.Gauge(spec.name, spec.help, labels, registry=self.registry)
                 else:
                     metric = client.Histogram(
-                        name + "_seconds",
-                        doc,
-                        ["node"],
-                        registry=self.registry,
-                        buckets=_TIMING_BUCKETS,
+                        spec.name, spec.help, labels, registry=self.registry, buckets=spec.buckets
                     )
-                self._metrics[(kind, key)] = metric
+                self._metrics[spec.name] = metric
         return metric
 
+    def attach(self, node: str) -> None:
+        """Create every catalogued series of ``node`` (counters at 0), so they are
+        exported before their first event. Called by :class:`~ringpop.stats.Stats`."""
+        if node in self._nodes:
+            return
+        self._nodes.add(node)
+        seen: set[tuple[str, tuple[str, ...]]] = set()
+        for spec, values in CATALOG.values():
+            if spec.kind is Kind.GAUGE or (spec.name, values) in seen:
+                continue  # a gauge at 0 would be a false reading
+            seen.add((spec.name, values))
+            self._metric(spec).labels(node, *values)
+
     def emit(self, kind: Kind, key: str, value: float, node: str) -> None:
-        metric = self._metric(kind, key).labels(node=node)
+        spec, values = lookup(key, kind)
+        metric = self._metric(spec).labels(node, *values)
         if kind is Kind.COUNTER:
             metric.inc(value)
         elif kind is Kind.GAUGE:

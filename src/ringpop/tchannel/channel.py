@@ -41,6 +41,7 @@ from ringpop.tchannel.frames import (
 )
 from ringpop.tchannel.hostport import EPHEMERAL, split_host_port
 from ringpop.tchannel.options import DEFAULT_MAX_ARG_SIZE, ChannelOptions
+from ringpop.tchannel.stale import DEFAULT_STALE_PERIOD
 
 if TYPE_CHECKING:
     from ringpop.tchannel.tls import TLSConfig, TLSContexts
@@ -59,6 +60,8 @@ class Channel:
     ``host_port`` is the address to listen on (``"127.0.0.1:3000"``; port 0
     picks a free port at :meth:`listen`) and the identity advertised to peers.
     ``"0.0.0.0:0"`` makes an ephemeral client: no listener, advertised as such.
+    ``bind`` (``"ip:port"``) listens there instead while still advertising
+    ``host_port`` (a node behind a port mapping or a relay).
     Keyword arguments are the fields of :class:`ChannelOptions`; ``tls`` (a
     :class:`~ringpop.tchannel.tls.TLSConfig`) makes every connection TLS, which only
     peers with TLS on understand (its files are loaded here: ``TLSError`` if they
@@ -80,6 +83,8 @@ class Channel:
         max_concurrent_requests: int = 10_000,
         init_headers: dict[str, str] | None = None,
         tls: TLSConfig | None = None,
+        stale_period: float = DEFAULT_STALE_PERIOD,
+        bind: str | None = None,
     ) -> None:
         host, port = split_host_port(host_port, allow_ephemeral=True)
         self._host = host
@@ -97,7 +102,15 @@ class Channel:
             max_concurrent_requests=max_concurrent_requests,
             init_headers=dict(init_headers or {}),
             tls=tls,
+            stale_period=stale_period,
         )
+        self._bind: tuple[str, int] | None = None
+        if bind is not None:
+            if self._ephemeral or port == 0:
+                raise ValueError("bind needs a fixed identity (host_port with a port)")
+            self._bind = split_host_port(bind, allow_ephemeral=True)
+        #: Connections closed because they went stale (calls timed out, peer silent).
+        self.stale_closed = 0
         #: The TLS contexts (``None`` without TLS); ``channel.tls.reload()`` re-reads the files.
         self.tls: TLSContexts | None = None
         self._tls_listener: TLSListener | None = None
@@ -130,6 +143,13 @@ class Channel:
         if self._ephemeral or (self._port == 0 and not self._listening):
             return EPHEMERAL
         return f"{self._host}:{self._port}"
+
+    @property
+    def bind_address(self) -> str:
+        """Where it listens: ``bind`` if given (with the port bound), else ``host_port``."""
+        if self._bind is None:
+            return self.host_port
+        return f"{self._bind[0]}:{self._bind[1]}"
 
     @property
     def listening(self) -> bool:
@@ -166,15 +186,19 @@ class Channel:
         if self.tls is not None:
             return await self._listen_tls()
         loop = asyncio.get_running_loop()
+        host, port = self._bind or (self._host, self._port)
         self._server = await loop.create_server(
             self._accept,
-            self._host,
-            self._port,
+            host,
+            port,
             reuse_address=True,
             backlog=1024,
         )
-        if self._port == 0:
-            self._port = int(self._server.sockets[0].getsockname()[1])
+        bound = int(self._server.sockets[0].getsockname()[1])
+        if self._bind is not None:
+            self._bind = (host, bound)
+        elif self._port == 0:
+            self._port = bound
         self._listening = True
         return self.host_port
 
@@ -187,7 +211,7 @@ class Channel:
         if self._tls_listener is not None:
             return self.host_port
         self.tls.server_context()  # TLSError now if there is no certificate to serve
-        sock = socket.create_server((self._host, self._port), backlog=1024)
+        sock = socket.create_server(self._bind or (self._host, self._port), backlog=1024)
         sock.setblocking(False)
         self._tls_listener = TLSListener(
             sock,
@@ -198,8 +222,11 @@ class Channel:
             failures=self._handshake_log,
         )
         self._tls_listener.start()
-        if self._port == 0:
-            self._port = int(sock.getsockname()[1])
+        bound = int(sock.getsockname()[1])
+        if self._bind is not None:
+            self._bind = (self._bind[0], bound)
+        elif self._port == 0:
+            self._port = bound
         self._listening = True
         return self.host_port
 
@@ -304,7 +331,9 @@ class Channel:
                 self._peers[peer] = conn
 
     def connection_closed(self, conn: Connection) -> None:
-        """Forget a closed connection."""
+        """Forget a closed connection (the next call to its peer dials a new one)."""
+        if conn.stale:
+            self.stale_closed += 1
         self._connections.discard(conn)
         for peer, mapped in list(self._peers.items()):
             if mapped is conn:

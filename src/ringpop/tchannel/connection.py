@@ -56,6 +56,7 @@ from ringpop.tchannel.frames import (
 )
 from ringpop.tchannel.hostport import EPHEMERAL
 from ringpop.tchannel.options import ChannelOptions
+from ringpop.tchannel.stale import StaleWatch
 
 __all__ = ["Connection", "ConnectionHost"]
 
@@ -105,6 +106,15 @@ def _response_headers_block(scheme: str, cache: dict[str, bytes]) -> bytes:
 _RECEIVE_BUFFER = 64 * 1024
 
 
+def _discard_unsent(transport: asyncio.BaseTransport) -> None:
+    """Make closing ``transport``'s socket drop its send queue (SO_LINGER 0: a reset)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # A socket already closed (uvloop: "negative file descriptor") has nothing to drop.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
 class Connection(asyncio.BufferedProtocol):
     """A TChannel connection; created by :class:`~ringpop.tchannel.Channel`.
 
@@ -147,6 +157,10 @@ class Connection(asyncio.BufferedProtocol):
         self.usable = False
         self.lost: asyncio.Future[None] = self._loop.create_future()
         self._rbuf = memoryview(bytearray(_RECEIVE_BUFFER))
+        self._stale = StaleWatch(options.stale_period)
+        self._stale_timer: asyncio.TimerHandle | None = None
+        #: Closed because calls timed out and the peer sent nothing (see ``stale.py``).
+        self.stale = False
 
     # ---------------------------------------------------- asyncio.BufferedProtocol
 
@@ -177,6 +191,8 @@ class Connection(asyncio.BufferedProtocol):
     def data_received(self, data: bytes) -> None:
         """Feed received bytes to the core and act on the events."""
         core = self.core
+        if self._stale.since is not None:
+            self._stale.read()  # the peer is talking: earlier timeouts were just slow calls
         self._receiving = True
         try:
             for event in core.receive(data):
@@ -244,10 +260,17 @@ class Connection(asyncio.BufferedProtocol):
         self._shutdown(NetworkError(f"connection to {self.peer or self.socket_peer} closed"))
 
     def abort(self, error: TChannelError | None = None) -> None:
-        """Drop the connection immediately."""
+        """Drop the connection immediately, discarding everything not yet sent.
+
+        Both the transport's buffer and the kernel's send queue are dropped (the
+        socket is closed with a zero linger time, which resets the connection):
+        with a plain close the kernel would keep retransmitting queued requests
+        and deliver them whenever the network returns.
+        """
         if error is not None and self._close_error is None:
             self._close_error = error
         if self.transport is not None:
+            _discard_unsent(self.transport)
             self.transport.abort()
         self._shutdown(error or NetworkError("connection aborted"))
 
@@ -332,6 +355,43 @@ class Connection(asyncio.BufferedProtocol):
             future.set_exception(
                 CallTimeoutError(f"no response from {self.peer} within the call timeout")
             )
+        if self.closed:
+            return
+        if self._stale.timed_out(self._loop.time()):
+            self._go_stale()
+        elif self._stale_timer is None:
+            due = self._stale.due()
+            if due is not None:
+                self._stale_timer = self._loop.call_at(due, self._check_stale)
+
+    def _check_stale(self) -> None:
+        """The stale period after a timeout passed: stale if nothing was read since."""
+        self._stale_timer = None
+        if self.closed:
+            return
+        if self._stale.check(self._loop.time()):
+            self._go_stale()
+            return
+        due = self._stale.due()  # a later timeout (after a read) restarted the watch
+        if due is not None:
+            self._stale_timer = self._loop.call_at(due, self._check_stale)
+
+    def _go_stale(self) -> None:
+        """Close a stale connection: calls fail now, nothing queued is ever sent."""
+        since = self._stale.since
+        quiet = self._loop.time() - since if since is not None else 0.0
+        peer = self.peer or self.socket_peer
+        log.warning(
+            "closing stale connection to %s: calls timed out and nothing was read for %.1f s",
+            peer,
+            quiet,
+        )
+        self.stale = True
+        self.abort(
+            NetworkError(
+                f"connection to {peer} is stale (calls timed out, nothing read for {quiet:.1f} s)"
+            )
+        )
 
     def _resolve(self, fid: int, value: object) -> None:
         future = self._pending.pop(fid, None)
@@ -615,6 +675,9 @@ class Connection(asyncio.BufferedProtocol):
         self.usable = False
         self._call_deadlines.close()
         self._serve_deadlines.close()
+        if self._stale_timer is not None:
+            self._stale_timer.cancel()
+            self._stale_timer = None
         if self._close_error is None:
             self._close_error = error
         if self._init_timer is not None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ringpop.tchannel.checksum import ChecksumType
+from ringpop.tchannel.stale import DEFAULT_STALE_PERIOD
 
 if TYPE_CHECKING:
     from ringpop.tchannel.tls import TLSConfig
@@ -33,6 +34,9 @@ class ChannelOptions(msgspec.Struct, frozen=True):
     * ``checksum_type`` - checksum of outgoing requests (responses echo the request's).
     * ``max_concurrent_requests`` - per connection; beyond it requests get ``busy``.
     * ``init_headers`` - extra init headers to advertise.
+    * ``stale_period`` - a connection on which an outgoing call timed out and
+      nothing was read for this long is aborted (queued requests are never sent);
+      tchannel-node's ``CONN_STALE_PERIOD``, 1.5 s. 0 disables it.
     * ``tls`` - TLS settings (:class:`~ringpop.tchannel.tls.TLSConfig`); ``None``
       (default): plain TCP, as ringpop-node and ringpop-go speak it.
     """
@@ -48,12 +52,15 @@ class ChannelOptions(msgspec.Struct, frozen=True):
     max_concurrent_requests: int = 10_000
     init_headers: dict[str, str] = msgspec.field(default_factory=dict)
     tls: TLSConfig | None = None
+    stale_period: float = DEFAULT_STALE_PERIOD
 
     def __post_init__(self) -> None:
         if self.max_arg_size <= 0:
             raise ValueError("max_arg_size must be positive")
         if self.init_timeout <= 0 or self.connect_timeout <= 0 or self.drain_timeout < 0:
             raise ValueError("timeouts must be positive")
+        if self.stale_period < 0:
+            raise ValueError("stale_period must not be negative")
         if self.max_concurrent_requests <= 0:
             raise ValueError("max_concurrent_requests must be positive")
         ChecksumType(self.checksum_type)

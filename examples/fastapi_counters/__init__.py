@@ -1,0 +1,1 @@
+"""A sharded counters service: FastAPI on uvicorn with ringpop (docs/fastapi.md)."""

@@ -1,0 +1,89 @@
+"""Finding 6: the smaller surprises, each fixed or explained in the error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+
+from ringpop import NotReadyError, Options, Ringpop
+from ringpop.options import OptionsError
+from tests.forward.procs import REPO, free_ports
+
+
+def test_schedules_take_lists_like_from_mapping() -> None:
+    assert Options(proxy_retry_schedule=[0, 1, 3.5]).proxy_retry_schedule == (0, 1, 3.5)  # type: ignore[arg-type]
+    assert Options(forward_retry_schedule=[1]).forward_retry_schedule == (1,)  # type: ignore[arg-type]
+    assert Options.from_mapping({"proxy_retry_schedule": [0, 2]}).proxy_retry_schedule == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [("suspect_period", 5000, "suspect_period=5"), ("ping_timeout", 1500, "ping_timeout=1.5")],
+)
+def test_milliseconds_by_mistake_are_refused(name: str, value: float, hint: str) -> None:
+    with pytest.raises(OptionsError, match="looks like milliseconds") as caught:
+        Options.from_mapping({name: value})
+    assert hint in str(caught.value)
+
+
+def test_long_but_plausible_durations_pass() -> None:
+    assert Options(suspect_period=60).suspect_period == 60
+    assert Options(faulty_period=2 * 86_400).faulty_period == 172_800
+
+
+async def test_lookup_before_bootstrap_explains_itself() -> None:
+    rp = Ringpop("smaller", "127.0.0.1:0")
+    await rp.start()
+    try:
+        with pytest.raises(NotReadyError, match="before bootstrap finished"):
+            rp.lookup("user:42")
+        with pytest.raises(NotReadyError):
+            rp.lookup_n("user:42", 2)
+        await rp.bootstrap([])
+        assert rp.lookup("user:42") == rp.whoami()
+    finally:
+        await rp.close()
+
+
+@pytest.fixture
+def http_port() -> Iterator[int]:
+    """A plain HTTP server (aiohttp) in a child process we start and stop by PID."""
+    (port,) = free_ports(1)
+    code = (
+        "from aiohttp import web\n"
+        "app = web.Application()\n"
+        f"web.run_app(app, host='127.0.0.1', port={port}, print=None)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    try:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_admin_against_an_http_port_says_so(http_port: int) -> None:
+    assert web  # the server above is aiohttp
+    result = subprocess.run(
+        [sys.executable, "-m", "ringpop.cli.main", "admin", "status", f"127.0.0.1:{http_port}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "answers HTTP, not TChannel" in result.stderr
+    assert "TLS" not in result.stderr
