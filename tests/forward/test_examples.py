@@ -1,4 +1,4 @@
-"""The examples run as real 3-node clusters: objects and the sharded key-value store."""
+"""The examples run as real 3-node clusters: objects and the replicated key-value store."""
 
 from __future__ import annotations
 
@@ -81,10 +81,13 @@ async def test_kv_store_any_node_any_operation(tmp_path: Path) -> None:
             for node, url in zip(cluster.nodes, urls, strict=True):
                 async with session.get(f"{url}/kv") as answer:
                     stored[node.address] = (await answer.json())["keys"]
-            for key in values:  # each key is stored on its owner only
-                assert [a for a, keys in stored.items() if key in keys] == [owner(addresses, key)]
+            for key in values:  # each key is stored on its 3 replicas: every node here
+                assert sorted(a for a, keys in stored.items() if key in keys) == sorted(addresses)
             async with session.put(f"{urls[1]}/kv/user:0", data=b"new") as answer:
-                assert answer.status == 200
+                assert answer.status == 201
+                assert answer.headers["x-ringpop-replicas"].split(",")[0] == owner(
+                    addresses, "user:0"
+                )
             async with session.delete(f"{urls[2]}/kv/user:0") as answer:
                 assert answer.status == 204
             async with session.get(f"{urls[0]}/kv/user:0") as answer:

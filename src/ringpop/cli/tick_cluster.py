@@ -39,6 +39,8 @@ HTTP_PORT_OFFSET = 1000  # the examples' rule: HTTP front on the TChannel port +
 _TESTPOP = (sys.executable, "-m", "ringpop.cli.testpop")
 DEFAULT_BASE_PORT = 3000
 POLL_TIMEOUT = 1.0
+KV_LABEL = "examples/kv"
+STATE_ENDPOINT = "/admin/state"  # served by nodes keeping state (examples/kv): keys held
 ACTION_TIMEOUT = 3.0
 
 KEYS_HELP: tuple[tuple[str, str], ...] = (
@@ -126,6 +128,7 @@ class Config:
             *(self.tls.node_flags(self.addresses[index]) if self.tls else []),
             *(["--lifeguard"] if self.lifeguard and self._ours(program) else []),
             *([f"--http=127.0.0.1:{self.http_ports[index]}"] if self.http_ports else []),
+            *([f"--data-dir={self.workdir / 'kv-data'}"] if self.program_label == KV_LABEL else []),
         ]
 
 
@@ -161,6 +164,9 @@ class TickCluster:
         self.refresh: Callable[[], None] = lambda: None
         self.converged_once = False
         self.crashed: list[str] = []
+        self.states: dict[str, dict[str, Any]] = {}
+        """``/admin/state`` answers (nodes keeping state: keys held, handoff counters)."""
+        self._stateless: set[str] = set()  # answered stats but not /admin/state: not asked again
         self._client: AdminClient | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -183,6 +189,7 @@ class TickCluster:
                     f"cannot start {shlex.join(node.argv[:3])}...: {error.strerror or error}"
                 ) from None
             self.model.started(node.address, pid)
+            self._stateless.discard(node.address)
 
     def stop_all(self) -> StopReport:
         return self.group.stop_all()
@@ -235,7 +242,9 @@ class TickCluster:
                 self.crashed.append(node.address)
                 self.model.exited(node.address, description, str(node.log_path))
         targets = [a for a, s in self.model.nodes.items() if s.expected]
-        results = await self.client.stats_many(targets, timeout=POLL_TIMEOUT)
+        results, _ = await asyncio.gather(
+            self.client.stats_many(targets, timeout=POLL_TIMEOUT), self.poll_states(targets)
+        )
         for address, result in results.items():
             # A node killed or suspended while we waited has nothing to say this round.
             if self.model.nodes[address].expected:
@@ -243,6 +252,28 @@ class TickCluster:
         self.model.end_round()
         if self.model.converged:
             self.converged_once = True
+
+    async def poll_states(self, targets: list[str]) -> None:
+        """``/admin/state`` of the nodes that serve it (testpop and ringpop-node do not)."""
+
+        async def one(address: str) -> None:
+            try:
+                answer = await self.client.call(address, STATE_ENDPOINT, timeout=POLL_TIMEOUT)
+            except AdminError as error:
+                self.states.pop(address, None)
+                if error.kind not in ("unreachable", "timeout"):
+                    self._stateless.add(address)  # it answered: it has no such endpoint
+                return
+            if isinstance(answer, dict):
+                self.states[address] = answer
+
+        await asyncio.gather(*(one(a) for a in targets if a not in self._stateless))
+
+    def keys_text(self, address: str) -> str:
+        """The ``keys`` column: records held by the node, if it reports them."""
+        state = self.states.get(address)
+        keys = state.get("keys") if state is not None else None
+        return str(keys) if isinstance(keys, int) else ""
 
     # -- actions (keys) ------------------------------------------------------------
 
@@ -303,6 +334,7 @@ class TickCluster:
                     self.model.emit("error", f"{node.address}: cannot start: {error}")
                     continue
                 self.model.started(node.address, pid, again=True)
+                self._stateless.discard(node.address)
                 revived = True
         if revived:
             self.model.disturb()
@@ -618,6 +650,9 @@ async def run_plain(cluster: TickCluster) -> int:
         for signum in installed:
             loop.remove_signal_handler(signum)
         emit_line(f"# final state: {cluster.model.status_line()}")
+        if cluster.states:
+            held = " ".join(f"{a}={cluster.keys_text(a)}" for a in sorted(cluster.states))
+            emit_line(f"# keys held per node: {held}")
         emit_line(f"# stopping {len([n for n in cluster.nodes if n.running])} node processes")
         report = cluster.stop_all()
         emit_line(f"# {_stop_line(report)}")
@@ -779,7 +814,7 @@ def _programs(args: argparse.Namespace) -> tuple[list[list[str]], str]:
             )
         if not (example / "__main__.py").is_file():
             raise SetupError(f"{example} has no __main__.py to run with testpop's flags")
-        return [[sys.executable, str(example)]], "examples/kv"
+        return [[sys.executable, str(example)]], KV_LABEL
     if args.program:
         programs = []
         for text in args.program:

@@ -73,6 +73,7 @@ def _nodes_table(cluster: TickCluster) -> Table:
         ("membership", "right"),
         ("ring", "right"),
         ("members", "left"),
+        *((("keys", "right"),) if cluster.states else ()),
     )
     for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)
@@ -107,6 +108,11 @@ def _nodes_table(cluster: TickCluster) -> Table:
             membership,
             ring,
             members,
+            *(
+                (cluster.keys_text(state.address) if state.expected else "",)
+                if cluster.states
+                else ()
+            ),
         )
     return table
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Sequence
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
@@ -39,6 +40,10 @@ class MemoryStore:
             insort(self._index, (fingerprint32(record.key), record.key))
         self._records[record.key] = record
         return True
+
+    async def put_many(self, records: Sequence[Record]) -> list[bool]:
+        """:meth:`put` of several records; which were applied."""
+        return [await self.put(record) for record in records]
 
     def _bounds(self, range: Range, cursor: Cursor | None) -> tuple[int, int]:
         low = bisect_left(self._index, (range.start, ""))

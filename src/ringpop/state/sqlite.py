@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from os import PathLike
 from typing import TypeVar
@@ -30,16 +30,19 @@ T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
-    key TEXT PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
     hash INTEGER NOT NULL,
     wall INTEGER NOT NULL,
     logical INTEGER NOT NULL,
     node TEXT NOT NULL,
     value BLOB,
     digest INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS records_by_hash ON records (hash, key);
 """
+# A rowid table (rows appended) with a unique index on key: records arrive in hash
+# order during handoff, i.e. in random key order, and a table clustered on key
+# (WITHOUT ROWID) rewrote a random page per row: 2.5x slower inserts, 4x slower scans.
 
 # Applied only when the incoming version is greater (row values compare like tuples;
 # TEXT compares bytewise, i.e. UTF-8 byte order = code point order, as Python does).
@@ -112,18 +115,55 @@ class SQLiteStore:
         )
         return await self._run(lambda: self._conn().execute(_PUT, params).rowcount > 0)
 
+    async def put_many(self, records: Sequence[Record]) -> list[bool]:
+        """:meth:`put` of several records in one transaction; which were applied."""
+        rows = [
+            (
+                r.key,
+                fingerprint32(r.key),
+                r.version.wall,
+                r.version.logical,
+                r.version.node,
+                r.value,
+                record_digest(r),
+            )
+            for r in records
+        ]
+
+        def put_many() -> list[bool]:
+            db = self._conn()
+            db.execute("BEGIN")
+            try:
+                applied = [db.execute(_PUT, row).rowcount > 0 for row in rows]
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return applied
+
+        return await self._run(put_many)
+
     async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
         """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
         if limit <= 0:
             raise ValueError("limit must be positive")
-        after = (-1, "") if cursor is None else (cursor.hash, cursor.key)
-        sql = (
-            f"SELECT {_COLUMNS}, hash FROM records WHERE hash >= ? AND hash < ? "
-            "AND (hash, key) > (?, ?) ORDER BY hash, key LIMIT ?"
-        )
+        # Row values lead the WHERE clause so SQLite seeks the index at the cursor
+        # (hash >= ? AND (hash, key) > (?, ?) makes it walk from the range start).
+        if cursor is None or cursor.hash < range.start:
+            sql = (
+                f"SELECT {_COLUMNS}, hash FROM records WHERE hash >= ? AND hash < ? "
+                "ORDER BY hash, key LIMIT ?"
+            )
+            params: tuple[object, ...] = (range.start, range.end, limit + 1)
+        else:
+            sql = (
+                f"SELECT {_COLUMNS}, hash FROM records WHERE (hash, key) > (?, ?) AND hash < ? "
+                "ORDER BY hash, key LIMIT ?"
+            )
+            params = (cursor.hash, cursor.key, range.end, limit + 1)
 
         def scan() -> Page:
-            rows = self._conn().execute(sql, (range.start, range.end, *after, limit + 1)).fetchall()
+            rows = self._conn().execute(sql, params).fetchall()
             page = rows[:limit]
             records = [_record(row[:5]) for row in page]
             more = len(rows) > limit

@@ -5,18 +5,46 @@ node]}``. Endpoints, on the store's service (``ringpop-state`` by default):
 
 * ``/state/get``: ``{"keys": [...]}`` -> ``{"records": [record or null, ...]}``;
 * ``/state/put``: ``{"records": [...]}`` -> ``{"applied": [bool, ...]}``;
-* ``/state/hint``: ``{"target": "ip:port", "records": [...]}`` -> ``{"held": n}``.
+* ``/state/hint``: ``{"target": "ip:port", "records": [...]}`` -> ``{"held": n}``;
+* ``/state/scan``: ``{"range": {"start", "end"}, "cursor": [hash, key] or null,
+  "limit": n}`` -> ``{"records": [...], "cursor": [hash, key] or null}`` (one page of a
+  range, in ``(hash, key)`` order; only for a caller that replicates the whole range);
+* ``/state/digest``: ``{"ranges": [{"start", "end"}, ...]}`` -> ``{"digests": [[count,
+  total], ...]}`` (same rule);
+* ``/state/handoff-done``: ``{"range": {"start", "end"}}`` -> ``{"pending": n}``: the
+  caller pulled the range and replicates it (the old holder may drop it later).
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from ringpop.state.store import Record
+from ringpop.ring.ownership import Range
+from ringpop.state.store import Cursor, Digest, Record
 
-__all__ = ["GET", "HINT", "PUT", "Applied", "Found", "Held", "Hinted", "Keys", "Written"]
+__all__ = [
+    "DIGEST",
+    "DONE",
+    "GET",
+    "HINT",
+    "PUT",
+    "SCAN",
+    "Applied",
+    "Digests",
+    "Done",
+    "DoneAck",
+    "Found",
+    "Held",
+    "Hinted",
+    "Keys",
+    "PageBody",
+    "RangeDigests",
+    "Scan",
+    "Written",
+]
 
 GET, PUT, HINT = "/state/get", "/state/put", "/state/hint"
+SCAN, DIGEST, DONE = "/state/scan", "/state/digest", "/state/handoff-done"
 
 
 class Keys(msgspec.Struct):
@@ -54,3 +82,42 @@ class Held(msgspec.Struct):
     """A hint's answer: how many records were new to the holder."""
 
     held: int
+
+
+class Scan(msgspec.Struct, forbid_unknown_fields=False):
+    """One page of a range, after ``cursor``."""
+
+    range: Range
+    cursor: Cursor | None = None
+    limit: int = 500
+
+
+class PageBody(msgspec.Struct):
+    """A scan's answer: records in ``(hash, key)`` order; ``cursor`` null at the end."""
+
+    records: list[Record]
+    cursor: Cursor | None
+
+
+class RangeDigests(msgspec.Struct):
+    """Digests wanted for these ranges."""
+
+    ranges: list[Range]
+
+
+class Digests(msgspec.Struct):
+    """One digest per range asked, in order."""
+
+    digests: list[Digest]
+
+
+class Done(msgspec.Struct):
+    """The caller finished pulling ``range``."""
+
+    range: Range
+
+
+class DoneAck(msgspec.Struct):
+    """How many ranges the receiver still keeps waiting for confirmations."""
+
+    pending: int

@@ -1,0 +1,257 @@
+"""Handoff benchmark: a node joins and pulls its share of ``--keys`` keys of 100 B.
+
+Two processes on 127.0.0.1: a *source* node (a child process) holding every key in
+a store, alone in its ring (``n = 1``), and a *puller* (this process) that joins it
+and pulls the ranges it gains through :class:`~ringpop.state.handoff.RangeHandoff`
+(``/state/scan`` pages, 2 ranges at a time, unthrottled). Reported: keys/s and MB/s
+of the pull, peak RSS of both processes (and the puller's before the pull).
+
+The floor, measured in the same run between the same two processes: raw TChannel
+calls returning a body of the handoff's mean page size, 2 in flight (the pull's
+concurrency), as MB/s. Target: the pull at least half the floor.
+
+Then replicated writes and reads (3 in-process nodes, ``N=3, W=2, R=2``, 32 callers
+on one coordinator) against single-owner forwarding of the same operations
+(``N = W = R = 1``). Run: ``.venv/bin/python bench/handoff.py [--keys 1000000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from ringpop import Options, Ringpop  # noqa: E402
+from ringpop.state.events import HandoffStarted  # noqa: E402
+from ringpop.state.handoff import RangeHandoff  # noqa: E402
+from ringpop.state.hlc import Version  # noqa: E402
+from ringpop.state.memory import MemoryStore  # noqa: E402
+from ringpop.state.replicated import ReplicatedStore  # noqa: E402
+from ringpop.state.replicator import ReplicaOptions  # noqa: E402
+from ringpop.state.sqlite import SQLiteStore  # noqa: E402
+from ringpop.state.store import Record  # noqa: E402
+from ringpop.tchannel import Request, Response  # noqa: E402
+
+N1 = ReplicaOptions(n=1, r=1, w=1, timeout=10.0)
+QUIET = Options(min_protocol_period=0.2, suspect_period=60.0)
+VALUE = b"v" * 100
+
+
+def rss_mib() -> float:
+    """Peak RSS of this process (Linux: ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def serve(keys: int, directory: Path) -> None:
+    """The source node: fill a SQLite store, serve it, print the address, wait for stdin EOF."""
+    store = SQLiteStore(directory / "source.db")
+    now = int(time.time() * 1000)
+    batch = 20_000
+    for start in range(0, keys, batch):
+        await store.put_many(
+            [
+                Record(f"key-{i:08d}", VALUE, Version(now, 0, "bench"))
+                for i in range(start, min(keys, start + batch))
+            ]
+        )
+    rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
+    await rp.start()
+    kv = ReplicatedStore(rp, store, N1)
+    handoff = RangeHandoff(kv, delay=0.05, grace=3600)
+
+    async def raw(request: Request) -> Response:  # the floor: a body of the asked size
+        return Response(b"", b"x" * int(request.arg3 or b"1"))
+
+    rp.channel.register("bench", "/blob", raw)
+    await rp.bootstrap([rp.whoami()])
+    print(f"ready {rp.whoami()} {rss_mib():.0f}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    print(f"rss {rss_mib():.0f} served {handoff.server.served_records}", flush=True)
+    await handoff.close()
+    await kv.close()
+    await rp.close(self_evict=False)
+    await store.close()
+
+
+async def pull(source: str, directory: Path, seconds_floor: float) -> dict[str, float]:
+    """Join the source, pull our share, then measure the raw floor; figures."""
+    store = SQLiteStore(directory / "puller.db")
+    rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
+    await rp.start()
+    kv = ReplicatedStore(rp, store, N1)
+    handoff = RangeHandoff(kv, delay=0.05, grace=3600, concurrency=2, page=500)
+    started: list[float] = []
+
+    def on_started(event: HandoffStarted) -> None:
+        if not started:
+            started.append(time.perf_counter())
+
+    rp.events.on(HandoffStarted, on_started)
+    before = rss_mib()
+    began = time.perf_counter()
+    await rp.bootstrap([source, rp.whoami()])
+    await asyncio.sleep(0.2)
+    assert await handoff.idle(3600), handoff.stats()
+    took = time.perf_counter() - (started[0] if started else began)
+    stats = handoff.stats()
+    pages = max(1, stats["records"] // 500 + stats["completed"])
+    page_bytes = stats["bytes"] // pages
+    floor = await measure_floor(rp, source, page_bytes, seconds_floor)
+    result = {
+        "records": stats["records"],
+        "ranges": stats["completed"],
+        "seconds": took,
+        "keys_per_s": stats["records"] / took,
+        "mb_per_s": stats["bytes"] / took / 1e6,
+        "page_bytes": page_bytes,
+        "floor_mb_per_s": floor,
+        "rss_before": before,
+        "rss_peak": rss_mib(),
+    }
+    await handoff.close()
+    await kv.close()
+    await rp.close(self_evict=False)
+    await store.close()
+    return result
+
+
+async def measure_floor(rp: Ringpop, source: str, size: int, seconds: float) -> float:
+    """MB/s of raw TChannel calls returning ``size`` bytes, 2 in flight."""
+    moved = 0
+    end = time.perf_counter() + seconds
+
+    async def caller() -> None:
+        nonlocal moved
+        for _ in range(1_000_000):
+            if time.perf_counter() >= end:
+                return
+            answer = await rp.channel.call(
+                source, "bench", "/blob", b"", str(size).encode(), timeout=10.0
+            )
+            moved += len(answer.arg3)
+
+    began = time.perf_counter()
+    await asyncio.gather(caller(), caller())
+    return moved / (time.perf_counter() - began) / 1e6
+
+
+async def store_floor(directory: Path, count: int = 50_000) -> float:
+    """Records/s of SQLite put_many in pages of 500, in hash order (what a pull writes)."""
+    store = SQLiteStore(directory / "floor.db")
+    now = int(time.time() * 1000)
+    records = sorted(
+        (Record(f"floor-{i:08d}", VALUE, Version(now, 0, "bench")) for i in range(count)),
+        key=lambda r: (r.hash, r.key),
+    )
+    began = time.perf_counter()
+    for start in range(0, count, 500):
+        await store.put_many(records[start : start + 500])
+    took = time.perf_counter() - began
+    await store.close()
+    return count / took
+
+
+async def replicated(ops: int) -> dict[str, float]:
+    """Writes and reads per second: N=3/W=2/R=2 against single-owner (N=1) forwarding."""
+    nodes = [Ringpop("bench", "127.0.0.1:0", options=QUIET) for _ in range(3)]
+    for rp in nodes:
+        await rp.start()
+    hosts = [rp.whoami() for rp in nodes]
+    await asyncio.gather(*(rp.bootstrap(hosts) for rp in nodes))
+    out: dict[str, float] = {}
+    for label, options in (
+        ("replicated", ReplicaOptions(n=3, r=2, w=2, timeout=10.0)),
+        ("single owner", N1),
+    ):
+        kvs = [ReplicatedStore(rp, MemoryStore(), options) for rp in nodes]
+        coordinator = kvs[0]
+        for op in ("write", "read"):
+            keys = iter(range(ops))
+            began = time.perf_counter()
+            await asyncio.gather(*(_caller(coordinator, op, keys) for _ in range(32)))
+            out[f"{label} {op}s/s"] = ops / (time.perf_counter() - began)
+        for kv in kvs:
+            await kv.close()
+    for rp in nodes:
+        await rp.close(self_evict=False)
+    return out
+
+
+async def _caller(kv: ReplicatedStore, op: str, keys: Iterator[int]) -> None:
+    for i in keys:
+        if op == "write":
+            await kv.put(f"k{i}", VALUE)
+        else:
+            await kv.get(f"k{i}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--ops", type=int, default=5000, help="replicated ops per measurement")
+    parser.add_argument("--floor-seconds", type=float, default=5.0)
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        asyncio.run(serve(args.keys, args.serve))
+        return
+    with tempfile.TemporaryDirectory(prefix="ringpop-bench-handoff-") as tmp:
+        directory = Path(tmp)
+        print(f"filling the source with {args.keys} keys of 100 B (SQLite) ...", flush=True)
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--keys", str(args.keys), "--serve", tmp],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdin is not None
+            line = child.stdout.readline().split()
+            if not line or line[0] != "ready":
+                raise SystemExit(f"the source did not start: {line}")
+            source = line[1]
+            figures = asyncio.run(pull(source, directory, args.floor_seconds))
+            child.stdin.close()
+            tail = child.stdout.read().split()
+            child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        source_rss = tail[1] if len(tail) > 1 else "?"
+        share = figures["mb_per_s"] / figures["floor_mb_per_s"]
+        print(
+            f"handoff: {figures['records']:.0f} keys in {figures['ranges']:.0f} ranges, "
+            f"{figures['seconds']:.1f} s: {figures['keys_per_s']:,.0f} keys/s, "
+            f"{figures['mb_per_s']:.1f} MB/s (pages of {figures['page_bytes']:.0f} B)"
+        )
+        print(
+            f"floor: raw TChannel calls of {figures['page_bytes']:.0f} B, 2 in flight: "
+            f"{figures['floor_mb_per_s']:.1f} MB/s -> handoff at {share:.0%} of the floor"
+        )
+        print(
+            f"peak RSS: puller {figures['rss_peak']:.0f} MiB (before the pull "
+            f"{figures['rss_before']:.0f} MiB), source {source_rss} MiB"
+        )
+        writes = asyncio.run(store_floor(directory))
+    print(
+        f"store floor: SQLite put_many in hash order, pages of 500: {writes:,.0f} records/s "
+        f"-> handoff at {figures['keys_per_s'] / writes:.0%} of it"
+    )
+    for name, rate in asyncio.run(replicated(args.ops)).items():
+        print(f"{name}: {rate:,.0f}")
+
+
+if __name__ == "__main__":
+    main()

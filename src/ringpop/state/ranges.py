@@ -1,0 +1,140 @@
+"""Pure planning for handoff and anti-entropy: range arithmetic, throttling, drop rules.
+
+No I/O and no clock of its own (times are passed in), so every rule here is tested
+without a cluster. :class:`~ringpop.ring.ownership.Range` s are half-open
+``[start, end)`` and never wrap.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ringpop.ring.ownership import HASH_SPACE, Range
+
+__all__ = [
+    "PendingDrop",
+    "TokenBucket",
+    "covers",
+    "intersect",
+    "merge",
+    "split",
+    "subtract",
+    "valid_range",
+]
+
+
+def valid_range(start: object, end: object) -> bool:
+    """Whether ``[start, end)`` is a non-empty, non-wrapping range of the hash space."""
+    return (
+        isinstance(start, int)
+        and isinstance(end, int)
+        and not isinstance(start, bool)
+        and not isinstance(end, bool)
+        and 0 <= start < end <= HASH_SPACE
+    )
+
+
+def merge(ranges: Iterable[Range]) -> list[Range]:
+    """Sorted ranges with overlapping or adjacent ones joined."""
+    out: list[Range] = []
+    for r in sorted(ranges):
+        if out and r.start <= out[-1].end:
+            if r.end > out[-1].end:
+                out[-1] = Range(out[-1].start, r.end)
+        else:
+            out.append(r)
+    return out
+
+
+def intersect(a: Range, others: Iterable[Range]) -> list[Range]:
+    """The parts of ``a`` inside any of ``others`` (sorted, merged)."""
+    parts = (Range(max(a.start, o.start), min(a.end, o.end)) for o in others)
+    return merge(p for p in parts if p.start < p.end)
+
+
+def subtract(a: Range, others: Iterable[Range]) -> list[Range]:
+    """The parts of ``a`` outside every one of ``others`` (sorted)."""
+    out: list[Range] = []
+    position = a.start
+    for o in intersect(a, others):
+        if o.start > position:
+            out.append(Range(position, o.start))
+        position = max(position, o.end)
+    if position < a.end:
+        out.append(Range(position, a.end))
+    return out
+
+
+def covers(ranges: Iterable[Range], a: Range) -> bool:
+    """Whether the union of ``ranges`` contains all of ``a``."""
+    return not subtract(a, ranges)
+
+
+def split(a: Range, parts: int) -> list[Range]:
+    """``a`` cut into at most ``parts`` contiguous sub-ranges of (nearly) equal size."""
+    if parts < 1:
+        raise ValueError("parts must be >= 1")
+    count = min(parts, a.size)
+    bounds = [a.start + a.size * i // count for i in range(count + 1)]
+    return [Range(s, e) for s, e in itertools.pairwise(bounds) if s < e]
+
+
+class TokenBucket:
+    """A byte-rate limiter: ``rate`` bytes per second, bursts up to ``burst`` bytes.
+
+    :meth:`take` books ``amount`` bytes at time ``now`` and says how long to wait
+    before sending more (the debt is paid back at ``rate``). ``rate=None``: unlimited.
+    """
+
+    def __init__(self, rate: float | None, burst: float | None = None, now: float = 0.0) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be positive (or None: unlimited)")
+        self.rate = rate
+        self.burst = burst if burst is not None else (rate or 0.0)
+        self._tokens = self.burst
+        self._at = now
+
+    def take(self, amount: float, now: float) -> float:
+        """Book ``amount`` bytes sent at ``now``; seconds to wait before the next send."""
+        if self.rate is None:
+            return 0.0
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        self._tokens -= amount
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+@dataclass
+class PendingDrop:
+    """A range this node stopped replicating, kept until its new holders confirmed.
+
+    ``waiting_for``: the nodes that gained it; ``acks``: per node, the ranges it
+    confirmed having pulled (``/state/handoff-done``); ``since``: when it was lost.
+    """
+
+    range: Range
+    waiting_for: frozenset[str]
+    since: float
+    acks: dict[str, list[Range]] = field(default_factory=dict)
+
+    def ack(self, node: str, acked: Range) -> None:
+        """Record that ``node`` confirmed ``acked`` (ignored if it does not overlap)."""
+        if intersect(self.range, [acked]):
+            self.acks.setdefault(node, []).append(acked)
+
+    def confirmed(self) -> bool:
+        """Whether every gainer confirmed the whole range."""
+        return all(covers(self.acks.get(node, ()), self.range) for node in self.waiting_for)
+
+    def droppable(self, now: float, grace: float, replicated_here: Sequence[Range]) -> bool:
+        """Drop now? Confirmed, ``grace`` seconds old, and not ours again.
+
+        ``replicated_here``: the ranges this node replicates on its current ring.
+        """
+        return (
+            now - self.since >= grace
+            and self.confirmed()
+            and not intersect(self.range, replicated_here)
+        )
