@@ -9,9 +9,12 @@ status known?). Only when that fails does it decode again, field by field:
   or unusable (a response ``checksum``, ``source``, ``sourceIncarnationNumber``,
   ``timestamp``, ``id``, ``membershipChecksum``...);
 * a field the receiver needs (a request's ``source``, a ``changes`` list) refuses the
-  whole message with :class:`FieldError` when it is absent, ``null`` or unusable; a
-  *checked* field (``app`` of a ping, ``labels`` and ``tombstone`` of a change) may be
-  absent or ``null`` but refuses when present and unusable;
+  whole message with :class:`FieldError` when it is absent or ``null``, and when it is
+  unusable unless its rules say what to take instead (:attr:`Rules.unusable`: a ping's
+  non-string ``source`` becomes ``""``, unknown; :attr:`Rules.as_list`: a ``changes``
+  that is no list is an unusable list, an object a one-entry list); a *checked* field
+  (``app`` of a ping, ``labels`` and ``tombstone`` of a change) may be absent or
+  ``null`` but refuses when present and unusable;
 * an unusable entry of a list (a change without a usable ``address``, ``status`` or
   ``incarnationNumber``, bad ``labels``, an entry that is not an object) is dropped
   alone and counted in :attr:`Received.dropped` by reason; the rest is kept in order.
