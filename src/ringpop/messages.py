@@ -124,10 +124,11 @@ class JoinResponse(_Wire, kw_only=True):
     """Response of ``/protocol/join``: the responder's whole membership (§4.1).
 
     ``membership_checksum`` may arrive as ``null`` (the suite's fake nodes do that)
-    or be missing; we always send an integer.
+    or be missing; we always send an integer. ``app`` received absent, ``null`` or
+    not a string is unknown (``UNSET``); we always send it.
     """
 
-    app: str
+    app: str | UnsetType = UNSET
     coordinator: str
     membership: ChangeList
     membership_checksum: Checksum | None = None

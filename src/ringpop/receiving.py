@@ -9,9 +9,12 @@ status known?). Only when that fails does it decode again, field by field:
   or unusable (a response ``checksum``, ``source``, ``sourceIncarnationNumber``,
   ``timestamp``, ``id``, ``membershipChecksum``...);
 * a field the receiver needs (a request's ``source``, a ``changes`` list) refuses the
-  whole message with :class:`FieldError` when it is absent, ``null`` or unusable; a
-  *checked* field (``app`` of a ping, ``labels`` and ``tombstone`` of a change) may be
-  absent or ``null`` but refuses when present and unusable;
+  whole message with :class:`FieldError` when it is absent or ``null``, and when it is
+  unusable unless its rules say what to take instead (:attr:`Rules.unusable`: a ping's
+  non-string ``source`` becomes ``""``, unknown; :attr:`Rules.as_list`: a ``changes``
+  that is no list is an unusable list, an object a one-entry list); a *checked* field
+  (``app`` of a ping, ``labels`` and ``tombstone`` of a change) may be absent or
+  ``null`` but refuses when present and unusable;
 * an unusable entry of a list (a change without a usable ``address``, ``status`` or
   ``incarnationNumber``, bad ``labels``, an entry that is not an object) is dropped
   alone and counted in :attr:`Received.dropped` by reason; the rest is kept in order.
@@ -63,6 +66,7 @@ STATUSES: Final = frozenset(status.value for status in Status)
 _SAMPLE_BYTES: Final = 120
 _NULL: Final = msgspec.Raw(b"null")
 _BRACE: Final = ord("{")
+_BRACKET: Final = ord("[")
 _QUOTE: Final = ord('"')
 _NO_DROPS: Final[Mapping[str, int]] = MappingProxyType({})
 
@@ -100,6 +104,14 @@ class Rules(NamedTuple):
     """Defaults for required fields the receiver does not need."""
     valid: Mapping[str, Callable[[Any], bool]] = {}
     """Checks beyond the type, e.g. a change's status is one of :data:`STATUSES`."""
+    unusable: Mapping[str, Callable[[msgspec.Raw], Any]] = {}
+    """Present, not ``null``, but unusable (e.g. a number where an address belongs):
+    take this value, made from the raw JSON, instead of refusing. The handler then
+    treats the field as unknown (a request's ``source``, a ping-req's ``target``)."""
+    as_list: frozenset[str] = frozenset()
+    """Lists of changes that may arrive as something else (§1.1 rule 2): a JSON object
+    is taken as a one-entry list, anything else as a list of unusable entries
+    (dropped, counted under the field's JSON name); the message is processed."""
 
 
 def _zero() -> int:
@@ -118,6 +130,20 @@ def _no_changes() -> list[Change]:
     return []
 
 
+def _unknown_address(raw: msgspec.Raw) -> str:
+    """A ``source`` that is not a string: unknown (``""`` is no usable address)."""
+    return ""
+
+
+def _as_text(raw: msgspec.Raw) -> str:
+    """A ``target`` that is not a string, as the JSON text received (it is echoed in
+    the ping-req response, whose ``target`` must be a string)."""
+    return bytes(raw).decode("utf-8", "replace")
+
+
+_CHANGES: Final = frozenset({"changes"})
+
+
 RULES: Final[dict[type[Any], Rules]] = {
     Change: Rules(
         needed=frozenset({"address", "status", "incarnation_number"}),
@@ -125,21 +151,33 @@ RULES: Final[dict[type[Any], Rules]] = {
         valid={"status": STATUSES.__contains__},
     ),
     JoinRequest: Rules(needed=frozenset({"app", "source"}), fallback={"incarnation_number": _zero}),
-    JoinResponse: Rules(needed=frozenset({"app", "membership"}), fallback={"coordinator": _empty}),
+    # ``app`` absent, null or not a string: unknown (the struct's default, UNSET).
+    JoinResponse: Rules(
+        needed=frozenset({"membership"}),
+        fallback={"coordinator": _empty},
+        as_list=frozenset({"membership"}),
+    ),
     PingRequest: Rules(
         needed=frozenset({"source", "changes"}),
         checked=frozenset({"app"}),
         fallback={"checksum": _none, "source_incarnation_number": _zero},
+        unusable={"source": _unknown_address},
+        as_list=_CHANGES,
     ),
-    PingResponse: Rules(checked=frozenset({"changes"}), fallback={"changes": _no_changes}),
+    PingResponse: Rules(
+        checked=frozenset({"changes"}), fallback={"changes": _no_changes}, as_list=_CHANGES
+    ),
     PingReqRequest: Rules(
         needed=frozenset({"source", "target", "changes"}),
         fallback={"checksum": _none, "source_incarnation_number": _zero},
+        unusable={"source": _unknown_address, "target": _as_text},
+        as_list=_CHANGES,
     ),
     PingReqResponse: Rules(
         needed=frozenset({"ping_status"}),
         checked=frozenset({"changes"}),
         fallback={"changes": _no_changes, "target": _empty},
+        as_list=_CHANGES,
     ),
     DampReqRequest: Rules(needed=frozenset({"flappers"})),
     DampReqResponse: Rules(needed=frozenset({"scores"})),
@@ -158,6 +196,8 @@ class _Field(NamedTuple):
     valid: Callable[[Any], bool] | None
     entry: type[Any] | None
     """For a list field: the entry type (entries are received one by one)."""
+    unusable: Callable[[msgspec.Raw], Any] | None
+    as_list: bool
 
 
 class _Plan(NamedTuple):
@@ -225,6 +265,8 @@ def _plan(message_type: type[Any]) -> _Plan:
                 fallback,
                 rules.valid.get(info.name),
                 entry,
+                rules.unusable.get(info.name),
+                entry is not None and info.name in rules.as_list,
             )
         )
     # Needed fields first: most unusable entries are dropped at their first field.
@@ -331,12 +373,21 @@ def _values(
         try:
             decoded = field.decoder.decode(value)
         except msgspec.DecodeError as error:
+            if field.as_list and memoryview(value)[0] != _BRACKET:
+                values[field.name] = _not_a_list(field, value, drops)
+                continue
+            if field.unusable is not None:
+                values[field.name] = field.unusable(value)
+                continue
             if field.needed or field.checked:
                 return field.json_name, error
             if field.fallback is not None:
                 values[field.name] = field.fallback()
             continue
         if field.valid is not None and not field.valid(decoded):
+            if field.unusable is not None:
+                values[field.name] = field.unusable(value)
+                continue
             if field.needed or field.checked:
                 return field.json_name, "unusable value"
             if field.fallback is not None:
@@ -346,6 +397,23 @@ def _values(
             decoded = _entries(field.entry, decoded, drops)
         values[field.name] = decoded
     return values
+
+
+def _not_a_list(field: _Field, value: msgspec.Raw, drops: _Drops) -> list[Any]:
+    """The usable entries of a list of changes that arrived as something else.
+
+    A JSON object is taken as a one-entry list, as ringpop-node does
+    (``Array.isArray(changes) ? changes : [changes]``): a peer that sends one change
+    bare means that change, node peers apply it, and taking it keeps our membership
+    in step with theirs. The entry still passes every per-entry rule (§1.1 rule 2)
+    and §6, exactly like an entry of a list. Anything else (``true``, a number, a
+    string) holds no usable entry: it is dropped and counted under the field's name.
+    """
+    assert field.entry is not None
+    if memoryview(value)[0] == _BRACE:
+        return _entries(field.entry, [value], drops)
+    drops.add(field.json_name, value)
+    return []
 
 
 def _entries(entry_type: type[Any], items: list[msgspec.Raw], drops: _Drops) -> list[Any]:

@@ -56,9 +56,7 @@ async def test_bad_pings(cluster: MakeCluster) -> None:
     rejected: list[tuple[str, Any]] = [
         ("changes missing", without(ping(c, a), "changes")),
         ("changes null", ping(c, a, changes=None)),
-        ("changes not a list", ping(c, a, changes={"0": b.member("faulty")})),
         ("source missing", without(bad_change(status="faulty"), "source")),
-        ("source not a string", ping(c, a, source=["127.0.0.1:1"])),
         ("body is an array", [ping(c, a)]),
         ("not JSON", b"{this is not json"),
         ("not UTF-8", b"\xff\xfe\x00"),
@@ -97,6 +95,12 @@ async def test_bad_pings(cluster: MakeCluster) -> None:
         ("checksum null", ping(c, a, checksum=None)),
         ("negative checksum", ping(c, a, checksum=-1)),
         ("source incarnation null", ping(c, a, sourceIncarnationNumber=None)),
+        # As ringpop-node: a source that is no string is an unknown requester, and a
+        # changes that is no list holds no usable entry (one object: one entry).
+        ("source not a string", bad_change(status="zombie", source=["127.0.0.1:1"])),
+        ("source a number", bad_change(status="zombie", source=7)),
+        ("changes an object", ping(c, a, changes={"0": b.member("faulty")})),
+        ("changes true", ping(c, a, changes=True)),
     ]
     for what, body in dropped:
         reply = await c.ping(a, body)
@@ -137,11 +141,20 @@ async def test_bad_ping_reqs(cluster: MakeCluster) -> None:
         ("negative source incarnation", {**good, "sourceIncarnationNumber": -1}),
         ("checksum null", {**good, "checksum": None}),
         ("bad change", {**good, "changes": [{"address": b.address, "status": "faulty"}]}),
+        ("source not a string", {**good, "source": 7}),
+        ("changes an object", {**good, "changes": {"address": b.address, "status": "faulty"}}),
+        ("changes true", {**good, "changes": True}),
     ]
     for what, body in accepted:
         reply = await a.call("/protocol/ping-req", body)
         assert reply.ok, f"{what}: {reply.raw[:200]!r}"
         assert reply.body["target"] == b.address
+    # A target that is no string: answered, pingStatus false, its JSON text echoed
+    # (ringpop-node echoes the value itself; the response's target must be a string).
+    for target in (7, True, {"x": 1}):
+        reply = await a.call("/protocol/ping-req", {**good, "target": target})
+        assert reply.ok, f"target {target!r}: {reply.raw[:200]!r}"
+        assert (reply.body["pingStatus"], reply.body["target"]) == (False, json.dumps(target))
     # A target that is no member at all: answered, pingStatus false, nothing learned.
     reply = await c.ping_req(a, "127.0.0.1:1")
     assert reply.ok, reply.raw

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import random
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import pytest
 
 from ringpop.clock import LoopClock
@@ -56,7 +58,9 @@ def alive(address: str, incarnation: int = INC, *, source: str = "") -> Change:
 class Peer:
     """A scripted member: answers join, ping and ping-req; records the requests."""
 
-    def __init__(self, network: MemoryNetwork, address: str, *, app: str = "ringpop") -> None:
+    def __init__(
+        self, network: MemoryNetwork, address: str, *, app: str | msgspec.UnsetType = "ringpop"
+    ) -> None:
         self.address = address
         self.app = app
         self.transport = network.transport(address)
@@ -339,6 +343,21 @@ async def test_first_round_sends_min_6_n_joins_in_parallel(hosts: int, joins: in
     assert node.ready
 
 
+async def test_join_response_without_app_is_accepted_another_app_is_not() -> None:
+    network = MemoryNetwork(latency=0.01)
+    node = make_node(network, auto_gossip=False)
+    silent = Peer(network, peer_address(0), app=msgspec.UNSET)  # sends no app: unknown
+    result = await bootstrap(node, StaticHosts([NODE, silent.address]))
+    assert result.joined == [silent.address]
+    assert node.members.get(silent.address) is not None
+    other = make_node(network, peer_address(5), auto_gossip=False)
+    Peer(network, peer_address(6), app="other")
+    with pytest.raises(BootstrapError) as caught:
+        await bootstrap(other, StaticHosts([other.address, peer_address(6)]))
+    assert caught.value.permanent
+    assert "ringpop.invalid-join.app" in str(caught.value)
+
+
 @pytest.mark.parametrize(("other_ip", "expected_other"), [(7, 6), (3, 3)])
 async def test_hosts_on_another_ip_are_preferred(other_ip: int, expected_other: int) -> None:
     network = MemoryNetwork()
@@ -478,6 +497,49 @@ async def test_at_most_5_reverse_full_syncs_in_flight() -> None:
     assert sum(p.count("/protocol/join") for p in peers) == 5  # skipped, not queued
     # The joined memberships were applied and are disseminated (unlike bootstrap).
     assert set(node.disseminator.pending()) == {p.address for p in peers[:5]}
+
+
+@pytest.mark.parametrize("source", [7, 2**64, True, {"x": 1}, ["127.0.0.1:1"], "", "no-port"])
+async def test_ping_from_an_unusable_source_is_answered_as_from_an_unknown_peer(
+    source: Any,
+) -> None:
+    network = MemoryNetwork(latency=0.001)
+    node = make_node(network, auto_gossip=False)
+    peer = Peer(network, peer_address(0))
+    knows(node, [])
+    node.disseminator.clear()  # nothing pending: a known peer would get a full sync
+    contacts: list[str] = []
+    node.contact_listeners.append(contacts.append)
+    body = {
+        "checksum": 1,
+        "changes": [],
+        "source": source,
+        "sourceIncarnationNumber": INC,
+        "app": "ringpop",
+    }
+
+    async def ping(body: dict[str, Any]) -> PingResponse:
+        raw = json.dumps(body).encode()
+        return decode(
+            await peer.transport.call(NODE, "/protocol/ping", raw, timeout=1), PingResponse
+        )
+
+    assert (await ping(body)).changes == []  # no full sync (a known peer would get one)
+    new = alive(peer_address(1))
+    response = await ping({**body, "changes": [msgspec.to_builtins(new)]})
+    assert [c.address for c in response.changes] == [new.address]
+    assert node.members.get(new.address) is not None  # its usable change applied
+    ping_req = {**body, "target": peer.address}
+    del ping_req["app"]
+    answer = await peer.transport.call(
+        NODE, "/protocol/ping-req", json.dumps(ping_req).encode(), timeout=1
+    )
+    assert decode(answer, PingReqResponse).ping_status is True
+    await asyncio.sleep(0.01)
+    assert node.reverse_syncs_running == 0
+    assert peer.count("/protocol/join") == 0
+    assert contacts == []
+    await node.stop()
 
 
 async def test_reverse_full_sync_slot_is_freed_by_its_timeout() -> None:

@@ -11,6 +11,7 @@ import os
 import resource
 import sys
 import time
+from typing import Any
 
 import msgspec
 
@@ -38,7 +39,7 @@ from ringpop.messages import (
     StatsRing,
     encode,
 )
-from ringpop.receiving import receive
+from ringpop.receiving import FieldError, receive
 from ringpop.trace import Tracing
 
 __all__ = ["admin_handlers", "stats_response"]
@@ -89,6 +90,85 @@ def stats_response(
     )
 
 
+def _lookup_key(body: bytes) -> str | None:
+    """A ``key`` that is not a string, as ringpop-node looks it up: ``String(key)``.
+
+    node's handler takes any truthy ``key`` and looks up ``key + ''``; a falsy one
+    (absent, ``null``, ``false``, ``0``, ``""``) is ``None`` here: key required.
+    """
+    try:
+        key = msgspec.json.decode(body, type=dict[str, Any]).get("key")
+    except msgspec.DecodeError:
+        return None
+    if not js_truthy(key):
+        return None
+    try:
+        return js_string(key)
+    except RecursionError:  # nested deeper than we care to join
+        return None
+
+
+def js_truthy(value: Any) -> bool:
+    """JavaScript's truthiness of a JSON value (objects and arrays are truthy)."""
+    if isinstance(value, (dict, list)):
+        return True
+    return bool(value)
+
+
+def js_string(value: Any) -> str:
+    """JavaScript's ``String(value)`` of a value ``JSON.parse`` made (spec §5.2, node).
+
+    Numbers are doubles printed the way JavaScript prints them (``2**63`` is
+    ``"9223372036854776000"``, ``1.0`` is ``"1"``); an object is
+    ``"[object Object]"``; an array joins its items with ``,`` (``null`` as ``""``).
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _js_number(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join("" if item is None else js_string(item) for item in value)
+    return "[object Object]"
+
+
+def _js_number(value: int | float) -> str:
+    """ECMAScript Number::toString of ``value`` as a double (shortest round trip)."""
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the doubles: JSON.parse makes it Infinity
+        return "Infinity" if value > 0 else "-Infinity"
+    if number != number:
+        return "NaN"
+    if number in (float("inf"), float("-inf")):
+        return "Infinity" if number > 0 else "-Infinity"
+    if number == 0:
+        return "0"
+    if number < 0:
+        return "-" + _js_number(-number)
+    mantissa, _, exponent = repr(number).partition("e")  # shortest round trip
+    whole, _, fraction = mantissa.partition(".")
+    every = whole + ("" if fraction == "0" else fraction)
+    digits = every.lstrip("0")
+    # ECMAScript's n: the value is 0.<digits> x 10^point.
+    point = len(whole) + int(exponent or 0) - (len(every) - len(digits))
+    digits = digits.rstrip("0")
+    k = len(digits)
+    if k <= point <= 21:
+        return digits + "0" * (point - k)
+    if 0 < point <= 21:
+        return digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return "0." + "0" * -point + digits
+    e = point - 1
+    sign = "+" if e >= 0 else "-"
+    head = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{head}e{sign}{abs(e)}"
+
+
 def _members(node: SwimNode, damper: Damper | None) -> list[StatsMember]:
     members = node.members.stats_members()
     if damper is None:
@@ -117,12 +197,20 @@ def admin_handlers(
         return msgspec.json.encode(lifeguard_response(node, suspicion_counts))
 
     async def lookup(body: bytes) -> bytes:
+        key: str | None
         try:
             key = receive(body, AdminLookupRequest).message.key if body.strip() else ""
+        except FieldError as error:
+            key = _lookup_key(body)  # not a string: node looks up String(key)
+            if key is None:
+                raise RemoteError(
+                    "ringpop.argument-required", f"key is required ({error})"
+                ) from None
         except MessageError as error:
             raise RemoteError("ringpop.argument-required", f"key is required ({error})") from None
-        if not key:
-            raise RemoteError("ringpop.argument-required", "key is required")
+        else:
+            if not key:
+                raise RemoteError("ringpop.argument-required", "key is required")
         dest = node.ring.lookup(key)
         return encode(AdminLookupResponse(dest=dest if dest is not None else node.address))
 

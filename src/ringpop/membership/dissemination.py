@@ -123,7 +123,7 @@ class Disseminator:
                     del entries[change.address]
 
     def issue_as_receiver(
-        self, source: str, source_incarnation: int, checksum: int | None
+        self, source: str | None, source_incarnation: int, checksum: int | None
     ) -> tuple[list[Change], bool]:
         """The changes for a ping/ping-req response and whether it is a full sync (§7.3).
 
@@ -133,14 +133,21 @@ class Disseminator:
         differs from ours (or is ``None``: the requester sent none), the response is
         the whole membership (§7.4) and the flag is true (a ping handler then starts a
         reverse full sync, §7.5).
+
+        ``source=None``: the requester is unknown (its ``source`` was unusable, §1.1):
+        nothing is filtered out and the response is never a full sync.
         """
-        changes = [
-            e.change
-            for e in self._entries.values()
-            if e.change.source != source or e.change.source_incarnation_number != source_incarnation
-        ]
+        if source is None:
+            changes = [e.change for e in self._entries.values()]
+        else:
+            changes = [
+                e.change
+                for e in self._entries.values()
+                if e.change.source != source
+                or e.change.source_incarnation_number != source_incarnation
+            ]
         self.commit(changes)
-        if changes or checksum == self._members.checksum:
+        if changes or source is None or checksum == self._members.checksum:
             return changes, False
         return self._members.as_changes(), True
 

@@ -261,7 +261,9 @@ async def _join_group(node: SwimNode, group: Sequence[str]) -> list[_JoinOutcome
             return host, str(error), error.type == APP_MISMATCH
         except CallError as error:
             return host, str(error), False
-        if response.app != node.app:
+        # An app absent, null or not a string is unknown (§1.1): ringpop-node's joiner
+        # never looks at it. A present, different name means another app's cluster.
+        if response.app is not msgspec.UNSET and response.app != node.app:
             message = f"{APP_MISMATCH}: {host} runs app {response.app!r}, not {node.app!r}"
             return host, message, True
         node.apply_changes(response.membership, disseminate=False, peer=host)

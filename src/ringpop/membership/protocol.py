@@ -1,10 +1,16 @@
 """Handlers of ``/protocol/join``, ``/protocol/ping`` and ``/protocol/ping-req`` (§4).
 
-Requests are received by the rules of spec §1.1 (:mod:`ringpop.receiving`): only an
-unusable ``source``, ``app`` (join; a ping's when present), ``target`` (ping-req) or
-``changes`` refuses a request; unusable changes are dropped alone and counted
-(``receive.dropped.<reason>``). Errors use ringpop-node's ``type`` strings and
-messages (spec §4.1 recommendation).
+Requests are received by the rules of spec §1.1 (:mod:`ringpop.receiving`): a join
+with an unusable ``app`` or ``source``, a ping with an unusable ``app`` (when present),
+and a ping or ping-req without ``source`` or ``changes`` (absent or ``null``, as
+ringpop-node refuses them) are refused. Like ringpop-node, a ping or ping-req whose
+``source`` is present but no usable address is still answered: its usable changes
+are applied and the requester is unknown (no full sync, no reverse full sync, no
+contact recorded); a ping-req whose ``target`` is no usable address answers
+``pingStatus: false``. A ``changes`` that is not a list holds no usable entry (a
+single object is taken as a one-entry list, as ringpop-node does). Unusable changes
+are dropped alone and counted (``receive.dropped.<reason>``). Errors use
+ringpop-node's ``type`` strings and messages (spec §4.1 recommendation).
 """
 
 from __future__ import annotations
@@ -59,6 +65,11 @@ def _apply(node: SwimNode, changes: list[Change], source: str) -> None:
         node.apply_changes(changes, peer=source, strict=True)
     except LimitError as error:
         raise RemoteError(f"ringpop.limit.{error.reason}", str(error)) from None
+
+
+def _known(source: str) -> str | None:
+    """The requester's address, or ``None`` when its ``source`` is no usable address."""
+    return source if is_valid_address(source) else None
 
 
 def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
@@ -137,16 +148,19 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
                 raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop requires app name")
         elif request.app != node.app:
             raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop has a different app name")
-        _apply(node, request.changes, request.source)
-        node.note_contact(request.source)
+        source = _known(request.source)
+        _apply(node, request.changes, source or "")
+        if source is not None:
+            node.note_contact(source)
         changes, full_sync = node.disseminator.issue_as_receiver(
-            request.source, request.source_incarnation_number, request.checksum
+            source, request.source_incarnation_number, request.checksum
         )
-        if full_sync:
-            node.stats.increment("full-sync")
-            node.start_reverse_full_sync(request.source)
-        elif request.checksum is not None:
-            node.maybe_startup_sync(request.source, request.checksum)
+        if source is not None:  # an unknown requester: nothing to sync with
+            if full_sync:
+                node.stats.increment("full-sync")
+                node.start_reverse_full_sync(source)
+            elif request.checksum is not None:
+                node.maybe_startup_sync(source, request.checksum)
         return encode(
             PingResponse(
                 changes=changes,
@@ -169,12 +183,17 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
                 f"need req body with source, target, changes, and checksum ({error})",
             ) from None
         request = node.guard.accept(received.message.source, received)
-        _apply(node, request.changes, request.source)
-        node.note_contact(request.source)
-        node.stats.increment("ping-req-ping.send")
-        reachable = await node.send_ping(request.target)
+        source = _known(request.source)
+        _apply(node, request.changes, source or "")
+        if source is not None:
+            node.note_contact(source)
+        if is_valid_address(request.target):
+            node.stats.increment("ping-req-ping.send")
+            reachable = await node.send_ping(request.target)
+        else:  # nothing to ping (ringpop-node's ping to it fails): echoed, as received
+            reachable = False
         changes, _full_sync = node.disseminator.issue_as_receiver(
-            request.source, request.source_incarnation_number, request.checksum
+            source, request.source_incarnation_number, request.checksum
         )
         return encode(
             PingReqResponse(changes=changes, ping_status=reachable, target=request.target)
