@@ -2,8 +2,10 @@
 
 ``GET /objects/{id}`` answers from the owner of ``id`` with ``{"id", "handled_by",
 "forwarded", "forwarded_by"}`` (as ``bench/lean_front.py`` and ``examples/objects``),
-keyed with ``route_key``; bootstrap in the lifespan; uvloop and httptools when
-installed (uvicorn's defaults)::
+keyed with ``route_key``; bootstrap in the lifespan; uvloop and httptools (uvicorn
+falls back to asyncio and h11 without them: the script says which it runs).
+``--alone`` serves the same app without ringpop's middleware (ringpop still joins,
+so ``handled_by`` is filled in): the framework's own cost, for local ids only::
 
     python bench/asgi_front.py --framework fastapi --listen=127.0.0.1:3000 \\
         --hosts=hosts.json --http=127.0.0.1:4000
@@ -12,6 +14,7 @@ installed (uvicorn's defaults)::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from typing import Any
 
@@ -23,7 +26,7 @@ from ringpop.integrations.asgi import forward_info, route_key, wrap
 from ringpop.integrations.lifecycle import lifespan
 
 
-def fastapi_app(rp: Ringpop, hosts: str) -> Any:
+def fastapi_app(rp: Ringpop, hosts: str, *, alone: bool = False) -> Any:
     # Request is imported at module level: FastAPI resolves the (string) annotations
     # of the endpoint in this module's globals.
     api = FastAPI(lifespan=lifespan(rp, hosts), openapi_url=None)
@@ -38,10 +41,10 @@ def fastapi_app(rp: Ringpop, hosts: str) -> Any:
             "forwarded_by": info.source if info is not None else None,
         }
 
-    return wrap(api, rp, key=route_key(api, "id"))
+    return api if alone else wrap(api, rp, key=route_key(api, "id"))
 
 
-def starlette_app(rp: Ringpop, hosts: str) -> Any:
+def starlette_app(rp: Ringpop, hosts: str, *, alone: bool = False) -> Any:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -58,7 +61,7 @@ def starlette_app(rp: Ringpop, hosts: str) -> Any:
         )
 
     app = Starlette(routes=[Route("/objects/{id}", get_object)], lifespan=lifespan(rp, hosts))
-    return wrap(app, rp, key=route_key(app, "id"))
+    return app if alone else wrap(app, rp, key=route_key(app, "id"))
 
 
 def main() -> int:
@@ -67,12 +70,20 @@ def main() -> int:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--hosts", required=True)
     parser.add_argument("--http", required=True)
+    parser.add_argument(
+        "--alone", action="store_true", help="no ringpop middleware (the framework alone)"
+    )
     args = parser.parse_args()
     rp = Ringpop("objects", args.listen)
     build = fastapi_app if args.framework == "fastapi" else starlette_app
     host, _, port = args.http.rpartition(":")
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    print(f"uvicorn with http={http} loop={loop}", flush=True)
     uvicorn.run(
-        build(rp, args.hosts),
+        build(rp, args.hosts, alone=args.alone),
+        http=http,
+        loop=loop,
         host=host,
         port=int(port),
         access_log=False,

@@ -33,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,7 +132,7 @@ def victim_keys(nodes: list[Node], victim: Node, count: int) -> list[str]:
 
 
 async def load(
-    survivors: list[Node],
+    urls: list[str],
     keys: list[str],
     rate: float,
     post: bool,
@@ -140,31 +141,39 @@ async def load(
     samples: list[Sample],
 ) -> None:
     """Open loop: a request every 1/rate s whatever the earlier ones are doing (a
-    closed loop would wait on stalled requests and send fewer during the outage)."""
-    methods = ["GET", "PUT", "POST"] if post else ["GET", "PUT"]
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    closed loop would wait on stalled requests and send fewer during the outage).
 
-    async def one(client: httpx.AsyncClient, n: int) -> None:
-        node = survivors[n % len(survivors)]
+    The client is aiohttp's: httpx's connection pool scans every connection for
+    every request (a ``getpeername`` system call each), so with the few hundred
+    requests left waiting during an outage the load generator itself fell behind
+    and reported seconds of latency that the (idle) nodes never had."""
+    methods = ["GET", "PUT", "POST"] if post else ["GET", "PUT"]
+
+    async def one(session: aiohttp.ClientSession, n: int) -> None:
+        base_url = urls[n % len(urls)]
         key = keys[(n * 7) % len(keys)]
         method = methods[n % len(methods)]
-        url = f"{node.url}/counters/{key}" + ("/incr" if method == "POST" else "")
+        url = f"{base_url}/counters/{key}" + ("/incr" if method == "POST" else "")
         started = time.monotonic()
         try:
-            status = (await client.request(method, url)).status_code
-        except httpx.HTTPError:
+            async with session.request(method, url) as answer:
+                await answer.read()
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError):
             status = 599
         base = killed_at[0] if killed_at else float("inf")
         samples.append(Sample(started - base, time.monotonic() - started, status, method))
 
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         tasks: list[asyncio.Task[None]] = []
         start = time.monotonic()
         for n in range(int((end - start) * rate) + 1):  # bounded by the run's length
             delay = start + n / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(one(client, n)))
+            tasks.append(asyncio.ensure_future(one(session, n)))
         await asyncio.gather(*tasks)
 
 
@@ -186,7 +195,15 @@ async def run_config(name: str, args: argparse.Namespace) -> Result:
         killed_at: list[float] = []
         end = time.monotonic() + args.warmup + args.window
         loader = asyncio.ensure_future(
-            load(survivors, keys, args.rate, args.post, killed_at, end, result.samples)
+            load(
+                [n.url for n in survivors],
+                keys,
+                args.rate,
+                args.post,
+                killed_at,
+                end,
+                result.samples,
+            )
         )
         await asyncio.sleep(args.warmup)
         victim.popen.send_signal(signal.SIGKILL)
@@ -220,6 +237,31 @@ def report(result: Result, window: float) -> dict[str, object]:
     return rows
 
 
+def timeline(result: Result, window: float) -> list[str]:
+    """Per half-second of start time after the kill: requests, non-2xx, p50/max latency."""
+    lines = []
+    step = 0.5
+    t = -1.0
+    while t < window:
+        for method in ("idempotent", "POST"):
+            chosen = [
+                s
+                for s in result.samples
+                if t <= s.started < t + step and (s.method == "POST") == (method == "POST")
+            ]
+            if not chosen:
+                continue
+            latencies = [s.seconds for s in chosen]
+            bad = sum(1 for s in chosen if not 200 <= s.status < 300)
+            lines.append(
+                f"{t:+5.1f} s {method:10} {len(chosen):4} req {bad:3} non-2xx  "
+                f"p50 {percentile(latencies, 0.5) * 1000:7.1f} ms  "
+                f"max {max(latencies) * 1000:7.1f} ms"
+            )
+        t += step
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=float, default=8.0, help="seconds after the kill")
@@ -228,10 +270,15 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=20)
     parser.add_argument("--post", action="store_true", help="also non-idempotent POSTs")
     parser.add_argument("--only", choices=sorted(CONFIGS), help="run one configuration")
+    parser.add_argument(
+        "--timeline", action="store_true", help="also print latency per half-second"
+    )
     args = parser.parse_args()
     names = [args.only] if args.only else ["before", "after"]
     for name in names:
         result = asyncio.run(run_config(name, args))
+        if args.timeline:
+            print("\n".join(timeline(result, args.window)), flush=True)
         print(json.dumps(report(result, args.window)), flush=True)
     return 0
 

@@ -13,6 +13,9 @@ Three clusters of 3 nodes on 127.0.0.1, each node with an HTTP front answering
 * **Python, FastAPI / Starlette on uvicorn** - ``bench/asgi_front.py``: the ASGI
   integration (``wrap`` + ``route_key``, bootstrap in the lifespan) in a FastAPI
   and a Starlette app served by uvicorn (uvloop, httptools);
+* **FastAPI / Starlette alone** - the same apps without ringpop's middleware
+  (``asgi_front.py --alone``), local ids only: what the framework and server cost
+  by themselves;
 * **ringpop-node** (baseline) - ringpop-node 10.21.0 running
   ``interop/node/http-front.js`` (node's ``http`` server calling
   ``ringpop.handleOrProxy``, the ``request`` listener answering).
@@ -212,6 +215,8 @@ class BenchCluster:
     http: list[str]
     procs: list[subprocess.Popen[bytes]]
     logs: list[Path]
+    local_only: bool = False
+    """The fronts answer only the keys their node owns (no forwarding)."""
 
     def owner(self, key: str) -> str:
         ring = HashRing()
@@ -235,7 +240,7 @@ class BenchCluster:
 
 @contextmanager
 def cluster(
-    name: str, workdir: Path, command: Sequence[str], *, cwd: Path
+    name: str, workdir: Path, command: Sequence[str], *, cwd: Path, local_only: bool = False
 ) -> Iterator[BenchCluster]:
     ports = free_ports(6)
     addresses = [f"127.0.0.1:{p}" for p in ports[:3]]
@@ -246,7 +251,7 @@ def cluster(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
-    started = BenchCluster(name, addresses, http, procs, logs)
+    started = BenchCluster(name, addresses, http, procs, logs, local_only)
     try:
         for address, front in zip(addresses, http, strict=True):
             argv = [part.format(listen=address, hosts=hosts, http=front) for part in command]
@@ -280,8 +285,10 @@ def wait_ready(started: BenchCluster, timeout: float = 60.0) -> None:
             if proc.poll() is not None:
                 raise RuntimeError(f"{started.name}: a node exited:\n{log.read_text()[-3000:]}")
         ok = True
-        for front in started.http:
+        for address, front in zip(started.addresses, started.http, strict=True):
             for key in probes:
+                if started.local_only and started.owner(key) != address:
+                    continue
                 body = _get_json(f"http://{front}/objects/{key}")
                 if body is None or body.get("handled_by") != started.owner(key):
                     ok = False
@@ -339,6 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="runs of each, best kept (2)")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 round")
     parser.add_argument("--no-node", action="store_true", help="skip the ringpop-node baseline")
+    parser.add_argument(
+        "--only",
+        help="comma-separated fronts to run (lean, aiohttp, fastapi, starlette, "
+        "fastapi-alone, starlette-alone, node)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.rounds = 3.0, 1
@@ -364,15 +376,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--log-level=WARNING",
     ]
     asgi_cmds = {
-        framework: [
+        f"{framework}{suffix}": [
             sys.executable,
             str(REPO / "bench" / "asgi_front.py"),
             f"--framework={framework}",
             "--listen={listen}",
             "--hosts={hosts}",
             "--http={http}",
+            *(["--alone"] if suffix else []),
         ]
         for framework in ("fastapi", "starlette")
+        for suffix in ("", "-alone")
     }
     node_cmd = [
         "node",
@@ -391,14 +405,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("aiohttp", aiohttp_cmd, REPO),
             ("fastapi", asgi_cmds["fastapi"], REPO),
             ("starlette", asgi_cmds["starlette"], REPO),
+            ("fastapi-alone", asgi_cmds["fastapi-alone"], REPO),
+            ("starlette-alone", asgi_cmds["starlette-alone"], REPO),
         ]
         if not why_no_node:
             implementations.append(("node", node_cmd, NODE_DIR))
+        if args.only:
+            wanted = set(args.only.split(","))
+            implementations = [i for i in implementations if i[0] in wanted]
         clusters: dict[str, BenchCluster] = {}
         stack = []
         try:
             for name, command, cwd in implementations:
-                manager = cluster(name, workdir, command, cwd=cwd)
+                manager = cluster(
+                    name, workdir, command, cwd=cwd, local_only=name.endswith("-alone")
+                )
                 clusters[name] = manager.__enter__()
                 stack.append(manager)
             for name, started in clusters.items():
@@ -416,6 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for round_number in range(args.rounds):
                 for workload in ("random", "local"):
                     for name, started in clusters.items():
+                        if workload == "random" and started.local_only:
+                            continue
                         script = scripts["random" if workload == "random" else f"local-{name}"]
                         url = f"http://{started.http[0]}/"
                         if round_number == 0:  # warm up (JIT, connections, caches)
@@ -443,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result.cpu_us_entry = spent[0] / max(1, result.requests) * 1e6
                         result.cpu_us_cluster = sum(spent) / max(1, result.requests) * 1e6
                         print(
-                            f"round {round_number + 1} {workload:6} {name:7} "
+                            f"round {round_number + 1} {workload:6} {name:15} "
                             f"{result.requests_per_s:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
                             f"p99 {result.p99_ms:7.2f} ms  CPU/request "
                             f"{result.cpu_us_entry:5.0f} us entry, "
@@ -483,8 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("aiohttp", "Python, aiohttp app"),
             ("fastapi", "Python, FastAPI on uvicorn"),
             ("starlette", "Python, Starlette on uvicorn"),
+            ("fastapi-alone", "FastAPI alone (no ringpop)"),
+            ("starlette-alone", "Starlette alone (no ringpop)"),
             ("node", "ringpop-node"),
         ):
+            if workload == "random" and name.endswith("-alone"):
+                continue
             rows.append((label, title, *fmt(best.get((workload, name)))))
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
@@ -504,6 +531,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"in the cluster "
                     f"{ours.cpu_us_cluster / max(1e-9, theirs.cpu_us_cluster):.2f}x"
                 )
+    for name in ("fastapi", "starlette"):
+        wrapped, alone = best.get(("local", name)), best.get(("local", f"{name}-alone"))
+        if wrapped and alone:
+            print(
+                f"local  {name:9} with ringpop vs alone: throughput "
+                f"{wrapped.requests_per_s / alone.requests_per_s:.2f}x, CPU/request "
+                f"{wrapped.cpu_us_entry:.0f} us vs {alone.cpu_us_entry:.0f} us "
+                f"(ringpop's middleware: {wrapped.cpu_us_entry - alone.cpu_us_entry:+.0f} us)"
+            )
     return 0
 
 
