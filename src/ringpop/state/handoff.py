@@ -105,9 +105,8 @@ class RangeHandoff:
         self.server = RangeServer(rp, kv.store, kv.service, self.n, on_done=self._confirmed)
         self.pulls: dict[Range, Pull] = {}
         self.drops: list[PendingDrop] = []
-        self.counts = dict.fromkeys(
-            ("completed", "failed", "records", "bytes", "dropped_ranges", "dropped_records"), 0
-        )
+        counters = ("completed", "failed", "pages", "records", "bytes")
+        self.counts = dict.fromkeys((*counters, "dropped_ranges", "dropped_records"), 0)
         self.active = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -252,6 +251,7 @@ class RangeHandoff:
                 await apply_columns(self.kv.store, self.kv.clock, page, hashes)
                 pull.records += len(page)
                 pull.bytes += size
+                self.counts["pages"] += 1
                 self.counts["records"] += len(page)
                 self.counts["bytes"] += size
                 pull.cursors[source] = page.cursor if page.cursor is not None else _DONE
