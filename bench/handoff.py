@@ -57,9 +57,9 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def serve(keys: int, directory: Path) -> None:
+async def serve(keys: int, directory: Path, cache_mib: int) -> None:
     """The source node: fill a SQLite store, serve it, print the address, wait for stdin EOF."""
-    store = SQLiteStore(directory / "source.db")
+    store = SQLiteStore(directory / "source.db", cache_mib=cache_mib)
     now = int(time.time() * 1000)
     batch = 20_000
     for start in range(0, keys, batch):
@@ -95,7 +95,9 @@ async def serve(keys: int, directory: Path) -> None:
 async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[str, float]:
     """Join the source, pull our share, then measure the raw floor; figures."""
     store: MemoryStore | SQLiteStore = (
-        MemoryStore() if args.store == "memory" else SQLiteStore(directory / "puller.db")
+        MemoryStore()
+        if args.store == "memory"
+        else SQLiteStore(directory / "puller.db", cache_mib=args.cache_mib)
     )
     rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
     await rp.start()
@@ -237,16 +239,19 @@ def main() -> None:
     parser.add_argument("--page-bytes", type=int, default=1 << 20, help="bytes per page, about")
     parser.add_argument("--concurrency", type=int, default=2, help="ranges pulled at once")
     parser.add_argument("--store-floor-keys", type=int, default=200_000)
+    parser.add_argument("--cache-mib", type=int, default=32, help="SQLite page cache per store")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        asyncio.run(serve(args.keys, args.serve))
+        asyncio.run(serve(args.keys, args.serve, args.cache_mib))
         return
     with tempfile.TemporaryDirectory(prefix="ringpop-bench-handoff-") as tmp:
         directory = Path(tmp)
         print(f"filling the source with {args.keys} keys of 100 B (SQLite) ...", flush=True)
+        command = [sys.executable, __file__, "--keys", str(args.keys), "--serve", tmp]
+        command.extend(("--cache-mib", str(args.cache_mib)))
         child = subprocess.Popen(
-            [sys.executable, __file__, "--keys", str(args.keys), "--serve", tmp],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

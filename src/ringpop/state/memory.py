@@ -80,10 +80,23 @@ class MemoryStore:
                 continue
             held[key] = Record(key, value, version)
             applied += 1
-        if fresh:  # one merge of the (sorted) new entries instead of an insort each
-            self._index.extend(fresh)
-            self._index.sort()
+        self._insert(fresh)
         return applied
+
+    def _insert(self, fresh: list[tuple[int, str]]) -> None:
+        """Add new ``(hash, key)`` entries to the index: one slice insert per gap they fill.
+
+        A page of a range lands in one gap of the index: one ``O(keys)`` memmove instead of
+        one per record.
+        """
+        fresh.sort()
+        index = self._index
+        i = 0
+        while i < len(fresh):
+            at = bisect_left(index, fresh[i])
+            j = bisect_left(fresh, index[at], i + 1) if at < len(index) else len(fresh)
+            index[at:at] = fresh[i:j]
+            i = j
 
     async def scan_columns(
         self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
