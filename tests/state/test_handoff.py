@@ -176,3 +176,39 @@ def test_check_page_refuses_disorder_a_wrong_cursor_and_excess() -> None:
     assert check_page(msgspec.structs.replace(page, cursor=last), everything, None, 5)
     with pytest.raises(ValueError, match="empty page with a cursor"):
         check_page(Columns([], [], [], [], [], last), everything, None, 5)
+
+
+async def test_json_and_binary_pages_are_cut_by_bytes() -> None:
+    """A replica asking ``max_bytes`` gets short pages in either format, resumable."""
+    nodes = await cluster(2, OPTIONS)
+    handoffs = []
+    for node in nodes:
+        node.member.rp.ownership_n = 2
+        handoffs.append(RangeHandoff(node.kv, delay=0.1))
+    await nodes[0].kv.put_many({f"k{i}": b"x" * 100 for i in range(5)})
+    everything = Range(0, 1 << 32)
+    try:
+        asked = wire.Scan(everything, None, 100, "json", 200)  # ~120 B a record
+        body = msgspec.json.encode(asked)
+        response = await nodes[1].member.rp.channel.call(
+            nodes[0].address, "ringpop-state", wire.SCAN, b"", body, timeout=2.0
+        )
+        page = msgspec.json.decode(response.arg3, type=wire.PageBody)
+        assert len(page.records) == 1
+        assert page.cursor is not None
+        client = RangeClient(nodes[1].member.rp, "ringpop-state", timeout=2.0)
+        keys: list[str] = []
+        cursor: Cursor | None = None
+        for _ in range(10):
+            source = nodes[0].address
+            columns, _, _ = await client.scan_columns(source, everything, cursor, 100, 300)
+            assert 1 <= len(columns) <= 2
+            keys.extend(columns.keys)
+            cursor = columns.cursor
+            if cursor is None:
+                break
+        assert sorted(keys) == [f"k{i}" for i in range(5)]
+    finally:
+        for h in handoffs:
+            await h.close()
+        await close_all(nodes)

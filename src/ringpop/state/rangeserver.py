@@ -25,7 +25,7 @@ from ringpop.ring.ownership import Range, owned_ranges
 from ringpop.ringpop import Ringpop
 from ringpop.state import wire
 from ringpop.state.ranges import covers, valid_range
-from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Store, page_columns
+from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Store, cut_page, page_columns
 from ringpop.tchannel import ApplicationError, BadRequestError, Request, Response
 
 __all__ = ["NOT_A_REPLICA", "RangeServer"]
@@ -41,7 +41,7 @@ class RangeServer:
     ``n`` is the replication factor the entitlement is checked with;
     ``on_done(node, range) -> int`` is called for a valid ``/state/handoff-done``
     (returns how many drops are still pending); ``max_limit`` bounds a page's
-    records, ``max_bytes`` a binary page's size (about: keys, values, writer ids).
+    records, ``max_bytes`` a page's size (about: keys, values, writer ids).
     """
 
     def __init__(
@@ -117,7 +117,10 @@ class RangeServer:
         self._entitled(request, [body.range])
         self.served_pages += 1
         if body.format == "json":
-            page = await self.store.scan(body.range, body.cursor, body.limit)
+            page = cut_page(
+                await self.store.scan(body.range, body.cursor, body.limit),
+                body.max_bytes or self.max_bytes,
+            )
             self.served_records += len(page.records)
             return Response(b"", msgspec.json.encode(wire.PageBody(page.records, page.cursor)))
         columns = await self._columns(body.range, body.cursor, body.limit, body.max_bytes)

@@ -30,6 +30,7 @@ __all__ = [
     "Page",
     "Record",
     "Store",
+    "cut_page",
     "page_columns",
     "record_digest",
     "record_digests",
@@ -115,22 +116,26 @@ class Columns(msgspec.Struct, frozen=True, array_like=True, tag=PAGE_FORMAT):
         )
 
 
-def page_columns(page: Page, max_bytes: int = 0) -> Columns:
-    """``page`` as :class:`Columns`, cut after about ``max_bytes`` (0: no cut; one record at least).
+def cut_page(page: Page, max_bytes: int = 0) -> Page:
+    """``page`` cut after about ``max_bytes`` (0: no cut; one record at least).
 
     A record counts its key, value and writer id plus 12 bytes; the cursor moves to
     the last record kept.
     """
-    records, cursor = page.records, page.cursor
     if max_bytes > 0:
         total = 0
-        for i, record in enumerate(records):
+        for i, record in enumerate(page.records):
             total += len(record.key) + len(record.value or b"") + len(record.version.node) + 12
             if total > max_bytes and i > 0:
-                records = records[:i]
-                cursor = Cursor(records[-1].hash, records[-1].key)
-                break
-    return Columns.of(records, cursor)
+                last = page.records[i - 1]
+                return Page(page.records[:i], Cursor(last.hash, last.key))
+    return page
+
+
+def page_columns(page: Page, max_bytes: int = 0) -> Columns:
+    """``page`` as :class:`Columns`, cut after about ``max_bytes`` (:func:`cut_page`)."""
+    page = cut_page(page, max_bytes)
+    return Columns.of(page.records, page.cursor)
 
 
 class Digest(msgspec.Struct, frozen=True, array_like=True):
