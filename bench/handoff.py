@@ -1,14 +1,19 @@
 """Handoff benchmark: a node joins and pulls its share of ``--keys`` keys of 100 B.
 
 Two processes on 127.0.0.1: a *source* node (a child process) holding every key in
-a store, alone in its ring (``n = 1``), and a *puller* (this process) that joins it
-and pulls the ranges it gains through :class:`~ringpop.state.handoff.RangeHandoff`
-(``/state/scan`` pages, 2 ranges at a time, unthrottled). Reported: keys/s and MB/s
-of the pull, peak RSS of both processes (and the puller's before the pull).
+a SQLite store, alone in its ring (``n = 1``), and a *puller* (this process, with a
+SQLite store or, ``--store memory``, a MemoryStore: the transfer path without
+SQLite) that joins it and pulls the ranges it gains through
+:class:`~ringpop.state.handoff.RangeHandoff` (binary ``/state/scan`` pages of
+``--page`` records / ``--page-bytes`` at most, ``--concurrency`` ranges at a time,
+unthrottled). Reported: keys/s and MB/s of the pull, peak RSS of both processes (and
+the puller's before the pull).
 
 The floor, measured in the same run between the same two processes: raw TChannel
-calls returning a body of the handoff's mean page size, 2 in flight (the pull's
-concurrency), as MB/s. Target: the pull at least half the floor.
+calls returning a body of the handoff's mean page size, ``--concurrency`` in flight,
+as MB/s. Target: the pull at least half the floor. The store's ceiling, also in the
+run: SQLite's own ``put_many_if_newer`` of pages of the same record count, in hash
+order, into an empty file (records/s); the pull cannot beat it.
 
 Then replicated writes and reads (3 in-process nodes, ``N=3, W=2, R=2``, 32 callers
 on one coordinator) against single-owner forwarding of the same operations
@@ -39,7 +44,7 @@ from ringpop.state.memory import MemoryStore  # noqa: E402
 from ringpop.state.replicated import ReplicatedStore  # noqa: E402
 from ringpop.state.replicator import ReplicaOptions  # noqa: E402
 from ringpop.state.sqlite import SQLiteStore  # noqa: E402
-from ringpop.state.store import Record  # noqa: E402
+from ringpop.state.store import Columns, Record  # noqa: E402
 from ringpop.tchannel import Request, Response  # noqa: E402
 
 N1 = ReplicaOptions(n=1, r=1, w=1, timeout=10.0)
@@ -52,17 +57,21 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def serve(keys: int, directory: Path) -> None:
+async def serve(keys: int, directory: Path, cache_mib: int) -> None:
     """The source node: fill a SQLite store, serve it, print the address, wait for stdin EOF."""
-    store = SQLiteStore(directory / "source.db")
+    store = SQLiteStore(directory / "source.db", cache_mib=cache_mib)
     now = int(time.time() * 1000)
     batch = 20_000
     for start in range(0, keys, batch):
-        await store.put_many(
-            [
-                Record(f"key-{i:08d}", VALUE, Version(now, 0, "bench"))
-                for i in range(start, min(keys, start + batch))
-            ]
+        count = min(keys, start + batch) - start
+        await store.put_many_if_newer(
+            Columns(
+                [f"key-{i:08d}" for i in range(start, start + count)],
+                [VALUE] * count,
+                [now] * count,
+                [0] * count,
+                ["bench"] * count,
+            )
         )
     rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
     await rp.start()
@@ -83,13 +92,24 @@ async def serve(keys: int, directory: Path) -> None:
     await store.close()
 
 
-async def pull(source: str, directory: Path, seconds_floor: float) -> dict[str, float]:
+async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[str, float]:
     """Join the source, pull our share, then measure the raw floor; figures."""
-    store = SQLiteStore(directory / "puller.db")
+    store: MemoryStore | SQLiteStore = (
+        MemoryStore()
+        if args.store == "memory"
+        else SQLiteStore(directory / "puller.db", cache_mib=args.cache_mib)
+    )
     rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
     await rp.start()
     kv = ReplicatedStore(rp, store, N1)
-    handoff = RangeHandoff(kv, delay=0.05, grace=3600, concurrency=2, page=500)
+    handoff = RangeHandoff(
+        kv,
+        delay=0.05,
+        grace=3600,
+        concurrency=args.concurrency,
+        page=args.page,
+        page_bytes=args.page_bytes,
+    )
     started: list[float] = []
 
     def on_started(event: HandoffStarted) -> None:
@@ -104,9 +124,9 @@ async def pull(source: str, directory: Path, seconds_floor: float) -> dict[str, 
     assert await handoff.idle(3600), handoff.stats()
     took = time.perf_counter() - (started[0] if started else began)
     stats = handoff.stats()
-    pages = max(1, stats["records"] // 500 + stats["completed"])
+    pages = max(1, stats["pages"])
     page_bytes = stats["bytes"] // pages
-    floor = await measure_floor(rp, source, page_bytes, seconds_floor)
+    floor = await measure_floor(rp, source, page_bytes, args.floor_seconds, args.concurrency)
     result = {
         "records": stats["records"],
         "ranges": stats["completed"],
@@ -114,6 +134,7 @@ async def pull(source: str, directory: Path, seconds_floor: float) -> dict[str, 
         "keys_per_s": stats["records"] / took,
         "mb_per_s": stats["bytes"] / took / 1e6,
         "page_bytes": page_bytes,
+        "page_records": stats["records"] / pages,
         "floor_mb_per_s": floor,
         "rss_before": before,
         "rss_peak": rss_mib(),
@@ -125,8 +146,10 @@ async def pull(source: str, directory: Path, seconds_floor: float) -> dict[str, 
     return result
 
 
-async def measure_floor(rp: Ringpop, source: str, size: int, seconds: float) -> float:
-    """MB/s of raw TChannel calls returning ``size`` bytes, 2 in flight."""
+async def measure_floor(
+    rp: Ringpop, source: str, size: int, seconds: float, concurrency: int
+) -> float:
+    """MB/s of raw TChannel calls returning ``size`` bytes, ``concurrency`` in flight."""
     moved = 0
     end = time.perf_counter() + seconds
 
@@ -141,24 +164,35 @@ async def measure_floor(rp: Ringpop, source: str, size: int, seconds: float) -> 
             moved += len(answer.arg3)
 
     began = time.perf_counter()
-    await asyncio.gather(caller(), caller())
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
     return moved / (time.perf_counter() - began) / 1e6
 
 
-async def store_floor(directory: Path, count: int = 50_000) -> float:
-    """Records/s of SQLite put_many in pages of 500, in hash order (what a pull writes)."""
-    store = SQLiteStore(directory / "floor.db")
+async def store_floor(directory: Path, page: int, count: int) -> dict[str, float]:
+    """Records/s of SQLite's bulk apply of pages of ``page`` records, in hash order.
+
+    ``put_many_if_newer`` (the pull's path: columns, one executemany) and the older
+    ``put_many`` of :class:`Record` s, each into an empty file: the store's ceiling.
+    """
     now = int(time.time() * 1000)
     records = sorted(
         (Record(f"floor-{i:08d}", VALUE, Version(now, 0, "bench")) for i in range(count)),
         key=lambda r: (r.hash, r.key),
     )
-    began = time.perf_counter()
-    for start in range(0, count, 500):
-        await store.put_many(records[start : start + 500])
-    took = time.perf_counter() - began
-    await store.close()
-    return count / took
+    out: dict[str, float] = {}
+    for name in ("put_many_if_newer", "put_many"):
+        store = SQLiteStore(directory / f"floor-{name}.db")
+        pages = [records[start : start + page] for start in range(0, count, page)]
+        columns = [Columns.of(chunk) for chunk in pages]
+        began = time.perf_counter()
+        for chunk, batch in zip(pages, columns, strict=True):
+            if name == "put_many":
+                await store.put_many(chunk)
+            else:
+                await store.put_many_if_newer(batch)
+        out[name] = count / (time.perf_counter() - began)
+        await store.close()
+    return out
 
 
 async def replicated(ops: int) -> dict[str, float]:
@@ -200,16 +234,24 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--ops", type=int, default=5000, help="replicated ops per measurement")
     parser.add_argument("--floor-seconds", type=float, default=5.0)
+    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--page", type=int, default=8192, help="records per page at most")
+    parser.add_argument("--page-bytes", type=int, default=1 << 20, help="bytes per page, about")
+    parser.add_argument("--concurrency", type=int, default=2, help="ranges pulled at once")
+    parser.add_argument("--store-floor-keys", type=int, default=200_000)
+    parser.add_argument("--cache-mib", type=int, default=32, help="SQLite page cache per store")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        asyncio.run(serve(args.keys, args.serve))
+        asyncio.run(serve(args.keys, args.serve, args.cache_mib))
         return
     with tempfile.TemporaryDirectory(prefix="ringpop-bench-handoff-") as tmp:
         directory = Path(tmp)
         print(f"filling the source with {args.keys} keys of 100 B (SQLite) ...", flush=True)
+        command = [sys.executable, __file__, "--keys", str(args.keys), "--serve", tmp]
+        command.extend(("--cache-mib", str(args.cache_mib)))
         child = subprocess.Popen(
-            [sys.executable, __file__, "--keys", str(args.keys), "--serve", tmp],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -221,7 +263,7 @@ def main() -> None:
             if not line or line[0] != "ready":
                 raise SystemExit(f"the source did not start: {line}")
             source = line[1]
-            figures = asyncio.run(pull(source, directory, args.floor_seconds))
+            figures = asyncio.run(pull(source, directory, args))
             child.stdin.close()
             tail = child.stdout.read().split()
             child.wait(timeout=60)
@@ -232,25 +274,30 @@ def main() -> None:
         source_rss = tail[1] if len(tail) > 1 else "?"
         share = figures["mb_per_s"] / figures["floor_mb_per_s"]
         print(
-            f"handoff: {figures['records']:.0f} keys in {figures['ranges']:.0f} ranges, "
-            f"{figures['seconds']:.1f} s: {figures['keys_per_s']:,.0f} keys/s, "
-            f"{figures['mb_per_s']:.1f} MB/s (pages of {figures['page_bytes']:.0f} B)"
+            f"handoff ({args.store} puller): {figures['records']:.0f} keys in "
+            f"{figures['ranges']:.0f} ranges, {figures['seconds']:.1f} s: "
+            f"{figures['keys_per_s']:,.0f} keys/s, {figures['mb_per_s']:.1f} MB/s (pages of "
+            f"{figures['page_bytes']:.0f} B, {figures['page_records']:.0f} records)"
         )
         print(
-            f"floor: raw TChannel calls of {figures['page_bytes']:.0f} B, 2 in flight: "
-            f"{figures['floor_mb_per_s']:.1f} MB/s -> handoff at {share:.0%} of the floor"
+            f"floor: raw TChannel calls of {figures['page_bytes']:.0f} B, {args.concurrency} in "
+            f"flight: {figures['floor_mb_per_s']:.1f} MB/s -> handoff at {share:.1%} of the floor"
         )
         print(
             f"peak RSS: puller {figures['rss_peak']:.0f} MiB (before the pull "
             f"{figures['rss_before']:.0f} MiB), source {source_rss} MiB"
         )
-        writes = asyncio.run(store_floor(directory))
-    print(
-        f"store floor: SQLite put_many in hash order, pages of 500: {writes:,.0f} records/s "
-        f"-> handoff at {figures['keys_per_s'] / writes:.0%} of it"
-    )
-    for name, rate in asyncio.run(replicated(args.ops)).items():
-        print(f"{name}: {rate:,.0f}")
+        page = max(1, round(figures["page_records"]))
+        writes = asyncio.run(store_floor(directory, page, args.store_floor_keys))
+    for name, rate in writes.items():
+        print(
+            f"store ceiling: SQLite {name}, {args.store_floor_keys} records in hash order, "
+            f"pages of {page}: {rate:,.0f} records/s -> handoff at "
+            f"{figures['keys_per_s'] / rate:.0%} of it"
+        )
+    if args.ops:
+        for name, rate in asyncio.run(replicated(args.ops)).items():
+            print(f"{name}: {rate:,.0f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from ringpop import Ringpop
+from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state import wire
 from ringpop.state.events import HandoffCompleted
@@ -17,8 +18,8 @@ from ringpop.state.memory import MemoryStore
 from ringpop.state.rangeserver import NOT_A_REPLICA
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.replicator import ReplicaOptions
-from ringpop.state.store import Record
-from ringpop.state.transfer import RangeClient, TransferError
+from ringpop.state.store import Columns, Cursor, Record
+from ringpop.state.transfer import RangeClient, TransferError, check_page
 from ringpop.tchannel import BadRequestError, Channel, Request, Response
 from ringpop.tchannel.api import application_error
 from tests.forward.conftest import Member
@@ -106,6 +107,10 @@ async def test_requests_for_ranges_not_held_and_malformed_bodies_are_refused() -
                 await call(wire.SCAN, bad)
         with pytest.raises(BadRequestError):
             await call(wire.SCAN, msgspec.json.encode(wire.Scan(Range(0, 10), limit=10**6)))
+        with pytest.raises(BadRequestError, match="unknown page format"):
+            await call(wire.SCAN, msgspec.json.encode(wire.Scan(Range(0, 10), format="xml")))
+        with pytest.raises(BadRequestError, match="max_bytes"):
+            await call(wire.SCAN, msgspec.json.encode(wire.Scan(Range(0, 10), max_bytes=1 << 30)))
         assert await nodes[0].store.get("k") is not None  # nothing changed
         assert handoffs[0].stats()["refused"] == 2
     finally:
@@ -122,16 +127,88 @@ async def test_a_malformed_or_foreign_page_is_refused_whole() -> None:
         node.member.rp.ownership_n = 2
     bogus = Channel("127.0.0.1:0")
 
+    answers: list[bytes] = []
+
     async def serve(request: Request) -> Response:
-        record = Record("k", b"v", Version(1, 0, "x"))  # hash of "k" is not in [0, 1)
-        return Response(b"", msgspec.json.encode(wire.PageBody([record], None)))
+        return Response(b"", answers.pop())
 
     bogus.register("ringpop-state", wire.SCAN, serve)
     await bogus.listen()
+    record = Record("k", b"v", Version(1, 0, "x"))  # hash of "k" is not in [0, 1)
+    foreign = msgspec.msgpack.encode(["ringpop-state-page/2", ["k"], [b"v"], [1], [0], ["x"]])
+    cases = {
+        "outside": msgspec.msgpack.encode(Columns.of([record])),
+        r"malformed page .*\(expected ringpop-state-page/1\).*page/2": foreign,
+        "malformed page": msgspec.json.encode(wire.PageBody([record], None)),  # the JSON page
+        "differ in length": msgspec.msgpack.encode(Columns(["k"], [], [1], [0], ["x"])),
+        r"\$\[3\]\[0\]": msgspec.msgpack.encode(Columns(["k"], [b"v"], [-1], [0], ["x"])),
+    }
     try:
         client = RangeClient(nodes[0].member.rp, "ringpop-state", timeout=2.0)
-        with pytest.raises(TransferError, match="outside"):
-            await client.scan(bogus.host_port, Range(0, 1), None, 10)
+        for match, answer in cases.items():
+            answers.append(answer)
+            with pytest.raises(TransferError, match=match):
+                await client.scan(bogus.host_port, Range(0, 1), None, 10)
     finally:
         await bogus.close()
+        await close_all(nodes)
+
+
+def test_check_page_refuses_disorder_a_wrong_cursor_and_excess() -> None:
+    """The array checks: order after the cursor, the cursor, the limit, the range."""
+    everything = Range(0, 1 << 32)
+    keys = sorted((f"k{i}" for i in range(5)), key=lambda k: (fingerprint32(k), k))
+    page = Columns(keys, [b"v"] * 5, [1] * 5, [0] * 5, ["x"] * 5, None)
+    assert check_page(page, everything, None, 5) == [fingerprint32(k) for k in keys]
+    last = Cursor(fingerprint32(keys[-1]), keys[-1])
+    swapped = [keys[1], keys[0], *keys[2:]]
+    bad = {
+        "out of order": (msgspec.structs.replace(page, keys=swapped), None, 5),
+        "out of order ": (page, Cursor(fingerprint32(keys[2]), keys[2]), 5),  # before the cursor
+        "limit of 4": (page, None, 4),
+        "cursor is not": (msgspec.structs.replace(page, cursor=Cursor(0, "a")), None, 5),
+        "outside": (page, None, 5),
+    }
+    for match, (columns, cursor, limit) in bad.items():
+        r = Range(0, fingerprint32(keys[-1])) if match == "outside" else everything
+        with pytest.raises(ValueError, match=match.strip()):
+            check_page(columns, r, cursor, limit)
+    assert check_page(msgspec.structs.replace(page, cursor=last), everything, None, 5)
+    with pytest.raises(ValueError, match="empty page with a cursor"):
+        check_page(Columns([], [], [], [], [], last), everything, None, 5)
+
+
+async def test_json_and_binary_pages_are_cut_by_bytes() -> None:
+    """A replica asking ``max_bytes`` gets short pages in either format, resumable."""
+    nodes = await cluster(2, OPTIONS)
+    handoffs = []
+    for node in nodes:
+        node.member.rp.ownership_n = 2
+        handoffs.append(RangeHandoff(node.kv, delay=0.1))
+    await nodes[0].kv.put_many({f"k{i}": b"x" * 100 for i in range(5)})
+    everything = Range(0, 1 << 32)
+    try:
+        asked = wire.Scan(everything, None, 100, "json", 200)  # ~120 B a record
+        body = msgspec.json.encode(asked)
+        response = await nodes[1].member.rp.channel.call(
+            nodes[0].address, "ringpop-state", wire.SCAN, b"", body, timeout=2.0
+        )
+        page = msgspec.json.decode(response.arg3, type=wire.PageBody)
+        assert len(page.records) == 1
+        assert page.cursor is not None
+        client = RangeClient(nodes[1].member.rp, "ringpop-state", timeout=2.0)
+        keys: list[str] = []
+        cursor: Cursor | None = None
+        for _ in range(10):
+            source = nodes[0].address
+            columns, _, _ = await client.scan_columns(source, everything, cursor, 100, 300)
+            assert 1 <= len(columns) <= 2
+            keys.extend(columns.keys)
+            cursor = columns.cursor
+            if cursor is None:
+                break
+        assert sorted(keys) == [f"k{i}" for i in range(5)]
+    finally:
+        for h in handoffs:
+            await h.close()
         await close_all(nodes)

@@ -5,8 +5,10 @@ each gained range becomes a *pull* whose sources are the range's **old** prefere
 list (this node left out). After ``delay`` seconds without further change (rings
 flap while membership converges), pulls run, ``concurrency`` at a time:
 
-* from the first source that answers, pages of ``page`` records (``/state/scan``),
-  each validated then applied with put-if-newer; the cursor is kept per source, so
+* from the first source that answers, binary pages (``/state/scan``, msgpack
+  columns) of at most ``page`` records and about ``page_bytes`` bytes, the next
+  fetched while one is applied, each validated whole then applied with
+  put-if-newer in one store transaction; the cursor is kept per source, so
   a pull interrupted by the source's death, a timeout or a bad page resumes from it
   on the next attempt (or continues from another source);
 * from the other sources, a digest first; a full scan only if it differs (replicas
@@ -46,8 +48,8 @@ from ringpop.state.events import (
 from ringpop.state.ranges import PendingDrop, TokenBucket, intersect, subtract
 from ringpop.state.rangeserver import RangeServer
 from ringpop.state.replicated import ReplicatedStore
-from ringpop.state.store import Cursor
-from ringpop.state.transfer import RangeClient, TransferError, apply_records
+from ringpop.state.store import Columns, Cursor
+from ringpop.state.transfer import RangeClient, TransferError, apply_columns
 from ringpop.tchannel import TChannelError
 
 __all__ = ["Pull", "RangeHandoff"]
@@ -80,7 +82,8 @@ class RangeHandoff:
         *,
         delay: float = 1.0,
         concurrency: int = 2,
-        page: int = 500,
+        page: int = 8192,
+        page_bytes: int = 1 << 20,
         rate: float | None = None,
         grace: float = 10.0,
         retry: float = 1.0,
@@ -94,6 +97,7 @@ class RangeHandoff:
         if rp.ownership_n != self.n:
             raise ValueError(f"ringpop's ownership_n ({rp.ownership_n}) must be n ({self.n})")
         self.delay, self.concurrency, self.page = delay, concurrency, page
+        self.page_bytes = page_bytes
         self.grace, self.retry, self.max_attempts = grace, retry, max_attempts
         self.clock = clock
         self.bucket = TokenBucket(rate, now=clock())
@@ -101,9 +105,8 @@ class RangeHandoff:
         self.server = RangeServer(rp, kv.store, kv.service, self.n, on_done=self._confirmed)
         self.pulls: dict[Range, Pull] = {}
         self.drops: list[PendingDrop] = []
-        self.counts = dict.fromkeys(
-            ("completed", "failed", "records", "bytes", "dropped_ranges", "dropped_records"), 0
-        )
+        counters = ("completed", "failed", "pages", "records", "bytes")
+        self.counts = dict.fromkeys((*counters, "dropped_ranges", "dropped_records"), 0)
         self.active = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -233,19 +236,23 @@ class RangeHandoff:
 
     async def _stream(self, pull: Pull, source: str) -> None:
         """Pages from ``source``; the next page is fetched while this one is applied."""
-        cursor = pull.cursors.get(source)
-        fetch = asyncio.ensure_future(self.client.scan(source, pull.range, cursor, self.page))
+
+        def scan(cursor: Cursor | None) -> asyncio.Future[tuple[Columns, list[int], int]]:
+            return asyncio.ensure_future(
+                self.client.scan_columns(source, pull.range, cursor, self.page, self.page_bytes)
+            )
+
+        fetch = scan(pull.cursors.get(source))
         try:
             while not self._closed:
-                page, size = await fetch
+                page, hashes, size = await fetch
                 if page.cursor is not None:  # pipelined: at most one page ahead
-                    fetch = asyncio.ensure_future(
-                        self.client.scan(source, pull.range, page.cursor, self.page)
-                    )
-                await apply_records(self.kv.store, self.kv.clock, page.records)
-                pull.records += len(page.records)
+                    fetch = scan(page.cursor)
+                await apply_columns(self.kv.store, self.kv.clock, page, hashes)
+                pull.records += len(page)
                 pull.bytes += size
-                self.counts["records"] += len(page.records)
+                self.counts["pages"] += 1
+                self.counts["records"] += len(page)
                 self.counts["bytes"] += size
                 pull.cursors[source] = page.cursor if page.cursor is not None else _DONE
                 self._emit(HandoffProgress(pull.range, source, pull.records, pull.bytes))

@@ -7,8 +7,17 @@ from collections.abc import Sequence
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
-from ringpop.state.hlc import newer
-from ringpop.state.store import DIGEST_MOD, Cursor, Digest, Page, Record, record_digest
+from ringpop.state.hlc import Version, newer
+from ringpop.state.store import (
+    DIGEST_MOD,
+    Columns,
+    Cursor,
+    Digest,
+    Page,
+    Record,
+    page_columns,
+    record_digest,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -44,6 +53,56 @@ class MemoryStore:
     async def put_many(self, records: Sequence[Record]) -> list[bool]:
         """:meth:`put` of several records; which were applied."""
         return [await self.put(record) for record in records]
+
+    async def put_many_if_newer(self, columns: Columns, hashes: Sequence[int] | None = None) -> int:
+        """Put each record of ``columns`` if newer; how many applied (``hashes``: the keys')."""
+        if hashes is None:
+            hashes = [fingerprint32(key) for key in columns.keys]
+        if len(hashes) != len(columns.keys):
+            raise ValueError(f"{len(hashes)} hashes for {len(columns.keys)} records")
+        held = self._records
+        fresh: list[tuple[int, str]] = []
+        applied = 0
+        for key, hash, value, wall, logical, node in zip(
+            columns.keys,
+            hashes,
+            columns.values,
+            columns.walls,
+            columns.logicals,
+            columns.nodes,
+            strict=True,
+        ):
+            version = Version(wall, logical, node)
+            current = held.get(key)
+            if current is None:
+                fresh.append((hash, key))
+            elif not version > current.version:
+                continue
+            held[key] = Record(key, value, version)
+            applied += 1
+        self._insert(fresh)
+        return applied
+
+    def _insert(self, fresh: list[tuple[int, str]]) -> None:
+        """Add new ``(hash, key)`` entries to the index: one slice insert per gap they fill.
+
+        A page of a range lands in one gap of the index: one ``O(keys)`` memmove instead of
+        one per record.
+        """
+        fresh.sort()
+        index = self._index
+        i = 0
+        while i < len(fresh):
+            at = bisect_left(index, fresh[i])
+            j = bisect_left(fresh, index[at], i + 1) if at < len(index) else len(fresh)
+            index[at:at] = fresh[i:j]
+            i = j
+
+    async def scan_columns(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> Columns:
+        """:meth:`scan` as :class:`Columns`, cut after about ``max_bytes`` (0: no cut)."""
+        return page_columns(await self.scan(range, cursor, limit), max_bytes)
 
     def _bounds(self, range: Range, cursor: Cursor | None) -> tuple[int, int]:
         low = bisect_left(self._index, (range.start, ""))

@@ -3,7 +3,8 @@
 Every request is checked before anything is read or changed:
 
 * a body that does not decode, a range that is empty, wraps or leaves the hash
-  space, or a ``limit`` outside ``1..max_limit`` is a **bad request** (TChannel
+  space, a ``limit`` outside ``1..max_limit``, a ``max_bytes`` outside
+  ``0..max_bytes`` or an unknown page ``format`` is a **bad request** (TChannel
   error frame ``bad request``);
 * a caller (identified by the address its channel advertises) that does not
   replicate the whole range on this node's ring gets the application error
@@ -24,7 +25,7 @@ from ringpop.ring.ownership import Range, owned_ranges
 from ringpop.ringpop import Ringpop
 from ringpop.state import wire
 from ringpop.state.ranges import covers, valid_range
-from ringpop.state.store import Store
+from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Store, cut_page, page_columns
 from ringpop.tchannel import ApplicationError, BadRequestError, Request, Response
 
 __all__ = ["NOT_A_REPLICA", "RangeServer"]
@@ -39,7 +40,8 @@ class RangeServer:
 
     ``n`` is the replication factor the entitlement is checked with;
     ``on_done(node, range) -> int`` is called for a valid ``/state/handoff-done``
-    (returns how many drops are still pending); ``max_limit`` bounds a page.
+    (returns how many drops are still pending); ``max_limit`` bounds a page's
+    records, ``max_bytes`` a page's size (about: keys, values, writer ids).
     """
 
     def __init__(
@@ -50,13 +52,15 @@ class RangeServer:
         n: int,
         *,
         on_done: Callable[[str, Range], int] | None = None,
-        max_limit: int = 2000,
+        max_limit: int = 16384,
+        max_bytes: int = 1 << 20,
     ) -> None:
         self.ringpop = ringpop
         self.store = store
         self.service = service
         self.n = n
         self.max_limit = max_limit
+        self.max_bytes = max_bytes
         self._on_done = on_done
         self._owned: dict[str, list[Range]] = {}
         self._owned_at: int | None = None
@@ -104,11 +108,35 @@ class RangeServer:
         body = _decode(request, wire.Scan)
         if not 1 <= body.limit <= self.max_limit:
             raise BadRequestError(f"limit must be within 1..{self.max_limit}, not {body.limit}")
+        if not 0 <= body.max_bytes <= self.max_bytes:
+            raise BadRequestError(
+                f"max_bytes must be within 0..{self.max_bytes}, not {body.max_bytes}"
+            )
+        if body.format not in ("json", PAGE_FORMAT):
+            raise BadRequestError(f"unknown page format {body.format!r} (json, {PAGE_FORMAT})")
         self._entitled(request, [body.range])
-        page = await self.store.scan(body.range, body.cursor, body.limit)
         self.served_pages += 1
-        self.served_records += len(page.records)
-        return Response(b"", msgspec.json.encode(wire.PageBody(page.records, page.cursor)))
+        if body.format == "json":
+            page = cut_page(
+                await self.store.scan(body.range, body.cursor, body.limit),
+                body.max_bytes or self.max_bytes,
+            )
+            self.served_records += len(page.records)
+            return Response(b"", msgspec.json.encode(wire.PageBody(page.records, page.cursor)))
+        columns = await self._columns(body.range, body.cursor, body.limit, body.max_bytes)
+        self.served_records += len(columns)
+        return Response(b"", msgspec.msgpack.encode(columns))
+
+    async def _columns(
+        self, range: Range, cursor: Cursor | None, limit: int, max_bytes: int
+    ) -> Columns:
+        """A binary page: the store's ``scan_columns`` if it has one, else its scan."""
+        max_bytes = max_bytes or self.max_bytes
+        scan_columns = getattr(self.store, "scan_columns", None)
+        if scan_columns is not None:
+            columns: Columns = await scan_columns(range, cursor, limit, max_bytes)
+            return columns
+        return page_columns(await self.store.scan(range, cursor, limit), max_bytes)
 
     async def _digest(self, request: Request) -> Response:
         body = _decode(request, wire.RangeDigests)

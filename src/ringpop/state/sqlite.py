@@ -14,15 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import accumulate
 from os import PathLike
 from typing import TypeVar
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
-from ringpop.state.store import DIGEST_MOD, Cursor, Digest, Page, Record, record_digest
+from ringpop.state.store import (
+    DIGEST_MOD,
+    Columns,
+    Cursor,
+    Digest,
+    Page,
+    Record,
+    record_digest,
+    record_digests,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -65,10 +76,16 @@ def _record(row: tuple[str, bytes | None, int, int, str]) -> Record:
 
 
 class SQLiteStore:
-    """Versioned records in the SQLite database at ``path`` (created if missing)."""
+    """Versioned records in the SQLite database at ``path`` (created if missing).
 
-    def __init__(self, path: str | PathLike[str]) -> None:
+    ``cache_mib`` bounds SQLite's page cache (its default is 2 MiB): a handoff
+    inserts into the key index in random order, and a cache holding that index
+    saves re-reading its pages from the OS on every insert.
+    """
+
+    def __init__(self, path: str | PathLike[str], *, cache_mib: int = 32) -> None:
         self.path = path
+        self.cache_mib = cache_mib
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ringpop-sqlite")
         self._db: sqlite3.Connection | None = None
         self._executor.submit(self._open).result()
@@ -77,6 +94,7 @@ class SQLiteStore:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA cache_size=-{int(self.cache_mib) * 1024}")
         db.executescript(_SCHEMA)
         self._db = db
 
@@ -143,24 +161,95 @@ class SQLiteStore:
 
         return await self._run(put_many)
 
-    async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
-        """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
+    async def put_many_if_newer(self, columns: Columns, hashes: Sequence[int] | None = None) -> int:
+        """Put each record of ``columns`` if newer, in one transaction; how many applied.
+
+        ``hashes`` are the keys' ring hashes when the caller computed them already.
+        One ``executemany`` of the put-if-newer upsert: no :class:`Record` is built.
+        """
+        if hashes is None:
+            hashes = [fingerprint32(key) for key in columns.keys]
+        if len(hashes) != len(columns.keys):
+            raise ValueError(f"{len(hashes)} hashes for {len(columns.keys)} records")
+
+        def put_many_if_newer() -> int:
+            rows = zip(
+                columns.keys,
+                hashes,
+                columns.walls,
+                columns.logicals,
+                columns.nodes,
+                columns.values,
+                record_digests(columns),
+                strict=True,
+            )
+            db = self._conn()
+            db.execute("BEGIN")
+            try:
+                applied = db.executemany(_PUT, rows).rowcount
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return applied
+
+        return await self._run(put_many_if_newer)
+
+    @staticmethod
+    def _scan_sql(
+        range: Range, cursor: Cursor | None, limit: int, extra: str = ""
+    ) -> tuple[str, tuple[object, ...]]:
         if limit <= 0:
             raise ValueError("limit must be positive")
         # Row values lead the WHERE clause so SQLite seeks the index at the cursor
         # (hash >= ? AND (hash, key) > (?, ?) makes it walk from the range start).
         if cursor is None or cursor.hash < range.start:
             sql = (
-                f"SELECT {_COLUMNS}, hash FROM records WHERE hash >= ? AND hash < ? "
+                f"SELECT {_COLUMNS}, hash{extra} FROM records WHERE hash >= ? AND hash < ? "
                 "ORDER BY hash, key LIMIT ?"
             )
-            params: tuple[object, ...] = (range.start, range.end, limit + 1)
-        else:
-            sql = (
-                f"SELECT {_COLUMNS}, hash FROM records WHERE (hash, key) > (?, ?) AND hash < ? "
-                "ORDER BY hash, key LIMIT ?"
+            return sql, (range.start, range.end, limit + 1)
+        sql = (
+            f"SELECT {_COLUMNS}, hash{extra} FROM records WHERE (hash, key) > (?, ?) "
+            "AND hash < ? ORDER BY hash, key LIMIT ?"
+        )
+        return sql, (cursor.hash, cursor.key, range.end, limit + 1)
+
+    async def scan_columns(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> Columns:
+        """:meth:`scan` as :class:`Columns`, also cut after about ``max_bytes`` (0: no cut).
+
+        A record counts its key, value and writer id (characters for text); a page
+        holds at least one record.
+        """
+        extra = ", length(key) + coalesce(length(value), 0) + length(node) + 12"
+        sql, params = self._scan_sql(range, cursor, limit, extra)
+
+        def scan() -> Columns:
+            rows = self._conn().execute(sql, params).fetchall()
+            keep = min(len(rows), limit)
+            if max_bytes > 0 and rows:
+                sizes = accumulate(row[6] for row in rows[:keep])
+                keep = max(1, min(keep, bisect_right(list(sizes), max_bytes)))
+            if not keep:
+                return Columns([], [], [], [], [], None)
+            keys, values, walls, logicals, nodes, hashes, _ = zip(*rows[:keep], strict=True)
+            more = len(rows) > keep
+            return Columns(
+                list(keys),
+                list(values),
+                list(walls),
+                list(logicals),
+                list(nodes),
+                Cursor(hashes[-1], keys[-1]) if more else None,
             )
-            params = (cursor.hash, cursor.key, range.end, limit + 1)
+
+        return await self._run(scan)
+
+    async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
+        """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
+        sql, params = self._scan_sql(range, cursor, limit)
 
         def scan() -> Page:
             rows = self._conn().execute(sql, params).fetchall()

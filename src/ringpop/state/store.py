@@ -13,7 +13,8 @@ Ready implementations: :class:`~ringpop.state.memory.MemoryStore` and
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Annotated, Protocol
 
 import msgspec
 
@@ -21,7 +22,19 @@ from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
 
-__all__ = ["Cursor", "Digest", "Page", "Record", "Store", "record_digest"]
+__all__ = [
+    "PAGE_FORMAT",
+    "Columns",
+    "Cursor",
+    "Digest",
+    "Page",
+    "Record",
+    "Store",
+    "cut_page",
+    "page_columns",
+    "record_digest",
+    "record_digests",
+]
 
 
 class Record(msgspec.Struct, frozen=True):
@@ -56,6 +69,75 @@ class Page(msgspec.Struct, frozen=True):
     cursor: Cursor | None
 
 
+PAGE_FORMAT = "ringpop-state-page/1"
+
+# SQLite integers are signed 64-bit: versions outside are refused at decode time.
+_Int64 = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
+
+
+class Columns(msgspec.Struct, frozen=True, array_like=True, tag=PAGE_FORMAT):
+    """A page of records as parallel arrays (the binary ``/state/scan`` page, msgpack).
+
+    Record ``i`` is ``(keys[i], values[i], Version(walls[i], logicals[i], nodes[i]))``;
+    encoded as an array whose first element is :data:`PAGE_FORMAT`, so a page of
+    another format or version does not decode. No per-record object is built to
+    send, validate or apply it; :meth:`records` builds them when wanted.
+    """
+
+    keys: list[str]
+    values: list[bytes | None]
+    walls: list[_Int64]
+    logicals: list[_Int64]
+    nodes: list[str]
+    cursor: Cursor | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def records(self) -> list[Record]:
+        """The page as :class:`Record` s."""
+        return [
+            Record(key, value, Version(wall, logical, node))
+            for key, value, wall, logical, node in zip(
+                self.keys, self.values, self.walls, self.logicals, self.nodes, strict=True
+            )
+        ]
+
+    @classmethod
+    def of(cls, records: Sequence[Record], cursor: Cursor | None = None) -> Columns:
+        """Records as columns."""
+        return cls(
+            [r.key for r in records],
+            [r.value for r in records],
+            [r.version.wall for r in records],
+            [r.version.logical for r in records],
+            [r.version.node for r in records],
+            cursor,
+        )
+
+
+def cut_page(page: Page, max_bytes: int = 0) -> Page:
+    """``page`` cut after about ``max_bytes`` (0: no cut; one record at least).
+
+    A record counts its key, value and writer id plus 12 bytes; the cursor moves to
+    the last record kept.
+    """
+    if max_bytes > 0:
+        total = 0
+        for i, record in enumerate(page.records):
+            total += len(record.key) + len(record.value or b"") + len(record.version.node) + 12
+            if total > max_bytes and i > 0:
+                last = page.records[i - 1]
+                return Page(page.records[:i], Cursor(last.hash, last.key))
+    return page
+
+
+def page_columns(page: Page, max_bytes: int = 0) -> Columns:
+    """``page`` as :class:`Columns`, cut after about ``max_bytes`` (:func:`cut_page`)."""
+    page = cut_page(page, max_bytes)
+    return Columns.of(page.records, page.cursor)
+
+
 class Digest(msgspec.Struct, frozen=True, array_like=True):
     """Order-independent summary of a range: record count and sum of record digests.
 
@@ -76,6 +158,22 @@ def record_digest(record: Record) -> int:
     return fingerprint32(
         _encoder.encode((record.key, version.wall, version.logical, version.node, record.value))
     )
+
+
+def record_digests(columns: Columns) -> list[int]:
+    """:func:`record_digest` of every record of ``columns``, in order."""
+    encode = _encoder.encode
+    return [
+        fingerprint32(encode(row))
+        for row in zip(
+            columns.keys,
+            columns.walls,
+            columns.logicals,
+            columns.nodes,
+            columns.values,
+            strict=True,
+        )
+    ]
 
 
 DIGEST_MOD = 1 << 64

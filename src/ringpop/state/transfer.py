@@ -2,14 +2,21 @@
 
 :class:`RangeClient` calls another node's :class:`~ringpop.state.rangeserver.RangeServer`
 directly over the node's channel (one call per page, bounded by ``timeout``) and
-checks every answer before anything is applied: a page that does not decode, holds
-a record outside the range asked for, out of ``(hash, key)`` order, before the
-cursor, or from a clock too far ahead raises :class:`TransferError` and **nothing
-of that page is applied**.
+checks every answer before anything is applied: a page that does not decode (of
+another format or version included), holds a record outside the range asked for,
+out of ``(hash, key)`` order, before the cursor, or from a clock too far ahead
+raises :class:`TransferError` and **nothing of that page is applied**.
+
+Pages travel as :class:`~ringpop.state.store.Columns` (msgpack, parallel arrays):
+the checks run on the arrays (one hash per key, then comparisons in C, the clock
+observes the page's greatest version) and :func:`apply_columns` hands the arrays to
+the store's ``put_many_if_newer`` (one transaction), without a Python object per
+record.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import msgspec
@@ -18,12 +25,12 @@ from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.ringpop import Ringpop
 from ringpop.state import wire
-from ringpop.state.hlc import ClockDriftError, HybridClock
-from ringpop.state.store import Cursor, Digest, Page, Record, Store
+from ringpop.state.hlc import ClockDriftError, HybridClock, Version
+from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Digest, Page, Record, Store
 from ringpop.tchannel import Response
 from ringpop.tchannel.api import application_error
 
-__all__ = ["RangeClient", "TransferError", "apply_records"]
+__all__ = ["RangeClient", "TransferError", "apply_columns", "apply_records", "check_page"]
 
 
 class TransferError(Exception):
@@ -46,29 +53,34 @@ class RangeClient:
             raise application_error(response)
         return response
 
+    async def scan_columns(
+        self, peer: str, range: Range, cursor: Cursor | None, limit: int, max_bytes: int = 0
+    ) -> tuple[Columns, list[int], int]:
+        """One validated binary page of ``range`` after ``cursor`` from ``peer``.
+
+        Returns the page, its keys' hashes and its size in bytes; ``max_bytes`` asks
+        the source to cut the page after about that many bytes (0: its own bound).
+        """
+        body = msgspec.json.encode(wire.Scan(range, cursor, limit, PAGE_FORMAT, max_bytes))
+        response = await self._call(peer, wire.SCAN, body)
+        try:
+            page = msgspec.msgpack.decode(response.arg3, type=Columns)
+        except msgspec.DecodeError as error:
+            raise TransferError(
+                f"{peer}: malformed page of {_text(range)} (expected {PAGE_FORMAT}): {error}"
+            ) from None
+        try:
+            hashes = check_page(page, range, cursor, limit)
+        except ValueError as error:
+            raise TransferError(f"{peer}: {error}") from None
+        return page, hashes, len(response.arg3)
+
     async def scan(
         self, peer: str, range: Range, cursor: Cursor | None, limit: int
     ) -> tuple[Page, int]:
         """One validated page of ``range`` after ``cursor`` from ``peer``, and its size in bytes."""
-        body = msgspec.json.encode(wire.Scan(range, cursor, limit))
-        response = await self._call(peer, wire.SCAN, body)
-        try:
-            page = msgspec.json.decode(response.arg3, type=wire.PageBody)
-        except msgspec.DecodeError as error:
-            raise TransferError(f"{peer}: malformed page of {_text(range)}: {error}") from None
-        if len(page.records) > limit:
-            raise TransferError(f"{peer}: {len(page.records)} records for a limit of {limit}")
-        previous = (cursor.hash, cursor.key) if cursor is not None else (-1, "")
-        for record in page.records:
-            position = (fingerprint32(record.key), record.key)
-            if position[0] not in range:
-                raise TransferError(f"{peer}: record {record.key!r} is outside {_text(range)}")
-            if position <= previous:
-                raise TransferError(f"{peer}: record {record.key!r} out of order")
-            previous = position
-        if page.cursor is not None and (page.cursor.hash, page.cursor.key) != previous:
-            raise TransferError(f"{peer}: the page's cursor is not its last record")
-        return Page(page.records, page.cursor), len(response.arg3)
+        page, _, size = await self.scan_columns(peer, range, cursor, limit)
+        return Page(page.records(), page.cursor), size
 
     async def digests(self, peer: str, ranges: Sequence[Range]) -> list[Digest]:
         """``peer``'s digests of ``ranges`` (one per range, in order)."""
@@ -104,6 +116,63 @@ async def apply_records(store: Store, clock: HybridClock, records: Sequence[Reco
     if put_many is not None:
         return sum(await put_many(records))
     return sum([await store.put(record) for record in records])
+
+
+def check_page(page: Columns, range: Range, cursor: Cursor | None, limit: int) -> list[int]:
+    """The hashes of ``page``'s keys if it is a valid answer to a scan; else ``ValueError``.
+
+    Valid: parallel arrays of one length, at most ``limit`` records, every key's hash
+    in ``range``, strictly increasing ``(hash, key)`` after ``cursor``, and a cursor
+    (if any) equal to the last record.
+    """
+    keys = page.keys
+    count = len(keys)
+    lengths = {len(page.values), len(page.walls), len(page.logicals), len(page.nodes)}
+    if lengths != {count}:
+        raise ValueError(f"a page's arrays differ in length ({count} keys, {sorted(lengths)})")
+    if count > limit:
+        raise ValueError(f"{count} records for a limit of {limit}")
+    hashes = [fingerprint32(key) for key in keys]
+    if not count:
+        if page.cursor is not None:
+            raise ValueError("an empty page with a cursor")
+        return hashes
+    positions = list(zip(hashes, keys, strict=True))
+    previous = (cursor.hash, cursor.key) if cursor is not None else (-1, "")
+    if not (previous < positions[0] and all(map(operator.lt, positions, positions[1:]))):
+        for before, (hash, key) in zip([previous, *positions], positions, strict=False):
+            if (hash, key) <= before:
+                raise ValueError(f"record {key!r} out of order")
+    # (hash, key) strictly increasing: the hashes are sorted, so the ends bound them all
+    for hash, key in (positions[0], positions[-1]):
+        if hash not in range:
+            raise ValueError(f"record {key!r} is outside {_text(range)}")
+    if page.cursor is not None and (page.cursor.hash, page.cursor.key) != positions[-1]:
+        raise ValueError("the page's cursor is not its last record")
+    return hashes
+
+
+async def apply_columns(
+    store: Store, clock: HybridClock, page: Columns, hashes: Sequence[int] | None = None
+) -> int:
+    """Observe the page's greatest version, then put each record if newer; how many applied.
+
+    The clock check covers every record (their walls are at most the greatest); a
+    refused page changes nothing. Uses the store's ``put_many_if_newer`` (one
+    transaction, no per-record object) when it has one.
+    """
+    if not page.keys:
+        return 0
+    greatest = max(zip(page.walls, page.logicals, page.nodes, strict=True))
+    try:
+        clock.observe(Version(*greatest))
+    except ClockDriftError as error:
+        raise TransferError(str(error)) from None
+    put_many_if_newer = getattr(store, "put_many_if_newer", None)
+    if put_many_if_newer is not None:
+        applied: int = await put_many_if_newer(page, hashes)
+        return applied
+    return sum([await store.put(record) for record in page.records()])
 
 
 def _text(r: Range) -> str:

@@ -7,8 +7,13 @@ node]}``. Endpoints, on the store's service (``ringpop-state`` by default):
 * ``/state/put``: ``{"records": [...]}`` -> ``{"applied": [bool, ...]}``;
 * ``/state/hint``: ``{"target": "ip:port", "records": [...]}`` -> ``{"held": n}``;
 * ``/state/scan``: ``{"range": {"start", "end"}, "cursor": [hash, key] or null,
-  "limit": n}`` -> ``{"records": [...], "cursor": [hash, key] or null}`` (one page of a
-  range, in ``(hash, key)`` order; only for a caller that replicates the whole range);
+  "limit": n, "format": "json" or "ringpop-state-page/1", "max_bytes": n}`` -> one
+  page of a range, in ``(hash, key)`` order (only for a caller that replicates the
+  whole range). Format ``json`` (the default): ``{"records": [...], "cursor": [hash,
+  key] or null}``. Format :data:`~ringpop.state.store.PAGE_FORMAT`: **msgpack**
+  ``["ringpop-state-page/1", keys, values (bin or nil), walls, logicals, nodes,
+  cursor]`` (:class:`~ringpop.state.store.Columns`: parallel arrays, raw value bytes,
+  cut after about ``max_bytes``; what handoff and anti-entropy use);
 * ``/state/digest``: ``{"ranges": [{"start", "end"}, ...]}`` -> ``{"digests": [[count,
   total], ...]}`` (same rule);
 * ``/state/handoff-done``: ``{"range": {"start", "end"}}`` -> ``{"pending": n}``: the
@@ -85,11 +90,13 @@ class Held(msgspec.Struct):
 
 
 class Scan(msgspec.Struct, forbid_unknown_fields=False):
-    """One page of a range, after ``cursor``."""
+    """One page of a range, after ``cursor``, in ``format``, about ``max_bytes`` at most."""
 
     range: Range
     cursor: Cursor | None = None
     limit: int = 500
+    format: str = "json"
+    max_bytes: int = 0
 
 
 class PageBody(msgspec.Struct):
