@@ -19,7 +19,9 @@ during the fault and after it. Runs need root, ``ip netns`` and ``nft``; ringpop
 needs node (``interop/node/setup.sh`` runs on demand; without node it is skipped).
 
 Run: ``.venv/bin/python bench/faults.py [--runs 10] [--other-runs 3] [--quick]
-[--programs python,node] [--scenarios partition,asymmetric,...] [--json FILE]``.
+[--programs python,node] [--scenarios partition,asymmetric,...] [--until HH:MM]
+[--json FILE]``. ``--until`` starts no run after that UTC time (the table then covers
+the runs that were made).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,6 +120,16 @@ def _programs(wanted: Sequence[str]) -> list[str]:
     return found
 
 
+def _until(text: str) -> float:
+    """``HH:MM`` (UTC, today) as a ``time.time()`` value."""
+    try:
+        hour, minute = (int(part) for part in text.split(":"))
+        when = datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected HH:MM (UTC), got {text!r}") from error
+    return when.timestamp()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the scenarios, print every run and the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -128,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 partition runs, 1 of the others")
     parser.add_argument("--programs", default="python,node", help="python,node")
     parser.add_argument("--scenarios", default=",".join(scenarios.SCENARIOS), help="names")
+    parser.add_argument(
+        "--until", type=_until, help="start no run after this UTC time, HH:MM (today)"
+    )
     parser.add_argument("--json", type=Path, help="also write every outcome here")
     args = parser.parse_args(argv)
     reason = missing_tools()
@@ -147,9 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# periods {' '.join(periods.flags())}, {NODES} nodes per cluster", flush=True)
     results: dict[tuple[str, str], list[Outcome]] = {}
     started = time.monotonic()
+    skipped = 0
     for name in names:
         for i in range(runs if name.startswith("partition") else other_runs):
             for program in programs:
+                if args.until is not None and time.time() >= args.until:
+                    skipped += 1
+                    continue
                 with FaultCluster(NODES, program, periods) as cluster:
                     outcome = every[name](cluster)
                 results.setdefault((name, program), []).append(outcome)
@@ -161,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 print(outcome.report(), flush=True)
     print(f"\n# {time.monotonic() - started:.0f} s, {time.strftime('%Y-%m-%d %H:%M UTC')}")
+    if skipped:
+        print(f"# --until reached: {skipped} runs not started")
     print(table(results))
     if args.json is not None:
         args.json.write_text(
