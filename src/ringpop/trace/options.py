@@ -22,7 +22,6 @@ rejects them), a missing expiry and a missing sink take node's own declared defa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -73,8 +72,7 @@ class TraceOptionError(Exception):
         super().__init__(self.message)
 
 
-@dataclass(frozen=True)
-class LogSink:
+class LogSink(msgspec.Struct, frozen=True):
     """Trace events to this node's log (``logging`` logger ``ringpop.trace``)."""
 
     level: str
@@ -90,8 +88,7 @@ class LogSink:
         return f"log {self.level} {self.message!r}"
 
 
-@dataclass(frozen=True)
-class TChannelSink:
+class TChannelSink(msgspec.Struct, frozen=True):
     """Trace events to ``endpoint`` of ``service`` at ``host_port`` (raw, arg3 = JSON)."""
 
     host_port: str
@@ -112,8 +109,7 @@ class TChannelSink:
 SinkSpec = LogSink | TChannelSink
 
 
-@dataclass(frozen=True)
-class TraceRequest:
+class TraceRequest(msgspec.Struct, frozen=True):
     """A parsed ``/trace/add`` or ``/trace/remove`` body.
 
     ``options`` is the body with camelCase keys (what node echoes on add).

@@ -9,8 +9,9 @@ the sink's defaults applied on both sides. Adding an existing tracer renews its 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from ringpop.trace.options import SinkSpec, TraceRequest
 
@@ -29,8 +30,7 @@ class TraceLimitError(Exception):
         super().__init__(self.message)
 
 
-@dataclass
-class Tracer:
+class Tracer(msgspec.Struct):
     """One registered tracer and its delivery counters."""
 
     event: str
@@ -40,7 +40,7 @@ class Tracer:
     sent: int = 0
     failed: int = 0
     dropped: int = 0
-    handle: Any = field(default=None, repr=False)
+    handle: Any = None
     """Whatever delivers to the sink (owned by the caller)."""
 
     @property
