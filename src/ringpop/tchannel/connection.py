@@ -360,9 +360,13 @@ class Connection(asyncio.BufferedProtocol):
         if self._stale.timed_out(self._loop.time()):
             self._go_stale()
         elif self._stale_timer is None:
-            due = self._stale.due()
-            if due is not None:
-                self._stale_timer = self._loop.call_at(due, self._check_stale)
+            self._arm_stale_timer()
+
+    def _arm_stale_timer(self) -> None:
+        """Check for staleness when the watch is next due (if a timeout is pending)."""
+        due = self._stale.due()
+        if due is not None:
+            self._stale_timer = self._loop.call_at(due, self._check_stale)
 
     def _check_stale(self) -> None:
         """The stale period after a timeout passed: stale if nothing was read since."""
@@ -372,9 +376,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._stale.check(self._loop.time()):
             self._go_stale()
             return
-        due = self._stale.due()  # a later timeout (after a read) restarted the watch
-        if due is not None:
-            self._stale_timer = self._loop.call_at(due, self._check_stale)
+        self._arm_stale_timer()  # a later timeout (after a read) restarted the watch
 
     def _go_stale(self) -> None:
         """Close a stale connection: calls fail now, nothing queued is ever sent."""
