@@ -15,13 +15,9 @@ oldest events (counted in ``dropped``) rather than slowing the node down.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
-
 import msgspec
 
+from ringpop.eventbus import Event, EventEmitter, Subscription
 from ringpop.ring.ownership import RangeChange
 
 __all__ = [
@@ -48,12 +44,6 @@ __all__ = [
     "ServerRemoved",
     "Subscription",
 ]
-
-log = logging.getLogger(__name__)
-
-
-class Event(msgspec.Struct, frozen=True):
-    """Base of all events."""
 
 
 class Ready(Event, frozen=True):
@@ -222,108 +212,3 @@ class ChecksumsDiffer(Event, frozen=True):
     expected: int
     actual: int
     source: str
-
-
-E = TypeVar("E", bound=Event)
-
-
-class Subscription(AsyncIterator[Event]):
-    """An async iterator over events of some types; ``close()`` to stop it."""
-
-    def __init__(self, emitter: EventEmitter, types: tuple[type[Event], ...], maxsize: int) -> None:
-        self._emitter = emitter
-        self.types = types
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
-        self.dropped = 0
-        self._closed = False
-        self._finished = False
-
-    def _offer(self, event: Event) -> None:
-        if self._closed:
-            return
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(event)
-
-    def close(self) -> None:
-        """Stop: the iterator ends after the events already queued."""
-        if not self._closed:
-            self._closed = True
-            self._emitter._unsubscribe(self)
-            if self._queue.full():
-                self._queue.get_nowait()
-            self._queue.put_nowait(None)
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Event:
-        if self._finished:
-            raise StopAsyncIteration
-        event = await self._queue.get()
-        if event is None:
-            self._finished = True
-            raise StopAsyncIteration
-        return event
-
-    async def __aenter__(self) -> Subscription:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class EventEmitter:
-    """Delivers events to callbacks (by type) and to async subscriptions."""
-
-    def __init__(self) -> None:
-        self._callbacks: dict[type[Event], list[Callable[[Any], object]]] = {}
-        self._subscriptions: list[Subscription] = []
-        self._wanted: dict[type[Event], bool] = {}
-
-    def on(self, event_type: type[E], callback: Callable[[E], object]) -> None:
-        """Call ``callback(event)`` for every event of ``event_type`` (or a subclass)."""
-        self._callbacks.setdefault(event_type, []).append(callback)
-        self._wanted.clear()
-
-    def off(self, event_type: type[E], callback: Callable[[E], object]) -> None:
-        """Stop calling ``callback``."""
-        self._callbacks.get(event_type, []).remove(callback)
-        self._wanted.clear()
-
-    def subscribe(self, *types: type[Event], maxsize: int = 1000) -> Subscription:
-        """An async iterator over events of ``types`` (all events when none given)."""
-        subscription = Subscription(self, types or (Event,), maxsize)
-        self._subscriptions.append(subscription)
-        self._wanted.clear()
-        return subscription
-
-    def _unsubscribe(self, subscription: Subscription) -> None:
-        if subscription in self._subscriptions:
-            self._subscriptions.remove(subscription)
-            self._wanted.clear()
-
-    def wants(self, event_type: type[Event]) -> bool:
-        """Whether anyone listens for ``event_type`` (to skip building unwanted events)."""
-        wanted = self._wanted.get(event_type)
-        if wanted is None:
-            wanted = any(
-                callbacks and issubclass(event_type, registered)
-                for registered, callbacks in self._callbacks.items()
-            ) or any(issubclass(event_type, t) for s in self._subscriptions for t in s.types)
-            self._wanted[event_type] = wanted
-        return wanted
-
-    def emit(self, event: Event) -> None:
-        """Deliver ``event``; a failing callback is logged, never propagated."""
-        for registered, callbacks in list(self._callbacks.items()):
-            if isinstance(event, registered):
-                for callback in list(callbacks):
-                    try:
-                        callback(event)
-                    except Exception:
-                        log.exception("event callback %r failed on %r", callback, event)
-        for subscription in list(self._subscriptions):
-            if isinstance(event, subscription.types):
-                subscription._offer(event)

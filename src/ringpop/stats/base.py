@@ -10,18 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from enum import Enum
 from typing import Protocol
 
+from ringpop.eventbus import Kind
+
 __all__ = ["Kind", "MemoryBackend", "MultiBackend", "NullBackend", "Stats", "StatsBackend"]
-
-
-class Kind(Enum):
-    """What a stat is."""
-
-    COUNTER = "c"
-    GAUGE = "g"
-    TIMING = "ms"
 
 
 class StatsBackend(Protocol):
