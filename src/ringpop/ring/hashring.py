@@ -1,5 +1,8 @@
 """The consistent hash ring of ringpop (spec §13).
 
+(Over 400 lines: one class whose bucket index, lookups and walks must share private
+state to stay fast; see bench/ring.py.)
+
 Every server contributes ``replica_points`` points (100 by default). Point ``i`` of a
 server hashes ``address + str(i)``, or ``identity + "#" + str(i)`` when the server has
 an identity. A key belongs to the owner of the first point whose hash is >= the key's
@@ -26,8 +29,9 @@ rare hashes several points share, their sorted ``(address, index)`` list) and
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import farmhash
@@ -185,6 +189,50 @@ class HashRing:
                 if len(found) == want:
                     break
         return found
+
+    def points_of(self, address: str) -> Sequence[int]:
+        """The replica point hashes of ``address`` (empty if it is not in the ring).
+
+        The ring's own list, not a copy: read it, never change it.
+        """
+        return self._points.get(address, ())
+
+    def point_lists(self) -> Mapping[str, Sequence[int]]:
+        """Every server's replica point hashes (a read-only view, no copy)."""
+        return MappingProxyType(self._points)
+
+    def clockwise(self, h: int) -> Iterator[tuple[int, str]]:
+        """Points as ``(hash, address)`` clockwise from the first with hash >= ``h``, once
+        around (tied points: every address of the tie, in tie order)."""
+        bucket = h >> _BUCKET_SHIFT
+        return self._walk_from(bucket, bisect_left(self._bucket_hashes[bucket], h))
+
+    def counterclockwise(self, h: int) -> Iterator[tuple[int, str]]:
+        """Points as ``(hash, address)`` counter-clockwise from the last with hash < ``h``,
+        once around."""
+        start = (h - 1) & 0xFFFFFFFF
+        first = start >> _BUCKET_SHIFT
+        ties = self._ties
+        all_hashes = self._bucket_hashes
+        all_owners = self._bucket_owners
+        cut = bisect_right(all_hashes[first], start)
+        for step in range(_BUCKET_COUNT + 1):
+            b = (first - step) % _BUCKET_COUNT
+            hashes = all_hashes[b]
+            if step == 0:
+                indexes: Iterable[int] = range(cut - 1, -1, -1)
+            elif step == _BUCKET_COUNT:
+                indexes = range(len(hashes) - 1, cut - 1, -1)
+            else:
+                indexes = range(len(hashes) - 1, -1, -1)
+            for i in indexes:
+                p = hashes[i]
+                tied = ties.get(p)
+                if tied is None:
+                    yield p, all_owners[b][i]  # type: ignore[misc]  # real points have owners
+                else:
+                    for address, _ in tied:
+                        yield p, address
 
     def _walk_from(self, bucket: int, position: int) -> Iterator[tuple[int, str]]:
         """Every point as ``(hash, address)``, clockwise once around from a position."""

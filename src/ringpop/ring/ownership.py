@@ -1,5 +1,8 @@
 """Ownership as data: which hash ranges each server owns, and what a ring change moved.
 
+(Over 400 lines: the diff and the full maps share the private ring view and range
+merging; split, each half would import the other's internals.)
+
 Pure (no I/O, no clock). Terms:
 
 * A key with hash ``h`` belongs to the first point with hash ``>= h`` (wrapping); its
@@ -31,13 +34,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 import msgspec
 
 from ringpop.hashing import fingerprint32
-from ringpop.ring.hashring import _BUCKET_COUNT, _BUCKET_SHIFT, HashRing, RingChange
+from ringpop.ring.hashring import HashRing, RingChange
 
 __all__ = [
     "HASH_SPACE",
@@ -114,39 +117,6 @@ class OwnershipDiff(msgspec.Struct, frozen=True):
 # -- walking a ring, optionally with some servers' points swapped --------------------------
 
 
-def _forward(ring: HashRing, h: int) -> Iterator[Point]:
-    """Points clockwise from the first with hash >= ``h``, once around."""
-    bucket = h >> _BUCKET_SHIFT
-    return ring._walk_from(bucket, bisect_left(ring._bucket_hashes[bucket], h))
-
-
-def _backward(ring: HashRing, h: int) -> Iterator[Point]:
-    """Points counter-clockwise from the last with hash < ``h``, once around."""
-    start = (h - 1) & _MASK
-    first = start >> _BUCKET_SHIFT
-    ties = ring._ties
-    all_hashes = ring._bucket_hashes
-    all_owners = ring._bucket_owners
-    cut = bisect_right(all_hashes[first], start)
-    for step in range(_BUCKET_COUNT + 1):
-        b = (first - step) % _BUCKET_COUNT
-        hashes = all_hashes[b]
-        if step == 0:
-            indexes: Iterable[int] = range(cut - 1, -1, -1)
-        elif step == _BUCKET_COUNT:
-            indexes = range(len(hashes) - 1, cut - 1, -1)
-        else:
-            indexes = range(len(hashes) - 1, -1, -1)
-        for i in indexes:
-            p = hashes[i]
-            tied = ties.get(p)
-            if tied is None:
-                yield p, all_owners[b][i]  # type: ignore[misc]  # real points have owners
-            else:
-                for address, _ in tied:
-                    yield p, address
-
-
 class _View:
     """A ring's points with the points of ``hidden`` servers left out and ``extra`` added."""
 
@@ -159,7 +129,7 @@ class _View:
         self.ring = ring
         self.hidden = frozenset(hidden)
         self.extra = sorted((h, a) for a, hs in (extra or {}).items() for h in hs)
-        gone = sum(1 for address in self.hidden if address in ring._points)
+        gone = sum(1 for address in self.hidden if ring.has_server(address))
         self.count = ring.server_count - gone + len(extra or {})
 
     def _merge(self, base: Iterator[Point], h: int, backward: bool) -> Iterator[Point]:
@@ -179,11 +149,11 @@ class _View:
 
     def forward(self, h: int) -> Iterator[Point]:
         """Points clockwise from the first with hash >= ``h``, once around."""
-        return self._merge(_forward(self.ring, h), h, backward=False)
+        return self._merge(self.ring.clockwise(h), h, backward=False)
 
     def backward(self, h: int) -> Iterator[Point]:
         """Points counter-clockwise from the last with hash < ``h``, once around."""
-        return self._merge(_backward(self.ring, h), h, backward=True)
+        return self._merge(self.ring.counterclockwise(h), h, backward=True)
 
     def preference(self, h: int, n: int) -> tuple[str, ...]:
         """``lookup_n`` of a key hashing to ``h``."""
@@ -281,11 +251,11 @@ def diff_rings(old: HashRing, new: HashRing, n: int = 1) -> OwnershipDiff:
     _check_n(n)
     if old.replica_points != new.replica_points:
         raise ValueError("both rings must have the same replica_points")
-    old_servers, new_servers = set(old._points), set(new._points)
+    old_servers, new_servers = set(old.point_lists()), set(new.point_lists())
     moved = {a for a in old_servers & new_servers if old.identity_of(a) != new.identity_of(a)}
     hidden = (new_servers - old_servers) | moved
-    extra = {a: old._points[a] for a in (old_servers - new_servers) | moved}
-    changed = [h for a in hidden for h in new._points[a]]
+    extra = {a: old.points_of(a) for a in (old_servers - new_servers) | moved}
+    changed = [h for a in hidden for h in new.points_of(a)]
     changed += [h for hs in extra.values() for h in hs]
     return _diff_views(_View(new, hidden, extra), _View(new), changed, n)
 
@@ -300,15 +270,16 @@ class OwnershipTracker:
 
     def __init__(self, ring: HashRing, servers: Iterable[str] | None = None) -> None:
         self.ring = ring
-        known = ring._points if servers is None else {a: ring._points[a] for a in servers}
-        self._points: dict[str, list[int]] = dict(known)
+        lists = ring.point_lists()
+        known = lists if servers is None else {a: lists[a] for a in servers}
+        self._points: dict[str, Sequence[int]] = dict(known)
         """The points of every server as of the last change seen (``servers``: start
         from a ring holding only those, e.g. ``()`` to report the ring's first change)."""
 
-    def _advance(self, change: RingChange) -> dict[str, list[int]]:
+    def _advance(self, change: RingChange) -> dict[str, Sequence[int]]:
         removed = {a: self._points.pop(a) for a in change.removed if a in self._points}
         for address in change.added:
-            self._points[address] = self.ring._points[address]
+            self._points[address] = self.ring.points_of(address)
         return removed
 
     def skip(self, change: RingChange) -> None:
@@ -320,7 +291,7 @@ class OwnershipTracker:
         _check_n(n)
         ring = self.ring
         removed = self._advance(change)
-        changed = [h for a in change.added for h in ring._points[a]]
+        changed = [h for a in change.added for h in ring.points_of(a)]
         changed += [h for hs in removed.values() for h in hs]
         old = _View(ring, change.added, removed)
         return _diff_views(old, _View(ring), changed, n)
@@ -336,7 +307,7 @@ def preference_ranges(ring: HashRing, n: int = 1) -> list[tuple[Range, tuple[str
     cover ``[0, 2**32)`` exactly once. Empty ring: ``[]``.
     """
     _check_n(n)
-    points = list(_forward(ring, 0))  # (hash, address) in ring order, ties included
+    points = list(ring.clockwise(0))  # (hash, address) in ring order, ties included
     if not points:
         return []
     addresses = [a for _, a in points]
@@ -366,7 +337,7 @@ def owned_ranges(ring: HashRing, node: str, n: int = 1, *, rank: int | None = No
     (``O(node points * n)`` segments checked), unless ``n`` covers every server.
     """
     _check_n(n)
-    points = ring._points.get(node)
+    points = ring.points_of(node)
     if not points:
         return []
     if n >= ring.server_count:  # every list holds every server: the full map
@@ -379,7 +350,7 @@ def owned_ranges(ring: HashRing, node: str, n: int = 1, *, rank: int | None = No
     segments: set[tuple[int, int]] = set()
     for c in set(points):
         others: set[str] = set()
-        groups = _groups(_backward(ring, (c + 1) & _MASK))
+        groups = _groups(ring.counterclockwise((c + 1) & _MASK))
         current = next(groups)
         while True:
             g, addresses = current
