@@ -1,40 +1,50 @@
-"""An in-memory :class:`~ringpop.membership.network.Network` with faults, on loop time.
+"""An in-memory network of :class:`~ringpop.transport.Transport` s, with faults, on loop time.
 
 :class:`MemoryNetwork` is a hub of nodes keyed by address; each node talks through
-its own :class:`MemoryTransport` (``call()``/``serve()``, the same seam as
-:class:`~ringpop.membership.network.TChannelNetwork`). Nothing here opens a socket
+its own :class:`MemoryTransport`, which has the TChannel call model of the real
+:class:`~ringpop.tchannel.Channel` (``register(service, endpoint, handler)``,
+``call(peer, service, endpoint, arg2, arg3, timeout=...)`` returning a
+:class:`~ringpop.tchannel.Response`), so a whole :class:`~ringpop.Ringpop` (membership,
+forwarding, admin, tracing, state) runs on it unchanged. Nothing here opens a socket
 or reads the wall clock: every message is a ``loop.call_later`` on the running
 event loop, so a whole cluster runs in one process and, under a fast-forwarding
 loop such as ``looptime``, in virtual time. Given the same seeds the same things
-happen in the same order.
+happen in the same order. Requests and responses are handed over as objects (no
+frame encoding).
 
 What a call sees, and which real failure each case stands for:
 
-* normal: the response after two hops of ``latency`` (+ ``jitter``);
-* the handler raises :class:`RemoteError`: the same :class:`RemoteError` (``type``
-  and ``message``), like an application error response;
-* the handler raises anything else: :class:`CallError` (an ``unexpected`` error
-  frame), and the failure is recorded in :attr:`MemoryNetwork.handler_failures`;
-* no handler for the endpoint: :class:`CallError` (a ``BadRequest`` error frame);
-* unknown or stopped address: :class:`CallError` at once (connection refused);
+* normal: the handler's response after two hops of ``latency`` (+ ``jitter``);
+* the handler raises :class:`~ringpop.tchannel.ApplicationError`: a not-ok
+  response with its ``type`` and ``message``, like TChannel's application errors;
+* the handler raises another :class:`~ringpop.tchannel.TChannelError`: that error
+  (an error frame with its code);
+* the handler raises anything else: :class:`~ringpop.tchannel.UnexpectedError` (an
+  ``unexpected`` error frame), and the failure is recorded in
+  :attr:`MemoryNetwork.handler_failures`;
+* no handler for the endpoint: :class:`~ringpop.tchannel.BadRequestError`;
+* unknown or stopped address: :class:`~ringpop.tchannel.NetworkError` at once
+  (connection refused);
 * :meth:`~MemoryNetwork.partition`, :meth:`~MemoryNetwork.crash`, loss on a link:
-  the message vanishes and the caller gets :class:`CallError` when its timeout
-  runs out (nobody answers);
+  the message vanishes and the caller gets :class:`~ringpop.tchannel.CallTimeoutError`
+  when its timeout runs out (nobody answers);
 * :meth:`~MemoryNetwork.pause` (SIGSTOP): requests to the node and everything it
   sends wait until :meth:`~MemoryNetwork.resume`; callers time out meanwhile.
 
-A minimal cluster (run it under ``looptime`` for virtual time)::
+A minimal cluster of full nodes (run it under ``looptime`` for virtual time; the
+harness :class:`ringpop.testing.SimCluster` does this for you)::
 
     network = MemoryNetwork(latency=0.002, jitter=0.001, rng=random.Random(7))
-    clock = LoopClock()
-    nodes = []
-    for address in hosts:
-        transport = network.transport(address)
-        node = SwimNode(address, transport, clock=clock, rng=random.Random(address))
-        transport.serve(protocol_handlers(node))
-        nodes.append(node)
-    await asyncio.gather(*(bootstrap(n, StaticHosts(hosts)) for n in nodes))
+    nodes = [
+        Ringpop("app", transport=network.transport(a), clock=LoopClock(),
+                rng=random.Random(a))
+        for a in hosts
+    ]
+    await asyncio.gather(*(rp.bootstrap(hosts) for rp in nodes))
     network.partition(hosts[:3], hosts[3:])  # ... and watch the nodes react
+
+A bare :class:`~ringpop.membership.node.SwimNode` takes the membership-level
+network of :meth:`MemoryNetwork.membership` instead.
 
 Limits: a paused node's own coroutines (its gossip loop, timers) keep running; only
 its traffic is frozen, in both directions. Its outgoing calls still time out on
@@ -44,14 +54,27 @@ schedule.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ringpop.membership.network import CallError, EndpointHandler, RemoteError
+from ringpop.membership.network import TChannelNetwork
+from ringpop.tchannel import (
+    ApplicationError,
+    BadRequestError,
+    CallTimeoutError,
+    Handler,
+    NetworkError,
+    Request,
+    Response,
+    TChannelError,
+    UnexpectedError,
+)
+from ringpop.tchannel.errors import error_for_code
 
 __all__ = [
     "CallRecord",
@@ -75,10 +98,12 @@ class CallRecord(NamedTuple):
     destination: str
     endpoint: str
     body: bytes
+    """The request body (arg3)."""
+    service: str = "ringpop"
 
 
 class HandlerFailure(NamedTuple):
-    """A handler that raised something other than :class:`RemoteError`."""
+    """A handler that raised something other than a TChannel error."""
 
     address: str
     endpoint: str
@@ -100,7 +125,7 @@ class NetworkStats:
     timeouts: int = 0
     """Calls that ran out of time."""
     remote_errors: int = 0
-    """Calls answered with an application error."""
+    """Calls answered with an application error (a not-ok response)."""
     by_endpoint: Counter[str] = field(default_factory=Counter)
     """``call()`` invocations per endpoint."""
 
@@ -114,17 +139,19 @@ class _Link(NamedTuple):
 _NO_LINK = _Link(None, None, 0.0)
 
 
+_Outcome = Response | TChannelError
+
+
 class _Exchange:
     """One request/response exchange in flight."""
 
-    __slots__ = ("body", "caller", "endpoint", "future")
+    __slots__ = ("caller", "future", "request")
 
     def __init__(
-        self, caller: MemoryTransport, endpoint: str, body: bytes, future: asyncio.Future[bytes]
+        self, caller: MemoryTransport, request: Request, future: asyncio.Future[Response]
     ) -> None:
         self.caller = caller
-        self.endpoint = endpoint
-        self.body = body
+        self.request = request
         self.future = future
 
 
@@ -146,7 +173,7 @@ class MemoryNetwork:
         self.rng = rng if rng is not None else random.Random(0)
         self.stats = NetworkStats()
         self.handler_failures: list[HandlerFailure] = []
-        """Handlers that crashed (not :class:`RemoteError`): a simulation should keep it empty."""
+        """Handlers that crashed (not a TChannel error): a simulation should keep it empty."""
         self._transports: dict[str, MemoryTransport] = {}
         self._links: dict[tuple[str, str], _Link] = {}
         self._groups: dict[str, int] = {}
@@ -168,6 +195,13 @@ class MemoryNetwork:
         transport = MemoryTransport(self, address)
         self._transports[address] = transport
         return transport
+
+    def membership(self, address: str) -> TChannelNetwork:
+        """A new transport for ``address`` seen as membership's
+        :class:`~ringpop.membership.network.Network` (``call(address, endpoint, body)``
+        and ``serve(handlers)`` on service ``ringpop``), for tests that drive a bare
+        :class:`~ringpop.membership.node.SwimNode`."""
+        return TChannelNetwork(self.transport(address))
 
     def get(self, address: str) -> MemoryTransport | None:
         """The running transport of ``address``, if any."""
@@ -337,18 +371,24 @@ class MemoryNetwork:
 
 
 class MemoryTransport:
-    """One node's :class:`~ringpop.membership.network.Network` on a :class:`MemoryNetwork`.
+    """One node's :class:`~ringpop.transport.Transport` on a :class:`MemoryNetwork`.
 
-    Create it with :meth:`MemoryNetwork.transport`.
+    Create it with :meth:`MemoryNetwork.transport`. It is reachable from the moment
+    it is created until :meth:`stop` (or :meth:`close`).
     """
 
     def __init__(self, network: MemoryNetwork, address: str) -> None:
         self.network = network
         self.address = address
-        self._handlers: dict[str, EndpointHandler] = {}
+        self._handlers: dict[tuple[str, str], Handler] = {}
         self._stopped = False
         self._serving: set[asyncio.Task[None]] = set()
-        self._calls: set[asyncio.Future[bytes]] = set()
+        self._calls: set[asyncio.Future[Response]] = set()
+
+    @property
+    def host_port(self) -> str:
+        """This transport's address."""
+        return self.address
 
     @property
     def stopped(self) -> bool:
@@ -356,13 +396,36 @@ class MemoryTransport:
         return self._stopped
 
     @property
-    def endpoints(self) -> list[str]:
-        """The endpoints served."""
+    def closed(self) -> bool:
+        """Whether :meth:`stop` (or :meth:`close`) was called."""
+        return self._stopped
+
+    @property
+    def endpoints(self) -> list[tuple[str, str]]:
+        """The ``(service, endpoint)`` pairs served, in registration order."""
         return list(self._handlers)
 
-    def serve(self, handlers: Mapping[str, EndpointHandler]) -> None:
-        """Answer calls to these endpoints (added to, or replacing, earlier ones)."""
-        self._handlers.update(handlers)
+    async def listen(self) -> str:
+        """Our address (the transport is reachable since it was created)."""
+        if self._stopped:
+            raise NetworkError(f"{self.address}: transport stopped")
+        return self.address
+
+    async def close(self, drain_timeout: float | None = None) -> None:
+        """:meth:`stop` (in-flight handlers are cancelled, not drained)."""
+        self.stop()
+
+    def register(self, service: str, endpoint: str, handler: Handler) -> None:
+        """Serve ``endpoint`` of ``service`` with ``handler(request) -> Response``."""
+        self._handlers[(service, endpoint)] = handler
+
+    def unregister(self, service: str, endpoint: str) -> None:
+        """Stop serving ``endpoint`` of ``service`` (no-op if not registered)."""
+        self._handlers.pop((service, endpoint), None)
+
+    def peer_connection(self, peer: str) -> None:
+        """No connections are kept: always ``None``."""
+        return None
 
     def stop(self) -> None:
         """Leave the network like an exited process.
@@ -378,83 +441,137 @@ class MemoryTransport:
             task.cancel()
         for future in list(self._calls):
             if not future.done():
-                future.set_exception(CallError(f"{self.address}: transport stopped"))
+                future.set_exception(NetworkError(f"{self.address}: transport stopped"))
 
-    async def call(self, address: str, endpoint: str, body: bytes, *, timeout: float) -> bytes:
-        """Send ``body`` to ``endpoint`` of ``address``; its response body.
+    async def call(
+        self,
+        peer: str,
+        service: str,
+        endpoint: str,
+        arg2: bytes = b"",
+        arg3: bytes = b"",
+        *,
+        timeout: float,
+        scheme: str = "raw",
+        caller: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """Call ``endpoint`` of ``service`` on ``peer``; its response, whatever its code.
 
-        Raises :class:`CallError` (:class:`RemoteError` for application errors).
+        Raises :class:`~ringpop.tchannel.TChannelError` subclasses, as the module
+        docstring lists.
         """
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
         network = self.network
         loop = asyncio.get_running_loop()
         stats = network.stats
         stats.calls += 1
         stats.by_endpoint[endpoint] += 1
-        network._tap(CallRecord(loop.time(), self.address, address, endpoint, body))
+        network._tap(CallRecord(loop.time(), self.address, peer, endpoint, arg3, service))
         if self._stopped:
-            raise CallError(f"{endpoint} to {address}: {self.address} is stopped")
-        target = network.get(address)
+            raise NetworkError(f"{endpoint} to {peer}: {self.address} is stopped")
+        target = network.get(peer)
         if target is None:
             stats.refused += 1
-            raise CallError(f"{endpoint} to {address}: connection refused")
-        future: asyncio.Future[bytes] = loop.create_future()
-        exchange = _Exchange(self, endpoint, body, future)
+            raise NetworkError(f"{endpoint} to {peer}: connection refused")
+        request = Request(
+            service,
+            endpoint.encode(),
+            arg2,
+            arg3,
+            {"as": scheme, "cn": caller or "ringpop", **(headers or {})},
+            self.address,
+            timeout,
+        )
+        future: asyncio.Future[Response] = loop.create_future()
+        exchange = _Exchange(self, request, future)
         self._calls.add(future)
-        network._transmit(self.address, address, lambda: target._receive(exchange))
+        network._transmit(self.address, peer, lambda: target._receive(exchange))
         try:
-            async with asyncio.timeout(timeout):
-                return await future
+            async with asyncio.timeout(timeout) as scope:
+                response = await future
         except TimeoutError:
+            if not scope.expired():  # the peer's own timeout error
+                raise
             stats.timeouts += 1
-            raise CallError(f"{endpoint} to {address}: timed out after {timeout:g} s") from None
-        except RemoteError:
-            stats.remote_errors += 1
-            raise
+            raise CallTimeoutError(f"{endpoint} to {peer}: timed out after {timeout:g} s") from None
         finally:
             self._calls.discard(future)
+        if not response.ok:
+            stats.remote_errors += 1
+        return response
+
+    async def ping(self, peer: str, *, timeout: float) -> None:
+        """A round trip to ``peer`` that runs no handler (TChannel's ping)."""
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        target = self.network.get(peer)
+        if self._stopped or target is None:
+            raise NetworkError(f"ping to {peer}: connection refused")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Response] = loop.create_future()
+        request = Request("", b"", b"", b"", {}, self.address, timeout)
+        exchange = _Exchange(self, request, future)
+        self.network._transmit(self.address, peer, lambda: target._respond(exchange, Response()))
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            raise CallTimeoutError(f"ping to {peer}: timed out after {timeout:g} s") from None
 
     # -- the serving side ------------------------------------------------------------------
 
     def _receive(self, exchange: _Exchange) -> None:
         """A request arrived (after latency and any pause)."""
+        request = exchange.request
+        endpoint = request.endpoint
         if self._stopped:
-            _settle(exchange.future, CallError(f"{exchange.endpoint}: connection reset"))
+            _settle(exchange.future, NetworkError(f"{endpoint}: connection reset"))
             return
-        handler = self._handlers.get(exchange.endpoint)
+        handler = self._handlers.get((request.service, endpoint))
         if handler is None:
-            error = CallError(f"{exchange.endpoint} to {self.address}: no handler (BadRequest)")
+            error = BadRequestError(
+                f"{endpoint} to {self.address}: no handler for service {request.service!r}"
+            )
             self._respond(exchange, error)
             return
         task = asyncio.get_running_loop().create_task(
-            self._handle(exchange, handler), name=f"{self.address} {exchange.endpoint}"
+            self._handle(exchange, handler), name=f"{self.address} {endpoint}"
         )
         self._serving.add(task)
         task.add_done_callback(self._serving.discard)
 
-    async def _handle(self, exchange: _Exchange, handler: EndpointHandler) -> None:
-        outcome: bytes | CallError
+    async def _handle(self, exchange: _Exchange, handler: Handler) -> None:
+        endpoint = exchange.request.endpoint
+        outcome: _Outcome
         try:
-            outcome = await handler(exchange.body)
-        except RemoteError as error:
-            outcome = RemoteError(error.type, error.message)
+            result = handler(exchange.request)
+            if inspect.isawaitable(result):
+                result = await result
+            if not isinstance(result, Response):
+                raise TypeError(f"handler returned {type(result).__name__}, not a Response")
+            outcome = result
+        except ApplicationError as error:
+            outcome = Response.application_error(error.type, error.message)
+        except TChannelError as error:  # sent as an error frame with its code
+            outcome = error_for_code(error.code, error.message)
         except asyncio.CancelledError:
-            _settle(exchange.future, CallError(f"{exchange.endpoint}: connection reset"))
+            _settle(exchange.future, NetworkError(f"{endpoint}: connection reset"))
             raise
         except Exception as error:
-            log.exception("%s: handler of %s failed", self.address, exchange.endpoint)
-            self.network.handler_failures.append(
-                HandlerFailure(self.address, exchange.endpoint, error)
-            )
-            outcome = CallError(f"{exchange.endpoint} to {self.address}: unexpected error")
+            log.exception("%s: handler of %s failed", self.address, endpoint)
+            self.network.handler_failures.append(HandlerFailure(self.address, endpoint, error))
+            outcome = UnexpectedError(f"{endpoint} to {self.address}: unexpected error")
         self._respond(exchange, outcome)
 
-    def _respond(self, exchange: _Exchange, outcome: bytes | CallError) -> None:
+    def _respond(self, exchange: _Exchange, outcome: _Outcome) -> None:
         self.network._transmit(
             self.address, exchange.caller.address, lambda: _settle(exchange.future, outcome)
         )
 
 
-def _settle(future: asyncio.Future[bytes], outcome: bytes | CallError) -> None:
+def _settle(future: asyncio.Future[Response], outcome: _Outcome) -> None:
     if future.done():  # the caller gave up or its transport stopped
         return
     if isinstance(outcome, BaseException):
