@@ -11,6 +11,10 @@ a TChannel :class:`~ringpop.tchannel.Channel` on ``listen`` built from
 :class:`~ringpop.options.Options`; the simulator (``ringpop.testing``) passes an
 in-memory one, so a simulated node is built by this same constructor, with every
 part a real one has.
+
+Over ~400 lines on purpose: this is the whole public API of a node in one class
+(lifecycle, lookups, ownership, labels, forwarding), each method a thin delegation
+to the module doing the work; splitting it would scatter the API, not the logic.
 """
 
 from __future__ import annotations
