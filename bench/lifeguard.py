@@ -7,7 +7,7 @@ period 500 ms (with the defaults, a 1.5 s ping timeout, a 300 ms stall is not
 noticed at all) - and Lifeguard's minimum suspicion timeout equals that suspect
 period (``lifeguard_suspicion_mult`` 2.5: 2.5 x log10(10) x 200 ms; max 3 s).
 
-* default: ten SwimNodes on the in-memory network (``tests/sim/cluster.py``: the
+* default: ten Ringpop nodes on the in-memory network (``ringpop.testing.SimCluster``: the
   real protocol handlers, 2-4 ms links) in **real time** on one asyncio loop; the
   stalled node is frozen by a memnet pause (nothing it receives is handled and
   nothing it sends leaves until it resumes). Same seed, same addresses per mode.
@@ -42,9 +42,9 @@ if str(REPO) not in sys.path:
 
 from tests.cluster.procs import Admin, Cluster  # noqa: E402
 from tests.cluster.stalled import KEYS, run_stalled_cluster  # noqa: E402
-from tests.sim.cluster import SimCluster  # noqa: E402
 
 from ringpop.options import Options  # noqa: E402
+from ringpop.testing import SimCluster  # noqa: E402
 
 TIGHT = Options(ping_timeout=0.1, ping_req_timeout=0.25, suspect_period=0.5)
 LIFEGUARD = TIGHT.replace(lifeguard_enabled=True, lifeguard_suspicion_mult=2.5)
@@ -80,7 +80,7 @@ async def run_sim(
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    events = [e for e in cluster.events if e.time >= started]
+    events = [e for e in cluster.observations if e.time >= started]
     minutes = seconds / 60
     out = {
         "suspect_healthy": sum(e.status == "suspect" and e.subject != stalled for e in events),

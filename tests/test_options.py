@@ -54,6 +54,8 @@ def test_defaults_match_the_spec() -> None:
     )
     assert o.checksum_flavour == "go"
     assert o.init_timeout == 2.0
+    # The channel's own defaults (tchannel/options.py), reachable from here.
+    assert (o.connect_timeout, o.drain_timeout, o.max_arg_size) == (3.0, 5.0, 16 * 1024 * 1024)
 
 
 @pytest.mark.parametrize(
@@ -74,11 +76,18 @@ def test_defaults_match_the_spec() -> None:
         ({"join_retry_delay_min": 5, "join_retry_delay_max": 1}, "must not exceed"),
         ({"self_evict_ping_ratio": 1.5}, "at most 1"),
         ({"member_blacklist": ("[",)}, "is not a regular expression"),
+        ({"drain_timeout": -1}, "drain_timeout must be >= 0 seconds, not -1"),
+        ({"connect_timeout": 0}, "connect_timeout must be > 0 seconds"),
+        ({"max_arg_size": 0}, "max_arg_size must be >= 1"),
     ],
 )
 def test_bad_values_are_named(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(OptionsError, match=message):
         Options(**changes)
+
+
+def test_zero_drain_timeout_is_allowed() -> None:
+    assert Options(drain_timeout=0).drain_timeout == 0
 
 
 def test_replace_validates_and_keeps_the_rest() -> None:

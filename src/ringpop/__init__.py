@@ -5,6 +5,21 @@ same hashes and checksums)::
 
     from ringpop import Ringpop, Options
 
+Where the names live (every one below is importable from here too):
+
+* the node: :class:`Ringpop`, its :class:`Options`, the HTTP request/response of
+  forwarding (:class:`HttpRequest`, :class:`HttpResponse`), the :class:`Transport`
+  it runs over;
+* errors: :class:`RingpopError` is the base of every error ringpop raises on purpose;
+  the ones applications meet most are here (the rest are in the module raising them
+  and all derive from it);
+* events: every event of :mod:`ringpop.events` (``rp.events.on(RingChanged, ...)``);
+* discovery: :mod:`ringpop.discovery` (static lists, hosts files, DNS);
+* web frameworks: :mod:`ringpop.integrations` (``.asgi``, ``.aiohttp``,
+  ``.lifecycle``), imported on their own since each loads its framework;
+* stats back ends: :mod:`ringpop.stats`;
+* tests and simulation: ``ringpop.testing`` (never imported by the library).
+
 The names below are imported on first use, so ``import ringpop.ring`` (say) does
 not load the transport.
 """
@@ -15,29 +30,128 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_EVENTS = (
+    "BootstrapStalled",
+    "ChecksumComputed",
+    "ChecksumsDiffer",
+    "Event",
+    "EventEmitter",
+    "IslandAvoided",
+    "LookupTiming",
+    "MemberUpdate",
+    "MembersEvicted",
+    "MembershipChanged",
+    "OwnershipChanged",
+    "Ready",
+    "RequestProxied",
+    "RetryAborted",
+    "RetryAttempted",
+    "RetryFailed",
+    "RetryRerouted",
+    "RetryScheduled",
+    "RetrySucceeded",
+    "RingChanged",
+    "ServerAdded",
+    "ServerRemoved",
+    "Subscription",
+)
+
+_LAZY = {
+    "Ringpop": "ringpop.ringpop",
+    "NotReadyError": "ringpop.ringpop",
+    "BootstrapError": "ringpop.membership.join",
+    "Options": "ringpop.options",
+    "OptionsError": "ringpop.options",
+    "HttpRequest": "ringpop.forward",
+    "HttpResponse": "ringpop.forward",
+    "ForwardError": "ringpop.forward.tchannel",
+    "RingpopError": "ringpop.errors",
+    "LabelError": "ringpop.membership.labels",
+    "DiscoveryError": "ringpop.discovery",
+    "TChannelError": "ringpop.tchannel.errors",
+    "TLSError": "ringpop.tlsconfig",
+    "Transport": "ringpop.transport",
+    **dict.fromkeys(_EVENTS, "ringpop.events"),
+}
+
 __all__ = [
     "BootstrapError",
+    "BootstrapStalled",
+    "ChecksumComputed",
+    "ChecksumsDiffer",
+    "DiscoveryError",
+    "Event",
+    "EventEmitter",
+    "ForwardError",
     "HttpRequest",
     "HttpResponse",
+    "IslandAvoided",
+    "LabelError",
+    "LookupTiming",
+    "MemberUpdate",
+    "MembersEvicted",
+    "MembershipChanged",
     "NotReadyError",
     "Options",
+    "OptionsError",
+    "OwnershipChanged",
+    "Ready",
+    "RequestProxied",
+    "RetryAborted",
+    "RetryAttempted",
+    "RetryFailed",
+    "RetryRerouted",
+    "RetryScheduled",
+    "RetrySucceeded",
+    "RingChanged",
     "Ringpop",
+    "RingpopError",
+    "ServerAdded",
+    "ServerRemoved",
+    "Subscription",
+    "TChannelError",
+    "TLSError",
+    "Transport",
     "__version__",
 ]
 
 if TYPE_CHECKING:
+    from ringpop.discovery import DiscoveryError
+    from ringpop.errors import RingpopError
+    from ringpop.events import (
+        BootstrapStalled,
+        ChecksumComputed,
+        ChecksumsDiffer,
+        Event,
+        EventEmitter,
+        IslandAvoided,
+        LookupTiming,
+        MembersEvicted,
+        MembershipChanged,
+        MemberUpdate,
+        OwnershipChanged,
+        Ready,
+        RequestProxied,
+        RetryAborted,
+        RetryAttempted,
+        RetryFailed,
+        RetryRerouted,
+        RetryScheduled,
+        RetrySucceeded,
+        RingChanged,
+        ServerAdded,
+        ServerRemoved,
+        Subscription,
+    )
     from ringpop.forward import HttpRequest, HttpResponse
-    from ringpop.options import Options
-    from ringpop.ringpop import BootstrapError, NotReadyError, Ringpop
-
-_LAZY = {
-    "Ringpop": "ringpop.ringpop",
-    "BootstrapError": "ringpop.ringpop",
-    "NotReadyError": "ringpop.ringpop",
-    "Options": "ringpop.options",
-    "HttpRequest": "ringpop.forward",
-    "HttpResponse": "ringpop.forward",
-}
+    from ringpop.forward.tchannel import ForwardError
+    from ringpop.membership.join import BootstrapError
+    from ringpop.membership.labels import LabelError
+    from ringpop.options import Options, OptionsError
+    from ringpop.ringpop import NotReadyError, Ringpop
+    from ringpop.tchannel.errors import TChannelError
+    from ringpop.tlsconfig import TLSError
+    from ringpop.transport import Transport
 
 
 def __getattr__(name: str) -> Any:
@@ -47,3 +161,7 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

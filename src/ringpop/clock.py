@@ -2,7 +2,7 @@
 
 The real clock wraps :func:`time.monotonic` and :func:`time.time`; tests pass a
 :class:`ManualClock` they advance themselves; the simulator
-(:mod:`ringpop.membership.memnet`) uses :class:`LoopClock`, which follows the event
+(:mod:`ringpop.testing.memnet`) uses :class:`LoopClock`, which follows the event
 loop's (possibly virtual) time.
 """
 

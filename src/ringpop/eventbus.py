@@ -4,7 +4,9 @@ Every layer reports what happens by emitting an :class:`Event` on the
 :class:`EventEmitter` it is given; nothing else (stats, admin, the facade, users) reaches
 inside a layer to learn what it did. An event that should count in the stats says so
 itself: it overrides :meth:`Event.stats` to return its ``(kind, key, value)`` triples,
-and :class:`ringpop.stats.recorder.StatsRecorder` forwards them to the stats back end.
+and :class:`ringpop.stats.recorder.StatsRecorder` forwards them to the stats back end
+(it listens with :meth:`EventEmitter.on_stats`, so it wants only the events that
+count: ones nobody else listens to, and that count nothing, are still not built).
 Adding a metric therefore touches one place, the event.
 
 This module sits at the bottom of the layers (beside ``clock`` and ``hashing``): it
@@ -21,7 +23,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ["Event", "EventEmitter", "Kind", "Stat", "Subscription"]
+__all__ = ["Event", "EventEmitter", "Kind", "Stat", "Subscription", "counts"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,11 @@ class Event(msgspec.Struct, frozen=True):
     def stats(self) -> tuple[Stat, ...]:
         """The stats this event stands for (none unless a subclass says otherwise)."""
         return ()
+
+
+def counts(event_type: type[Event]) -> bool:
+    """Whether events of ``event_type`` stand for stats (their class overrides ``stats``)."""
+    return event_type.stats is not Event.stats
 
 
 E = TypeVar("E", bound=Event)
@@ -102,6 +109,7 @@ class EventEmitter:
     def __init__(self) -> None:
         self._callbacks: dict[type[Event], list[Callable[[Any], object]]] = {}
         self._subscriptions: list[Subscription] = []
+        self._stat_sinks: list[Callable[[Event], object]] = []
         self._wanted: dict[type[Event], bool] = {}
 
     def on(self, event_type: type[E], callback: Callable[[E], object]) -> None:
@@ -112,6 +120,17 @@ class EventEmitter:
     def off(self, event_type: type[E], callback: Callable[[E], object]) -> None:
         """Stop calling ``callback``."""
         self._callbacks.get(event_type, []).remove(callback)
+        self._wanted.clear()
+
+    def on_stats(self, callback: Callable[[Event], object]) -> None:
+        """Call ``callback(event)`` for every event whose type stands for stats
+        (:func:`counts`); other events are not built for it."""
+        self._stat_sinks.append(callback)
+        self._wanted.clear()
+
+    def off_stats(self, callback: Callable[[Event], object]) -> None:
+        """Stop calling a callback given to :meth:`on_stats`."""
+        self._stat_sinks.remove(callback)
         self._wanted.clear()
 
     def subscribe(self, *types: type[Event], maxsize: int = 1000) -> Subscription:
@@ -134,6 +153,7 @@ class EventEmitter:
                 callbacks and issubclass(event_type, registered)
                 for registered, callbacks in self._callbacks.items()
             ) or any(issubclass(event_type, t) for s in self._subscriptions for t in s.types)
+            wanted = wanted or bool(self._stat_sinks and counts(event_type))
             self._wanted[event_type] = wanted
         return wanted
 
@@ -146,6 +166,12 @@ class EventEmitter:
                         callback(event)
                     except Exception:
                         log.exception("event callback %r failed on %r", callback, event)
+        if self._stat_sinks and counts(type(event)):
+            for callback in list(self._stat_sinks):
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("stats callback %r failed on %r", callback, event)
         for subscription in list(self._subscriptions):
             if isinstance(event, subscription.types):
                 subscription._offer(event)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import msgspec
 
-from ringpop.eventbus import Event, EventEmitter, Subscription
+from ringpop.eventbus import Event, EventEmitter, Kind, Stat, Subscription
 from ringpop.ring.ownership import RangeChange
 
 __all__ = [
@@ -91,11 +91,20 @@ class ChecksumComputed(Event, frozen=True):
 
 
 class RingChanged(Event, frozen=True):
-    """Servers entered or left the hash ring."""
+    """Servers entered or left the hash ring (``servers``: how many it holds now)."""
 
     added: tuple[str, ...]
     removed: tuple[str, ...]
     checksum: int
+    servers: int
+
+    def stats(self) -> tuple[Stat, ...]:
+        return (
+            (Kind.COUNTER, "ring.changed", 1),
+            (Kind.COUNTER, "ring.checksum-computed", 1),
+            (Kind.GAUGE, "ring.checksum", self.checksum),
+            (Kind.GAUGE, "ring.servers", self.servers),
+        )
 
 
 class OwnershipChanged(Event, frozen=True):
@@ -125,11 +134,17 @@ class ServerAdded(Event, frozen=True):
 
     address: str
 
+    def stats(self) -> tuple[Stat, ...]:
+        return ((Kind.COUNTER, "ring.server-added", 1),)
+
 
 class ServerRemoved(Event, frozen=True):
     """A server left the ring."""
 
     address: str
+
+    def stats(self) -> tuple[Stat, ...]:
+        return ((Kind.COUNTER, "ring.server-removed", 1),)
 
 
 class MembersEvicted(Event, frozen=True):

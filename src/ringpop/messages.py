@@ -30,6 +30,8 @@ from typing import Annotated, Any, Final, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
+from ringpop.errors import RingpopError
+
 __all__ = [
     "MAX_CHANGES",
     "AdminLookupRequest",
@@ -75,7 +77,7 @@ Labels = dict[str, str]
 ChangeList = Annotated[list["Change"], Meta(max_length=MAX_CHANGES)]
 
 
-class MessageError(ValueError):
+class MessageError(RingpopError, ValueError):
     """A message body could not be decoded into the expected type."""
 
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 import msgspec
 import msgspec.structs
 
+from ringpop.errors import RingpopError
 from ringpop.tlsconfig import TLSConfig
 
 __all__ = ["ChecksumFlavour", "Options", "OptionsError"]
@@ -27,12 +28,14 @@ __all__ = ["ChecksumFlavour", "Options", "OptionsError"]
 ChecksumFlavour = Literal["go", "node"]
 
 
-class OptionsError(ValueError):
+class OptionsError(RingpopError, ValueError):
     """An option has a value it cannot take."""
 
 
 class _Positive(msgspec.Struct, frozen=True):
     unit: str
+    zero: bool = False
+    """Whether 0 is allowed too."""
 
 
 class _AtLeast(msgspec.Struct, frozen=True):
@@ -40,6 +43,7 @@ class _AtLeast(msgspec.Struct, frozen=True):
 
 
 Seconds = Annotated[float, _Positive("seconds")]
+Seconds0 = Annotated[float, _Positive("seconds", zero=True)]
 Ratio = Annotated[float, _Positive("")]
 Count = Annotated[int, _AtLeast(1)]
 Count0 = Annotated[int, _AtLeast(0)]
@@ -204,6 +208,15 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     # -- transport (defaults.md §11) ---------------------------------------------
     init_timeout: Seconds = 2.0
     """TChannel handshake deadline for peers that connect and say nothing."""
+    connect_timeout: Seconds = 3.0
+    """Upper bound on one TCP connect + TChannel handshake to a peer (each call is
+    also bounded by its own timeout)."""
+    drain_timeout: Seconds0 = 5.0
+    """How long :meth:`Ringpop.close` lets in-flight calls finish before closing
+    connections (0: at once)."""
+    max_arg_size: Count = 16 * 1024 * 1024
+    """Largest arg1+arg2+arg3 of one received call (bytes); a peer sending more gets a
+    protocol error and its connection is closed."""
     stale_period: Seconds = 1.5
     """A connection whose calls time out with nothing read for this long is aborted,
     with what is queued on it (tchannel-node's ``CONN_STALE_PERIOD``)."""
@@ -296,8 +309,9 @@ def _check_field(name: str, value: object, rule: _Positive | _AtLeast | type[boo
             raise OptionsError(f"{name} must be a whole number, not {value!r}")
         if value < rule.minimum:
             raise OptionsError(f"{name} must be >= {rule.minimum}, not {value}")
-    elif isinstance(rule, _Positive) and value <= 0:
-        raise OptionsError(f"{name} must be > 0 {rule.unit}".rstrip() + f", not {value}")
+    elif isinstance(rule, _Positive) and (value < 0 if rule.zero else value <= 0):
+        bound = ">= 0" if rule.zero else "> 0"
+        raise OptionsError(f"{name} must be {bound} {rule.unit}".rstrip() + f", not {value}")
     elif isinstance(rule, _Positive) and rule.unit == "seconds":
         default = Options.__struct_defaults__[Options.__struct_fields__.index(name)]
         if value >= 100 and value >= _MS_RATIO * default:

@@ -5,6 +5,16 @@
     async with Ringpop("myapp", "127.0.0.1:3000") as rp:
         await rp.bootstrap(["127.0.0.1:3000", "127.0.0.1:3001"])
         owner = rp.lookup("user:42")
+
+The node runs over the :class:`~ringpop.transport.Transport` it is given: by default
+a TChannel :class:`~ringpop.tchannel.Channel` on ``listen`` built from
+:class:`~ringpop.options.Options`; the simulator (``ringpop.testing``) passes an
+in-memory one, so a simulated node is built by this same constructor, with every
+part a real one has.
+
+Over ~400 lines on purpose: this is the whole public API of a node in one class
+(lifecycle, lookups, ownership, labels, forwarding), each method a thin delegation
+to the module doing the work; splitting it would scatter the API, not the logic.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from types import TracebackType
 
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
+from ringpop.errors import RingpopError
 from ringpop.events import (
     BootstrapStalled,
     ChecksumComputed,
@@ -49,16 +60,32 @@ from ringpop.options import Options
 from ringpop.ring import RingChange
 from ringpop.ring.ownership import OwnershipTracker, Range, owned_ranges, range_of
 from ringpop.stats import Stats, StatsBackend
+from ringpop.stats.recorder import StatsRecorder
 from ringpop.tchannel import Channel, Handler, Request, Response
 from ringpop.trace import Tracing
+from ringpop.transport import Transport
 
-__all__ = ["BootstrapError", "NotReadyError", "Ringpop"]
+__all__ = ["BootstrapError", "NotReadyError", "Ringpop", "channel_for"]
 
 log = logging.getLogger(__name__)
 
 
-class NotReadyError(RuntimeError):
+class NotReadyError(RingpopError, RuntimeError):
     """The node has not joined its cluster yet: it cannot answer for the ring."""
+
+
+def channel_for(listen: str, options: Options) -> Channel:
+    """The TChannel :class:`~ringpop.tchannel.Channel` a node listening on ``listen``
+    runs over by default, with the transport tunables of ``options``."""
+    return Channel(
+        listen,
+        init_timeout=options.init_timeout,
+        connect_timeout=options.connect_timeout,
+        drain_timeout=options.drain_timeout,
+        max_arg_size=options.max_arg_size,
+        stale_period=options.stale_period,
+        tls=options.tls,
+    )
 
 
 HostsSpec = DiscoverProvider | Sequence[str] | str | os.PathLike[str]
@@ -68,19 +95,35 @@ class Ringpop:
     """One member of a ringpop cluster.
 
     ``app`` must be equal across the cluster. ``listen`` is this node's address
-    (``"ip:port"``; port 0 picks a free one at :meth:`start`). ``identity`` sets the
-    ``__identity`` label used for the ring's replica points (§16). ``http_handler``
-    serves HTTP requests that belong to this node, whether they arrive directly
-    (through :meth:`handle_or_proxy`) or forwarded by another node (``/proxy/req``).
-    ``ownership_n`` is the replication factor of :class:`OwnershipChanged` events
-    and the default ``n`` of :meth:`owns` and :meth:`owned_ranges`.
+    (``"ip:port"``; port 0 picks a free one at :meth:`start`): a TChannel
+    :class:`~ringpop.tchannel.Channel` is built there with the transport options of
+    ``options``. Give ``transport`` instead to run over another
+    :class:`~ringpop.transport.Transport` (a channel built by hand, or the in-memory
+    network of ``ringpop.testing``); the node then closes it on :meth:`close`.
+    ``identity`` sets the ``__identity`` label used for the ring's replica points
+    (§16). ``http_handler`` serves HTTP requests that belong to this node, whether
+    they arrive directly (through :meth:`handle_or_proxy`) or forwarded by another
+    node (``/proxy/req``). ``ownership_n`` is the replication factor of
+    :class:`OwnershipChanged` events and the default ``n`` of :meth:`owns` and
+    :meth:`owned_ranges`. ``clock`` and ``rng`` are injected time and randomness
+    (defaults: the system clock, a fresh ``random.Random``).
+
+    Advanced: the parts behind the facade are reachable for tooling, tests and
+    extensions, with no stability promise beyond that of their own modules:
+    :attr:`channel` (the transport; applications register their own endpoints on
+    it, as ``ringpop.state`` does), :attr:`node` (the SWIM membership node, its
+    member list and hash ring), :attr:`healer` (partition healing), :attr:`damper`
+    (flap damping), :attr:`proxy` (``/proxy/req`` forwarding) and :attr:`forwarder`
+    (go-style forwarding). Everything else an application needs is a method of
+    this class or an event on :attr:`events`.
     """
 
     def __init__(
         self,
         app: str,
-        listen: str,
+        listen: str | None = None,
         *,
+        transport: Transport | None = None,
         options: Options | None = None,
         labels: Mapping[str, str] | None = None,
         identity: str | None = None,
@@ -92,9 +135,10 @@ class Ringpop:
     ) -> None:
         if not app:
             raise ValueError("app name must be a non-empty string")
+        if (listen is None) == (transport is None):
+            raise ValueError("give either listen (an ip:port to listen on) or a transport")
         self.app = app
         self.options = options if options is not None else Options()
-        self._listen = listen
         self._labels = dict(labels or {})
         labelling.check_labels(
             self._labels,
@@ -108,12 +152,12 @@ class Ringpop:
         self._stats_backend = stats_backend
         self._clock = clock if clock is not None else SystemClock()
         self._rng = rng
-        self.channel = Channel(
-            listen,
-            init_timeout=self.options.init_timeout,
-            stale_period=self.options.stale_period,
-            tls=self.options.tls,
-        )
+        if transport is None:
+            assert listen is not None
+            transport = channel_for(listen, self.options)
+        self.channel: Transport = transport
+        """The transport (advanced): a TChannel :class:`~ringpop.tchannel.Channel` unless
+        another was given; applications may register their own services on it."""
         self.events = EventEmitter()
         """Typed events: ``rp.events.on(RingChanged, callback)`` or ``rp.events.subscribe()``."""
         self._http_handler = http_handler
@@ -138,6 +182,8 @@ class Ringpop:
         if self._node is not None:
             return self._node.address
         address = await self.channel.listen()
+        stats = Stats(address, self._stats_backend)
+        StatsRecorder(stats).attach(self.events)  # events that count reach the back end
         node = SwimNode(
             address,
             TChannelNetwork(self.channel),
@@ -146,7 +192,7 @@ class Ringpop:
             clock=self._clock,
             rng=self._rng,
             labels=self._labels,
-            stats=Stats(address, self._stats_backend),
+            stats=stats,
         )
         self._node = node
         self._healer = Healer(node, None)
@@ -212,18 +258,12 @@ class Ringpop:
             self._last_checksum = checksum
 
     def _on_ring_change(self, change: RingChange) -> None:
-        stats = self._require()[0].stats
-        stats.increment("ring.changed")
-        stats.increment("ring.checksum-computed")
-        stats.gauge("ring.checksum", change.checksum)
-        stats.gauge("ring.servers", self._require()[0].ring.server_count)
-        self.events.emit(RingChanged(change.added, change.removed, change.checksum))
+        servers = self._require()[0].ring.server_count
+        self.events.emit(RingChanged(change.added, change.removed, change.checksum, servers))
         self._ownership_changed(change)
         for address in change.added:
-            stats.increment("ring.server-added")
             self.events.emit(ServerAdded(address))
         for address in change.removed:
-            stats.increment("ring.server-removed")
             self.events.emit(ServerRemoved(address))
 
     def _ownership_changed(self, change: RingChange) -> None:
@@ -360,17 +400,17 @@ class Ringpop:
 
     @property
     def node(self) -> SwimNode:
-        """The membership node (for advanced use and admin tooling)."""
+        """Advanced: the SWIM membership node (member list, ring, gossip)."""
         return self._require()[0]
 
     @property
     def damper(self) -> Damper | None:
-        """Flap damping (``None`` when ``options.damp_scoring_enabled`` is off)."""
+        """Advanced: flap damping (``None`` when ``options.damp_scoring_enabled`` is off)."""
         return self._damper
 
     @property
     def healer(self) -> Healer:
-        """The partition healer."""
+        """Advanced: the partition healer."""
         return self._require()[1]
 
     @property
@@ -504,14 +544,14 @@ class Ringpop:
 
     @property
     def proxy(self) -> RequestProxy:
-        """Node-style forwarding (``/proxy/req``)."""
+        """Advanced: node-style forwarding (``/proxy/req``)."""
         if self._proxy is None:
             raise RuntimeError("Ringpop is not started: await start() or bootstrap() first")
         return self._proxy
 
     @property
     def forwarder(self) -> Forwarder:
-        """Go-style forwarding of the application's own TChannel calls."""
+        """Advanced: go-style forwarding of the application's own TChannel calls."""
         if self._forwarder is None:
             raise RuntimeError("Ringpop is not started: await start() or bootstrap() first")
         return self._forwarder

@@ -12,10 +12,12 @@ from typing import Literal
 
 import msgspec
 
+from ringpop.errors import RingpopError
+
 __all__ = ["TLSConfig", "TLSError"]
 
 
-class TLSError(ValueError):
+class TLSError(RingpopError, ValueError):
     """TLS settings or files that cannot be used (the message says which and why)."""
 
 

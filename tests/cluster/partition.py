@@ -59,6 +59,7 @@ class PartitionCluster:
         self.options = options
         self.relays: list[SilentRelay] = []
         self.nodes: list[Ringpop] = []
+        self.channels: list[Channel] = []
         self.seen: list[Seen] = []
         self._sides: dict[str, int] = {}
 
@@ -74,15 +75,16 @@ class PartitionCluster:
             relay.name = relay.address
             self.relays.append(relay)
         for relay in self.relays:
-            node = Ringpop("partition", relay.address, options=self.options)
-            node.channel = Channel(
+            channel = Channel(
                 relay.address,
                 bind="127.0.0.1:0",
                 init_timeout=self.options.init_timeout,
                 stale_period=self.options.stale_period,
             )
+            node = Ringpop("partition", transport=channel, options=self.options)
+            self.channels.append(channel)
             await node.start()
-            host, port = node.channel.bind_address.split(":")
+            host, port = channel.bind_address.split(":")
             relay.target = (host, int(port))
             self._watch(node)
             self.nodes.append(node)
@@ -198,7 +200,7 @@ class PartitionCluster:
         return SplitOutcome(
             wrong=self.wrong_declarations(),
             converged_after=converged_after,
-            stale_closed=sum(node.channel.stale_closed for node in self.nodes),
+            stale_closed=sum(channel.stale_closed for channel in self.channels),
             fast_heals=sum(node.healer.fast.started for node in self.nodes),
         )
 

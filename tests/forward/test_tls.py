@@ -10,7 +10,7 @@ import pytest
 
 from ringpop import HttpRequest, Options
 from ringpop.options import OptionsError
-from ringpop.tchannel import Channel, NetworkError, Request, Response
+from ringpop.tchannel import Channel, Connection, NetworkError, Request, Response
 from ringpop.tchannel.tlsgen import make_ca, make_cert
 from ringpop.tlsconfig import TLSConfig
 from tests.forward.conftest import FAST, Member, key_owned_by, start_members
@@ -36,7 +36,7 @@ async def tls_trio(tmp_path: Path) -> AsyncIterator[tuple[list[Member], TLSConfi
 
 def is_tls(member: Member, peer: Member) -> bool:
     conn = member.rp.channel.peer_connection(peer.address)
-    assert conn is not None
+    assert isinstance(conn, Connection)
     assert conn.transport is not None
     return conn.transport.get_extra_info("ssl_object") is not None
 

@@ -20,11 +20,11 @@ import pytest
 from ringpop.admin import admin_handlers
 from ringpop.clock import LoopClock
 from ringpop.membership.heal import Healer
-from ringpop.membership.memnet import MemoryNetwork
 from ringpop.membership.network import RemoteError
 from ringpop.membership.node import SwimNode
 from ringpop.messages import Change
 from ringpop.options import Options
+from ringpop.testing.memnet import MemoryNetwork
 from tests.nodeenv import node_binary, node_modules_dir
 
 pytestmark = pytest.mark.interop
@@ -96,7 +96,7 @@ async def _our_answers(bodies: list[str]) -> list[dict[str, Any]]:
     network = MemoryNetwork()
     node = SwimNode(
         SERVERS[0],
-        network.transport(SERVERS[0]),
+        network.membership(SERVERS[0]),
         options=Options(auto_gossip=False),
         clock=LoopClock(start_ms=INC * 1000),
         rng=random.Random(1),

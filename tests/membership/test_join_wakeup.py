@@ -18,11 +18,11 @@ import pytest
 from ringpop.clock import LoopClock
 from ringpop.discovery import StaticHosts
 from ringpop.membership.join import bootstrap
-from ringpop.membership.memnet import CallRecord, MemoryNetwork
 from ringpop.membership.node import SwimNode
 from ringpop.membership.protocol import protocol_handlers
 from ringpop.messages import JoinRequest, decode
 from ringpop.options import Options
+from ringpop.testing.memnet import CallRecord, MemoryNetwork
 
 pytestmark = pytest.mark.looptime(noop_cycles=1)
 
@@ -30,7 +30,7 @@ HOSTS = [f"10.0.0.{i}:3000" for i in range(1, 5)]
 
 
 def make_node(network: MemoryNetwork, address: str, seed: int) -> SwimNode:
-    transport = network.transport(address)
+    transport = network.membership(address)
     node = SwimNode(
         address,
         transport,

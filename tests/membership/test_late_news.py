@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 
 from ringpop.clock import LoopClock
-from ringpop.membership.memnet import MemoryNetwork
 from ringpop.membership.node import SwimNode
 from ringpop.membership.status import Status
 from ringpop.options import Options
+from ringpop.testing.memnet import MemoryNetwork
 from tests.membership.helpers import address, change
 
 INC = 1_700_000_000_000
@@ -22,7 +22,7 @@ NODE, PEER, OTHER = address(1), address(2), address(3)
 def node_with(peer_status: str, *, cautious: bool = True) -> SwimNode:
     node = SwimNode(
         NODE,
-        MemoryNetwork().transport(NODE),
+        MemoryNetwork().membership(NODE),
         options=Options(cautious_rumours=cautious),
         clock=LoopClock(start_ms=INC),
         rng=random.Random(1),

@@ -22,7 +22,6 @@ from ringpop.clock import LoopClock
 from ringpop.discovery import StaticHosts
 from ringpop.membership.heal import Healer, HealError
 from ringpop.membership.join import BootstrapError, bootstrap
-from ringpop.membership.memnet import CallRecord, MemoryNetwork
 from ringpop.membership.network import CallError, RemoteError
 from ringpop.membership.node import SelfEvictionError, SwimNode
 from ringpop.membership.protocol import protocol_handlers
@@ -39,6 +38,7 @@ from ringpop.messages import (
     encode,
 )
 from ringpop.options import Options
+from ringpop.testing.memnet import CallRecord, MemoryNetwork
 
 pytestmark = pytest.mark.looptime(noop_cycles=1)  # virtual time; no I/O, so 1 no-op cycle
 
@@ -63,7 +63,7 @@ class Peer:
     ) -> None:
         self.address = address
         self.app = app
-        self.transport = network.transport(address)
+        self.transport = network.membership(address)
         self.received: list[tuple[str, bytes]] = []
         self.gate: asyncio.Event | None = None
         """While set to an unset event, every handler waits for it."""
@@ -115,7 +115,7 @@ class Peer:
 def make_node(
     network: MemoryNetwork, address: str = NODE, *, seed: int = 1, **options: Any
 ) -> SwimNode:
-    transport = network.transport(address)
+    transport = network.membership(address)
     node = SwimNode(
         address,
         transport,
@@ -731,7 +731,7 @@ async def test_join_errors_carry_node_types_and_messages(
 ) -> None:
     network = MemoryNetwork()
     node = make_node(network, auto_gossip=False, member_blacklist=(r"^10\.9\.", ":4000$"))
-    client = network.transport("10.0.0.1:3000")
+    client = network.membership("10.0.0.1:3000")
     with pytest.raises(RemoteError) as caught:
         await client.call(NODE, "/protocol/join", body, timeout=1)
     assert (caught.value.type, caught.value.message) == (error_type, message)
@@ -741,7 +741,7 @@ async def test_join_errors_carry_node_types_and_messages(
 async def test_join_missing_fields_is_a_plain_error() -> None:
     network = MemoryNetwork()
     make_node(network, auto_gossip=False)
-    client = network.transport("10.0.0.1:3000")
+    client = network.membership("10.0.0.1:3000")
     with pytest.raises(RemoteError) as caught:
         await client.call(NODE, "/protocol/join", b'{"app": "ringpop"}', timeout=1)
     assert caught.value.type == "Error"
@@ -751,7 +751,7 @@ async def test_join_missing_fields_is_a_plain_error() -> None:
 async def test_join_is_served_before_ready_and_does_not_add_the_joiner() -> None:
     network = MemoryNetwork()
     node = make_node(network, auto_gossip=False)
-    client = network.transport("10.0.0.1:3000")
+    client = network.membership("10.0.0.1:3000")
     raw = await client.call(NODE, "/protocol/join", join_body("10.0.0.1:3000"), timeout=1)
     response = decode(raw, JoinResponse)
     assert not node.ready

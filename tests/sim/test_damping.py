@@ -10,7 +10,7 @@ from ringpop.membership.damper import Damper
 from ringpop.membership.network import RemoteError
 from ringpop.messages import DampReqResponse, StatsResponse, decode, encode
 from ringpop.options import Options
-from tests.sim.cluster import SimCluster
+from ringpop.testing import SimCluster
 
 pytestmark = pytest.mark.looptime(noop_cycles=1)
 
@@ -25,21 +25,18 @@ FLAPPY = Options(
 )
 
 
-def _dampers(cluster: SimCluster) -> dict[str, Damper]:
-    dampers = {}
-    for address, node in cluster.nodes.items():
-        damper = Damper(node)
-        cluster.transports[address].serve(damper.handlers())
-        dampers[address] = damper
+async def _dampers(cluster: SimCluster) -> dict[str, Damper]:
+    """Every node's own damper: the facade builds and starts one (damping is on by default)."""
+    await cluster.start()
+    dampers = cluster.dampers
+    assert set(dampers) == set(cluster.addresses)
     return dampers
 
 
 async def test_flapping_member_is_damped_and_leaves_the_ring() -> None:
     cluster = SimCluster(6, options=FLAPPY)
-    dampers = _dampers(cluster)
+    dampers = await _dampers(cluster)
     await cluster.bootstrap()
-    for damper in dampers.values():
-        damper.start()
     await cluster.wait_for(cluster.converged, timeout=10)
     flapper, watcher = cluster.addresses[5], cluster.addresses[0]
     for _ in range(8):  # each pause: suspected, then refuted -> two penalties per observer
@@ -77,7 +74,7 @@ async def test_flapping_member_is_damped_and_leaves_the_ring() -> None:
 
 async def test_damp_req_handler_and_stats() -> None:
     cluster = SimCluster(3, options=FLAPPY)
-    dampers = _dampers(cluster)
+    dampers = await _dampers(cluster)
     await cluster.bootstrap()
     a, b, c = cluster.addresses
     node = cluster.nodes[a]

@@ -12,11 +12,11 @@ from typing import NamedTuple
 import looptime
 
 from ringpop.options import Options
-from tests.sim.cluster import Event, SimCluster
+from ringpop.testing import Observation, SimCluster
 
 
 class Outcome(NamedTuple):
-    events: list[Event]
+    events: list[Observation]
     checksums: list[tuple[float, tuple[int, ...]]]
     calls: int
     dropped: int
@@ -50,7 +50,7 @@ async def story(seed: int) -> Outcome:
     sampler.cancel()
     await cluster.stop()
     stats = cluster.network.stats
-    return Outcome(list(cluster.events), checksums, stats.calls, stats.messages_dropped)
+    return Outcome(list(cluster.observations), checksums, stats.calls, stats.messages_dropped)
 
 
 def run(seed: int) -> Outcome:

@@ -14,7 +14,7 @@ import pytest
 
 from ringpop.membership.status import Status
 from ringpop.options import Options
-from tests.sim.cluster import Event, SimCluster
+from ringpop.testing import Observation, SimCluster
 
 pytestmark = pytest.mark.looptime(noop_cycles=1)
 
@@ -37,9 +37,7 @@ async def _split_and_heal(
     size: int, seed: int, options: Options
 ) -> tuple[SimCluster, float, list[str], list[str]]:
     cluster = SimCluster(size, seed=seed, options=options)
-    await cluster.bootstrap()
-    for healer in cluster.healers.values():
-        healer.start()
+    await cluster.bootstrap()  # starts every node's healer, fast heal included
     await cluster.wait_for(cluster.converged, timeout=30)
     half = size // 2
     left, right = cluster.addresses[:half], cluster.addresses[half:]
@@ -55,11 +53,11 @@ async def _split_and_heal(
     return cluster, healed_at, left, right
 
 
-def _wrong(cluster: SimCluster, sides: list[list[str]], since: float) -> list[Event]:
+def _wrong(cluster: SimCluster, sides: list[list[str]], since: float) -> list[Observation]:
     side_of = {a: i for i, group in enumerate(sides) for a in group}
     return [
         e
-        for e in cluster.events
+        for e in cluster.observations
         if e.time >= since
         and e.status in (Status.FAULTY.value, Status.TOMBSTONE.value)
         and side_of[e.observer] == side_of[e.subject]
@@ -106,12 +104,10 @@ async def test_a_self_evicted_node_still_running_is_not_resurrected_nor_probed_f
     """A node that left (self-eviction marks it faulty) but still serves while it drains:
     a probe merges with it, finds it says so itself, and stops probing it."""
     cluster = SimCluster(4, seed=7, options=Options())
-    await cluster.bootstrap()
-    for healer in cluster.healers.values():
-        healer.start()
+    await cluster.bootstrap()  # starts every node's healer, fast heal included
     await cluster.wait_for(cluster.converged, timeout=30)
     leaving, others = cluster.addresses[0], cluster.addresses[1:]
-    await cluster.nodes[leaving].self_evict()
+    await cluster.ringpops[leaving].self_evict()
     await cluster.wait_for(
         lambda: cluster.status_everywhere(leaving, others) == {Status.FAULTY.value}, timeout=10
     )

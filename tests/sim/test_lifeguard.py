@@ -17,12 +17,12 @@ from collections.abc import Callable
 import pytest
 
 from ringpop.clock import LoopClock
-from ringpop.membership.memnet import MemoryNetwork
 from ringpop.membership.node import SwimNode
 from ringpop.membership.status import Status
 from ringpop.messages import Change
 from ringpop.options import Options
-from tests.sim.cluster import SimCluster, sim_address
+from ringpop.testing import SimCluster, sim_address
+from ringpop.testing.memnet import MemoryNetwork
 
 pytestmark = pytest.mark.looptime(noop_cycles=1)
 
@@ -79,7 +79,7 @@ def _lone_node(options: Options, size: int) -> tuple[SwimNode, list[str]]:
     addresses = [sim_address(i) for i in range(size)]
     node = SwimNode(
         addresses[0],
-        network.transport(addresses[0]),
+        network.membership(addresses[0]),
         options=options.replace(auto_gossip=False),
         clock=LoopClock(),
         rng=random.Random(1),
@@ -191,10 +191,10 @@ async def test_crash_detection_off_is_spec_on_is_within_min_max(
     )
     # The first faulty declaration is made by a timer (later ones may be gossip).
     first = min(
-        (e for e in cluster.events if e.subject == victim and e.status == "faulty"),
+        (e for e in cluster.observations if e.subject == victim and e.status == "faulty"),
         key=lambda e: e.time,
     )
-    suspected = cluster.first_event(first.observer, victim, "suspect")
+    suspected = cluster.first_observation(first.observer, victim, "suspect")
     assert suspected is not None
     window = first.time - suspected
     record_property("suspect_to_faulty_s", window)
@@ -226,7 +226,7 @@ async def _stalled_run(options: Options, seed: int, seconds: float) -> dict[str,
     await cluster.run_for(seconds)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    events = [e for e in cluster.events if e.time >= started]
+    events = [e for e in cluster.observations if e.time >= started]
     counts = {
         "suspect_stalled": sum(e.status == "suspect" and e.subject == stalled for e in events),
         "suspect_healthy": sum(e.status == "suspect" and e.subject != stalled for e in events),

@@ -8,7 +8,7 @@ from ringpop.membership.network import RemoteError
 from ringpop.membership.protocol import protocol_handlers
 from ringpop.messages import Change, PingRequest, PingResponse, decode, encode
 from ringpop.options import Options
-from tests.sim.cluster import SimCluster
+from ringpop.testing import SimCluster
 
 pytestmark = pytest.mark.looptime(noop_cycles=1)
 

@@ -1,4 +1,9 @@
-"""The in-memory network: latency, timeouts, errors and every fault, in loop time."""
+"""The in-memory network: latency, timeouts, errors and every fault, in loop time.
+
+Most cases go through membership's view (``network.membership(address)``: a
+:class:`~ringpop.membership.network.TChannelNetwork` over the memory transport),
+the rest through the :class:`~ringpop.transport.Transport` itself.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,20 @@ import random
 import pytest
 
 from ringpop.clock import LoopClock
-from ringpop.membership.memnet import CallRecord, MemoryNetwork, MemoryTransport
-from ringpop.membership.network import CallError, Network, RemoteError
+from ringpop.membership.network import CallError, Network, RemoteError, TChannelNetwork
+from ringpop.tchannel import (
+    ApplicationError,
+    BadRequestError,
+    BusyError,
+    CallTimeoutError,
+    Channel,
+    NetworkError,
+    Request,
+    Response,
+    UnexpectedError,
+)
+from ringpop.testing.memnet import CallRecord, MemoryNetwork
+from ringpop.transport import Transport
 
 pytestmark = pytest.mark.looptime(noop_cycles=1)  # virtual time; no I/O, so 1 no-op cycle
 
@@ -24,22 +41,27 @@ def echo_server(network: MemoryNetwork, address: str, seen: list[float] | None =
             seen.append(asyncio.get_running_loop().time())
         return b"echo:" + body
 
-    network.transport(address).serve({"/echo": echo})
+    network.membership(address).serve({"/echo": echo})
 
 
 def pair(
     latency: float = 0.001, jitter: float = 0.0, rng: random.Random | None = None
-) -> tuple[MemoryNetwork, MemoryTransport]:
+) -> tuple[MemoryNetwork, TChannelNetwork]:
     network = MemoryNetwork(latency=latency, jitter=jitter, rng=rng)
-    client = network.transport(A)
+    client = network.membership(A)
     echo_server(network, B)
     return network, client
 
 
-def test_transport_is_a_network() -> None:
+def test_transports_are_transports_like_the_channel() -> None:
     network = MemoryNetwork()
-    transport: Network = network.transport(A)
+    transport: Transport = network.transport(A)
     assert transport is network.get(A)
+    assert isinstance(transport, Transport)
+    assert isinstance(Channel("127.0.0.1:0"), Transport)
+    view: Network = network.membership(B)
+    assert isinstance(view, TChannelNetwork)
+    assert view.channel is network.get(B)
 
 
 async def test_round_trip_takes_two_hops_of_latency() -> None:
@@ -71,13 +93,13 @@ async def test_jitter_comes_from_the_injected_rng() -> None:
 
 async def test_timeout_raises_call_error_on_time() -> None:
     network = MemoryNetwork(latency=0.001)
-    client = network.transport(A)
+    client = network.membership(A)
 
     async def slow(body: bytes) -> bytes:
         await asyncio.sleep(10)
         return b""
 
-    network.transport(B).serve({"/slow": slow})
+    network.membership(B).serve({"/slow": slow})
     loop = asyncio.get_running_loop()
     start = loop.time()
     with pytest.raises(CallError, match="timed out"):
@@ -109,12 +131,12 @@ async def test_unknown_and_stopped_addresses_fail_at_once() -> None:
 
 async def test_remote_error_reaches_the_caller() -> None:
     network = MemoryNetwork()
-    client = network.transport(A)
+    client = network.membership(A)
 
     async def refuse(body: bytes) -> bytes:
         raise RemoteError("ringpop.not-ready", "Ringpop is not ready")
 
-    network.transport(B).serve({"/refuse": refuse})
+    network.membership(B).serve({"/refuse": refuse})
     with pytest.raises(RemoteError) as caught:
         await client.call(B, "/refuse", b"", timeout=1)
     assert caught.value.type == "ringpop.not-ready"
@@ -125,12 +147,12 @@ async def test_remote_error_reaches_the_caller() -> None:
 
 async def test_crashing_handler_and_unknown_endpoint_are_call_errors() -> None:
     network = MemoryNetwork()
-    client = network.transport(A)
+    client = network.membership(A)
 
     async def broken(body: bytes) -> bytes:
         raise ZeroDivisionError("oops")
 
-    network.transport(B).serve({"/broken": broken})
+    network.membership(B).serve({"/broken": broken})
     with pytest.raises(CallError, match="unexpected") as caught:
         await client.call(B, "/broken", b"", timeout=1)
     assert not isinstance(caught.value, RemoteError)
@@ -176,7 +198,7 @@ async def test_crash_drops_both_directions_and_recover_restores() -> None:
     server = network.get(B)
     assert server is not None
     with pytest.raises(CallError, match="timed out"):
-        await server.call(C, "/echo", b"", timeout=0.2)
+        await TChannelNetwork(server).call(C, "/echo", b"", timeout=0.2)
     assert seen == []  # the crashed node's request never arrived
     network.recover(B)
     assert await client.call(B, "/echo", b"", timeout=0.2) == b"echo:"
@@ -184,7 +206,7 @@ async def test_crash_drops_both_directions_and_recover_restores() -> None:
 
 async def test_lost_response_after_the_handler_ran() -> None:
     network = MemoryNetwork(latency=0.01)
-    client = network.transport(A)
+    client = network.membership(A)
     seen: list[float] = []
     echo_server(network, B, seen)
     network.set_loss(B, A, 1.0, symmetric=False)
@@ -258,8 +280,8 @@ async def test_paused_node_sends_nothing() -> None:
 
 async def test_stop_cancels_handlers_and_fails_own_calls() -> None:
     network = MemoryNetwork(latency=0.01)
-    client = network.transport(A)
-    server = network.transport(B)
+    client = network.membership(A)
+    server = network.membership(B)
     started = asyncio.Event()
 
     async def hang(body: bytes) -> bytes:
@@ -271,7 +293,7 @@ async def test_stop_cancels_handlers_and_fails_own_calls() -> None:
     client.serve({"/hang": hang})
     call = asyncio.ensure_future(client.call(B, "/hang", b"", timeout=50))
     await started.wait()
-    server.stop()
+    stop(network, B)
     with pytest.raises(CallError, match="reset"):
         await call
     own = asyncio.ensure_future(server.call(A, "/hang", b"", timeout=50))
@@ -279,9 +301,15 @@ async def test_stop_cancels_handlers_and_fails_own_calls() -> None:
         await own
     pending = asyncio.ensure_future(client.call(A, "/hang", b"", timeout=50))
     await asyncio.sleep(0.1)
-    client.stop()
+    stop(network, A)
     with pytest.raises(CallError, match="stopped"):
         await pending
+
+
+def stop(network: MemoryNetwork, address: str) -> None:
+    transport = network.get(address)
+    assert transport is not None
+    transport.stop()
 
 
 async def test_taps_see_every_call() -> None:
@@ -307,3 +335,81 @@ async def test_loop_clock_follows_loop_time() -> None:
     await asyncio.sleep(2.5)
     assert clock.monotonic() - start == pytest.approx(2.5)
     assert clock.now_ms() == 1_002_500
+
+
+# -- the Transport itself: TChannel's call model and errors ---------------------------
+
+
+async def test_transport_calls_carry_tchannel_requests_and_responses() -> None:
+    network = MemoryNetwork(latency=0.01)
+    client, server = network.transport(A), network.transport(B)
+    seen: list[Request] = []
+
+    async def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response(b"head", request.arg3.upper())
+
+    def plain(request: Request) -> Response:  # plain functions are handlers too
+        return Response(b"", b"plain")
+
+    server.register("app", "/up", handler)
+    server.register("other", "/up", plain)
+    assert await server.listen() == B
+    assert server.host_port == B
+    response = await client.call(B, "app", "/up", b"h", b"body", timeout=1, scheme="json")
+    assert (response.ok, response.arg2, response.arg3) == (True, b"head", b"BODY")
+    request = seen[0]
+    assert (request.service, request.endpoint, request.arg2, request.remote) == (
+        "app",
+        "/up",
+        b"h",
+        A,
+    )
+    assert (request.scheme, request.caller, request.ttl) == ("json", "ringpop", 1)
+    assert (await client.call(B, "other", "/up", timeout=1)).arg3 == b"plain"
+    assert server.endpoints == [("app", "/up"), ("other", "/up")]
+    server.unregister("app", "/up")
+    with pytest.raises(BadRequestError, match="no handler"):
+        await client.call(B, "app", "/up", timeout=1)
+    as_transport: Transport = server
+    assert as_transport.peer_connection(A) is None  # no connections kept
+
+
+async def test_transport_errors_are_tchannel_errors() -> None:
+    network = MemoryNetwork(latency=0.01)
+    client, server = network.transport(A), network.transport(B)
+
+    async def app_error(request: Request) -> Response:
+        raise ApplicationError("app.no", "not here")
+
+    async def busy(request: Request) -> Response:
+        raise BusyError("too much")
+
+    async def broken(request: Request) -> Response:
+        raise KeyError("bug")
+
+    server.register("app", "/error", app_error)
+    server.register("app", "/busy", busy)
+    server.register("app", "/broken", broken)
+    answer = await client.call(B, "app", "/error", timeout=1)
+    assert not answer.ok
+    assert answer.json() == {"type": "app.no", "message": "not here"}
+    assert network.stats.remote_errors == 1
+    with pytest.raises(BusyError, match="too much"):
+        await client.call(B, "app", "/busy", timeout=1)
+    with pytest.raises(UnexpectedError):
+        await client.call(B, "app", "/broken", timeout=1)
+    assert [f.endpoint for f in network.handler_failures] == ["/broken"]
+    with pytest.raises(NetworkError, match="refused"):
+        await client.call(C, "app", "/busy", timeout=1)
+    network.crash(B)
+    with pytest.raises(CallTimeoutError):
+        await client.call(B, "app", "/busy", timeout=0.5)
+    with pytest.raises(CallTimeoutError):
+        await client.ping(B, timeout=0.5)
+    network.recover(B)
+    await client.ping(B, timeout=0.5)
+    await server.close()
+    assert server.closed
+    with pytest.raises(NetworkError, match="refused"):
+        await client.ping(B, timeout=0.5)

@@ -1,6 +1,6 @@
 """Whole-cluster simulations in virtual time: convergence, failure detection, healing.
 
-Every scenario runs SwimNodes with the real protocol handlers over a MemoryNetwork
+Every scenario runs full Ringpop nodes (the production constructor) over a MemoryNetwork
 (2 ms latency + up to 2 ms jitter), bootstrapped from a static host list, with
 seeded randomness; ``looptime`` fast-forwards the loop, so minutes of cluster life
 take a fraction of a second. Figures (virtual seconds) go to ``record_property``.
@@ -17,7 +17,7 @@ import pytest
 
 from ringpop.membership.status import Status
 from ringpop.options import Options
-from tests.sim.cluster import SimCluster
+from ringpop.testing import SimCluster
 
 # One no-op loop cycle before each time jump (looptime's default is 42) is enough for
 # code without I/O and makes big clusters 2-4x faster; outcomes are identical.
@@ -50,7 +50,7 @@ async def test_cluster_converges_to_one_checksum(
     # Stable afterwards: nobody suspects anybody on a healthy network.
     await cluster.run_for(10)
     assert cluster.converged()
-    assert {e.status for e in cluster.events if e.time > joined_at} <= {Status.ALIVE.value}
+    assert {e.status for e in cluster.observations if e.time > joined_at} <= {Status.ALIVE.value}
     assert all(n.protocol_rate == pytest.approx(0.2) for n in cluster.nodes.values())
     assert cluster.network.handler_failures == []
     await cluster.stop()
@@ -115,16 +115,16 @@ async def test_crashed_node_goes_suspect_faulty_tombstone_evicted(record_propert
     assert max(tombstone.values()) - first["tombstone"] < 2.0
     assert len(cluster.checksums(others)) == 1
     # No false positives about anybody else.
-    assert {e.status for e in cluster.events if e.subject != victim and e.time > crashed_at} <= {
-        Status.ALIVE.value
-    }
+    assert {
+        e.status for e in cluster.observations if e.subject != victim and e.time > crashed_at
+    } <= {Status.ALIVE.value}
     assert cluster.network.handler_failures == []
     await cluster.stop()
 
 
 def seen_at(cluster: SimCluster, observers: list[str], subject: str, status: str) -> list[float]:
     """When each observer first accepted ``subject`` as ``status``."""
-    times = [cluster.first_event(o, subject, status) for o in observers]
+    times = [cluster.first_observation(o, subject, status) for o in observers]
     assert None not in times, f"not every node saw {subject} {status}"
     return [t for t in times if t is not None]
 
@@ -156,7 +156,7 @@ async def test_paused_node_is_suspected_and_refutes(
     converged_at = await cluster.wait_for(cluster.converged, timeout=10, step=0.01)
     await cluster.run_for(SUSPECT + 2)  # past any suspect timer
     assert cluster.converged()
-    about = [e for e in cluster.events if e.subject == victim and e.time >= paused_at]
+    about = [e for e in cluster.observations if e.subject == victim and e.time >= paused_at]
     suspects = [e for e in about if e.status == "suspect"]
     assert not [e for e in about if e.status in ("faulty", "tombstone", "leave")]
     after = cluster.nodes[victim].local.incarnation
@@ -176,7 +176,9 @@ async def test_paused_node_is_suspected_and_refutes(
 
 
 async def test_partition_then_heal_pass_merges(record_property: Record) -> None:
-    cluster = SimCluster(20, seed=11)
+    # Heal passes on demand only: no periodic healer, no fast heal.
+    options = Options(heal_enabled=False, fast_heal_enabled=False)
+    cluster = SimCluster(20, seed=11, options=options)
     await cluster.bootstrap()
     await cluster.wait_for(cluster.converged, timeout=30)
     left, right = cluster.addresses[:10], cluster.addresses[10:]
@@ -254,10 +256,10 @@ async def test_piggyback_reaches_everyone_in_log_n_periods(
 
 
 async def test_admin_endpoints_over_the_simulated_network() -> None:
-    cluster = SimCluster(8, seed=4, admin=True)
+    cluster = SimCluster(8, seed=4)
     await cluster.bootstrap()
     await cluster.wait_for(cluster.converged, timeout=30)
-    client = cluster.network.transport("10.9.9.9:3000")  # an operator's admin tool
+    client = cluster.network.membership("10.9.9.9:3000")  # an operator's admin tool
     a = cluster.addresses
 
     async def admin(address: str, endpoint: str, body: bytes = b"") -> dict[str, object]:

@@ -6,6 +6,8 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
+from ringpop.errors import RingpopError
+
 __all__ = [
     "DiscoverProvider",
     "DiscoveryError",
@@ -15,7 +17,7 @@ __all__ = [
 ]
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(RingpopError):
     """A discover provider could not produce a host list.
 
     ``source`` names what was asked (``"hosts file /etc/ringpop/hosts.json"``,

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from ringpop.errors import RingpopError
 from ringpop.events import (
     ChecksumsDiffer,
     EventEmitter,
@@ -36,9 +37,10 @@ from ringpop.membership.node import SwimNode
 from ringpop.messages import MessageError
 from ringpop.options import Options
 from ringpop.receiving import receive
-from ringpop.tchannel import Channel, Request, Response, TChannelError
+from ringpop.tchannel import Request, Response, TChannelError
 from ringpop.tchannel.api import CODE_APPLICATION_ERROR
 from ringpop.tchannel.errors import CallTimeoutError, DeclinedError, NetworkError, UnhealthyError
+from ringpop.transport import Transport
 
 __all__ = [
     "HttpHandler",
@@ -93,7 +95,7 @@ class HttpResponse(msgspec.Struct):
 HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
-class ProxyError(Exception):
+class ProxyError(RingpopError):
     """Forwarding failed; ``type`` is ringpop-node's error type, ``status`` the HTTP status,
     ``retry_after`` (seconds) what to tell the client when trying later may work."""
 
@@ -213,7 +215,7 @@ class RequestProxy:
     def __init__(
         self,
         node: SwimNode,
-        channel: Channel,
+        channel: Transport,
         events: EventEmitter,
         options: Options,
         handler: HttpHandler | None = None,

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import msgspec
 from msgspec.structs import replace
 
+from ringpop.errors import RingpopError
 from ringpop.events import (
     EventEmitter,
     RequestProxied,
@@ -34,7 +35,8 @@ from ringpop.events import (
 )
 from ringpop.membership.node import SwimNode
 from ringpop.options import Options
-from ringpop.tchannel import Channel, Handler, Request, Response, TChannelError
+from ringpop.tchannel import Handler, Request, Response, TChannelError
+from ringpop.transport import Transport
 
 __all__ = [
     "FORWARD_KEYS_HEADER",
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 FORWARD_KEYS_HEADER = "ringpop-forward-keys"
 
 
-class ForwardError(Exception):
+class ForwardError(RingpopError):
     """Forwarding failed (diverged keys, every retry failed, unmarkable headers)."""
 
 
@@ -158,7 +160,7 @@ class Forwarder:
     """Forwards application calls to the owners of their keys."""
 
     def __init__(
-        self, node: SwimNode, channel: Channel, events: EventEmitter, options: Options
+        self, node: SwimNode, channel: Transport, events: EventEmitter, options: Options
     ) -> None:
         self.node = node
         self.channel = channel

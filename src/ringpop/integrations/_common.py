@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from ringpop.errors import RingpopError
 from ringpop.forward import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ Unmatched = Literal["warn", "local", "reject", "raise"]
 UNMATCHED_ERROR = "ringpop.unmatched-key"
 
 
-class UnmatchedKeyError(LookupError):
+class UnmatchedKeyError(RingpopError, LookupError):
     """A request matched none of a key function's patterns (``unmatched="raise"``
     or ``"reject"``)."""
 

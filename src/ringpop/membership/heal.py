@@ -14,6 +14,7 @@ import asyncio
 import logging
 
 from ringpop.discovery import DiscoverProvider
+from ringpop.errors import RingpopError
 from ringpop.membership.fastheal import FastHealer
 from ringpop.membership.member import Member, change_from_wire
 from ringpop.membership.network import CallError
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 _FAULTY = PRECEDENCE[Status.FAULTY]
 
 
-class HealError(RuntimeError):
+class HealError(RingpopError, RuntimeError):
     """A heal attempt with one target failed."""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 import msgspec
 
 from ringpop.discovery import DiscoverProvider, DiscoveryError
+from ringpop.errors import RingpopError
 from ringpop.membership.network import CallError, RemoteError
 from ringpop.membership.node import SwimNode
 
@@ -25,7 +26,7 @@ __all__ = ["APP_MISMATCH", "BootstrapError", "JoinResult", "bootstrap", "join_ba
 log = logging.getLogger(__name__)
 
 
-class BootstrapError(RuntimeError):
+class BootstrapError(RingpopError, RuntimeError):
     """The node could not join its cluster.
 
     Raised after ``max_join_duration`` without enough joins, or at once for a

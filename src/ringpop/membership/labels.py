@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Final
 
+from ringpop.errors import RingpopError
 from ringpop.hashing import fingerprint32
 
 __all__ = [
@@ -45,7 +46,7 @@ _INT32_SIGN: Final = 1 << 31
 _UINT32: Final = 1 << 32
 
 
-class LabelError(ValueError):
+class LabelError(RingpopError, ValueError):
     """A label or identity breaks a rule of §16."""
 
 

@@ -28,6 +28,7 @@ from typing import TypeVar
 import msgspec
 
 from ringpop.clock import Clock
+from ringpop.errors import RingpopError
 from ringpop.membership.labels import LabelError, check_labels
 from ringpop.membership.member import is_valid_address
 from ringpop.membership.memberlist import MemberList
@@ -48,7 +49,7 @@ _SAMPLE_CHARS = 120
 T = TypeVar("T")
 
 
-class LimitError(ValueError):
+class LimitError(RingpopError, ValueError):
     """A whole message is over a limit."""
 
     def __init__(self, reason: str, message: str) -> None:

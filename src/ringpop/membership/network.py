@@ -2,9 +2,10 @@
 
 The SWIM node sends "this body to that address's endpoint, answer within a
 deadline" through a :class:`Network` and serves its endpoints as plain
-``async (body) -> body`` functions. :class:`TChannelNetwork` is the real
-implementation (service ``ringpop``, ``as=raw``, JSON bodies, spec §1, tchannel.md §9);
-a simulator can provide another.
+``async (body) -> body`` functions. :class:`TChannelNetwork` carries them over a
+:class:`~ringpop.transport.Transport` (service ``ringpop``, ``as=raw``, JSON bodies,
+spec §1, tchannel.md §9): a real TChannel :class:`~ringpop.tchannel.Channel` in
+production, ``ringpop.testing.memnet``'s in-memory transport in simulation.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Protocol
 
 import msgspec
 
-from ringpop.tchannel import Channel, Request, Response, TChannelError
+from ringpop.errors import RingpopError
+from ringpop.tchannel import Request, Response, TChannelError
+from ringpop.transport import Transport
 
 __all__ = [
     "CallError",
@@ -34,7 +37,7 @@ EndpointHandler = Callable[[bytes], Awaitable[bytes]]
 to answer with an application error."""
 
 
-class CallError(Exception):
+class CallError(RingpopError):
     """A call to a peer did not succeed: network error, timeout or error frame."""
 
 
@@ -71,9 +74,9 @@ _error_decoder = msgspec.json.Decoder(_ErrorBody)
 
 
 class TChannelNetwork:
-    """:class:`Network` over a TChannel :class:`~ringpop.tchannel.Channel`."""
+    """:class:`Network` over a :class:`~ringpop.transport.Transport` (TChannel's call model)."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Transport) -> None:
         self.channel = channel
 
     async def call(self, address: str, endpoint: str, body: bytes, *, timeout: float) -> bytes:

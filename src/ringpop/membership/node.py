@@ -25,6 +25,7 @@ from typing import Any
 import msgspec.structs
 
 from ringpop.clock import Clock, SystemClock
+from ringpop.errors import RingpopError
 from ringpop.membership.dissemination import Disseminator
 from ringpop.membership.lifeguard import LocalHealth, Suspicions
 from ringpop.membership.limits import InputGuard, InputLimits, LimitError
@@ -64,7 +65,7 @@ _DOUBTED = frozenset((Status.SUSPECT, Status.FAULTY, Status.TOMBSTONE))
 _REACHABLE = frozenset((Status.ALIVE, Status.SUSPECT))
 
 
-class SelfEvictionError(RuntimeError):
+class SelfEvictionError(RingpopError, RuntimeError):
     """Self-eviction was asked for while one is already running."""
 
 

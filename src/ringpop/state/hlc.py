@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from ringpop.errors import RingpopError
+
 __all__ = ["ClockDriftError", "HybridClock", "Version", "newer"]
 
 
@@ -40,7 +42,7 @@ def newer(candidate: Version, current: Version | None) -> bool:
     return current is None or candidate > current
 
 
-class ClockDriftError(ValueError):
+class ClockDriftError(RingpopError, ValueError):
     """An observed version is further ahead of our physical clock than allowed."""
 
 

@@ -32,6 +32,7 @@ from typing import Literal
 
 import msgspec
 
+from ringpop.errors import RingpopError
 from ringpop.forward import Forwarder, ForwardError
 from ringpop.tchannel import Response, TChannelError
 from ringpop.tchannel.api import application_error
@@ -95,7 +96,7 @@ class ReplicaFailure(msgspec.Struct, frozen=True):
     reason: str
 
 
-class QuorumError(Exception):
+class QuorumError(RingpopError):
     """Some keys did not get ``needed`` successful replicas.
 
     ``missing`` maps each such key to how many replicas succeeded for it;

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from ringpop.errors import RingpopError
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.ringpop import Ringpop
@@ -33,7 +34,7 @@ from ringpop.tchannel.api import application_error
 __all__ = ["RangeClient", "TransferError", "apply_columns", "apply_records", "check_page"]
 
 
-class TransferError(Exception):
+class TransferError(RingpopError):
     """A peer answered something unusable (malformed, out of range, too far ahead)."""
 
 

@@ -29,12 +29,12 @@ class StatsRecorder:
         if self._emitter is not None or isinstance(self.stats.backend, NullBackend):
             return
         self._emitter = emitter
-        emitter.on(Event, self.record)
+        emitter.on_stats(self.record)
 
     def detach(self) -> None:
         """Stop recording."""
         if self._emitter is not None:
-            self._emitter.off(Event, self.record)
+            self._emitter.off_stats(self.record)
             self._emitter = None
 
     def record(self, event: Event) -> None:

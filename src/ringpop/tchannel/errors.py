@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any, ClassVar
 
+from ringpop.errors import RingpopError
+
 __all__ = [
     "ApplicationError",
     "BadRequestError",
@@ -44,7 +46,7 @@ class ErrorCode(IntEnum):
     FATAL = 0xFF
 
 
-class TChannelError(Exception):
+class TChannelError(RingpopError):
     """Base class of every TChannel failure.
 
     ``code`` is the error frame code this error maps to (received from the peer,

@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from ringpop.errors import RingpopError
 from ringpop.tchannel.hostport import validate_host_port
 
 __all__ = [
@@ -60,7 +61,7 @@ MAX_SINK_TIMEOUT_MS = 10_000
 _LISP_OR_SNAKE = re.compile(r"[_-]([a-z])")
 
 
-class TraceOptionError(Exception):
+class TraceOptionError(RingpopError):
     """An unusable option: node's ``ringpop.invalid-option`` error."""
 
     type = "ringpop.invalid-option"

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from ringpop.errors import RingpopError
 from ringpop.trace.options import SinkSpec, TraceRequest
 
 __all__ = ["DEFAULT_MAX_TRACERS", "TraceLimitError", "Tracer", "TracerRegistry"]
@@ -20,7 +21,7 @@ __all__ = ["DEFAULT_MAX_TRACERS", "TraceLimitError", "Tracer", "TracerRegistry"]
 DEFAULT_MAX_TRACERS = 16
 
 
-class TraceLimitError(Exception):
+class TraceLimitError(RingpopError):
     """Too many tracers are registered already."""
 
     type = "ringpop.trace.limit-exceeded"

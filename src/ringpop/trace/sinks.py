@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ringpop.tchannel import Channel
 from ringpop.trace.options import LogSink, TChannelSink
 from ringpop.trace.registry import Tracer
+from ringpop.transport import Transport
 
 __all__ = ["LogSender", "Sender", "TChannelSender", "WarnLimiter"]
 
@@ -87,7 +87,7 @@ class TChannelSender:
 
     def __init__(
         self,
-        channel: Channel,
+        channel: Transport,
         sink: TChannelSink,
         *,
         max_in_flight: int = 32,

@@ -31,7 +31,7 @@ import msgspec
 from ringpop.clock import Clock
 from ringpop.events import ChecksumComputed, EventEmitter, RingChanged
 from ringpop.membership.network import EndpointHandler, RemoteError
-from ringpop.tchannel import Channel, TChannelError
+from ringpop.tchannel import TChannelError
 from ringpop.trace.options import (
     CHECKSUM_EVENT,
     RING_EVENT,
@@ -43,6 +43,7 @@ from ringpop.trace.options import (
 )
 from ringpop.trace.registry import DEFAULT_MAX_TRACERS, TraceLimitError, Tracer, TracerRegistry
 from ringpop.trace.sinks import LogSender, Sender, TChannelSender
+from ringpop.transport import Transport
 
 __all__ = ["STATUSES", "Tracing"]
 
@@ -64,7 +65,7 @@ class Tracing:
         self,
         address: str,
         events: EventEmitter,
-        channel: Channel,
+        channel: Transport,
         status_counts: Callable[[], Mapping[str, int]],
         clock: Clock,
         *,

@@ -1,4 +1,13 @@
-"""A simulated ringpop cluster: SwimNodes on a MemoryNetwork, in loop time."""
+"""A simulated ringpop cluster: full :class:`~ringpop.Ringpop` nodes on a MemoryNetwork.
+
+Every node is built by the production constructor, ``Ringpop(app, transport=...)``,
+over a :class:`~ringpop.testing.memnet.MemoryTransport`, with seeded randomness and
+the event loop's clock (:class:`~ringpop.clock.LoopClock`): membership, the hash
+ring, partition healing, flap damping, forwarding, the admin endpoints, events and
+stats, exactly what a real node runs. Run it under ``looptime`` (a fast-forwarding
+loop) and minutes of cluster life take a fraction of a second; with the same seed a
+run replays event for event. See ``docs/testing.md``.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +16,19 @@ import random
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from ringpop.admin import admin_handlers
 from ringpop.clock import LoopClock
 from ringpop.discovery import StaticHosts
+from ringpop.events import MembershipChanged
+from ringpop.membership.damper import Damper
 from ringpop.membership.heal import Healer
-from ringpop.membership.join import JoinResult, bootstrap
-from ringpop.membership.memberlist import Applied
-from ringpop.membership.memnet import MemoryNetwork, MemoryTransport
+from ringpop.membership.join import JoinResult
 from ringpop.membership.node import SwimNode
-from ringpop.membership.protocol import protocol_handlers
 from ringpop.membership.status import Status
 from ringpop.options import Options
+from ringpop.ringpop import Ringpop
+from ringpop.testing.memnet import MemoryNetwork, MemoryTransport
+
+__all__ = ["Observation", "SimCluster", "sim_address"]
 
 
 def sim_address(index: int) -> str:
@@ -25,7 +36,7 @@ def sim_address(index: int) -> str:
     return f"10.0.{index // 250}.{index % 250 + 1}:3000"
 
 
-class Event(NamedTuple):
+class Observation(NamedTuple):
     """``observer`` accepted ``subject`` as ``status`` at ``time`` (seconds since start)."""
 
     time: float
@@ -38,7 +49,11 @@ class Event(NamedTuple):
 class SimCluster:
     """``size`` nodes with seeded randomness; every node knows every address.
 
-    Times (:attr:`events`, :meth:`wait_for`) are loop seconds since construction.
+    ``options`` are every node's; ``latency``/``jitter`` the network's (seconds, one
+    way). Times (:attr:`observations`, :meth:`wait_for`) are loop seconds since
+    construction. Nodes start (serve their endpoints) on :meth:`start` or
+    :meth:`bootstrap`; :attr:`nodes`, :attr:`healers` and :attr:`dampers` are
+    readable from then on.
     """
 
     def __init__(
@@ -49,7 +64,7 @@ class SimCluster:
         options: Options | None = None,
         latency: float = 0.002,
         jitter: float = 0.002,
-        admin: bool = False,
+        app: str = "ringpop",
     ) -> None:
         self.seed = seed
         self.options = options if options is not None else Options()
@@ -60,41 +75,49 @@ class SimCluster:
         self.addresses = [sim_address(i) for i in range(size)]
         self.provider = StaticHosts(self.addresses)
         self.transports: dict[str, MemoryTransport] = {}
-        self.nodes: dict[str, SwimNode] = {}
-        self.healers: dict[str, Healer] = {}
-        self.events: list[Event] = []
+        self.ringpops: dict[str, Ringpop] = {}
+        """Every node's facade, by address."""
+        self.observations: list[Observation] = []
+        """Every membership change every node applied, in order."""
         for address in self.addresses:
-            self._make(address, admin=admin)
+            transport = self.network.transport(address)
+            rp = Ringpop(
+                app,
+                transport=transport,
+                options=self.options,
+                clock=self.clock,
+                rng=random.Random(f"{seed}/{address}"),
+            )
+            rp.events.on(MembershipChanged, self._recorder(address))
+            self.transports[address] = transport
+            self.ringpops[address] = rp
 
-    def _make(self, address: str, *, admin: bool) -> SwimNode:
-        transport = self.network.transport(address)
-        node = SwimNode(
-            address,
-            transport,
-            options=self.options,
-            clock=self.clock,
-            rng=random.Random(f"{self.seed}/{address}"),
-        )
-        healer = Healer(node, self.provider)
-        transport.serve(protocol_handlers(node))
-        if admin:
-            transport.serve(admin_handlers(node, healer))
-        node.add_listener(self._recorder(address))
-        self.transports[address] = transport
-        self.nodes[address] = node
-        self.healers[address] = healer
-        return node
-
-    def _recorder(self, observer: str) -> Callable[[list[Applied]], None]:
-        def record(applied: list[Applied]) -> None:
+    def _recorder(self, observer: str) -> Callable[[MembershipChanged], None]:
+        def record(event: MembershipChanged) -> None:
             now = self.now()
-            for item in applied:
-                member = item.new
-                self.events.append(
-                    Event(now, observer, member.address, member.status.value, member.incarnation)
+            for update in event.updates:
+                self.observations.append(
+                    Observation(now, observer, update.address, update.status, update.incarnation)
                 )
 
         return record
+
+    # -- the parts ---------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> dict[str, SwimNode]:
+        """Every node's membership node (after :meth:`start`)."""
+        return {a: rp.node for a, rp in self.ringpops.items()}
+
+    @property
+    def healers(self) -> dict[str, Healer]:
+        """Every node's partition healer (after :meth:`start`)."""
+        return {a: rp.healer for a, rp in self.ringpops.items()}
+
+    @property
+    def dampers(self) -> dict[str, Damper]:
+        """Every node's flap damper (after :meth:`start`, with damping on)."""
+        return {a: rp.damper for a, rp in self.ringpops.items() if rp.damper is not None}
 
     # -- time --------------------------------------------------------------------------
 
@@ -119,54 +142,60 @@ class SimCluster:
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Start every node: each serves its endpoints (not yet joined)."""
+        for rp in self.ringpops.values():
+            await rp.start()
+
     async def bootstrap(self, addresses: Iterable[str] | None = None) -> list[JoinResult]:
-        """Bootstrap the given nodes (default: all) concurrently."""
+        """Start every node, then bootstrap the given ones (default: all) concurrently."""
+        await self.start()
         chosen = self.addresses if addresses is None else list(addresses)
         return list(
-            await asyncio.gather(*(bootstrap(self.nodes[a], self.provider) for a in chosen))
+            await asyncio.gather(*(self.ringpops[a].bootstrap(self.provider) for a in chosen))
         )
 
     async def crash(self, address: str) -> None:
         """The node dies silently: its traffic is dropped and its loops stop."""
         self.network.crash(address)
-        await self.nodes[address].stop()
+        await self.ringpops[address].node.stop()
 
     async def stop(self) -> None:
-        """Stop every node and transport."""
-        for address, node in self.nodes.items():
-            await node.stop()
-            self.transports[address].stop()
+        """Close every node (no self-eviction) and its transport."""
+        for rp in self.ringpops.values():
+            await rp.close(self_evict=False)
 
     # -- views -------------------------------------------------------------------------
 
     def live(self, exclude: Iterable[str] = ()) -> list[str]:
+        """The addresses, without ``exclude``."""
         excluded = set(exclude)
         return [a for a in self.addresses if a not in excluded]
 
     def checksums(self, addresses: Iterable[str] | None = None) -> set[int]:
         """The distinct membership checksums of these nodes (default: all)."""
         chosen = self.addresses if addresses is None else addresses
-        return {self.nodes[a].checksum for a in chosen}
+        return {self.ringpops[a].node.checksum for a in chosen}
 
     def converged(self, addresses: Iterable[str] | None = None) -> bool:
         """One checksum, and every node knows all of them alive."""
         chosen = list(self.addresses if addresses is None else addresses)
         if len(self.checksums(chosen)) != 1:
             return False
-        view = self.nodes[chosen[0]].members
+        view = self.ringpops[chosen[0]].node.members
         return all((m := view.get(a)) is not None and m.status == Status.ALIVE for a in chosen)
 
     def status_everywhere(self, subject: str, observers: Iterable[str]) -> set[str | None]:
         """What the observers think of ``subject`` (``None``: unknown/evicted)."""
         out: set[str | None] = set()
         for observer in observers:
-            member = self.nodes[observer].members.get(subject)
+            member = self.ringpops[observer].node.members.get(subject)
             out.add(None if member is None else member.status.value)
         return out
 
-    def first_event(self, observer: str, subject: str, status: str) -> float | None:
+    def first_observation(self, observer: str, subject: str, status: str) -> float | None:
         """When ``observer`` first accepted ``subject`` as ``status``."""
-        for event in self.events:
-            if event.observer == observer and event.subject == subject and event.status == status:
-                return event.time
+        for seen in self.observations:
+            if seen.observer == observer and seen.subject == subject and seen.status == status:
+                return seen.time
         return None

@@ -1,40 +1,50 @@
-"""An in-memory :class:`~ringpop.membership.network.Network` with faults, on loop time.
+"""An in-memory network of :class:`~ringpop.transport.Transport` s, with faults, on loop time.
 
 :class:`MemoryNetwork` is a hub of nodes keyed by address; each node talks through
-its own :class:`MemoryTransport` (``call()``/``serve()``, the same seam as
-:class:`~ringpop.membership.network.TChannelNetwork`). Nothing here opens a socket
+its own :class:`MemoryTransport`, which has the TChannel call model of the real
+:class:`~ringpop.tchannel.Channel` (``register(service, endpoint, handler)``,
+``call(peer, service, endpoint, arg2, arg3, timeout=...)`` returning a
+:class:`~ringpop.tchannel.Response`), so a whole :class:`~ringpop.Ringpop` (membership,
+forwarding, admin, tracing, state) runs on it unchanged. Nothing here opens a socket
 or reads the wall clock: every message is a ``loop.call_later`` on the running
 event loop, so a whole cluster runs in one process and, under a fast-forwarding
 loop such as ``looptime``, in virtual time. Given the same seeds the same things
-happen in the same order.
+happen in the same order. Requests and responses are handed over as objects (no
+frame encoding).
 
 What a call sees, and which real failure each case stands for:
 
-* normal: the response after two hops of ``latency`` (+ ``jitter``);
-* the handler raises :class:`RemoteError`: the same :class:`RemoteError` (``type``
-  and ``message``), like an application error response;
-* the handler raises anything else: :class:`CallError` (an ``unexpected`` error
-  frame), and the failure is recorded in :attr:`MemoryNetwork.handler_failures`;
-* no handler for the endpoint: :class:`CallError` (a ``BadRequest`` error frame);
-* unknown or stopped address: :class:`CallError` at once (connection refused);
+* normal: the handler's response after two hops of ``latency`` (+ ``jitter``);
+* the handler raises :class:`~ringpop.tchannel.ApplicationError`: a not-ok
+  response with its ``type`` and ``message``, like TChannel's application errors;
+* the handler raises another :class:`~ringpop.tchannel.TChannelError`: that error
+  (an error frame with its code);
+* the handler raises anything else: :class:`~ringpop.tchannel.UnexpectedError` (an
+  ``unexpected`` error frame), and the failure is recorded in
+  :attr:`MemoryNetwork.handler_failures`;
+* no handler for the endpoint: :class:`~ringpop.tchannel.BadRequestError`;
+* unknown or stopped address: :class:`~ringpop.tchannel.NetworkError` at once
+  (connection refused);
 * :meth:`~MemoryNetwork.partition`, :meth:`~MemoryNetwork.crash`, loss on a link:
-  the message vanishes and the caller gets :class:`CallError` when its timeout
-  runs out (nobody answers);
+  the message vanishes and the caller gets :class:`~ringpop.tchannel.CallTimeoutError`
+  when its timeout runs out (nobody answers);
 * :meth:`~MemoryNetwork.pause` (SIGSTOP): requests to the node and everything it
   sends wait until :meth:`~MemoryNetwork.resume`; callers time out meanwhile.
 
-A minimal cluster (run it under ``looptime`` for virtual time)::
+A minimal cluster of full nodes (run it under ``looptime`` for virtual time; the
+harness :class:`ringpop.testing.SimCluster` does this for you)::
 
     network = MemoryNetwork(latency=0.002, jitter=0.001, rng=random.Random(7))
-    clock = LoopClock()
-    nodes = []
-    for address in hosts:
-        transport = network.transport(address)
-        node = SwimNode(address, transport, clock=clock, rng=random.Random(address))
-        transport.serve(protocol_handlers(node))
-        nodes.append(node)
-    await asyncio.gather(*(bootstrap(n, StaticHosts(hosts)) for n in nodes))
+    nodes = [
+        Ringpop("app", transport=network.transport(a), clock=LoopClock(),
+                rng=random.Random(a))
+        for a in hosts
+    ]
+    await asyncio.gather(*(rp.bootstrap(hosts) for rp in nodes))
     network.partition(hosts[:3], hosts[3:])  # ... and watch the nodes react
+
+A bare :class:`~ringpop.membership.node.SwimNode` takes the membership-level
+network of :meth:`MemoryNetwork.membership` instead.
 
 Limits: a paused node's own coroutines (its gossip loop, timers) keep running; only
 its traffic is frozen, in both directions. Its outgoing calls still time out on
@@ -47,11 +57,12 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ringpop.membership.network import CallError, EndpointHandler, RemoteError
+from ringpop.membership.network import TChannelNetwork
+from ringpop.testing.memtransport import MemoryTransport
 
 __all__ = [
     "CallRecord",
@@ -75,10 +86,12 @@ class CallRecord(NamedTuple):
     destination: str
     endpoint: str
     body: bytes
+    """The request body (arg3)."""
+    service: str = "ringpop"
 
 
 class HandlerFailure(NamedTuple):
-    """A handler that raised something other than :class:`RemoteError`."""
+    """A handler that raised something other than a TChannel error."""
 
     address: str
     endpoint: str
@@ -100,7 +113,7 @@ class NetworkStats:
     timeouts: int = 0
     """Calls that ran out of time."""
     remote_errors: int = 0
-    """Calls answered with an application error."""
+    """Calls answered with an application error (a not-ok response)."""
     by_endpoint: Counter[str] = field(default_factory=Counter)
     """``call()`` invocations per endpoint."""
 
@@ -112,20 +125,6 @@ class _Link(NamedTuple):
 
 
 _NO_LINK = _Link(None, None, 0.0)
-
-
-class _Exchange:
-    """One request/response exchange in flight."""
-
-    __slots__ = ("body", "caller", "endpoint", "future")
-
-    def __init__(
-        self, caller: MemoryTransport, endpoint: str, body: bytes, future: asyncio.Future[bytes]
-    ) -> None:
-        self.caller = caller
-        self.endpoint = endpoint
-        self.body = body
-        self.future = future
 
 
 class MemoryNetwork:
@@ -146,7 +145,7 @@ class MemoryNetwork:
         self.rng = rng if rng is not None else random.Random(0)
         self.stats = NetworkStats()
         self.handler_failures: list[HandlerFailure] = []
-        """Handlers that crashed (not :class:`RemoteError`): a simulation should keep it empty."""
+        """Handlers that crashed (not a TChannel error): a simulation should keep it empty."""
         self._transports: dict[str, MemoryTransport] = {}
         self._links: dict[tuple[str, str], _Link] = {}
         self._groups: dict[str, int] = {}
@@ -168,6 +167,13 @@ class MemoryNetwork:
         transport = MemoryTransport(self, address)
         self._transports[address] = transport
         return transport
+
+    def membership(self, address: str) -> TChannelNetwork:
+        """A new transport for ``address`` seen as membership's
+        :class:`~ringpop.membership.network.Network` (``call(address, endpoint, body)``
+        and ``serve(handlers)`` on service ``ringpop``), for tests that drive a bare
+        :class:`~ringpop.membership.node.SwimNode`."""
+        return TChannelNetwork(self.transport(address))
 
     def get(self, address: str) -> MemoryTransport | None:
         """The running transport of ``address``, if any."""
@@ -331,133 +337,19 @@ class MemoryNetwork:
             return
         deliver()
 
-    def _tap(self, record: CallRecord) -> None:
-        for tap in list(self._taps):
-            tap(record)
-
-
-class MemoryTransport:
-    """One node's :class:`~ringpop.membership.network.Network` on a :class:`MemoryNetwork`.
-
-    Create it with :meth:`MemoryNetwork.transport`.
-    """
-
-    def __init__(self, network: MemoryNetwork, address: str) -> None:
-        self.network = network
-        self.address = address
-        self._handlers: dict[str, EndpointHandler] = {}
-        self._stopped = False
-        self._serving: set[asyncio.Task[None]] = set()
-        self._calls: set[asyncio.Future[bytes]] = set()
-
-    @property
-    def stopped(self) -> bool:
-        """Whether :meth:`stop` was called."""
-        return self._stopped
-
-    @property
-    def endpoints(self) -> list[str]:
-        """The endpoints served."""
-        return list(self._handlers)
-
-    def serve(self, handlers: Mapping[str, EndpointHandler]) -> None:
-        """Answer calls to these endpoints (added to, or replacing, earlier ones)."""
-        self._handlers.update(handlers)
-
-    def stop(self) -> None:
-        """Leave the network like an exited process.
-
-        New calls to this address are refused, handlers still running are cancelled
-        (their callers see a reset connection) and this transport's own pending
-        calls fail.
-        """
-        if self._stopped:
-            return
-        self._stopped = True
-        for task in list(self._serving):
-            task.cancel()
-        for future in list(self._calls):
-            if not future.done():
-                future.set_exception(CallError(f"{self.address}: transport stopped"))
-
-    async def call(self, address: str, endpoint: str, body: bytes, *, timeout: float) -> bytes:
-        """Send ``body`` to ``endpoint`` of ``address``; its response body.
-
-        Raises :class:`CallError` (:class:`RemoteError` for application errors).
-        """
-        network = self.network
-        loop = asyncio.get_running_loop()
-        stats = network.stats
+    def _called(
+        self, source: str, destination: str, service: str, endpoint: str, body: bytes
+    ) -> None:
+        """Count a call and show it to the taps (by :class:`MemoryTransport`)."""
+        stats = self.stats
         stats.calls += 1
         stats.by_endpoint[endpoint] += 1
-        network._tap(CallRecord(loop.time(), self.address, address, endpoint, body))
-        if self._stopped:
-            raise CallError(f"{endpoint} to {address}: {self.address} is stopped")
-        target = network.get(address)
-        if target is None:
-            stats.refused += 1
-            raise CallError(f"{endpoint} to {address}: connection refused")
-        future: asyncio.Future[bytes] = loop.create_future()
-        exchange = _Exchange(self, endpoint, body, future)
-        self._calls.add(future)
-        network._transmit(self.address, address, lambda: target._receive(exchange))
-        try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
-            stats.timeouts += 1
-            raise CallError(f"{endpoint} to {address}: timed out after {timeout:g} s") from None
-        except RemoteError:
-            stats.remote_errors += 1
-            raise
-        finally:
-            self._calls.discard(future)
+        if self._taps:
+            now = asyncio.get_running_loop().time()
+            record = CallRecord(now, source, destination, endpoint, body, service)
+            for tap in list(self._taps):
+                tap(record)
 
-    # -- the serving side ------------------------------------------------------------------
-
-    def _receive(self, exchange: _Exchange) -> None:
-        """A request arrived (after latency and any pause)."""
-        if self._stopped:
-            _settle(exchange.future, CallError(f"{exchange.endpoint}: connection reset"))
-            return
-        handler = self._handlers.get(exchange.endpoint)
-        if handler is None:
-            error = CallError(f"{exchange.endpoint} to {self.address}: no handler (BadRequest)")
-            self._respond(exchange, error)
-            return
-        task = asyncio.get_running_loop().create_task(
-            self._handle(exchange, handler), name=f"{self.address} {exchange.endpoint}"
-        )
-        self._serving.add(task)
-        task.add_done_callback(self._serving.discard)
-
-    async def _handle(self, exchange: _Exchange, handler: EndpointHandler) -> None:
-        outcome: bytes | CallError
-        try:
-            outcome = await handler(exchange.body)
-        except RemoteError as error:
-            outcome = RemoteError(error.type, error.message)
-        except asyncio.CancelledError:
-            _settle(exchange.future, CallError(f"{exchange.endpoint}: connection reset"))
-            raise
-        except Exception as error:
-            log.exception("%s: handler of %s failed", self.address, exchange.endpoint)
-            self.network.handler_failures.append(
-                HandlerFailure(self.address, exchange.endpoint, error)
-            )
-            outcome = CallError(f"{exchange.endpoint} to {self.address}: unexpected error")
-        self._respond(exchange, outcome)
-
-    def _respond(self, exchange: _Exchange, outcome: bytes | CallError) -> None:
-        self.network._transmit(
-            self.address, exchange.caller.address, lambda: _settle(exchange.future, outcome)
-        )
-
-
-def _settle(future: asyncio.Future[bytes], outcome: bytes | CallError) -> None:
-    if future.done():  # the caller gave up or its transport stopped
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+    def _handler_failed(self, address: str, endpoint: str, error: BaseException) -> None:
+        """Record a handler that crashed (by :class:`MemoryTransport`)."""
+        self.handler_failures.append(HandlerFailure(address, endpoint, error))
