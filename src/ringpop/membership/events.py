@@ -54,6 +54,11 @@ __all__ = [
 _C = Kind.COUNTER
 _G = Kind.GAUGE
 _T = Kind.TIMING
+# Fixed stats of the hot-path events, built once.
+_PING_SEND: tuple[Stat, ...] = ((_C, "ping.send", 1),)
+_PING_RECV: tuple[Stat, ...] = ((_C, "ping.recv", 1),)
+_PING_REQ_SEND: tuple[Stat, ...] = ((_C, "ping-req.send", 1),)
+_PING_REQ_RECV: tuple[Stat, ...] = ((_C, "ping-req.recv", 1),)
 
 
 # -- the apply pipeline and timers (core) ------------------------------------------------
@@ -87,7 +92,8 @@ class MembershipEvicted(Event, frozen=True):
 
 
 class Contacted(Event, frozen=True):
-    """``address`` sent us a join, ping or ping-req (the fast healer listens)."""
+    """``address``, a member we do not hold alive or suspect (or do not know), sent
+    us a join, ping or ping-req (the fast healer listens: a partition may be over)."""
 
     address: str
 
@@ -130,7 +136,7 @@ class PingSent(Event, frozen=True):
     target: str
 
     def stats(self) -> tuple[Stat, ...]:
-        return ((_C, "ping.send", 1),)
+        return _PING_SEND
 
 
 class PingAnswered(Event, frozen=True):
@@ -149,7 +155,7 @@ class PingReqSent(Event, frozen=True):
     helper: str
 
     def stats(self) -> tuple[Stat, ...]:
-        return ((_C, "ping-req.send", 1),)
+        return _PING_REQ_SEND
 
 
 class PingReqAnswered(Event, frozen=True):
@@ -215,14 +221,14 @@ class PingReceived(Event, frozen=True):
     """A ``/protocol/ping`` request arrived (counted before it is read)."""
 
     def stats(self) -> tuple[Stat, ...]:
-        return ((_C, "ping.recv", 1),)
+        return _PING_RECV
 
 
 class PingReqReceived(Event, frozen=True):
     """A ``/protocol/ping-req`` request arrived (counted before it is read)."""
 
     def stats(self) -> tuple[Stat, ...]:
-        return ((_C, "ping-req.recv", 1),)
+        return _PING_REQ_RECV
 
 
 class FullSyncSent(Event, frozen=True):

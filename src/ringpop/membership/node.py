@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 AppliedListener = Callable[[list[Applied]], None]
 EvictionListener = Callable[[list[Member]], None]
 
+_REACHABLE = frozenset((Status.ALIVE, Status.SUSPECT))
+_GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
+
 
 class _ContactListeners(list[Callable[[str], None]]):
     """``node.contact_listeners.append(f)``, kept for compatibility: each listener
@@ -202,14 +205,23 @@ class SwimNode:
         self.events.on(MembershipEvicted, lambda event: listener(event.evicted))
 
     def note_contact(self, address: str) -> None:
-        """``address`` sent us a join, ping or ping-req (emits :class:`~.events.Contacted`).
+        """``address`` sent us a join, ping or ping-req.
 
-        From a member we hold faulty or tombstone this means a partition is over: the
-        gossip period restarts at the minimum (:meth:`reset_protocol_rate`). (From an
-        evicted one, the heal that the fast healer starts resets it.)
+        From a member we do not hold alive or suspect (faulty, tombstone, leave, or
+        unknown: evicted, or new) this is news: :class:`~.events.Contacted` is
+        emitted (the fast healer heals with members it holds down), and from a member
+        held faulty or tombstone a partition is over, so the gossip period restarts
+        at the minimum (:meth:`reset_protocol_rate`; from an evicted one, the heal
+        that the fast healer starts resets it). A contact from a reachable member is
+        no news and costs nothing (the ping hot path).
         """
-        if self.core.is_gone(address):
-            self.reset_protocol_rate()
+        member = self.core.members.get(address)
+        if member is not None:
+            status = member.status
+            if status in _REACHABLE:
+                return
+            if status in _GONE:
+                self.reset_protocol_rate()
         self._rt.notify(Contacted, address)
 
     # -- the apply pipeline (the core, at the clock's now) ---------------------------

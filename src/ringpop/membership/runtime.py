@@ -70,6 +70,8 @@ class Runtime:
         strict: bool = False,
     ) -> list[Applied]:
         """Apply changes from ``peer`` now (:meth:`MembershipCore.apply_changes`)."""
+        if not changes:  # most pings: nothing to apply, no deadline moves
+            return []
         step = self.core.apply_changes(
             changes, self.clock.monotonic(), disseminate=disseminate, peer=peer, strict=strict
         )
