@@ -251,3 +251,12 @@ def test_the_core_and_the_pure_modules_it_uses_import_no_io() -> None:
     assert "core" in seen
     assert "timers" in seen
     assert not seen & _DRIVERS, f"the core depends on drivers: {seen & _DRIVERS}"
+
+
+def test_reap_makes_faulty_members_tombstones() -> None:
+    core, _ = _core(suspect_period=5.0, faulty_period=20.0, tombstone_period=7.0)
+    core.apply_changes([_change(B, "suspect"), _change(C, "faulty")], 0.0, peer=D)
+    step = core.reap(1.0)
+    assert [(a.new.address, a.new.status) for a in step.applied] == [(C, Status.TOMBSTONE)]
+    assert step.deadline == 5.0  # B's suspect timer; C's tombstone one is due at 8.0
+    assert core.timers.get(C) is not None

@@ -246,6 +246,10 @@ class MembershipCore:
         """Replace our labels, reincarnating (§16)."""
         return self.process([self.members.set_local_labels(labels)], now)
 
+    def reap(self, now: float) -> Step:
+        """Every faulty member becomes a tombstone now (``/admin/reap``)."""
+        return self.process(self.members.reap(), now)
+
     # -- deadlines (§9) --------------------------------------------------------------
 
     def expire(self, now: float) -> Step:

@@ -260,6 +260,25 @@ class SwimNode:
         step = self._rt.run(self.core.set_local_labels(labels, self.clock.monotonic()))
         return step.applied[0]
 
+    def reap(self) -> list[Applied]:
+        """Declare every faulty member a tombstone now (``/admin/reap``)."""
+        return self._rt.run(self.core.reap(self.clock.monotonic())).applied
+
+    # -- the ring, for the layers above (instead of reaching into ``node.ring``) ----------
+
+    def lookup(self, key: str | bytes) -> str | None:
+        """The member that owns ``key`` in our ring (``None``: the ring is empty)."""
+        return self.core.ring.lookup(key)
+
+    def lookup_n(self, key: str | bytes, n: int) -> list[str]:
+        """The ``n`` members that own ``key`` in our ring, preferred first."""
+        return self.core.ring.lookup_n(key, n)
+
+    @property
+    def ring_checksum(self) -> int:
+        """The ring checksum (§12.2)."""
+        return self.core.ring.checksum
+
     # -- gossip (§8) -----------------------------------------------------------------
 
     @property
