@@ -193,6 +193,7 @@ class Ringpop:
             rng=self._rng,
             labels=self._labels,
             stats=stats,
+            events=self.events,
         )
         self._node = node
         self._healer = Healer(node, None)

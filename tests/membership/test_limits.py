@@ -8,12 +8,14 @@ import random
 import pytest
 
 from ringpop.clock import ManualClock
+from ringpop.eventbus import EventEmitter
 from ringpop.membership import limits
 from ringpop.membership.limits import InputGuard, InputLimits, LimitError
 from ringpop.membership.memberlist import MemberList
 from ringpop.messages import MAX_CHANGES, Change, PingResponse
 from ringpop.receiving import receive
 from ringpop.stats import MemoryBackend, Stats
+from ringpop.stats.recorder import StatsRecorder
 
 PEER = "127.0.0.1:4000"
 
@@ -22,8 +24,10 @@ def _setup(**limits: int) -> tuple[InputGuard, MemberList, MemoryBackend, Manual
     clock = ManualClock()
     backend = MemoryBackend()
     members = MemberList("127.0.0.1:3000", clock=clock, rng=random.Random(1))
+    events = EventEmitter()
+    StatsRecorder(Stats("127.0.0.1:3000", backend)).attach(events)
     return (
-        InputGuard(InputLimits(**limits), Stats("127.0.0.1:3000", backend), clock),
+        InputGuard(InputLimits(**limits), events, clock),
         members,
         backend,
         clock,

@@ -1,6 +1,8 @@
-"""SWIM membership: the pure, deterministic core (no IO, injected time and randomness).
+"""SWIM membership: a pure core and the asyncio drivers around it.
 
-Parts, bottom up:
+**Pure** (no asyncio, no sockets, no sleeps, no global random; time is the ``now`` the
+caller passes, randomness an injected :class:`random.Random`; checked by
+``tests/membership/test_core.py``), bottom up:
 
 * :mod:`~ringpop.membership.status` - statuses and precedence (§2.2);
 * :mod:`~ringpop.membership.member` - :class:`Member` and the tombstone wire form (§2.3);
@@ -11,15 +13,29 @@ Parts, bottom up:
   local member, full membership as changes, eviction, gossip order (§6, §7.4, §8.2);
 * :mod:`~ringpop.membership.dissemination` - :class:`Disseminator`: piggyback
   counters, maxP, sender filter, full sync (§7);
-* :mod:`~ringpop.membership.timers` - :class:`TransitionTimers`: the §9 schedule.
+* :mod:`~ringpop.membership.timers` - :class:`TransitionTimers`: the §9 schedule;
+* :mod:`~ringpop.membership.lifeguard`, :mod:`~ringpop.membership.limits`,
+  :mod:`~ringpop.membership.rate`, :mod:`~ringpop.membership.damping` - Lifeguard,
+  input limits, the protocol period, flap scores;
+* :mod:`~ringpop.membership.events` - membership's typed events (its stats);
+* :mod:`~ringpop.membership.core` - :class:`~ringpop.membership.core.MembershipCore`:
+  all of the above kept consistent; ``apply_changes(changes, now)``, ``expire(now)``
+  and friends return a ``Step`` with the next deadline.
 
-Typical wiring for one received batch (a ping handler)::
+**Drivers** (asyncio, one per role): :mod:`~ringpop.membership.runtime`,
+:mod:`~ringpop.membership.deadlines`, :mod:`~ringpop.membership.gossip`,
+:mod:`~ringpop.membership.ping`, :mod:`~ringpop.membership.pingreq`,
+:mod:`~ringpop.membership.joinsender`, :mod:`~ringpop.membership.fullsync`,
+:mod:`~ringpop.membership.evict`, :mod:`~ringpop.membership.join`,
+:mod:`~ringpop.membership.heal`, :mod:`~ringpop.membership.fastheal`,
+:mod:`~ringpop.membership.damper`, :mod:`~ringpop.membership.protocol`; and
+:class:`~ringpop.membership.node.SwimNode`, their composition around one core.
 
-    applied = members.apply(request.changes)
-    disseminator.record_applied(applied)
-    timers.on_applied(applied, clock.monotonic())
-    ring.add_remove_servers(*ring_updates(applied))
-    changes, full_sync = disseminator.issue_as_receiver(
+Driving the core by hand (what the drivers do for one received batch)::
+
+    step = core.apply_changes(request.changes, now, peer=request.source)
+    arm_timer(step.deadline)  # then, at that time: step = core.expire(now) ...
+    changes, full_sync = core.disseminator.issue_as_receiver(
         request.source, request.source_incarnation_number, request.checksum)
 """
 

@@ -17,8 +17,13 @@ import logging
 import msgspec
 
 from ringpop.membership.damping import DampingConfig, DampScores
-from ringpop.membership.member import Member
-from ringpop.membership.memberlist import Applied
+from ringpop.membership.events import (
+    DampReqReceived,
+    DampScoreChanged,
+    MemberDamped,
+    MembershipEvicted,
+    MembershipUpdated,
+)
 from ringpop.membership.network import CallError, EndpointHandler, RemoteError
 from ringpop.membership.node import SwimNode
 from ringpop.messages import (
@@ -53,21 +58,22 @@ class Damper:
         self.damped: dict[str, float] = {}
         """Damped address -> monotonic time its damping ends."""
         self._started = False
-        node.add_listener(self._on_applied)
-        node.add_eviction_listener(self._on_evicted)
+        node.events.on(MembershipUpdated, self._on_updated)
+        node.events.on(MembershipEvicted, self._on_evicted)
 
     # -- scoring ---------------------------------------------------------------------------
 
-    def _on_applied(self, applied: list[Applied]) -> None:
+    def _on_updated(self, event: MembershipUpdated) -> None:
         now = self.node.clock.monotonic()
-        for item in applied:
+        emit = self.node.events.emit
+        for item in event.applied:
             if not item.local and item.old is not None:
-                score = self.scores.penalize(item.new.address, now)
-                self.node.stats.gauge("damp-score", score)
+                address = item.new.address
+                emit(DampScoreChanged(address, self.scores.penalize(address, now)))
         self._keep_damped_out_of_ring()
 
-    def _on_evicted(self, members: list[Member]) -> None:
-        for member in members:
+    def _on_evicted(self, event: MembershipEvicted) -> None:
+        for member in event.evicted:
             self.scores.forget(member.address)
             self.damped.pop(member.address, None)
 
@@ -151,7 +157,7 @@ class Damper:
                     flapper,
                     seen,
                 )
-                node.stats.increment("damper.damped")
+                node.events.emit(MemberDamped(flapper))
         self._keep_damped_out_of_ring()
         return newly
 
@@ -191,7 +197,7 @@ class Damper:
         """The ``/protocol/damp-req`` endpoint (answers with our scores of the flappers)."""
 
         async def damp_req(body: bytes) -> bytes:
-            self.node.stats.increment("damp-req.recv")
+            self.node.events.emit(DampReqReceived())
             try:
                 raw = msgspec.json.decode(body) if body.strip() else {}
             except msgspec.DecodeError as error:

@@ -30,8 +30,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ringpop.membership.member import Member
-from ringpop.membership.memberlist import Applied
+from ringpop.membership.events import (
+    Contacted,
+    FastHealStarted,
+    HealTriggered,
+    MembershipEvicted,
+    MembershipUpdated,
+)
 from ringpop.membership.status import Status
 
 if TYPE_CHECKING:
@@ -82,18 +87,18 @@ class FastHealer:
             for member in node.members:
                 if member.status in _DOWN and member.address != node.address:
                     self._down[member.address] = now
-            node.add_listener(self._on_applied)
-            node.add_eviction_listener(self._on_evicted)
-            node.contact_listeners.append(self.on_contact)
+            node.events.on(MembershipUpdated, self._on_updated)
+            node.events.on(MembershipEvicted, self._on_evicted)
+            node.events.on(Contacted, self._on_contacted)
         if self._probe_task is None:
             self._probe_task = node.spawn(self._probe_loop())
 
     # -- what we hold down -----------------------------------------------------------------
 
-    def _on_applied(self, applied: list[Applied]) -> None:
+    def _on_updated(self, event: MembershipUpdated) -> None:
         down = self._down
         now: float | None = None
-        for item in applied:
+        for item in event.applied:
             if item.local:
                 continue
             address = item.new.address
@@ -105,16 +110,19 @@ class FastHealer:
             elif down:
                 down.pop(address, None)
 
-    def _on_evicted(self, members: list[Member]) -> None:
+    def _on_evicted(self, event: MembershipEvicted) -> None:
         # Evicted members stay candidates: with short faulty and tombstone periods a
         # long partition ends with each side having evicted the other, and a probe (or
         # a contact from one) is then the only quick way back. Kept until the window
         # passes (see ``_probe_target``).
         now = self.node.clock.monotonic()
-        for member in members:
+        for member in event.evicted:
             self._down.setdefault(member.address, now)
 
     # -- triggers --------------------------------------------------------------------------
+
+    def _on_contacted(self, event: Contacted) -> None:
+        self.on_contact(event.address)
 
     def on_contact(self, address: str) -> None:
         """``address`` called us (join, ping or ping-req): heal if we hold it down."""
@@ -131,7 +139,7 @@ class FastHealer:
             return False
         self._last_start = now
         self.started += 1
-        node.stats.increment(f"heal.fast.{reason}")
+        node.events.emit(FastHealStarted(target, reason))
         self._running = node.spawn(self._heal_with(target, reason))
         return True
 
@@ -185,7 +193,7 @@ class FastHealer:
                     # still draining). Nothing to heal; stop probing it.
                     self._down.pop(target, None)
                 self.merged += 1
-                node.stats.increment("heal.triggered")
+                node.events.emit(HealTriggered((target,)))
                 log.info(
                     "%s healed with %s (%s, attempt %d)", node.address, target, reason, attempt + 1
                 )

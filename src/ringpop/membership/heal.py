@@ -15,6 +15,7 @@ import logging
 
 from ringpop.discovery import DiscoverProvider
 from ringpop.errors import RingpopError
+from ringpop.membership.events import HealTriggered
 from ringpop.membership.fastheal import FastHealer
 from ringpop.membership.member import Member, change_from_wire
 from ringpop.membership.network import CallError
@@ -87,7 +88,7 @@ class Healer:
             healed.append(target)
             targets = [t for t in targets if t not in reachable]
         if healed:
-            node.stats.increment("heal.triggered")
+            node.events.emit(HealTriggered(tuple(healed)))
             log.info("%s healed with %s", node.address, ", ".join(healed))
         return healed
 

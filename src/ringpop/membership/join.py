@@ -97,8 +97,8 @@ async def bootstrap(
     rather than starting a permanent island.
     """
     options = node.options
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    clock = node.clock  # the one injected clock (the node's deadlines run on it too)
+    started = clock.monotonic()
     result = JoinResult()
     joined: set[str] = set()
     pool_preferred: list[str] = []
@@ -119,7 +119,7 @@ async def bootstrap(
 
     node.on_join_request = on_join_request
     try:
-        report = _FailureReport(node.address, loop.time)
+        report = _FailureReport(node.address, clock.monotonic)
         while True:
             try:
                 hosts = await provider.hosts()
@@ -195,7 +195,7 @@ async def bootstrap(
                         failures=report.failures,
                         permanent=True,
                     )
-            elapsed = loop.time() - started
+            elapsed = clock.monotonic() - started
             if elapsed >= options.max_join_duration:
                 if not options.join_forever:
                     raise BootstrapError(

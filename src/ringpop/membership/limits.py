@@ -12,10 +12,12 @@ every member list without bound (Temporal's fork had to add caps, ringpop-go for
 * a change about a new member whose address is not ``host:port`` is dropped (the
   member list would drop it too) and counted as ``receive.dropped.address``.
 
-Every refusal is counted in stats (``limits.refused.<reason>``) and logged at most
-once per peer per minute. Entries the receiving rules dropped from a peer's message
+Every refusal is emitted as an :class:`~ringpop.membership.events.InputRefused` event
+(counted in stats as ``limits.refused.<reason>``) and logged at most once per peer
+per minute. Entries the receiving rules dropped from a peer's message
 (spec §1.1, :mod:`ringpop.receiving`) are counted the same way
-(``receive.dropped.<reason>``, :attr:`InputGuard.dropped`) by :meth:`InputGuard.accept`.
+(:class:`~ringpop.membership.events.InputDropped`, ``receive.dropped.<reason>``,
+:attr:`InputGuard.dropped`) by :meth:`InputGuard.accept`.
 Nothing here changes the wire format.
 """
 
@@ -29,12 +31,13 @@ import msgspec
 
 from ringpop.clock import Clock
 from ringpop.errors import RingpopError
+from ringpop.eventbus import EventEmitter
+from ringpop.membership.events import InputDropped, InputRefused
 from ringpop.membership.labels import LabelError, check_labels
 from ringpop.membership.member import is_valid_address
 from ringpop.membership.memberlist import MemberList
 from ringpop.messages import Change
 from ringpop.receiving import Received
-from ringpop.stats import Stats
 
 __all__ = ["InputGuard", "InputLimits", "LimitError"]
 
@@ -71,9 +74,9 @@ class InputLimits(msgspec.Struct, frozen=True):
 class InputGuard:
     """Applies :class:`InputLimits` to what peers send."""
 
-    def __init__(self, limits: InputLimits, stats: Stats, clock: Clock) -> None:
+    def __init__(self, limits: InputLimits, events: EventEmitter, clock: Clock) -> None:
         self.limits = limits
-        self.stats = stats
+        self.events = events
         self.clock = clock
         self.refused: dict[str, int] = {}
         """Refusals by reason, since start."""
@@ -95,7 +98,7 @@ class InputGuard:
 
     def _refuse(self, peer: str, reason: str, detail: str, count: int = 1) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + count
-        self.stats.increment(f"limits.refused.{reason}", count)
+        self.events.emit(InputRefused(peer, reason, count))
         if self._should_log(peer, reason):
             log.warning("refused input from %s (%s): %s", _name(peer), reason, detail)
 
@@ -109,7 +112,7 @@ class InputGuard:
         """Count entries dropped by reason (``receive.dropped.<reason>``); log rarely."""
         for reason, count in dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + count
-            self.stats.increment(f"receive.dropped.{reason}", count)
+            self.events.emit(InputDropped(peer, reason, count))
         if self._should_log(peer, "receive.dropped"):
             log.warning(
                 "dropped unusable entries from %s (%s), e.g. %s",

@@ -21,6 +21,13 @@ import re
 import msgspec
 from msgspec import UNSET
 
+from ringpop.membership.events import (
+    FullSyncSent,
+    JoinReceived,
+    PingReceived,
+    PingReqPingSent,
+    PingReqReceived,
+)
 from ringpop.membership.limits import LimitError
 from ringpop.membership.member import is_valid_address
 from ringpop.membership.network import EndpointHandler, RemoteError
@@ -43,6 +50,9 @@ __all__ = ["protocol_handlers"]
 log = logging.getLogger(__name__)
 
 _NOT_READY = ("ringpop.not-ready", "Ringpop is not ready")
+_JOIN_RECEIVED = JoinReceived()
+_PING_RECEIVED = PingReceived()
+_PING_REQ_RECEIVED = PingReqReceived()
 
 
 def _is_json(body: bytes) -> bool:
@@ -75,9 +85,10 @@ def _known(source: str) -> str | None:
 def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
     """The protocol endpoints of ``node``, keyed by endpoint path."""
     blacklist = [re.compile(pattern) for pattern in node.options.member_blacklist]
+    events = node.events
 
     async def join(body: bytes) -> bytes:
-        node.stats.increment("join.recv")
+        events.emit(_JOIN_RECEIVED)
         _check_size(node, body)
         try:
             request = receive(body, JoinRequest).message
@@ -127,7 +138,8 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         )
 
     async def ping(body: bytes) -> bytes:
-        node.stats.increment("ping.recv")
+        if events.wants(PingReceived):
+            events.emit(_PING_RECEIVED)
         _check_size(node, body)
         if not node.ready:
             raise RemoteError(*_NOT_READY)
@@ -157,7 +169,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         )
         if source is not None:  # an unknown requester: nothing to sync with
             if full_sync:
-                node.stats.increment("full-sync")
+                events.emit(FullSyncSent(source))
                 node.start_reverse_full_sync(source)
             elif request.checksum is not None:
                 node.maybe_startup_sync(source, request.checksum)
@@ -171,7 +183,8 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         )
 
     async def ping_req(body: bytes) -> bytes:
-        node.stats.increment("ping-req.recv")
+        if events.wants(PingReqReceived):
+            events.emit(_PING_REQ_RECEIVED)
         _check_size(node, body)
         if not node.ready:
             raise RemoteError(*_NOT_READY)
@@ -188,7 +201,7 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         if source is not None:
             node.note_contact(source)
         if is_valid_address(request.target):
-            node.stats.increment("ping-req-ping.send")
+            events.emit(PingReqPingSent(request.target))
             reachable = await node.send_ping(request.target)
         else:  # nothing to ping (ringpop-node's ping to it fails): echoed, as received
             reachable = False
