@@ -18,7 +18,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ringpop import __version__
+from ringpop._version import __version__
 from ringpop.tchannel.api import (
     Endpoint,
     Handler,
