@@ -10,7 +10,6 @@ that never listens (admin tools).
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import platform
 import socket
@@ -31,14 +30,7 @@ from ringpop.tchannel.api import (
 from ringpop.tchannel.checksum import ChecksumType
 from ringpop.tchannel.connection import Connection
 from ringpop.tchannel.errors import CallTimeoutError, NetworkError, TChannelError
-from ringpop.tchannel.frames import (
-    MAX_ARG1_SIZE,
-    TRACING_SIZE,
-    ZERO_TRACING,
-    call_request_prefix,
-    encode_service_headers,
-    pack_ttl_tracing,
-)
+from ringpop.tchannel.frames import MAX_ARG1_SIZE
 from ringpop.tchannel.hostport import EPHEMERAL, split_host_port
 from ringpop.tchannel.options import DEFAULT_MAX_ARG_SIZE, ChannelOptions
 from ringpop.tchannel.stale import DEFAULT_STALE_PERIOD
@@ -50,8 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["Channel"]
 
 T = TypeVar("T")
-
-_MAX_TTL_MS = 0xFFFFFFFF
 
 
 class Channel:
@@ -125,7 +115,6 @@ class Channel:
         self.handlers: dict[tuple[str, bytes], Endpoint] = {}
         #: Whether incoming calls are served (false once closing).
         self.accepting = True
-        self._ttl_cache = (0.0, 1)
         self._server: asyncio.Server | None = None
         self._listening = False
         self._closing = False
@@ -133,7 +122,6 @@ class Channel:
         self._peers: dict[str, Connection] = {}
         self._connecting: dict[str, asyncio.Task[Connection]] = {}
         self._connections: set[Connection] = set()
-        self._prefix_cache: dict[tuple[str, str, str], bytes] = {}
 
     # ----------------------------------------------------------------- identity
 
@@ -491,14 +479,23 @@ class Channel:
         conn = self._peers.get(peer)
         if conn is None or not conn.usable:
             conn, timeout = await self._connection_for_call(peer, timeout)
-        prefix, ttl_ms = self._request_prefix(service, scheme, caller, headers, tracing, timeout)
-        arg1 = endpoint.encode() if isinstance(endpoint, str) else endpoint
-        csum = self.options.checksum_type if checksum_type is None else checksum_type
-        fid, future = conn.start_call(prefix, arg1, arg2, arg3, csum, timeout)
+        options = self.options
+        fid, future = conn.start_call(
+            service,
+            endpoint.encode() if isinstance(endpoint, str) else endpoint,
+            arg2,
+            arg3,
+            options.checksum_type if checksum_type is None else checksum_type,
+            timeout,
+            scheme,
+            options.caller_name if caller is None else caller,
+            headers,
+            tracing,
+        )
         try:
             return await future
         except asyncio.CancelledError:
-            conn.abandon_call(fid, ttl_ms)
+            conn.abandon_call(fid, timeout)
             raise
 
     async def _connection_for_call(self, peer: str, timeout: float) -> tuple[Connection, float]:
@@ -512,35 +509,6 @@ class Channel:
         if remaining <= 0:
             raise CallTimeoutError(f"timed out connecting to {peer}")
         return conn, remaining
-
-    def _request_prefix(
-        self,
-        service: str,
-        scheme: str,
-        caller: str | None,
-        headers: dict[str, str] | None,
-        tracing: bytes | None,
-        timeout: float,
-    ) -> tuple[bytes, int]:
-        """The call req fields after flags (ttl, tracing, service, headers) and the ttl."""
-        last_timeout, ttl_ms = self._ttl_cache
-        if timeout != last_timeout:
-            ttl_ms = min(max(1, math.ceil(timeout * 1000)), _MAX_TTL_MS)
-            self._ttl_cache = (timeout, ttl_ms)
-        trace = ZERO_TRACING if tracing is None else tracing
-        if len(trace) != TRACING_SIZE:
-            raise ValueError("tracing must be 25 bytes")
-        caller_name = self.options.caller_name if caller is None else caller
-        if headers:
-            all_headers = {"as": scheme, "cn": caller_name, **headers}
-            return call_request_prefix(ttl_ms, trace, service, all_headers), ttl_ms
-        key = (service, scheme, caller_name)
-        block = self._prefix_cache.get(key)
-        if block is None:
-            block = encode_service_headers(service, {"as": scheme, "cn": caller_name})
-            if len(self._prefix_cache) < 256:
-                self._prefix_cache[key] = block
-        return pack_ttl_tracing(ttl_ms, trace) + block, ttl_ms
 
     @overload
     async def call_json(
@@ -609,13 +577,22 @@ class Channel:
         conn = self._peers.get(peer)
         if conn is None or not conn.usable:
             conn, timeout = await self._connection_for_call(peer, timeout)
-        prefix, ttl_ms = self._request_prefix(service, scheme, caller, headers, None, timeout)
-        csum = self.options.checksum_type if checksum_type is None else checksum_type
-        fid, future = conn.start_call(prefix, endpoint.encode(), arg2, arg3, csum, timeout)
+        options = self.options
+        fid, future = conn.start_call(
+            service,
+            endpoint.encode(),
+            arg2,
+            arg3,
+            options.checksum_type if checksum_type is None else checksum_type,
+            timeout,
+            scheme,
+            options.caller_name if caller is None else caller,
+            headers,
+        )
         try:
             response = await future
         except asyncio.CancelledError:
-            conn.abandon_call(fid, ttl_ms)
+            conn.abandon_call(fid, timeout)
             raise
         if response.code:
             raise application_error(response)
