@@ -13,8 +13,8 @@ clock: the driver
   :attr:`~ConnectionCore.outbox` holds;
 * writes the bytes the ``send_*`` methods return;
 * calls :meth:`~ConnectionCore.expire` with the current time when
-  :meth:`~ConnectionCore.next_deadline` (a time on the same clock as the
-  deadlines it passed in) comes.
+  ``calls.next_deadline()`` (a time on the same clock as the deadlines it
+  passed in) comes.
 """
 
 from __future__ import annotations
