@@ -220,7 +220,7 @@ def test_cancel_and_drop_forget_a_call() -> None:
 def test_ids_skip_outstanding_calls_after_wrapping() -> None:
     client, _ = _pair()
     first, _ = client.send_ping("p", 5.0)
-    client._last_id = NO_ID - 1
+    client.calls._last_id = NO_ID - 1
     second, _ = client.send_ping("q", 5.0)
     assert (first, second) == (2, 1)
     third, _ = client.send_ping("r", 5.0)
@@ -380,6 +380,6 @@ def test_duplicate_init_and_garbage_after_handshake_are_fatal() -> None:
 
 def test_ids_skip_no_id_and_wrap() -> None:
     core = ConnectionCore(initiator=True, init_headers=CLIENT_HEADERS)
-    core._last_id = NO_ID - 2
+    core.calls._last_id = NO_ID - 2
     assert core.next_id() == NO_ID - 1
     assert core.next_id() == 1

@@ -29,6 +29,7 @@ from ringpop.tchannel.stale import DEFAULT_STALE_PERIOD, StaleWatch
 __all__ = ["CallTable", "HeaderBlocks", "ttl_ms"]
 
 _MAX_TTL_MS = 0xFFFFFFFF
+_NO_ID = 0xFFFFFFFF  # frames.NO_ID: never a call's id
 # Timers may fire a little early (uvloop rounds to milliseconds): deadlines this
 # close to ``now`` count as passed rather than making the driver re-arm in a tight loop.
 _SLACK = 0.001
@@ -103,12 +104,13 @@ class CallTable:
     Deadlines are times on whatever clock the driver passes to :meth:`expire`.
     """
 
-    __slots__ = ("_deadlines", "_tags", "stale")
+    __slots__ = ("_deadlines", "_last_id", "_tags", "stale")
 
     def __init__(self, stale_period: float = DEFAULT_STALE_PERIOD) -> None:
         self._tags: dict[int, Any] = {}
         self._deadlines: dict[int, float] = {}
-        #: Timeouts with nothing read since (reset by :meth:`heard`).
+        self._last_id = 0
+        #: Timeouts with nothing read since (the core resets it on every read).
         self.stale = StaleWatch(stale_period)
 
     def __len__(self) -> int:
@@ -117,10 +119,31 @@ class CallTable:
     def __contains__(self, fid: int) -> bool:
         return fid in self._tags
 
-    def add(self, fid: int, tag: Any, deadline: float) -> None:
-        """Remember call ``fid`` until it is answered, forgotten or ``deadline`` passes."""
-        self._tags[fid] = tag
+    def next_id(self) -> int:
+        """The next message id of this side: 1, 2, ... skipping ``0xFFFFFFFF``, wrapping to 1."""
+        last = self._last_id + 1
+        if last >= _NO_ID:
+            last = 1
+        self._last_id = last
+        return last
+
+    def add(self, tag: Any, deadline: float) -> int:
+        """A new call's id, remembered until answered, forgotten or ``deadline`` passes.
+
+        Ids still outstanding (after 2**32 calls wrap the counter) are skipped.
+        """
+        tags = self._tags
+        fid = self._last_id + 1
+        while True:
+            if fid >= _NO_ID:
+                fid = 1
+            if fid not in tags:
+                break
+            fid += 1
+        self._last_id = fid
+        tags[fid] = tag
         self._deadlines[fid] = deadline
+        return fid
 
     def pop(self, fid: int) -> Any:
         """Forget call ``fid``; its tag, or ``None`` if it was not outstanding."""
@@ -128,10 +151,6 @@ class CallTable:
         if tag is not None:
             del self._deadlines[fid]
         return tag
-
-    def heard(self) -> None:
-        """The peer sent something: it is alive, earlier timeouts were slow calls."""
-        self.stale.since = None
 
     def tags(self) -> list[Any]:
         """The tags of every outstanding call."""

@@ -92,7 +92,6 @@ class ConnectionCore:
 
     __slots__ = (
         "_blocks",
-        "_last_id",
         "_reader",
         "_requests",
         "_responses",
@@ -125,7 +124,6 @@ class ConnectionCore:
         buffered = max_buffered if max_buffered is not None else 4 * max_arg_size
         self._requests = MessageAssembler(max_arg_size, buffered)
         self._responses = MessageAssembler(max_arg_size, buffered)
-        self._last_id = 0
         #: Our outstanding calls (ids, tags, deadlines); the driver only reads it.
         self.calls = CallTable(stale_period)
         self._blocks = HeaderBlocks()
@@ -143,19 +141,7 @@ class ConnectionCore:
 
     def next_id(self) -> int:
         """The next message id of this side: 1, 2, ... skipping ``0xFFFFFFFF``, wrapping to 1."""
-        last = self._last_id + 1
-        if last >= NO_ID:
-            last = 1
-        self._last_id = last
-        return last
-
-    def _free_id(self) -> int:
-        """The next id not taken by an outstanding call (ids wrap after 2**32 calls)."""
-        fid = self.next_id()
-        calls = self.calls
-        while fid in calls:
-            fid = self.next_id()
-        return fid
+        return self.calls.next_id()
 
     def fail(self, message: str) -> None:
         """Queue a fatal protocol error frame and stop parsing (local decision)."""
@@ -191,15 +177,17 @@ class ConnectionCore:
         if len(arg1) > MAX_ARG1_SIZE:
             raise ValueError(f"arg1 longer than {MAX_ARG1_SIZE} bytes")
         prefix = self._blocks.request_prefix(timeout, service, scheme, caller, headers, tracing)
-        fid = self._free_id()
-        frames = encode_call(fid, False, prefix, (arg1, arg2, arg3), checksum_type)
-        self.calls.add(fid, tag, deadline)
+        fid = self.calls.add(tag, deadline)
+        try:
+            frames = encode_call(fid, False, prefix, (arg1, arg2, arg3), checksum_type)
+        except BaseException:
+            self.calls.pop(fid)
+            raise
         return fid, frames[0] if len(frames) == 1 else b"".join(frames)
 
     def send_ping(self, tag: Any, deadline: float) -> tuple[int, bytes]:
         """A protocol ping (answered by the peer's core): its id and bytes, as a call."""
-        fid = self._free_id()
-        self.calls.add(fid, tag, deadline)
+        fid = self.calls.add(tag, deadline)
         return fid, encode_ping(fid)
 
     def send_cancel(self, fid: int, timeout: float) -> bytes:
@@ -272,7 +260,7 @@ class ConnectionCore:
 
     def receive(self, data: bytes) -> list[Event]:
         """Process received bytes; returns the resulting events in order."""
-        self.calls.heard()
+        self.calls.stale.since = None  # the peer is alive: earlier timeouts were slow calls
         events: list[Event] = []
         if self.state is not State.READY:
             if self.state is State.CLOSED:
