@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ringpop._version import __version__
 
 _EVENTS = (
     "BootstrapStalled",

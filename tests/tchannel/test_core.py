@@ -1,18 +1,22 @@
-"""The sans-IO connection state machine: handshake, dispatch, automatic replies, limits."""
+"""The sans-IO connection state machine: handshake, dispatch, automatic replies, limits,
+and our calls: encoding, the outstanding table, answers, errors, deadlines, staleness."""
 
 from __future__ import annotations
 
 import pytest
 
 from ringpop.tchannel import checksum
-from ringpop.tchannel.core import (
-    ConnectionCore,
+from ringpop.tchannel.api import Request, Response
+from ringpop.tchannel.core import ConnectionCore, State
+from ringpop.tchannel.errors import BusyError, ErrorCode, ProtocolError
+from ringpop.tchannel.events import (
+    CallAnswered,
+    CallExpired,
+    CallFailed,
+    ConnectionStale,
     HandshakeComplete,
     ProtocolFailure,
-    ResponseFailed,
-    State,
 )
-from ringpop.tchannel.errors import ErrorCode
 from ringpop.tchannel.fragments import CompleteMessage, encode_call
 from ringpop.tchannel.frames import (
     NO_ID,
@@ -68,8 +72,7 @@ def _request(
     prefix = call_request_prefix(
         1000, ZERO_TRACING, "svc", {"as": "raw", "cn": "c"} if headers is None else headers
     )
-    client = ConnectionCore(initiator=True, init_headers=CLIENT_HEADERS)
-    return b"".join(client.request_frames(fid, prefix, *args, checksum_type=1))
+    return b"".join(encode_call(fid, False, prefix, args, 1))
 
 
 def test_handshake_echoes_id_and_exchanges_headers() -> None:
@@ -126,22 +129,149 @@ def test_initiator_sees_handshake_rejection() -> None:
     assert "bad host_port" in event.message
 
 
+def _as_request(message: CompleteMessage) -> Request:
+    first = message.first
+    assert isinstance(first, CallRequest)
+    return Request(
+        first.service,
+        message.arg1,
+        message.arg2,
+        message.arg3,
+        first.headers,
+        "peer",
+        first.ttl / 1000,
+        first.tracing,
+        first.id,
+        first.checksum_type,
+    )
+
+
 def test_call_round_trip_between_cores() -> None:
     client, server = _pair()
-    fid = client.next_id()
-    prefix = call_request_prefix(1000, ZERO_TRACING, "svc", {"as": "json", "cn": "c"})
-    data = client.request_frames(fid, prefix, b"/ep", b"{}", b"x" * 100_000, checksum_type=3)
-    [message] = server.receive(b"".join(data))
+    tag = object()
+    fid, data = client.send_request(
+        tag, 5.0, 1.5, "svc", b"/ep", b"{}", b"x" * 100_000, 3, "json", "c", {"re": "x"}
+    )
+    assert fid == 2  # the init request used id 1
+    assert len(client.calls) == 1
+    [message] = server.receive(data)
     assert isinstance(message, CompleteMessage)
-    assert isinstance(message.first, CallRequest)
+    first = message.first
+    assert isinstance(first, CallRequest)
+    assert (first.service, first.ttl, first.headers) == (
+        "svc",
+        1500,
+        {"as": "json", "cn": "c", "re": "x"},
+    )
     assert (message.arg1, message.arg2, len(message.arg3)) == (b"/ep", b"{}", 100_000)
-    res_prefix = call_response_prefix(0, ZERO_TRACING, {"as": "json"})
-    frames = server.response_frames(fid, res_prefix, b"", b"y" * 70_000, checksum_type=3)
-    [response] = client.receive(b"".join(frames))
-    assert isinstance(response, CompleteMessage)
-    assert isinstance(response.first, CallResponse)
-    assert response.first.id == fid
-    assert response.arg3 == b"y" * 70_000
+    answer = server.send_response(_as_request(message), Response(b"", b"y" * 70_000))
+    [event] = client.receive(answer)
+    assert isinstance(event, CallAnswered)
+    assert (event.id, event.tag) == (fid, tag)
+    assert event.response == Response(b"", b"y" * 70_000, 0, {"as": "json"})
+    assert len(client.calls) == 0
+    assert client.receive(answer) == []  # a second (late) answer is dropped
+
+
+def test_response_headers_codes_and_checksum_echo() -> None:
+    client, server = _pair()
+    _, data = client.send_request(1, 5.0, 1.0, "svc", b"/e", b"", b"", 2, "raw", "c")
+    [message] = server.receive(data)
+    request = _as_request(message)  # type: ignore[arg-type]
+    reader = FrameReader()
+    reader.feed(server.send_response(request, Response(b"h", b"b", 7, {"k": "v"})))
+    frame = reader.next_frame()
+    assert isinstance(frame, CallResponse)
+    assert (frame.code, frame.headers, frame.checksum_type) == (1, {"as": "raw", "k": "v"}, 0)
+    reader.feed(server.send_response(request, Response(b"", b"", 0, {"as": "x" * 300})))
+    error = reader.next_frame()
+    assert isinstance(error, ErrorFrame)
+    assert (error.id, error.code) == (request.id, ErrorCode.UNEXPECTED)
+
+
+def test_answers_errors_and_pings_of_our_calls() -> None:
+    client, server = _pair()
+    fid, data = client.send_request("call", 5.0, 1.0, "svc", b"/e", b"", b"", 1, "raw", "c")
+    ping_id, ping = client.send_ping("ping", 5.0)
+    assert ping_id == fid + 1
+    server.receive(data + ping)
+    events = client.receive(b"".join(server.outbox))
+    assert events == [CallAnswered(ping_id, "ping", None)]
+    [failed] = client.receive(encode_frame(ErrorFrame(fid, ErrorCode.BUSY, "busy")))
+    assert isinstance(failed, CallFailed)
+    assert (failed.id, failed.tag, type(failed.error)) == (fid, "call", BusyError)
+    assert client.receive(encode_frame(ErrorFrame(fid, ErrorCode.BUSY, "again"))) == []
+    assert client.receive(encode_frame(PingResponse(ping_id))) == []
+
+
+def test_cancel_and_drop_forget_a_call() -> None:
+    client, _ = _pair()
+    fid, _ = client.send_request("a", 5.0, 0.25, "svc", b"/e", b"", b"", 0, "raw", "c")
+    reader = FrameReader()
+    reader.feed(client.send_cancel(fid, 0.25))
+    assert reader.next_frame() == Cancel(fid, 250, ZERO_TRACING, "cancelled by caller")
+    assert client.send_cancel(fid, 0.25) == b""  # no longer outstanding
+    ping_id, _ = client.send_ping("p", 5.0)
+    assert client.drop_call(ping_id)
+    assert not client.drop_call(ping_id)
+    assert len(client.calls) == 0
+
+
+def test_ids_skip_outstanding_calls_after_wrapping() -> None:
+    client, _ = _pair()
+    first, _ = client.send_ping("p", 5.0)
+    client.calls._last_id = NO_ID - 1
+    second, _ = client.send_ping("q", 5.0)
+    assert (first, second) == (2, 1)
+    third, _ = client.send_ping("r", 5.0)
+    assert third == 3  # 2 is still outstanding
+
+
+def test_calls_expire_at_their_deadline_and_feed_the_stale_rule() -> None:
+    client = ConnectionCore(initiator=True, init_headers=CLIENT_HEADERS, stale_period=1.5)
+    a, _ = client.send_ping("a", 10.0)
+    b, _ = client.send_ping("b", 11.0)
+    assert client.calls.next_deadline() == 10.0
+    assert client.expire(9.9) == []
+    assert client.expire(10.0) == [CallExpired(a, "a")]
+    assert client.calls.next_deadline() == 11.0
+    assert client.expire(11.0) == [CallExpired(b, "b")]  # 1 s after the first: not yet
+    assert client.calls.next_deadline() == 11.5  # the stale check
+    client.receive(b"")  # the peer said something: the timeouts were slow calls
+    assert client.calls.next_deadline() is None
+    c, _ = client.send_ping("c", 20.0)
+    assert client.expire(20.0) == [CallExpired(c, "c")]
+    assert client.expire(21.4) == []
+    assert client.expire(21.5) == [ConnectionStale(1.5)]
+
+
+def test_second_timeout_after_a_quiet_period_is_stale_at_once() -> None:
+    client = ConnectionCore(initiator=True, init_headers=CLIENT_HEADERS, stale_period=1.0)
+    a, _ = client.send_ping("a", 1.0)
+    b, _ = client.send_ping("b", 3.0)
+    client.send_ping("c", 3.0)
+    assert client.expire(1.0) == [CallExpired(a, "a")]
+    assert client.expire(3.0) == [CallExpired(b, "b"), ConnectionStale(2.0)]
+    assert client.calls.take_all() == ["c"]  # left for the driver to fail
+
+
+def test_no_stale_rule_with_period_zero() -> None:
+    client = ConnectionCore(initiator=True, init_headers=CLIENT_HEADERS, stale_period=0)
+    for at in (1.0, 5.0, 9.0):
+        fid, _ = client.send_ping("x", at)
+        assert client.expire(at) == [CallExpired(fid, "x")]
+    assert client.calls.next_deadline() is None
+
+
+def test_peer_protocol_error_ends_the_connection() -> None:
+    client, _ = _pair()
+    client.send_ping("p", 5.0)
+    events = client.receive(
+        encode_frame(ErrorFrame(NO_ID, ErrorCode.FATAL, "boom")) + encode_frame(PingRequest(7))
+    )
+    assert events == [ProtocolFailure("peer reported a protocol error: boom")]
+    assert client.state is State.CLOSED
+    assert client.outbox == []  # nothing is sent back, nothing after it parsed
 
 
 def test_ping_is_answered_and_other_frames_become_events() -> None:
@@ -154,11 +284,8 @@ def test_ping_is_answered_and_other_frames_become_events() -> None:
         + encode_frame(UnknownFrame(7, 0x77, b"??"))
         + encode_frame(ErrorFrame(8, ErrorCode.BUSY, "busy"))
     )
-    assert events == [
-        PingResponse(4),
-        Cancel(5, 10, ZERO_TRACING, "why"),
-        ErrorFrame(8, ErrorCode.BUSY, "busy"),
-    ]
+    # the ping response and the error are for no call of ours: dropped
+    assert events == [Cancel(5, 10, ZERO_TRACING, "why")]
     assert _out(server) == [PingResponse(9)]
 
 
@@ -222,17 +349,15 @@ def test_checksum_mismatch_on_request_and_response() -> None:
     assert isinstance(err, ErrorFrame)
     assert err.code == ErrorCode.BAD_REQUEST
     assert "checksum" in err.message
-    res = bytearray(
-        b"".join(
-            server.response_frames(
-                3, call_response_prefix(0, ZERO_TRACING, {"as": "raw"}), b"", b"r", 1
-            )
-        )
-    )
+    fid, _ = client.send_request("t", 5.0, 1.0, "svc", b"/e", b"", b"", 1, "raw", "c")
+    prefix = call_response_prefix(0, ZERO_TRACING, {"as": "raw"})
+    res = bytearray(b"".join(encode_call(fid, True, prefix, (b"", b"", b"r"), 1)))
     res[-1] ^= 0xFF
     [failed] = client.receive(bytes(res))
-    assert isinstance(failed, ResponseFailed)
-    assert failed.id == 3
+    assert isinstance(failed, CallFailed)
+    assert (failed.id, failed.tag, type(failed.error)) == (fid, "t", ProtocolError)
+    assert "checksum" in str(failed.error)
+    assert len(client.calls) == 0
 
 
 def test_oversized_message_is_fatal() -> None:
@@ -255,6 +380,6 @@ def test_duplicate_init_and_garbage_after_handshake_are_fatal() -> None:
 
 def test_ids_skip_no_id_and_wrap() -> None:
     core = ConnectionCore(initiator=True, init_headers=CLIENT_HEADERS)
-    core._last_id = NO_ID - 2
+    core.calls._last_id = NO_ID - 2
     assert core.next_id() == NO_ID - 1
     assert core.next_id() == 1

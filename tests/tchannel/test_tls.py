@@ -21,7 +21,8 @@ import pytest
 from cryptography import x509
 
 from ringpop.tchannel import Channel, NetworkError, Request, Response
-from ringpop.tchannel.core import ConnectionCore, ProtocolFailure
+from ringpop.tchannel.core import ConnectionCore
+from ringpop.tchannel.events import ProtocolFailure
 from ringpop.tchannel.tls import TLSConfig, TLSContexts, TLSError, certificate_info
 from ringpop.tchannel.tlsgen import Issued, make_ca, make_cert
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-import ringpop
+from ringpop._version import __version__
 from ringpop.admin.lifeguard import SuspicionCounts, lifeguard_response
 from ringpop.membership.damper import Damper
 from ringpop.membership.heal import Healer
@@ -84,7 +84,7 @@ def stats_response(
             servers=ring.servers(),
             checksums={"replica": ring.replica_checksum},
         ),
-        version=ringpop.__version__,
+        version=__version__,
         timestamp=time.time_ns() // 1_000_000,
         uptime=round((time.monotonic() - started_at) * 1000),
     )

@@ -16,8 +16,10 @@ Typical use::
     await channel.close()
 
 Layers: :mod:`.frames` (sans-IO frame codec), :mod:`.fragments` (messages <->
-frames), :mod:`.core` (sans-IO connection state machine), :mod:`.connection`
-(asyncio protocol), :mod:`.channel` (listener, peers, call API).
+frames), :mod:`.core` with :mod:`.calls` and :mod:`.events` (the sans-IO
+connection, both directions), :mod:`.connection` and :mod:`.serving` (asyncio
+protocol), :mod:`.peers` and :mod:`.channel` (connection table, listener, call API).
+Every tunable is a field of :class:`ChannelOptions`.
 """
 
 from __future__ import annotations

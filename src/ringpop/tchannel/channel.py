@@ -5,20 +5,24 @@ every handshake, keeps one connection per peer (reusing a connection the peer
 opened to us when it advertised its own address) and serves calls on every
 connection, inbound or outbound. ``Channel("0.0.0.0:0")`` is an ephemeral client
 that never listens (admin tools).
+
+Longer than ~400 lines on purpose: this is the package's public object, and what
+is left here is only its API (identity, listen/close, handler registry, the call
+methods with ``call_json``'s typed overloads). The connection table is
+:mod:`.peers`, one connection's bytes and timers :mod:`.connection`, serving
+:mod:`.serving`, and the protocol :mod:`.core`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import platform
 import socket
-from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ringpop import __version__
+from ringpop._version import __version__
 from ringpop.tchannel.api import (
     Endpoint,
     Handler,
@@ -30,17 +34,11 @@ from ringpop.tchannel.api import (
 )
 from ringpop.tchannel.checksum import ChecksumType
 from ringpop.tchannel.connection import Connection
-from ringpop.tchannel.errors import CallTimeoutError, NetworkError, TChannelError
-from ringpop.tchannel.frames import (
-    MAX_ARG1_SIZE,
-    TRACING_SIZE,
-    ZERO_TRACING,
-    call_request_prefix,
-    encode_service_headers,
-    pack_ttl_tracing,
-)
+from ringpop.tchannel.errors import CallTimeoutError, NetworkError
+from ringpop.tchannel.frames import MAX_ARG1_SIZE
 from ringpop.tchannel.hostport import EPHEMERAL, split_host_port
 from ringpop.tchannel.options import DEFAULT_MAX_ARG_SIZE, ChannelOptions
+from ringpop.tchannel.peers import Peers
 from ringpop.tchannel.stale import DEFAULT_STALE_PERIOD
 
 if TYPE_CHECKING:
@@ -51,10 +49,8 @@ __all__ = ["Channel"]
 
 T = TypeVar("T")
 
-_MAX_TTL_MS = 0xFFFFFFFF
 
-
-class Channel:
+class Channel(Peers):
     """A TChannel endpoint: serve registered handlers and call peers.
 
     ``host_port`` is the address to listen on (``"127.0.0.1:3000"``; port 0
@@ -125,7 +121,6 @@ class Channel:
         self.handlers: dict[tuple[str, bytes], Endpoint] = {}
         #: Whether incoming calls are served (false once closing).
         self.accepting = True
-        self._ttl_cache = (0.0, 1)
         self._server: asyncio.Server | None = None
         self._listening = False
         self._closing = False
@@ -133,7 +128,6 @@ class Channel:
         self._peers: dict[str, Connection] = {}
         self._connecting: dict[str, asyncio.Task[Connection]] = {}
         self._connections: set[Connection] = set()
-        self._prefix_cache: dict[tuple[str, str, str], bytes] = {}
 
     # ----------------------------------------------------------------- identity
 
@@ -317,148 +311,6 @@ class Channel:
         """The handler registered for (service, arg1), if any."""
         return self.handlers.get((service, endpoint))
 
-    # ------------------------------------------------------------- connections
-
-    def connection_ready(self, conn: Connection) -> None:
-        """Track a connection whose handshake finished (reuse inbound ones by peer)."""
-        if self._closing:
-            conn.close()
-            return
-        peer = conn.peer
-        if peer and not conn.initiator:
-            existing = self._peers.get(peer)
-            if existing is None or existing.closed:
-                self._peers[peer] = conn
-
-    def connection_closed(self, conn: Connection) -> None:
-        """Forget a closed connection (the next call to its peer dials a new one)."""
-        if conn.stale:
-            self.stale_closed += 1
-        self._connections.discard(conn)
-        for peer, mapped in list(self._peers.items()):
-            if mapped is conn:
-                del self._peers[peer]
-
-    def _track(self, conn: Connection) -> None:
-        self._connections.add(conn)
-
-    def _accept(self) -> Connection:
-        conn = Connection(self, initiator=False)
-        self._track(conn)
-        return conn
-
-    def _accept_untracked(self) -> Connection:
-        return Connection(self, initiator=False)
-
-    def _tls_ready(self, protocol: asyncio.BaseProtocol) -> None:
-        """An inbound connection finished its TLS handshake."""
-        conn = protocol
-        assert isinstance(conn, Connection)
-        if not conn.closed:
-            self._connections.add(conn)
-
-    @property
-    def tls_handshake_failures(self) -> int:
-        """Inbound TLS handshakes that failed (0 without TLS)."""
-        return 0 if self._handshake_log is None else self._handshake_log.failures
-
-    @property
-    def connections(self) -> list[Connection]:
-        """All live connections (inbound and outbound)."""
-        return list(self._connections)
-
-    def peer_connection(self, peer: str) -> Connection | None:
-        """The connection used for calls to ``peer``, if one is open."""
-        conn = self._peers.get(peer)
-        return conn if conn is not None and conn.is_ready else None
-
-    async def _connection(self, peer: str, deadline: float) -> Connection:
-        conn = self._peers.get(peer)
-        if conn is not None and conn.is_ready:
-            return conn
-        if self._closing:
-            raise NetworkError("channel is closed")
-        loop = asyncio.get_running_loop()
-        task = self._connecting.get(peer)
-        if task is None:
-            host, port = split_host_port(peer)
-            task = loop.create_task(self._open(peer, host, port))
-            self._connecting[peer] = task
-            task.add_done_callback(partial(self._connect_done, peer))
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise CallTimeoutError(f"timed out connecting to {peer}")
-        try:
-            async with asyncio.timeout(remaining):
-                return await asyncio.shield(task)
-        except TimeoutError as exc:
-            if isinstance(exc, TChannelError):
-                raise
-            raise CallTimeoutError(f"timed out connecting to {peer}") from None
-
-    def _connect_done(self, peer: str, task: asyncio.Task[Connection]) -> None:
-        if self._connecting.get(peer) is task:
-            del self._connecting[peer]
-        if not task.cancelled():
-            task.exception()  # retrieved here: every caller may have timed out already
-
-    async def _open(self, peer: str, host: str, port: int) -> Connection:
-        loop = asyncio.get_running_loop()
-        conn: Connection | None = None
-
-        def factory() -> Connection:
-            nonlocal conn
-            conn = Connection(self, initiator=True, peer=peer)
-            self._track(conn)
-            return conn
-
-        tls: dict[str, Any] = {}
-        if self.tls is not None:
-            tls = {
-                "ssl": self.tls.client_context(),
-                "server_hostname": self.tls.server_hostname(host),
-                "ssl_handshake_timeout": self.options.init_timeout,
-            }
-        try:
-            async with asyncio.timeout(self.options.connect_timeout):
-                await loop.create_connection(factory, host, port, **tls)
-                assert conn is not None
-                await conn.ready
-        except TimeoutError as exc:  # before OSError: TimeoutError is an OSError
-            if conn is not None:
-                conn.abort()
-            if isinstance(exc, TChannelError):
-                raise
-            raise NetworkError(f"timed out connecting to {peer}") from None
-        except OSError as exc:
-            import ssl  # loaded already (asyncio imports it)
-
-            # Connected but not past the TLS handshake (the TCP connect itself can fail
-            # after the protocol was made: uvloop makes it first).
-            handshaking = (
-                tls
-                and conn is not None
-                and conn.transport is None
-                and isinstance(exc, ssl.SSLError | ConnectionAbortedError | ConnectionResetError)
-            )
-            if conn is not None:
-                conn.abort()
-            if handshaking:
-                from ringpop.tchannel.tls import describe_tls_error
-
-                reason = describe_tls_error(exc)
-                raise NetworkError(f"TLS handshake with {peer} failed: {reason}") from None
-            raise NetworkError(f"cannot connect to {peer}: {exc}") from None
-        except BaseException:
-            if conn is not None:
-                conn.abort()
-            raise
-        if self._closing:
-            conn.close()
-            raise NetworkError("channel is closed")
-        self._peers[peer] = conn
-        return conn
-
     # ------------------------------------------------------------------- calls
 
     async def call(
@@ -491,14 +343,23 @@ class Channel:
         conn = self._peers.get(peer)
         if conn is None or not conn.usable:
             conn, timeout = await self._connection_for_call(peer, timeout)
-        prefix, ttl_ms = self._request_prefix(service, scheme, caller, headers, tracing, timeout)
-        arg1 = endpoint.encode() if isinstance(endpoint, str) else endpoint
-        csum = self.options.checksum_type if checksum_type is None else checksum_type
-        fid, future = conn.start_call(prefix, arg1, arg2, arg3, csum, timeout)
+        options = self.options
+        fid, future = conn.start_call(
+            service,
+            endpoint.encode() if isinstance(endpoint, str) else endpoint,
+            arg2,
+            arg3,
+            options.checksum_type if checksum_type is None else checksum_type,
+            timeout,
+            scheme,
+            options.caller_name if caller is None else caller,
+            headers,
+            tracing,
+        )
         try:
             return await future
         except asyncio.CancelledError:
-            conn.abandon_call(fid, ttl_ms)
+            conn.abandon_call(fid, timeout)
             raise
 
     async def _connection_for_call(self, peer: str, timeout: float) -> tuple[Connection, float]:
@@ -512,35 +373,6 @@ class Channel:
         if remaining <= 0:
             raise CallTimeoutError(f"timed out connecting to {peer}")
         return conn, remaining
-
-    def _request_prefix(
-        self,
-        service: str,
-        scheme: str,
-        caller: str | None,
-        headers: dict[str, str] | None,
-        tracing: bytes | None,
-        timeout: float,
-    ) -> tuple[bytes, int]:
-        """The call req fields after flags (ttl, tracing, service, headers) and the ttl."""
-        last_timeout, ttl_ms = self._ttl_cache
-        if timeout != last_timeout:
-            ttl_ms = min(max(1, math.ceil(timeout * 1000)), _MAX_TTL_MS)
-            self._ttl_cache = (timeout, ttl_ms)
-        trace = ZERO_TRACING if tracing is None else tracing
-        if len(trace) != TRACING_SIZE:
-            raise ValueError("tracing must be 25 bytes")
-        caller_name = self.options.caller_name if caller is None else caller
-        if headers:
-            all_headers = {"as": scheme, "cn": caller_name, **headers}
-            return call_request_prefix(ttl_ms, trace, service, all_headers), ttl_ms
-        key = (service, scheme, caller_name)
-        block = self._prefix_cache.get(key)
-        if block is None:
-            block = encode_service_headers(service, {"as": scheme, "cn": caller_name})
-            if len(self._prefix_cache) < 256:
-                self._prefix_cache[key] = block
-        return pack_ttl_tracing(ttl_ms, trace) + block, ttl_ms
 
     @overload
     async def call_json(
@@ -609,13 +441,22 @@ class Channel:
         conn = self._peers.get(peer)
         if conn is None or not conn.usable:
             conn, timeout = await self._connection_for_call(peer, timeout)
-        prefix, ttl_ms = self._request_prefix(service, scheme, caller, headers, None, timeout)
-        csum = self.options.checksum_type if checksum_type is None else checksum_type
-        fid, future = conn.start_call(prefix, endpoint.encode(), arg2, arg3, csum, timeout)
+        options = self.options
+        fid, future = conn.start_call(
+            service,
+            endpoint.encode(),
+            arg2,
+            arg3,
+            options.checksum_type if checksum_type is None else checksum_type,
+            timeout,
+            scheme,
+            options.caller_name if caller is None else caller,
+            headers,
+        )
         try:
             response = await future
         except asyncio.CancelledError:
-            conn.abandon_call(fid, ttl_ms)
+            conn.abandon_call(fid, timeout)
             raise
         if response.code:
             raise application_error(response)

@@ -1,62 +1,37 @@
 """One TChannel connection on asyncio: drives a :class:`ConnectionCore` over a transport.
 
-The same class serves both directions: it sends our calls and matches their
-responses by id, and it runs handlers for the peer's calls, answering on this
-connection. Writes made while processing received bytes, and writes from
-handlers finishing in the same loop iteration, are coalesced into one
-``transport.write``.
+The core does the protocol both ways (encoding, parsing, ids, the table of our
+outstanding calls and their deadlines); this driver moves bytes, keeps one timer
+for the core's next deadline, resolves the futures of our calls and runs
+handlers for the peer's calls. Writes made while processing received bytes, and
+writes from handlers finishing in the same loop iteration, are coalesced into
+one ``transport.write``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import socket
 import struct
-from collections.abc import Awaitable
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
-from ringpop.tchannel.api import (
-    CODE_APPLICATION_ERROR,
-    Endpoint,
-    Request,
-    Response,
-    dump_json,
-    load_json,
-)
-from ringpop.tchannel.core import (
-    ConnectionCore,
+from ringpop.tchannel.api import Response
+from ringpop.tchannel.core import ConnectionCore
+from ringpop.tchannel.deadlines import Deadlines
+from ringpop.tchannel.errors import CallTimeoutError, NetworkError, ProtocolError, TChannelError
+from ringpop.tchannel.events import (
+    CallAnswered,
+    CallExpired,
+    CallFailed,
     HandshakeComplete,
     ProtocolFailure,
-    ResponseFailed,
 )
-from ringpop.tchannel.deadlines import Deadlines
-from ringpop.tchannel.errors import (
-    ApplicationError,
-    BadRequestError,
-    CallTimeoutError,
-    ErrorCode,
-    NetworkError,
-    ProtocolError,
-    TChannelError,
-    error_for_code,
-)
-from ringpop.tchannel.fragments import CompleteMessage, encode_call
-from ringpop.tchannel.frames import (
-    MAX_ARG1_SIZE,
-    NO_ID,
-    CallResponse,
-    Cancel,
-    ErrorFrame,
-    PingResponse,
-    encode_call_headers,
-    pack_code_tracing,
-)
+from ringpop.tchannel.fragments import CompleteMessage
+from ringpop.tchannel.frames import Cancel
 from ringpop.tchannel.hostport import EPHEMERAL
-from ringpop.tchannel.options import ChannelOptions
-from ringpop.tchannel.stale import StaleWatch
+from ringpop.tchannel.serving import ConnectionHost, Serving
 
 __all__ = ["Connection", "ConnectionHost"]
 
@@ -71,38 +46,6 @@ def _copy_error(error: TChannelError) -> TChannelError:
         return error
 
 
-class ConnectionHost(Protocol):
-    """What a connection needs from the channel that owns it."""
-
-    options: ChannelOptions
-
-    def init_headers(self) -> dict[str, str]:
-        """Headers of our init request/response."""
-        ...
-
-    #: Registered endpoints by (service, arg1).
-    handlers: dict[tuple[str, bytes], Endpoint]
-    #: False once the channel is closing (new calls are declined).
-    accepting: bool
-
-    def connection_ready(self, conn: Connection) -> None:
-        """The handshake of ``conn`` completed."""
-        ...
-
-    def connection_closed(self, conn: Connection) -> None:
-        """``conn`` is gone."""
-        ...
-
-
-def _response_headers_block(scheme: str, cache: dict[str, bytes]) -> bytes:
-    block = cache.get(scheme)
-    if block is None:
-        block = encode_call_headers({"as": scheme})
-        if len(cache) < 64:
-            cache[scheme] = block
-    return block
-
-
 _RECEIVE_BUFFER = 64 * 1024
 
 
@@ -115,7 +58,7 @@ def _discard_unsent(transport: asyncio.BaseTransport) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-class Connection(asyncio.BufferedProtocol):
+class Connection(Serving, asyncio.BufferedProtocol):
     """A TChannel connection; created by :class:`~ringpop.tchannel.Channel`.
 
     A buffered protocol: the loop reads into one reusable buffer instead of
@@ -133,6 +76,7 @@ class Connection(asyncio.BufferedProtocol):
             init_headers=host.init_headers(),
             max_arg_size=options.max_arg_size,
             max_buffered=options.max_buffered,
+            stale_period=options.stale_period,
         )
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
@@ -143,22 +87,19 @@ class Connection(asyncio.BufferedProtocol):
         self.ready: asyncio.Future[None] = self._loop.create_future()
         self.closed = False
         self._close_error: TChannelError | None = None
-        self._pending: dict[int, asyncio.Future[Any]] = {}
         self._inbound: dict[int, asyncio.Task[None]] = {}
         self._cancel_reasons: dict[int, tuple[int, str]] = {}
         self._wbuf: list[bytes] = []
         self._flush_scheduled = False
         self._receiving = False
         self._init_timer: asyncio.TimerHandle | None = None
-        self._res_headers: dict[str, bytes] = {}
-        self._call_deadlines = Deadlines(self._loop, self._expire)
+        self._timer: asyncio.TimerHandle | None = None  # at the core's next deadline
+        self._timer_at = 0.0
         self._serve_deadlines = Deadlines(self._loop, self._handler_expired)
         #: Handshake done and not closed: calls can be sent.
         self.usable = False
         self.lost: asyncio.Future[None] = self._loop.create_future()
         self._rbuf = memoryview(bytearray(_RECEIVE_BUFFER))
-        self._stale = StaleWatch(options.stale_period)
-        self._stale_timer: asyncio.TimerHandle | None = None
         #: Closed because calls timed out and the peer sent nothing (see ``stale.py``).
         self.stale = False
 
@@ -190,26 +131,22 @@ class Connection(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed received bytes to the core and act on the events."""
-        core = self.core
-        if self._stale.since is not None:
-            self._stale.read()  # the peer is talking: earlier timeouts were just slow calls
         self._receiving = True
         try:
-            for event in core.receive(data):
+            for event in self.core.receive(data):
                 kind = type(event)
-                if kind is CompleteMessage:
-                    if type(event.first) is CallResponse:  # type: ignore[union-attr]
-                        self._on_response(event)  # type: ignore[arg-type]
-                    else:
-                        self._on_request(event)  # type: ignore[arg-type]
-                elif kind is ErrorFrame:
-                    self._on_error_frame(event)  # type: ignore[arg-type]
-                elif kind is PingResponse:
-                    self._resolve(event.id, None)  # type: ignore[union-attr]
+                if kind is CallAnswered:
+                    future = event.tag  # type: ignore[union-attr]
+                    if not future.done():
+                        future.set_result(event.response)  # type: ignore[union-attr]
+                elif kind is CompleteMessage:
+                    self._on_request(event)  # type: ignore[arg-type]
+                elif kind is CallFailed:
+                    future = event.tag  # type: ignore[union-attr]
+                    if not future.done():
+                        future.set_exception(event.error)  # type: ignore[union-attr]
                 elif kind is Cancel:
                     self._on_cancel(event)  # type: ignore[arg-type]
-                elif kind is ResponseFailed:
-                    self._reject(event.id, ProtocolError(event.message))  # type: ignore[union-attr]
                 elif kind is HandshakeComplete:
                     self._on_handshake(event)  # type: ignore[arg-type]
                 elif kind is ProtocolFailure:
@@ -246,11 +183,11 @@ class Connection(asyncio.BufferedProtocol):
     @property
     def in_flight(self) -> int:
         """Calls outstanding in either direction."""
-        return len(self._pending) + len(self._inbound)
+        return len(self.core.calls) + len(self._inbound)
 
     def drain_waitables(self) -> list[asyncio.Future[Any]]:
         """Futures/tasks of in-flight calls (for graceful close)."""
-        return [*self._pending.values(), *self._inbound.values()]
+        return [*self.core.calls.tags(), *self._inbound.values()]
 
     def close(self) -> None:
         """Flush and close (pending calls fail with ``NetworkError``)."""
@@ -278,110 +215,97 @@ class Connection(asyncio.BufferedProtocol):
 
     def start_call(
         self,
-        prefix: bytes,
+        service: str,
         arg1: bytes,
         arg2: bytes,
         arg3: bytes,
         checksum_type: int,
         timeout: float,
+        scheme: str,
+        caller: str,
+        headers: dict[str, str] | None = None,
+        tracing: bytes | None = None,
     ) -> tuple[int, asyncio.Future[Response]]:
         """Send a call request; its id and the future of its response.
 
-        The future fails with a :class:`TChannelError` on an error frame, after
-        ``timeout`` seconds, or when the connection goes. A caller that stops
-        waiting must call :meth:`abandon_call`.
+        The arguments are :meth:`ConnectionCore.send_request`'s. The future
+        fails with a :class:`TChannelError` on an error frame, after ``timeout``
+        seconds, or when the connection goes. A caller that stops waiting must
+        call :meth:`abandon_call`.
         """
         if self.closed:
             raise self._close_error or NetworkError("connection closed")
-        if len(arg1) > MAX_ARG1_SIZE:
-            raise ValueError(f"arg1 longer than {MAX_ARG1_SIZE} bytes")
-        fid = self.core.next_id()
-        pending = self._pending
-        while fid in pending:
-            fid = self.core.next_id()
-        frames = encode_call(fid, False, prefix, (arg1, arg2, arg3), checksum_type)
         future: asyncio.Future[Response] = self._loop.create_future()
-        pending[fid] = future
-        self._write(frames[0] if len(frames) == 1 else b"".join(frames))
-        self._call_deadlines.add(fid, timeout)
+        deadline = self._loop.time() + timeout
+        fid, data = self.core.send_request(
+            future,
+            deadline,
+            timeout,
+            service,
+            arg1,
+            arg2,
+            arg3,
+            checksum_type,
+            scheme,
+            caller,
+            headers,
+            tracing,
+        )
+        self._write(data)
+        if self._timer is None or deadline < self._timer_at:
+            self._arm(deadline)
         return fid, future
 
-    def abandon_call(self, fid: int, ttl_ms: int) -> None:
-        """The caller gave up on call ``fid``: forget it and send a cancel frame."""
-        self._call_deadlines.discard(fid)
-        if self._pending.pop(fid, None) is not None and not self.closed:
-            self.core.forget_response(fid)
-            self._write(self.core.cancel_frame(fid, ttl_ms, "cancelled by caller"))
-
-    async def call(
-        self,
-        prefix: bytes,
-        arg1: bytes,
-        arg2: bytes,
-        arg3: bytes,
-        checksum_type: int,
-        timeout: float,
-        ttl_ms: int,
-    ) -> Response:
-        """Send a call request and wait for its response (or error) for ``timeout`` s."""
-        fid, future = self.start_call(prefix, arg1, arg2, arg3, checksum_type, timeout)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            self.abandon_call(fid, ttl_ms)
-            raise
+    def abandon_call(self, fid: int, timeout: float) -> None:
+        """The caller gave up on call ``fid`` (of ``timeout`` s): forget it, send a cancel."""
+        cancel = self.core.send_cancel(fid, timeout)
+        if cancel and not self.closed:
+            self._write(cancel)
 
     async def ping(self, timeout: float) -> None:
         """Protocol-level ping (0xD0/0xD1) bounded by ``timeout`` seconds."""
         if self.closed:
             raise self._close_error or NetworkError("connection closed")
-        fid = self.core.next_id()
-        while fid in self._pending:
-            fid = self.core.next_id()
         future: asyncio.Future[None] = self._loop.create_future()
-        self._pending[fid] = future
-        self._write(self.core.ping_frame(fid))
-        self._call_deadlines.add(fid, timeout)
+        deadline = self._loop.time() + timeout
+        fid, data = self.core.send_ping(future, deadline)
+        self._write(data)
+        if self._timer is None or deadline < self._timer_at:
+            self._arm(deadline)
         try:
             await future
         finally:
-            self._call_deadlines.discard(fid)
-            self._pending.pop(fid, None)
+            self.core.drop_call(fid)
 
-    def _expire(self, fid: int) -> None:
-        future = self._pending.pop(fid, None)
-        if future is not None and not future.done():
-            self.core.forget_response(fid)
-            future.set_exception(
-                CallTimeoutError(f"no response from {self.peer} within the call timeout")
-            )
+    def _arm(self, at: float) -> None:
+        """Wake up at ``at`` (loop time) to let the core expire calls."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self._loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """A deadline came: fail the calls the core expired, or close a stale connection."""
+        self._timer = None
         if self.closed:
             return
-        if self._stale.timed_out(self._loop.time()):
-            self._go_stale()
-        elif self._stale_timer is None:
-            self._arm_stale_timer()
+        for event in self.core.expire(self._loop.time()):
+            if type(event) is CallExpired:
+                future = event.tag
+                if not future.done():
+                    future.set_exception(
+                        CallTimeoutError(f"no response from {self.peer} within the call timeout")
+                    )
+            else:
+                self._go_stale(event.quiet)  # type: ignore[union-attr]
+                return
+        if self._timer is None:
+            at = self.core.calls.next_deadline()
+            if at is not None:
+                self._arm(at)
 
-    def _arm_stale_timer(self) -> None:
-        """Check for staleness when the watch is next due (if a timeout is pending)."""
-        due = self._stale.due()
-        if due is not None:
-            self._stale_timer = self._loop.call_at(due, self._check_stale)
-
-    def _check_stale(self) -> None:
-        """The stale period after a timeout passed: stale if nothing was read since."""
-        self._stale_timer = None
-        if self.closed:
-            return
-        if self._stale.check(self._loop.time()):
-            self._go_stale()
-            return
-        self._arm_stale_timer()  # a later timeout (after a read) restarted the watch
-
-    def _go_stale(self) -> None:
+    def _go_stale(self, quiet: float) -> None:
         """Close a stale connection: calls fail now, nothing queued is ever sent."""
-        since = self._stale.since
-        quiet = self._loop.time() - since if since is not None else 0.0
         peer = self.peer or self.socket_peer
         log.warning(
             "closing stale connection to %s: calls timed out and nothing was read for %.1f s",
@@ -394,207 +318,6 @@ class Connection(asyncio.BufferedProtocol):
                 f"connection to {peer} is stale (calls timed out, nothing read for {quiet:.1f} s)"
             )
         )
-
-    def _resolve(self, fid: int, value: object) -> None:
-        future = self._pending.pop(fid, None)
-        self._call_deadlines.discard(fid)
-        if future is not None and not future.done():
-            future.set_result(value)
-
-    def _reject(self, fid: int, error: TChannelError) -> None:
-        future = self._pending.pop(fid, None)
-        self._call_deadlines.discard(fid)
-        if future is not None and not future.done():
-            future.set_exception(error)
-
-    def _on_response(self, message: CompleteMessage) -> None:
-        first = message.first
-        fid = first.id
-        future = self._pending.pop(fid, None)
-        if future is None or future.done():
-            return  # late response to a call that timed out or was cancelled
-        self._call_deadlines.discard(fid)
-        future.set_result(Response(message.arg2, message.arg3, first.code, first.headers))  # type: ignore[union-attr]
-
-    def _on_error_frame(self, frame: ErrorFrame) -> None:
-        if frame.id == NO_ID:
-            self._fatal(ProtocolError(f"peer reported a protocol error: {frame.message}"))
-            return
-        self._reject(frame.id, error_for_code(frame.code, frame.message))
-
-    # ----------------------------------------------------------------- calls in
-
-    def _on_request(self, message: CompleteMessage) -> None:
-        first = message.first
-        fid = first.id
-        tracing = first.tracing
-        if not self._host.accepting:
-            self._send_error(fid, ErrorCode.DECLINED, "channel is closing", tracing)
-            return
-        if fid in self._inbound:
-            self._send_error(fid, ErrorCode.BAD_REQUEST, f"duplicate request id {fid}", tracing)
-            return
-        if len(self._inbound) >= self._options.max_concurrent_requests:
-            self._send_error(fid, ErrorCode.BUSY, "too many concurrent requests", tracing)
-            return
-        service = first.service  # type: ignore[union-attr]
-        endpoint = self._host.handlers.get((service, message.arg1))
-        if endpoint is None:
-            method = message.arg1.decode("utf-8", "replace")
-            self._send_error(
-                fid,
-                ErrorCode.BAD_REQUEST,
-                f'no handler for service "{service}" and method "{method}"',
-                tracing,
-            )
-            return
-        ttl = first.ttl / 1000.0  # type: ignore[union-attr]
-        request = Request(
-            service,
-            message.arg1,
-            message.arg2,
-            message.arg3,
-            first.headers,
-            self.peer or self.socket_peer,
-            ttl,
-            tracing,
-            fid,
-            first.checksum_type,
-        )
-        if endpoint.plain:
-            self._serve_now(request, endpoint)
-        else:
-            self._inbound[fid] = self._loop.create_task(self._serve(request, endpoint))
-
-    @staticmethod
-    def _invoke(request: Request, endpoint: Endpoint) -> Any:
-        """Call the handler: its result, or an awaitable of it."""
-        if endpoint.json:
-            try:
-                body = load_json(request.arg3)
-            except ValueError as exc:
-                raise BadRequestError(f"invalid JSON body: {exc}") from None
-            return endpoint.handler(request, body)
-        return endpoint.handler(request)
-
-    @staticmethod
-    def _response(endpoint: Endpoint, result: Any) -> Response:
-        if type(result) is Response:
-            return result
-        if endpoint.json:
-            return Response(b"", dump_json(result))
-        raise TypeError(f"handler returned {result!r:.80}, not a Response")
-
-    def _serve_now(self, request: Request, endpoint: Endpoint) -> None:
-        """Run a plain-function handler right away; await it in a task only if it must."""
-        try:
-            result = self._invoke(request, endpoint)
-            if inspect.isawaitable(result):
-                task = self._loop.create_task(self._serve(request, endpoint, result))
-                self._inbound[request.id] = task
-                return
-            response = self._response(endpoint, result)
-        except Exception as exc:
-            self._handler_failed(request, exc)
-            return
-        self._respond(request, response)
-
-    async def _serve(
-        self, request: Request, endpoint: Endpoint, started: Awaitable[Any] | None = None
-    ) -> None:
-        """Run a handler as a task, bounded by the request's ttl."""
-        fid = request.id
-        deadlines = self._serve_deadlines
-        deadlines.add(fid, request.ttl)
-        try:
-            try:
-                if started is not None:
-                    result = await started
-                elif endpoint.json:
-                    try:
-                        body = load_json(request.arg3)
-                    except ValueError as exc:
-                        raise BadRequestError(f"invalid JSON body: {exc}") from None
-                    result = await endpoint.handler(request, body)
-                else:
-                    result = await endpoint.handler(request)
-                response = result if type(result) is Response else self._response(endpoint, result)
-            except asyncio.CancelledError:
-                reason = self._cancel_reasons.pop(fid, None)
-                if reason is None:
-                    raise
-                self._send_error(fid, reason[0], reason[1], request.tracing)
-                return
-            except Exception as exc:
-                self._handler_failed(request, exc)
-                return
-        finally:
-            deadlines.discard(fid)
-            self._inbound.pop(fid, None)
-            if self._cancel_reasons:
-                self._cancel_reasons.pop(fid, None)
-        self._respond(request, response)
-
-    def _handler_failed(self, request: Request, exc: Exception) -> None:
-        """Answer for a handler that raised: app error, its error frame, or unexpected."""
-        if isinstance(exc, ApplicationError):
-            self._respond(request, Response.application_error(exc.type, exc.message))
-        elif isinstance(exc, TChannelError):
-            self._send_error(request.id, exc.code, exc.message or str(exc), request.tracing)
-        else:
-            log.error("handler for %s %r failed", request.service, request.endpoint, exc_info=exc)
-            self._send_error(
-                request.id, ErrorCode.UNEXPECTED, f"{type(exc).__name__}: {exc}", request.tracing
-            )
-
-    def _respond(self, request: Request, response: Response) -> None:
-        """Send ``response`` to ``request`` (as echoed, checksum type echoed for 1/3)."""
-        if self.closed:
-            return
-        fid = request.id
-        headers = response.headers
-        if not headers:
-            scheme = request.headers.get("as", "raw")
-            block = self._res_headers.get(scheme)
-            if block is None:
-                block = _response_headers_block(scheme, self._res_headers)
-        else:
-            if "as" not in headers:
-                headers = {"as": request.headers.get("as", "raw"), **headers}
-            block = encode_call_headers(headers)
-        code = response.code
-        if code != 0 and code != CODE_APPLICATION_ERROR:
-            code = CODE_APPLICATION_ERROR
-        checksum_type = request.checksum_type
-        if checksum_type != 1 and checksum_type != 3:
-            checksum_type = 0
-        prefix = pack_code_tracing(code, request.tracing) + block
-        try:
-            frames = encode_call(
-                fid, True, prefix, (b"", response.arg2, response.arg3), checksum_type
-            )
-        except (ValueError, struct.error) as exc:
-            self._send_error(fid, ErrorCode.UNEXPECTED, f"bad response: {exc}", request.tracing)
-            return
-        self._write(frames[0] if len(frames) == 1 else b"".join(frames))
-
-    def _handler_expired(self, fid: int) -> None:
-        task = self._inbound.get(fid)
-        if task is not None and not task.done():
-            self._cancel_reasons[fid] = (ErrorCode.TIMEOUT, "request timed out (ttl expired)")
-            task.cancel()
-
-    def _on_cancel(self, frame: Cancel) -> None:
-        task = self._inbound.get(frame.id)
-        if task is not None and not task.done():
-            why = f": {frame.why}" if frame.why else ""
-            self._cancel_reasons[frame.id] = (ErrorCode.CANCELLED, f"request cancelled{why}")
-            task.cancel()
-
-    def _send_error(self, fid: int, code: int, message: str, tracing: bytes) -> None:
-        if len(tracing) != 25:
-            tracing = bytes(25)
-        self._write(self.core.error_frame(fid, code, message, tracing))
 
     # -------------------------------------------------------------- handshake
 
@@ -675,11 +398,10 @@ class Connection(asyncio.BufferedProtocol):
             return
         self.closed = True
         self.usable = False
-        self._call_deadlines.close()
         self._serve_deadlines.close()
-        if self._stale_timer is not None:
-            self._stale_timer.cancel()
-            self._stale_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._close_error is None:
             self._close_error = error
         if self._init_timer is not None:
@@ -688,9 +410,7 @@ class Connection(asyncio.BufferedProtocol):
         if not self.ready.done():
             self.ready.set_exception(error)
             self.ready.exception()  # mark retrieved: callers may have given up
-        pending = list(self._pending.values())
-        self._pending.clear()
-        for future in pending:
+        for future in self.core.calls.take_all():
             if not future.done():
                 future.set_exception(_copy_error(error))
         for task in list(self._inbound.values()):

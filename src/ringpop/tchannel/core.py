@@ -1,41 +1,45 @@
 """Sans-IO state machine of one TChannel connection (spec tchannel.md §4, §5-§13).
 
-:class:`ConnectionCore` owns the handshake, frame parsing, message reassembly,
-request ids and the frames sent automatically (init res, ping res, error frames
-for bad input). It never touches a socket or a clock: the driver feeds received
-bytes to :meth:`ConnectionCore.receive`, acts on the returned events, and writes
-whatever :attr:`ConnectionCore.outbox` holds.
+:class:`ConnectionCore` owns the protocol in both directions, as h11 does for
+HTTP: the handshake, frame parsing, message reassembly and validation, the
+frames sent automatically (init res, ping res, error frames for bad input), the
+encoding of our call requests, responses, errors, pings and cancels (headers,
+ttl, tracing, checksums, fragmentation), and the table of our outstanding calls
+(ids, deadlines, the stale-connection rule). It never touches a socket or a
+clock: the driver
 
-Events returned by ``receive``:
-
-* :class:`HandshakeComplete` - the peer's init headers; calls may flow.
-* :class:`~ringpop.tchannel.fragments.CompleteMessage` - a whole call request
-  (``first`` is a ``CallRequest``) or call response (``first`` is a ``CallResponse``).
-* :class:`~ringpop.tchannel.frames.ErrorFrame` - the peer failed our request ``id``.
-* :class:`~ringpop.tchannel.frames.PingResponse` and ``Cancel`` frames.
-* :class:`ResponseFailed` - a response for request ``id`` was unusable (bad checksum).
-* :class:`ProtocolFailure` - fatal: a protocol error frame is queued; write the
-  outbox and close the connection. Nothing more is parsed afterwards.
+* feeds received bytes to :meth:`~ConnectionCore.receive` and acts on the
+  returned events (:mod:`ringpop.tchannel.events`), then writes whatever
+  :attr:`~ConnectionCore.outbox` holds;
+* writes the bytes the ``send_*`` methods return;
+* calls :meth:`~ConnectionCore.expire` with the current time when
+  ``calls.next_deadline()`` (a time on the same clock as the deadlines it
+  passed in) comes.
 """
 
 from __future__ import annotations
 
+import struct
 from enum import Enum
-from typing import TypeAlias
+from typing import Any
 
-import msgspec
-
-from ringpop.tchannel.errors import ErrorCode, ProtocolError
-from ringpop.tchannel.fragments import (
-    CompleteMessage,
-    MessageAssembler,
-    MessageRejectedError,
-    encode_call,
+from ringpop.tchannel.api import CODE_APPLICATION_ERROR, Request, Response
+from ringpop.tchannel.calls import CallTable, HeaderBlocks, ttl_ms
+from ringpop.tchannel.errors import ErrorCode, ProtocolError, error_for_code
+from ringpop.tchannel.events import (
+    CallAnswered,
+    CallExpired,
+    CallFailed,
+    Event,
+    HandshakeComplete,
+    ProtocolFailure,
 )
+from ringpop.tchannel.fragments import MessageAssembler, MessageRejectedError, encode_call
 from ringpop.tchannel.frames import (
     MAX_ARG1_SIZE,
     NO_ID,
     PROTOCOL_VERSION,
+    TRACING_SIZE,
     ZERO_TRACING,
     CallRequest,
     CallRequestContinue,
@@ -51,17 +55,12 @@ from ringpop.tchannel.frames import (
     encode_error,
     encode_frame,
     encode_ping,
+    pack_code_tracing,
 )
 from ringpop.tchannel.hostport import validate_host_port
+from ringpop.tchannel.stale import DEFAULT_STALE_PERIOD
 
-__all__ = [
-    "ConnectionCore",
-    "Event",
-    "HandshakeComplete",
-    "ProtocolFailure",
-    "ResponseFailed",
-    "State",
-]
+__all__ = ["ConnectionCore", "State"]
 
 
 class State(Enum):
@@ -72,40 +71,6 @@ class State(Enum):
     READY = "ready"
     CLOSED = "closed"
 
-
-class HandshakeComplete(msgspec.Struct):
-    """The init handshake finished; ``headers`` are the peer's init headers."""
-
-    headers: dict[str, str]
-
-    @property
-    def host_port(self) -> str:
-        """The peer's advertised ``host_port`` (``0.0.0.0:0`` if it does not listen)."""
-        return self.headers.get("host_port", "0.0.0.0:0")
-
-
-class ProtocolFailure(msgspec.Struct):
-    """Fatal protocol error; the connection must be closed after the outbox is sent."""
-
-    message: str
-
-
-class ResponseFailed(msgspec.Struct):
-    """The response to our request ``id`` could not be accepted."""
-
-    id: int
-    message: str
-
-
-Event: TypeAlias = (
-    HandshakeComplete
-    | CompleteMessage
-    | ErrorFrame
-    | PingResponse
-    | Cancel
-    | ResponseFailed
-    | ProtocolFailure
-)
 
 _DEFAULT_MAX_ARG_SIZE = 16 * 1024 * 1024
 
@@ -121,14 +86,16 @@ class ConnectionCore:
     request). ``init_headers`` are the headers of our init req/res; they must
     include ``host_port`` and ``process_name``. ``max_arg_size`` bounds the
     arguments of one received message; ``max_buffered`` (default four times that)
-    bounds all partially received messages together.
+    bounds all partially received messages together. ``stale_period`` is the
+    stale-connection rule's period (0 disables it; see :mod:`.stale`).
     """
 
     __slots__ = (
-        "_last_id",
+        "_blocks",
         "_reader",
         "_requests",
         "_responses",
+        "calls",
         "init_headers",
         "initiator",
         "outbox",
@@ -143,6 +110,7 @@ class ConnectionCore:
         init_headers: dict[str, str],
         max_arg_size: int = _DEFAULT_MAX_ARG_SIZE,
         max_buffered: int | None = None,
+        stale_period: float = DEFAULT_STALE_PERIOD,
     ) -> None:
         if max_arg_size <= 0:
             raise ValueError("max_arg_size must be positive")
@@ -150,14 +118,20 @@ class ConnectionCore:
         self.init_headers = dict(init_headers)
         self.state = State.AWAIT_INIT_RES if initiator else State.AWAIT_INIT_REQ
         self.remote_headers: dict[str, str] = {}
+        #: Frames queued by :meth:`receive` (automatic replies) and :meth:`start`.
         self.outbox: list[bytes] = []
         self._reader = FrameReader()
         buffered = max_buffered if max_buffered is not None else 4 * max_arg_size
         self._requests = MessageAssembler(max_arg_size, buffered)
         self._responses = MessageAssembler(max_arg_size, buffered)
-        self._last_id = 0
+        #: Our outstanding calls (ids, tags, deadlines); the driver only reads it.
+        self.calls = CallTable(stale_period)
+        self._blocks = HeaderBlocks()
 
-    # ------------------------------------------------------------------ sending
+    @property
+    def ready(self) -> bool:
+        """Whether the handshake is done and the connection not failed."""
+        return self.state is State.READY
 
     def start(self) -> None:
         """Queue the init request (initiator only; call once, first)."""
@@ -167,55 +141,7 @@ class ConnectionCore:
 
     def next_id(self) -> int:
         """The next message id of this side: 1, 2, ... skipping ``0xFFFFFFFF``, wrapping to 1."""
-        last = self._last_id + 1
-        if last >= NO_ID:
-            last = 1
-        self._last_id = last
-        return last
-
-    @property
-    def ready(self) -> bool:
-        """Whether the handshake is done and the connection not failed."""
-        return self.state is State.READY
-
-    def request_frames(
-        self,
-        frame_id: int,
-        prefix: bytes,
-        arg1: bytes,
-        arg2: bytes,
-        arg3: bytes,
-        checksum_type: int,
-    ) -> list[bytes]:
-        """Frames of a call request; ``prefix`` from ``frames.call_request_prefix``."""
-        if len(arg1) > MAX_ARG1_SIZE:
-            raise ValueError(f"arg1 longer than {MAX_ARG1_SIZE} bytes")
-        return encode_call(frame_id, False, prefix, (arg1, arg2, arg3), checksum_type)
-
-    def response_frames(
-        self, frame_id: int, prefix: bytes, arg2: bytes, arg3: bytes, checksum_type: int
-    ) -> list[bytes]:
-        """Frames of a call response (arg1 empty); ``prefix`` from ``call_response_prefix``."""
-        return encode_call(frame_id, True, prefix, (b"", arg2, arg3), checksum_type)
-
-    @staticmethod
-    def error_frame(frame_id: int, code: int, message: str, tracing: bytes = ZERO_TRACING) -> bytes:
-        """An error frame failing the peer's request ``frame_id``."""
-        return encode_error(frame_id, code, message, tracing)
-
-    @staticmethod
-    def ping_frame(frame_id: int) -> bytes:
-        """A ping request."""
-        return encode_ping(frame_id)
-
-    @staticmethod
-    def cancel_frame(frame_id: int, ttl: int, why: str, tracing: bytes = ZERO_TRACING) -> bytes:
-        """A cancel frame for our outstanding request ``frame_id``."""
-        return encode_frame(Cancel(frame_id, ttl, tracing, why))
-
-    def forget_response(self, frame_id: int) -> None:
-        """Skip the rest of a partially received response to a call we gave up on."""
-        self._responses.discard(frame_id)
+        return self.calls.next_id()
 
     def fail(self, message: str) -> None:
         """Queue a fatal protocol error frame and stop parsing (local decision)."""
@@ -223,10 +149,118 @@ class ConnectionCore:
             self.outbox.append(encode_error(NO_ID, ErrorCode.FATAL, message))
             self.state = State.CLOSED
 
-    # ---------------------------------------------------------------- receiving
+    # ------------------------------------------------------------ our calls
+
+    def send_request(
+        self,
+        tag: Any,
+        deadline: float,
+        timeout: float,
+        service: str,
+        arg1: bytes,
+        arg2: bytes,
+        arg3: bytes,
+        checksum_type: int,
+        scheme: str = "raw",
+        caller: str = "",
+        headers: dict[str, str] | None = None,
+        tracing: bytes | None = None,
+    ) -> tuple[int, bytes]:
+        """Encode a call request and remember it; its id and the bytes to write.
+
+        ``tag`` (anything but ``None``) comes back in the call's event;
+        ``deadline`` is when :meth:`expire` gives up on it; ``timeout`` (seconds)
+        is sent as the ttl. ``scheme`` and ``caller`` are the ``as`` and ``cn``
+        headers, ``headers`` extra transport headers, ``tracing`` the 25-byte
+        span (zeros by default). Raises ``ValueError`` for fields that do not fit.
+        """
+        if len(arg1) > MAX_ARG1_SIZE:
+            raise ValueError(f"arg1 longer than {MAX_ARG1_SIZE} bytes")
+        prefix = self._blocks.request_prefix(timeout, service, scheme, caller, headers, tracing)
+        fid = self.calls.add(tag, deadline)
+        try:
+            frames = encode_call(fid, False, prefix, (arg1, arg2, arg3), checksum_type)
+        except BaseException:
+            self.calls.pop(fid)
+            raise
+        return fid, frames[0] if len(frames) == 1 else b"".join(frames)
+
+    def send_ping(self, tag: Any, deadline: float) -> tuple[int, bytes]:
+        """A protocol ping (answered by the peer's core): its id and bytes, as a call."""
+        fid = self.calls.add(tag, deadline)
+        return fid, encode_ping(fid)
+
+    def send_cancel(self, fid: int, timeout: float) -> bytes:
+        """Give up on our call ``fid``: forget it; the cancel frame (``b""`` if not outstanding).
+
+        ``timeout`` is the call's (the cancel repeats its ttl).
+        """
+        if self._forget(fid) is None:
+            return b""
+        return encode_frame(Cancel(fid, ttl_ms(timeout), ZERO_TRACING, "cancelled by caller"))
+
+    def drop_call(self, fid: int) -> bool:
+        """Forget our call ``fid`` without telling the peer; whether it was outstanding."""
+        return self._forget(fid) is not None
+
+    def _forget(self, fid: int) -> Any:
+        tag = self.calls.pop(fid)
+        if tag is not None:
+            self._responses.discard(fid)  # skip the rest of a fragmented response
+        return tag
+
+    def expire(self, now: float) -> list[Event]:
+        """Time is ``now``: :class:`CallExpired` for each overdue call, in order.
+
+        A :class:`ConnectionStale` (always last) says the stale rule fired; the
+        calls still outstanding then are the driver's to fail as it aborts.
+        """
+        events = self.calls.expire(now)
+        for event in events:
+            if type(event) is CallExpired:
+                self._responses.discard(event.id)
+        return events
+
+    # ------------------------------------------------------- answering peers
+
+    def send_response(self, request: Request, response: Response) -> bytes:
+        """The frames answering the peer's ``request`` (checksum type echoed for 1 and 3).
+
+        Response headers default to the request's ``as``; codes other than 0
+        are sent as 0x01 (application error). A response that cannot be encoded
+        is answered with an ``unexpected`` error frame instead.
+        """
+        code = response.code
+        if code != 0 and code != CODE_APPLICATION_ERROR:
+            code = CODE_APPLICATION_ERROR
+        checksum_type = request.checksum_type
+        if checksum_type != 1 and checksum_type != 3:
+            checksum_type = 0
+        fid = request.id
+        try:
+            block = self._blocks.response_headers(response.headers, request.headers)
+            prefix = pack_code_tracing(code, request.tracing) + block
+            frames = encode_call(
+                fid, True, prefix, (b"", response.arg2, response.arg3), checksum_type
+            )
+        except (ValueError, struct.error) as exc:
+            return self.send_error(
+                fid, ErrorCode.UNEXPECTED, f"bad response: {exc}", request.tracing
+            )
+        return frames[0] if len(frames) == 1 else b"".join(frames)
+
+    @staticmethod
+    def send_error(fid: int, code: int, message: str, tracing: bytes = ZERO_TRACING) -> bytes:
+        """An error frame failing the peer's request ``fid`` (bad tracing sent as zeros)."""
+        if len(tracing) != TRACING_SIZE:
+            tracing = ZERO_TRACING
+        return encode_error(fid, code, message, tracing)
+
+    # ------------------------------------------------------------- receiving
 
     def receive(self, data: bytes) -> list[Event]:
         """Process received bytes; returns the resulting events in order."""
+        self.calls.stale.since = None  # the peer is alive: earlier timeouts were slow calls
         events: list[Event] = []
         if self.state is not State.READY:
             if self.state is State.CLOSED:
@@ -251,16 +285,20 @@ class ConnectionCore:
                 if self.state is not State.READY:
                     if not self._handshake(frame, events):
                         break
-                elif kind is CallRequest or kind is CallRequestContinue:
-                    self._on_request_frame(frame, events)  # type: ignore[arg-type]
                 elif kind is CallResponse or kind is CallResponseContinue:
                     self._on_response_frame(frame, events)  # type: ignore[arg-type]
+                elif kind is CallRequest or kind is CallRequestContinue:
+                    self._on_request_frame(frame, events)  # type: ignore[arg-type]
                 elif kind is ErrorFrame:
-                    self._responses.discard(frame.id)
-                    events.append(frame)  # type: ignore[arg-type]
+                    if not self._on_error_frame(frame, events):  # type: ignore[arg-type]
+                        break
                 elif kind is PingRequest:
                     self.outbox.append(encode_ping(frame.id, response=True))
-                elif kind is PingResponse or kind is Cancel:
+                elif kind is PingResponse:
+                    tag = self._forget(frame.id)
+                    if tag is not None:
+                        events.append(CallAnswered(frame.id, tag, None))
+                elif kind is Cancel:
                     events.append(frame)  # type: ignore[arg-type]
                 elif kind is InitRequest or kind is InitResponse:
                     raise ProtocolError("duplicate init frame")
@@ -270,40 +308,41 @@ class ConnectionCore:
             events.append(ProtocolFailure(exc.message or str(exc)))
         return events
 
-    def _handshake(self, frame: object, events: list[Event]) -> bool:
-        """Handle a frame before the handshake is done; False if the connection failed."""
-        if self.state is State.AWAIT_INIT_REQ:
-            if not isinstance(frame, InitRequest):
-                raise ProtocolError(f"expected init request, got {type(frame).__name__}")
-            self._check_init(frame.version, frame.headers, require_host_port=True)
-            self.outbox.append(encode_frame(InitResponse(frame.id, self.init_headers)))
-            headers = frame.headers
-        else:
-            if isinstance(frame, ErrorFrame):
-                self.state = State.CLOSED
-                events.append(ProtocolFailure(f"peer rejected the handshake: {frame.message}"))
-                return False
-            if not isinstance(frame, InitResponse):
-                raise ProtocolError(f"expected init response, got {type(frame).__name__}")
-            self._check_init(frame.version, frame.headers, require_host_port=False)
-            headers = frame.headers
-        self.remote_headers = headers
-        self.state = State.READY
-        events.append(HandshakeComplete(headers))
+    def _on_error_frame(self, frame: ErrorFrame, events: list[Event]) -> bool:
+        """An error frame after the handshake; False if it ends the connection."""
+        fid = frame.id
+        if fid == NO_ID:
+            self.state = State.CLOSED
+            events.append(ProtocolFailure(f"peer reported a protocol error: {frame.message}"))
+            return False
+        tag = self._forget(fid)
+        if tag is not None:
+            events.append(CallFailed(fid, tag, error_for_code(frame.code, frame.message)))
         return True
 
-    @staticmethod
-    def _check_init(version: int, headers: dict[str, str], *, require_host_port: bool) -> None:
-        if version != PROTOCOL_VERSION:
-            raise ProtocolError(f"unsupported protocol version {version}")
-        host_port = headers.get("host_port")
-        if host_port is None:
-            if require_host_port:
-                raise ProtocolError("init request without host_port header")
+    def _on_response_frame(
+        self, frame: CallResponse | CallResponseContinue, events: list[Event]
+    ) -> None:
+        try:
+            if type(frame) is CallResponse:
+                message = self._responses.first(frame)
+            else:
+                message = self._responses.cont(frame)  # type: ignore[arg-type]
+        except MessageRejectedError as exc:
+            fid = exc.frame_id
+            tag = self._forget(fid)
+            if tag is not None:
+                events.append(CallFailed(fid, tag, ProtocolError(exc.message)))
             return
-        reason = validate_host_port(host_port)
-        if reason is not None and require_host_port:
-            raise ProtocolError(f"invalid host_port in init request: {reason}")
+        if message is None:
+            return
+        first = message.first
+        fid = first.id
+        tag = self.calls.pop(fid)
+        if tag is None:
+            return  # a late answer to a call that expired or was cancelled
+        response = Response(message.arg2, message.arg3, first.code, first.headers)  # type: ignore[union-attr]
+        events.append(CallAnswered(fid, tag, response))
 
     def _on_request_frame(
         self, frame: CallRequest | CallRequestContinue, events: list[Event]
@@ -327,19 +366,40 @@ class ConnectionCore:
             return
         events.append(message)
 
-    def _on_response_frame(
-        self, frame: CallResponse | CallResponseContinue, events: list[Event]
-    ) -> None:
-        try:
-            if type(frame) is CallResponse:
-                message = self._responses.first(frame)
-            else:
-                message = self._responses.cont(frame)  # type: ignore[arg-type]
-        except MessageRejectedError as exc:
-            events.append(ResponseFailed(exc.frame_id, exc.message))
-            return
-        if message is not None:
-            events.append(message)
+    def _handshake(self, frame: object, events: list[Event]) -> bool:
+        """Handle a frame before the handshake is done; False if the connection failed."""
+        if self.state is State.AWAIT_INIT_REQ:
+            if not isinstance(frame, InitRequest):
+                raise ProtocolError(f"expected init request, got {type(frame).__name__}")
+            _check_init(frame.version, frame.headers, require_host_port=True)
+            self.outbox.append(encode_frame(InitResponse(frame.id, self.init_headers)))
+            headers = frame.headers
+        else:
+            if isinstance(frame, ErrorFrame):
+                self.state = State.CLOSED
+                events.append(ProtocolFailure(f"peer rejected the handshake: {frame.message}"))
+                return False
+            if not isinstance(frame, InitResponse):
+                raise ProtocolError(f"expected init response, got {type(frame).__name__}")
+            _check_init(frame.version, frame.headers, require_host_port=False)
+            headers = frame.headers
+        self.remote_headers = headers
+        self.state = State.READY
+        events.append(HandshakeComplete(headers))
+        return True
+
+
+def _check_init(version: int, headers: dict[str, str], *, require_host_port: bool) -> None:
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"unsupported protocol version {version}")
+    host_port = headers.get("host_port")
+    if host_port is None:
+        if require_host_port:
+            raise ProtocolError("init request without host_port header")
+        return
+    reason = validate_host_port(host_port)
+    if reason is not None and require_host_port:
+        raise ProtocolError(f"invalid host_port in init request: {reason}")
 
 
 def _request_problem(first: CallRequest, arg1: bytes) -> str | None:

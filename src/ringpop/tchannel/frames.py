@@ -7,6 +7,10 @@ valid frame. :class:`FrameReader` cuts a byte stream into frames.
 
 Call frames carry argument *chunks*; joining chunks into whole arguments across
 continuation frames is :mod:`ringpop.tchannel.fragments`' job.
+
+Longer than ~400 lines on purpose: it is the whole frame codec, each frame type's
+encoder beside its decoder so the two halves that must agree on a layout (spec §3,
+§5-§12) are read and changed together; it has no state and no I/O.
 """
 
 from __future__ import annotations
