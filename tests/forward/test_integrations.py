@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ringpop import HttpRequest, Options, Ringpop
-from ringpop.integrations import ForwardInfo
+from ringpop.integrations import ForwardInfo, ForwardOptions
 from ringpop.integrations import aiohttp as rp_aiohttp
 from ringpop.integrations import asgi as rp_asgi
 from tests.forward.conftest import Member, key_owned_by
@@ -280,7 +280,7 @@ async def test_asgi_forwarded_scope_is_never_forwarded_again(trio: list[Member])
     # b sends a its own key over /proxy/req: a's middleware serves it, whatever a's ring says
     theirs = key_owned_by(trio, b)
     answer = await b.rp.proxy.proxy(
-        [theirs], HttpRequest("GET", f"/k/{theirs}"), a.address, max_retries=0
+        [theirs], HttpRequest("GET", f"/k/{theirs}"), a.address, ForwardOptions(max_retries=0)
     )
     assert answer.body == b"here"
     assert hits == [ForwardInfo(b.address, (theirs,))]
