@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict, TypeVar
+from typing import TypedDict
 
 from ringpop.options import Options
 
@@ -24,8 +24,6 @@ __all__ = [
     "RetryPolicy",
     "RetryStep",
 ]
-
-_T = TypeVar("_T")
 
 RING_SETTLE_DELAY = 0.05
 """While rings differ (a change is spreading), wait this long before trying again..."""
@@ -103,16 +101,6 @@ class ForwardOptions:
             failover=base.failover if failover is None else failover,
         )
 
-    def merged(self, other: ForwardOptions) -> ForwardOptions:
-        """These options with the fields ``other`` sets (not ``None``) taking precedence."""
-        return ForwardOptions(
-            timeout=_first(other.timeout, self.timeout),
-            max_retries=_first(other.max_retries, self.max_retries),
-            retry_schedule=_first(other.retry_schedule, self.retry_schedule),
-            reroute_retries=_first(other.reroute_retries, self.reroute_retries),
-            failover=_first(other.failover, self.failover),
-        )
-
     # -- the values in effect -----------------------------------------------------------
 
     def proxy_policy(self, options: Options) -> RetryPolicy:
@@ -146,10 +134,6 @@ class ForwardOptions:
 
 DEFAULT_OPTIONS = ForwardOptions()
 """No overrides."""
-
-
-def _first(value: _T | None, fallback: _T | None) -> _T | None:
-    return fallback if value is None else value
 
 
 def _reroute_for(skip: object, reroute: object) -> bool:
