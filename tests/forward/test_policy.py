@@ -142,4 +142,4 @@ def test_options_take_the_old_flag_with_a_warning() -> None:
 
 def test_forward_options_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        ForwardOptions(1.0)  # type: ignore[misc]  # a positional flag could flip polarity
+        ForwardOptions(1.0)  # type: ignore[call-arg]  # a positional flag could flip polarity
