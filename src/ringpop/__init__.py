@@ -7,7 +7,8 @@ same hashes and checksums)::
 
 Where the names live (every one below is importable from here too):
 
-* the node: :class:`Ringpop`, its :class:`Options`, the HTTP request/response of
+* the node: :class:`Ringpop`, its :class:`Options`, per-call forwarding options
+  (:class:`ForwardOptions`), the HTTP request/response of
   forwarding (:class:`HttpRequest`, :class:`HttpResponse`), the :class:`Transport`
   it runs over;
 * errors: :class:`RingpopError` is the base of every error ringpop raises on purpose;
@@ -42,6 +43,8 @@ _EVENTS = (
     "MembersEvicted",
     "MembershipChanged",
     "OwnershipChanged",
+    "ProxyOverloaded",
+    "ProxyServed",
     "Ready",
     "RequestProxied",
     "RetryAborted",
@@ -64,6 +67,7 @@ _LAZY = {
     "OptionsError": "ringpop.options",
     "HttpRequest": "ringpop.forward",
     "HttpResponse": "ringpop.forward",
+    "ForwardOptions": "ringpop.forward",
     "ForwardError": "ringpop.forward.tchannel",
     "RingpopError": "ringpop.errors",
     "LabelError": "ringpop.membership.labels",
@@ -83,6 +87,7 @@ __all__ = [
     "Event",
     "EventEmitter",
     "ForwardError",
+    "ForwardOptions",
     "HttpRequest",
     "HttpResponse",
     "IslandAvoided",
@@ -95,6 +100,8 @@ __all__ = [
     "Options",
     "OptionsError",
     "OwnershipChanged",
+    "ProxyOverloaded",
+    "ProxyServed",
     "Ready",
     "RequestProxied",
     "RetryAborted",
@@ -130,6 +137,8 @@ if TYPE_CHECKING:
         MembershipChanged,
         MemberUpdate,
         OwnershipChanged,
+        ProxyOverloaded,
+        ProxyServed,
         Ready,
         RequestProxied,
         RetryAborted,
@@ -143,7 +152,7 @@ if TYPE_CHECKING:
         ServerRemoved,
         Subscription,
     )
-    from ringpop.forward import HttpRequest, HttpResponse
+    from ringpop.forward import ForwardOptions, HttpRequest, HttpResponse
     from ringpop.forward.tchannel import ForwardError
     from ringpop.membership.join import BootstrapError
     from ringpop.membership.labels import LabelError

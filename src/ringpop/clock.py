@@ -26,6 +26,10 @@ class Clock(Protocol):
         """Wall-clock milliseconds since the Unix epoch (for incarnation numbers)."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on this clock (drivers wait through it, never directly)."""
+        ...
+
 
 class SystemClock:
     """The process clock."""
@@ -36,6 +40,9 @@ class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
 
 class ManualClock:
     """A clock that only moves when told to (deterministic tests, simulation)."""
@@ -43,6 +50,7 @@ class ManualClock:
     def __init__(self, start_ms: int = 1_414_142_122_274, start_monotonic: float = 0.0) -> None:
         self._wall_ms = start_ms
         self._mono = start_monotonic
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def monotonic(self) -> float:
         return self._mono
@@ -56,6 +64,22 @@ class ManualClock:
             raise ValueError("time only moves forward")
         self._mono += seconds
         self._wall_ms += round(seconds * 1000)
+        if self._sleepers:
+            due = [entry for entry in self._sleepers if entry[0] <= self._mono]
+            self._sleepers = [entry for entry in self._sleepers if entry[0] > self._mono]
+            for _, waiter in due:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until :meth:`advance` has moved the clock ``seconds`` on (a zero or
+        negative wait only yields to the event loop)."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._mono + seconds, waiter))
+        await waiter
 
 
 class LoopClock:
@@ -89,3 +113,6 @@ class LoopClock:
         now = self._time()
         assert self._origin is not None
         return self._start_ms + round((now - self._origin) * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

@@ -7,6 +7,10 @@
     async for event in rp.events.subscribe(ServerAdded, ServerRemoved):
         ...
 
+The forwarding events (``RequestProxied``, ``Retry*``, ``ChecksumsDiffer``,
+``ProxyServed``, ``ProxyOverloaded``) live in :mod:`ringpop.forward.events` and are
+re-exported here under the same names.
+
 Every event is a frozen, slotted ``msgspec.Struct`` (cheap to define and to create).
 Callbacks run synchronously where the event happens (keep them short); each async
 subscriber gets its own bounded queue, and a subscriber that falls behind loses its
@@ -18,6 +22,18 @@ from __future__ import annotations
 import msgspec
 
 from ringpop.eventbus import Event, EventEmitter, Kind, Stat, Subscription
+from ringpop.forward.events import (
+    ChecksumsDiffer,
+    ProxyOverloaded,
+    ProxyServed,
+    RequestProxied,
+    RetryAborted,
+    RetryAttempted,
+    RetryFailed,
+    RetryRerouted,
+    RetryScheduled,
+    RetrySucceeded,
+)
 from ringpop.ring.ownership import RangeChange
 
 __all__ = [
@@ -31,6 +47,8 @@ __all__ = [
     "MembersEvicted",
     "MembershipChanged",
     "OwnershipChanged",
+    "ProxyOverloaded",
+    "ProxyServed",
     "Ready",
     "RequestProxied",
     "RetryAborted",
@@ -159,71 +177,3 @@ class LookupTiming(Event, frozen=True):
 
     key: str | bytes
     seconds: float
-
-
-class RequestProxied(Event, frozen=True):
-    """A request was forwarded to its owner (node style or go style)."""
-
-    keys: tuple[str, ...]
-    destination: str
-    endpoint: str
-    ok: bool
-    seconds: float
-
-
-class RetryScheduled(Event, frozen=True):
-    """A forwarded request failed and will be retried after ``delay`` seconds."""
-
-    keys: tuple[str, ...]
-    attempt: int
-    delay: float
-    error: str
-
-
-class RetryAttempted(Event, frozen=True):
-    """Retry number ``attempt`` (1-based) is being sent to ``destination``."""
-
-    keys: tuple[str, ...]
-    attempt: int
-    destination: str
-
-
-class RetryRerouted(Event, frozen=True):
-    """A retry goes to a new owner (``destination`` may be ourselves: handled locally)."""
-
-    keys: tuple[str, ...]
-    attempt: int
-    previous: str
-    destination: str
-
-
-class RetrySucceeded(Event, frozen=True):
-    """A retry succeeded."""
-
-    keys: tuple[str, ...]
-    attempt: int
-    destination: str
-
-
-class RetryFailed(Event, frozen=True):
-    """Every retry failed; the request fails."""
-
-    keys: tuple[str, ...]
-    attempts: int
-    error: str
-
-
-class RetryAborted(Event, frozen=True):
-    """Retries stopped early (e.g. the keys now belong to different owners)."""
-
-    keys: tuple[str, ...]
-    attempt: int
-    reason: str
-
-
-class ChecksumsDiffer(Event, frozen=True):
-    """A forwarded request arrived with a ring checksum different from ours."""
-
-    expected: int
-    actual: int
-    source: str

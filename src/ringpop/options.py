@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_type_hints
 
@@ -187,7 +188,11 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     """Methods that may go at once to the key's next owner when the owner cannot be
     reached (refused, dropped, timed out); ``()`` turns failover off. Beyond node."""
     proxy_timeout: Seconds = 30.0
-    skip_lookup_on_retry: bool = False
+    proxy_reroute_retries: bool = True
+    """Look the keys up again before each retry (a new owner gets the retry)."""
+    skip_lookup_on_retry: bool | None = None
+    """Deprecated alias: ``skip_lookup_on_retry=True`` is ``proxy_reroute_retries=False``
+    (warns; read ``proxy_reroute_retries``, this one is always ``None``)."""
     enforce_consistency: bool = True
     """Refuse /proxy/req whose ring checksum differs from ours."""
     enforce_key_consistency: bool = False
@@ -236,6 +241,8 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
         )
         for name, rule in _rules().items():
             _check_field(name, getattr(self, name), rule)
+        if self.skip_lookup_on_retry is not None:
+            _deprecated_skip_lookup(self)
         if self.tls is not None and not isinstance(self.tls, TLSConfig):
             raise OptionsError(f"tls must be a TLSConfig or None, not {type(self.tls).__name__}")
         if self.checksum_flavour not in ("go", "node"):
@@ -319,6 +326,20 @@ def _check_field(name: str, value: object, rule: _Positive | _AtLeast | type[boo
                 f"{name}={value:g} looks like milliseconds: durations are in seconds "
                 f"(default {default:g}); for {value:g} ms pass {name}={value / 1000:g}"
             )
+
+
+def _deprecated_skip_lookup(options: Options) -> None:
+    """Map the deprecated ``skip_lookup_on_retry`` onto ``proxy_reroute_retries``."""
+    skip = options.skip_lookup_on_retry
+    if not isinstance(skip, bool):
+        raise OptionsError(f"skip_lookup_on_retry must be True or False, not {skip!r}")
+    warnings.warn(
+        f"Options(skip_lookup_on_retry=...) is deprecated: use proxy_reroute_retries={not skip}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    msgspec.structs.force_setattr(options, "proxy_reroute_retries", not skip)
+    msgspec.structs.force_setattr(options, "skip_lookup_on_retry", None)
 
 
 def _check_schedule(name: str, schedule: object) -> None:

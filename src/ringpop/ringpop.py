@@ -26,6 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
+from typing import Unpack
 
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
@@ -45,7 +46,15 @@ from ringpop.events import (
     ServerAdded,
     ServerRemoved,
 )
-from ringpop.forward import Forwarder, HttpHandler, HttpRequest, HttpResponse, RequestProxy
+from ringpop.forward import (
+    Forwarder,
+    ForwardOptions,
+    ForwardOverrides,
+    HttpHandler,
+    HttpRequest,
+    HttpResponse,
+    RequestProxy,
+)
 from ringpop.membership import labels as labelling
 from ringpop.membership.damper import Damper
 from ringpop.membership.heal import Healer
@@ -198,9 +207,11 @@ class Ringpop:
         self._node = node
         self._healer = Healer(node, None)
         self._proxy = RequestProxy(
-            node, self.channel, self.events, self.options, self._http_handler
+            node, self.channel, self.events, self.options, self._http_handler, clock=self._clock
         )
-        self._forwarder = Forwarder(node, self.channel, self.events, self.options)
+        self._forwarder = Forwarder(
+            node, self.channel, self.events, self.options, clock=self._clock
+        )
         node.add_listener(self._on_applied)
         node.add_eviction_listener(self._on_evicted)
         node.ring.add_listener(self._on_ring_change)
@@ -561,25 +572,18 @@ class Ringpop:
         self,
         key: str | Sequence[str],
         request: HttpRequest,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_schedule: Sequence[float] | None = None,
-        skip_lookup_on_retry: bool | None = None,
+        options: ForwardOptions | None = None,
+        **overrides: Unpack[ForwardOverrides],
     ) -> HttpResponse:
         """Serve ``request`` with the HTTP handler if we own ``key``, else proxy it (§5.8).
 
         Always returns a response: forwarding errors become 4xx/5xx responses
-        (413 for bodies over ``options.body_limit``, 500 when retries run out).
+        (413 for bodies over ``options.body_limit``, 503 when retries run out).
+        ``options`` (a :class:`~ringpop.forward.ForwardOptions`) or the same names as
+        keyword arguments (``timeout``, ``max_retries``, ``retry_schedule``,
+        ``reroute_retries``, ``failover``) override the ``proxy_*`` options.
         """
-        return await self.proxy.handle_or_proxy(
-            key,
-            request,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_schedule=retry_schedule,
-            skip_lookup_on_retry=skip_lookup_on_retry,
-        )
+        return await self.proxy.handle_or_proxy(key, request, ForwardOptions.of(options, overrides))
 
     async def forward(
         self,
@@ -590,10 +594,8 @@ class Ringpop:
         arg3: bytes = b"",
         *,
         scheme: str = "json",
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_schedule: Sequence[float] | None = None,
-        reroute_retries: bool | None = None,
+        options: ForwardOptions | None = None,
+        **overrides: Unpack[ForwardOverrides],
     ) -> Response:
         """Call ``service``/``endpoint`` on the owner of ``keys`` (go style, §5.9).
 
@@ -602,21 +604,13 @@ class Ringpop:
         application errors included (they are not retried); transport failures are
         retried on ``retry_schedule`` (re-looking the keys up with
         ``reroute_retries``) and raise :class:`~ringpop.forward.ForwardError` at the
-        end. The keyword arguments override the ``forward_*`` options. Our own keys
-        are sent to ourselves over TChannel, like any other.
+        end. ``options`` (a :class:`~ringpop.forward.ForwardOptions`) or the same names
+        as keyword arguments override the ``forward_*`` options. Our own keys are sent
+        to ourselves over TChannel, like any other.
         """
         key_list = [keys] if isinstance(keys, str) else list(keys)
         return await self.forwarder.forward(
-            key_list,
-            service,
-            endpoint,
-            arg2,
-            arg3,
-            scheme=scheme,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_schedule=retry_schedule,
-            reroute_retries=reroute_retries,
+            key_list, service, endpoint, arg2, arg3, scheme=scheme, options=options, **overrides
         )
 
     def register_forwarded(

@@ -15,6 +15,7 @@ import pytest
 
 from ringpop import HttpRequest, Options
 from ringpop.events import RetryRerouted
+from ringpop.forward import ForwardOptions
 from tests.devx.uvinodes import uvicorn_cluster
 from tests.forward.conftest import Member, key_owned_by, start_members
 
@@ -70,7 +71,7 @@ async def test_failover_can_be_asked_per_request_and_turned_off(
     key = key_owned_by(trio_then_kill, b)
     await b.rp.close(self_evict=False)
     post = HttpRequest("POST", "/x")
-    forced = await a.rp.proxy.proxy([key], post, b.address, failover=True)
+    forced = await a.rp.proxy.proxy([key], post, b.address, ForwardOptions(failover=True))
     assert forced.status == 200
     get = HttpRequest("GET", "/x")
     off = a.rp.proxy.options

@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import json
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ringpop import HttpRequest, Options, Ringpop
-from ringpop.integrations import ForwardInfo
+from ringpop.integrations import ForwardInfo, ForwardOptions
 from ringpop.integrations import aiohttp as rp_aiohttp
 from ringpop.integrations import asgi as rp_asgi
 from tests.forward.conftest import Member, key_owned_by
@@ -280,7 +281,7 @@ async def test_asgi_forwarded_scope_is_never_forwarded_again(trio: list[Member])
     # b sends a its own key over /proxy/req: a's middleware serves it, whatever a's ring says
     theirs = key_owned_by(trio, b)
     answer = await b.rp.proxy.proxy(
-        [theirs], HttpRequest("GET", f"/k/{theirs}"), a.address, max_retries=0
+        [theirs], HttpRequest("GET", f"/k/{theirs}"), a.address, ForwardOptions(max_retries=0)
     )
     assert answer.body == b"here"
     assert hits == [ForwardInfo(b.address, (theirs,))]
@@ -555,3 +556,46 @@ def test_importing_ringpop_imports_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- per-middleware forwarding options -------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["options", "keywords"])
+async def test_middlewares_apply_their_forward_options(trio: list[Member], spelling: str) -> None:
+    """A slow owner and a 0.2 s, no-retry, no-failover budget: 503 after one attempt."""
+    a, b, _ = trio
+    b.delay = 2.0
+    theirs = key_owned_by(trio, b)
+    budget: dict[str, Any] = {"timeout": 0.2, "max_retries": 0, "failover": False}
+    given: dict[str, Any] = (
+        {"options": ForwardOptions(**budget)} if spelling == "options" else budget
+    )
+
+    async def nothing(scope: Scope, receive: Any, send: Any) -> None:
+        raise AssertionError("must not be reached")
+
+    wrapped = rp_asgi.RingpopMiddleware(nothing, a.rp, rp_asgi.path_key("/k/{key}"), **given)
+    assert wrapped.forward_options == ForwardOptions(**budget)
+    async with asgi_client(wrapped) as client:
+        started = time.monotonic()
+        answer = await client.get(f"/k/{theirs}")
+        assert answer.status_code == 503
+        assert time.monotonic() - started < 1.5
+
+    async def local(request: web.Request) -> web.Response:
+        return web.Response(text="local")
+
+    app = web.Application()
+    app.router.add_get("/k/{key}", local)
+    rp_aiohttp.setup(app, a.rp, rp_aiohttp.match_info_key("key"), **given)
+    runner, url = await serve_aiohttp(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            started = time.monotonic()
+            async with session.get(f"{url}/k/{theirs}") as response:
+                assert response.status == 503
+            assert time.monotonic() - started < 1.5
+    finally:
+        await runner.cleanup()
+    assert len(b.seen) == 2  # one attempt each, no retry, not failed over to c

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
+from typing import Any
 
 import msgspec
 import pytest
@@ -23,8 +25,8 @@ from ringpop.events import (
     RetryScheduled,
     RetrySucceeded,
 )
-from ringpop.forward import ProxyError
-from ringpop.forward import http as http_forward
+from ringpop.forward import ForwardOptions, ProxyError
+from ringpop.forward import policy as forward_policy
 from ringpop.ring import HashRing
 from ringpop.tchannel import Channel, Response
 from tests.forward.conftest import Member, key_owned_by, start_members
@@ -158,14 +160,27 @@ async def test_retry_that_comes_home_is_handled_locally(trio: list[Member]) -> N
     assert rerouted.destination == a.address
 
 
-async def test_skip_lookup_on_retry_keeps_the_destination(trio: list[Member]) -> None:
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"reroute_retries": False},
+        {"options": ForwardOptions(reroute_retries=False)},
+        {"skip_lookup_on_retry": True},  # the deprecated spelling of the same
+    ],
+)
+async def test_retries_without_reroute_keep_the_destination(
+    trio: list[Member], overrides: dict[str, Any]
+) -> None:
     a, b, _ = trio
     key = key_owned_by(trio, b)
     b.rp.node.ring.add_server(FAKE)
     a.rp.events.on(RetryScheduled, lambda e: a.rp.node.ring.remove_server(b.address))
-    response = await a.rp.handle_or_proxy(
-        key, request(), skip_lookup_on_retry=True, retry_schedule=[0, 0, 0]
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        response = await a.rp.handle_or_proxy(key, request(), retry_schedule=[0, 0, 0], **overrides)
+    deprecated = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert len(deprecated) == ("skip_lookup_on_retry" in overrides)
+    assert all(w.filename == __file__ for w in deprecated)  # points at the caller
     assert response.status == 503
     assert response.headers["retry-after"] == "1"
     assert response.headers["x-ringpop-error"] == "ringpop.request-proxy.max-retries-exceeded"
@@ -213,7 +228,7 @@ async def test_keys_that_diverge_during_retries_abort(trio: list[Member]) -> Non
 async def test_retries_run_out_with_a_clear_error(
     trio: list[Member], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http_forward, "RING_SETTLE_TRIES", 0)  # only the schedule's retries
+    monkeypatch.setattr(forward_policy, "RING_SETTLE_TRIES", 0)  # only the schedule's retries
     a, b, _ = trio
     key = key_owned_by(trio, b)
     b.rp.node.ring.add_server(FAKE)
@@ -282,7 +297,7 @@ async def test_key_consistency_is_enforced_when_asked() -> None:
         served = await a.rp.handle_or_proxy(key, request(), max_retries=0)
         assert served.headers["x-handled-by"] == b.address
         with pytest.raises(ProxyError, match="invalid-key"):  # straight to c: not its key
-            await a.rp.proxy.proxy([key], request(), c.address, max_retries=0)
+            await a.rp.proxy.proxy([key], request(), c.address, ForwardOptions(max_retries=0))
         assert not c.seen
     finally:
         await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
@@ -291,7 +306,7 @@ async def test_key_consistency_is_enforced_when_asked() -> None:
 async def test_key_inconsistency_is_served_by_default(trio: list[Member]) -> None:
     a, b, c = trio
     key = key_owned_by(trio, b)
-    response = await a.rp.proxy.proxy([key], request(), c.address, max_retries=0)
+    response = await a.rp.proxy.proxy([key], request(), c.address, ForwardOptions(max_retries=0))
     assert response.headers["x-handled-by"] == c.address
 
 

@@ -26,6 +26,9 @@ class _StepClock:
     def now_ms(self) -> int:
         return 1_414_142_122_274
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
 
 class _Alone:
     """A network with nobody else on it (a lone node never calls it)."""

@@ -13,26 +13,20 @@ raw forwarder does).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
-import time
 from collections.abc import Sequence
+from typing import Unpack
 
 import msgspec
 from msgspec.structs import replace
 
+from ringpop.clock import Clock
 from ringpop.errors import RingpopError
-from ringpop.events import (
-    EventEmitter,
-    RequestProxied,
-    RetryAborted,
-    RetryAttempted,
-    RetryFailed,
-    RetryRerouted,
-    RetryScheduled,
-    RetrySucceeded,
-)
+from ringpop.eventbus import EventEmitter
+from ringpop.forward.ownership import OwnershipError
+from ringpop.forward.policy import ForwardOptions, ForwardOverrides
+from ringpop.forward.retrying import AttemptError, Retrier, RetriesExhaustedError
 from ringpop.membership.node import SwimNode
 from ringpop.options import Options
 from ringpop.tchannel import Handler, Request, Response, TChannelError
@@ -160,21 +154,31 @@ class Forwarder:
     """Forwards application calls to the owners of their keys."""
 
     def __init__(
-        self, node: SwimNode, channel: Transport, events: EventEmitter, options: Options
+        self,
+        node: SwimNode,
+        channel: Transport,
+        events: EventEmitter,
+        options: Options,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self.node = node
         self.channel = channel
         self.events = events
         self.options = options
+        self.retrier = Retrier(
+            node.ring, node.address, events, clock if clock is not None else node.clock, "go"
+        )
 
     def _owner(self, keys: Sequence[str]) -> str:
-        ring = self.node.ring
-        owners = {ring.lookup(key) or self.node.address for key in keys}
-        if len(owners) != 1:
+        try:
+            return self.retrier.owner(keys)
+        except OwnershipError as error:
             raise ForwardError(
-                "key destinations have diverged" if owners else "at least one key is required"
-            )
-        return owners.pop()
+                "at least one key is required"
+                if error.no_keys
+                else "key destinations have diverged"
+            ) from None
 
     async def handle_or_forward(
         self, keys: Sequence[str], request: Request, handler: Handler
@@ -205,64 +209,42 @@ class Forwarder:
         arg3: bytes = b"",
         *,
         scheme: str = "json",
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_schedule: Sequence[float] | None = None,
-        reroute_retries: bool | None = None,
+        options: ForwardOptions | None = None,
         destination: str | None = None,
+        **overrides: Unpack[ForwardOverrides],
     ) -> Response:
         """Send the call to the owner of ``keys``; the owner's response (app errors included).
 
-        Transport failures are retried on ``retry_schedule``; application errors
+        Transport failures are retried on the retry schedule; application errors
         (code 0x01) are returned, not retried. With ``reroute_retries`` every retry
-        looks the keys up again. Raises :class:`ForwardError` when retries run out
-        or the keys stop sharing an owner.
+        looks the keys up again. ``options`` (or the same names as keyword arguments:
+        ``timeout``, ``max_retries``, ``retry_schedule``, ``reroute_retries``) override
+        the ``forward_*`` options; ``destination`` skips the first lookup. Raises
+        :class:`ForwardError` when retries run out or the keys stop sharing an owner.
         """
-        options = self.options
-        keys = list(keys)
+        merged = ForwardOptions.of(options, overrides)
+        config = self.options
         key_tuple = tuple(keys)
-        timeout = options.forward_timeout if timeout is None else timeout
-        retries = options.forward_max_retries if max_retries is None else max_retries
-        schedule = tuple(
-            options.forward_retry_schedule if retry_schedule is None else retry_schedule
-        )
-        reroute = options.forward_reroute_retries if reroute_retries is None else reroute_retries
-        destination = self._owner(keys) if destination is None else destination
-        marked = add_forward_keys(scheme, arg2, keys)
-        last_error = ""
-        for attempt in range(retries + 1):
-            if attempt:
-                delay = schedule[min(attempt - 1, len(schedule) - 1)] if schedule else 0.0
-                self.events.emit(RetryScheduled(key_tuple, attempt, delay, last_error))
-                await asyncio.sleep(delay)
-                if reroute:
-                    try:
-                        owner = self._owner(keys)
-                    except ForwardError as error:
-                        self.events.emit(RetryAborted(key_tuple, attempt, str(error)))
-                        raise
-                    if owner != destination:
-                        self.events.emit(RetryRerouted(key_tuple, attempt, destination, owner))
-                        destination = owner
-                self.events.emit(RetryAttempted(key_tuple, attempt, destination))
-            started = time.monotonic()
+        timeout = config.forward_timeout if merged.timeout is None else merged.timeout
+        destination = self._owner(key_tuple) if destination is None else destination
+        marked = add_forward_keys(scheme, arg2, key_tuple)
+        channel = self.channel
+
+        async def send(to: str) -> Response:
             try:
-                response = await self.channel.call(
-                    destination, service, endpoint, marked, arg3, timeout=timeout, scheme=scheme
+                return await channel.call(
+                    to, service, endpoint, marked, arg3, timeout=timeout, scheme=scheme
                 )
             except TChannelError as error:
-                last_error = f"{destination}: {error}"
-                self.events.emit(
-                    RequestProxied(
-                        key_tuple, destination, endpoint, False, time.monotonic() - started
-                    )
-                )
-                continue
-            self.events.emit(
-                RequestProxied(key_tuple, destination, endpoint, True, time.monotonic() - started)
+                raise AttemptError(f"{to}: {error}") from None
+
+        try:
+            return await self.retrier.run(
+                key_tuple, destination, send, merged.forward_policy(config), endpoint=endpoint
             )
-            if attempt:
-                self.events.emit(RetrySucceeded(key_tuple, attempt, destination))
-            return response
-        self.events.emit(RetryFailed(key_tuple, retries, last_error))
-        raise ForwardError(f"forwarding failed after {retries} retries: {last_error}")
+        except OwnershipError:
+            raise ForwardError("key destinations have diverged") from None
+        except RetriesExhaustedError as error:
+            raise ForwardError(
+                f"forwarding failed after {error.retries} retries: {error.error}"
+            ) from None

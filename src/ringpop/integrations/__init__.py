@@ -7,6 +7,10 @@
 * :mod:`ringpop.integrations.lifecycle` - bootstrap that SIGTERM/SIGINT can stop, an
   ASGI lifespan (FastAPI, Starlette) and a readiness probe.
 
+Both middlewares run one flow (:mod:`ringpop.integrations.flow`); each only adapts its
+framework's request and response types. Per-middleware overrides of the forwarding
+options are one :class:`~ringpop.forward.ForwardOptions` (re-exported here).
+
 Key functions say what happens to requests they cannot key (``unmatched``): by
 default such requests are served where they arrive and a WARNING says so.
 

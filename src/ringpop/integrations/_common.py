@@ -1,4 +1,8 @@
-"""What the framework integrations share; imports no web framework."""
+"""What the framework integrations share; imports no web framework.
+
+:class:`~ringpop.forward.ForwardOptions` lives in :mod:`ringpop.forward` (one options
+object for every forwarding entry point) and is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ringpop.errors import RingpopError
-from ringpop.forward import HttpRequest, HttpResponse
+from ringpop.forward import ForwardOptions, HttpRequest, HttpResponse, owns_all
 
 if TYPE_CHECKING:
     from ringpop.ringpop import Ringpop
@@ -73,16 +77,6 @@ class ForwardInfo:
         return cls(request.source, request.keys)
 
 
-@dataclass(frozen=True, slots=True)
-class ForwardOptions:
-    """Per-middleware overrides of ``handle_or_proxy`` (``None``: the ringpop option)."""
-
-    timeout: float | None = None
-    max_retries: int | None = None
-    retry_schedule: Sequence[float] | None = None
-    skip_lookup_on_retry: bool | None = None
-
-
 async def resolve_keys(key: Callable[[Any], Any], subject: Any) -> list[str] | None:
     """Call a key function (sync or async) and normalise its answer to a key list."""
     result = key(subject)
@@ -109,17 +103,13 @@ Decision = Literal["local", "forward", "not-ready"]
 
 
 def decide(ringpop: Ringpop, keys: Sequence[str], not_ready: NotReady) -> Decision:
-    """Serve here (we own every key), forward, or refuse because ringpop is not ready."""
+    """Serve here (we own every key), forward, or refuse because ringpop is not ready.
+
+    No keys means forward: :meth:`Ringpop.handle_or_proxy` answers 400 (keys required).
+    """
     if not ringpop.is_ready:
         return "local" if not_ready == "serve" else "not-ready"
-    if not keys:
-        return "forward"  # handle_or_proxy answers 400 (keys required)
-    me = ringpop.whoami()
-    lookup = ringpop.lookup
-    for key in keys:
-        if lookup(key) != me:
-            return "forward"
-    return "local"
+    return "local" if owns_all(ringpop.lookup, ringpop.whoami(), keys) else "forward"
 
 
 def forward_request_headers(headers: Iterator[tuple[str, str]], body_length: int) -> dict[str, str]:

@@ -23,48 +23,38 @@
     setup(app, rp, key=lambda request: request.match_info.get("id"))
 
 WebSocket upgrades are not forwarded (they are served where they arrive when the
-key function returns ``None`` for them). The dispatcher uses aiohttp's
-``Application._make_request`` and ``Application._handle``, which the aiohttp server
-itself uses; it is tested against the installed aiohttp.
+key function returns ``None`` for them). Dispatching a forwarded request needs
+aiohttp internals (``Application._make_request``, ``Application._handle``, which the
+aiohttp server itself uses); they are isolated in
+:mod:`ringpop.integrations._aiohttp_shim`, pinned to a version range and checked by
+the test suite against the installed aiohttp.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import zlib
-from collections.abc import Awaitable, Callable, Sequence
-from importlib import import_module
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias, Unpack
 
 from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.base_protocol import BaseProtocol
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.http_writer import HttpVersion
-from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
+from multidict import CIMultiDict
 
-from ringpop.forward import HttpRequest, HttpResponse
+from ringpop.forward import ForwardOptions, ForwardOverrides, HttpRequest, HttpResponse
+from ringpop.integrations import _aiohttp_shim as shim
 from ringpop.integrations._common import (
     FRAMING_HEADERS,
-    UNMATCHED_ERROR,
     ForwardInfo,
-    ForwardOptions,
     KeyResult,
     NotReady,
     RateLimitedLog,
     Unmatched,
-    UnmatchedKeyError,
     check_unmatched,
     collect_response_headers,
-    decide,
     forward_request_headers,
     on_unmatched,
     plain,
-    resolve_keys,
 )
+from ringpop.integrations.flow import ForwardingFlow
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Middleware
@@ -135,61 +125,52 @@ def header_key(name: str) -> RequestKeyFunc:
 # -- the middleware ------------------------------------------------------------------------
 
 
+_Context: TypeAlias = tuple[web.Request, Handler]
+
+
+class _Flow(ForwardingFlow[_Context, web.StreamResponse]):
+    """The shared handle-or-forward flow on aiohttp's request and response types."""
+
+    def subject(self, context: _Context) -> web.Request:
+        return context[0]
+
+    async def passthrough(self, context: _Context) -> web.StreamResponse:
+        request, handler = context
+        return await handler(request)
+
+    async def read_body(self, context: _Context, limit: int) -> bytes | None:
+        return await read_body(context[0], limit)
+
+    def to_request(self, context: _Context, body: bytes) -> HttpRequest:
+        return to_http_request(context[0], body)
+
+    async def respond(self, context: _Context, response: HttpResponse) -> web.StreamResponse:
+        return to_web_response(response)
+
+
 def middleware(
     ringpop: Ringpop,
     key: RequestKeyFunc,
     *,
     not_ready: NotReady = "refuse",
-    timeout: float | None = None,
-    max_retries: int | None = None,
-    retry_schedule: Sequence[float] | None = None,
-    skip_lookup_on_retry: bool | None = None,
+    options: ForwardOptions | None = None,
+    **overrides: Unpack[ForwardOverrides],
 ) -> Middleware:
     """An aiohttp middleware doing handle-or-forward on ``key(request)``.
 
     ``key`` returns a key, several keys (they must share an owner, else 500
     ``keys-diverged``) or ``None`` (not sharded). ``not_ready``: what to do with
     sharded requests before ringpop is ready, ``"refuse"`` (503, default) or
-    ``"serve"``. The other arguments override the ringpop forwarding options.
+    ``"serve"``. ``options`` (a :class:`~ringpop.forward.ForwardOptions`), or its
+    fields as keyword arguments, override the ringpop forwarding options.
     """
-    if not_ready not in ("refuse", "serve"):
-        raise ValueError(f"not_ready must be 'refuse' or 'serve', not {not_ready!r}")
-    options = ForwardOptions(timeout, max_retries, retry_schedule, skip_lookup_on_retry)
+    flow = _Flow(ringpop, key, not_ready, ForwardOptions.of(options, overrides))
 
     @web.middleware
     async def ringpop_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if FORWARD_INFO in request:
             return await handler(request)
-        try:
-            keys = await resolve_keys(key, request)
-        except UnmatchedKeyError as error:
-            if not error.reject:
-                raise
-            rejected = plain(404, str(error))
-            rejected.headers["x-ringpop-error"] = UNMATCHED_ERROR
-            return to_web_response(rejected)
-        if keys is None:
-            return await handler(request)
-        decision = decide(ringpop, keys, not_ready)
-        if decision == "local":
-            return await handler(request)
-        if decision == "not-ready":
-            response = plain(503, "ringpop is not ready: the node is still joining its cluster")
-            response.headers["retry-after"] = "1"
-            return to_web_response(response)
-        limit = ringpop.options.body_limit
-        body = await read_body(request, limit)
-        if body is None:
-            return to_web_response(plain(413, f"request body exceeds the limit of {limit} bytes"))
-        answer = await ringpop.handle_or_proxy(
-            keys,
-            to_http_request(request, body),
-            timeout=options.timeout,
-            max_retries=options.max_retries,
-            retry_schedule=options.retry_schedule,
-            skip_lookup_on_retry=options.skip_lookup_on_retry,
-        )
-        return to_web_response(answer)
+        return await flow.dispatch((request, handler))
 
     return ringpop_middleware
 
@@ -200,10 +181,8 @@ def setup(
     key: RequestKeyFunc,
     *,
     not_ready: NotReady = "refuse",
-    timeout: float | None = None,
-    max_retries: int | None = None,
-    retry_schedule: Sequence[float] | None = None,
-    skip_lookup_on_retry: bool | None = None,
+    options: ForwardOptions | None = None,
+    **overrides: Unpack[ForwardOverrides],
 ) -> None:
     """Add the middleware to ``app`` (first) and serve forwarded requests with ``app``.
 
@@ -212,13 +191,7 @@ def setup(
     app.middlewares.insert(
         0,
         middleware(
-            ringpop,
-            key,
-            not_ready=not_ready,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_schedule=retry_schedule,
-            skip_lookup_on_retry=skip_lookup_on_retry,
+            ringpop, key, not_ready=not_ready, options=ForwardOptions.of(options, overrides)
         ),
     )
     ringpop.set_http_handler(AiohttpHandler(app))
@@ -274,148 +247,6 @@ def to_web_response(response: HttpResponse) -> web.Response:
 # -- serving forwarded requests ---------------------------------------------------------------
 
 
-class _CollectingWriter(AbstractStreamWriter):
-    """Receives what a response writes and keeps the body."""
-
-    def __init__(self) -> None:
-        self.buffer_size = 0
-        self.output_size = 0
-        self.length: int | None = None
-        self.chunks: list[bytes] = []
-        self.status_line = ""
-        self.headers: CIMultiDict[str] = CIMultiDict()
-        self.eof = False
-        self._compressor: Any = None
-        self.compression_dropped = False
-
-    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        data = bytes(chunk)
-        if self._compressor is not None and data:
-            data = self._compressor.compress(data)
-        self.collect(data)
-
-    def collect(self, data: bytes) -> None:
-        """Keep body bytes (already encoded)."""
-        if data:
-            self.chunks.append(data)
-            self.output_size += len(data)
-
-    async def write_eof(self, chunk: bytes = b"") -> None:
-        if self.eof:
-            return
-        if chunk:
-            await self.write(chunk)
-        if self._compressor is not None:
-            tail = self._compressor.flush()
-            if tail:
-                self.chunks.append(tail)
-                self.output_size += len(tail)
-        self.eof = True
-
-    async def drain(self) -> None:
-        return None
-
-    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
-        if encoding == "gzip":
-            wbits = 16 + zlib.MAX_WBITS
-        elif encoding == "deflate":
-            wbits = zlib.MAX_WBITS
-        else:  # an encoding we cannot produce here: send the body as is
-            self.compression_dropped = True
-            return
-        self._compressor = zlib.compressobj(
-            wbits=wbits, strategy=zlib.Z_DEFAULT_STRATEGY if strategy is None else strategy
-        )
-
-    def enable_chunking(self) -> None:
-        return None
-
-    async def write_headers(self, status_line: str, headers: CIMultiDict[str]) -> None:
-        self.status_line = status_line
-        self.headers = CIMultiDict(headers)
-
-    def send_headers(self) -> None:
-        return None
-
-
-# asyncio's loop.sendfile() copies through transport.write() for flow-controlled
-# transports in this mode (both are asyncio internals, looked up defensively).
-_SENDFILE_FALLBACK = getattr(
-    getattr(import_module("asyncio.constants"), "_SendfileMode", None), "FALLBACK", None
-)
-if TYPE_CHECKING:
-    _FlowControl = asyncio.Transport
-else:
-    _FlowControl = getattr(
-        import_module("asyncio.transports"), "_FlowControlMixin", asyncio.Transport
-    )
-
-
-class _Transport(_FlowControl):
-    """The connection a forwarded request does not have.
-
-    Handlers see a transport that is open and has no peer; what is written to it
-    directly (asyncio's ``sendfile`` fallback, used by ``FileResponse``) goes into
-    the response body. On uvloop, ``sendfile`` is not implemented and aiohttp falls
-    back to the response writer by itself.
-    """
-
-    _sendfile_compatible = _SENDFILE_FALLBACK
-
-    def __init__(self, writer: _CollectingWriter, loop: asyncio.AbstractEventLoop) -> None:
-        if _FlowControl is asyncio.Transport:
-            super().__init__()
-        else:  # _FlowControlMixin(extra, loop)
-            super().__init__(None, loop)  # type: ignore[call-arg]
-        self._writer = writer
-        self._protocol: asyncio.BaseProtocol | None = None
-        self._protocol_paused = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._writer.collect(bytes(data))
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        return None
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        assert self._protocol is not None
-        return self._protocol
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
-
-    def is_reading(self) -> bool:
-        return False
-
-    def pause_reading(self) -> None:
-        return None
-
-    def resume_reading(self) -> None:
-        return None
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-
-class _Protocol(BaseProtocol):
-    """Stands in for the connection of a forwarded request (there is none)."""
-
-    ssl_context = None
-    peername = None
-    sockname = None
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, transport: _Transport) -> None:
-        super().__init__(loop)
-        transport.set_protocol(self)
-        self.transport = transport
-
-
 class AiohttpHandler:
     """A ringpop HTTP handler that serves requests with an ``aiohttp.web`` application.
 
@@ -430,58 +261,18 @@ class AiohttpHandler:
     def __init__(self, app: web.Application) -> None:
         self.app = app
 
-    def _message(self, request: HttpRequest) -> RawRequestMessage:
-        headers: CIMultiDict[str] = CIMultiDict()
-        raw: list[tuple[bytes, bytes]] = []
-        for name, value in request.headers.items():
-            if name == "transfer-encoding":
-                continue
-            headers.add(name, value)
-            raw.append((name.encode("latin-1"), value.encode("latin-1")))
-        try:
-            major, minor = (int(part) for part in request.http_version.split(".", 1))
-        except ValueError:
-            major, minor = 1, 1
-        url = URL(request.url or "/", encoded=True)
-        return RawRequestMessage(
-            request.method.upper(),
-            request.url or "/",
-            HttpVersion(major, minor),
-            CIMultiDictProxy(headers),
-            tuple(raw),
-            False,
-            None,
-            False,
-            False,
-            url,
-        )
-
     async def __call__(self, request: HttpRequest) -> HttpResponse:
         app = self.app
         if not app.frozen:
             return plain(503, "the aiohttp application is not running yet")
-        loop = asyncio.get_running_loop()
-        writer = _CollectingWriter()
-        protocol = _Protocol(loop, _Transport(writer, loop))
-        payload: StreamReader
-        if request.body:
-            payload = StreamReader(protocol, 2**16, loop=loop)
-            payload.feed_data(request.body)
-            payload.feed_eof()
-        else:
-            payload = EMPTY_PAYLOAD  # what aiohttp gives bodiless requests
-        task = asyncio.current_task()
-        assert task is not None
-        web_request = app._make_request(
-            self._message(request),
-            payload,
-            protocol,  # type: ignore[arg-type]  # only its transport facts are read
-            writer,
-            task,
+        dispatch = shim.Dispatch()
+        message = shim.request_message(
+            request.method, request.url, request.http_version, request.headers
         )
+        web_request = shim.make_request(app, message, request.body, dispatch)
         web_request[FORWARD_INFO] = ForwardInfo.of(request)
         try:
-            response = await app._handle(web_request)
+            response = await shim.handle(app, web_request)
         except web.HTTPException as error:
             response = error
         except Exception as error:
@@ -490,6 +281,7 @@ class AiohttpHandler:
         if not isinstance(response, web.StreamResponse):
             log.error("aiohttp handler returned %r instead of a response", response)
             return plain(500, "the handler did not return a response")
+        writer = dispatch.writer
         try:
             await response.prepare(web_request)
             await response.write_eof()
@@ -497,9 +289,7 @@ class AiohttpHandler:
             log.exception("aiohttp response failed on forwarded %s %s", request.method, request.url)
             return plain(500, f"the response could not be produced: {error}")
         finally:
-            finish = getattr(web_request, "_finish", None)
-            if finish is not None:
-                finish()
+            shim.finish(web_request)
         headers = collect_response_headers(iter(writer.headers.items()))
         if writer.compression_dropped:
             headers.pop("content-encoding", None)

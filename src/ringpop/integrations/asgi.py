@@ -35,34 +35,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeAlias, Unpack
 from urllib.parse import quote, unquote, urlsplit
 
-from ringpop.forward import HttpRequest, HttpResponse
+from ringpop.forward import ForwardOptions, ForwardOverrides, HttpRequest, HttpResponse
 from ringpop.integrations._common import (
-    UNMATCHED_ERROR,
     ForwardInfo,
-    ForwardOptions,
-    KeyResult,
     NotReady,
-    RateLimitedLog,
-    Unmatched,
-    UnmatchedKeyError,
-    check_unmatched,
     collect_response_headers,
-    decide,
     forward_request_headers,
-    on_unmatched,
     plain,
-    resolve_keys,
     response_header_items,
 )
+from ringpop.integrations.asgi_keys import (
+    ScopeKeyFunc,
+    header_key,
+    path_key,
+    request_key,
+    route_key,
+)
+from ringpop.integrations.flow import ForwardingFlow
 
 if TYPE_CHECKING:
-    from starlette.requests import Request as StarletteRequest
-
     from ringpop.ringpop import Ringpop
 
 __all__ = [
@@ -87,8 +82,6 @@ Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Message]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
 ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
-ScopeKeyFunc: TypeAlias = Callable[[Scope], KeyResult | Awaitable[KeyResult]]
-"""Gets the ASGI scope of a request (read-only: the body is not available)."""
 
 SCOPE_KEY = "ringpop"
 """Scope entry holding the :class:`ForwardInfo` of a request ringpop dispatched."""
@@ -106,175 +99,21 @@ def forward_info(scope_or_request: Mapping[str, Any] | Any) -> ForwardInfo | Non
     return info if isinstance(info, ForwardInfo) else None
 
 
-# -- key functions ---------------------------------------------------------------------
+# -- the middleware (key functions: ringpop.integrations.asgi_keys) ------------------------
 
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path|int))?\}")
-
-
-def _compile(pattern: str, param: str | None) -> tuple[re.Pattern[str], str]:
-    names: list[str] = []
-    regex = ["^"]
-    position = 0
-    for match in _PARAM.finditer(pattern):
-        regex.append(re.escape(pattern[position : match.start()]))
-        name, kind = match.group(1), match.group(2) or "str"
-        names.append(name)
-        regex.append(
-            f"(?P<{name}>{'.+' if kind == 'path' else '[0-9]+' if kind == 'int' else '[^/]+'})"
-        )
-        position = match.end()
-    regex.append(re.escape(pattern[position:]) + "$")
-    if not names:
-        raise ValueError(f"path pattern {pattern!r} has no {{parameter}}")
-    wanted = names[-1] if param is None else param
-    if wanted not in names:
-        raise ValueError(f"path pattern {pattern!r} has no parameter {wanted!r}")
-    return re.compile("".join(regex)), wanted
+_Context: TypeAlias = tuple[Scope, Receive, Send]
 
 
-def path_key(
-    pattern: str | Sequence[str],
-    param: str | None = None,
-    *,
-    unmatched: Unmatched = "warn",
-) -> ScopeKeyFunc:
-    """Key from a path parameter: ``path_key(["/counters/{name}", "/counters/{name}/incr"])``.
-
-    ``pattern`` is one pattern or a list, tried in order, in Starlette's syntax
-    (``{name}`` is one segment, ``{name:path}`` the rest of the path, ``{name:int}``
-    digits). ``param`` names
-    the parameter that is the key (default: each pattern's only or last one).
-    ``unmatched`` says what happens to a path that matches no pattern (see
-    :data:`~ringpop.integrations.Unmatched`): by default it is served where it
-    arrived, not sharded, and a WARNING says so (rate-limited). To take the patterns
-    from the application's own routes instead, use :func:`route_key`.
-    """
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    if not patterns:
-        raise ValueError("path_key needs at least one pattern")
-    policy = check_unmatched(unmatched)
-    compiled = [_compile(p, param) for p in patterns]
-    limiter = RateLimitedLog(log)
-
-    def key(scope: Scope) -> str | None:
-        path = scope.get("path", "")
-        for regex, wanted in compiled:
-            match = regex.match(path)
-            if match is not None:
-                return match.group(wanted)
-        on_unmatched(policy, path, patterns, limiter)
-        return None
-
-    return key
-
-
-def route_key(
-    app: Any, param: str | Sequence[str], *, unmatched: Unmatched = "warn"
-) -> ScopeKeyFunc:
-    """Key from the application's own routes (Starlette, FastAPI): the path parameter
-    ``param`` of the route that matches the request, as the router will match it.
-
-    ``route_key(app, "name")`` with ``@app.post("/counters/{name}/incr")`` keys that
-    route on ``name``, and every other route that has a ``name`` parameter; routes
-    without it (``/ready``, ``/metrics``) are not sharded. ``param`` may list several
-    names (the first one a route has is the key). Requests that match no route at
-    all follow ``unmatched`` (the application answers them 404 wherever they run).
-    Pass the app or its router; routes added later are seen too.
-    """
-    from starlette.routing import Match
-
-    names = [param] if isinstance(param, str) else list(param)
-    if not names:
-        raise ValueError("route_key needs at least one parameter name")
-    policy = check_unmatched(unmatched)
-    limiter = RateLimitedLog(log)
-
-    def find(routes: Sequence[Any], scope: Scope) -> dict[str, Any] | None:
-        for route in routes:
-            match, child = route.matches(scope)
-            if match != Match.FULL:
-                continue
-            params: dict[str, Any] = dict(child.get("path_params", {}))
-            selected = _included_match(route, scope)
-            if selected is not None:  # FastAPI's included routers match lazily
-                params.update(selected)
-                return params
-            inner = getattr(route, "routes", None)
-            if inner:  # a Mount: look inside with the scope it would pass on
-                found = find(inner, {**scope, **child})
-                if found is None:
-                    continue
-                params.update(found)
-            return params
-        return None
-
-    def key(scope: Scope) -> str | None:
-        router = getattr(app, "router", app)
-        params = find(getattr(router, "routes", ()), scope)
-        if params is None:
-            on_unmatched(policy, scope.get("path", ""), [f"routes of {names}"], limiter)
-            return None
-        for name in names:
-            if name in params:
-                return str(params[name])
-        return None
-
-    return key
-
-
-def _included_match(route: Any, scope: Scope) -> dict[str, Any] | None:
-    """The path parameters a FastAPI included router (``include_router``; FastAPI
-    >= 0.16x routes those lazily, its ``matches`` gives none) finds for ``scope``."""
-    select = getattr(route, "_match", None)
-    if select is None or not hasattr(route, "original_router"):
-        return None
-    try:
-        _match, child, _route, _context = select(dict(scope))
-    except (TypeError, ValueError):
-        return None
-    return dict(child.get("path_params", {}))
-
-
-def header_key(name: str) -> ScopeKeyFunc:
-    """Key from a request header (``None`` when absent)."""
-    wanted = name.lower().encode("latin-1")
-
-    def key(scope: Scope) -> str | None:
-        for header, value in scope.get("headers", ()):
-            if bytes(header).lower() == wanted:
-                return bytes(value).decode("latin-1")
-        return None
-
-    return key
-
-
-def request_key(
-    func: Callable[[StarletteRequest], KeyResult | Awaitable[KeyResult]],
-) -> ScopeKeyFunc:
-    """Adapt a key function taking a Starlette ``Request`` (headers, query, path).
-
-    The middleware runs before routing, so ``request.path_params`` is empty: use
-    :func:`route_key` or :func:`path_key` for path parameters. The body cannot be read here.
-    """
-    from starlette.requests import Request
-
-    def key(scope: Scope) -> KeyResult | Awaitable[KeyResult]:
-        return func(Request(scope))
-
-    return key
-
-
-# -- the middleware -------------------------------------------------------------------------
-
-
-class RingpopMiddleware:
+class RingpopMiddleware(ForwardingFlow[_Context, None]):
     """ASGI middleware: serve requests whose key is ours, forward the others.
 
     ``key`` receives the ASGI scope and returns a key, several keys (they must
     share an owner, else 500 ``keys-diverged``) or ``None`` (not sharded).
     ``not_ready`` says what to do with sharded requests before ringpop is ready:
-    ``"refuse"`` (503, default) or ``"serve"`` here. ``timeout``, ``max_retries``,
-    ``retry_schedule`` and ``skip_lookup_on_retry`` override the ringpop options.
+    ``"refuse"`` (503, default) or ``"serve"`` here. ``options`` (a
+    :class:`~ringpop.forward.ForwardOptions`), or its fields as keyword arguments
+    (``timeout``, ``max_retries``, ``retry_schedule``, ``reroute_retries``,
+    ``failover``), override the ringpop forwarding options.
     """
 
     def __init__(
@@ -284,65 +123,32 @@ class RingpopMiddleware:
         key: ScopeKeyFunc,
         *,
         not_ready: NotReady = "refuse",
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_schedule: Sequence[float] | None = None,
-        skip_lookup_on_retry: bool | None = None,
+        options: ForwardOptions | None = None,
+        **overrides: Unpack[ForwardOverrides],
     ) -> None:
-        if not_ready not in ("refuse", "serve"):
-            raise ValueError(f"not_ready must be 'refuse' or 'serve', not {not_ready!r}")
+        super().__init__(ringpop, key, not_ready, ForwardOptions.of(options, overrides))
         self.app = app
-        self.ringpop = ringpop
-        self.key = key
-        self.not_ready: NotReady = not_ready
-        self.forward_options = ForwardOptions(
-            timeout, max_retries, retry_schedule, skip_lookup_on_retry
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or SCOPE_KEY in scope:
             await self.app(scope, receive, send)
             return
-        try:
-            keys = await resolve_keys(self.key, scope)
-        except UnmatchedKeyError as error:
-            if not error.reject:
-                raise
-            response = plain(404, str(error))
-            response.headers["x-ringpop-error"] = UNMATCHED_ERROR
-            await send_response(send, response, scope)
-            return
-        if keys is None:
-            await self.app(scope, receive, send)
-            return
-        decision = decide(self.ringpop, keys, self.not_ready)
-        if decision == "local":
-            await self.app(scope, receive, send)
-            return
-        if decision == "not-ready":
-            response = plain(503, "ringpop is not ready: the node is still joining its cluster")
-            response.headers["retry-after"] = "1"
-            await send_response(send, response, scope)
-            return
-        limit = self.ringpop.options.body_limit
-        body = await read_body(scope, receive, limit)
-        if body is None:
-            await send_response(
-                send,
-                plain(413, f"request body exceeds the limit of {limit} bytes"),
-                scope,
-            )
-            return
-        options = self.forward_options
-        response = await self.ringpop.handle_or_proxy(
-            keys,
-            to_http_request(scope, body),
-            timeout=options.timeout,
-            max_retries=options.max_retries,
-            retry_schedule=options.retry_schedule,
-            skip_lookup_on_retry=options.skip_lookup_on_retry,
-        )
-        await send_response(send, response, scope)
+        await self.dispatch((scope, receive, send))
+
+    def subject(self, context: _Context) -> Scope:
+        return context[0]
+
+    async def passthrough(self, context: _Context) -> None:
+        await self.app(*context)
+
+    async def read_body(self, context: _Context, limit: int) -> bytes | None:
+        return await read_body(context[0], context[1], limit)
+
+    def to_request(self, context: _Context, body: bytes) -> HttpRequest:
+        return to_http_request(context[0], body)
+
+    async def respond(self, context: _Context, response: HttpResponse) -> None:
+        await send_response(context[2], response, context[0])
 
 
 def wrap(
@@ -351,25 +157,17 @@ def wrap(
     key: ScopeKeyFunc,
     *,
     not_ready: NotReady = "refuse",
-    timeout: float | None = None,
-    max_retries: int | None = None,
-    retry_schedule: Sequence[float] | None = None,
-    skip_lookup_on_retry: bool | None = None,
+    options: ForwardOptions | None = None,
+    **overrides: Unpack[ForwardOverrides],
 ) -> RingpopMiddleware:
     """``app`` wrapped in :class:`RingpopMiddleware`, also serving forwarded requests.
 
     Sets ringpop's HTTP handler to an :class:`AsgiHandler` of the wrapped app, so
-    requests forwarded here go through every layer of ``app``.
+    requests forwarded here go through every layer of ``app``. ``options`` and the
+    keyword ``overrides`` are :class:`RingpopMiddleware`'s.
     """
     wrapped = RingpopMiddleware(
-        app,
-        ringpop,
-        key,
-        not_ready=not_ready,
-        timeout=timeout,
-        max_retries=max_retries,
-        retry_schedule=retry_schedule,
-        skip_lookup_on_retry=skip_lookup_on_retry,
+        app, ringpop, key, not_ready=not_ready, options=ForwardOptions.of(options, overrides)
     )
     ringpop.set_http_handler(AsgiHandler(wrapped))
     return wrapped
