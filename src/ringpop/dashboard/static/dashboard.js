@@ -3,7 +3,7 @@
 // lags for tests and bench/dashboard.py.
 
 const SVG = "http://www.w3.org/2000/svg";
-const CX = 200, CY = 200, R = 150;
+const CX = 200, CY = 200, R = 150, R_SHARES = 105;   // the ring; the shares inside it
 const HISTORY = 60;
 
 const state = {
@@ -13,30 +13,38 @@ const state = {
   fetching: null,
   history: new Map(),    // node -> {rtt: [], period: []}
   lookup: null,          // the last lookup answer (marker and preference on the ring)
+  ringKey: null,         // what the ring was last drawn from
 };
-const stats = { rendered: 0, renders: 0, lastRenderMs: 0, maxRenderMs: 0, lags: [], ringId: null };
+const stats = { rendered: 0, renders: 0, lastRenderMs: 0, maxRenderMs: 0, renderMs: [], ringDraws: 0, maxRingMs: 0, lags: [], ringId: null };
 window.ringpopDashboard = { stats, state, R };
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
+const palette = new Map();   // address -> colour, by rank in the member list
+
+function updatePalette(snap, layout) {
+  // Golden-angle hues by rank: distinct for every member, stable while the list is.
+  const addresses = [...new Set([...snap.members.map((m) => m.address), ...(layout ? layout.servers : [])])].sort();
+  palette.clear();
+  addresses.forEach((a, i) => palette.set(a, `hsl(${(i * 137.508) % 360}, 62%, ${i % 2 ? 42 : 55}%)`));
+}
+
 export function colour(address) {
-  let h = 2166136261;                 // FNV-1a: a stable colour per member
-  for (let i = 0; i < address.length; i++) { h ^= address.charCodeAt(i); h = Math.imul(h, 16777619); }
-  return `hsl(${(h >>> 0) % 360}, 65%, 48%)`;
+  return palette.get(address) || "#999";
 }
 
-function point(fraction) {
+function point(fraction, r) {
   const a = fraction * 2 * Math.PI - Math.PI / 2;   // 0 at the top, clockwise
-  return [CX + R * Math.cos(a), CY + R * Math.sin(a)];
+  return [CX + r * Math.cos(a), CY + r * Math.sin(a)];
 }
 
-function arcPath(start, end) {
+function arcPath(start, end, r = R) {
   // One stretch of the ring as an SVG arc; a full circle is drawn as two halves.
-  if (end - start >= 1) return arcPath(0, 0.5) + " " + arcPath(0.5, 1);
-  const [x1, y1] = point(start), [x2, y2] = point(end);
+  if (end - start >= 1) return arcPath(0, 0.5, r) + " " + arcPath(0.5, 1, r);
+  const [x1, y1] = point(start, r), [x2, y2] = point(end, r);
   const large = end - start > 0.5 ? 1 : 0;
-  return `M${x1.toFixed(3)} ${y1.toFixed(3)}A${R} ${R} 0 ${large} 1 ${x2.toFixed(3)} ${y2.toFixed(3)}`;
+  return `M${x1.toFixed(3)} ${y1.toFixed(3)}A${r} ${r} 0 ${large} 1 ${x2.toFixed(3)} ${y2.toFixed(3)}`;
 }
 
 function drawRing() {
@@ -62,6 +70,21 @@ function drawRing() {
     path.addEventListener("mousemove", (ev) => showTip(ev, server));
     path.addEventListener("mouseleave", () => { $("tip").style.display = "none"; });
     svg.append(path);
+  }
+  // Inside: each member's whole share as one arc, in ring order of the members.
+  let at = 0;
+  for (const server of layout.servers) {
+    const share = layout.shares[server] ?? 0;
+    if (share <= 0) continue;
+    const wedge = document.createElementNS(SVG, "path");
+    wedge.setAttribute("d", arcPath(at, at + share, R_SHARES));
+    wedge.setAttribute("stroke", colour(server));
+    wedge.setAttribute("class", "share");
+    wedge.dataset.address = server;
+    wedge.addEventListener("mousemove", (ev) => showTip(ev, server));
+    wedge.addEventListener("mouseleave", () => { $("tip").style.display = "none"; });
+    svg.append(wedge);
+    at += share;
   }
   const text = (x, y, s, size) => {
     const t = document.createElementNS(SVG, "text");
@@ -143,6 +166,7 @@ function render() {
   const snap = state.snapshot;
   if (!snap) return;
   const began = performance.now();
+  updatePalette(snap, state.layout);
   const problem = $("problem");
   problem.textContent = snap.problem || "";
   problem.classList.toggle("shown", Boolean(snap.problem));
@@ -153,12 +177,22 @@ function render() {
   renderTables(snap);
   renderPartitions(snap);
   renderTimeline(snap);
-  drawRing();
+  // Redraw the ring only when it or a member's status changed (10k arcs at 100 nodes).
+  const ringKey = `${state.layoutId}|${snap.members.map((m) => m.status[0]).join("")}`;
+  if (ringKey !== state.ringKey) {
+    const t = performance.now();
+    state.ringKey = ringKey;
+    drawRing();
+    stats.ringDraws += 1;
+    stats.maxRingMs = Math.max(stats.maxRingMs, performance.now() - t);
+  }
   const spent = performance.now() - began;
   stats.renders += 1;
   stats.rendered = snap.seq;
   stats.lastRenderMs = spent;
   stats.maxRenderMs = Math.max(stats.maxRenderMs, spent);
+  stats.renderMs.push(spent);
+  if (stats.renderMs.length > 1000) stats.renderMs.shift();
   stats.lags.push(Date.now() - snap.time * 1000);   // snapshot built -> drawn
   if (stats.lags.length > 1000) stats.lags.shift();
 }
@@ -170,6 +204,7 @@ async function ensureLayout(snap) {
   if (!response.ok) return;     // it changed again meanwhile: the next snapshot fetches
   state.layout = await response.json();
   state.layoutId = id;
+  if (state.lookup) refreshLookup();   // the owner may have moved with the ring
 }
 
 async function onSnapshot(snap) {
@@ -184,21 +219,30 @@ async function onSnapshot(snap) {
   if (state.snapshot === snap) render();
 }
 
-async function lookup(ev) {
-  ev.preventDefault();
-  const key = $("lookup-key").value;
-  const n = $("lookup-n").value || "3";
+async function runLookup(key, n) {
   const out = $("lookup-result");
-  if (!key) { out.textContent = "type a key"; return; }
   const response = await fetch(`api/lookup?key=${encodeURIComponent(key)}&n=${encodeURIComponent(n)}`);
   if (!response.ok) { out.innerHTML = `<span class="err">${esc(await response.text())}</span>`; return; }
   const a = await response.json();
+  a.n = n;
   state.lookup = a;
   const owner = a.owner ? `<b id="lookup-owner">${esc(a.owner)}</b>` : `<span class="err">${esc(a.error)}</span>`;
   out.innerHTML = `${esc(a.key)}: owner ${owner} (asked ${esc(a.node)})<br>` +
     `preference: <span id="lookup-preference">${a.preference.map(esc).join(", ")}</span>` +
     (a.owner && !a.agrees ? `<br><span class="err">the node's owner differs from the ring drawn here (another hash function?)</span>` : "");
+  state.ringKey = null;
   drawRing();
+}
+
+function refreshLookup() {
+  runLookup(state.lookup.key, state.lookup.n).catch(() => {});
+}
+
+async function lookup(ev) {
+  ev.preventDefault();
+  const key = $("lookup-key").value;
+  if (!key) { $("lookup-result").textContent = "type a key"; return; }
+  await runLookup(key, $("lookup-n").value || "3");
 }
 
 function connect() {
