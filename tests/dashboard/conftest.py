@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
 # Short failure detection, so a killed node is suspect, then faulty (off the ring) fast.
-SUSPECT_MS = 2000
+SUSPECT_MS = 3000
 FAULTY_MS = 60_000
 PERIODS = [
     f"--suspect-period={SUSPECT_MS}",
