@@ -45,8 +45,7 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]
 async def test_poller_reads_a_ringpop_node_cluster(node_cluster: list[str]) -> None:
     async with AdminClient(timeout=2.0) as client:
         poller = Poller([node_cluster[0]], client, timeout=2.0)
-        await poller.poll_round()  # the seed: finds the others
-        snap = await poller.poll_round()
+        snap = await poller.poll_round()  # the seed, then the members it lists
     assert [m["address"] for m in snap["members"]] == node_cluster
     assert {m["status"] for m in snap["members"]} == {"alive"}
     assert all(isinstance(m["dampScore"], int | float) for m in snap["members"])  # node's field

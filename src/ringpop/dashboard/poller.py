@@ -1,9 +1,10 @@
 """The dashboard's polling loop: ``/admin/stats`` of every node, once per interval.
 
 It starts from the seed addresses and asks, every round and concurrently, every node
-that a node which answered lists as a member (tombstones aside), so it finds the whole
-cluster, and both sides of a partition, from one address. A node that neither answers
-nor is listed by anyone for :data:`FORGET_AFTER` rounds is dropped (seeds never are).
+that a node which answered lists as a member (tombstones aside; new ones in the same
+round), so it finds the whole cluster, and both sides of a partition, from one address.
+A node that neither answers nor is listed by anyone for :data:`FORGET_AFTER` rounds is
+dropped (seeds never are).
 Nodes that keep state (``/admin/state``, the kv example) are asked that too; a node
 that answered it with an error is not asked again.
 
@@ -26,6 +27,7 @@ from ringpop.dashboard.model import ClusterView, NodeResult
 __all__ = ["FORGET_AFTER", "Poller"]
 
 FORGET_AFTER = 10
+DISCOVERY_PASSES = 3
 STATE_ENDPOINT = "/admin/state"
 MAX_NODES = 2000  # a bound on how many addresses one dashboard follows
 
@@ -53,7 +55,6 @@ class Poller:
         self._known: dict[str, int] = {s: 0 for s in self.seeds}  # address -> rounds unseen
         self._stateless: set[str] = set()
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
-        self.updated = asyncio.Event()
 
     # -- subscribers ----------------------------------------------------------------
 
@@ -74,8 +75,6 @@ class Poller:
             if queue.full():
                 queue.get_nowait()  # the page has not read the last one: it is stale now
             queue.put_nowait(snapshot)
-        self.updated.set()
-        self.updated = asyncio.Event()
 
     # -- polling --------------------------------------------------------------------
 
@@ -88,17 +87,31 @@ class Poller:
             await asyncio.sleep(max(0.05, self.interval - self.round_seconds))
 
     async def poll_round(self) -> dict[str, Any]:
-        """One round: ask every known node, update the view, publish the snapshot."""
+        """One round: ask every known node, update the view, publish the snapshot.
+
+        Nodes learnt from the answers are asked in the same round (up to
+        :data:`DISCOVERY_PASSES` passes), so even the first snapshot shows the cluster.
+        """
         targets = list(self._known)
-        results = await asyncio.gather(*(self._poll_one(a) for a in targets))
-        by_address = {r.address: r for r in results}
+        by_address: dict[str, NodeResult] = {}
         listed: set[str] = set()
-        for result in results:
-            if result.stats is not None:
-                listed.update(m.address for m in result.stats.members if m.status != "tombstone")
-        for address in listed:
-            if address not in self._known and len(self._known) < MAX_NODES:
-                self._known[address] = 0
+        batch = targets
+        for _ in range(DISCOVERY_PASSES):
+            results = await asyncio.gather(*(self._poll_one(a) for a in batch))
+            for result in results:
+                by_address[result.address] = result
+                if result.stats is not None:
+                    listed.update(
+                        m.address for m in result.stats.members if m.status != "tombstone"
+                    )
+            batch = [a for a in listed if a not in by_address][: MAX_NODES - len(by_address)]
+            if not batch:
+                break
+        for address in by_address.keys() - self._known.keys():
+            self._known[address] = 0
+        for address in listed - self._known.keys():
+            if len(self._known) < MAX_NODES:
+                self._known[address] = 0  # listed after the last pass: asked next round
         for address in targets:
             seen = address in listed or by_address[address].stats is not None
             self._known[address] = 0 if seen else self._known[address] + 1

@@ -17,7 +17,7 @@ from ringpop.hashing import fingerprint32
 from ringpop.membership.labels import IDENTITY_LABEL
 from ringpop.ring.hashring import HashRing
 
-__all__ = ["SPACE", "RingLayout", "build_ring", "layout_of"]
+__all__ = ["SPACE", "RingLayout", "build_ring", "key_hash", "layout_of"]
 
 SPACE = 1 << 32
 """The size of the hash space: angles are ``hash / SPACE * 360`` degrees."""
