@@ -12,6 +12,7 @@ commands:
   tick-cluster  start a local cluster of N nodes and watch it live (keys: k K l j g p t s d q h)
   admin         inspect and steer any node: status, lookup, dump, partitions, checksums,
                 count, join, leave, reap, gossip start|stop|tick|status, heal
+  dashboard     a live web page of a cluster: ring, members, partitions, timeline
 
 "ringpop <command> --help" describes a command's options.
 """
@@ -36,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ringpop.cli import admin
 
         return admin.main(rest)
+    if command == "dashboard":
+        from ringpop.dashboard import command as dashboard
+
+        return dashboard.main(rest)
     print(f"ringpop: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 

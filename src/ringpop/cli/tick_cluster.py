@@ -95,6 +95,7 @@ class Config:
     http_ports: list[int] | None = None  # the examples' HTTP fronts
     tls: ClusterCerts | None = None  # --tls: mutual TLS with a throwaway CA
     lifeguard: bool = False  # --lifeguard, for our nodes (testpop, the examples)
+    dashboard_port: int | None = None  # --dashboard: serve the web dashboard there
 
     @property
     def metrics(self) -> bool:
@@ -169,6 +170,7 @@ class TickCluster:
         self._stateless: set[str] = set()  # answered stats but not /admin/state: not asked again
         self._client: AdminClient | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.dashboard_url: str | None = None  # --dashboard, once it listens
 
     @property
     def client(self) -> AdminClient:
@@ -543,6 +545,7 @@ def _banner(cluster: TickCluster) -> list[str]:
         *(["Lifeguard on (testpop and example nodes)"] if config.lifeguard else []),
         *_http_lines(config),
         *_metrics_lines(config),
+        *([f"dashboard: {cluster.dashboard_url}"] if cluster.dashboard_url else []),
     ]
 
 
@@ -788,6 +791,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the examples, not other --program nodes)",
     )
     parser.add_argument(
+        "--dashboard",
+        nargs="?",
+        const=8080,
+        type=_port,
+        metavar="PORT",
+        help="also serve the live web dashboard (ringpop dashboard) on 127.0.0.1:PORT "
+        "(8080; 0: any free port); needs aiohttp: pip install 'ringpop[dashboard]'",
+    )
+    parser.add_argument(
         "--tls",
         action="store_true",
         help="mutual TLS between the nodes: a throwaway CA and certificates in the work "
@@ -883,6 +895,13 @@ def make_config(args: argparse.Namespace) -> Config:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="ringpop-tick-cluster-"))
         temporary = True
+    if args.dashboard is not None:
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            raise SetupError(
+                "--dashboard needs aiohttp: pip install 'ringpop[dashboard]'"
+            ) from None
     tls = _tls(args, workdir, [f"127.0.0.1:{port}" for port in ports])
     return Config(
         size=args.size,
@@ -904,6 +923,7 @@ def make_config(args: argparse.Namespace) -> Config:
         prometheus_ports=prometheus_ports,
         tls=tls,
         lifeguard=args.lifeguard,
+        dashboard_port=args.dashboard,
     )
 
 
@@ -938,10 +958,16 @@ async def _main(config: Config, live: bool) -> int:
     # Last line of defence (an exception escaping everything, sys.exit in a handler):
     # atexit stops whatever is still running, by PID. stop_all is idempotent.
     atexit.register(cluster.group.stop_all, 2.0)
+    dashboard: asyncio.Task[None] | None = None
     try:
         cluster.start_all()
+        if config.dashboard_port is not None:
+            dashboard = await _start_dashboard(cluster, config.dashboard_port)
         return await (run_live(cluster) if live else run_plain(cluster))
     finally:
+        if dashboard is not None:
+            dashboard.cancel()
+            await asyncio.gather(dashboard, return_exceptions=True)
         cluster.stop_all()  # no-op when the mode already stopped everything
         atexit.unregister(cluster.group.stop_all)
         if config.temporary_workdir:
@@ -953,6 +979,32 @@ async def _main(config: Config, live: bool) -> int:
                 )
             else:
                 shutil.rmtree(config.workdir, ignore_errors=True)
+
+
+async def _start_dashboard(cluster: TickCluster, port: int) -> asyncio.Task[None]:
+    """``--dashboard``: the web dashboard of the cluster, in this process, beside the view."""
+    from ringpop.dashboard.server import serve
+
+    config = cluster.config
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(
+        serve(
+            config.addresses,
+            port=port,
+            interval=config.interval,
+            timeout=POLL_TIMEOUT,
+            tls=config.tls.admin_tls() if config.tls else None,
+            started=started,
+        )
+    )
+    waiters: set[asyncio.Future[Any]] = {task, started}
+    await asyncio.wait(waiters, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+    if not started.done():
+        task.cancel()
+        error = await asyncio.gather(task, return_exceptions=True)
+        raise SetupError(f"--dashboard: cannot serve on port {port}: {error[0]}")
+    cluster.dashboard_url = started.result()
+    return task
 
 
 def main(argv: Sequence[str] | None = None) -> int:
