@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
@@ -51,6 +52,9 @@ from ringpop.ring.ownership import OwnershipTracker, Range, owned_ranges, range_
 from ringpop.stats import Stats, StatsBackend
 from ringpop.tchannel import Channel, Handler, Request, Response
 from ringpop.trace import Tracing
+
+if TYPE_CHECKING:
+    from ringpop.actors import ActorSystem, JobContext, Leadership, Singleton
 
 __all__ = ["BootstrapError", "NotReadyError", "Ringpop"]
 
@@ -592,3 +596,38 @@ class Ringpop:
             return await forwarder.handle_or_forward(keys(request), request, handler)
 
         self.channel.register(service, endpoint, serve)
+
+    # -- actors, leadership, singletons (ringpop.actors; built on first use) ------------------
+
+    @property
+    def actors(self) -> ActorSystem:
+        """This node's actors (``register``, ``send``, ``ask``): docs/actors.md.
+
+        Built on first use over a replicated in-memory store (service
+        ``ringpop-actors-state``): touch it on every node at start-up, after
+        :meth:`start`, so every node serves its endpoints before traffic comes.
+        """
+        system: ActorSystem | None = getattr(self, "_actor_system", None)
+        if system is None:
+            from ringpop.actors import ActorSystem, ReplicatedState
+            from ringpop.state.memory import MemoryStore
+            from ringpop.state.replicated import ReplicatedStore
+
+            kv = ReplicatedStore(self, MemoryStore(), service="ringpop-actors-state")
+            system = ActorSystem(self, ReplicatedState(self, kv), clock=self._clock)
+            self._actor_system = system
+        return system
+
+    def leadership(self, name: str) -> Leadership:
+        """Leader election for ``name``: the owner of its key leads (``rp.actors``)."""
+        return self.actors.leadership(name)
+
+    def singleton(
+        self,
+        name: str,
+        job: Callable[[JobContext], Awaitable[None]],
+        *,
+        every: float | None = None,
+    ) -> Singleton:
+        """Run ``job`` on one node (the leader of ``singleton:<name>``), moved with it."""
+        return self.actors.singleton(name, job, every=every)
