@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 from ringpop import Options, Ringpop
 from ringpop.actors import Actor, ActorOptions, ActorSystem, Context, ReplicatedState
@@ -41,7 +41,7 @@ class Counter(Actor):
 class Recorder(Actor):
     """Keeps every message it handled, in order, and where (``handled`` is class-wide)."""
 
-    handled: list[tuple[str, str, Any]] = []
+    handled: ClassVar[list[tuple[str, str, Any]]] = []
 
     def __init__(self, key: str) -> None:
         super().__init__(key)

@@ -24,12 +24,13 @@ async def test_actor_lives_on_owner_and_counts_from_every_node() -> None:
         rp0 = members[0].rp
         key = key_of(rp0, members[1].address)
         totals = []
-        for round_ in range(3):
+        for _ in range(3):
             for system in made:
                 totals.append(await system.ask("counter", key, {"add": 1}))
         assert totals == list(range(1, 10))
         assert made[1].active() == [("counter", key)]
-        assert made[0].active() == [] and made[2].active() == []
+        assert made[0].active() == []
+        assert made[2].active() == []
         await made[0].send("counter", key, {"add": 5})
         assert await made[2].ask("counter", key, {"add": 0}) == 14
     finally:
@@ -41,9 +42,7 @@ async def test_per_sender_order_with_concurrent_sends() -> None:
     Recorder.handled.clear()
     try:
         key = key_of(members[0].rp, members[2].address)
-        sends = [
-            made[i].send("recorder", key, [i, n]) for n in range(200) for i in range(3)
-        ]
+        sends = [made[i].send("recorder", key, [i, n]) for n in range(200) for i in range(3)]
         await asyncio.gather(*sends)
         by_sender: dict[int, list[int]] = {}
         for _, _, (sender, n) in Recorder.handled:
@@ -71,7 +70,8 @@ async def test_bad_input_is_a_clear_error_and_the_actor_keeps_serving() -> None:
         slow = [asyncio.ensure_future(made[0].ask("slow", key, 0.2)) for _ in range(8)]
         outcomes = await asyncio.gather(*slow, return_exceptions=True)
         full = [o for o in outcomes if isinstance(o, MailboxFullError)]
-        assert full and "full" in str(full[0])
+        assert full
+        assert "full" in str(full[0])
         assert [o for o in outcomes if not isinstance(o, Exception)] == [0.2] * (8 - len(full))
         # and on the owner itself, through the mailbox (asks from two nodes)
         assert await made[1].ask("counter", key, {"add": 1}) == 3

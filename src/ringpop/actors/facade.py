@@ -6,7 +6,7 @@ sits below it) and never touches its internals.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from ringpop.events import EventEmitter
@@ -51,6 +51,13 @@ class Facade(Protocol):
         retry_schedule: Sequence[float] | None = None,
         reroute_retries: bool | None = None,
     ) -> Response: ...
+
+    def add_self_eviction_hooks(
+        self,
+        *,
+        before: Callable[[], Awaitable[None] | None] | None = None,
+        after: Callable[[], Awaitable[None] | None] | None = None,
+    ) -> None: ...
 
     def register_forwarded(
         self,

@@ -112,7 +112,9 @@ class Leadership:
         return None
 
     async def close(self) -> None:
-        """Stop leading and stop following the ring."""
+        """Stop leading and stop following the ring (again: nothing)."""
+        if self._closed:
+            return
         self._closed = True
         self.rp.events.off(RingChanged, self._on_ring)
         self.rp.events.off(Ready, self._on_ring)

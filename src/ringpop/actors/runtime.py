@@ -126,6 +126,7 @@ class ActorSystem:
         rp.register_forwarded(wire.SERVICE, wire.HANDOVER, self._serve_handover, _handover_key)
         rp.events.on(RingChanged, self._on_ring_changed)
         rp.events.on(OwnershipChanged, self._on_ownership)
+        rp.add_self_eviction_hooks(after=self.drain)
         self._leaderships: dict[str, Leadership] = {}
         self._singletons: dict[str, Singleton] = {}
 
@@ -470,6 +471,15 @@ class ActorSystem:
             self._singletons[singleton.name] = singleton
         return made
 
+    async def drain(self) -> None:
+        """Wait (up to ``attempt_timeout``) for handovers and saves in progress."""
+        deadline = self.clock.monotonic() + self.options.attempt_timeout
+        for _ in range(100):  # handovers spawn the forwarding of their queues
+            remaining = deadline - self.clock.monotonic()
+            if not self._tasks or remaining <= 0:
+                return
+            await asyncio.wait(list(self._tasks), timeout=remaining)
+
     async def close(self) -> None:
         """Stop taking messages, save and hand over every actor, stop leaderships."""
         self._closed = True
@@ -479,8 +489,7 @@ class ActorSystem:
             await leadership.close()
         for activation in list(self._activations.values()):
             self._detach(activation, self._hand_over(activation))
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=self.options.attempt_timeout)
+        await self.drain()
 
 
 def _state_key(kind: str, key: str) -> str:

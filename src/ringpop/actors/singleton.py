@@ -111,6 +111,7 @@ class Singleton:
         """Runs started here."""
         self.failures = 0
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
         self.leadership = Leadership(system, f"singleton:{name}", key=key)
         system.rp.events.on(LeadershipAcquired, self._on_acquired)
         system.rp.events.on(LeadershipLost, self._on_lost)
@@ -142,7 +143,12 @@ class Singleton:
             self.system.rp.events.emit(SingletonStopped(self.name, self.system.address, reason))
 
     async def close(self) -> None:
-        """Stop the job and leave the election."""
+        """Stop the job and leave the election (again: nothing)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.system.rp.events.off(LeadershipAcquired, self._on_acquired)
+        self.system.rp.events.off(LeadershipLost, self._on_lost)
         task = self._task
         self._stop("closed")
         await self.leadership.close()
