@@ -264,19 +264,19 @@ def _check_logs(out: Path, killed: str, report: Report) -> None:
     handled: dict[tuple[str, str], list[tuple[int, int, str]]] = defaultdict(list)
     for path in out.glob("handled-*.log"):
         for line in path.read_text().splitlines():
-            node, key, sender, n, t = line.split()
-            handled[(key, sender)].append((int(t), int(n), node))
+            node, key, sender, seq, t = line.split()
+            handled[(key, sender)].append((int(t), int(seq), node))
     counts: Counter[tuple[str, str, int]] = Counter()
     for (key, sender), rows in handled.items():
         rows.sort()
         report.handled += len(rows)
         firsts: list[int] = []
         where: dict[int, list[str]] = defaultdict(list)
-        for _, n, node in rows:
-            if n not in where:
-                firsts.append(n)
-            where[n].append(node)
-            counts[(key, sender, n)] += 1
+        for _, number, at in rows:
+            if number not in where:
+                firsts.append(number)
+            where[number].append(at)
+            counts[(key, sender, number)] += 1
         report.order_violations += sum(1 for a, b in itertools.pairwise(firsts) if b < a)
         for nodes in where.values():
             if len(nodes) > 1:
@@ -287,9 +287,9 @@ def _check_logs(out: Path, killed: str, report: Report) -> None:
     report.unique = len(counts)
     for path in out.glob("acked-*.log"):
         for line in path.read_text().splitlines():
-            key, sender, n = line.split()
+            key, sender, seq = line.split()
             report.acked += 1
-            if (key, sender, int(n)) not in counts:
+            if (key, sender, int(seq)) not in counts:
                 report.missing += 1
     tokens: list[tuple[int, tuple[int, int, str]]] = []
     for path in out.glob("leaders-*.log"):
