@@ -4,7 +4,10 @@ The worker loads the actor's saved state (from a handover by the previous owner,
 else from the store), then takes batches off the mailbox one at a time, handling
 each message in order. It stops when the mailbox is closed (handover: the batch in
 hand is finished first) or after ``idle_timeout`` seconds without a message
-(passivation). The :class:`~ringpop.actors.runtime.ActorSystem` owns activations.
+(passivation: the system's sweep notices it, the worker saves). A message that
+finds the actor idle is handled in the caller's own task (one task switch less);
+``_busy`` keeps it one at a time. :class:`~ringpop.actors.runtime.ActorSystem`
+owns activations.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Activation:
         *,
         capacity: int,
         idle_timeout: float,
+        now: Callable[[], float],
         loader: Loader,
         on_idle: Callable[[Activation], bool],
         on_handled: Callable[[Activation, int], Awaitable[None]] | None = None,
@@ -48,6 +52,9 @@ class Activation:
         self._factory = factory
         self.mailbox: Mailbox[Result] = Mailbox(capacity)
         self.idle_timeout = idle_timeout
+        self._now = now
+        self.last_active = now()
+        self._idle_due = False
         self._loader = loader
         self._on_idle = on_idle
         self._on_handled = on_handled
@@ -61,6 +68,9 @@ class Activation:
         self.failed: BaseException | None = None
         self._futures: dict[Entry[Result], asyncio.Future[list[Result]]] = {}
         self._wakeup = asyncio.Event()
+        self._busy = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.finished = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name=f"actor {kind}/{key}")
 
@@ -69,9 +79,16 @@ class Activation:
     async def submit(self, stream: str, first: int, payloads: list[bytes]) -> list[Result]:
         """Queue a batch and wait for its results (see :class:`Mailbox` for admission)."""
         admission, entry = self.mailbox.offer(stream, first, payloads)
+        self.last_active = self._now()
         if admission is Admission.ACCEPTED:
             future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
             self._futures[entry] = future
+            actor = self.actor
+            if actor is not None and not self._busy and self.mailbox.peek() is entry:
+                # idle actor: handle it in the caller's task (one task switch less)
+                taken = self.mailbox.take()
+                assert taken is entry
+                return await self._run_entry(actor, entry, inline=True)
             self._wakeup.set()
             return await asyncio.shield(future)
         if admission is Admission.PENDING:
@@ -90,6 +107,13 @@ class Activation:
     def future_of(self, entry: Entry[Result]) -> asyncio.Future[list[Result]] | None:
         """The future a queued batch's callers wait on (to answer it after a handover)."""
         return self._futures.pop(entry, None)
+
+    def check_idle(self) -> None:
+        """Passivate (from the worker) if no message came for ``idle_timeout`` seconds."""
+        idle = self._now() - self.last_active >= self.idle_timeout
+        if idle and not self._busy and len(self.mailbox) == 0:
+            self._idle_due = True
+            self._wakeup.set()
 
     def close(self) -> list[Entry[Result]]:
         """Stop admitting (handover); the queued batches. The batch in hand finishes."""
@@ -129,25 +153,45 @@ class Activation:
 
     async def _loop(self, actor: Actor) -> None:
         while True:
+            if self._busy:  # a caller is handling its message in its own task
+                await self._idle.wait()
+                continue
             entry = self.mailbox.take()
             if entry is None:
                 if self.mailbox.closed:
                     return
-                self._wakeup.clear()
-                try:
-                    async with asyncio.timeout(self.idle_timeout):
-                        await self._wakeup.wait()
-                except TimeoutError:
-                    if len(self.mailbox) == 0 and self._on_idle(self):
+                if self._idle_due:
+                    self._idle_due = False
+                    if self._on_idle(self):
                         return
+                    continue
+                self._wakeup.clear()
+                await self._wakeup.wait()  # a message, a close or the idle sweep
                 continue
+            await self._run_entry(actor, entry, inline=False)
+
+    async def _run_entry(self, actor: Actor, entry: Entry[Result], *, inline: bool) -> list[Result]:
+        """Handle one batch (one at a time: ``_busy``); answer its waiters."""
+        self._busy = True
+        self._idle.clear()
+        try:
             results = await self._handle(actor, entry)
-            self.mailbox.done(entry, results)
-            future = self._futures.pop(entry, None)
-            if future is not None and not future.done():
-                future.set_result(results)
-            if self._on_handled is not None:
-                await self._on_handled(self, entry.size)
+        except asyncio.CancelledError:
+            if inline:  # the caller was cancelled: the worker handles the batch again
+                self.mailbox.requeue(entry)
+            raise
+        finally:
+            self._busy = False
+            self._idle.set()
+            if inline and len(self.mailbox):
+                self._wakeup.set()
+        self.mailbox.done(entry, results)
+        future = self._futures.pop(entry, None)
+        if future is not None and not future.done():
+            future.set_result(results)
+        if self._on_handled is not None:
+            await self._on_handled(self, entry.size)
+        return results
 
     async def _handle(self, actor: Actor, entry: Entry[Result]) -> list[Result]:
         results = [Result(wire.DUPLICATE, b"")] * entry.skip

@@ -120,6 +120,15 @@ class Mailbox(Generic[R]):
         self.queued -= entry.size
         return entry
 
+    def peek(self) -> Entry[R] | None:
+        """The next batch, left in the queue."""
+        return self._queue[0] if self._queue else None
+
+    def requeue(self, entry: Entry[R]) -> None:
+        """Put a taken batch back in front (its handling was interrupted)."""
+        self._queue.appendleft(entry)
+        self.queued += entry.size
+
     def done(self, entry: Entry[R], results: list[R]) -> None:
         """The batch was handled: remember its seqs (and results, for a retry)."""
         entry.results = results

@@ -72,9 +72,9 @@ class ActorOptions(msgspec.Struct, frozen=True):
     """A message not handled by then fails with ``DeliveryTimeoutError``."""
     attempt_timeout: float = 10.0
     """One delivery call's timeout (then it is resent, to the owner of the moment)."""
-    handover_wait: float = 1.0
+    handover_wait: float = 0.5
     """A new owner waits this long for the previous owner's handover."""
-    handover_window: float = 10.0
+    handover_window: float = 5.0
     """... for keys of ranges gained from a live node less than this long ago."""
     checkpoint_every: int = 0
     """Save an actor after every this many messages (0: on passivation and handover)."""
@@ -115,6 +115,7 @@ class ActorSystem:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._gained = GainedRanges(self.options.handover_window)
         self._closed = False
+        self._sweeper: asyncio.Task[None] | None = None
         self.outbox = Outbox(
             self.address,
             self._deliver,
@@ -122,7 +123,11 @@ class ActorSystem:
             max_batch=self.options.max_batch,
         )
         self.counters = {"activations": 0, "passivations": 0, "handovers": 0, "conflicts": 0}
-        rp.register_forwarded(wire.SERVICE, wire.DELIVER, self._serve_deliver, _batch_key)
+        self.counters["retries"] = 0
+        self.last_retry = ""
+        """Why the last delivery attempt was retried."""
+        self._decoded: tuple[bytes, Batch] | None = None  # the batch _batch_key just read
+        rp.register_forwarded(wire.SERVICE, wire.DELIVER, self._serve_deliver, self._batch_key)
         rp.register_forwarded(wire.SERVICE, wire.HANDOVER, self._serve_handover, _handover_key)
         rp.events.on(RingChanged, self._on_ring_changed)
         rp.events.on(OwnershipChanged, self._on_ownership)
@@ -221,6 +226,8 @@ class ActorSystem:
                 if isinstance(error, ActorError):
                     raise
                 last = f"{type(error).__name__}: {error}"
+            self.counters["retries"] += 1
+            self.last_retry = last
             if self.clock.monotonic() + delay > deadline or self._closed:
                 raise DeliveryTimeoutError(
                     f"{kind}/{key}: not delivered in {options.delivery_timeout} s ({last})"
@@ -241,11 +248,25 @@ class ActorSystem:
             activation = self._activate(kind, key, factory)
         return await activation.submit(stream, first, payloads)
 
-    async def _serve_deliver(self, request: Request) -> Response:
+    def _batch_key(self, request: Request) -> Sequence[str]:
+        """The batch's key (for handle-or-forward); the decoded batch kept for the handler,
+        which runs right after, in the same step."""
         try:
             batch = wire.BATCH.decode(request.arg3)
-        except msgspec.DecodeError as error:
-            return Response.application_error("ringpop.actors.bad-request", str(error))
+        except msgspec.DecodeError:
+            return ["?"]
+        self._decoded = (request.arg3, batch)
+        return [batch.key]
+
+    async def _serve_deliver(self, request: Request) -> Response:
+        decoded, self._decoded = self._decoded, None
+        if decoded is not None and decoded[0] is request.arg3:
+            batch = decoded[1]
+        else:
+            try:
+                batch = wire.BATCH.decode(request.arg3)
+            except msgspec.DecodeError as error:
+                return Response.application_error("ringpop.actors.bad-request", str(error))
         try:
             results = await self._local(
                 batch.kind, batch.key, batch.stream, batch.first, batch.payloads
@@ -263,13 +284,26 @@ class ActorSystem:
             factory,
             capacity=self.options.mailbox_size,
             idle_timeout=self.options.idle_timeout,
+            now=self.clock.monotonic,
             loader=self._load,
             on_idle=self._on_idle,
             on_handled=self._checkpoint if self.options.checkpoint_every else None,
         )
         self._activations[(kind, key)] = activation
         self.counters["activations"] += 1
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep())
         return activation
+
+    async def _sweep(self) -> None:
+        """Passivate idle actors (every quarter of ``idle_timeout``, at most every second)."""
+        period = min(1.0, self.options.idle_timeout / 4)
+        for _ in range(2**62):
+            if self._closed or not self._activations:
+                return
+            await asyncio.sleep(period)
+            for activation in list(self._activations.values()):
+                activation.check_idle()
 
     async def _load(self, activation: Activation) -> Saved | None:
         started = self.clock.monotonic()
@@ -490,17 +524,12 @@ class ActorSystem:
         for activation in list(self._activations.values()):
             self._detach(activation, self._hand_over(activation))
         await self.drain()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
 
 
 def _state_key(kind: str, key: str) -> str:
     return f"ringpop-actor:{kind}:{key}"
-
-
-def _batch_key(request: Request) -> Sequence[str]:
-    try:
-        return [wire.BATCH.decode(request.arg3).key]
-    except msgspec.DecodeError:
-        return ["?"]
 
 
 def _handover_key(request: Request) -> Sequence[str]:
