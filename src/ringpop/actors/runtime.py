@@ -137,6 +137,13 @@ class ActorSystem:
 
     # -- registry and the callers' API ----------------------------------------------------
 
+    def configure(self, options: ActorOptions) -> None:
+        """Change the tunables (before traffic: activations keep the ones they started with)."""
+        self.options = options
+        self.outbox.capacity = options.mailbox_size
+        self.outbox.max_batch = options.max_batch
+        self._gained.window = options.handover_window
+
     def register(self, kind: str, factory: ActorFactory) -> None:
         """Serve actors of ``kind`` built by ``factory(key)``; every node must register it."""
         if not kind:
