@@ -155,6 +155,9 @@ class Report:
     tokens_increasing: bool = False
     tokens: int = 0
     max_overlap: float = 0.0
+    """Longest time two nodes ran the same singleton at once (seconds)."""
+    singleton_moves: int = 0
+    """Times a singleton started on a node after running on another."""
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -302,27 +305,32 @@ def _check_logs(out: Path, killed: str, report: Report) -> None:
     tokens.sort()
     report.tokens = len(tokens)
     report.tokens_increasing = all(a[1] < b[1] for a, b in itertools.pairwise(tokens))
-    report.max_overlap = _max_overlap(out)
+    report.max_overlap, report.singleton_moves = _max_overlap(out)
 
 
-def _max_overlap(out: Path, gap_ns: int = 200_000_000) -> float:
-    """The longest time two nodes ran the singleton at once (runs: beats < 200 ms apart)."""
-    runs: list[tuple[int, int, str]] = []
+def _max_overlap(out: Path, gap_ns: int = 200_000_000) -> tuple[float, int]:
+    """The longest time two nodes ran one singleton at once (runs: beats < 200 ms apart)."""
+    beats: dict[tuple[str, str], list[int]] = defaultdict(list)
     for path in out.glob("beats-*.log"):
-        beats = sorted(int(line.split()[1]) for line in path.read_text().splitlines())
-        node = path.stem
-        start = prev = None
-        for t in beats:
-            if start is None or prev is None or t - prev > gap_ns:
-                if start is not None and prev is not None:
-                    runs.append((start, prev, node))
-                start = t
-            prev = t
-        if start is not None and prev is not None:
-            runs.append((start, prev, node))
-    longest = 0
-    for i, (a0, a1, an) in enumerate(runs):
-        for b0, b1, bn in runs[i + 1 :]:
-            if an != bn:
-                longest = max(longest, min(a1, b1) - max(a0, b0))
-    return longest / 1e9
+        for line in path.read_text().splitlines():
+            name, node, stamp, *_ = line.split()
+            beats[(name, node)].append(int(stamp))
+    runs: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for (name, node), times in beats.items():
+        times.sort()
+        start = prev = times[0]
+        for when in times[1:]:
+            if when - prev > gap_ns:
+                runs[name].append((start, prev, node))
+                start = when
+            prev = when
+        runs[name].append((start, prev, node))
+    longest = moves = 0
+    for spans in runs.values():
+        spans.sort()
+        moves += sum(1 for a, b in itertools.pairwise(spans) if a[2] != b[2])
+        for i, (a0, a1, an) in enumerate(spans):
+            for b0, b1, bn in spans[i + 1 :]:
+                if an != bn:
+                    longest = max(longest, min(a1, b1) - max(a0, b0))
+    return longest / 1e9, moves

@@ -2,9 +2,9 @@
 
 testpop's flags plus ``--http`` and ``--out DIR``. It serves a ``recorder`` actor
 that appends every message it handles to ``DIR/handled-<port>.log`` (one ``write``
-per line, so a kill -9 loses nothing written), runs the singleton ``beat`` (a
-heartbeat line every 50 ms in ``DIR/beats-<port>.log``) and follows the leadership
-``lead`` (``DIR/leaders-<port>.log``). HTTP:
+per line, so a kill -9 loses nothing written), runs the singletons ``beat-<i>`` (a
+heartbeat line every 50 ms in ``DIR/beats-<port>.log``, ``--singletons`` of them)
+and follows the leadership ``lead`` (``DIR/leaders-<port>.log``). HTTP:
 
 * ``POST /load?count=&actors=&concurrency=&rate=``: send ``count`` messages
   ``[me, n]`` to ``recorder/a<i>`` (n counts per actor from 1); each acknowledged
@@ -58,7 +58,7 @@ def build(rp: Ringpop, args: argparse.Namespace) -> web.Application:
         count = job.checkpoint or 0
         for _ in range(10**7):
             count += 1
-            beats.line(f"{rp.whoami()} {time.time_ns()} {token_str(job.token)} {count}")
+            beats.line(f"{job.name} {rp.whoami()} {time.time_ns()} {token_str(job.token)} {count}")
             if count % 10 == 0:
                 await job.save(count)
             await asyncio.sleep(0.05)
@@ -70,7 +70,8 @@ def build(rp: Ringpop, args: argparse.Namespace) -> web.Application:
             lambda e: leaders.line(f"{e.address} {e.name} {token_str(e.token)} {time.time_ns()}"),
         )
         rp.leadership("lead")
-        rp.singleton("beat", beat)
+        for i in range(args.singletons):
+            rp.singleton(f"beat-{i}", beat)
 
     async def load(request: web.Request) -> web.Response:
         query = request.query
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     add_arguments(parser)
     parser.add_argument("--out", required=True, help="directory for the logs of what happened")
+    parser.add_argument("--singletons", type=int, default=10, help="singleton jobs (10)")
     args = parser.parse_args(argv)
     return asyncio.run(run(args, "actors-test", build))
 
