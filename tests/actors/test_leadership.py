@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from ringpop.actors import (
@@ -13,6 +14,7 @@ from ringpop.actors import (
     LeadershipLostError,
     SingletonFailed,
 )
+from ringpop.state.hlc import Version
 from tests.actors.helpers import close, systems, until
 
 
@@ -113,5 +115,26 @@ async def test_a_save_after_the_term_ended_is_refused() -> None:
         await singleton.close()
         with pytest.raises(LeadershipLostError, match="ended"):
             await contexts[0].save(1)
+    finally:
+        await close(members, made)
+
+
+async def test_a_leader_renews_its_token_when_a_greater_one_was_stored() -> None:
+    """After a healed partition the other side's leader may have stored a greater token."""
+    members, made = await systems(2)
+    try:
+        leaderships = [s.leadership("heal") for s in made]
+        await until(lambda: any(x.is_leader for x in leaderships))
+        leader = next(x for x in leaderships if x.is_leader)
+        old = leader.token
+        assert old is not None
+        other = Version(old.wall + 1000, 0, "the-other-side")  # greater than ours
+        await leader.system.state.put(leader._store_key, msgspec.msgpack.encode(other))
+        leader._on_ring(None)  # what a ring change (the heal) does
+        await until(lambda: leader.token is not None and leader.token > other)
+        renewed = leader.token
+        leader._on_ring(None)  # nothing greater stored now: the term goes on
+        await asyncio.sleep(0.1)
+        assert leader.token == renewed
     finally:
         await close(members, made)
