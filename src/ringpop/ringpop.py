@@ -614,7 +614,8 @@ class Ringpop:
             from ringpop.state.replicated import ReplicatedStore
 
             kv = ReplicatedStore(self, MemoryStore(), service="ringpop-actors-state")
-            system = ActorSystem(self, ReplicatedState(self, kv), clock=self._clock)
+            state = ReplicatedState(self, kv)
+            system = ActorSystem(self, state, clock=self._clock, own_state=True)
             self._actor_system = system
         return system
 

@@ -92,6 +92,7 @@ class ActorSystem:
     ``state`` keeps actors' saved states, leaders' tokens and singletons' checkpoints
     (a :class:`~ringpop.actors.state.ReplicatedState` in production). ``clock`` is
     the node's injected clock. Create it on every node at start-up, before traffic.
+    ``own_state``: :meth:`close` also closes ``state`` (when it has a ``close``).
     """
 
     def __init__(
@@ -101,9 +102,11 @@ class ActorSystem:
         *,
         options: ActorOptions | None = None,
         clock: Clock | None = None,
+        own_state: bool = False,
     ) -> None:
         self.rp = rp
         self.state = state
+        self._own_state = own_state
         self.options = options if options is not None else ActorOptions()
         self.clock = clock if clock is not None else SystemClock()
         self.address = rp.whoami()
@@ -533,6 +536,9 @@ class ActorSystem:
         await self.drain()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        close = getattr(self.state, "close", None)
+        if self._own_state and close is not None:
+            await close()
 
 
 def _state_key(kind: str, key: str) -> str:

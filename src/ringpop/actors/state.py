@@ -53,6 +53,10 @@ class ReplicatedState:
     async def put(self, key: str, value: bytes) -> Version:
         return await self.kv.put(key, value, self._options())
 
+    async def close(self) -> None:
+        """Stop serving the store's endpoints and delivering its hints."""
+        await self.kv.close()
+
 
 class LocalState:
     """A :class:`StateStore` in this process's memory (tests, one node)."""
