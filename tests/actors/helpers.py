@@ -69,10 +69,10 @@ class Slow(Actor):
 
 
 async def systems(
-    count: int, options: ActorOptions | None = None
+    count: int, options: ActorOptions | None = None, ringpop_options: Options = STEADY
 ) -> tuple[list[Member], list[ActorSystem]]:
     """``count`` converged nodes, each with an actor system over a replicated store."""
-    members = await start_members(count, STEADY)
+    members = await start_members(count, ringpop_options)
     made = []
     for member in members:
         kv = ReplicatedStore(member.rp, MemoryStore(), service="test-actors-state")

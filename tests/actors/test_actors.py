@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ringpop import Options
 from ringpop.actors import (
     ActorActivated,
     ActorOptions,
@@ -113,4 +114,27 @@ async def test_leaving_owner_hands_actors_over_with_their_state() -> None:
         assert set(moved) == set(keys)
         assert not made[1].active()
     finally:
+        await close(members, made)
+
+
+async def test_owner_crash_resends_to_the_new_owner_from_the_last_checkpoint() -> None:
+    """At least once: the dead owner's actor continues from its last save elsewhere."""
+    fast = Options(min_protocol_period=0.05, suspect_period=0.5)
+    members, made = await systems(3, ActorOptions(checkpoint_every=1), fast)
+    try:
+        victim = members[1]
+        key = key_of(members[0].rp, victim.address)
+        for total in range(1, 6):
+            assert await made[0].ask("counter", key, {"add": 1}) == total
+        await victim.rp.close(self_evict=False)  # gone without a handover
+        started = asyncio.get_running_loop().time()
+        assert await made[0].ask("counter", key, {"add": 1}) == 6  # resent, restored
+        assert asyncio.get_running_loop().time() - started < 10
+        assert made[0].counters["retries"] > 0
+        owner = members[0].rp.lookup(key)
+        assert owner != victim.address
+        assert ("counter", key) in made[[m.address for m in members].index(owner)].active()
+    finally:
+        members = [m for m in members if m is not members[1]]
+        made = [s for s in made if s is not made[1]]
         await close(members, made)

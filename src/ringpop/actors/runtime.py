@@ -415,11 +415,14 @@ class ActorSystem:
         await activation.finished.wait()  # the batch in hand is finished first
         if activation.actor is not None:
             await activation.actor.on_passivate()
-        saved = await self._save(activation)
+        saved = activation.saved()
         to = self._owner_or_none(key)
         if saved is not None and to is not None and to != self.address:
+            # the new owner waits for this: send it and save it at once
             body = wire.encode(Handover(kind, key, self.address, saved))
-            await self._send_handover(key, body)
+            await asyncio.gather(self._save(activation), self._send_handover(key, body))
+        else:
+            await self._save(activation)
         self.counters["handovers"] += 1
         self.rp.events.emit(ActorHandedOver(kind, key, to or "", len(queued)))
         for entry in queued:
