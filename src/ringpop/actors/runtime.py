@@ -14,6 +14,10 @@ state to the new owner (``/actors/handover``) and forwards its queue there; the 
 owner, for keys of a range it just gained from a live node, waits up to
 ``handover_wait`` for that state before reading the store. Delivery semantics (at
 least once; no duplicates without a crash) are in docs/actors.md.
+
+(Over the usual ~400 lines: delivery, activation, passivation and handover all work
+on one table of activations and its save-in-progress futures; split apart, each part
+would reach into the others' state.)
 """
 
 from __future__ import annotations
