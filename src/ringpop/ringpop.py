@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
@@ -73,6 +73,9 @@ from ringpop.stats.recorder import StatsRecorder
 from ringpop.tchannel import Channel, Handler, Request, Response
 from ringpop.trace import Tracing
 from ringpop.transport import Transport
+
+if TYPE_CHECKING:
+    from ringpop.actors import ActorSystem, JobContext, Leadership, Singleton
 
 __all__ = ["BootstrapError", "NotReadyError", "Ringpop", "channel_for"]
 
@@ -183,6 +186,7 @@ class Ringpop:
             raise ValueError(f"ownership_n must be >= 1, not {ownership_n!r}")
         self.ownership_n = ownership_n
         self._ownership: OwnershipTracker | None = None
+        self._actor_system: ActorSystem | None = None  # rp.actors, built on first use
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -627,3 +631,39 @@ class Ringpop:
             return await forwarder.handle_or_forward(keys(request), request, handler)
 
         self.channel.register(service, endpoint, serve)
+
+    # -- actors, leadership, singletons (ringpop.actors; built on first use) ------------------
+
+    @property
+    def actors(self) -> ActorSystem:
+        """This node's actors (``register``, ``send``, ``ask``): docs/actors.md.
+
+        Built on first use over a replicated in-memory store (service
+        ``ringpop-actors-state``): touch it on every node at start-up, after
+        :meth:`start`, so every node serves its endpoints before traffic comes.
+        """
+        system = self._actor_system
+        if system is None:
+            from ringpop.actors import ActorSystem, ReplicatedState
+            from ringpop.state.memory import MemoryStore
+            from ringpop.state.replicated import ReplicatedStore
+
+            kv = ReplicatedStore(self, MemoryStore(), service="ringpop-actors-state")
+            state = ReplicatedState(self, kv)
+            system = ActorSystem(self, state, clock=self._clock, own_state=True)
+            self._actor_system = system
+        return system
+
+    def leadership(self, name: str) -> Leadership:
+        """Leader election for ``name``: the owner of its key leads (``rp.actors``)."""
+        return self.actors.leadership(name)
+
+    def singleton(
+        self,
+        name: str,
+        job: Callable[[JobContext], Awaitable[None]],
+        *,
+        every: float | None = None,
+    ) -> Singleton:
+        """Run ``job`` on one node (the leader of ``singleton:<name>``), moved with it."""
+        return self.actors.singleton(name, job, every=every)

@@ -1,0 +1,140 @@
+"""Actors on an in-process cluster over real TCP: placement, order, errors, moves."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ringpop import Options
+from ringpop.actors import (
+    ActorActivated,
+    ActorOptions,
+    ActorRaisedError,
+    MailboxFullError,
+    MessageEncodeError,
+    UnknownKindError,
+)
+from tests.actors.helpers import Recorder, close, key_of, systems, until
+
+
+async def test_actor_lives_on_owner_and_counts_from_every_node() -> None:
+    members, made = await systems(3)
+    try:
+        rp0 = members[0].rp
+        key = key_of(rp0, members[1].address)
+        totals = []
+        for _ in range(3):
+            for system in made:
+                totals.append(await system.ask("counter", key, {"add": 1}))
+        assert totals == list(range(1, 10))
+        assert made[1].active() == [("counter", key)]
+        assert made[0].active() == []
+        assert made[2].active() == []
+        await made[0].send("counter", key, {"add": 5})
+        assert await made[2].ask("counter", key, {"add": 0}) == 14
+    finally:
+        await close(members, made)
+
+
+async def test_per_sender_order_with_concurrent_sends() -> None:
+    members, made = await systems(3)
+    Recorder.handled.clear()
+    try:
+        key = key_of(members[0].rp, members[2].address)
+        sends = [made[i].send("recorder", key, [i, n]) for n in range(200) for i in range(3)]
+        await asyncio.gather(*sends)
+        by_sender: dict[int, list[int]] = {}
+        for _, _, (sender, n) in Recorder.handled:
+            by_sender.setdefault(sender, []).append(n)
+        assert by_sender == {i: list(range(200)) for i in range(3)}
+        assert made[0].outbox.batches < 600  # messages waiting together went as batches
+    finally:
+        await close(members, made)
+
+
+async def test_bad_input_is_a_clear_error_and_the_actor_keeps_serving() -> None:
+    members, made = await systems(2, ActorOptions(mailbox_size=4))
+    try:
+        key = key_of(members[0].rp, members[1].address)
+        with pytest.raises(UnknownKindError, match="unknown actor kind 'nope'"):
+            await made[0].ask("nope", key, 1)
+        with pytest.raises(MessageEncodeError, match="does not serialize"):
+            await made[0].ask("counter", key, {"add": object()})
+        with pytest.raises(ActorRaisedError, match="ValueError: bad luck"):
+            await made[0].ask("counter", key, {"boom": "bad luck"})
+        with pytest.raises(MessageEncodeError, match="reply"):
+            await made[0].ask("counter", key, {"unencodable": 1})
+        assert await made[0].ask("counter", key, {"add": 2}) == 2
+        # a full mailbox: a slow actor, more asks from one node than the outbox takes
+        slow = [asyncio.ensure_future(made[0].ask("slow", key, 0.2)) for _ in range(8)]
+        outcomes = await asyncio.gather(*slow, return_exceptions=True)
+        full = [o for o in outcomes if isinstance(o, MailboxFullError)]
+        assert full
+        assert "full" in str(full[0])
+        assert [o for o in outcomes if not isinstance(o, Exception)] == [0.2] * (8 - len(full))
+        # and on the owner itself, through the mailbox (asks from two nodes)
+        assert await made[1].ask("counter", key, {"add": 1}) == 3
+    finally:
+        await close(members, made)
+
+
+async def test_passivation_saves_and_reactivation_restores() -> None:
+    members, made = await systems(3, ActorOptions(idle_timeout=0.2))
+    activated: list[ActorActivated] = []
+    try:
+        key = key_of(members[0].rp, members[0].address)
+        members[0].rp.events.on(ActorActivated, activated.append)
+        assert await made[1].ask("counter", key, {"add": 7}) == 7
+        await until(lambda: made[0].active() == [], timeout=5)
+        assert made[0].counters["passivations"] == 1
+        assert await made[1].ask("counter", key, {"add": 1}) == 8
+        assert [a.source for a in activated] == ["new", "store"]
+    finally:
+        await close(members, made)
+
+
+async def test_leaving_owner_hands_actors_over_with_their_state() -> None:
+    members, made = await systems(3)
+    try:
+        leaving = members[1]
+        keys = [key_of(members[0].rp, leaving.address, prefix=f"p{i}-") for i in range(5)]
+        for key in keys:
+            assert await made[0].ask("counter", key, {"add": 3}) == 3
+        assert len(made[1].active()) == 5
+        pending = [asyncio.ensure_future(made[2].ask("counter", k, {"add": 1})) for k in keys]
+        await leaving.rp.self_evict()
+        assert await asyncio.gather(*pending) == [4] * 5
+        await until(lambda: all(m.rp.lookup(keys[0]) != leaving.address for m in members))
+        totals = [await made[0].ask("counter", key, {"add": 1}) for key in keys]
+        assert totals == [5] * 5
+        assert made[1].counters["handovers"] == 5
+        moved: dict[str, Any] = {k: kind for s in made for kind, k in s.active()}
+        assert set(moved) == set(keys)
+        assert not made[1].active()
+    finally:
+        await close(members, made)
+
+
+async def test_owner_crash_resends_to_the_new_owner_from_the_last_checkpoint() -> None:
+    """At least once: the dead owner's actor continues from its last save elsewhere."""
+    fast = Options(min_protocol_period=0.05, suspect_period=0.5)
+    members, made = await systems(3, ActorOptions(checkpoint_every=1), fast)
+    try:
+        victim = members[1]
+        key = key_of(members[0].rp, victim.address)
+        for total in range(1, 6):
+            assert await made[0].ask("counter", key, {"add": 1}) == total
+        await victim.rp.close(self_evict=False)  # gone without a handover
+        started = asyncio.get_running_loop().time()
+        assert await made[0].ask("counter", key, {"add": 1}) == 6  # resent, restored
+        assert asyncio.get_running_loop().time() - started < 10
+        assert made[0].counters["retries"] > 0
+        owner = members[0].rp.lookup(key)
+        assert owner != victim.address
+        assert ("counter", key) in made[[m.address for m in members].index(owner)].active()
+    finally:
+        members = [m for m in members if m is not members[1]]
+        made = [s for s in made if s is not made[1]]
+        await close(members, made)

@@ -1,0 +1,140 @@
+"""Leadership and singletons on an in-process cluster over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from ringpop.actors import (
+    JobContext,
+    LeadershipAcquired,
+    LeadershipLost,
+    LeadershipLostError,
+    SingletonFailed,
+)
+from ringpop.state.hlc import Version
+from tests.actors.helpers import close, systems, until
+
+
+async def test_exactly_one_leader_and_tokens_grow_when_it_leaves() -> None:
+    members, made = await systems(4)
+    acquired: list[LeadershipAcquired] = []
+    lost: list[LeadershipLost] = []
+    for member in members:
+        member.rp.events.on(LeadershipAcquired, acquired.append)
+        member.rp.events.on(LeadershipLost, lost.append)
+    try:
+        leaderships = [s.leadership("cron") for s in made]
+        await until(lambda: sum(x.is_leader for x in leaderships) == 1)
+        first = next(x for x in leaderships if x.is_leader)
+        assert {x.leader() for x in leaderships} == {first.system.address}
+        first_token = first.token
+        assert first_token is not None
+        index = leaderships.index(first)
+        await members[index].rp.self_evict()
+        rest = [x for i, x in enumerate(leaderships) if i != index]
+        await until(lambda: sum(x.is_leader for x in rest) == 1, timeout=10)
+        second = next(x for x in rest if x.is_leader)
+        assert second.token is not None
+        assert second.token > first_token
+        assert [e.address for e in lost] == [first.system.address]
+        tokens = [e.token for e in acquired]
+        assert tokens == sorted(tokens)
+        assert len(set(tokens)) == len(tokens)
+    finally:
+        await close(members, made)
+
+
+async def test_context_manager_waits_for_the_lead() -> None:
+    members, made = await systems(2)
+    try:
+        leaderships = [s.leadership("ctx") for s in made]
+        await until(lambda: any(x.is_leader for x in leaderships))
+        leader = next(x for x in leaderships if x.is_leader)
+        async with leader as term:
+            assert term.token == leader.token
+            assert not term.lost.is_set()
+    finally:
+        await close(members, made)
+
+
+async def test_singleton_runs_once_moves_and_resumes_from_its_checkpoint() -> None:
+    members, made = await systems(3)
+    runs: list[tuple[str, int]] = []
+    failures: list[SingletonFailed] = []
+    for member in members:
+        member.rp.events.on(SingletonFailed, failures.append)
+
+    def job_for(address: str):  # type: ignore[no-untyped-def]
+        async def job(ctx: JobContext) -> None:
+            position = ctx.checkpoint or 0
+            if ctx.attempt == 1 and position == 0:
+                raise RuntimeError("first attempt fails")
+            while True:
+                position += 1
+                runs.append((address, position))
+                await ctx.save(position)
+                await asyncio.sleep(0.01)
+
+        return job
+
+    try:
+        singletons = [s.singleton("counter", job_for(s.address)) for s in made]
+        await until(lambda: len(runs) >= 20)
+        assert sum(s.running for s in singletons) == 1
+        assert len(failures) == 1
+        assert "first attempt fails" in failures[0].error
+        runner = next(i for i, s in enumerate(singletons) if s.running)
+        await members[runner].rp.self_evict()
+        before = len(runs)
+        await until(lambda: any(r[0] != made[runner].address for r in runs[before:]))
+        moved = [r for r in runs[before:] if r[0] != made[runner].address]
+        last_before = max(p for a, p in runs if a == made[runner].address)
+        assert moved[0][1] >= last_before - 1
+        assert moved[0][1] > 1
+        others = [s for i, s in enumerate(singletons) if i != runner]
+        await until(lambda: sum(s.running for s in others) == 1)
+        assert not singletons[runner].running
+    finally:
+        await close(members, made)
+
+
+async def test_a_save_after_the_term_ended_is_refused() -> None:
+    members, made = await systems(1)
+    contexts: list[JobContext] = []
+
+    async def job(ctx: JobContext) -> None:
+        contexts.append(ctx)
+        await asyncio.Event().wait()
+
+    try:
+        singleton = made[0].singleton("once", job)
+        await until(lambda: bool(contexts))
+        await singleton.close()
+        with pytest.raises(LeadershipLostError, match="ended"):
+            await contexts[0].save(1)
+    finally:
+        await close(members, made)
+
+
+async def test_a_leader_renews_its_token_when_a_greater_one_was_stored() -> None:
+    """After a healed partition the other side's leader may have stored a greater token."""
+    members, made = await systems(2)
+    try:
+        leaderships = [s.leadership("heal") for s in made]
+        await until(lambda: any(x.is_leader for x in leaderships))
+        leader = next(x for x in leaderships if x.is_leader)
+        old = leader.token
+        assert old is not None
+        other = Version(old.wall + 1000, 0, "the-other-side")  # greater than ours
+        await leader.system.state.put(leader._store_key, msgspec.msgpack.encode(other))
+        leader._on_ring(None)  # what a ring change (the heal) does
+        await until(lambda: leader.token is not None and leader.token > other)
+        renewed = leader.token
+        leader._on_ring(None)  # nothing greater stored now: the term goes on
+        await asyncio.sleep(0.1)
+        assert leader.token == renewed
+    finally:
+        await close(members, made)
