@@ -195,9 +195,22 @@ async def test_scan_columns_is_the_scan_cut_by_bytes(store: Store) -> None:
     assert len(one) == 1
 
 
+many_writes = st.lists(
+    st.builds(
+        rec,
+        st.sampled_from([f"k{i}" for i in range(30)]),
+        st.one_of(st.none(), st.binary(max_size=3)),
+        st.integers(0, 5),
+        st.sampled_from(["n1", "n2"]),
+        st.integers(0, 2),
+    ),
+    max_size=60,
+)
+
+
 @pytest.mark.parametrize("kind", sorted(FACTORIES))
-@settings(max_examples=40, deadline=None)
-@given(writes, st.integers(1, 5))
+@settings(max_examples=60, deadline=None)
+@given(many_writes, st.integers(1, 25))
 def test_bulk_apply_ends_like_puts(kind: str, batch: list[Record], size: int) -> None:
     """Pages of ``put_many_if_newer`` end in the state of one put at a time."""
     unique = {(r.key, r.version): r for r in reversed(batch)}
