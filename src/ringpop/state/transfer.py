@@ -100,6 +100,12 @@ class RangeClient:
         response = await self._call(peer, wire.DONE, body)
         return msgspec.json.decode(response.arg3, type=wire.DoneAck).pending
 
+    async def offer(self, peer: str, range: Range) -> int:
+        """Offer ``peer`` a range we hold for it; how many pulls it started."""
+        body = msgspec.json.encode(wire.Done(range))
+        response = await self._call(peer, wire.OFFER, body)
+        return msgspec.json.decode(response.arg3, type=wire.DoneAck).pending
+
     async def put(self, peer: str, records: list[Record]) -> None:
         """Write ``records`` to ``peer`` (put-if-newer there)."""
         await self._call(peer, wire.PUT, msgspec.json.encode(wire.Written(records)))
