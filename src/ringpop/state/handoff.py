@@ -126,6 +126,7 @@ class RangeHandoff:
         self.counts = dict.fromkeys((*counters, "dropped_ranges", "dropped_records"), 0)
         self.active = 0
         self._saved: list[SavedCursor] | None = None  # loaded from the store on first run
+        self._finished: list[SavedCursor] = []  # completed pulls, kept for a restart
         self._preference: tuple[int, list[tuple[Range, tuple[str, ...]]]] | None = None
         self._offered_at: dict[tuple[str, Range], float] = {}
         self._wake = asyncio.Event()
@@ -141,6 +142,7 @@ class RangeHandoff:
         now = self.clock()
         me = event.address
         lost = [c.range for c in event.lost]
+        self._finished = [f for f in self._finished if not intersect(f.range, lost)]
         for key in [r for r in self.pulls if intersect(r, lost)]:  # no longer ours to pull
             pull = self.pulls.pop(key)
             for piece in subtract(key, lost):
@@ -264,6 +266,7 @@ class RangeHandoff:
                 pull.due = self.clock() + self.retry
             return
         del self.pulls[pull.range]
+        self._finished.extend(SavedCursor(pull.range, s, _DONE, self.wall()) for s in served)
         await self._save_cursors()
         self.counts["completed"] += 1
         took = self.clock() - (pull.started or self.clock())
@@ -382,7 +385,6 @@ class RangeHandoff:
             self._saved = [c for c in saved if c.saved_at >= oldest]
         for pull in self.pulls.values():
             self._resumed(pull)
-        self._saved = []  # for the pulls of this start only: later ones begin afresh
 
     def _resumed(self, pull: Pull) -> Pull:
         """``pull`` with the saved cursors of a range containing it, per source."""
@@ -402,13 +404,17 @@ class RangeHandoff:
         put_meta = getattr(self.kv.store, "put_meta", None)
         if put_meta is None:
             return
+        if self._saved:  # what pulls took from the last run is in their cursors now
+            self._saved = []
         at = self.wall()
+        self._finished = [f for f in self._finished if f.saved_at >= at - self.resume_ttl]
         saved = [
             SavedCursor(pull.range, source, cursor, at)
             for pull in self.pulls.values()
             for source, cursor in pull.cursors.items()
             if cursor is not None
         ]
+        saved.extend(self._finished)
         await put_meta(CURSORS_META, msgspec.msgpack.encode(saved) if saved else None)
 
     # -- reporting -------------------------------------------------------------------
