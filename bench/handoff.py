@@ -1,19 +1,20 @@
 """Handoff benchmark: a node joins and pulls its share of ``--keys`` keys of 100 B.
 
-Two processes on 127.0.0.1: a *source* node (a child process) holding every key in
-a SQLite store, alone in its ring (``n = 1``), and a *puller* (this process, with a
-SQLite store or, ``--store memory``, a MemoryStore: the transfer path without
-SQLite) that joins it and pulls the ranges it gains through
-:class:`~ringpop.state.handoff.RangeHandoff` (binary ``/state/scan`` pages of
-``--page`` records / ``--page-bytes`` at most, ``--concurrency`` ranges at a time,
-unthrottled). Reported: keys/s and MB/s of the pull, peak RSS of both processes (and
-the puller's before the pull).
+For each configuration of ``--configs`` (``source-puller`` stores, ``memory`` or
+``sqlite``), two fresh processes on 127.0.0.1: a *source* node holding every key,
+alone in its ring (``n = 1``), and a *puller* that joins it and pulls the ranges it
+gains through :class:`~ringpop.state.handoff.RangeHandoff` (binary ``/state/scan``
+pages of ``--page`` records / ``--page-bytes`` at most, ``--concurrency`` ranges at a
+time, unthrottled). Reported: keys/s and MB/s of the pull (first start to last
+completion), CPU seconds per record of both processes during the pull, peak RSS of
+both (and the puller's before the pull). ``--profile`` prints both sides' cProfile.
 
-The floor, measured in the same run between the same two processes: raw TChannel
-calls returning a body of the handoff's mean page size, ``--concurrency`` in flight,
-as MB/s. Target: the pull at least half the floor. The store's ceiling, also in the
-run: SQLite's own ``put_many_if_newer`` of pages of the same record count, in hash
-order, into an empty file (records/s); the pull cannot beat it.
+The floor, measured right after the pull between the same two processes: raw
+TChannel calls returning a body of the pull's mean page size, ``--concurrency`` in
+flight, as MB/s (the same payload bytes on the same connection, without the work per
+record). Target: the pull at least half the floor. For sqlite -> sqlite, the store's
+ceiling: SQLite's own ``put_many_if_newer`` of pages of the same record count, in
+hash order, into an empty file (records/s); that pull cannot beat it.
 
 Then replicated writes and reads (3 in-process nodes, ``N=3, W=2, R=2``, 32 callers
 on one coordinator) against single-owner forwarding of the same operations
