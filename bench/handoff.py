@@ -1,19 +1,20 @@
 """Handoff benchmark: a node joins and pulls its share of ``--keys`` keys of 100 B.
 
-Two processes on 127.0.0.1: a *source* node (a child process) holding every key in
-a SQLite store, alone in its ring (``n = 1``), and a *puller* (this process, with a
-SQLite store or, ``--store memory``, a MemoryStore: the transfer path without
-SQLite) that joins it and pulls the ranges it gains through
-:class:`~ringpop.state.handoff.RangeHandoff` (binary ``/state/scan`` pages of
-``--page`` records / ``--page-bytes`` at most, ``--concurrency`` ranges at a time,
-unthrottled). Reported: keys/s and MB/s of the pull, peak RSS of both processes (and
-the puller's before the pull).
+For each configuration of ``--configs`` (``source-puller`` stores, ``memory`` or
+``sqlite``), two fresh processes on 127.0.0.1: a *source* node holding every key,
+alone in its ring (``n = 1``), and a *puller* that joins it and pulls the ranges it
+gains through :class:`~ringpop.state.handoff.RangeHandoff` (binary ``/state/scan``
+pages of ``--page`` records / ``--page-bytes`` at most, ``--concurrency`` ranges at a
+time, unthrottled). Reported: keys/s and MB/s of the pull (first start to last
+completion), CPU seconds per record of both processes during the pull, peak RSS of
+both (and the puller's before the pull). ``--profile`` prints both sides' cProfile.
 
-The floor, measured in the same run between the same two processes: raw TChannel
-calls returning a body of the handoff's mean page size, ``--concurrency`` in flight,
-as MB/s. Target: the pull at least half the floor. The store's ceiling, also in the
-run: SQLite's own ``put_many_if_newer`` of pages of the same record count, in hash
-order, into an empty file (records/s); the pull cannot beat it.
+The floor, measured right after the pull between the same two processes: raw
+TChannel calls returning a body of the pull's mean page size, ``--concurrency`` in
+flight, as MB/s (the same payload bytes on the same connection, without the work per
+record). Target: the pull at least half the floor. For sqlite -> sqlite, the store's
+ceiling: SQLite's own ``put_many_if_newer`` of pages of the same record count, in
+hash order, into an empty file (records/s); that pull cannot beat it.
 
 Then replicated writes and reads (3 in-process nodes, ``N=3, W=2, R=2``, 32 callers
 on one coordinator) against single-owner forwarding of the same operations
@@ -24,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import json
+import pstats
 import resource
 import subprocess
 import sys
@@ -37,7 +41,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ringpop import Options, Ringpop  # noqa: E402
-from ringpop.state.events import HandoffStarted  # noqa: E402
+from ringpop.hashing import fingerprint32  # noqa: E402
+from ringpop.state.events import HandoffCompleted, HandoffStarted  # noqa: E402
 from ringpop.state.handoff import RangeHandoff  # noqa: E402
 from ringpop.state.hlc import Version  # noqa: E402
 from ringpop.state.memory import MemoryStore  # noqa: E402
@@ -57,22 +62,19 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def serve(keys: int, directory: Path, cache_mib: int) -> None:
-    """The source node: fill a SQLite store, serve it, print the address, wait for stdin EOF."""
-    store = SQLiteStore(directory / "source.db", cache_mib=cache_mib)
+async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled: bool) -> None:
+    """The source node: fill a store, serve it, print the address, wait for stdin EOF."""
+    store = open_store(kind, directory / "source.db", cache_mib)
     now = int(time.time() * 1000)
-    batch = 20_000
-    for start in range(0, keys, batch):
-        count = min(keys, start + batch) - start
+    batch = 50_000
+    names = sorted((f"key-{i:08d}" for i in range(keys)), key=lambda k: (fingerprint32(k), k))
+    for start in range(0, keys, batch):  # in ring order, as a handoff would fill it
+        chunk = names[start : start + batch]
+        count = len(chunk)
         await store.put_many_if_newer(
-            Columns(
-                [f"key-{i:08d}" for i in range(start, start + count)],
-                [VALUE] * count,
-                [now] * count,
-                [0] * count,
-                ["bench"] * count,
-            )
+            Columns(chunk, [VALUE] * count, [now] * count, [0] * count, ["bench"] * count)
         )
+    del names
     rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
     await rp.start()
     kv = ReplicatedStore(rp, store, N1)
@@ -81,10 +83,21 @@ async def serve(keys: int, directory: Path, cache_mib: int) -> None:
     async def raw(request: Request) -> Response:  # the floor: a body of the asked size
         return Response(b"", b"x" * int(request.arg3 or b"1"))
 
+    async def cpu(request: Request) -> Response:  # CPU seconds this process used so far
+        return Response(b"", str(time.process_time()).encode())
+
     rp.channel.register("bench", "/blob", raw)
+    rp.channel.register("bench", "/cpu", cpu)
     await rp.bootstrap([rp.whoami()])
-    print(f"ready {rp.whoami()} {rss_mib():.0f}", flush=True)
+    print(f"ready {rp.whoami()}", flush=True)
+    profile = cProfile.Profile() if profiled else None
+    if profile is not None:
+        profile.enable()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    if profile is not None:
+        profile.disable()
+        print("source profile:", file=sys.stderr)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(20)
     print(f"rss {rss_mib():.0f} served {handoff.server.served_records}", flush=True)
     await handoff.close()
     await kv.close()
@@ -92,13 +105,19 @@ async def serve(keys: int, directory: Path, cache_mib: int) -> None:
     await store.close()
 
 
+def open_store(kind: str, path: Path, cache_mib: int) -> MemoryStore | SQLiteStore:
+    """A MemoryStore or a SQLiteStore at ``path``."""
+    return MemoryStore() if kind == "memory" else SQLiteStore(path, cache_mib=cache_mib)
+
+
+async def source_cpu(rp: Ringpop, source: str) -> float:
+    """The source process's CPU seconds so far."""
+    return float((await rp.channel.call(source, "bench", "/cpu", b"", b"", timeout=10.0)).arg3)
+
+
 async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[str, float]:
     """Join the source, pull our share, then measure the raw floor; figures."""
-    store: MemoryStore | SQLiteStore = (
-        MemoryStore()
-        if args.store == "memory"
-        else SQLiteStore(directory / "puller.db", cache_mib=args.cache_mib)
-    )
+    store = open_store(args.store, directory / "puller.db", args.cache_mib)
     rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
     await rp.start()
     kv = ReplicatedStore(rp, store, N1)
@@ -111,18 +130,24 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         page_bytes=args.page_bytes,
     )
     started: list[float] = []
-
-    def on_started(event: HandoffStarted) -> None:
-        if not started:
-            started.append(time.perf_counter())
-
-    rp.events.on(HandoffStarted, on_started)
+    completed: list[float] = []
+    rp.events.on(HandoffStarted, lambda _: started.append(time.perf_counter()))
+    rp.events.on(HandoffCompleted, lambda _: completed.append(time.perf_counter()))
     before = rss_mib()
-    began = time.perf_counter()
+    cpu_source = await source_cpu(rp, source)
+    cpu_puller = time.process_time()
+    profile = cProfile.Profile() if args.profile else None
+    if profile is not None:
+        profile.enable()
     await rp.bootstrap([source, rp.whoami()])
     await asyncio.sleep(0.2)
     assert await handoff.idle(3600), handoff.stats()
-    took = time.perf_counter() - (started[0] if started else began)
+    if profile is not None:
+        profile.disable()
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    took = max(completed) - min(started)
+    cpu_puller = time.process_time() - cpu_puller
+    cpu_source = await source_cpu(rp, source) - cpu_source
     stats = handoff.stats()
     pages = max(1, stats["pages"])
     page_bytes = stats["bytes"] // pages
@@ -136,6 +161,8 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         "page_bytes": page_bytes,
         "page_records": stats["records"] / pages,
         "floor_mb_per_s": floor,
+        "cpu_us_puller": cpu_puller / max(1, stats["records"]) * 1e6,
+        "cpu_us_source": cpu_source / max(1, stats["records"]) * 1e6,
         "rss_before": before,
         "rss_peak": rss_mib(),
     }
@@ -229,72 +256,104 @@ async def _caller(kv: ReplicatedStore, op: str, keys: Iterator[int]) -> None:
             await kv.get(f"k{i}")
 
 
+def handoff_run(kinds: str, directory: Path, args: argparse.Namespace) -> dict[str, float]:
+    """One configuration (``source-puller`` stores), a source and a puller process each."""
+    source_kind, puller_kind = kinds.split("-")
+    here = directory / kinds
+    here.mkdir()
+    common = ["--keys", str(args.keys), "--cache-mib", str(args.cache_mib)]
+    serve = [sys.executable, __file__, *common, "--serve", str(here), "--source-store", source_kind]
+    if args.profile:
+        serve.append("--profile")
+    child = subprocess.Popen(serve, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdin is not None
+        line = child.stdout.readline().split()
+        if not line or line[0] != "ready":
+            raise SystemExit(f"the source did not start: {line}")
+        command = [sys.executable, __file__, *common, "--pull", line[1], "--store", puller_kind]
+        command.extend(("--workdir", str(here), "--page", str(args.page)))
+        command.extend(
+            ("--page-bytes", str(args.page_bytes), "--concurrency", str(args.concurrency))
+        )
+        command.extend(("--floor-seconds", str(args.floor_seconds)))
+        if args.profile:
+            command.append("--profile")
+        answer = subprocess.run(
+            command, stdout=subprocess.PIPE, text=True, check=True, timeout=3600
+        )
+        figures: dict[str, float] = json.loads(answer.stdout.strip().splitlines()[-1])
+        child.stdin.close()
+        tail = child.stdout.read().split()
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    figures["rss_source"] = float(tail[1]) if len(tail) > 1 else float("nan")
+    return figures
+
+
+def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
+    """Print one configuration's figures."""
+    share = f["mb_per_s"] / f["floor_mb_per_s"]
+    print(
+        f"{kinds.replace('-', ' -> ')}: {f['records']:.0f} keys in {f['ranges']:.0f} ranges, "
+        f"{f['seconds']:.2f} s: {f['keys_per_s']:,.0f} keys/s, {f['mb_per_s']:.1f} MB/s "
+        f"(pages of {f['page_bytes']:.0f} B, {f['page_records']:.0f} records); floor (raw "
+        f"TChannel, same page size, {concurrency} in flight, same processes) "
+        f"{f['floor_mb_per_s']:.1f} MB/s -> {share:.1%} of the floor; CPU per record: puller "
+        f"{f['cpu_us_puller']:.2f} us, source {f['cpu_us_source']:.2f} us; peak RSS puller "
+        f"{f['rss_peak']:.0f} MiB (before {f['rss_before']:.0f}), source {f['rss_source']:.0f} MiB",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--ops", type=int, default=5000, help="replicated ops per measurement")
     parser.add_argument("--floor-seconds", type=float, default=5.0)
-    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument(
+        "--configs",
+        default="memory-memory,sqlite-memory,sqlite-sqlite",
+        help="source-puller store pairs to run, comma-separated",
+    )
     parser.add_argument("--page", type=int, default=8192, help="records per page at most")
     parser.add_argument("--page-bytes", type=int, default=1 << 20, help="bytes per page, about")
     parser.add_argument("--concurrency", type=int, default=2, help="ranges pulled at once")
     parser.add_argument("--store-floor-keys", type=int, default=200_000)
     parser.add_argument("--cache-mib", type=int, default=32, help="SQLite page cache per store")
+    parser.add_argument("--profile", action="store_true", help="cProfile the puller (stderr)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--source-store", default="sqlite", help=argparse.SUPPRESS)
+    parser.add_argument("--pull", help=argparse.SUPPRESS)
+    parser.add_argument("--store", default="sqlite", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        asyncio.run(serve(args.keys, args.serve, args.cache_mib))
+        asyncio.run(serve(args.keys, args.serve, args.cache_mib, args.source_store, args.profile))
         return
+    if args.pull is not None:
+        print(json.dumps(asyncio.run(pull(args.pull, args.workdir, args))), flush=True)
+        return
+    runs: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="ringpop-bench-handoff-") as tmp:
         directory = Path(tmp)
-        print(f"filling the source with {args.keys} keys of 100 B (SQLite) ...", flush=True)
-        command = [sys.executable, __file__, "--keys", str(args.keys), "--serve", tmp]
-        command.extend(("--cache-mib", str(args.cache_mib)))
-        child = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert child.stdout is not None
-            assert child.stdin is not None
-            line = child.stdout.readline().split()
-            if not line or line[0] != "ready":
-                raise SystemExit(f"the source did not start: {line}")
-            source = line[1]
-            figures = asyncio.run(pull(source, directory, args))
-            child.stdin.close()
-            tail = child.stdout.read().split()
-            child.wait(timeout=60)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        source_rss = tail[1] if len(tail) > 1 else "?"
-        share = figures["mb_per_s"] / figures["floor_mb_per_s"]
-        print(
-            f"handoff ({args.store} puller): {figures['records']:.0f} keys in "
-            f"{figures['ranges']:.0f} ranges, {figures['seconds']:.1f} s: "
-            f"{figures['keys_per_s']:,.0f} keys/s, {figures['mb_per_s']:.1f} MB/s (pages of "
-            f"{figures['page_bytes']:.0f} B, {figures['page_records']:.0f} records)"
-        )
-        print(
-            f"floor: raw TChannel calls of {figures['page_bytes']:.0f} B, {args.concurrency} in "
-            f"flight: {figures['floor_mb_per_s']:.1f} MB/s -> handoff at {share:.1%} of the floor"
-        )
-        print(
-            f"peak RSS: puller {figures['rss_peak']:.0f} MiB (before the pull "
-            f"{figures['rss_before']:.0f} MiB), source {source_rss} MiB"
-        )
-        page = max(1, round(figures["page_records"]))
-        writes = asyncio.run(store_floor(directory, page, args.store_floor_keys))
-    for name, rate in writes.items():
-        print(
-            f"store ceiling: SQLite {name}, {args.store_floor_keys} records in hash order, "
-            f"pages of {page}: {rate:,.0f} records/s -> handoff at "
-            f"{figures['keys_per_s'] / rate:.0%} of it"
-        )
+        for kinds in args.configs.split(","):
+            print(f"{kinds}: filling the source with {args.keys} keys of 100 B ...", flush=True)
+            runs[kinds] = handoff_run(kinds, directory, args)
+            report(kinds, runs[kinds], args.concurrency)
+        if args.store_floor_keys and "sqlite-sqlite" in runs:
+            page = max(1, round(runs["sqlite-sqlite"]["page_records"]))
+            writes = asyncio.run(store_floor(directory, page, args.store_floor_keys))
+            for name, rate in writes.items():
+                print(
+                    f"store ceiling: SQLite {name}, {args.store_floor_keys} records in hash "
+                    f"order, pages of {page}: {rate:,.0f} records/s -> sqlite -> sqlite handoff "
+                    f"at {runs['sqlite-sqlite']['keys_per_s'] / rate:.0%} of it"
+                )
     if args.ops:
         for name, rate in asyncio.run(replicated(args.ops)).items():
             print(f"{name}: {rate:,.0f}")

@@ -11,9 +11,13 @@ from collections.abc import Callable
 
 import farmhash
 
-__all__ = ["fingerprint32", "key_type_error"]
+__all__ = ["fingerprint32", "fingerprint32_unchecked", "key_type_error"]
 
 _fingerprint32: Callable[[str | bytes | bytearray | memoryview], int] = farmhash.Fingerprint32
+
+fingerprint32_unchecked = _fingerprint32
+"""FarmHash Fingerprint32 without the friendly ``TypeError``: for hot loops over
+values already known to be ``str`` or bytes (e.g. typed-decoded keys)."""
 
 
 def key_type_error(value: object) -> TypeError:

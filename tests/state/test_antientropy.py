@@ -16,7 +16,7 @@ from ringpop.state.hlc import Version
 from ringpop.state.memory import MemoryStore
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.replicator import ReplicaOptions
-from ringpop.state.store import Cursor, Page, Record
+from ringpop.state.store import Columns, Cursor, Record
 from ringpop.state.transfer import RangeClient
 from ringpop.tchannel import UnexpectedError
 from tests.forward.conftest import Member
@@ -64,7 +64,9 @@ async def test_anti_entropy_converges_replicas_that_missed_writes() -> None:
 class BrokenStore(MemoryStore):
     """A store whose scans fail (a disk error)."""
 
-    async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
+    async def scan_columns(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> Columns:
         raise OSError("disk on fire")
 
 

@@ -16,6 +16,7 @@ from ringpop.state.ranges import (
     covers,
     intersect,
     merge,
+    overlapping,
     split,
     subtract,
     valid_range,
@@ -63,17 +64,37 @@ def test_token_bucket_paces_bytes() -> None:
     assert TokenBucket(None).take(10**9, 0.0) == 0.0
 
 
-def test_a_pending_drop_waits_for_every_gainer_the_grace_and_not_ours_again() -> None:
-    drop = PendingDrop(Range(0, 100), frozenset({"b", "c"}), since=10.0)
+def test_a_pending_drop_waits_for_the_current_replicas_that_did_not_hold_it() -> None:
+    # "a" lost [0, 100); "h" replicated it before and after (a holder: never asked)
+    drop = PendingDrop(Range(0, 100), frozenset({"h"}), since=10.0)
+    ring = [(Range(0, 50), ("b", "h")), (Range(50, 100), ("c", "h")), (Range(100, 200), ("a",))]
+    assert drop.missing("a", ring) == [("b", Range(0, 50)), ("c", Range(50, 100))]
     drop.ack("b", Range(0, 100))
-    drop.ack("c", Range(0, 40))
-    assert not drop.confirmed()
-    drop.ack("c", Range(40, 200))
+    drop.ack("c", Range(50, 70))
     drop.ack("c", Range(500, 600))  # not overlapping: ignored
-    assert drop.confirmed()
-    assert not drop.droppable(11.0, 5.0, [])  # grace not over
-    assert not drop.droppable(20.0, 5.0, [Range(90, 300)])  # ours again
-    assert drop.droppable(20.0, 5.0, [Range(100, 300)])
+    assert drop.missing("a", ring) == [("c", Range(50, 100))]
+    drop.ack("c", Range(70, 100))
+    assert drop.missing("a", ring) == []
+
+
+def test_a_gainer_that_left_the_ring_is_no_longer_waited_for_its_replacement_is() -> None:
+    drop = PendingDrop(Range(0, 100), frozenset(), since=0.0)
+    assert drop.missing("a", [(Range(0, 1000), ("dead",))]) == [("dead", Range(0, 100))]
+    replaced = [(Range(0, 30), ("new",)), (Range(30, 1000), ("a",))]  # part of it ours again
+    assert drop.missing("a", replaced) == [("new", Range(0, 30))]
+    drop.ack("new", Range(0, 30))
+    assert drop.missing("a", replaced) == []
+
+
+def test_overlapping_cuts_a_sorted_map_to_a_range() -> None:
+    ring = [(Range(0, 10), ("x",)), (Range(10, 20), ("y",)), (Range(20, 30), ("z",))]
+    assert overlapping(ring, Range(5, 25)) == [
+        (Range(5, 10), ("x",)),
+        (Range(10, 20), ("y",)),
+        (Range(20, 25), ("z",)),
+    ]
+    assert overlapping(ring, Range(10, 20)) == [(Range(10, 20), ("y",))]
+    assert overlapping(ring, Range(30, 40)) == []
 
 
 def test_descend_exchanges_small_ranges_and_cuts_big_ones() -> None:

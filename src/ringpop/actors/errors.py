@@ -1,11 +1,14 @@
 """What callers of actors, leadership and singletons can be told went wrong.
 
-Every error a caller sees derives from :class:`ActorError`. The ``type`` of each is
+Every error a caller sees derives from :class:`ActorError` (itself a
+:class:`~ringpop.RingpopError`). The ``type`` of each is
 also its application-error type on the wire (``ringpop.actors.<name>``), so a node
 turns a remote failure back into the same exception class.
 """
 
 from __future__ import annotations
+
+from ringpop.errors import RingpopError
 
 __all__ = [
     "ActorError",
@@ -19,8 +22,8 @@ __all__ = [
 ]
 
 
-class ActorError(Exception):
-    """Base of the actor errors; ``type`` names it on the wire."""
+class ActorError(RingpopError):
+    """Base of the actor errors (a ``RingpopError``); ``type`` names it on the wire."""
 
     type = "ringpop.actors.error"
 

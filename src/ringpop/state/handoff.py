@@ -17,13 +17,20 @@ flap while membership converges), pulls run, ``concurrency`` at a time:
 * when a pull completes, every source gets ``/state/handoff-done``.
 
 A pull with no source answering is retried every ``retry`` seconds, ``max_attempts``
-times (``HandoffFailed`` each time), then left to anti-entropy. A node killed
-mid-pull starts over after its restart: its bootstrap ``OwnershipChanged`` gains
-every range again, and re-sent records are harmless (put-if-newer).
+times (``HandoffFailed`` each time), then left to anti-entropy. Cursors and completed
+ranges are kept in the store's metadata after every page (``get_meta``/``put_meta``):
+a puller restarted within ``resume_ttl`` seconds resumes its ranges (its bootstrap
+``OwnershipChanged`` gains every range again) instead of starting over; re-sent
+records are harmless anyway (put-if-newer).
 
-Each lost range is kept until every node that gained it confirmed it, ``grace``
-seconds passed, and this node still does not replicate it; then it is deleted
-(``RangeDropped``). Unconfirmed ranges are kept (never dropped blindly).
+Each lost range is kept until ``grace`` seconds passed and every node now in its
+preference list that did not hold it before confirmed it, on the **current** ring:
+pieces this node replicates again stay; a gainer that died unconfirmed leaves the
+ring and its replacement is offered the range (``/state/offer``) and pulls it from
+here. Then it is deleted (``RangeDropped``); never dropped blindly.
+
+(About 450 lines, over the usual 400: pulls, drops and their persistence share the
+pull table and the loop, and read best together.)
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from ringpop.events import Event, OwnershipChanged
-from ringpop.ring.ownership import Range
+from ringpop.ring.ownership import Range, preference_ranges
 from ringpop.state.events import (
     HandoffCompleted,
     HandoffFailed,
@@ -52,11 +61,21 @@ from ringpop.state.store import Columns, Cursor
 from ringpop.state.transfer import RangeClient, TransferError, apply_columns
 from ringpop.tchannel import TChannelError
 
-__all__ = ["Pull", "RangeHandoff"]
+__all__ = ["CURSORS_META", "Pull", "RangeHandoff", "SavedCursor"]
 
 log = logging.getLogger(__name__)
 
 _DONE = Cursor(-1, "")  # a source whose scan finished
+CURSORS_META = "ringpop.handoff.cursors"
+
+
+class SavedCursor(msgspec.Struct, frozen=True, array_like=True):
+    """A pull's progress from one source, kept in the store's metadata."""
+
+    range: Range
+    source: str
+    cursor: Cursor
+    saved_at: float  # wall clock seconds
 
 
 @dataclass
@@ -71,6 +90,7 @@ class Pull:
     attempts: int = 0
     due: float = 0.0
     started: float | None = None
+    compare_first: bool = False  # an offered range: digests first, scan only if they differ
 
 
 class RangeHandoff:
@@ -89,7 +109,9 @@ class RangeHandoff:
         retry: float = 1.0,
         max_attempts: int = 10,
         timeout: float | None = None,
+        resume_ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.kv = kv
         self.ringpop = rp = kv.ringpop
@@ -99,15 +121,21 @@ class RangeHandoff:
         self.delay, self.concurrency, self.page = delay, concurrency, page
         self.page_bytes = page_bytes
         self.grace, self.retry, self.max_attempts = grace, retry, max_attempts
-        self.clock = clock
+        self.clock, self.wall, self.resume_ttl = clock, wall, resume_ttl
         self.bucket = TokenBucket(rate, now=clock())
         self.client = RangeClient(rp, kv.service, timeout=timeout or kv.options.timeout)
-        self.server = RangeServer(rp, kv.store, kv.service, self.n, on_done=self._confirmed)
+        self.server = RangeServer(
+            rp, kv.store, kv.service, self.n, on_done=self._confirmed, on_offer=self._offered
+        )
         self.pulls: dict[Range, Pull] = {}
         self.drops: list[PendingDrop] = []
-        counters = ("completed", "failed", "pages", "records", "bytes")
+        counters = ("completed", "failed", "pages", "records", "bytes", "resumed", "offers")
         self.counts = dict.fromkeys((*counters, "dropped_ranges", "dropped_records"), 0)
         self.active = 0
+        self._saved: list[SavedCursor] | None = None  # loaded from the store on first run
+        self._finished: list[SavedCursor] = []  # completed pulls, kept for a restart
+        self._preference: tuple[int, list[tuple[Range, tuple[str, ...]]]] | None = None
+        self._offered_at: dict[tuple[str, Range], float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -121,6 +149,7 @@ class RangeHandoff:
         now = self.clock()
         me = event.address
         lost = [c.range for c in event.lost]
+        self._finished = [f for f in self._finished if not intersect(f.range, lost)]
         for key in [r for r in self.pulls if intersect(r, lost)]:  # no longer ours to pull
             pull = self.pulls.pop(key)
             for piece in subtract(key, lost):
@@ -129,12 +158,14 @@ class RangeHandoff:
             sources = tuple(a for a in change.old if a != me)
             if sources:
                 current = self.pulls.get(change.range)
-                if current is not None:
-                    sources = tuple(dict.fromkeys(current.sources + sources))
-                self.pulls[change.range] = Pull(change.range, sources, due=now + self.delay)
+                pull = Pull(change.range, sources, due=now + self.delay)
+                if current is not None:  # pending already: same progress, more sources
+                    pull.sources = tuple(dict.fromkeys(current.sources + sources))
+                    pull.cursors = dict(current.cursors)
+                self.pulls[change.range] = self._resumed(pull)
         for change in event.lost:
-            gainers = frozenset(a for a in change.new if a not in change.old)
-            self.drops.append(PendingDrop(change.range, gainers, now))
+            holders = frozenset(a for a in change.new if a in change.old)
+            self.drops.append(PendingDrop(change.range, holders, now))
         for pull in self.pulls.values():  # debounce: every pull waits for the ring to settle
             pull.due = max(pull.due, now + self.delay)
         self._start()
@@ -144,6 +175,22 @@ class RangeHandoff:
             drop.ack(node, acked)
         self._wake.set()
         return len(self.drops)
+
+    def _offered(self, node: str, offered: Range) -> int:
+        """``node`` holds ``offered`` for us: pull the parts we replicate from it."""
+        if self._closed:
+            return 0
+        now = self.clock()
+        count = 0
+        for piece in intersect(offered, self.ringpop.owned_ranges(self.n)):
+            if any(intersect(piece, [r]) for r in self.pulls):
+                continue  # already pulling it (from its regular sources)
+            self.pulls[piece] = Pull(piece, (node,), due=now, compare_first=True)
+            count += 1
+        if count:
+            self.counts["offers"] += count
+            self._start()
+        return count
 
     def _start(self) -> None:
         if self._task is None and not self._closed:
@@ -158,6 +205,8 @@ class RangeHandoff:
 
     async def _run(self) -> None:
         try:
+            if self._saved is None:
+                await self._load_cursors()
             while not self._closed and (self.pulls or self.drops):
                 now = self.clock()
                 due = [p for p in self.pulls.values() if p.due <= now]
@@ -200,8 +249,9 @@ class RangeHandoff:
                 if self._closed:
                     return
                 try:
-                    if pull.cursors.get(source) is not _DONE:
-                        if served and await self._same(source, pull.range):
+                    if pull.cursors.get(source) != _DONE:
+                        compare = bool(served) or (pull.compare_first and not pull.cursors)
+                        if compare and await self._same(source, pull.range):
                             pull.cursors[source] = _DONE
                         else:
                             await self._stream(pull, source)
@@ -223,6 +273,8 @@ class RangeHandoff:
                 pull.due = self.clock() + self.retry
             return
         del self.pulls[pull.range]
+        self._finished.extend(SavedCursor(pull.range, s, _DONE, self.wall()) for s in served)
+        await self._save_cursors()
         self.counts["completed"] += 1
         took = self.clock() - (pull.started or self.clock())
         self._emit(HandoffCompleted(pull.range, tuple(served), pull.records, pull.bytes, took))
@@ -255,6 +307,7 @@ class RangeHandoff:
                 self.counts["records"] += len(page)
                 self.counts["bytes"] += size
                 pull.cursors[source] = page.cursor if page.cursor is not None else _DONE
+                await self._save_cursors()
                 self._emit(HandoffProgress(pull.range, source, pull.records, pull.bytes))
                 if page.cursor is None:
                     return
@@ -267,21 +320,109 @@ class RangeHandoff:
                 with contextlib.suppress(BaseException):
                     await fetch
 
+    def _preference_map(self) -> list[tuple[Range, tuple[str, ...]]]:
+        """The current ring's ``(range, preference list)`` map (cached per ring checksum)."""
+        ring = self.ringpop.node.ring
+        if self._preference is None or self._preference[0] != ring.checksum:
+            self._preference = (ring.checksum, preference_ranges(ring, self.n))
+        return self._preference[1]
+
     async def _drop_due(self) -> None:
+        """Drop the lost pieces every current replica confirmed; offer the others.
+
+        Decided on the current ring: a piece this node replicates again is no longer
+        pending; a piece is dropped once ``grace`` passed and every node now in its
+        preference list that did not hold it before confirmed it. A gainer that died
+        unconfirmed leaves the ring, so its replacement is asked instead: it is
+        *offered* the piece (``/state/offer``, every ``retry * 5`` s at most) and pulls
+        it from here.
+        """
         now = self.clock()
-        mine = self.ringpop.owned_ranges()
+        me = self.ringpop.whoami()
+        preference = self._preference_map()
+        mine = [r for r, owners in preference if me in owners]
         keep: list[PendingDrop] = []
         for drop in self.drops:
-            if intersect(drop.range, mine) and now - drop.since >= self.grace:
+            pieces = subtract(drop.range, mine)
+            if not pieces:
                 continue  # ours again: nothing to drop
-            if not drop.droppable(now, self.grace, mine):
-                keep.append(drop)
+            if len(pieces) > 1 or pieces[0] != drop.range:
+                for piece in pieces:  # part of it is ours again: keep the rest
+                    part = PendingDrop(piece, drop.holders, drop.since)
+                    for node, acked in drop.acks.items():
+                        part.acks[node] = list(acked)
+                    keep.append(part)
                 continue
+            missing = drop.missing(me, preference)
+            if missing or now - drop.since < self.grace:
+                keep.append(drop)
+                if missing and now - drop.since >= self.grace:
+                    await self._offer(missing, now)
+                continue
+            await self._save_cursors()  # no saved cursor may outlive the data it covers
             count = await self.kv.store.delete_range(drop.range)
             self.counts["dropped_ranges"] += 1
             self.counts["dropped_records"] += count
             self._emit(RangeDropped(drop.range, count))
         self.drops = keep
+
+    async def _offer(self, missing: list[tuple[str, Range]], now: float) -> None:
+        for node, piece in missing:
+            last = self._offered_at.get((node, piece))
+            if last is not None and now - last < self.retry * 5:
+                continue
+            self._offered_at[node, piece] = now
+            with contextlib.suppress(TChannelError, TransferError, OSError):
+                await self.client.offer(node, piece)
+
+    # -- pull cursors kept in the store ---------------------------------------------------
+
+    async def _load_cursors(self) -> None:
+        """Read the cursors a previous run saved; give them to the pulls they fit."""
+        get_meta = getattr(self.kv.store, "get_meta", None)
+        blob = await get_meta(CURSORS_META) if get_meta is not None else None
+        self._saved = []
+        if blob:
+            try:
+                saved = msgspec.msgpack.decode(blob, type=list[SavedCursor])
+            except msgspec.DecodeError:
+                log.warning("%s: unreadable saved pull cursors ignored", self.ringpop.whoami())
+                saved = []
+            oldest = self.wall() - self.resume_ttl
+            self._saved = [c for c in saved if c.saved_at >= oldest]
+        for pull in self.pulls.values():
+            self._resumed(pull)
+
+    def _resumed(self, pull: Pull) -> Pull:
+        """``pull`` with the saved cursors of a range containing it, per source."""
+        for saved in self._saved or ():
+            if (
+                saved.source in pull.sources
+                and saved.source not in pull.cursors
+                and saved.range.start <= pull.range.start
+                and pull.range.end <= saved.range.end
+            ):
+                pull.cursors[saved.source] = saved.cursor
+                self.counts["resumed"] += 1
+        return pull
+
+    async def _save_cursors(self) -> None:
+        """Keep every pending pull's cursors in the store (after the pages they cover)."""
+        put_meta = getattr(self.kv.store, "put_meta", None)
+        if put_meta is None:
+            return
+        if self._saved:  # what pulls took from the last run is in their cursors now
+            self._saved = []
+        at = self.wall()
+        self._finished = [f for f in self._finished if f.saved_at >= at - self.resume_ttl]
+        saved = [
+            SavedCursor(pull.range, source, cursor, at)
+            for pull in self.pulls.values()
+            for source, cursor in pull.cursors.items()
+            if cursor is not None
+        ]
+        saved.extend(self._finished)
+        await put_meta(CURSORS_META, msgspec.msgpack.encode(saved) if saved else None)
 
     # -- reporting -------------------------------------------------------------------
 

@@ -1,13 +1,28 @@
-"""An in-memory :class:`~ringpop.state.store.Store` (tests, caches, examples)."""
+"""An in-memory :class:`~ringpop.state.store.Store` (tests, caches, examples).
+
+Records are kept **as columns in ring order**: parallel lists of hashes, keys,
+values, walls, logicals and writer ids, sorted by ``(hash, key)``. A page of a range
+is then a slice of each list, and a page of new keys (what a handoff brings) is one
+slice insert into each: the work per record is done by C ``memcpy``/``memmove``, not
+by Python steps, and no per-record object (no dict entry, no row tuple, no
+:class:`~ringpop.state.store.Record`) is created or touched. A key is found by
+bisecting the hashes (``O(log n)``). ``get`` and ``scan`` build :class:`Record` s for
+the per-key API.
+"""
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+import operator
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate, compress, repeat
+from operator import itemgetter
+from typing import TypeVar
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
-from ringpop.state.hlc import Version, newer
+from ringpop.state.hlc import Version
 from ringpop.state.store import (
     DIGEST_MOD,
     Columns,
@@ -15,125 +30,347 @@ from ringpop.state.store import (
     Digest,
     Page,
     Record,
-    page_columns,
-    record_digest,
+    record_digests,
 )
 
 __all__ = ["MemoryStore"]
 
+T = TypeVar("T")
+
 
 class MemoryStore:
-    """Records in a dict, plus a sorted ``(hash, key)`` index for range scans.
+    """Records as parallel lists sorted by ``(hash, key)`` (module docstring).
 
-    Every method runs synchronously (nothing blocks): inserting a new key costs
-    ``O(keys)`` for the index list, fine up to a few hundred thousand keys.
+    Every method runs synchronously (nothing blocks). Inserting a page of new keys
+    costs one ``O(keys)`` slice insert per list and per gap of the order it fills (a
+    page of a range fills one); a single new key costs the same memmove, so the store
+    suits up to a few million keys.
     """
 
     def __init__(self) -> None:
-        self._records: dict[str, Record] = {}
-        self._index: list[tuple[int, str]] = []
+        self._hashes: list[int] = []
+        self._keys: list[str] = []
+        self._values: list[bytes | None] = []
+        self._walls: list[int] = []
+        self._logicals: list[int] = []
+        self._nodes: list[str] = []
+        self._writers: dict[str, str] = {}  # one string object per writer id
+        self._tombstones: dict[str, int] = {}  # key -> wall of its delete marker
+        self._meta: dict[str, bytes] = {}
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._keys)
+
+    # -- finding ------------------------------------------------------------------------
+
+    def _find(self, hash: int, key: str) -> tuple[int, bool]:
+        """Where ``(hash, key)`` is or would go in the order, and whether it is there."""
+        at = bisect_left(self._hashes, hash)
+        hashes, keys = self._hashes, self._keys
+        while at < len(hashes) and hashes[at] == hash:
+            if keys[at] >= key:
+                return at, keys[at] == key
+            at += 1
+        return at, False
+
+    def _after(self, cursor: Cursor) -> int:
+        """The position just after ``cursor`` in the order."""
+        at, found = self._find(cursor.hash, cursor.key)
+        return at + 1 if found else at
+
+    def _bounds(self, range: Range, cursor: Cursor | None) -> tuple[int, int]:
+        low = bisect_left(self._hashes, range.start)
+        if cursor is not None:
+            low = max(low, self._after(cursor))
+        high = bisect_left(self._hashes, range.end)
+        return low, max(low, high)
+
+    def _slice(self, low: int, high: int, cursor: Cursor | None = None) -> Columns:
+        return Columns(
+            self._keys[low:high],
+            self._values[low:high],
+            self._walls[low:high],
+            self._logicals[low:high],
+            self._nodes[low:high],
+            cursor,
+        )
+
+    # -- the Store protocol ----------------------------------------------------------------
 
     async def get(self, key: str) -> Record | None:
         """The record of ``key``, ``None`` if never written."""
-        return self._records.get(key)
+        at, found = self._find(fingerprint32(key), key)
+        if not found:
+            return None
+        version = Version(self._walls[at], self._logicals[at], self._nodes[at])
+        return Record(key, self._values[at], version)
 
     async def put(self, record: Record) -> bool:
         """Store ``record`` if newer than the one held; whether it did."""
-        current = self._records.get(record.key)
-        if not newer(record.version, None if current is None else current.version):
-            return False
-        if current is None:
-            insort(self._index, (fingerprint32(record.key), record.key))
-        self._records[record.key] = record
-        return True
+        v = record.version
+        page = Columns([record.key], [record.value], [v.wall], [v.logical], [v.node])
+        return bool(await self.put_many_if_newer(page))
 
     async def put_many(self, records: Sequence[Record]) -> list[bool]:
         """:meth:`put` of several records; which were applied."""
         return [await self.put(record) for record in records]
 
     async def put_many_if_newer(self, columns: Columns, hashes: Sequence[int] | None = None) -> int:
-        """Put each record of ``columns`` if newer; how many applied (``hashes``: the keys')."""
+        """Put each record of ``columns`` if newer; how many applied (``hashes``: the keys').
+
+        A page of new keys in ``(hash, key)`` order that falls between two neighbours
+        of the order (a handoff page) is inserted with one slice insert per list;
+        anything else goes record by record.
+        """
+        keys = columns.keys
         if hashes is None:
-            hashes = [fingerprint32(key) for key in columns.keys]
-        if len(hashes) != len(columns.keys):
-            raise ValueError(f"{len(hashes)} hashes for {len(columns.keys)} records")
-        held = self._records
-        fresh: list[tuple[int, str]] = []
+            hashes = [fingerprint32(key) for key in keys]
+        if len(hashes) != len(keys):
+            raise ValueError(f"{len(hashes)} hashes for {len(keys)} records")
+        if not keys:
+            return 0
+        nodes = list(map(self._writers.setdefault, columns.nodes, columns.nodes))
+        rows = _Rows(list(hashes), keys, columns.values, columns.walls, columns.logicals, nodes)
+        if not _strictly_ordered(rows.hashes, keys):
+            if len(set(keys)) != len(keys):  # the same key twice: one by one, in order
+                return sum(self._put_one(*row) for row in rows.each())
+            rows = rows.sorted()
         applied = 0
-        for key, hash, value, wall, logical, node in zip(
-            columns.keys,
-            hashes,
-            columns.values,
-            columns.walls,
-            columns.logicals,
-            columns.nodes,
-            strict=True,
-        ):
-            version = Version(wall, logical, node)
-            current = held.get(key)
-            if current is None:
-                fresh.append((hash, key))
-            elif not version > current.version:
+        runs: list[tuple[int, int, int]] = []  # (position, first, end) of new keys
+        i, count = 0, len(keys)
+        while i < count:
+            at, found = self._find(rows.hashes[i], rows.keys[i])
+            if found:
+                applied += self._put_one(*rows.row(i), at=at)
+                i += 1
                 continue
-            held[key] = Record(key, value, version)
-            applied += 1
-        self._insert(fresh)
+            j = i + 1
+            if at == len(self._hashes):
+                j = count
+            elif (rows.hashes[-1], rows.keys[-1]) < (bound := self._position(at)):
+                j = count  # the rest fits in this gap (a handoff page: one)
+            else:
+                while j < count and (rows.hashes[j], rows.keys[j]) < bound:
+                    j += 1
+            runs.append((at, i, j))
+            i = j
+        for at, i, j in reversed(runs):  # from the end: earlier positions stay valid
+            self._hashes[at:at] = rows.hashes[i:j]
+            self._keys[at:at] = rows.keys[i:j]
+            self._values[at:at] = rows.values[i:j]
+            self._walls[at:at] = rows.walls[i:j]
+            self._logicals[at:at] = rows.logicals[i:j]
+            self._nodes[at:at] = rows.nodes[i:j]
+            applied += j - i
+            if None in rows.values[i:j]:
+                self._track(rows.keys[i:j], rows.values[i:j], rows.walls[i:j])
         return applied
 
-    def _insert(self, fresh: list[tuple[int, str]]) -> None:
-        """Add new ``(hash, key)`` entries to the index: one slice insert per gap they fill.
+    def _position(self, at: int) -> tuple[int, str]:
+        return self._hashes[at], self._keys[at]
 
-        A page of a range lands in one gap of the index: one ``O(keys)`` memmove instead of
-        one per record.
-        """
-        fresh.sort()
-        index = self._index
-        i = 0
-        while i < len(fresh):
-            at = bisect_left(index, fresh[i])
-            j = bisect_left(fresh, index[at], i + 1) if at < len(index) else len(fresh)
-            index[at:at] = fresh[i:j]
-            i = j
+    def _put_one(
+        self,
+        hash: int,
+        key: str,
+        value: bytes | None,
+        wall: int,
+        logical: int,
+        node: str,
+        at: int | None = None,
+    ) -> bool:
+        """Put one record if newer (``at``: its position, known held); whether it did."""
+        found = at is not None
+        if at is None:
+            at, found = self._find(hash, key)
+        if found:
+            if (wall, logical, node) <= (self._walls[at], self._logicals[at], self._nodes[at]):
+                return False
+            self._values[at], self._walls[at] = value, wall
+            self._logicals[at], self._nodes[at] = logical, node
+            self._track((key,), (value,), (wall,))
+            return True
+        self._track((key,), (value,), (wall,))
+        self._hashes.insert(at, hash)
+        self._keys.insert(at, key)
+        self._values.insert(at, value)
+        self._walls.insert(at, wall)
+        self._logicals.insert(at, logical)
+        self._nodes.insert(at, node)
+        return True
+
+    def _track(
+        self, keys: Sequence[str], values: Sequence[bytes | None], walls: Sequence[int]
+    ) -> None:
+        """Keep the delete-marker set in step with records just stored."""
+        tombstones = self._tombstones
+        for key, value, wall in zip(keys, values, walls, strict=True):
+            if value is None:
+                tombstones[key] = wall
+            else:
+                tombstones.pop(key, None)
 
     async def scan_columns(
         self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
     ) -> Columns:
-        """:meth:`scan` as :class:`Columns`, cut after about ``max_bytes`` (0: no cut)."""
-        return page_columns(await self.scan(range, cursor, limit), max_bytes)
+        """:meth:`scan` as :class:`Columns`, cut after about ``max_bytes`` (0: no cut).
 
-    def _bounds(self, range: Range, cursor: Cursor | None) -> tuple[int, int]:
-        low = bisect_left(self._index, (range.start, ""))
-        if cursor is not None:
-            low = max(low, bisect_right(self._index, (cursor.hash, cursor.key)))
-        high = bisect_left(self._index, (range.end, ""))
-        return low, high
-
-    async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
-        """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
+        A record counts its key, value and writer id plus 12 bytes; a page holds one
+        record at least.
+        """
         if limit <= 0:
             raise ValueError("limit must be positive")
         low, high = self._bounds(range, cursor)
-        entries = self._index[low : min(high, low + limit)]
-        records = [self._records[key] for _, key in entries]
-        more = low + limit < high
-        return Page(records, Cursor(*entries[-1]) if more and entries else None)
+        end = min(high, low + limit)
+        if max_bytes > 0 and end > low:
+            values = self._values[low:end]
+            lengths = (
+                map(len, values)  # type: ignore[arg-type]
+                if None not in values
+                else [0 if v is None else len(v) for v in values]
+            )
+            sizes = map(
+                operator.add,
+                map(operator.add, map(len, self._keys[low:end]), map(len, self._nodes[low:end])),
+                map(operator.add, lengths, repeat(12)),
+            )
+            end = low + max(1, bisect_right(list(accumulate(sizes)), max_bytes))
+        last = Cursor(self._hashes[end - 1], self._keys[end - 1]) if end < high else None
+        return self._slice(low, end, last)
+
+    async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
+        """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
+        page = await self.scan_columns(range, cursor, limit)
+        return Page(page.records(), page.cursor)
 
     async def delete_range(self, range: Range) -> int:
         """Drop every record with hash in ``range``; how many."""
         low, high = self._bounds(range, None)
-        for _, key in self._index[low:high]:
-            del self._records[key]
-        del self._index[low:high]
+        for key in self._keys[low:high]:
+            self._tombstones.pop(key, None)
+        for column in self._columns():
+            del column[low:high]
         return high - low
+
+    def _columns(
+        self,
+    ) -> tuple[list[int], list[str], list[bytes | None], list[int], list[int], list[str]]:
+        return (
+            self._hashes,
+            self._keys,
+            self._values,
+            self._walls,
+            self._logicals,
+            self._nodes,
+        )
 
     async def digest(self, range: Range) -> Digest:
         """Count and digest sum of the records with hash in ``range``."""
         low, high = self._bounds(range, None)
-        total = sum(record_digest(self._records[key]) for _, key in self._index[low:high])
+        total = 0
+        for start in _steps(low, high, 8192):
+            total += sum(record_digests(self._slice(start, min(high, start + 8192))))
         return Digest(high - low, total % DIGEST_MOD)
+
+    # -- delete markers and metadata ----------------------------------------------------
+
+    async def collect_tombstones(self, before_wall: int, limit: int = 10_000) -> int:
+        """Forget up to ``limit`` delete markers whose version's wall is below ``before_wall``."""
+        old = [k for k, wall in self._tombstones.items() if wall < before_wall][:limit]
+        if not old:
+            return 0
+        positions = []
+        for key in old:
+            del self._tombstones[key]
+            at, found = self._find(fingerprint32(key), key)
+            if found:
+                positions.append(at)
+        if len(positions) < 64:  # a few: one memmove each, from the end
+            for at in sorted(positions, reverse=True):
+                for column in self._columns():
+                    del column[at]
+        else:  # many: one pass per list
+            mask = [True] * len(self._keys)
+            for at in positions:
+                mask[at] = False
+            _keep(self._hashes, mask)
+            _keep(self._keys, mask)
+            _keep(self._values, mask)
+            _keep(self._walls, mask)
+            _keep(self._logicals, mask)
+            _keep(self._nodes, mask)
+        return len(positions)
+
+    async def get_meta(self, name: str) -> bytes | None:
+        """The metadata blob ``name`` (handoff cursors, ...), ``None`` if unset."""
+        return self._meta.get(name)
+
+    async def put_meta(self, name: str, value: bytes | None) -> None:
+        """Set (``None``: remove) the metadata blob ``name``."""
+        if value is None:
+            self._meta.pop(name, None)
+        else:
+            self._meta[name] = value
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+@dataclass
+class _Rows:
+    """An incoming page as columns (hashes included), for :meth:`put_many_if_newer`."""
+
+    hashes: Sequence[int]
+    keys: Sequence[str]
+    values: Sequence[bytes | None]
+    walls: Sequence[int]
+    logicals: Sequence[int]
+    nodes: Sequence[str]
+
+    def row(self, i: int) -> tuple[int, str, bytes | None, int, int, str]:
+        return (
+            self.hashes[i],
+            self.keys[i],
+            self.values[i],
+            self.walls[i],
+            self.logicals[i],
+            self.nodes[i],
+        )
+
+    def each(self) -> list[tuple[int, str, bytes | None, int, int, str]]:
+        return [self.row(i) for i in range(len(self.keys))]
+
+    def sorted(self) -> _Rows:
+        """The rows in ``(hash, key)`` order (keys distinct)."""
+        order = sorted(range(len(self.keys)), key=lambda i: (self.hashes[i], self.keys[i]))
+        take = [itemgetter(*order)] if len(order) > 1 else []
+
+        def pick(column: Sequence[T]) -> list[T]:
+            return list(take[0](column)) if take else list(column)
+
+        return _Rows(
+            pick(self.hashes),
+            pick(self.keys),
+            pick(self.values),
+            pick(self.walls),
+            pick(self.logicals),
+            pick(self.nodes),
+        )
+
+
+def _strictly_ordered(hashes: Sequence[int], keys: Sequence[str]) -> bool:
+    """Whether ``zip(hashes, keys)`` is strictly increasing (compared in C)."""
+    if all(map(operator.lt, hashes, hashes[1:])):
+        return True
+    pairs = list(zip(hashes, keys, strict=True))
+    return all(map(operator.lt, pairs, pairs[1:]))
+
+
+def _keep(column: list[T], mask: list[bool]) -> None:
+    """Keep the items of ``column`` whose ``mask`` entry is true."""
+    column[:] = compress(column, mask)
+
+
+def _steps(low: int, high: int, step: int) -> range:
+    """Start offsets of ``[low, high)`` cut every ``step``."""
+    return range(low, high, step)

@@ -7,6 +7,7 @@ without a cluster. :class:`~ringpop.ring.ownership.Range` s are half-open
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ __all__ = [
     "covers",
     "intersect",
     "merge",
+    "overlapping",
     "split",
     "subtract",
     "valid_range",
@@ -108,14 +110,18 @@ class TokenBucket:
 
 @dataclass
 class PendingDrop:
-    """A range this node stopped replicating, kept until its new holders confirmed.
+    """A range this node stopped replicating, kept until its current holders confirmed it.
 
-    ``waiting_for``: the nodes that gained it; ``acks``: per node, the ranges it
-    confirmed having pulled (``/state/handoff-done``); ``since``: when it was lost.
+    ``holders``: the nodes that replicated it before and after this node lost it (they
+    had it all along and need not confirm); ``acks``: per node, the ranges it confirmed
+    having pulled (``/state/handoff-done``); ``since``: when it was lost. Who must
+    confirm is decided against the **current** ring (:meth:`missing`), so a gainer that
+    died before confirming stops counting once it leaves the ring, and whoever replaces
+    it must confirm instead.
     """
 
     range: Range
-    waiting_for: frozenset[str]
+    holders: frozenset[str]
     since: float
     acks: dict[str, list[Range]] = field(default_factory=dict)
 
@@ -124,17 +130,36 @@ class PendingDrop:
         if intersect(self.range, [acked]):
             self.acks.setdefault(node, []).append(acked)
 
-    def confirmed(self) -> bool:
-        """Whether every gainer confirmed the whole range."""
-        return all(covers(self.acks.get(node, ()), self.range) for node in self.waiting_for)
+    def missing(
+        self, me: str, preference: Sequence[tuple[Range, tuple[str, ...]]]
+    ) -> list[tuple[str, Range]]:
+        """``(node, piece)`` still to be confirmed, given the current preference lists.
 
-    def droppable(self, now: float, grace: float, replicated_here: Sequence[Range]) -> bool:
-        """Drop now? Confirmed, ``grace`` seconds old, and not ours again.
-
-        ``replicated_here``: the ranges this node replicates on its current ring.
+        ``preference``: the ring's ``(range, owners)`` map, sorted (only the part
+        overlapping this range is read).
         """
-        return (
-            now - self.since >= grace
-            and self.confirmed()
-            and not intersect(self.range, replicated_here)
-        )
+        out: list[tuple[str, Range]] = []
+        for piece, owners in overlapping(preference, self.range):
+            for node in owners:
+                if (
+                    node != me
+                    and node not in self.holders
+                    and not covers(self.acks.get(node, ()), piece)
+                ):
+                    out.append((node, piece))
+        return out
+
+
+def overlapping(
+    preference: Sequence[tuple[Range, tuple[str, ...]]], a: Range
+) -> list[tuple[Range, tuple[str, ...]]]:
+    """The entries of a sorted, non-overlapping ``(range, owners)`` map within ``a``, cut to it."""
+    at = max(0, bisect.bisect_right(preference, a.start, key=lambda e: e[0].start) - 1)
+    out: list[tuple[Range, tuple[str, ...]]] = []
+    for r, owners in itertools.islice(preference, at, None):
+        if r.start >= a.end:
+            break
+        start, end = max(r.start, a.start), min(r.end, a.end)
+        if start < end:
+            out.append((Range(start, end), owners))
+    return out

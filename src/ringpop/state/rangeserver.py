@@ -40,7 +40,8 @@ class RangeServer:
 
     ``n`` is the replication factor the entitlement is checked with;
     ``on_done(node, range) -> int`` is called for a valid ``/state/handoff-done``
-    (returns how many drops are still pending); ``max_limit`` bounds a page's
+    (returns how many drops are still pending); ``on_offer(node, range) -> int`` for
+    a valid ``/state/offer`` (returns how many pulls it started); ``max_limit`` bounds a page's
     records, ``max_bytes`` a page's size (about: keys, values, writer ids).
     """
 
@@ -52,6 +53,7 @@ class RangeServer:
         n: int,
         *,
         on_done: Callable[[str, Range], int] | None = None,
+        on_offer: Callable[[str, Range], int] | None = None,
         max_limit: int = 16384,
         max_bytes: int = 1 << 20,
     ) -> None:
@@ -62,6 +64,7 @@ class RangeServer:
         self.max_limit = max_limit
         self.max_bytes = max_bytes
         self._on_done = on_done
+        self._on_offer = on_offer
         self._owned: dict[str, list[Range]] = {}
         self._owned_at: int | None = None
         self.served_pages = 0
@@ -71,7 +74,12 @@ class RangeServer:
             ringpop.channel.register(service, endpoint, handler)
 
     def _handlers(self) -> dict[str, Callable[[Request], Awaitable[Response]]]:
-        return {wire.SCAN: self._scan, wire.DIGEST: self._digest, wire.DONE: self._done}
+        return {
+            wire.SCAN: self._scan,
+            wire.DIGEST: self._digest,
+            wire.DONE: self._done,
+            wire.OFFER: self._offer,
+        }
 
     def close(self) -> None:
         """Stop serving."""
@@ -151,6 +159,14 @@ class RangeServer:
         node = self._entitled(request, [body.range])
         pending = self._on_done(node, body.range) if self._on_done is not None else 0
         return Response(b"", msgspec.json.encode(wire.DoneAck(pending)))
+
+    async def _offer(self, request: Request) -> Response:
+        """Another node holds ``range`` for us: pull what we replicate of it from there."""
+        body = _decode(request, wire.Done)
+        if not valid_range(body.range.start, body.range.end):
+            raise BadRequestError(f"invalid range [{body.range.start}, {body.range.end})")
+        taken = self._on_offer(request.remote, body.range) if self._on_offer is not None else 0
+        return Response(b"", msgspec.json.encode(wire.DoneAck(taken)))
 
 
 def _decode(request: Request, kind: type[S]) -> S:

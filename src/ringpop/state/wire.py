@@ -17,7 +17,11 @@ node]}``. Endpoints, on the store's service (``ringpop-state`` by default):
 * ``/state/digest``: ``{"ranges": [{"start", "end"}, ...]}`` -> ``{"digests": [[count,
   total], ...]}`` (same rule);
 * ``/state/handoff-done``: ``{"range": {"start", "end"}}`` -> ``{"pending": n}``: the
-  caller pulled the range and replicates it (the old holder may drop it later).
+  caller pulled the range and replicates it (the old holder may drop it later);
+* ``/state/offer``: ``{"range": {"start", "end"}}`` -> ``{"pending": n}``: the caller
+  still holds a range it no longer replicates and the receiver does without having
+  confirmed it (its first gainer died): the receiver pulls the part it replicates
+  from the caller (digest first), then confirms with ``/state/handoff-done``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "DONE",
     "GET",
     "HINT",
+    "OFFER",
     "PUT",
     "SCAN",
     "Applied",
@@ -50,6 +55,7 @@ __all__ = [
 
 GET, PUT, HINT = "/state/get", "/state/put", "/state/hint"
 SCAN, DIGEST, DONE = "/state/scan", "/state/digest", "/state/handoff-done"
+OFFER = "/state/offer"
 
 
 class Keys(msgspec.Struct):
