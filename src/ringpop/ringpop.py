@@ -66,7 +66,7 @@ from ringpop.membership.network import TChannelNetwork
 from ringpop.membership.node import SwimNode
 from ringpop.membership.protocol import protocol_handlers
 from ringpop.options import Options
-from ringpop.ring import RingChange
+from ringpop.ring import HashRing, RingChange
 from ringpop.ring.ownership import OwnershipTracker, Range, owned_ranges, range_of
 from ringpop.stats import Stats, StatsBackend
 from ringpop.stats.recorder import StatsRecorder
@@ -418,6 +418,11 @@ class Ringpop:
     def node(self) -> SwimNode:
         """Advanced: the SWIM membership node (member list, ring, gossip)."""
         return self._require()[0]
+
+    @property
+    def ring(self) -> HashRing:
+        """Advanced: the hash ring over the reachable members (read it; do not change it)."""
+        return self._require()[0].ring
 
     @property
     def damper(self) -> Damper | None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ringpop.cli.adminclient import AdminClient, AdminError, NodeStats
+from ringpop.admin.client import AdminClient, AdminError, NodeStats
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_S = 10.0

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from ringpop.cli.adminclient import AdminError, MemberRow, NodeStats, parse_address, parse_stats
+from ringpop.admin.client import AdminError, MemberRow, NodeStats, parse_address, parse_stats
 from ringpop.cli.clusterview import MISSES_BEFORE_DOWN, ClusterModel
 from ringpop.cli.procs import PortsError, allocate_ports
 

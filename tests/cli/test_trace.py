@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from ringpop.admin.client import trace_body
 from ringpop.cli import admin
-from ringpop.cli.adminclient import trace_body
 
 pytestmark = pytest.mark.cluster
 

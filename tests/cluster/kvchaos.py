@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from ringpop.cli.adminclient import AdminClient, AdminError
+from ringpop.admin.client import AdminClient, AdminError
 from tests.forward.procs import REPO, free_ports, python_env
 
 __all__ = ["KvCluster", "KvNode", "Verdict", "Writer", "quiesce", "summary", "verify"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ringpop.cli.adminclient import AdminError, parse_stats
+from ringpop.admin.client import AdminError, parse_stats
 from ringpop.dashboard.model import ClusterView, NodeResult
 from ringpop.dashboard.ringlayout import SPACE, build_ring, layout_of
 from ringpop.membership.labels import IDENTITY_LABEL

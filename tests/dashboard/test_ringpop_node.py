@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ringpop.cli.adminclient import AdminClient
+from ringpop.admin.client import AdminClient
 from ringpop.dashboard.poller import Poller
 from ringpop.ring import HashRing
 from tests.cli.helpers import free_ports, start_nodes, stop, wait_converged

@@ -6,7 +6,7 @@ stdin/stdout, one answer per request, in order:
 
 * ``{"op": "stats", "addresses": [...], "timeout": s}`` -> ``{"nodes": {address:
   {"checksum": int, "members": {address: status}} or {"error": text}}}`` (``/admin/stats``
-  over TChannel with :class:`ringpop.cli.adminclient.AdminClient`, all at once);
+  over TChannel with :class:`ringpop.admin.client.AdminClient`, all at once);
 * ``{"op": "load", "fronts": ["ip:port", ...], "rate": per_second}`` -> ``{}``: from now
   on send ``GET /objects/<random id>`` to the fronts in turn at that rate (``[]``
   stops); each answer within 2 s with a 2xx status is a success;
@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from ringpop.cli.adminclient import AdminClient, AdminError
+from ringpop.admin.client import AdminClient, AdminError
 
 __all__ = ["main"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ringpop import Options, Ringpop
-from ringpop.cli.adminclient import AdminClient, AdminError
+from ringpop.admin.client import AdminClient, AdminError
 from tests.trace.sink import Sink
 
 QUICK = Options(min_protocol_period=0.05, ping_timeout=0.2, ping_req_timeout=0.3)

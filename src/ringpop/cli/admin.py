@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from ringpop.cli.adminclient import (
+from ringpop.admin.client import (
     DEFAULT_TIMEOUT,
     AdminClient,
     AdminError,

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ringpop.cli.adminclient import AdminError, NodeStats
+from ringpop.admin.client import AdminError, NodeStats
 
 __all__ = ["ClusterModel", "Event", "NodeState", "Verdict"]
 

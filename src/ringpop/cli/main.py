@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return admin.main(rest)
     if command == "dashboard":
-        from ringpop.dashboard import command as dashboard
+        from ringpop.cli import dashboard
 
         return dashboard.main(rest)
     print(f"ringpop: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)

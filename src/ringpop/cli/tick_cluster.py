@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ringpop.cli.adminclient import AdminClient, AdminError, NodeStats, status_text
+from ringpop.admin.client import AdminClient, AdminError, NodeStats, status_text
 from ringpop.cli.argtypes import positive_seconds
 from ringpop.cli.clusterview import ClusterModel, Event
 from ringpop.cli.procs import NodeProcess, PortsError, ProcessGroup, StopReport, allocate_ports

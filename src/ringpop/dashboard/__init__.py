@@ -8,6 +8,6 @@ and per-node charts, kept live with server-sent events. Needs aiohttp
 
 Modules: ``ringlayout`` (each member's stretches of the hash space), ``model`` (the
 snapshot and the timeline, pure), ``poller`` (the polling loop), ``server`` (the
-aiohttp app, mountable in an application's own), ``command`` (the command line);
-the page is ``static/index.html`` and ``static/dashboard.js``.
+aiohttp app, mountable in an application's own); the page is ``static/index.html``
+and ``static/dashboard.js``. The command line is :mod:`ringpop.cli.dashboard`.
 """

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ringpop.cli.adminclient import AdminError, MemberRow, NodeStats
+from ringpop.admin.client import AdminError, MemberRow, NodeStats
 from ringpop.dashboard.ringlayout import build_ring, layout_of
 from ringpop.hashing import fingerprint32
 from ringpop.membership.labels import IDENTITY_LABEL

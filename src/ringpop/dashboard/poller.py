@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ringpop.cli.adminclient import AdminClient, AdminError
+from ringpop.admin.client import AdminClient, AdminError
 from ringpop.dashboard.model import ClusterView, NodeResult
 
 __all__ = ["FORGET_AFTER", "Poller"]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ringpop.cli.adminclient import AdminClient, AdminError
+from ringpop.admin.client import AdminClient, AdminError
 from ringpop.dashboard.poller import Poller
 from ringpop.dashboard.ringlayout import SPACE, build_ring, key_hash
 

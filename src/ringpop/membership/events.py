@@ -18,11 +18,14 @@ costs no event at all.
 
 from __future__ import annotations
 
+import msgspec
+
 from ringpop.eventbus import Event, Kind, Stat
 from ringpop.membership.member import Member
 from ringpop.membership.memberlist import Applied
 
 __all__ = [
+    "ChecksumComputed",
     "Contacted",
     "DampReqReceived",
     "DampScoreChanged",
@@ -35,6 +38,9 @@ __all__ = [
     "JoinSent",
     "LocalHealthChanged",
     "MemberDamped",
+    "MemberUpdate",
+    "MembersEvicted",
+    "MembershipChanged",
     "MembershipEvicted",
     "MembershipUpdated",
     "PingAnswered",
@@ -320,3 +326,37 @@ class DampReqReceived(Event, frozen=True):
 
     def stats(self) -> tuple[Stat, ...]:
         return ((_C, "damp-req.recv", 1),)
+
+
+# -- what applications subscribe to (re-exported by ringpop.events) ---------------------
+
+
+class MemberUpdate(msgspec.Struct, frozen=True):
+    """One accepted membership change."""
+
+    address: str
+    status: str
+    incarnation: int
+    previous_status: str | None
+    local: bool
+
+
+class MembershipChanged(Event, frozen=True):
+    """A batch of membership changes was applied."""
+
+    updates: tuple[MemberUpdate, ...]
+    checksum: int
+
+
+class ChecksumComputed(Event, frozen=True):
+    """The membership checksum changed."""
+
+    checksum: int
+    previous: int
+
+
+class MembersEvicted(Event, frozen=True):
+    """Tombstoned members were removed from the member list after the tombstone period."""
+
+    addresses: tuple[str, ...]
+    checksum: int

@@ -117,7 +117,7 @@ class AntiEntropy:
         """Peer -> our primary ranges it also replicates, on the current ring."""
         me = self.ringpop.whoami()
         peers: dict[str, list[Range]] = {}
-        for r, owners in preference_ranges(self.ringpop.node.ring, self.kv.options.n):
+        for r, owners in preference_ranges(self.ringpop.ring, self.kv.options.n):
             if owners and owners[0] == me:
                 for peer in owners[1:]:
                     peers.setdefault(peer, []).append(r)

@@ -322,7 +322,7 @@ class RangeHandoff:
 
     def _preference_map(self) -> list[tuple[Range, tuple[str, ...]]]:
         """The current ring's ``(range, preference list)`` map (cached per ring checksum)."""
-        ring = self.ringpop.node.ring
+        ring = self.ringpop.ring
         if self._preference is None or self._preference[0] != ring.checksum:
             self._preference = (ring.checksum, preference_ranges(ring, self.n))
         return self._preference[1]

@@ -27,9 +27,9 @@ import msgspec
 
 from ringpop.events import ServerAdded
 from ringpop.forward import ForwardError
-from ringpop.ringpop import Ringpop
 from ringpop.state import wire
 from ringpop.state.hlc import newer
+from ringpop.state.host import Host
 from ringpop.state.replicator import QuorumError, ReplicaFailure, ReplicaOptions, Replicator
 from ringpop.state.store import Record
 from ringpop.state.wire import HINT, PUT
@@ -99,7 +99,7 @@ class HintedHandoff:
 
     def __init__(
         self,
-        ringpop: Ringpop,
+        ringpop: Host,
         replicator: Replicator,
         *,
         interval: float = 1.0,
@@ -134,7 +134,7 @@ class HintedHandoff:
         did not fail, else this node. Returns, per key, how many hints are held
         outside its preference list (what a sloppy quorum counts).
         """
-        ring = self.ringpop.node.ring
+        ring = self.ringpop.ring
         me = self.ringpop.whoami()
         failed = {f.destination for f in failures}
         plans: dict[tuple[str, str], list[Record]] = {}
@@ -171,7 +171,7 @@ class HintedHandoff:
         the others (the target left the ring, or the ring moved the key while it was
         away) go to the key's current replicas, one success per key sufficing.
         """
-        ring = self.ringpop.node.ring
+        ring = self.ringpop.ring
         options = self.replicator.options
         delivered = 0
         for target in self.buffer.targets():

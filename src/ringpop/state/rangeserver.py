@@ -22,8 +22,8 @@ from typing import TypeVar
 import msgspec
 
 from ringpop.ring.ownership import Range, owned_ranges
-from ringpop.ringpop import Ringpop
 from ringpop.state import wire
+from ringpop.state.host import Host
 from ringpop.state.ranges import covers, valid_range
 from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Store, cut_page, page_columns
 from ringpop.tchannel import ApplicationError, BadRequestError, Request, Response
@@ -47,7 +47,7 @@ class RangeServer:
 
     def __init__(
         self,
-        ringpop: Ringpop,
+        ringpop: Host,
         store: Store,
         service: str,
         n: int,
@@ -88,7 +88,7 @@ class RangeServer:
 
     def replicated_by(self, node: str) -> list[Range]:
         """Ranges ``node`` replicates on our current ring (cached per ring checksum)."""
-        ring = self.ringpop.node.ring
+        ring = self.ringpop.ring
         if self._owned_at != ring.checksum:
             self._owned, self._owned_at = {}, ring.checksum
         ranges = self._owned.get(node)

@@ -26,10 +26,10 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from ringpop.clock import SystemClock
-from ringpop.ringpop import Ringpop
 from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
+from ringpop.state.host import Host
 from ringpop.state.replicator import ReplicaOptions, Replicator
 from ringpop.state.store import Record, Store
 from ringpop.state.wire import GET, HINT, PUT
@@ -55,7 +55,7 @@ class ReplicatedStore:
 
     def __init__(
         self,
-        ringpop: Ringpop,
+        ringpop: Host,
         store: Store,
         options: ReplicaOptions | None = None,
         *,

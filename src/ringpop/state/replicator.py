@@ -149,8 +149,8 @@ class Replicator:
 
     def destinations(self, keys: Sequence[str], n: int) -> dict[str, list[str]]:
         """Preference lists: key -> its ``n`` first distinct owners (owner first)."""
-        ring = self.forwarder.node.ring
-        return {key: ring.lookup_n(key, n) for key in keys}
+        lookup_n = self.forwarder.node.lookup_n
+        return {key: lookup_n(key, n) for key in keys}
 
     async def send(
         self, destination: str, keys: Sequence[str], endpoint: str, body: bytes, timeout: float

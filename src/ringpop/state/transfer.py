@@ -24,9 +24,9 @@ import msgspec
 from ringpop.errors import RingpopError
 from ringpop.hashing import fingerprint32_unchecked
 from ringpop.ring.ownership import Range
-from ringpop.ringpop import Ringpop
 from ringpop.state import wire
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version
+from ringpop.state.host import Host
 from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Digest, Page, Record, Store
 from ringpop.tchannel import Response
 from ringpop.tchannel.api import application_error
@@ -41,7 +41,7 @@ class TransferError(RingpopError):
 class RangeClient:
     """Scans, digests and confirms ranges on other nodes of ``service``."""
 
-    def __init__(self, ringpop: Ringpop, service: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, ringpop: Host, service: str, *, timeout: float = 5.0) -> None:
         self.ringpop = ringpop
         self.service = service
         self.timeout = timeout

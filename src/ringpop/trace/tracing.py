@@ -29,8 +29,10 @@ from typing import Any
 import msgspec
 
 from ringpop.clock import Clock
-from ringpop.events import ChecksumComputed, EventEmitter, RingChanged
+from ringpop.eventbus import EventEmitter
+from ringpop.membership.events import ChecksumComputed
 from ringpop.membership.network import EndpointHandler, RemoteError
+from ringpop.ring.events import RingChanged
 from ringpop.tchannel import TChannelError
 from ringpop.trace.options import (
     CHECKSUM_EVENT,

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ringpop.cli.adminclient import parse_address
+from ringpop.admin.client import parse_address
 from ringpop.cli.tlsargs import add_tls_arguments, tls_config
 
 __all__ = ["build_parser", "main"]
