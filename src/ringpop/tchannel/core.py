@@ -15,6 +15,9 @@ clock: the driver
 * calls :meth:`~ConnectionCore.expire` with the current time when
   ``calls.next_deadline()`` (a time on the same clock as the deadlines it
   passed in) comes.
+
+(Just over 400 lines: one state machine; its parts already live beside it in
+``calls.py``, ``serving.py``, ``peers.py`` and ``events.py``.)
 """
 
 from __future__ import annotations
