@@ -57,11 +57,10 @@ from ringpop.forward import (
 )
 from ringpop.membership import labels as labelling
 from ringpop.membership.damper import Damper
+from ringpop.membership.events import MembershipEvicted, MembershipUpdated
 from ringpop.membership.heal import Healer
 from ringpop.membership.join import BootstrapError, JoinResult, bootstrap
 from ringpop.membership.labels import IDENTITY_LABEL, check_identity
-from ringpop.membership.member import Member
-from ringpop.membership.memberlist import Applied
 from ringpop.membership.network import TChannelNetwork
 from ringpop.membership.node import SwimNode
 from ringpop.membership.protocol import protocol_handlers
@@ -216,8 +215,8 @@ class Ringpop:
         self._forwarder = Forwarder(
             node, self.channel, self.events, self.options, clock=self._clock
         )
-        node.add_listener(self._on_applied)
-        node.add_eviction_listener(self._on_evicted)
+        self.events.on(MembershipUpdated, self._on_applied)  # the node reports on our bus
+        self.events.on(MembershipEvicted, self._on_evicted)
         node.ring.add_listener(self._on_ring_change)
         # The ring already holds us: announce it like any later change.
         self._on_ring_change(RingChange(tuple(node.ring.servers()), (), node.ring.checksum))
@@ -236,9 +235,8 @@ class Ringpop:
         self._proxy.start_lag_sampler()
         return address
 
-    def _on_applied(self, applied: list[Applied]) -> None:
-        node = self._require()[0]
-        checksum = node.members.checksum
+    def _on_applied(self, event: MembershipUpdated) -> None:
+        checksum = event.checksum
         self.events.emit(
             MembershipChanged(
                 tuple(
@@ -249,7 +247,7 @@ class Ringpop:
                         None if a.old is None else a.old.status.value,
                         a.local,
                     )
-                    for a in applied
+                    for a in event.applied
                 ),
                 checksum,
             )
@@ -263,9 +261,9 @@ class Ringpop:
             counts[member.status.value] = counts.get(member.status.value, 0) + 1
         return counts
 
-    def _on_evicted(self, members: list[Member]) -> None:
-        checksum = self._require()[0].members.checksum
-        self.events.emit(MembersEvicted(tuple(m.address for m in members), checksum))
+    def _on_evicted(self, event: MembershipEvicted) -> None:
+        checksum = event.checksum
+        self.events.emit(MembersEvicted(tuple(m.address for m in event.evicted), checksum))
         self._checksum_changed(checksum)
 
     def _checksum_changed(self, checksum: int) -> None:

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import msgspec
 
-from ringpop.membership.member import Member
-from ringpop.membership.memberlist import Applied
+from ringpop.membership.events import MembershipEvicted, MembershipUpdated
 from ringpop.membership.node import SwimNode
 from ringpop.membership.status import Status
 
@@ -75,11 +74,11 @@ class SuspicionCounts:
     def __init__(self, node: SwimNode) -> None:
         self._address = node.address
         self._counts: dict[str, StatusCounts] = {}
-        node.add_listener(self._on_applied)
-        node.add_eviction_listener(self._on_evicted)
+        node.events.on(MembershipUpdated, self._on_applied)
+        node.events.on(MembershipEvicted, self._on_evicted)
 
-    def _on_applied(self, applied: list[Applied]) -> None:
-        for item in applied:
+    def _on_applied(self, event: MembershipUpdated) -> None:
+        for item in event.applied:
             status = item.new.status
             if item.local or status not in _COUNTED:
                 continue
@@ -94,8 +93,8 @@ class SuspicionCounts:
                 counts.faulty += 1
                 counts.declared_faulty += declared
 
-    def _on_evicted(self, members: list[Member]) -> None:
-        for member in members:
+    def _on_evicted(self, event: MembershipEvicted) -> None:
+        for member in event.evicted:
             self._counts.pop(member.address, None)
 
     def snapshot(self) -> dict[str, StatusCounts]:
