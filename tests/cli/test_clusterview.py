@@ -186,7 +186,7 @@ def test_allocate_ports() -> None:
 def test_example_http_ports() -> None:
     import argparse
 
-    from ringpop.cli.tick_cluster import HTTP_PORT_OFFSET, _ports
+    from ringpop.cli.tickargs import HTTP_PORT_OFFSET, _ports
 
     def args(base: int | None, example: str | None = "kv") -> argparse.Namespace:
         return argparse.Namespace(size=2, base_port=base, example=example)

@@ -126,7 +126,7 @@ def test_children_stop_when_tick_cluster_is_signalled(signum: signal.Signals) ->
         assert_all_gone(processes, timeout=10)
 
 
-def test_keys_through_a_pseudo_terminal_kill_revive_quit() -> None:
+def test_keys_through_a_pseudo_terminal_kill_revive_tables_quit() -> None:
     child = pexpect.spawn(
         TICK[0],
         [*TICK[1:], "-n", "3", "--base-port", "0"],
@@ -172,6 +172,18 @@ def test_keys_through_a_pseudo_terminal_kill_revive_quit() -> None:
 
         child.send("h")
         child.expect("show or hide this help")
+        # The keys that show a table under the node table: its title and a column.
+        for key, title, column in (
+            ("g", "gossip", "timing samples"),
+            ("p", "protocol (period timing in ms, rates)", "median"),
+            ("s", "cluster stats", "ring servers"),
+            ("t", "tick (/admin/gossip/tick)", "checksum after"),
+            ("j", "join (/admin/member/join)", "answer"),
+            ("d", "debug on (/admin/debugSet)", "node logs: "),
+        ):
+            child.send(key)
+            child.expect_exact(title)
+            child.expect_exact(column)
         child.send("q")
         child.expect("stopped 3 nodes", timeout=20)
         child.expect(pexpect.EOF, timeout=20)

@@ -42,7 +42,7 @@ def test_tls_setup_errors_are_clear() -> None:
             sys.executable,
             "-c",
             "import sys; sys.modules['cryptography'] = None\n"
-            "from ringpop.cli.tick_cluster import main\n"
+            "from ringpop.cli.tickrun import main\n"
             "sys.exit(main(['--tls', '--base-port', '0', '--duration', '1']))",
         ],
         capture_output=True,

@@ -1,1 +1,1 @@
-"""The ``ringpop`` command line: testpop, and (later) tick-cluster and admin tools."""
+"""The ``ringpop`` command line: testpop, tick-cluster, admin and dashboard (see docs/cli.md)."""

@@ -30,9 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return testpop.main(rest)
     if command == "tick-cluster":
-        from ringpop.cli import tick_cluster
+        from ringpop.cli import tickrun
 
-        return tick_cluster.main(rest)
+        return tickrun.main(rest)
     if command == "admin":
         from ringpop.cli import admin
 

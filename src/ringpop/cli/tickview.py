@@ -129,7 +129,7 @@ def _events_panel(cluster: TickCluster) -> Panel:
 
 def _detail_panel(cluster: TickCluster) -> RenderableType | None:
     if cluster.show_help:
-        from ringpop.cli.tick_cluster import KEYS_HELP
+        from ringpop.cli.tickargs import KEYS_HELP
 
         table = Table(box=None, show_header=False, pad_edge=False)
         table.add_column(style="bold")
