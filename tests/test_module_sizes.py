@@ -1,4 +1,5 @@
-"""Small modules: a module of ringpop over 400 lines says why at its top.
+"""Small, self-describing modules: every module of ringpop has a docstring, and one
+over 400 lines says why at its top.
 
 The reason goes in the module docstring and mentions the 400-line guideline, so
 a reader sees at once that the length was a decision, not an accident.
@@ -39,3 +40,12 @@ def test_the_check_finds_a_long_module_without_a_reason(tmp_path: Path) -> None:
     assert [p.split(":")[0] for p in _oversized_without_reason(tmp_path)] == [
         f"{tmp_path.name}/long.py"
     ]
+
+
+def test_every_module_says_what_it_holds() -> None:
+    bare = [
+        str(path.relative_to(SRC.parent))
+        for path in sorted(SRC.rglob("*.py"))
+        if not ast.get_docstring(ast.parse(path.read_text(), str(path)))
+    ]
+    assert bare == []
