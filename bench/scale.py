@@ -44,11 +44,12 @@ from ringpop.testing.theory import epidemic_time, sync_rounds  # noqa: E402
 Result = dict[str, Any]
 
 
-def run(name: str, size: int, seed: int) -> Outcome:
+def run(name: str, size: int, seed: int, *, shortcut: bool = False) -> Outcome:
     """One scenario on a fresh looptime loop (time 0: the same seed replays exactly)."""
+    options = scale_options(agreement_shortcut=shortcut)
     loop = looptime.new_event_loop(noop_cycles=1)
     try:
-        return loop.run_until_complete(run_scenario(name, size, seed, scale_options()))
+        return loop.run_until_complete(run_scenario(name, size, seed, options))
     finally:
         loop.close()
 
@@ -196,6 +197,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--plot-only", type=Path, default=None, help="redraw from a --json file")
     parser.add_argument("--quick", action="store_true", help="CI: 100 nodes, cold + kill")
+    parser.add_argument(
+        "--shortcut", action="store_true", help="Options(agreement_shortcut=True): fix 2"
+    )
     args = parser.parse_args()
     if args.plot_only is not None:
         saved = json.loads(args.plot_only.read_text())
@@ -220,7 +224,7 @@ def main() -> None:
             flush=True,
         )
         for name in names:
-            outcome = run(name, size, args.seed)
+            outcome = run(name, size, args.seed, shortcut=args.shortcut)
             results.append(asdict(outcome))
             worst = max(
                 ((k, outcome.ratio(k)) for k in outcome.theory),

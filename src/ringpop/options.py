@@ -87,6 +87,11 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     startup_sync_window: Seconds = 10.0
     startup_sync_interval: Seconds = 0.5
     """At most one such startup sync per this many seconds."""
+    agreement_shortcut: bool = False
+    """Beyond the spec (wire-neutral, opt-in): a ping or ping-req whose requester's
+    checksum equals ours is answered with no changes (they count as sent) and its
+    own changes are not applied; halves the piggyback tail after a cold start of
+    many nodes (docs/scale.md). Off: ringpop-go and ringpop-node piggyback anyway."""
 
     # -- Lifeguard (beyond the originals; opt-in, wire-neutral) -------------------
     lifeguard_enabled: bool = False
