@@ -44,9 +44,9 @@ from ringpop.testing.theory import epidemic_time, sync_rounds  # noqa: E402
 Result = dict[str, Any]
 
 
-def run(name: str, size: int, seed: int, *, shortcut: bool = False) -> Outcome:
+def run(name: str, size: int, seed: int, *, shortcut: bool = False, probes: int = 0) -> Outcome:
     """One scenario on a fresh looptime loop (time 0: the same seed replays exactly)."""
-    options = scale_options(agreement_shortcut=shortcut)
+    options = scale_options(agreement_shortcut=shortcut, background_probes=probes)
     loop = looptime.new_event_loop(noop_cycles=1)
     try:
         return loop.run_until_complete(run_scenario(name, size, seed, options))
@@ -197,8 +197,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--plot-only", type=Path, default=None, help="redraw from a --json file")
     parser.add_argument("--quick", action="store_true", help="CI: 100 nodes, cold + kill")
+    parser.add_argument("--shortcut", action="store_true", help="Options(agreement_shortcut=True)")
     parser.add_argument(
-        "--shortcut", action="store_true", help="Options(agreement_shortcut=True): fix 2"
+        "--background-probes", type=int, default=0, help="Options(background_probes=N)"
     )
     args = parser.parse_args()
     if args.plot_only is not None:
@@ -224,7 +225,9 @@ def main() -> None:
             flush=True,
         )
         for name in names:
-            outcome = run(name, size, args.seed, shortcut=args.shortcut)
+            outcome = run(
+                name, size, args.seed, shortcut=args.shortcut, probes=args.background_probes
+            )
             results.append(asdict(outcome))
             worst = max(
                 ((k, outcome.ratio(k)) for k in outcome.theory),
