@@ -68,6 +68,67 @@ def ring_cost(size: int, points: int = 100) -> dict[str, float]:
     return {"build_s": built, "bytes": memory, "bytes_per_member": memory / size}
 
 
+def membership_cost(size: int) -> dict[str, float]:
+    """One node's membership state with ``size`` members: bytes per member.
+
+    The member list (members, gossip order, incremental checksum), the cached full
+    membership (join responses, full syncs) and one pending change per member (as
+    right after a cold start, until each was piggybacked maxP times).
+    """
+    import random
+
+    from ringpop.clock import ManualClock
+    from ringpop.membership.dissemination import Disseminator
+    from ringpop.membership.memberlist import MemberList
+    from ringpop.messages import Change
+
+    changes = [
+        Change(
+            address=f"10.1.{i // 250}.{i % 250 + 1}:3000",
+            status="alive",
+            incarnation_number=1_414_142_122_274 + i,
+            source=f"10.1.{i // 250}.{i % 250 + 1}:3000",
+            source_incarnation_number=1_414_142_122_274 + i,
+        )
+        for i in range(size)
+    ]
+    tracemalloc.start()
+    members = MemberList("10.0.0.1:3000", clock=ManualClock(), rng=random.Random(1))
+    applied = members.apply(changes)
+    _ = members.checksum
+    listed, _peak = tracemalloc.get_traced_memory()
+    full = members.as_changes()
+    cached, _peak = tracemalloc.get_traced_memory()
+    pending = Disseminator(members)
+    pending.record_applied(applied)
+    total, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(full) == size + 1
+    assert len(pending) == size
+    return {
+        "member_list_b": listed / size,
+        "full_membership_cache_b": (cached - listed) / size,
+        "pending_change_b": (total - cached) / size,
+    }
+
+
+def costs(sizes: list[int]) -> str:
+    """Per-member memory of one real node (membership, ring) at each size, as a table."""
+    lines = [
+        "| N | member list B/member | cached full membership B/member "
+        "| pending change B/member | ring (100 points) B/member | ring build s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size in sizes:
+        m = membership_cost(size)
+        r = ring_cost(size)
+        lines.append(
+            f"| {size} | {m['member_list_b']:.0f} | {m['full_membership_cache_b']:.0f} "
+            f"| {m['pending_change_b']:.0f} | {r['bytes_per_member']:.0f} | {r['build_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def fmt(value: object) -> str:
     if value is None:
         return "-"
@@ -197,11 +258,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--plot-only", type=Path, default=None, help="redraw from a --json file")
     parser.add_argument("--quick", action="store_true", help="CI: 100 nodes, cold + kill")
+    parser.add_argument(
+        "--costs-only", action="store_true", help="one node's memory per member at --sizes"
+    )
     parser.add_argument("--shortcut", action="store_true", help="Options(agreement_shortcut=True)")
     parser.add_argument(
         "--background-probes", type=int, default=0, help="Options(background_probes=N)"
     )
     args = parser.parse_args()
+    if args.costs_only:
+        print(costs([int(s) for s in args.sizes.split(",")]))
+        return
     if args.plot_only is not None:
         saved = json.loads(args.plot_only.read_text())
         if args.out is not None:

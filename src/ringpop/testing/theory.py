@@ -52,6 +52,7 @@ import math
 
 __all__ = [
     "EULER_GAMMA",
+    "epidemic_max_time",
     "epidemic_time",
     "false_suspect_probability",
     "first_detection_time",
@@ -87,6 +88,19 @@ def epidemic_time(n: int, period: float, *, loss: float = 0.0) -> float:
     if n <= 1:
         return 0.0
     return period * (n - 1) / n * harmonic(n - 1) * _loss_factor(loss)
+
+
+def epidemic_max_time(n: int, period: float, rumours: int, *, loss: float = 0.0) -> float:
+    """Expected seconds until the slowest of ``rumours`` independent changes (each
+    started by its own node, at its own time) reaches all ``n`` nodes, counted from
+    its own start.
+
+    The completion time of one epidemic has a Gumbel tail of scale ``T/2`` (the last
+    nodes are informed at rate ``2/T``), so the largest of ``k`` is ``T/2 ln k``
+    later on average: :func:`epidemic_time` ``+ T/2 ln k``.
+    """
+    extra = period / 2 * math.log(rumours) * _loss_factor(loss) if rumours > 1 else 0.0
+    return epidemic_time(n, period, loss=loss) + extra
 
 
 def many_rumours_time(n: int, rumours: int, period: float, *, loss: float = 0.0) -> float:
