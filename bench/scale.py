@@ -176,6 +176,35 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def compare(before: list[Result], after: list[Result]) -> str:
+    """Before/after a fix: every figure with a theory, bytes and CPU per node-second."""
+    lines = [
+        "| scenario | N | figure | theory | before | ratio | after | ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    old = {(r["scenario"], r["size"]): r for r in before}
+    for new in after:
+        ref = old.get((new["scenario"], new["size"]))
+        if ref is None:
+            continue
+        label = f"| {new['scenario']} | {new['size']} "
+        for key, theory in new["theory"].items():
+            b, a = ref["figures"].get(key), new["figures"].get(key)
+            rb = b / theory if b is not None and theory else None
+            ra = a / theory if a is not None and theory else None
+            lines.append(
+                f"{label}| {key} | {fmt(theory)} | {fmt(b)} | {fmt(rb)} | {fmt(a)} | {fmt(ra)} |"
+            )
+        for key in ("bytes_per_node_s", "largest_bytes", "cpu_per_node_s"):
+            b, a = ref["traffic"][key], new["traffic"][key]
+            lines.append(f"{label}| {key} | - | {fmt(b)} | | {fmt(a)} | |")
+        lines.append(
+            f"{label}| simulation CPU s | - | {fmt(ref['cost']['cpu_s'])} | "
+            f"| {fmt(new['cost']['cpu_s'])} | |"
+        )
+    return "\n".join(lines)
+
+
 def plot(results: list[Result], out: Path) -> list[Path]:
     """Convergence curves per scenario and size; per-node bytes/s against N."""
     try:
@@ -259,6 +288,9 @@ def main() -> None:
     parser.add_argument("--plot-only", type=Path, default=None, help="redraw from a --json file")
     parser.add_argument("--quick", action="store_true", help="CI: 100 nodes, cold + kill")
     parser.add_argument(
+        "--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="two --json files: a table"
+    )
+    parser.add_argument(
         "--costs-only", action="store_true", help="one node's memory per member at --sizes"
     )
     parser.add_argument("--shortcut", action="store_true", help="Options(agreement_shortcut=True)")
@@ -266,6 +298,10 @@ def main() -> None:
         "--background-probes", type=int, default=0, help="Options(background_probes=N)"
     )
     args = parser.parse_args()
+    if args.compare is not None:
+        before, after = (json.loads(Path(p).read_text())["results"] for p in args.compare)
+        print(compare(before, after))
+        return
     if args.costs_only:
         print(costs([int(s) for s in args.sizes.split(",")]))
         return
