@@ -332,6 +332,9 @@ def main() -> None:
                 name, size, args.seed, shortcut=args.shortcut, probes=args.background_probes
             )
             results.append(asdict(outcome))
+            if args.json is not None:  # after every scenario: a long run keeps what it has
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps({"results": results, "rings": rings}, indent=1))
             worst = max(
                 ((k, outcome.ratio(k)) for k in outcome.theory),
                 key=lambda kv: kv[1] or 0.0,
@@ -342,9 +345,6 @@ def main() -> None:
                 f"{outcome.cost['rss_mib']:6.0f} MiB  worst ratio {worst[0]} {fmt(worst[1])}",
                 flush=True,
             )
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"results": results, "rings": rings}, indent=1))
     if args.out is not None and not args.quick:
         for path in plot(results, args.out):
             print(f"wrote {path}")

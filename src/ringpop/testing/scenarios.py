@@ -145,9 +145,10 @@ async def cold_start(size: int, seed: int, options: Options) -> Outcome:
     return out
 
 
-async def kill(size: int, seed: int, options: Options, *, count: int = 1) -> Outcome:
+async def kill(
+    size: int, seed: int, options: Options, *, count: int = 1, name: str = "kill one"
+) -> Outcome:
     """``count`` nodes die at once (kill -9): detection, dissemination, one checksum."""
-    name = "kill one" if count == 1 else f"kill {count}"
     out = Outcome(name, size, seed)
     cluster = await _settled(size, seed, options)
     victims = random.Random(seed).sample(cluster.addresses, count)
@@ -378,7 +379,7 @@ Scenario = Callable[[int, int, Options], Awaitable[Outcome]]
 
 
 async def _kill_one_percent(size: int, seed: int, options: Options) -> Outcome:
-    return await kill(size, seed, options, count=max(1, math.ceil(size / 100)))
+    return await kill(size, seed, options, count=max(1, math.ceil(size / 100)), name="kill 1%")
 
 
 SCENARIOS: dict[str, Scenario] = {
