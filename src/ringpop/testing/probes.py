@@ -3,6 +3,8 @@
 * :class:`Spread` records, for a set of subjects, when each node first held each
   of them in one of the given statuses (at or above an incarnation): the
   dissemination of a change, and its convergence curve;
+* :class:`AliveCounter` follows how many others each node holds alive, and
+  :class:`FalseAlarms` the suspect/faulty rumours about live members;
 * :class:`Meter` takes the network's counters and the process CPU time at the
   start and end of a window: messages and bytes per node per second, the largest
   message, CPU seconds per simulated node-second.
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 from ringpop.events import MembershipChanged
 from ringpop.testing.cluster import SimCluster
 
-__all__ = ["Meter", "Spread", "Window", "rss_bytes"]
+__all__ = ["AliveCounter", "FalseAlarms", "Meter", "Spread", "Window", "rss_bytes"]
 
 
 def rss_bytes() -> int:
@@ -191,3 +193,71 @@ class Meter:
             cpu=time.process_time() - cpu,
             wall=time.perf_counter() - wall,
         )
+
+
+class AliveCounter:
+    """Per node, how many others it holds alive, kept from membership events."""
+
+    def __init__(self, cluster: SimCluster) -> None:
+        self.cluster = cluster
+        self.want = len(cluster.addresses) - 1
+        self.count: dict[str, int] = {}
+        self.done: dict[str, float] = {}
+        for address, rp in cluster.ringpops.items():
+            members = rp.node.members
+            self.count[address] = sum(
+                1 for m in members if m.status.value == "alive" and m.address != address
+            )
+        self.down_at_start = sum(self.want - c for c in self.count.values()) / max(self.want, 1)
+        cluster.watch(self._seen)
+
+    def _seen(self, observer: str, event: MembershipChanged) -> None:
+        delta = 0
+        for update in event.updates:
+            if update.local:
+                continue
+            was = update.previous_status == "alive"
+            now = update.status == "alive"
+            delta += int(now) - int(was)
+        if delta:
+            count = self.count[observer] = self.count.get(observer, 0) + delta
+            if count >= self.want and observer not in self.done:
+                self.done[observer] = self.cluster.now()
+
+    def complete(self) -> bool:
+        """Whether every node holds every other node alive."""
+        return len(self.done) >= len(self.count) or all(c >= self.want for c in self.count.values())
+
+    def times(self) -> list[float]:
+        """When each node came to hold everyone alive, sorted."""
+        return sorted(self.done.values())
+
+
+class FalseAlarms:
+    """Rumours that a live member is suspect or faulty: distinct ``(member,
+    incarnation)`` pairs (one rumour reaching many nodes counts once)."""
+
+    def __init__(self, cluster: SimCluster, victim: str) -> None:
+        self.victim = victim
+        self._suspects: set[tuple[str, int]] = set()
+        self._faulty: set[tuple[str, int]] = set()
+        cluster.watch(self._seen)
+
+    @property
+    def suspects(self) -> int:
+        """Distinct false suspect rumours."""
+        return len(self._suspects)
+
+    @property
+    def faulty(self) -> int:
+        """Distinct false faulty rumours."""
+        return len(self._faulty)
+
+    def _seen(self, observer: str, event: MembershipChanged) -> None:
+        for update in event.updates:
+            if update.address == self.victim or update.local:
+                continue
+            if update.status == "suspect":
+                self._suspects.add((update.address, update.incarnation))
+            elif update.status == "faulty":
+                self._faulty.add((update.address, update.incarnation))

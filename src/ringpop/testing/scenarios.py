@@ -18,10 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ringpop.events import MembershipChanged
 from ringpop.options import Options
 from ringpop.testing.cluster import SimCluster
-from ringpop.testing.probes import Meter, Spread, Window, rss_bytes
+from ringpop.testing.probes import AliveCounter, FalseAlarms, Meter, Spread, Window, rss_bytes
 from ringpop.testing.theory import (
     epidemic_max_time,
     epidemic_time,
@@ -245,7 +244,7 @@ async def partition(size: int, seed: int, options: Options, *, hold: float = 60.
     left, right = a[: size // 2], a[size // 2 :]
     cluster.network.partition(left, right)
     await cluster.run_for(hold)
-    alive = _AliveCounter(cluster)
+    alive = AliveCounter(cluster)
     meter = Meter(cluster)
     meter.start()
     t0 = cluster.now()
@@ -270,7 +269,7 @@ async def lossy(size: int, seed: int, options: Options, *, loss: float = 0.1) ->
     cluster = await _settled(size, seed, options)
     victim = random.Random(seed).choice(cluster.addresses)
     live = cluster.live([victim])
-    false_alarms = _FalseAlarms(cluster, victim)
+    false_alarms = FalseAlarms(cluster, victim)
     cluster.network.loss = loss
     meter = Meter(cluster)
     meter.start()
@@ -309,70 +308,6 @@ async def lossy(size: int, seed: int, options: Options, *, loss: float = 0.1) ->
     out.curves["suspect"] = _relative(s, t0)
     await cluster.stop()
     return out
-
-
-class _AliveCounter:
-    """Per node, how many others it holds alive, kept from membership events."""
-
-    def __init__(self, cluster: SimCluster) -> None:
-        self.cluster = cluster
-        self.want = len(cluster.addresses) - 1
-        self.count: dict[str, int] = {}
-        self.done: dict[str, float] = {}
-        for address, rp in cluster.ringpops.items():
-            members = rp.node.members
-            self.count[address] = sum(
-                1 for m in members if m.status.value == "alive" and m.address != address
-            )
-        self.down_at_start = sum(self.want - c for c in self.count.values()) / max(self.want, 1)
-        cluster.watch(self._seen)
-
-    def _seen(self, observer: str, event: MembershipChanged) -> None:
-        delta = 0
-        for update in event.updates:
-            if update.local:
-                continue
-            was = update.previous_status == "alive"
-            now = update.status == "alive"
-            delta += int(now) - int(was)
-        if delta:
-            count = self.count[observer] = self.count.get(observer, 0) + delta
-            if count >= self.want and observer not in self.done:
-                self.done[observer] = self.cluster.now()
-
-    def complete(self) -> bool:
-        return len(self.done) >= len(self.count) or all(c >= self.want for c in self.count.values())
-
-    def times(self) -> list[float]:
-        return sorted(self.done.values())
-
-
-class _FalseAlarms:
-    """Rumours that a live member is suspect or faulty: distinct ``(member,
-    incarnation)`` pairs (one rumour reaching many nodes counts once)."""
-
-    def __init__(self, cluster: SimCluster, victim: str) -> None:
-        self.victim = victim
-        self._suspects: set[tuple[str, int]] = set()
-        self._faulty: set[tuple[str, int]] = set()
-        cluster.watch(self._seen)
-
-    @property
-    def suspects(self) -> int:
-        return len(self._suspects)
-
-    @property
-    def faulty(self) -> int:
-        return len(self._faulty)
-
-    def _seen(self, observer: str, event: MembershipChanged) -> None:
-        for update in event.updates:
-            if update.address == self.victim or update.local:
-                continue
-            if update.status == "suspect":
-                self._suspects.add((update.address, update.incarnation))
-            elif update.status == "faulty":
-                self._faulty.add((update.address, update.incarnation))
 
 
 Scenario = Callable[[int, int, Options], Awaitable[Outcome]]
