@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
 
+from ringpop.membership.dissemination import max_piggyback  # noqa: E402
 from ringpop.ring import HashRing  # noqa: E402
 from ringpop.testing.scenarios import SCENARIOS, Outcome, run_scenario, scale_options  # noqa: E402
 from ringpop.testing.theory import epidemic_time, sync_rounds  # noqa: E402
@@ -263,6 +264,17 @@ def plot(results: list[Result], out: Path) -> list[Path]:
             [r["traffic"]["idle_bytes_per_node_s"] for r in idle],
             "k--",
             label="idle (steady state)",
+        )
+    cold = sorted((r for r in results if r["scenario"] == "cold start"), key=lambda r: r["size"])
+    if len(cold) > 1:  # n maxP(n) through the smallest cold start: the protocol's growth
+        n0, b0 = cold[0]["size"], cold[0]["traffic"]["bytes_per_node_s"]
+        sizes = [r["size"] for r in cold]
+        ax.plot(
+            sizes,
+            [b0 * n * max_piggyback(n) / (n0 * max_piggyback(n0)) for n in sizes],
+            ":",
+            color="grey",
+            label="n maxP(n), through the first cold start",
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
