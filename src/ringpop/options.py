@@ -87,6 +87,17 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     startup_sync_window: Seconds = 10.0
     startup_sync_interval: Seconds = 0.5
     """At most one such startup sync per this many seconds."""
+    background_probes: Count0 = 0
+    """Beyond the spec (wire-neutral, opt-in): each probe (ping, then ping-req if it
+    fails) runs in the background and the next period starts on time, with at most
+    this many probes in flight (then the period waits for one). 0: the period waits
+    for the probe, as in ringpop-go and ringpop-node, which slows gossip while
+    members are dead (2 x ``ping_timeout`` per dead member per round; docs/scale.md)."""
+    agreement_shortcut: bool = False
+    """Beyond the spec (wire-neutral, opt-in): a ping or ping-req whose requester's
+    checksum equals ours is answered with no changes (they count as sent) and its
+    own changes are not applied; halves the piggyback tail after a cold start of
+    many nodes (docs/scale.md). Off: ringpop-go and ringpop-node piggyback anyway."""
 
     # -- Lifeguard (beyond the originals; opt-in, wire-neutral) -------------------
     lifeguard_enabled: bool = False

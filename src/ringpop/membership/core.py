@@ -93,7 +93,11 @@ class MembershipCore:
         self.members = MemberList(
             address, clock=clock, rng=rng, labels=labels, checksum_flavour=options.checksum_flavour
         )
-        self.disseminator = Disseminator(self.members, piggyback_factor=options.piggyback_factor)
+        self.disseminator = Disseminator(
+            self.members,
+            piggyback_factor=options.piggyback_factor,
+            agreement_shortcut=options.agreement_shortcut,
+        )
         self.guard = InputGuard(
             InputLimits(
                 max_members=options.max_members,

@@ -57,12 +57,22 @@ class _Entry:
 class Disseminator:
     """Pending changes and their piggyback counters (§7.1-§7.4, §7.6)."""
 
-    __slots__ = ("_entries", "_factor", "_max_p", "_members")
+    __slots__ = ("_entries", "_factor", "_max_p", "_members", "agreement_shortcut")
 
-    def __init__(self, members: MemberList, *, piggyback_factor: int = DEFAULT_PIGGYBACK_FACTOR):
-        """Start empty with ``max_p = piggyback_factor`` (go's value before the first batch)."""
+    def __init__(
+        self,
+        members: MemberList,
+        *,
+        piggyback_factor: int = DEFAULT_PIGGYBACK_FACTOR,
+        agreement_shortcut: bool = False,
+    ):
+        """Start empty with ``max_p = piggyback_factor`` (go's value before the first batch).
+
+        ``agreement_shortcut``: see :meth:`issue_as_receiver`.
+        """
         if piggyback_factor < 1:
             raise ValueError(f"piggyback factor must be >= 1, not {piggyback_factor}")
+        self.agreement_shortcut = agreement_shortcut
         self._members = members
         self._factor = piggyback_factor
         self._max_p = piggyback_factor
@@ -134,6 +144,11 @@ class Disseminator:
         the whole membership (§7.4) and the flag is true (a ping handler then starts a
         reverse full sync, §7.5).
 
+        With ``agreement_shortcut`` (opt-in), a requester whose ``checksum`` equals
+        ours already holds every member as we do, so no pending change is news to it:
+        they are counted as sent and the response carries none (wire-neutral; see
+        docs/scale.md).
+
         ``source=None``: the requester is unknown (its ``source`` was unusable, §1.1):
         nothing is filtered out and the response is never a full sync.
         """
@@ -147,7 +162,10 @@ class Disseminator:
                 or e.change.source_incarnation_number != source_incarnation
             ]
         self.commit(changes)
-        if changes or source is None or checksum == self._members.checksum:
+        agrees = checksum == self._members.checksum
+        if agrees and self.agreement_shortcut and source is not None:
+            return [], False
+        if changes or source is None or agrees:
             return changes, False
         return self._members.as_changes(), True
 

@@ -4,6 +4,11 @@ Each period pings the next member of the round (:mod:`.ping`) and, if that fails
 asks helpers (:mod:`.pingreq`). Periods start every :attr:`GossipLoop.protocol_rate`
 seconds, start to start, measured on the injected clock (the same clock the core's
 deadlines use); the rate itself is plain data (:class:`~.rate.ProtocolRate`).
+
+With ``Options.background_probes`` > 0 (opt-in) each probe (the ping, and the
+ping-req if the ping fails) runs in a background task and the period ends at once:
+a node keeps gossiping while it probes dead members, with up to that many probes
+in flight (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import logging
 
 from ringpop.membership.events import ProtocolPeriod
+from ringpop.membership.member import Member
 from ringpop.membership.ping import PingSender
 from ringpop.membership.pingreq import PingReqSender
 from ringpop.membership.rate import ProtocolRate
@@ -37,6 +43,8 @@ class GossipLoop:
         self._task: asyncio.Task[None] | None = None
         self._tick_lock: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
+        self._probes: set[asyncio.Task[None]] = set()
+        """Ping-reqs running in the background (``background_probes``)."""
 
     @property
     def running(self) -> bool:
@@ -67,7 +75,7 @@ class GossipLoop:
         while True:
             start = clock.monotonic()
             try:
-                await self.tick()
+                await self.tick(background=rt.options.background_probes)
             except Exception:  # a bug in one period must not stop failure detection
                 log.exception("%s: protocol period failed", rt.address)
             end = clock.monotonic()
@@ -91,10 +99,12 @@ class GossipLoop:
         if self.rate.reset() and self._wake is not None:
             self._wake.set()
 
-    async def tick(self) -> bool:
+    async def tick(self, background: int = 0) -> bool:
         """Run one protocol period: ping the next member, ping-req if that fails.
 
         Returns whether a member was probed. A tick while another runs is skipped.
+        ``background`` > 0: the probe runs in the background, at most that many at
+        once (the period first waits for one when they all run).
         """
         if self._tick_lock is None:
             self._tick_lock = asyncio.Lock()
@@ -106,9 +116,20 @@ class GossipLoop:
             if target is None:
                 return False
             self.ping_count += 1
-            if await self._ping.send_ping(target.address):
-                core.probe_succeeded()
+            if background > 0:
+                while len(self._probes) >= background:
+                    await asyncio.wait(self._probes, return_when=asyncio.FIRST_COMPLETED)
+                task = self._rt.spawn(self._probe(target))
+                self._probes.add(task)
+                task.add_done_callback(self._probes.discard)
                 return True
-            if not await self._ping_req.probe(target):
-                core.probe_failed()  # no ack at all, direct or indirect
+            await self._probe(target)
             return True
+
+    async def _probe(self, target: Member) -> None:
+        """Ping ``target``; if that fails, ask helpers (ping-req)."""
+        core = self._rt.core
+        if await self._ping.send_ping(target.address):
+            core.probe_succeeded()
+        elif not await self._ping_req.probe(target):
+            core.probe_failed()  # no ack at all, direct or indirect

@@ -77,6 +77,17 @@ def _apply(node: SwimNode, changes: list[Change], source: str) -> None:
         raise RemoteError(f"ringpop.limit.{error.reason}", str(error)) from None
 
 
+def _agrees(node: SwimNode, source: str | None, checksum: int | None) -> bool:
+    """With ``agreement_shortcut``: a known requester holds what we hold (equal
+    checksums), so the changes it sends are no news (docs/scale.md)."""
+    return (
+        node.disseminator.agreement_shortcut
+        and source is not None
+        and checksum is not None
+        and checksum == node.members.checksum
+    )
+
+
 def _known(source: str) -> str | None:
     """The requester's address, or ``None`` when its ``source`` is no usable address."""
     return source if is_valid_address(source) else None
@@ -161,7 +172,8 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         elif request.app != node.app:
             raise RemoteError("ringpop.invalid-ping.app", "Pinged ringpop has a different app name")
         source = _known(request.source)
-        _apply(node, request.changes, source or "")
+        if not _agrees(node, source, request.checksum):
+            _apply(node, request.changes, source or "")
         if source is not None:
             node.note_contact(source)
         changes, full_sync = node.disseminator.issue_as_receiver(
@@ -197,7 +209,8 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
             ) from None
         request = node.guard.accept(received.message.source, received)
         source = _known(request.source)
-        _apply(node, request.changes, source or "")
+        if not _agrees(node, source, request.checksum):
+            _apply(node, request.changes, source or "")
         if source is not None:
             node.note_contact(source)
         if is_valid_address(request.target):

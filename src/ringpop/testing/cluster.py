@@ -50,8 +50,10 @@ class SimCluster:
     """``size`` nodes with seeded randomness; every node knows every address.
 
     ``options`` are every node's; ``latency``/``jitter`` the network's (seconds, one
-    way). Times (:attr:`observations`, :meth:`wait_for`) are loop seconds since
-    construction. Nodes start (serve their endpoints) on :meth:`start` or
+    way), ``loss`` its loss probability per message. ``record=False`` keeps no
+    :attr:`observations` (at thousands of nodes they would be millions). Times
+    (:attr:`observations`, :meth:`wait_for`) are loop seconds since construction.
+    Nodes start (serve their endpoints) on :meth:`start` or
     :meth:`bootstrap`; :attr:`nodes`, :attr:`healers` and :attr:`dampers` are
     readable from then on.
     """
@@ -64,13 +66,19 @@ class SimCluster:
         options: Options | None = None,
         latency: float = 0.002,
         jitter: float = 0.002,
+        loss: float = 0.0,
         app: str = "ringpop",
+        record: bool = True,
     ) -> None:
         self.seed = seed
+        self.app = app
+        self.record = record
         self.options = options if options is not None else Options()
         self.loop = asyncio.get_running_loop()
         self.origin = self.loop.time()
-        self.network = MemoryNetwork(latency=latency, jitter=jitter, rng=random.Random(seed))
+        self.network = MemoryNetwork(
+            latency=latency, jitter=jitter, loss=loss, rng=random.Random(seed)
+        )
         self.clock = LoopClock()
         self.addresses = [sim_address(i) for i in range(size)]
         self.provider = StaticHosts(self.addresses)
@@ -78,19 +86,28 @@ class SimCluster:
         self.ringpops: dict[str, Ringpop] = {}
         """Every node's facade, by address."""
         self.observations: list[Observation] = []
-        """Every membership change every node applied, in order."""
+        """Every membership change every node applied, in order (if ``record``)."""
+        self.restarts: dict[str, int] = {}
+        """How many times each address was restarted (:meth:`restart`)."""
+        self._watchers: list[Callable[[str, MembershipChanged], None]] = []
         for address in self.addresses:
-            transport = self.network.transport(address)
-            rp = Ringpop(
-                app,
-                transport=transport,
-                options=self.options,
-                clock=self.clock,
-                rng=random.Random(f"{seed}/{address}"),
-            )
+            self._build(address, f"{seed}/{address}")
+
+    def _build(self, address: str, rng_seed: str) -> Ringpop:
+        transport = self.network.transport(address)
+        rp = Ringpop(
+            self.app,
+            transport=transport,
+            options=self.options,
+            clock=self.clock,
+            rng=random.Random(rng_seed),
+        )
+        if self.record:
             rp.events.on(MembershipChanged, self._recorder(address))
-            self.transports[address] = transport
-            self.ringpops[address] = rp
+        rp.events.on(MembershipChanged, lambda event: self._notify(address, event))
+        self.transports[address] = transport
+        self.ringpops[address] = rp
+        return rp
 
     def _recorder(self, observer: str) -> Callable[[MembershipChanged], None]:
         def record(event: MembershipChanged) -> None:
@@ -101,6 +118,15 @@ class SimCluster:
                 )
 
         return record
+
+    def watch(self, watcher: Callable[[str, MembershipChanged], None]) -> None:
+        """Call ``watcher(observer, event)`` for every batch any node (restarted ones
+        too) applies, as it happens."""
+        self._watchers.append(watcher)
+
+    def _notify(self, observer: str, event: MembershipChanged) -> None:
+        for watcher in self._watchers:
+            watcher(observer, event)
 
     # -- the parts ---------------------------------------------------------------------
 
@@ -159,6 +185,22 @@ class SimCluster:
         """The node dies silently: its traffic is dropped and its loops stop."""
         self.network.crash(address)
         await self.ringpops[address].node.stop()
+
+    async def restart(self, address: str, *, graceful: bool = True) -> JoinResult:
+        """Restart the node at ``address``: a new process, the same address.
+
+        ``graceful`` closes it with self-eviction (SIGTERM), otherwise it dies
+        silently first (kill -9). The new node (new incarnation, its own seeded
+        randomness) bootstraps from the cluster's hosts; returns its join result.
+        """
+        old = self.ringpops[address]
+        if not graceful:
+            self.network.crash(address)
+        await old.close(self_evict=graceful)
+        self.network.recover(address)
+        generation = self.restarts[address] = self.restarts.get(address, 0) + 1
+        rp = self._build(address, f"{self.seed}/{address}/{generation}")
+        return await rp.bootstrap(self.provider)
 
     async def stop(self) -> None:
         """Close every node (no self-eviction) and its transport."""

@@ -56,13 +56,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ringpop.membership.network import TChannelNetwork
 from ringpop.testing.memtransport import MemoryTransport
+from ringpop.testing.netstats import NetworkStats, Traffic
 
 __all__ = [
     "CallRecord",
@@ -70,6 +69,7 @@ __all__ = [
     "MemoryNetwork",
     "MemoryTransport",
     "NetworkStats",
+    "Traffic",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,52 +98,43 @@ class HandlerFailure(NamedTuple):
     error: BaseException
 
 
-@dataclass(slots=True)
-class NetworkStats:
-    """Counters of everything the network did (read them, reset with a new object)."""
-
-    calls: int = 0
-    """``call()`` invocations."""
-    refused: int = 0
-    """Calls to unknown or stopped addresses (failed at once)."""
-    messages_sent: int = 0
-    """Requests and responses put on a link."""
-    messages_dropped: int = 0
-    """Requests and responses lost to partitions, crashes or link loss."""
-    timeouts: int = 0
-    """Calls that ran out of time."""
-    remote_errors: int = 0
-    """Calls answered with an application error (a not-ok response)."""
-    by_endpoint: Counter[str] = field(default_factory=Counter)
-    """``call()`` invocations per endpoint."""
-
-
 class _Link(NamedTuple):
     latency: float | None
     jitter: float | None
-    loss: float
+    loss: float | None
 
 
-_NO_LINK = _Link(None, None, 0.0)
+_NO_LINK = _Link(None, None, None)
 
 
 class MemoryNetwork:
     """A simulated network of ringpop nodes living in one event loop.
 
     ``latency`` is the one-way delay of every message in seconds; ``jitter`` adds
-    ``rng.uniform(0, jitter)`` per message. ``rng`` also decides link loss; it
-    defaults to ``random.Random(0)`` so that runs are reproducible.
+    ``rng.uniform(0, jitter)`` per message; ``loss`` is the probability that a
+    message on a link without its own setting (:meth:`set_link`) is lost. ``rng``
+    also decides loss; it defaults to ``random.Random(0)`` so that runs are
+    reproducible.
     """
 
     def __init__(
-        self, *, latency: float = 0.001, jitter: float = 0.0, rng: random.Random | None = None
+        self,
+        *,
+        latency: float = 0.001,
+        jitter: float = 0.0,
+        loss: float = 0.0,
+        rng: random.Random | None = None,
     ) -> None:
         if latency < 0 or jitter < 0:
             raise ValueError("latency and jitter must be >= 0 seconds")
         self.latency = latency
         self.jitter = jitter
+        self._loss = 0.0
+        self.loss = loss
         self.rng = rng if rng is not None else random.Random(0)
         self.stats = NetworkStats()
+        self.traffic: dict[str, Traffic] = {}
+        """Messages and bytes per address (:class:`~ringpop.testing.netstats.Traffic`)."""
         self.handler_failures: list[HandlerFailure] = []
         """Handlers that crashed (not a TChannel error): a simulation should keep it empty."""
         self._transports: dict[str, MemoryTransport] = {}
@@ -152,6 +143,17 @@ class MemoryNetwork:
         self._crashed: set[str] = set()
         self._paused: dict[str, list[Callable[[], None]]] = {}
         self._taps: list[Tap] = []
+
+    @property
+    def loss(self) -> float:
+        """The loss probability of every link without its own (see :meth:`set_link`)."""
+        return self._loss
+
+    @loss.setter
+    def loss(self, probability: float) -> None:
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"loss is a probability, not {probability}")
+        self._loss = probability
 
     # -- nodes -------------------------------------------------------------------------
 
@@ -202,15 +204,15 @@ class MemoryNetwork:
         *,
         latency: float | None = None,
         jitter: float | None = None,
-        loss: float = 0.0,
+        loss: float | None = None,
         symmetric: bool = True,
     ) -> None:
-        """Override latency/jitter (``None``: the network's) and set the loss of a link.
+        """Override latency, jitter and loss of a link (``None``: the network's).
 
         ``loss`` is the probability that one message (request or response) on the
         link is lost. ``symmetric`` applies the same to the way back.
         """
-        if not 0.0 <= loss <= 1.0:
+        if loss is not None and not 0.0 <= loss <= 1.0:
             raise ValueError(f"loss is a probability, not {loss}")
         if (latency is not None and latency < 0) or (jitter is not None and jitter < 0):
             raise ValueError("latency and jitter must be >= 0 seconds")
@@ -311,26 +313,54 @@ class MemoryNetwork:
         jitter = self.jitter if link.jitter is None else link.jitter
         return latency + self.rng.uniform(0.0, jitter) if jitter > 0 else latency
 
-    def _transmit(self, source: str, destination: str, deliver: Callable[[], None]) -> None:
-        """Carry one message: held while ``source`` is paused, maybe lost, then delayed."""
+    def _transmit(
+        self,
+        source: str,
+        destination: str,
+        deliver: Callable[[], None],
+        size: int = 0,
+        endpoint: str = "",
+    ) -> None:
+        """Carry one message of ``size`` payload bytes: held while ``source`` is
+        paused, maybe lost, then delayed."""
         held = self._paused.get(source)
         if held is not None:
-            held.append(lambda: self._transmit(source, destination, deliver))
+            held.append(lambda: self._transmit(source, destination, deliver, size, endpoint))
             return
-        link = self._links.get((source, destination), _NO_LINK)
-        lost = link.loss > 0 and self.rng.random() < link.loss
+        link = self._links.get((source, destination))
+        loss = self._loss if link is None or link.loss is None else link.loss
+        lost = loss > 0 and self.rng.random() < loss
+        stats = self.stats
         if lost or not self.can_reach(source, destination):
-            self.stats.messages_dropped += 1
+            stats.messages_dropped += 1
             return
-        self.stats.messages_sent += 1
+        stats.messages_sent += 1
+        stats.bytes_sent += size
+        if size > stats.largest_message:
+            stats.largest_message = size
+            stats.largest_endpoint = endpoint
+        traffic = self.traffic.get(source)
+        if traffic is None:
+            traffic = self.traffic[source] = Traffic()
+        traffic.messages_sent += 1
+        traffic.bytes_sent += size
+        if size > traffic.largest_sent:
+            traffic.largest_sent = size
         asyncio.get_running_loop().call_later(
-            self._delay(source, destination), self._arrive, source, destination, deliver
+            self._delay(source, destination), self._arrive, source, destination, deliver, size
         )
 
-    def _arrive(self, source: str, destination: str, deliver: Callable[[], None]) -> None:
+    def _arrive(
+        self, source: str, destination: str, deliver: Callable[[], None], size: int
+    ) -> None:
         if not self.can_reach(source, destination):  # the cut happened in flight
             self.stats.messages_dropped += 1
             return
+        traffic = self.traffic.get(destination)
+        if traffic is None:
+            traffic = self.traffic[destination] = Traffic()
+        traffic.messages_received += 1
+        traffic.bytes_received += size
         held = self._paused.get(destination)
         if held is not None:
             held.append(deliver)

@@ -166,7 +166,13 @@ class MemoryTransport:
         future: asyncio.Future[Response] = loop.create_future()
         exchange = _Exchange(self, request, future)
         self._calls.add(future)
-        network._transmit(self.address, peer, lambda: target._receive(exchange))
+        network._transmit(
+            self.address,
+            peer,
+            lambda: target._receive(exchange),
+            len(arg2) + len(arg3),
+            endpoint,
+        )
         try:
             async with asyncio.timeout(timeout) as scope:
                 response = await future
@@ -245,8 +251,16 @@ class MemoryTransport:
         self._respond(exchange, outcome)
 
     def _respond(self, exchange: _Exchange, outcome: _Outcome) -> None:
+        if isinstance(outcome, Response):
+            size = len(outcome.arg2) + len(outcome.arg3)
+        else:  # an error frame: its message
+            size = len(outcome.message)
         self.network._transmit(
-            self.address, exchange.caller.address, lambda: _settle(exchange.future, outcome)
+            self.address,
+            exchange.caller.address,
+            lambda: _settle(exchange.future, outcome),
+            size,
+            exchange.request.endpoint,
         )
 
 
