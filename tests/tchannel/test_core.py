@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ringpop.tchannel import checksum
-from ringpop.tchannel.api import Request, Response
+from ringpop.tchannel.api import Response
 from ringpop.tchannel.core import ConnectionCore, State
 from ringpop.tchannel.errors import BusyError, ErrorCode, ProtocolError
 from ringpop.tchannel.events import (
@@ -37,6 +37,7 @@ from ringpop.tchannel.frames import (
     call_response_prefix,
     encode_frame,
 )
+from tests.tchannel.cores import handshake, request_of
 
 SERVER_HEADERS = {"host_port": "127.0.0.1:4000", "process_name": "server"}
 CLIENT_HEADERS = {"host_port": "127.0.0.1:5000", "process_name": "client"}
@@ -56,14 +57,7 @@ def _out(core: ConnectionCore) -> list[Frame]:
 def _pair() -> tuple[ConnectionCore, ConnectionCore]:
     client = ConnectionCore(initiator=True, init_headers=CLIENT_HEADERS)
     server = ConnectionCore(initiator=False, init_headers=SERVER_HEADERS, max_arg_size=200_000)
-    client.start()
-    server_events = server.receive(b"".join(client.outbox))
-    client.outbox.clear()
-    assert server_events == [HandshakeComplete(CLIENT_HEADERS)]
-    client_events = client.receive(b"".join(server.outbox))
-    server.outbox.clear()
-    assert client_events == [HandshakeComplete(SERVER_HEADERS)]
-    return client, server
+    return handshake(client, server, CLIENT_HEADERS, SERVER_HEADERS)
 
 
 def _request(
@@ -129,23 +123,6 @@ def test_initiator_sees_handshake_rejection() -> None:
     assert "bad host_port" in event.message
 
 
-def _as_request(message: CompleteMessage) -> Request:
-    first = message.first
-    assert isinstance(first, CallRequest)
-    return Request(
-        first.service,
-        message.arg1,
-        message.arg2,
-        message.arg3,
-        first.headers,
-        "peer",
-        first.ttl / 1000,
-        first.tracing,
-        first.id,
-        first.checksum_type,
-    )
-
-
 def test_call_round_trip_between_cores() -> None:
     client, server = _pair()
     tag = object()
@@ -164,7 +141,7 @@ def test_call_round_trip_between_cores() -> None:
         {"as": "json", "cn": "c", "re": "x"},
     )
     assert (message.arg1, message.arg2, len(message.arg3)) == (b"/ep", b"{}", 100_000)
-    answer = server.send_response(_as_request(message), Response(b"", b"y" * 70_000))
+    answer = server.send_response(request_of(message), Response(b"", b"y" * 70_000))
     [event] = client.receive(answer)
     assert isinstance(event, CallAnswered)
     assert (event.id, event.tag) == (fid, tag)
@@ -177,7 +154,7 @@ def test_response_headers_codes_and_checksum_echo() -> None:
     client, server = _pair()
     _, data = client.send_request(1, 5.0, 1.0, "svc", b"/e", b"", b"", 2, "raw", "c")
     [message] = server.receive(data)
-    request = _as_request(message)  # type: ignore[arg-type]
+    request = request_of(message)  # type: ignore[arg-type]
     reader = FrameReader()
     reader.feed(server.send_response(request, Response(b"h", b"b", 7, {"k": "v"})))
     frame = reader.next_frame()

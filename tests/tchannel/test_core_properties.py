@@ -13,11 +13,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ringpop.tchannel.api import CODE_APPLICATION_ERROR, Request, Response
+from ringpop.tchannel.api import CODE_APPLICATION_ERROR, Response
 from ringpop.tchannel.core import ConnectionCore
-from ringpop.tchannel.events import CallAnswered, CallExpired, Event, HandshakeComplete
+from ringpop.tchannel.events import CallAnswered, CallExpired, Event
 from ringpop.tchannel.fragments import CompleteMessage
 from ringpop.tchannel.frames import CallRequest
+from tests.tchannel.cores import handshake, request_of
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -37,12 +38,7 @@ timeouts = st.floats(0.0005, 100_000.0, allow_nan=False)
 def _pair() -> tuple[ConnectionCore, ConnectionCore]:
     client = ConnectionCore(initiator=True, init_headers=CLIENT, stale_period=0)
     server = ConnectionCore(initiator=False, init_headers=SERVER, max_arg_size=1 << 20)
-    client.start()
-    assert server.receive(b"".join(client.outbox)) == [HandshakeComplete(CLIENT)]
-    client.outbox.clear()
-    assert client.receive(b"".join(server.outbox)) == [HandshakeComplete(SERVER)]
-    server.outbox.clear()
-    return client, server
+    return handshake(client, server, CLIENT, SERVER)
 
 
 def _feed(core: ConnectionCore, data: bytes, cuts: list[int]) -> list[Event]:
@@ -52,23 +48,6 @@ def _feed(core: ConnectionCore, data: bytes, cuts: list[int]) -> list[Event]:
         events.extend(core.receive(data[last:cut]))
         last = cut
     return events
-
-
-def _request(message: CompleteMessage) -> Request:
-    first = message.first
-    assert isinstance(first, CallRequest)
-    return Request(
-        first.service,
-        message.arg1,
-        message.arg2,
-        message.arg3,
-        first.headers,
-        "peer",
-        first.ttl / 1000,
-        first.tracing,
-        first.id,
-        first.checksum_type,
-    )
 
 
 def _data(size: int, seed: int) -> bytes:
@@ -127,7 +106,7 @@ def test_call_round_trip_through_both_cores(
     assert server.outbox == []
 
     response = Response(_data(answer_sizes[0], 7), _data(answer_sizes[1], 9), code, answer_headers)
-    answer = server.send_response(_request(message), response)
+    answer = server.send_response(request_of(message), response)
     [event] = _feed(client, answer, back_cuts)
     assert isinstance(event, CallAnswered)
     assert (event.id, event.tag) == (fid, tag)
@@ -153,7 +132,7 @@ def test_concurrent_calls_get_their_own_answers_in_any_order(sizes: list[int], r
         assert fid not in sent
         sent[fid] = (tag, body)
         stream += data
-    requests = [_request(m) for m in server.receive(stream)]  # type: ignore[arg-type]
+    requests = [request_of(m) for m in server.receive(stream)]  # type: ignore[arg-type]
     assert sorted(r.id for r in requests) == sorted(sent)
     rnd.shuffle(requests)
     answers = b"".join(server.send_response(r, Response(b"", r.arg3[::-1])) for r in requests)
