@@ -7,9 +7,10 @@ sits below it) and never touches its internals.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, Unpack
 
 from ringpop.events import EventEmitter
+from ringpop.forward import ForwardOptions, ForwardOverrides
 from ringpop.tchannel import Handler, Request, Response
 
 __all__ = ["Facade"]
@@ -46,10 +47,8 @@ class Facade(Protocol):
         arg3: bytes = b"",
         *,
         scheme: str = "json",
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_schedule: Sequence[float] | None = None,
-        reroute_retries: bool | None = None,
+        options: ForwardOptions | None = None,
+        **overrides: Unpack[ForwardOverrides],
     ) -> Response: ...
 
     def add_self_eviction_hooks(
