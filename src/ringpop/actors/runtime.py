@@ -246,7 +246,7 @@ class ActorSystem:
                 raise DeliveryTimeoutError(
                     f"{kind}/{key}: not delivered in {options.delivery_timeout} s ({last})"
                 )
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             delay = min(delay * 2, 0.5)
 
     async def _local(
@@ -315,7 +315,7 @@ class ActorSystem:
         for _ in range(2**62):
             if self._closed or not self._activations:
                 return
-            await asyncio.sleep(period)
+            await self.clock.sleep(period)
             for activation in list(self._activations.values()):
                 activation.check_idle()
 
@@ -462,7 +462,7 @@ class ActorSystem:
                     return
             except (ForwardError, TChannelError, RuntimeError) as error:
                 log.debug("handover of %r: %s", key, error)
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             delay = min(delay * 2, 0.5)
         log.warning("handover of %r not accepted; the new owner reads the store", key)
 
