@@ -15,7 +15,8 @@ The job runs on the leader of ``singleton:<name>`` (:mod:`.leadership`): started
 this node starts leading, cancelled when it stops (the ring moved the key, or the
 node leaves), restarted after a failure with exponential backoff (``backoff`` to
 ``max_backoff`` seconds). ``every``: run again that many seconds after each run
-ends. ``job.save`` stores a checkpoint (with the term's fencing token) through the
+ends (both waits are on the actor system's injected clock).
+``job.save`` stores a checkpoint (with the term's fencing token) through the
 state store; the next runner, on any node, starts from it. A save after the term
 ended raises :class:`~ringpop.actors.errors.LeadershipLostError`.
 
@@ -177,13 +178,13 @@ class Singleton:
                 delay = min(self.max_backoff, self.backoff * 2 ** min(attempt - 1, 30))
                 log.warning("singleton %r failed (attempt %d): %r", self.name, attempt, error)
                 self.system.rp.events.emit(SingletonFailed(self.name, address, repr(error), delay))
-                await asyncio.sleep(delay)
+                await self.system.clock.sleep(delay)
                 continue
             attempt = 0
             if self.every is None:
                 self.system.rp.events.emit(SingletonStopped(self.name, address, "finished"))
                 return
-            await asyncio.sleep(self.every)
+            await self.system.clock.sleep(self.every)
 
 
 def per_key(
