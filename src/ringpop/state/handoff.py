@@ -54,11 +54,12 @@ from ringpop.state.events import (
     HandoffStarted,
     RangeDropped,
 )
+from ringpop.state.packed import Packed
 from ringpop.state.ranges import PendingDrop, TokenBucket, intersect, subtract
 from ringpop.state.rangeserver import RangeServer
 from ringpop.state.replicated import ReplicatedStore
-from ringpop.state.store import Columns, Cursor
-from ringpop.state.transfer import RangeClient, TransferError, apply_columns
+from ringpop.state.store import Cursor
+from ringpop.state.transfer import RangeClient, TransferError, apply_packed
 from ringpop.tchannel import TChannelError
 
 __all__ = ["CURSORS_META", "Pull", "RangeHandoff", "SavedCursor"]
@@ -289,18 +290,18 @@ class RangeHandoff:
     async def _stream(self, pull: Pull, source: str) -> None:
         """Pages from ``source``; the next page is fetched while this one is applied."""
 
-        def scan(cursor: Cursor | None) -> asyncio.Future[tuple[Columns, list[int], int]]:
+        def scan(cursor: Cursor | None) -> asyncio.Future[tuple[Packed, int]]:
             return asyncio.ensure_future(
-                self.client.scan_columns(source, pull.range, cursor, self.page, self.page_bytes)
+                self.client.scan_packed(source, pull.range, cursor, self.page, self.page_bytes)
             )
 
         fetch = scan(pull.cursors.get(source))
         try:
             while not self._closed:
-                page, hashes, size = await fetch
+                page, size = await fetch
                 if page.cursor is not None:  # pipelined: at most one page ahead
                     fetch = scan(page.cursor)
-                await apply_columns(self.kv.store, self.kv.clock, page, hashes)
+                await apply_packed(self.kv.store, self.kv.clock, page)
                 pull.records += len(page)
                 pull.bytes += size
                 self.counts["pages"] += 1

@@ -13,16 +13,18 @@ the per-key API.
 from __future__ import annotations
 
 import operator
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, repeat
 from operator import itemgetter
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
+from ringpop.state.packed import Packed
 from ringpop.state.store import (
     DIGEST_MOD,
     Columns,
@@ -48,11 +50,11 @@ class MemoryStore:
     """
 
     def __init__(self) -> None:
-        self._hashes: list[int] = []
+        self._hashes: array[int] = array("I")
         self._keys: list[str] = []
         self._values: list[bytes | None] = []
-        self._walls: list[int] = []
-        self._logicals: list[int] = []
+        self._walls: array[int] = array("q")  # signed 64-bit, as SQLite's integers
+        self._logicals: array[int] = array("q")
         self._nodes: list[str] = []
         self._writers: dict[str, str] = {}  # one string object per writer id
         self._tombstones: dict[str, int] = {}  # key -> wall of its delete marker
@@ -89,8 +91,8 @@ class MemoryStore:
         return Columns(
             self._keys[low:high],
             self._values[low:high],
-            self._walls[low:high],
-            self._logicals[low:high],
+            self._walls[low:high].tolist(),
+            self._logicals[low:high].tolist(),
             self._nodes[low:high],
             cursor,
         )
@@ -115,23 +117,39 @@ class MemoryStore:
         """:meth:`put` of several records; which were applied."""
         return [await self.put(record) for record in records]
 
-    async def put_many_if_newer(self, columns: Columns, hashes: Sequence[int] | None = None) -> int:
+    async def put_many_if_newer(
+        self, columns: Columns | Packed, hashes: Sequence[int] | None = None
+    ) -> int:
         """Put each record of ``columns`` if newer; how many applied (``hashes``: the keys').
 
         A page of new keys in ``(hash, key)`` order that falls between two neighbours
-        of the order (a handoff page) is inserted with one slice insert per list;
-        anything else goes record by record.
+        of the order (a handoff page) is inserted with one slice insert per column;
+        anything else goes record by record. A :class:`~ringpop.state.packed.Packed`
+        page checked by :func:`~ringpop.state.transfer.check_packed` (``ordered``) is
+        taken as it is: no step per record at all.
         """
         keys = columns.keys
         if hashes is None:
-            hashes = [fingerprint32(key) for key in keys]
+            hashes = array("I", map(fingerprint32, keys))
         if len(hashes) != len(keys):
             raise ValueError(f"{len(hashes)} hashes for {len(keys)} records")
         if not keys:
             return 0
-        nodes = list(map(self._writers.setdefault, columns.nodes, columns.nodes))
-        rows = _Rows(list(hashes), keys, columns.values, columns.walls, columns.logicals, nodes)
-        if not _strictly_ordered(rows.hashes, keys):
+        if isinstance(columns, Packed):  # writer ids already shared within the page
+            nodes = columns.nodes
+            ordered = columns.ordered and hashes is columns.hashes
+        else:
+            nodes = list(map(self._writers.setdefault, columns.nodes, columns.nodes))
+            ordered = False
+        rows = _Rows(
+            _typed("I", hashes),
+            keys,
+            columns.values,
+            _typed("q", columns.walls),
+            _typed("q", columns.logicals),
+            nodes,
+        )
+        if not ordered and not _strictly_ordered(rows.hashes, keys):
             if len(set(keys)) != len(keys):  # the same key twice: one by one, in order
                 return sum(self._put_one(*row) for row in rows.each())
             rows = rows.sorted()
@@ -210,13 +228,13 @@ class MemoryStore:
             else:
                 tombstones.pop(key, None)
 
-    async def scan_columns(
-        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
-    ) -> Columns:
-        """:meth:`scan` as :class:`Columns`, cut after about ``max_bytes`` (0: no cut).
+    def _page(
+        self, range: Range, cursor: Cursor | None, limit: int, max_bytes: int, packed: bool
+    ) -> tuple[int, int, Cursor | None]:
+        """Positions of a page and its cursor, cut after about ``max_bytes`` (0: no cut).
 
-        A record counts its key, value and writer id plus 12 bytes; a page holds one
-        record at least.
+        A record counts its key and value plus, in a packed page, 22 bytes (version,
+        writer index, hash), else its writer id plus 12 bytes; one record at least.
         """
         if limit <= 0:
             raise ValueError("limit must be positive")
@@ -229,14 +247,46 @@ class MemoryStore:
                 if None not in values
                 else [0 if v is None else len(v) for v in values]
             )
-            sizes = map(
-                operator.add,
-                map(operator.add, map(len, self._keys[low:end]), map(len, self._nodes[low:end])),
-                map(operator.add, lengths, repeat(12)),
-            )
+            keys = map(len, self._keys[low:end])
+            if packed:
+                sizes = map(operator.add, map(operator.add, keys, lengths), repeat(22))
+            else:
+                sizes = map(
+                    operator.add,
+                    map(operator.add, keys, map(len, self._nodes[low:end])),
+                    map(operator.add, lengths, repeat(12)),
+                )
             end = low + max(1, bisect_right(list(accumulate(sizes)), max_bytes))
         last = Cursor(self._hashes[end - 1], self._keys[end - 1]) if end < high else None
+        return low, end, last
+
+    async def scan_columns(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> Columns:
+        """:meth:`scan` as :class:`Columns`, cut after about ``max_bytes`` (0: no cut).
+
+        A record counts its key, value and writer id plus 12 bytes; a page holds one
+        record at least.
+        """
+        low, end, last = self._page(range, cursor, limit, max_bytes, packed=False)
         return self._slice(low, end, last)
+
+    async def scan_packed(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> Packed:
+        """:meth:`scan` as a :class:`~ringpop.state.packed.Packed` page (slices of the
+        columns), cut after about ``max_bytes`` (0: no cut): a record counts its key
+        and value plus 22 bytes; a page holds one record at least."""
+        low, end, last = self._page(range, cursor, limit, max_bytes, packed=True)
+        return Packed.of(
+            self._keys[low:end],
+            self._values[low:end],
+            self._walls[low:end],
+            self._logicals[low:end],
+            self._nodes[low:end],
+            last,
+            self._hashes[low:end],
+        )
 
     async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
         """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
@@ -252,9 +302,7 @@ class MemoryStore:
             del column[low:high]
         return high - low
 
-    def _columns(
-        self,
-    ) -> tuple[list[int], list[str], list[bytes | None], list[int], list[int], list[str]]:
+    def _columns(self) -> tuple[_Column, ...]:
         return (
             self._hashes,
             self._keys,
@@ -293,11 +341,11 @@ class MemoryStore:
             mask = [True] * len(self._keys)
             for at in positions:
                 mask[at] = False
-            _keep(self._hashes, mask)
+            self._hashes = array("I", compress(self._hashes, mask))
             _keep(self._keys, mask)
             _keep(self._values, mask)
-            _keep(self._walls, mask)
-            _keep(self._logicals, mask)
+            self._walls = array("q", compress(self._walls, mask))
+            self._logicals = array("q", compress(self._logicals, mask))
             _keep(self._nodes, mask)
         return len(positions)
 
@@ -320,11 +368,11 @@ class MemoryStore:
 class _Rows:
     """An incoming page as columns (hashes included), for :meth:`put_many_if_newer`."""
 
-    hashes: Sequence[int]
+    hashes: array[int]
     keys: Sequence[str]
     values: Sequence[bytes | None]
-    walls: Sequence[int]
-    logicals: Sequence[int]
+    walls: array[int]
+    logicals: array[int]
     nodes: Sequence[str]
 
     def row(self, i: int) -> tuple[int, str, bytes | None, int, int, str]:
@@ -349,11 +397,11 @@ class _Rows:
             return list(take[0](column)) if take else list(column)
 
         return _Rows(
-            pick(self.hashes),
+            array("I", pick(self.hashes)),
             pick(self.keys),
             pick(self.values),
-            pick(self.walls),
-            pick(self.logicals),
+            array("q", pick(self.walls)),
+            array("q", pick(self.logicals)),
             pick(self.nodes),
         )
 
@@ -364,6 +412,19 @@ def _strictly_ordered(hashes: Sequence[int], keys: Sequence[str]) -> bool:
         return True
     pairs = list(zip(hashes, keys, strict=True))
     return all(map(operator.lt, pairs, pairs[1:]))
+
+
+class _Column(Protocol):
+    """A column of the store (list or array): what deleting a slice or an item needs."""
+
+    def __delitem__(self, at: int | slice, /) -> None: ...
+
+
+def _typed(typecode: str, column: Sequence[int]) -> array[int]:
+    """``column`` as an array of ``typecode`` (itself if it is one)."""
+    if isinstance(column, array) and column.typecode == typecode:
+        return column
+    return array(typecode, column)
 
 
 def _keep(column: list[T], mask: list[bool]) -> None:
