@@ -24,7 +24,7 @@ from typing import Protocol, TypeVar
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
-from ringpop.state.packed import Packed
+from ringpop.state.packed import Packed, writers_of
 from ringpop.state.store import (
     DIGEST_MOD,
     Columns,
@@ -173,15 +173,16 @@ class MemoryStore:
             runs.append((at, i, j))
             i = j
         for at, i, j in reversed(runs):  # from the end: earlier positions stay valid
-            self._hashes[at:at] = rows.hashes[i:j]
-            self._keys[at:at] = rows.keys[i:j]
-            self._values[at:at] = rows.values[i:j]
-            self._walls[at:at] = rows.walls[i:j]
-            self._logicals[at:at] = rows.logicals[i:j]
-            self._nodes[at:at] = rows.nodes[i:j]
+            run = rows if (i, j) == (0, count) else rows.part(i, j)  # a whole page: no copy
+            self._hashes[at:at] = run.hashes
+            self._keys[at:at] = run.keys
+            self._values[at:at] = run.values
+            self._walls[at:at] = run.walls
+            self._logicals[at:at] = run.logicals
+            self._nodes[at:at] = run.nodes
             applied += j - i
-            if None in rows.values[i:j]:
-                self._track(rows.keys[i:j], rows.values[i:j], rows.walls[i:j])
+            if None in run.values:
+                self._track(run.keys, run.values, run.walls)
         return applied
 
     def _position(self, at: int) -> tuple[int, str]:
@@ -228,13 +229,13 @@ class MemoryStore:
             else:
                 tombstones.pop(key, None)
 
-    def _page(
-        self, range: Range, cursor: Cursor | None, limit: int, max_bytes: int, packed: bool
-    ) -> tuple[int, int, Cursor | None]:
-        """Positions of a page and its cursor, cut after about ``max_bytes`` (0: no cut).
+    async def scan_columns(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> Columns:
+        """:meth:`scan` as :class:`Columns`, cut after about ``max_bytes`` (0: no cut).
 
-        A record counts its key and value plus, in a packed page, 22 bytes (version,
-        writer index, hash), else its writer id plus 12 bytes; one record at least.
+        A record counts its key, value and writer id plus 12 bytes; a page holds one
+        record at least.
         """
         if limit <= 0:
             raise ValueError("limit must be positive")
@@ -247,45 +248,36 @@ class MemoryStore:
                 if None not in values
                 else [0 if v is None else len(v) for v in values]
             )
-            keys = map(len, self._keys[low:end])
-            if packed:
-                sizes = map(operator.add, map(operator.add, keys, lengths), repeat(22))
-            else:
-                sizes = map(
-                    operator.add,
-                    map(operator.add, keys, map(len, self._nodes[low:end])),
-                    map(operator.add, lengths, repeat(12)),
-                )
+            sizes = map(
+                operator.add,
+                map(operator.add, map(len, self._keys[low:end]), map(len, self._nodes[low:end])),
+                map(operator.add, lengths, repeat(12)),
+            )
             end = low + max(1, bisect_right(list(accumulate(sizes)), max_bytes))
         last = Cursor(self._hashes[end - 1], self._keys[end - 1]) if end < high else None
-        return low, end, last
-
-    async def scan_columns(
-        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
-    ) -> Columns:
-        """:meth:`scan` as :class:`Columns`, cut after about ``max_bytes`` (0: no cut).
-
-        A record counts its key, value and writer id plus 12 bytes; a page holds one
-        record at least.
-        """
-        low, end, last = self._page(range, cursor, limit, max_bytes, packed=False)
         return self._slice(low, end, last)
 
     async def scan_packed(
-        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500
     ) -> Packed:
-        """:meth:`scan` as a :class:`~ringpop.state.packed.Packed` page (slices of the
-        columns), cut after about ``max_bytes`` (0: no cut): a record counts its key
-        and value plus 22 bytes; a page holds one record at least."""
-        low, end, last = self._page(range, cursor, limit, max_bytes, packed=True)
-        return Packed.of(
+        """:meth:`scan` as a :class:`~ringpop.state.packed.Packed` page: slices of the
+        columns, no step per record (:func:`~ringpop.state.packed.encode_packed` cuts
+        it by size)."""
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        low, high = self._bounds(range, cursor)
+        end = min(high, low + limit)
+        last = Cursor(self._hashes[end - 1], self._keys[end - 1]) if end < high else None
+        nodes = self._nodes[low:end]
+        return Packed(
+            self._hashes[low:end],
             self._keys[low:end],
             self._values[low:end],
             self._walls[low:end],
             self._logicals[low:end],
-            self._nodes[low:end],
+            nodes,
+            writers_of(nodes),
             last,
-            self._hashes[low:end],
         )
 
     async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
@@ -383,6 +375,17 @@ class _Rows:
             self.walls[i],
             self.logicals[i],
             self.nodes[i],
+        )
+
+    def part(self, i: int, j: int) -> _Rows:
+        """Rows ``i`` to ``j`` (excluded)."""
+        return _Rows(
+            self.hashes[i:j],
+            self.keys[i:j],
+            self.values[i:j],
+            self.walls[i:j],
+            self.logicals[i:j],
+            self.nodes[i:j],
         )
 
     def each(self) -> list[tuple[int, str, bytes | None, int, int, str]]:

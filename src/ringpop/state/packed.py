@@ -31,7 +31,7 @@ from ringpop.hashing import fingerprint32_unchecked
 from ringpop.state.hlc import Version
 from ringpop.state.store import Columns, Cursor, Record
 
-__all__ = ["PACKED_FORMAT", "Packed", "decode_packed", "encode_packed"]
+__all__ = ["PACKED_FORMAT", "Packed", "decode_packed", "encode_packed", "writers_of"]
 
 PACKED_FORMAT = "ringpop-state-page/2"
 
@@ -50,6 +50,9 @@ class _Wire(msgspec.Struct, frozen=True, array_like=True, tag=PACKED_FORMAT):
 
 
 _decoder = msgspec.msgpack.Decoder(_Wire)
+_EXTRA = 22  # encoded bytes of a record besides its key and value (version, writer, hash)
+_HEAD = 64  # about the page's own bytes (format, array headers), writer ids aside
+_SHRINKS = 8
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -118,6 +121,23 @@ class Packed:
     def __repr__(self) -> str:
         return f"Packed({len(self)} records, cursor={self.cursor!r})"
 
+    def prefix(self, count: int) -> Packed:
+        """The first ``count`` records (all: ``self``), the cursor on the last one."""
+        if count >= len(self.keys):
+            return self
+        last = Cursor(self.hashes[count - 1], self.keys[count - 1]) if count else self.cursor
+        nodes = self.nodes[:count]
+        return Packed(
+            self.hashes[:count],
+            self.keys[:count],
+            self.values[:count],
+            self.walls[:count],
+            self.logicals[:count],
+            nodes,
+            writers_of(nodes),
+            last,
+        )
+
     def records(self) -> list[Record]:
         """The page as :class:`Record` s."""
         return [
@@ -165,7 +185,7 @@ class Packed:
             hashes = array("I", hashes)
         if (walls and min(walls) < 0) or (logicals and min(logicals) < 0):
             raise ValueError("a negative version")
-        return cls(hashes, keys, values, walls, logicals, nodes, _writers(nodes), cursor)
+        return cls(hashes, keys, values, walls, logicals, nodes, writers_of(nodes), cursor)
 
     @classmethod
     def of_columns(cls, page: Columns, hashes: Sequence[int] | None = None) -> Packed:
@@ -180,7 +200,7 @@ class Packed:
         return cls.of_columns(Columns.of(records, cursor))
 
 
-def _writers(nodes: list[str]) -> list[str]:
+def writers_of(nodes: list[str]) -> list[str]:
     """The distinct writer ids of ``nodes``, in first-seen order."""
     if not nodes:
         return []
@@ -189,27 +209,53 @@ def _writers(nodes: list[str]) -> list[str]:
     return list(dict.fromkeys(nodes))
 
 
-def encode_packed(page: Packed) -> bytes:
-    """``page`` in format ``ringpop-state-page/2`` (msgpack)."""
-    writers = page.writers
+def encode_packed(page: Packed, max_bytes: int = 0) -> tuple[bytes, Packed]:
+    """``page`` in format ``ringpop-state-page/2`` (msgpack), and the page encoded.
+
+    With ``max_bytes`` the page is cut to its longest prefix found whose encoding
+    takes at most ``max_bytes`` (one record at least), its cursor moved to the last
+    record kept. The sizes are measured by encoding the keys and the values (msgspec,
+    in C: no step per record), shrinking the prefix in proportion while it is too
+    long; the encoded parts are reused for the page.
+    """
     count = len(page.keys)
+    head = _HEAD + len(_encoder.encode(page.writers))
+    keys, values = _encoder.encode(page.keys), _encoder.encode(page.values)
+    size = len(keys) + len(values) + _EXTRA * count + head
+    if max_bytes > 0 and size > max_bytes and count > 1:
+        kept = count
+        for _ in range(_SHRINKS):
+            kept = max(1, min(kept - 1, kept * max_bytes // size))
+            keys = _encoder.encode(page.keys[:kept])
+            values = _encoder.encode(page.values[:kept])
+            size = len(keys) + len(values) + _EXTRA * kept + head
+            if size <= max_bytes or kept == 1:
+                break
+        else:  # sizes far from uniform: one record at a time from there
+            while kept > 1 and size > max_bytes:
+                kept -= 1
+                keys = _encoder.encode(page.keys[:kept])
+                values = _encoder.encode(page.values[:kept])
+                size = len(keys) + len(values) + _EXTRA * kept + head
+        page = page.prefix(kept)
+    writers = page.writers
     if len(writers) == 1:
-        writer_of = bytes(2 * count)
+        writer_of = bytes(2 * len(page.keys))
     else:
         index = {writer: i for i, writer in enumerate(writers)}
         writer_of = _bytes(array("H", map(index.__getitem__, page.nodes)))
-    return _encoder.encode(
-        _Wire(
-            page.keys,
-            page.values,
-            _bytes(page.walls),
-            _bytes(page.logicals),
-            writers,
-            writer_of,
-            _bytes(page.hashes),
-            page.cursor,
-        )
-    )
+    body = [
+        PACKED_FORMAT,
+        msgspec.Raw(keys),
+        msgspec.Raw(values),
+        _bytes(page.walls),
+        _bytes(page.logicals),
+        writers,
+        writer_of,
+        _bytes(page.hashes),
+        page.cursor,
+    ]
+    return _encoder.encode(body), page
 
 
 def decode_packed(data: bytes) -> Packed:

@@ -137,8 +137,9 @@ class RangeServer:
             return Response(b"", msgspec.json.encode(wire.PageBody(page.records, page.cursor)))
         if body.format == PACKED_FORMAT:
             packed = await self._packed(body.range, body.cursor, body.limit, body.max_bytes)
+            data, packed = encode_packed(packed, body.max_bytes or self.max_bytes)
             self.served_records += len(packed)
-            return Response(b"", encode_packed(packed))
+            return Response(b"", data)
         columns = await self._columns(body.range, body.cursor, body.limit, body.max_bytes)
         self.served_records += len(columns)
         return Response(b"", msgspec.msgpack.encode(columns))
@@ -148,8 +149,8 @@ class RangeServer:
     ) -> Packed:
         """A packed page: the store's ``scan_packed`` if it has one, else its columns packed."""
         scan_packed = getattr(self.store, "scan_packed", None)
-        if scan_packed is not None:
-            packed: Packed = await scan_packed(range, cursor, limit, max_bytes or self.max_bytes)
+        if scan_packed is not None:  # cut by size when encoded
+            packed: Packed = await scan_packed(range, cursor, limit)
             return packed
         return Packed.of_columns(await self._columns(range, cursor, limit, max_bytes))
 
