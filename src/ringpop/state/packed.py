@@ -50,9 +50,8 @@ class _Wire(msgspec.Struct, frozen=True, array_like=True, tag=PACKED_FORMAT):
 
 
 _decoder = msgspec.msgpack.Decoder(_Wire)
-_EXTRA = 22  # encoded bytes of a record besides its key and value (version, writer, hash)
-_HEAD = 64  # about the page's own bytes (format, array headers), writer ids aside
-_SHRINKS = 8
+_SHRINKS = 4  # proportional cuts of a page too long before bisecting
+_SLACK = 96  # about the encoded page's bytes besides its records and writer ids
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -212,32 +211,36 @@ def writers_of(nodes: list[str]) -> list[str]:
 def encode_packed(page: Packed, max_bytes: int = 0) -> tuple[bytes, Packed]:
     """``page`` in format ``ringpop-state-page/2`` (msgpack), and the page encoded.
 
-    With ``max_bytes`` the page is cut to its longest prefix found whose encoding
-    takes at most ``max_bytes`` (one record at least), its cursor moved to the last
-    record kept. The sizes are measured by encoding the keys and the values (msgspec,
-    in C: no step per record), shrinking the prefix in proportion while it is too
-    long; the encoded parts are reused for the page.
+    With ``max_bytes`` the page is cut to a prefix whose encoding takes at most
+    ``max_bytes`` (one record at least), its cursor moved to the last record kept.
+    The size is the encoding's own (msgspec, in C: no step per record): a page too
+    long is cut in proportion, a few times, then by bisection (sizes far from uniform).
     """
-    count = len(page.keys)
-    head = _HEAD + len(_encoder.encode(page.writers))
-    keys, values = _encoder.encode(page.keys), _encoder.encode(page.values)
-    size = len(keys) + len(values) + _EXTRA * count + head
-    if max_bytes > 0 and size > max_bytes and count > 1:
-        kept = count
-        for _ in range(_SHRINKS):
-            kept = max(1, min(kept - 1, kept * max_bytes // size))
-            keys = _encoder.encode(page.keys[:kept])
-            values = _encoder.encode(page.values[:kept])
-            size = len(keys) + len(values) + _EXTRA * kept + head
-            if size <= max_bytes or kept == 1:
-                break
-        else:  # sizes far from uniform: one record at a time from there
-            while kept > 1 and size > max_bytes:
-                kept -= 1
-                keys = _encoder.encode(page.keys[:kept])
-                values = _encoder.encode(page.values[:kept])
-                size = len(keys) + len(values) + _EXTRA * kept + head
-        page = page.prefix(kept)
+    data = _encode(page)
+    if max_bytes <= 0 or len(data) <= max_bytes or len(page) <= 1:
+        return data, page
+    # the page's own bytes (format, headers, writer ids, cursor) do not shrink with it
+    target = max(1, max_bytes - _SLACK - len(_encoder.encode(page.writers)))
+    kept = too_long = len(page)
+    for _ in range(_SHRINKS):
+        kept = max(1, min(kept - 1, kept * target // len(data)))
+        cut = page.prefix(kept)
+        data = _encode(cut)
+        if len(data) <= max_bytes or kept == 1:
+            return data, cut
+        too_long = kept
+    fits = 1  # one record is always sent
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if len(_encode(page.prefix(middle))) <= max_bytes:
+            fits = middle
+        else:
+            too_long = middle
+    cut = page.prefix(fits)
+    return _encode(cut), cut
+
+
+def _encode(page: Packed) -> bytes:
     writers = page.writers
     if len(writers) == 1:
         writer_of = bytes(2 * len(page.keys))
@@ -246,8 +249,8 @@ def encode_packed(page: Packed, max_bytes: int = 0) -> tuple[bytes, Packed]:
         writer_of = _bytes(array("H", map(index.__getitem__, page.nodes)))
     body = [
         PACKED_FORMAT,
-        msgspec.Raw(keys),
-        msgspec.Raw(values),
+        page.keys,
+        page.values,
         _bytes(page.walls),
         _bytes(page.logicals),
         writers,
@@ -255,7 +258,7 @@ def encode_packed(page: Packed, max_bytes: int = 0) -> tuple[bytes, Packed]:
         _bytes(page.hashes),
         page.cursor,
     ]
-    return _encoder.encode(body), page
+    return _encoder.encode(body)
 
 
 def decode_packed(data: bytes) -> Packed:

@@ -25,6 +25,7 @@ from typing import TypeVar
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
+from ringpop.state.packed import Packed
 from ringpop.state.store import (
     DIGEST_MOD,
     Columns,
@@ -183,7 +184,9 @@ class SQLiteStore:
 
         return await self._run(put_many)
 
-    async def put_many_if_newer(self, columns: Columns, hashes: Sequence[int] | None = None) -> int:
+    async def put_many_if_newer(
+        self, columns: Columns | Packed, hashes: Sequence[int] | None = None
+    ) -> int:
         """Put each record of ``columns`` if newer, in one transaction; how many applied.
 
         ``hashes`` are the keys' ring hashes when the caller computed them already.
