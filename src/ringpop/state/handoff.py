@@ -5,8 +5,9 @@ each gained range becomes a *pull* whose sources are the range's **old** prefere
 list (this node left out). After ``delay`` seconds without further change (rings
 flap while membership converges), pulls run, ``concurrency`` at a time:
 
-* from the first source that answers, binary pages (``/state/scan``, msgpack
-  columns) of at most ``page`` records and about ``page_bytes`` bytes, the next
+* from the first source that answers, packed pages (``/state/scan``,
+  ``ringpop-state-page/2``: :mod:`ringpop.state.packed`; ``/1`` columns from a peer
+  that does not serve ``/2``) of at most ``page`` records and ``page_bytes`` bytes, the next
   fetched while one is applied, each validated whole then applied with
   put-if-newer in one store transaction; the cursor is kept per source, so
   a pull interrupted by the source's death, a timeout or a bad page resumes from it
