@@ -289,3 +289,29 @@ def test_a_page_of_uneven_records_is_cut_by_bisection() -> None:
     assert len(data) <= 2500
     assert sent.records() == big[:2]
     assert len(encode_packed(page.prefix(3))[0]) > 2500
+
+
+async def test_sqlite_scan_packed_is_the_scan(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    try:
+        for i in range(30):
+            value = b"x" * 50 if i % 3 else None
+            await store.put(Record(f"key-{i}", value, Version(i, 1, f"w{i % 2}")))
+        whole = (await store.scan(EVERYTHING, limit=100)).records
+        seen: list[Record] = []
+        cursor: Cursor | None = None
+        for _ in range(30):
+            page = await store.scan_packed(EVERYTHING, cursor, 7)
+            assert list(page.hashes) == [fingerprint32(k) for k in page.keys]
+            _, page = encode_packed(page, 300)
+            assert 1 <= len(page) <= 7
+            seen.extend(page.records())
+            cursor = page.cursor
+            if cursor is None:
+                break
+        assert seen == whole
+        empty = await store.scan_packed(Range(0, 1), None, 7)
+        assert len(empty) == 0
+        assert empty.cursor is None
+    finally:
+        await store.close()

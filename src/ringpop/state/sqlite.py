@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from typing import TypeVar
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
-from ringpop.state.packed import Packed
+from ringpop.state.packed import Packed, writers_of
 from ringpop.state.store import (
     DIGEST_MOD,
     Columns,
@@ -267,6 +268,34 @@ class SQLiteStore:
                 list(walls),
                 list(logicals),
                 list(nodes),
+                Cursor(hashes[-1], keys[-1]) if more else None,
+            )
+
+        return await self._run(scan)
+
+    async def scan_packed(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500
+    ) -> Packed:
+        """:meth:`scan` as a :class:`~ringpop.state.packed.Packed` page (the hashes
+        read from the table, not recomputed; cut by size when encoded)."""
+        sql, params = self._scan_sql(range, cursor, limit)
+
+        def scan() -> Packed:
+            rows = self._conn().execute(sql, params).fetchall()
+            keep = min(len(rows), limit)
+            if not keep:
+                return Packed(array("I"), [], [], array("q"), array("q"), [], [])
+            keys, values, walls, logicals, nodes, hashes = zip(*rows[:keep], strict=True)
+            writers = list(nodes)
+            more = len(rows) > keep
+            return Packed(
+                array("I", hashes),
+                list(keys),
+                list(values),
+                array("q", walls),
+                array("q", logicals),
+                writers,
+                writers_of(writers),
                 Cursor(hashes[-1], keys[-1]) if more else None,
             )
 
