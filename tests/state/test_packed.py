@@ -298,18 +298,19 @@ async def test_sqlite_scan_packed_is_the_scan(tmp_path: Path) -> None:
             value = b"x" * 50 if i % 3 else None
             await store.put(Record(f"key-{i}", value, Version(i, 1, f"w{i % 2}")))
         whole = (await store.scan(EVERYTHING, limit=100)).records
-        seen: list[Record] = []
-        cursor: Cursor | None = None
-        for _ in range(30):
-            page = await store.scan_packed(EVERYTHING, cursor, 7)
-            assert list(page.hashes) == [fingerprint32(k) for k in page.keys]
-            _, page = encode_packed(page, 300)
-            assert 1 <= len(page) <= 7
-            seen.extend(page.records())
-            cursor = page.cursor
-            if cursor is None:
-                break
-        assert seen == whole
+        for max_bytes in (0, 300, 120):
+            seen: list[Record] = []
+            cursor: Cursor | None = None
+            for _ in range(40):
+                page = await store.scan_packed(EVERYTHING, cursor, 7, max_bytes)
+                assert list(page.hashes) == [fingerprint32(k) for k in page.keys]
+                assert 1 <= len(page) <= 7 or page.cursor is None  # an empty last page
+                _, page = encode_packed(page, max_bytes)
+                seen.extend(page.records())
+                cursor = page.cursor
+                if cursor is None:
+                    break
+            assert seen == whole
         empty = await store.scan_packed(Range(0, 1), None, 7)
         assert len(empty) == 0
         assert empty.cursor is None

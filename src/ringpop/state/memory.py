@@ -258,11 +258,13 @@ class MemoryStore:
         return self._slice(low, end, last)
 
     async def scan_packed(
-        self, range: Range, cursor: Cursor | None = None, limit: int = 500
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
     ) -> Packed:
         """:meth:`scan` as a :class:`~ringpop.state.packed.Packed` page: slices of the
-        columns, no step per record (:func:`~ringpop.state.packed.encode_packed` cuts
-        it by size)."""
+        columns, no step per record. ``max_bytes`` is left to
+        :func:`~ringpop.state.packed.encode_packed`, which cuts the page by its
+        encoded size (slicing records past the cut costs less than measuring them)."""
+        del max_bytes
         if limit <= 0:
             raise ValueError("limit must be positive")
         low, high = self._bounds(range, cursor)

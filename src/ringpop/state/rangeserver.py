@@ -149,8 +149,8 @@ class RangeServer:
     ) -> Packed:
         """A packed page: the store's ``scan_packed`` if it has one, else its columns packed."""
         scan_packed = getattr(self.store, "scan_packed", None)
-        if scan_packed is not None:  # cut by size when encoded
-            packed: Packed = await scan_packed(range, cursor, limit)
+        if scan_packed is not None:  # cut by size when encoded (and maybe by the store)
+            packed: Packed = await scan_packed(range, cursor, limit, max_bytes or self.max_bytes)
             return packed
         return Packed.of_columns(await self._columns(range, cursor, limit, max_bytes))
 

@@ -84,6 +84,7 @@ WHERE (excluded.wall, excluded.logical, excluded.node)
 """
 
 _COLUMNS = "key, value, wall, logical, node"
+_CHUNK = 256  # rows fetched at a time by a packed scan cut by size
 
 
 def _record(row: tuple[str, bytes | None, int, int, str]) -> Record:
@@ -274,20 +275,36 @@ class SQLiteStore:
         return await self._run(scan)
 
     async def scan_packed(
-        self, range: Range, cursor: Cursor | None = None, limit: int = 500
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
     ) -> Packed:
         """:meth:`scan` as a :class:`~ringpop.state.packed.Packed` page (the hashes
-        read from the table, not recomputed; cut by size when encoded)."""
-        sql, params = self._scan_sql(range, cursor, limit)
+        read from the table, not recomputed).
+
+        With ``max_bytes``, rows are fetched in chunks only until their keys and
+        values (sizes computed by SQLite) exceed it: rows past a page's end are not
+        read out of SQLite (:func:`~ringpop.state.packed.encode_packed` still cuts
+        the page by its encoded size).
+        """
+        extra = ", length(CAST(key AS BLOB)) + coalesce(length(value), 0) + 22"
+        sql, params = self._scan_sql(range, cursor, limit, extra)
 
         def scan() -> Packed:
-            rows = self._conn().execute(sql, params).fetchall()
+            rows_cursor = self._conn().execute(sql, params)
+            rows, total, exhausted = [], 0, max_bytes <= 0
+            if exhausted:
+                rows = rows_cursor.fetchall()
+            while not exhausted and len(rows) <= limit and total <= max_bytes:
+                chunk = rows_cursor.fetchmany(_CHUNK)  # at most limit + 1 rows in all
+                exhausted = not chunk
+                rows.extend(chunk)
+                total += sum(row[6] for row in chunk)
+            rows_cursor.close()
             keep = min(len(rows), limit)
             if not keep:
                 return Packed(array("I"), [], [], array("q"), array("q"), [], [])
-            keys, values, walls, logicals, nodes, hashes = zip(*rows[:keep], strict=True)
+            keys, values, walls, logicals, nodes, hashes, _ = zip(*rows[:keep], strict=True)
             writers = list(nodes)
-            more = len(rows) > keep
+            more = len(rows) > keep or not exhausted  # stopped early: maybe more
             return Packed(
                 array("I", hashes),
                 list(keys),
