@@ -3,9 +3,10 @@
 For each configuration of ``--configs`` (``source-puller`` stores, ``memory`` or
 ``sqlite``), two fresh processes on 127.0.0.1: a *source* node holding every key,
 alone in its ring (``n = 1``), and a *puller* that joins it and pulls the ranges it
-gains through :class:`~ringpop.state.handoff.RangeHandoff` (binary ``/state/scan``
-pages of ``--page`` records / ``--page-bytes`` at most, ``--concurrency`` ranges at a
-time, unthrottled). Reported: keys/s and MB/s of the pull (first start to last
+gains through :class:`~ringpop.state.handoff.RangeHandoff` (packed ``/state/scan``
+pages, ``ringpop-state-page/2``, of ``--page`` records / ``--page-bytes`` at most,
+``--concurrency`` ranges at a time, unthrottled, starting ``DELAY`` s after the ring
+changed). Reported: keys/s and MB/s of the pull (first start to last
 completion), CPU seconds per record of both processes during the pull, peak RSS of
 both (and the puller's before the pull). ``--profile`` prints both sides' cProfile.
 
