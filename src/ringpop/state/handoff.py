@@ -30,7 +30,7 @@ pieces this node replicates again stay; a gainer that died unconfirmed leaves th
 ring and its replacement is offered the range (``/state/offer``) and pulls it from
 here. Then it is deleted (``RangeDropped``); never dropped blindly.
 
-(About 450 lines, over the usual 400: pulls, drops and their persistence share the
+(About 480 lines, over the usual 400: pulls, drops and their persistence share the
 pull table and the loop, and read best together.)
 """
 

@@ -1,13 +1,17 @@
 """An in-memory :class:`~ringpop.state.store.Store` (tests, caches, examples).
 
-Records are kept **as columns in ring order**: parallel lists of hashes, keys,
-values, walls, logicals and writer ids, sorted by ``(hash, key)``. A page of a range
-is then a slice of each list, and a page of new keys (what a handoff brings) is one
-slice insert into each: the work per record is done by C ``memcpy``/``memmove``, not
-by Python steps, and no per-record object (no dict entry, no row tuple, no
-:class:`~ringpop.state.store.Record`) is created or touched. A key is found by
-bisecting the hashes (``O(log n)``). ``get`` and ``scan`` build :class:`Record` s for
-the per-key API.
+Records are kept **as columns in ring order**, sorted by ``(hash, key)``: hashes
+(``array('I')``), walls and logicals (``array('q')``), and lists of keys, values and
+writer ids. A page of a range is then a slice of each column, and a page of new keys
+(what a handoff brings) is one slice insert into each: the work per record is done
+by C ``memcpy``/``memmove``, not by Python steps, and no per-record object (no dict
+entry, no row tuple, no :class:`~ringpop.state.store.Record`) is created or touched.
+A key is found by bisecting the hashes (``O(log n)``). ``get`` and ``scan`` build
+:class:`Record` s for the per-key API.
+
+(About 440 lines, over the usual 400: the six columns and every method that keeps
+them in step - bulk and single puts, scans in three shapes, range and marker
+deletes - read best together.)
 """
 
 from __future__ import annotations
