@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from ringpop import Ringpop
+from ringpop.clock import ManualClock
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state import wire
@@ -73,6 +74,44 @@ async def test_a_joining_node_pulls_its_ranges_and_the_old_holders_drop_them() -
             record = await kv.get(key)
             assert record is not None
             assert record.value == value
+    finally:
+        await handoff.close()
+        await kv.close()
+        await rp.close(self_evict=False)
+        for h in handoffs:
+            await h.close()
+        await close_all(nodes)
+
+
+async def test_pulls_wait_on_the_injected_clock() -> None:
+    """The debounce delay is measured and waited on the handoff's clock, not the loop's."""
+    nodes = await cluster(2, OPTIONS)
+    handoffs = []
+    for node in nodes:
+        node.member.rp.ownership_n = 2
+        handoffs.append(RangeHandoff(node.kv, delay=0.1))
+    await nodes[0].kv.put_many({f"key-{i}": b"v" for i in range(50)})
+    clock = ManualClock()
+    rp = Ringpop("forward-test", "127.0.0.1:0", options=STEADY, ownership_n=2)
+    Member(rp)
+    await rp.start()
+    store = MemoryStore()
+    kv = ReplicatedStore(rp, store, OPTIONS)
+    handoff = RangeHandoff(kv, delay=30.0, clock=clock)
+    try:
+        await rp.bootstrap([*(n.address for n in nodes), rp.whoami()])
+        for _ in range(20):  # real time passes; the handoff's clock does not
+            await asyncio.sleep(0.05)
+        assert handoff.pulls
+        assert handoff.stats()["records"] == 0
+        clock.advance(30.0)
+        for _ in range(200):
+            if not handoff.pulls:
+                break
+            await asyncio.sleep(0.05)
+        assert not handoff.pulls
+        assert handoff.stats()["records"] > 0
+        assert len(store) == handoff.stats()["records"]
     finally:
         await handoff.close()
         await kv.close()

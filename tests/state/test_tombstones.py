@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ringpop.clock import ManualClock
 from ringpop.state.hlc import Version
 from ringpop.state.memory import MemoryStore
 from ringpop.state.sqlite import SQLiteStore
@@ -24,7 +25,8 @@ def at(key: str, value: bytes | None, seconds: float) -> Record:
 
 async def test_markers_older_than_the_ttl_are_forgotten_live_values_never(store: Store) -> None:
     now = 1_000_000.0
-    collector = TombstoneCollector(store, ttl=60.0, batch=2, wall=lambda: now)
+    clock = ManualClock(start_ms=int(now * 1000))
+    collector = TombstoneCollector(store, ttl=60.0, batch=2, clock=clock)
     for i in range(5):
         await store.put(at(f"old-{i}", None, now - 61))
     await store.put(at("young", None, now - 59))
@@ -33,7 +35,7 @@ async def test_markers_older_than_the_ttl_are_forgotten_live_values_never(store:
     assert [await store.get(f"old-{i}") for i in range(5)] == [None] * 5
     assert await store.get("young") == at("young", None, now - 59)
     assert await store.get("ancient-value") == at("ancient-value", b"v", now - 10_000)
-    now += 2
+    clock.advance(2)
     assert await collector.collect() == 1
     assert collector.collected == 6
     await store.close()
@@ -53,7 +55,8 @@ async def test_a_replica_that_got_the_marker_within_the_ttl_cannot_bring_the_val
     await stale.put(marker)
     # ... so after the TTL both forget it, and neither holds the old value
     for replica in (store, stale):
-        await TombstoneCollector(replica, ttl=30.0, wall=lambda: now).collect()
+        clock = ManualClock(start_ms=int(now * 1000))
+        await TombstoneCollector(replica, ttl=30.0, clock=clock).collect()
         assert await replica.get("k") is None
     # and the old value, if it arrives late, is what it is: a write older than the delete
     assert await stale.put(at("k", b"old", now - 100))  # accepted: the marker is gone

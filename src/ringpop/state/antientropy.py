@@ -22,6 +22,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from ringpop.clock import Clock, SystemClock
 from ringpop.ring.ownership import Range, preference_ranges
 from ringpop.state.events import AntiEntropyRepaired
 from ringpop.state.hlc import newer
@@ -76,6 +77,7 @@ class AntiEntropy:
 
     The peers must serve the range endpoints (a :class:`~ringpop.state.handoff.RangeHandoff`
     on every node does). ``interval=0``: no periodic rounds, call :meth:`run_once`.
+    Rounds wait on ``clock`` (default: the system clock).
     """
 
     def __init__(
@@ -87,8 +89,10 @@ class AntiEntropy:
         leaf: int = 500,
         max_calls: int = 64,
         max_records: int = 20_000,
+        clock: Clock | None = None,
     ) -> None:
         self.kv = kv
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.ringpop = kv.ringpop
         self.interval, self.fanout, self.leaf = interval, fanout, leaf
         self.max_calls, self.max_records = max_calls, max_records
@@ -105,7 +109,7 @@ class AntiEntropy:
 
     async def _loop(self) -> None:
         while not self._closed:
-            await asyncio.sleep(self.interval)
+            await self.clock.sleep(self.interval)
             if not self.ringpop.is_ready:
                 continue
             try:

@@ -5,8 +5,9 @@ each gained range becomes a *pull* whose sources are the range's **old** prefere
 list (this node left out). After ``delay`` seconds without further change (rings
 flap while membership converges), pulls run, ``concurrency`` at a time:
 
-* from the first source that answers, binary pages (``/state/scan``, msgpack
-  columns) of at most ``page`` records and about ``page_bytes`` bytes, the next
+* from the first source that answers, packed pages (``/state/scan``,
+  ``ringpop-state-page/2``: :mod:`ringpop.state.packed`; ``/1`` columns from a peer
+  that does not serve ``/2``) of at most ``page`` records and ``page_bytes`` bytes, the next
   fetched while one is applied, each validated whole then applied with
   put-if-newer in one store transaction; the cursor is kept per source, so
   a pull interrupted by the source's death, a timeout or a bad page resumes from it
@@ -29,7 +30,7 @@ pieces this node replicates again stay; a gainer that died unconfirmed leaves th
 ring and its replacement is offered the range (``/state/offer``) and pulls it from
 here. Then it is deleted (``RangeDropped``); never dropped blindly.
 
-(About 450 lines, over the usual 400: pulls, drops and their persistence share the
+(About 480 lines, over the usual 400: pulls, drops and their persistence share the
 pull table and the loop, and read best together.)
 """
 
@@ -38,13 +39,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from ringpop.clock import Clock, SystemClock
 from ringpop.events import Event, OwnershipChanged
 from ringpop.ring.ownership import Range, preference_ranges
 from ringpop.state.events import (
@@ -54,11 +54,12 @@ from ringpop.state.events import (
     HandoffStarted,
     RangeDropped,
 )
+from ringpop.state.packed import Packed
 from ringpop.state.ranges import PendingDrop, TokenBucket, intersect, subtract
 from ringpop.state.rangeserver import RangeServer
 from ringpop.state.replicated import ReplicatedStore
-from ringpop.state.store import Columns, Cursor
-from ringpop.state.transfer import RangeClient, TransferError, apply_columns
+from ringpop.state.store import Cursor
+from ringpop.state.transfer import RangeClient, TransferError, apply_packed
 from ringpop.tchannel import TChannelError
 
 __all__ = ["CURSORS_META", "Pull", "RangeHandoff", "SavedCursor"]
@@ -94,7 +95,12 @@ class Pull:
 
 
 class RangeHandoff:
-    """Pulls gained ranges, serves ours, drops lost ones when confirmed (module docstring)."""
+    """Pulls gained ranges, serves ours, drops lost ones when confirmed (module docstring).
+
+    ``clock`` (default: the system clock) gives the monotonic time of delays,
+    retries, the throttle and the drop grace, the wall time of saved cursors' ages,
+    and every wait (``clock.sleep``).
+    """
 
     def __init__(
         self,
@@ -110,8 +116,7 @@ class RangeHandoff:
         max_attempts: int = 10,
         timeout: float | None = None,
         resume_ttl: float = 600.0,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self.kv = kv
         self.ringpop = rp = kv.ringpop
@@ -121,8 +126,9 @@ class RangeHandoff:
         self.delay, self.concurrency, self.page = delay, concurrency, page
         self.page_bytes = page_bytes
         self.grace, self.retry, self.max_attempts = grace, retry, max_attempts
-        self.clock, self.wall, self.resume_ttl = clock, wall, resume_ttl
-        self.bucket = TokenBucket(rate, now=clock())
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.resume_ttl = resume_ttl
+        self.bucket = TokenBucket(rate, now=self.clock.monotonic())
         self.client = RangeClient(rp, kv.service, timeout=timeout or kv.options.timeout)
         self.server = RangeServer(
             rp, kv.store, kv.service, self.n, on_done=self._confirmed, on_offer=self._offered
@@ -146,7 +152,7 @@ class RangeHandoff:
     def _changed(self, event: OwnershipChanged) -> None:
         if self._closed or event.address != self.ringpop.whoami():
             return
-        now = self.clock()
+        now = self.clock.monotonic()
         me = event.address
         lost = [c.range for c in event.lost]
         self._finished = [f for f in self._finished if not intersect(f.range, lost)]
@@ -180,7 +186,7 @@ class RangeHandoff:
         """``node`` holds ``offered`` for us: pull the parts we replicate from it."""
         if self._closed:
             return 0
-        now = self.clock()
+        now = self.clock.monotonic()
         count = 0
         for piece in intersect(offered, self.ringpop.owned_ranges(self.n)):
             if any(intersect(piece, [r]) for r in self.pulls):
@@ -208,24 +214,37 @@ class RangeHandoff:
             if self._saved is None:
                 await self._load_cursors()
             while not self._closed and (self.pulls or self.drops):
-                now = self.clock()
+                now = self.clock.monotonic()
                 due = [p for p in self.pulls.values() if p.due <= now]
                 if due:
                     await self._pull_all(due)
                 if self.drops:
                     await self._drop_due()
-                waits = [p.due - self.clock() for p in self.pulls.values()]
+                waits = [p.due - self.clock.monotonic() for p in self.pulls.values()]
                 if self.drops:
                     waits.append(min(1.0, self.grace / 4))
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(0.01, min(waits, default=1.0)))
+                await self._nap(max(0.01, min(waits, default=1.0)))
         except Exception:
             log.exception("%s: handoff loop failed", self.ringpop.whoami())
         finally:
             self._task = None
             if not self._closed and (self.pulls or self.drops):
                 self._start()
+
+    async def _nap(self, seconds: float) -> None:
+        """Wait ``seconds`` on the clock, or until woken (a change, a confirmation)."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        slept = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait((woken, slept), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (woken, slept):
+                waiter.cancel()
+
+    def _wall(self) -> float:
+        """Wall-clock seconds (saved cursors' ages)."""
+        return self.clock.now_ms() / 1000
 
     async def _pull_all(self, due: list[Pull]) -> None:
         limit = asyncio.Semaphore(self.concurrency)
@@ -240,7 +259,7 @@ class RangeHandoff:
     async def _pull(self, pull: Pull) -> None:
         self.active += 1
         if pull.started is None:
-            pull.started = self.clock()
+            pull.started = self.clock.monotonic()
             self._emit(HandoffStarted(pull.range, pull.sources))
         served: list[str] = []
         reasons: list[str] = []
@@ -270,13 +289,13 @@ class RangeHandoff:
             if pull.attempts >= self.max_attempts:
                 del self.pulls[pull.range]
             else:
-                pull.due = self.clock() + self.retry
+                pull.due = self.clock.monotonic() + self.retry
             return
         del self.pulls[pull.range]
-        self._finished.extend(SavedCursor(pull.range, s, _DONE, self.wall()) for s in served)
+        self._finished.extend(SavedCursor(pull.range, s, _DONE, self._wall()) for s in served)
         await self._save_cursors()
         self.counts["completed"] += 1
-        took = self.clock() - (pull.started or self.clock())
+        took = self.clock.monotonic() - (pull.started or self.clock.monotonic())
         self._emit(HandoffCompleted(pull.range, tuple(served), pull.records, pull.bytes, took))
         for source in pull.sources:
             with contextlib.suppress(TChannelError, OSError, TransferError):
@@ -289,18 +308,18 @@ class RangeHandoff:
     async def _stream(self, pull: Pull, source: str) -> None:
         """Pages from ``source``; the next page is fetched while this one is applied."""
 
-        def scan(cursor: Cursor | None) -> asyncio.Future[tuple[Columns, list[int], int]]:
+        def scan(cursor: Cursor | None) -> asyncio.Future[tuple[Packed, int]]:
             return asyncio.ensure_future(
-                self.client.scan_columns(source, pull.range, cursor, self.page, self.page_bytes)
+                self.client.scan_packed(source, pull.range, cursor, self.page, self.page_bytes)
             )
 
         fetch = scan(pull.cursors.get(source))
         try:
             while not self._closed:
-                page, hashes, size = await fetch
+                page, size = await fetch
                 if page.cursor is not None:  # pipelined: at most one page ahead
                     fetch = scan(page.cursor)
-                await apply_columns(self.kv.store, self.kv.clock, page, hashes)
+                await apply_packed(self.kv.store, self.kv.clock, page)
                 pull.records += len(page)
                 pull.bytes += size
                 self.counts["pages"] += 1
@@ -311,9 +330,9 @@ class RangeHandoff:
                 self._emit(HandoffProgress(pull.range, source, pull.records, pull.bytes))
                 if page.cursor is None:
                     return
-                wait = self.bucket.take(size, self.clock())
+                wait = self.bucket.take(size, self.clock.monotonic())
                 if wait > 0:
-                    await asyncio.sleep(wait)
+                    await self.clock.sleep(wait)
         finally:
             if not fetch.done():
                 fetch.cancel()
@@ -337,7 +356,7 @@ class RangeHandoff:
         *offered* the piece (``/state/offer``, every ``retry * 5`` s at most) and pulls
         it from here.
         """
-        now = self.clock()
+        now = self.clock.monotonic()
         me = self.ringpop.whoami()
         preference = self._preference_map()
         mine = [r for r, owners in preference if me in owners]
@@ -388,7 +407,7 @@ class RangeHandoff:
             except msgspec.DecodeError:
                 log.warning("%s: unreadable saved pull cursors ignored", self.ringpop.whoami())
                 saved = []
-            oldest = self.wall() - self.resume_ttl
+            oldest = self._wall() - self.resume_ttl
             self._saved = [c for c in saved if c.saved_at >= oldest]
         for pull in self.pulls.values():
             self._resumed(pull)
@@ -413,7 +432,7 @@ class RangeHandoff:
             return
         if self._saved:  # what pulls took from the last run is in their cursors now
             self._saved = []
-        at = self.wall()
+        at = self._wall()
         self._finished = [f for f in self._finished if f.saved_at >= at - self.resume_ttl]
         saved = [
             SavedCursor(pull.range, source, cursor, at)
@@ -443,7 +462,7 @@ class RangeHandoff:
         for _ in range(max(1, int(timeout / 0.05))):
             if not self.pulls:
                 return True
-            await asyncio.sleep(0.05)
+            await self.clock.sleep(0.05)
         return not self.pulls
 
     async def close(self) -> None:

@@ -1,28 +1,34 @@
 """An in-memory :class:`~ringpop.state.store.Store` (tests, caches, examples).
 
-Records are kept **as columns in ring order**: parallel lists of hashes, keys,
-values, walls, logicals and writer ids, sorted by ``(hash, key)``. A page of a range
-is then a slice of each list, and a page of new keys (what a handoff brings) is one
-slice insert into each: the work per record is done by C ``memcpy``/``memmove``, not
-by Python steps, and no per-record object (no dict entry, no row tuple, no
-:class:`~ringpop.state.store.Record`) is created or touched. A key is found by
-bisecting the hashes (``O(log n)``). ``get`` and ``scan`` build :class:`Record` s for
-the per-key API.
+Records are kept **as columns in ring order**, sorted by ``(hash, key)``: hashes
+(``array('I')``), walls and logicals (``array('q')``), and lists of keys, values and
+writer ids. A page of a range is then a slice of each column, and a page of new keys
+(what a handoff brings) is one slice insert into each: the work per record is done
+by C ``memcpy``/``memmove``, not by Python steps, and no per-record object (no dict
+entry, no row tuple, no :class:`~ringpop.state.store.Record`) is created or touched.
+A key is found by bisecting the hashes (``O(log n)``). ``get`` and ``scan`` build
+:class:`Record` s for the per-key API.
+
+(About 440 lines, over the usual 400: the six columns and every method that keeps
+them in step - bulk and single puts, scans in three shapes, range and marker
+deletes - read best together.)
 """
 
 from __future__ import annotations
 
 import operator
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, repeat
 from operator import itemgetter
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
+from ringpop.state.packed import Packed, writers_of
 from ringpop.state.store import (
     DIGEST_MOD,
     Columns,
@@ -48,11 +54,11 @@ class MemoryStore:
     """
 
     def __init__(self) -> None:
-        self._hashes: list[int] = []
+        self._hashes: array[int] = array("I")
         self._keys: list[str] = []
         self._values: list[bytes | None] = []
-        self._walls: list[int] = []
-        self._logicals: list[int] = []
+        self._walls: array[int] = array("q")  # signed 64-bit, as SQLite's integers
+        self._logicals: array[int] = array("q")
         self._nodes: list[str] = []
         self._writers: dict[str, str] = {}  # one string object per writer id
         self._tombstones: dict[str, int] = {}  # key -> wall of its delete marker
@@ -89,8 +95,8 @@ class MemoryStore:
         return Columns(
             self._keys[low:high],
             self._values[low:high],
-            self._walls[low:high],
-            self._logicals[low:high],
+            self._walls[low:high].tolist(),
+            self._logicals[low:high].tolist(),
             self._nodes[low:high],
             cursor,
         )
@@ -115,23 +121,39 @@ class MemoryStore:
         """:meth:`put` of several records; which were applied."""
         return [await self.put(record) for record in records]
 
-    async def put_many_if_newer(self, columns: Columns, hashes: Sequence[int] | None = None) -> int:
+    async def put_many_if_newer(
+        self, columns: Columns | Packed, hashes: Sequence[int] | None = None
+    ) -> int:
         """Put each record of ``columns`` if newer; how many applied (``hashes``: the keys').
 
         A page of new keys in ``(hash, key)`` order that falls between two neighbours
-        of the order (a handoff page) is inserted with one slice insert per list;
-        anything else goes record by record.
+        of the order (a handoff page) is inserted with one slice insert per column;
+        anything else goes record by record. A :class:`~ringpop.state.packed.Packed`
+        page checked by :func:`~ringpop.state.transfer.check_packed` (``ordered``) is
+        taken as it is: no step per record at all.
         """
         keys = columns.keys
         if hashes is None:
-            hashes = [fingerprint32(key) for key in keys]
+            hashes = array("I", map(fingerprint32, keys))
         if len(hashes) != len(keys):
             raise ValueError(f"{len(hashes)} hashes for {len(keys)} records")
         if not keys:
             return 0
-        nodes = list(map(self._writers.setdefault, columns.nodes, columns.nodes))
-        rows = _Rows(list(hashes), keys, columns.values, columns.walls, columns.logicals, nodes)
-        if not _strictly_ordered(rows.hashes, keys):
+        if isinstance(columns, Packed):  # writer ids already shared within the page
+            nodes = columns.nodes
+            ordered = columns.ordered and hashes is columns.hashes
+        else:
+            nodes = list(map(self._writers.setdefault, columns.nodes, columns.nodes))
+            ordered = False
+        rows = _Rows(
+            _typed("I", hashes),
+            keys,
+            columns.values,
+            _typed("q", columns.walls),
+            _typed("q", columns.logicals),
+            nodes,
+        )
+        if not ordered and not _strictly_ordered(rows.hashes, keys):
             if len(set(keys)) != len(keys):  # the same key twice: one by one, in order
                 return sum(self._put_one(*row) for row in rows.each())
             rows = rows.sorted()
@@ -155,15 +177,16 @@ class MemoryStore:
             runs.append((at, i, j))
             i = j
         for at, i, j in reversed(runs):  # from the end: earlier positions stay valid
-            self._hashes[at:at] = rows.hashes[i:j]
-            self._keys[at:at] = rows.keys[i:j]
-            self._values[at:at] = rows.values[i:j]
-            self._walls[at:at] = rows.walls[i:j]
-            self._logicals[at:at] = rows.logicals[i:j]
-            self._nodes[at:at] = rows.nodes[i:j]
+            run = rows if (i, j) == (0, count) else rows.part(i, j)  # a whole page: no copy
+            self._hashes[at:at] = run.hashes
+            self._keys[at:at] = run.keys
+            self._values[at:at] = run.values
+            self._walls[at:at] = run.walls
+            self._logicals[at:at] = run.logicals
+            self._nodes[at:at] = run.nodes
             applied += j - i
-            if None in rows.values[i:j]:
-                self._track(rows.keys[i:j], rows.values[i:j], rows.walls[i:j])
+            if None in run.values:
+                self._track(run.keys, run.values, run.walls)
         return applied
 
     def _position(self, at: int) -> tuple[int, str]:
@@ -238,6 +261,31 @@ class MemoryStore:
         last = Cursor(self._hashes[end - 1], self._keys[end - 1]) if end < high else None
         return self._slice(low, end, last)
 
+    async def scan_packed(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> Packed:
+        """:meth:`scan` as a :class:`~ringpop.state.packed.Packed` page: slices of the
+        columns, no step per record. ``max_bytes`` is left to
+        :func:`~ringpop.state.packed.encode_packed`, which cuts the page by its
+        encoded size (slicing records past the cut costs less than measuring them)."""
+        del max_bytes
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        low, high = self._bounds(range, cursor)
+        end = min(high, low + limit)
+        last = Cursor(self._hashes[end - 1], self._keys[end - 1]) if end < high else None
+        nodes = self._nodes[low:end]
+        return Packed(
+            self._hashes[low:end],
+            self._keys[low:end],
+            self._values[low:end],
+            self._walls[low:end],
+            self._logicals[low:end],
+            nodes,
+            writers_of(nodes),
+            last,
+        )
+
     async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
         """Up to ``limit`` records with hash in ``range``, after ``cursor``."""
         page = await self.scan_columns(range, cursor, limit)
@@ -252,9 +300,7 @@ class MemoryStore:
             del column[low:high]
         return high - low
 
-    def _columns(
-        self,
-    ) -> tuple[list[int], list[str], list[bytes | None], list[int], list[int], list[str]]:
+    def _columns(self) -> tuple[_Column, ...]:
         return (
             self._hashes,
             self._keys,
@@ -293,11 +339,11 @@ class MemoryStore:
             mask = [True] * len(self._keys)
             for at in positions:
                 mask[at] = False
-            _keep(self._hashes, mask)
+            self._hashes = array("I", compress(self._hashes, mask))
             _keep(self._keys, mask)
             _keep(self._values, mask)
-            _keep(self._walls, mask)
-            _keep(self._logicals, mask)
+            self._walls = array("q", compress(self._walls, mask))
+            self._logicals = array("q", compress(self._logicals, mask))
             _keep(self._nodes, mask)
         return len(positions)
 
@@ -320,11 +366,11 @@ class MemoryStore:
 class _Rows:
     """An incoming page as columns (hashes included), for :meth:`put_many_if_newer`."""
 
-    hashes: Sequence[int]
+    hashes: array[int]
     keys: Sequence[str]
     values: Sequence[bytes | None]
-    walls: Sequence[int]
-    logicals: Sequence[int]
+    walls: array[int]
+    logicals: array[int]
     nodes: Sequence[str]
 
     def row(self, i: int) -> tuple[int, str, bytes | None, int, int, str]:
@@ -335,6 +381,17 @@ class _Rows:
             self.walls[i],
             self.logicals[i],
             self.nodes[i],
+        )
+
+    def part(self, i: int, j: int) -> _Rows:
+        """Rows ``i`` to ``j`` (excluded)."""
+        return _Rows(
+            self.hashes[i:j],
+            self.keys[i:j],
+            self.values[i:j],
+            self.walls[i:j],
+            self.logicals[i:j],
+            self.nodes[i:j],
         )
 
     def each(self) -> list[tuple[int, str, bytes | None, int, int, str]]:
@@ -349,11 +406,11 @@ class _Rows:
             return list(take[0](column)) if take else list(column)
 
         return _Rows(
-            pick(self.hashes),
+            array("I", pick(self.hashes)),
             pick(self.keys),
             pick(self.values),
-            pick(self.walls),
-            pick(self.logicals),
+            array("q", pick(self.walls)),
+            array("q", pick(self.logicals)),
             pick(self.nodes),
         )
 
@@ -364,6 +421,19 @@ def _strictly_ordered(hashes: Sequence[int], keys: Sequence[str]) -> bool:
         return True
     pairs = list(zip(hashes, keys, strict=True))
     return all(map(operator.lt, pairs, pairs[1:]))
+
+
+class _Column(Protocol):
+    """A column of the store (list or array): what deleting a slice or an item needs."""
+
+    def __delitem__(self, at: int | slice, /) -> None: ...
+
+
+def _typed(typecode: str, column: Sequence[int]) -> array[int]:
+    """``column`` as an array of ``typecode`` (itself if it is one)."""
+    if isinstance(column, array) and column.typecode == typecode:
+        return column
+    return array(typecode, column)
 
 
 def _keep(column: list[T], mask: list[bool]) -> None:

@@ -4,7 +4,8 @@ Every request is checked before anything is read or changed:
 
 * a body that does not decode, a range that is empty, wraps or leaves the hash
   space, a ``limit`` outside ``1..max_limit``, a ``max_bytes`` outside
-  ``0..max_bytes`` or an unknown page ``format`` is a **bad request** (TChannel
+  ``0..max_bytes`` or an unknown page ``format`` (``json``, ``ringpop-state-page/1``
+  or the packed ``ringpop-state-page/2``) is a **bad request** (TChannel
   error frame ``bad request``);
 * a caller (identified by the address its channel advertises) that does not
   replicate the whole range on this node's ring gets the application error
@@ -24,6 +25,7 @@ import msgspec
 from ringpop.ring.ownership import Range, owned_ranges
 from ringpop.state import wire
 from ringpop.state.host import Host
+from ringpop.state.packed import PACKED_FORMAT, Packed, encode_packed
 from ringpop.state.ranges import covers, valid_range
 from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Store, cut_page, page_columns
 from ringpop.tchannel import ApplicationError, BadRequestError, Request, Response
@@ -33,6 +35,8 @@ __all__ = ["NOT_A_REPLICA", "RangeServer"]
 NOT_A_REPLICA = "ringpop.state.not-a-replica"
 
 S = TypeVar("S")
+
+_FORMATS = ("json", PAGE_FORMAT, PACKED_FORMAT)
 
 
 class RangeServer:
@@ -120,8 +124,8 @@ class RangeServer:
             raise BadRequestError(
                 f"max_bytes must be within 0..{self.max_bytes}, not {body.max_bytes}"
             )
-        if body.format not in ("json", PAGE_FORMAT):
-            raise BadRequestError(f"unknown page format {body.format!r} (json, {PAGE_FORMAT})")
+        if body.format not in _FORMATS:
+            raise BadRequestError(f"unknown page format {body.format!r} ({', '.join(_FORMATS)})")
         self._entitled(request, [body.range])
         self.served_pages += 1
         if body.format == "json":
@@ -131,9 +135,24 @@ class RangeServer:
             )
             self.served_records += len(page.records)
             return Response(b"", msgspec.json.encode(wire.PageBody(page.records, page.cursor)))
+        if body.format == PACKED_FORMAT:
+            packed = await self._packed(body.range, body.cursor, body.limit, body.max_bytes)
+            data, packed = encode_packed(packed, body.max_bytes or self.max_bytes)
+            self.served_records += len(packed)
+            return Response(b"", data)
         columns = await self._columns(body.range, body.cursor, body.limit, body.max_bytes)
         self.served_records += len(columns)
         return Response(b"", msgspec.msgpack.encode(columns))
+
+    async def _packed(
+        self, range: Range, cursor: Cursor | None, limit: int, max_bytes: int
+    ) -> Packed:
+        """A packed page: the store's ``scan_packed`` if it has one, else its columns packed."""
+        scan_packed = getattr(self.store, "scan_packed", None)
+        if scan_packed is not None:  # cut by size when encoded (and maybe by the store)
+            packed: Packed = await scan_packed(range, cursor, limit, max_bytes or self.max_bytes)
+            return packed
+        return Packed.of_columns(await self._columns(range, cursor, limit, max_bytes))
 
     async def _columns(
         self, range: Range, cursor: Cursor | None, limit: int, max_bytes: int

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from typing import TypeVar
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
+from ringpop.state.packed import Packed, writers_of
 from ringpop.state.store import (
     DIGEST_MOD,
     Columns,
@@ -82,6 +84,7 @@ WHERE (excluded.wall, excluded.logical, excluded.node)
 """
 
 _COLUMNS = "key, value, wall, logical, node"
+_CHUNK = 256  # rows fetched at a time by a packed scan cut by size
 
 
 def _record(row: tuple[str, bytes | None, int, int, str]) -> Record:
@@ -183,7 +186,9 @@ class SQLiteStore:
 
         return await self._run(put_many)
 
-    async def put_many_if_newer(self, columns: Columns, hashes: Sequence[int] | None = None) -> int:
+    async def put_many_if_newer(
+        self, columns: Columns | Packed, hashes: Sequence[int] | None = None
+    ) -> int:
         """Put each record of ``columns`` if newer, in one transaction; how many applied.
 
         ``hashes`` are the keys' ring hashes when the caller computed them already.
@@ -264,6 +269,50 @@ class SQLiteStore:
                 list(walls),
                 list(logicals),
                 list(nodes),
+                Cursor(hashes[-1], keys[-1]) if more else None,
+            )
+
+        return await self._run(scan)
+
+    async def scan_packed(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> Packed:
+        """:meth:`scan` as a :class:`~ringpop.state.packed.Packed` page (the hashes
+        read from the table, not recomputed).
+
+        With ``max_bytes``, rows are fetched in chunks only until their keys and
+        values (sizes computed by SQLite) exceed it: rows past a page's end are not
+        read out of SQLite (:func:`~ringpop.state.packed.encode_packed` still cuts
+        the page by its encoded size).
+        """
+        extra = ", length(CAST(key AS BLOB)) + coalesce(length(value), 0) + 22"
+        sql, params = self._scan_sql(range, cursor, limit, extra)
+
+        def scan() -> Packed:
+            rows_cursor = self._conn().execute(sql, params)
+            rows, total, exhausted = [], 0, max_bytes <= 0
+            if exhausted:
+                rows = rows_cursor.fetchall()
+            while not exhausted and len(rows) <= limit and total <= max_bytes:
+                chunk = rows_cursor.fetchmany(_CHUNK)  # at most limit + 1 rows in all
+                exhausted = not chunk
+                rows.extend(chunk)
+                total += sum(row[6] for row in chunk)
+            rows_cursor.close()
+            keep = min(len(rows), limit)
+            if not keep:
+                return Packed(array("I"), [], [], array("q"), array("q"), [], [])
+            keys, values, walls, logicals, nodes, hashes, _ = zip(*rows[:keep], strict=True)
+            writers = list(nodes)
+            more = len(rows) > keep or not exhausted  # stopped early: maybe more
+            return Packed(
+                array("I", hashes),
+                list(keys),
+                list(values),
+                array("q", walls),
+                array("q", logicals),
+                writers,
+                writers_of(writers),
                 Cursor(hashes[-1], keys[-1]) if more else None,
             )
 

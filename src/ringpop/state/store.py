@@ -28,6 +28,7 @@ __all__ = [
     "Cursor",
     "Digest",
     "Page",
+    "PageColumns",
     "Record",
     "Store",
     "cut_page",
@@ -160,7 +161,22 @@ def record_digest(record: Record) -> int:
     )
 
 
-def record_digests(columns: Columns) -> list[int]:
+class PageColumns(Protocol):
+    """A page as parallel columns: :class:`Columns` or a packed page (what bulk applies read)."""
+
+    @property
+    def keys(self) -> Sequence[str]: ...
+    @property
+    def values(self) -> Sequence[bytes | None]: ...
+    @property
+    def walls(self) -> Sequence[int]: ...
+    @property
+    def logicals(self) -> Sequence[int]: ...
+    @property
+    def nodes(self) -> Sequence[str]: ...
+
+
+def record_digests(columns: PageColumns) -> list[int]:
     """:func:`record_digest` of every record of ``columns``, in order."""
     encode = _encoder.encode
     return [

@@ -28,9 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable
 
+from ringpop.clock import Clock, SystemClock
 from ringpop.state.store import Store
 
 __all__ = ["DEFAULT_TTL", "TombstoneCollector"]
@@ -44,7 +43,8 @@ class TombstoneCollector:
     """Forgets delete markers older than ``ttl`` seconds, every ``interval`` seconds.
 
     ``store`` must have ``collect_tombstones(before_wall_ms, limit)`` (both ready
-    stores do); ``wall`` is the wall clock in seconds (injected for tests).
+    stores do); ``clock`` (default: the system clock) gives the wall time markers are
+    aged by and the waits between passes.
     """
 
     def __init__(
@@ -55,7 +55,7 @@ class TombstoneCollector:
         interval: float = 3600.0,
         batch: int = 10_000,
         max_batches: int = 100,
-        wall: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         if ttl <= 0 or interval <= 0:
             raise ValueError("ttl and interval must be positive")
@@ -64,13 +64,13 @@ class TombstoneCollector:
         self.store = store
         self.ttl, self.interval = ttl, interval
         self.batch, self.max_batches = batch, max_batches
-        self.wall = wall
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.collected = 0
         self._task: asyncio.Task[None] | None = None
 
     async def collect(self) -> int:
         """One pass: forget the markers older than ``ttl`` (at most ``batch * max_batches``)."""
-        before = int((self.wall() - self.ttl) * 1000)
+        before = self.clock.now_ms() - int(self.ttl * 1000)
         collect = getattr(self.store, "collect_tombstones")  # noqa: B009 - optional method
         total = 0
         for _ in range(self.max_batches):
@@ -88,7 +88,7 @@ class TombstoneCollector:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            await self.clock.sleep(self.interval)
             try:
                 await self.collect()
             except Exception:

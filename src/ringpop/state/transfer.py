@@ -7,16 +7,19 @@ another format or version included), holds a record outside the range asked for,
 out of ``(hash, key)`` order, before the cursor, or from a clock too far ahead
 raises :class:`TransferError` and **nothing of that page is applied**.
 
-Pages travel as :class:`~ringpop.state.store.Columns` (msgpack, parallel arrays):
-the checks run on the arrays (one hash per key, then comparisons in C, the clock
-observes the page's greatest version) and :func:`apply_columns` hands the arrays to
-the store's ``put_many_if_newer`` (one transaction), without a Python object per
-record.
+Handoff pages travel as :class:`~ringpop.state.packed.Packed` (format
+``ringpop-state-page/2``: typed arrays, only keys and values are objects):
+:func:`check_packed` runs its checks on the arrays (the keys' hashes computed in one
+``map`` and compared with the page's as bytes, order compared in C, the clock
+observes the page's greatest version) and :func:`apply_packed` hands the arrays to
+the store's ``put_many_if_newer``. A peer that does not know the format (an older
+version) is asked for :class:`~ringpop.state.store.Columns` (``/1``) instead.
 """
 
 from __future__ import annotations
 
 import operator
+from array import array
 from collections.abc import Sequence
 
 import msgspec
@@ -27,11 +30,20 @@ from ringpop.ring.ownership import Range
 from ringpop.state import wire
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version
 from ringpop.state.host import Host
+from ringpop.state.packed import PACKED_FORMAT, Packed, decode_packed
 from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Digest, Page, Record, Store
-from ringpop.tchannel import Response
+from ringpop.tchannel import BadRequestError, Response
 from ringpop.tchannel.api import application_error
 
-__all__ = ["RangeClient", "TransferError", "apply_columns", "apply_records", "check_page"]
+__all__ = [
+    "RangeClient",
+    "TransferError",
+    "apply_columns",
+    "apply_packed",
+    "apply_records",
+    "check_packed",
+    "check_page",
+]
 
 
 class TransferError(RingpopError):
@@ -45,6 +57,7 @@ class RangeClient:
         self.ringpop = ringpop
         self.service = service
         self.timeout = timeout
+        self.unpacked: set[str] = set()  # peers that answered /2 with "unknown page format"
 
     async def _call(self, peer: str, endpoint: str, body: bytes) -> Response:
         response = await self.ringpop.channel.call(
@@ -75,6 +88,37 @@ class RangeClient:
         except ValueError as error:
             raise TransferError(f"{peer}: {error}") from None
         return page, hashes, len(response.arg3)
+
+    async def scan_packed(
+        self, peer: str, range: Range, cursor: Cursor | None, limit: int, max_bytes: int = 0
+    ) -> tuple[Packed, int]:
+        """One validated packed page of ``range`` after ``cursor`` from ``peer``, and its
+        size in bytes (``max_bytes`` as :meth:`scan_columns`). A peer that does not
+        serve ``ringpop-state-page/2`` is asked for ``/1`` pages from then on."""
+        if peer in self.unpacked:
+            columns, hashes, size = await self.scan_columns(peer, range, cursor, limit, max_bytes)
+            page = Packed.of_columns(columns, hashes)
+            page.ordered = True  # check_page verified hashes and order
+            return page, size
+        body = msgspec.json.encode(wire.Scan(range, cursor, limit, PACKED_FORMAT, max_bytes))
+        try:
+            response = await self._call(peer, wire.SCAN, body)
+        except BadRequestError as error:
+            if "unknown page format" not in str(error):
+                raise
+            self.unpacked.add(peer)
+            return await self.scan_packed(peer, range, cursor, limit, max_bytes)
+        try:
+            page = decode_packed(response.arg3)
+        except ValueError as error:
+            raise TransferError(
+                f"{peer}: malformed page of {_text(range)} (expected {PACKED_FORMAT}): {error}"
+            ) from None
+        try:
+            check_packed(page, range, cursor, limit)
+        except ValueError as error:
+            raise TransferError(f"{peer}: {error}") from None
+        return page, len(response.arg3)
 
     async def scan(
         self, peer: str, range: Range, cursor: Cursor | None, limit: int
@@ -160,6 +204,60 @@ def check_page(page: Columns, range: Range, cursor: Cursor | None, limit: int) -
     if page.cursor is not None and (page.cursor.hash, page.cursor.key) != positions[-1]:
         raise ValueError("the page's cursor is not its last record")
     return hashes
+
+
+def check_packed(page: Packed, range: Range, cursor: Cursor | None, limit: int) -> None:
+    """``ValueError`` unless ``page`` is a valid answer to a scan (as :func:`check_page`).
+
+    Valid: at most ``limit`` records, every hash the key's ``fingerprint32``, strictly
+    increasing ``(hash, key)`` after ``cursor``, every hash in ``range``, a cursor (if
+    any) equal to the last record. Sets ``page.ordered``. Every step runs in C over
+    the columns: the hashes are recomputed with one ``map`` and compared as bytes.
+    """
+    keys = page.keys
+    count = len(keys)
+    if count > limit:
+        raise ValueError(f"{count} records for a limit of {limit}")
+    if not count:
+        if page.cursor is not None:
+            raise ValueError("an empty page with a cursor")
+        page.ordered = True
+        return
+    hashes = list(map(fingerprint32_unchecked, keys))  # str keys (typed decode)
+    if array("I", hashes) != page.hashes:
+        bad = next(i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g)
+        raise ValueError(f"record {keys[bad]!r}: hash {page.hashes[bad]} is not its key's")
+    previous = (cursor.hash, cursor.key) if cursor is not None else (-1, "")
+    first, last = (hashes[0], keys[0]), (hashes[-1], keys[-1])
+    # strictly increasing hashes (the usual case) compare as ints; else as (hash, key)
+    if not (previous < first and all(map(operator.lt, hashes, hashes[1:]))):
+        positions = list(zip(hashes, keys, strict=True))
+        for before, (hash, key) in zip([previous, *positions], positions, strict=False):
+            if (hash, key) <= before:
+                raise ValueError(f"record {key!r} out of order")
+    # (hash, key) strictly increasing: the hashes are sorted, so the ends bound them all
+    for hash, key in (first, last):
+        if hash not in range:
+            raise ValueError(f"record {key!r} is outside {_text(range)}")
+    if page.cursor is not None and (page.cursor.hash, page.cursor.key) != last:
+        raise ValueError("the page's cursor is not its last record")
+    page.ordered = True
+
+
+async def apply_packed(store: Store, clock: HybridClock, page: Packed) -> int:
+    """:func:`apply_columns` of a packed page checked by :func:`check_packed`."""
+    if not page.keys:
+        return 0
+    greatest = Version(max(page.walls), max(page.logicals), max(page.writers))
+    try:
+        clock.observe(greatest)
+    except ClockDriftError as error:
+        raise TransferError(str(error)) from None
+    put_many_if_newer = getattr(store, "put_many_if_newer", None)
+    if put_many_if_newer is not None:
+        applied: int = await put_many_if_newer(page, page.hashes)
+        return applied
+    return sum([await store.put(record) for record in page.records()])
 
 
 async def apply_columns(

@@ -7,13 +7,18 @@ node]}``. Endpoints, on the store's service (``ringpop-state`` by default):
 * ``/state/put``: ``{"records": [...]}`` -> ``{"applied": [bool, ...]}``;
 * ``/state/hint``: ``{"target": "ip:port", "records": [...]}`` -> ``{"held": n}``;
 * ``/state/scan``: ``{"range": {"start", "end"}, "cursor": [hash, key] or null,
-  "limit": n, "format": "json" or "ringpop-state-page/1", "max_bytes": n}`` -> one
-  page of a range, in ``(hash, key)`` order (only for a caller that replicates the
-  whole range). Format ``json`` (the default): ``{"records": [...], "cursor": [hash,
-  key] or null}``. Format :data:`~ringpop.state.store.PAGE_FORMAT`: **msgpack**
-  ``["ringpop-state-page/1", keys, values (bin or nil), walls, logicals, nodes,
-  cursor]`` (:class:`~ringpop.state.store.Columns`: parallel arrays, raw value bytes,
-  cut after about ``max_bytes``; what handoff and anti-entropy use);
+  "limit": n, "format": "json", "ringpop-state-page/1" or "ringpop-state-page/2",
+  "max_bytes": n}`` -> one page of a range, in ``(hash, key)`` order (only for a
+  caller that replicates the whole range). Format ``json`` (the default):
+  ``{"records": [...], "cursor": [hash, key] or null}``. Format
+  :data:`~ringpop.state.store.PAGE_FORMAT`: **msgpack** ``["ringpop-state-page/1",
+  keys, values (bin or nil), walls, logicals, nodes, cursor]``
+  (:class:`~ringpop.state.store.Columns`: parallel arrays, raw value bytes, cut after
+  about ``max_bytes``). Format :data:`~ringpop.state.packed.PACKED_FORMAT`: **msgpack**
+  ``["ringpop-state-page/2", keys, values, walls, logicals, writers, writer_of,
+  hashes, cursor]`` with the versions, writer indexes and hashes as packed
+  little-endian arrays (:mod:`ringpop.state.packed`; encoded in at most ``max_bytes``;
+  what handoff pulls). Only Python nodes serve ``/state/scan``;
 * ``/state/digest``: ``{"ranges": [{"start", "end"}, ...]}`` -> ``{"digests": [[count,
   total], ...]}`` (same rule);
 * ``/state/handoff-done``: ``{"range": {"start", "end"}}`` -> ``{"pending": n}``: the

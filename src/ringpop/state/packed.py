@@ -1,0 +1,304 @@
+"""The packed page format ``ringpop-state-page/2``: a page of records as typed arrays.
+
+What handoff pulls: one ``/state/scan`` page is a **msgpack** array ::
+
+    ["ringpop-state-page/2", keys, values, walls, logicals, writers, writer_of, hashes, cursor]
+
+* ``keys``: array of str; ``values``: array of bin (nil: a delete marker);
+* ``walls``, ``logicals``: bin, one unsigned 64-bit little-endian integer per record,
+  each below ``2**63`` (the versions SQLite can hold);
+* ``writers``: array of the distinct writer ids of the page; ``writer_of``: bin, one
+  unsigned 16-bit little-endian index into ``writers`` per record;
+* ``hashes``: bin, one unsigned 32-bit little-endian ``fingerprint32(key)`` per record;
+* ``cursor``: ``[hash, key]`` of the last record, or nil at the end of the range.
+
+Only keys and values become Python objects (msgspec decodes both in C); everything
+else is copied into :class:`array.array` s with one ``frombytes`` each. Decoding
+checks the structure (lengths, bounds, writer indexes): a page that fails any of it
+raises ``ValueError`` and nothing is built. :func:`~ringpop.state.transfer.check_packed`
+then checks it against the scan asked for.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from collections.abc import Sequence
+
+import msgspec
+
+from ringpop.hashing import fingerprint32_unchecked
+from ringpop.state.hlc import Version
+from ringpop.state.store import Columns, Cursor, Record
+
+__all__ = ["PACKED_FORMAT", "Packed", "decode_packed", "encode_packed", "writers_of"]
+
+PACKED_FORMAT = "ringpop-state-page/2"
+
+_SWAP = sys.byteorder != "little"  # arrays are native; the wire is little-endian
+
+
+class _Wire(msgspec.Struct, frozen=True, array_like=True, tag=PACKED_FORMAT):
+    keys: list[str]
+    values: list[bytes | None]
+    walls: bytes
+    logicals: bytes
+    writers: list[str]
+    writer_of: bytes
+    hashes: bytes
+    cursor: Cursor | None = None
+
+
+_decoder = msgspec.msgpack.Decoder(_Wire)
+_SHRINKS = 4  # proportional cuts of a page too long before bisecting
+_SLACK = 96  # about the encoded page's bytes besides its records and writer ids
+_encoder = msgspec.msgpack.Encoder()
+
+
+def _array(typecode: str, data: bytes) -> array[int]:
+    column = array(typecode)
+    column.frombytes(data)
+    if _SWAP:
+        column.byteswap()
+    return column
+
+
+def _bytes(column: array[int]) -> bytes:
+    if _SWAP:
+        column = array(column.typecode, column)
+        column.byteswap()
+    return column.tobytes()
+
+
+class Packed:
+    """A page of records as columns: ``hashes`` (``array('I')``), ``walls`` and
+    ``logicals`` (``array('q')``), ``keys``, ``values`` and ``nodes`` (lists).
+
+    Record ``i`` is ``(keys[i], values[i], Version(walls[i], logicals[i], nodes[i]))``
+    with ring hash ``hashes[i]``; ``writers`` holds the distinct writer ids (``nodes``
+    refers to them). Satisfies what a store's ``put_many_if_newer`` reads.
+
+    ``ordered`` is set by :func:`~ringpop.state.transfer.check_packed` once it has
+    verified that ``hashes`` are the keys' and ``(hash, key)`` strictly increases: a
+    store may then skip its own order check.
+    """
+
+    _COLUMNS = ("cursor", "hashes", "keys", "logicals", "nodes", "values", "walls", "writers")
+    __slots__ = (*_COLUMNS, "ordered")
+
+    def __init__(
+        self,
+        hashes: array[int],
+        keys: list[str],
+        values: list[bytes | None],
+        walls: array[int],
+        logicals: array[int],
+        nodes: list[str],
+        writers: list[str],
+        cursor: Cursor | None = None,
+    ) -> None:
+        self.hashes = hashes
+        self.keys = keys
+        self.values = values
+        self.walls = walls
+        self.logicals = logicals
+        self.nodes = nodes
+        self.writers = writers
+        self.cursor = cursor
+        self.ordered = False
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Packed):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._COLUMNS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Packed({len(self)} records, cursor={self.cursor!r})"
+
+    def prefix(self, count: int) -> Packed:
+        """The first ``count`` records (all: ``self``), the cursor on the last one."""
+        if count >= len(self.keys):
+            return self
+        last = Cursor(self.hashes[count - 1], self.keys[count - 1]) if count else self.cursor
+        nodes = self.nodes[:count]
+        return Packed(
+            self.hashes[:count],
+            self.keys[:count],
+            self.values[:count],
+            self.walls[:count],
+            self.logicals[:count],
+            nodes,
+            writers_of(nodes),
+            last,
+        )
+
+    def records(self) -> list[Record]:
+        """The page as :class:`Record` s."""
+        return [
+            Record(key, value, Version(wall, logical, node))
+            for key, value, wall, logical, node in zip(
+                self.keys, self.values, self.walls, self.logicals, self.nodes, strict=True
+            )
+        ]
+
+    def columns(self) -> Columns:
+        """The page as :class:`~ringpop.state.store.Columns` (format ``/1``)."""
+        return Columns(
+            self.keys,
+            self.values,
+            self.walls.tolist(),
+            self.logicals.tolist(),
+            self.nodes,
+            self.cursor,
+        )
+
+    @classmethod
+    def of(
+        cls,
+        keys: list[str],
+        values: list[bytes | None],
+        walls: Sequence[int],
+        logicals: Sequence[int],
+        nodes: list[str],
+        cursor: Cursor | None = None,
+        hashes: Sequence[int] | None = None,
+    ) -> Packed:
+        """A page from parallel columns (``hashes`` computed when not given).
+
+        Versions outside ``0 .. 2**63 - 1`` raise ``OverflowError`` / ``ValueError``.
+        """
+        if hashes is None:
+            hashes = array("I", map(fingerprint32_unchecked, keys))
+        walls = walls if isinstance(walls, array) and walls.typecode == "q" else array("q", walls)
+        logicals = (
+            logicals
+            if isinstance(logicals, array) and logicals.typecode == "q"
+            else array("q", logicals)
+        )
+        if not (isinstance(hashes, array) and hashes.typecode == "I"):
+            hashes = array("I", hashes)
+        if (walls and min(walls) < 0) or (logicals and min(logicals) < 0):
+            raise ValueError("a negative version")
+        return cls(hashes, keys, values, walls, logicals, nodes, writers_of(nodes), cursor)
+
+    @classmethod
+    def of_columns(cls, page: Columns, hashes: Sequence[int] | None = None) -> Packed:
+        """A :class:`~ringpop.state.store.Columns` page packed."""
+        return cls.of(
+            page.keys, page.values, page.walls, page.logicals, page.nodes, page.cursor, hashes
+        )
+
+    @classmethod
+    def of_records(cls, records: Sequence[Record], cursor: Cursor | None = None) -> Packed:
+        """Records packed."""
+        return cls.of_columns(Columns.of(records, cursor))
+
+
+def writers_of(nodes: list[str]) -> list[str]:
+    """The distinct writer ids of ``nodes``, in first-seen order."""
+    if not nodes:
+        return []
+    if nodes.count(nodes[0]) == len(nodes):
+        return [nodes[0]]
+    return list(dict.fromkeys(nodes))
+
+
+def encode_packed(page: Packed, max_bytes: int = 0) -> tuple[bytes, Packed]:
+    """``page`` in format ``ringpop-state-page/2`` (msgpack), and the page encoded.
+
+    With ``max_bytes`` the page is cut to a prefix whose encoding takes at most
+    ``max_bytes`` (one record at least), its cursor moved to the last record kept.
+    The size is the encoding's own (msgspec, in C: no step per record): a page too
+    long is cut in proportion, a few times, then by bisection (sizes far from uniform).
+    """
+    data = _encode(page)
+    if max_bytes <= 0 or len(data) <= max_bytes or len(page) <= 1:
+        return data, page
+    # the page's own bytes (format, headers, writer ids, cursor) do not shrink with it
+    target = max(1, max_bytes - _SLACK - len(_encoder.encode(page.writers)))
+    kept = too_long = len(page)
+    for _ in range(_SHRINKS):
+        kept = max(1, min(kept - 1, kept * target // len(data)))
+        cut = page.prefix(kept)
+        data = _encode(cut)
+        if len(data) <= max_bytes or kept == 1:
+            return data, cut
+        too_long = kept
+    fits = 1  # one record is always sent
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if len(_encode(page.prefix(middle))) <= max_bytes:
+            fits = middle
+        else:
+            too_long = middle
+    cut = page.prefix(fits)
+    return _encode(cut), cut
+
+
+def _encode(page: Packed) -> bytes:
+    writers = page.writers
+    if len(writers) == 1:
+        writer_of = bytes(2 * len(page.keys))
+    else:
+        index = {writer: i for i, writer in enumerate(writers)}
+        writer_of = _bytes(array("H", map(index.__getitem__, page.nodes)))
+    body = [
+        PACKED_FORMAT,
+        page.keys,
+        page.values,
+        _bytes(page.walls),
+        _bytes(page.logicals),
+        writers,
+        writer_of,
+        _bytes(page.hashes),
+        page.cursor,
+    ]
+    return _encoder.encode(body)
+
+
+def decode_packed(data: bytes) -> Packed:
+    """A ``ringpop-state-page/2`` page; ``ValueError`` (``msgspec.DecodeError`` included)
+    if it is not one: another format, arrays of different lengths, a version of
+    ``2**63`` or more, a writer index outside ``writers``."""
+    wire = _decoder.decode(data)
+    count = len(wire.keys)
+    sizes = (
+        len(wire.values),
+        len(wire.walls) // 8,
+        len(wire.logicals) // 8,
+        len(wire.writer_of) // 2,
+        len(wire.hashes) // 4,
+    )
+    exact = (len(wire.walls) % 8, len(wire.logicals) % 8, len(wire.writer_of) % 2)
+    if set(sizes) != {count} or any(exact) or len(wire.hashes) % 4:
+        raise ValueError(f"a page's arrays differ in length ({count} keys, {sizes})")
+    # little-endian: the last byte of each 64-bit value holds its sign bit
+    if not (wire.walls[7::8].isascii() and wire.logicals[7::8].isascii()):
+        raise ValueError("a version of 2**63 or more")
+    writers = wire.writers
+    if count and not writers:
+        raise ValueError("records without writers")
+    if len(writers) == 1:
+        if wire.writer_of.count(0) != len(wire.writer_of):
+            raise ValueError("a writer index outside the page's writers")
+        nodes = writers * count
+    else:
+        try:
+            nodes = list(map(writers.__getitem__, _array("H", wire.writer_of)))
+        except IndexError:
+            raise ValueError("a writer index outside the page's writers") from None
+    return Packed(
+        _array("I", wire.hashes),
+        wire.keys,
+        wire.values,
+        _array("q", wire.walls),
+        _array("q", wire.logicals),
+        nodes,
+        writers,
+        wire.cursor,
+    )
