@@ -45,12 +45,25 @@ from ringpop.testing.theory import epidemic_time, sync_rounds  # noqa: E402
 Result = dict[str, Any]
 
 
-def run(name: str, size: int, seed: int, *, shortcut: bool = False, probes: int = 0) -> Outcome:
+def run(
+    name: str,
+    size: int,
+    seed: int,
+    *,
+    shortcut: bool = False,
+    probes: int = 0,
+    warm: bool = False,
+    replica_points: int = 4,
+) -> Outcome:
     """One scenario on a fresh looptime loop (time 0: the same seed replays exactly)."""
-    options = scale_options(agreement_shortcut=shortcut, background_probes=probes)
+    options = scale_options(
+        agreement_shortcut=shortcut, background_probes=probes, replica_points=replica_points
+    )
     loop = looptime.new_event_loop(noop_cycles=1)
     try:
-        return loop.run_until_complete(run_scenario(name, size, seed, options))
+        return loop.run_until_complete(
+            run_scenario(name, size, seed, options, warm=warm and name != "cold")
+        )
     finally:
         loop.close()
 
@@ -309,6 +322,17 @@ def main() -> None:
     parser.add_argument(
         "--background-probes", type=int, default=0, help="Options(background_probes=N)"
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="start every scenario but the cold start from the converged state",
+    )
+    parser.add_argument(
+        "--replica-points", type=int, default=4, help="hash ring points per server (default 4)"
+    )
+    parser.add_argument(
+        "--no-ring-cost", action="store_true", help="skip measuring one 100-point ring per size"
+    )
     args = parser.parse_args()
     if args.compare is not None:
         before, after = (json.loads(Path(p).read_text())["results"] for p in args.compare)
@@ -332,16 +356,27 @@ def main() -> None:
     results: list[Result] = []
     rings: dict[int, dict[str, float]] = {}
     for size in sizes:
-        rings[size] = ring_cost(size)
+        ring_text = ""
+        if not args.no_ring_cost:
+            rings[size] = ring_cost(size)
+            ring_text = (
+                f"; one ring of 100 points/server: {rings[size]['bytes'] / 2**20:.1f} MiB, "
+                f"built in {rings[size]['build_s']:.2f} s"
+            )
         print(
             f"N={size}: epidemic {epidemic_time(size, period):.2f} s "
-            f"(log3 N = {sync_rounds(size):.1f} rounds); one ring of 100 points/server: "
-            f"{rings[size]['bytes'] / 2**20:.1f} MiB, built in {rings[size]['build_s']:.2f} s",
+            f"(log3 N = {sync_rounds(size):.1f} rounds){ring_text}",
             flush=True,
         )
         for name in names:
             outcome = run(
-                name, size, args.seed, shortcut=args.shortcut, probes=args.background_probes
+                name,
+                size,
+                args.seed,
+                shortcut=args.shortcut,
+                probes=args.background_probes,
+                warm=args.warm,
+                replica_points=args.replica_points,
             )
             results.append(asdict(outcome))
             if args.json is not None:  # after every scenario: a long run keeps what it has
@@ -352,8 +387,12 @@ def main() -> None:
                 key=lambda kv: kv[1] or 0.0,
                 default=("-", None),
             )
+            settle = ""
+            if "settle_cpu_s" in outcome.cost:
+                settle = f" (settling {outcome.cost['settle_cpu_s']:.0f} s CPU)"
             print(
                 f"  {outcome.scenario:16} {outcome.cost['wall_s']:7.1f} s wall "
+                f"{outcome.cost['cpu_s']:7.1f} s CPU{settle} "
                 f"{outcome.cost['rss_mib']:6.0f} MiB  worst ratio {worst[0]} {fmt(worst[1])}",
                 flush=True,
             )

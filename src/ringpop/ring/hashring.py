@@ -22,9 +22,15 @@ one bucket, and never branches on wrap-around. Adding or removing a server touch
 only the ~100 short lists its points fall in and refreshes the 1024 sentinels: no
 list of all points is ever copied (copying 100 000 references alone costs ~0.4 ms).
 
-Bookkeeping beside the index: ``_owner`` (hash -> first owner), ``_ties`` (for the
-rare hashes several points share, their sorted ``(address, index)`` list) and
-``_points`` (address -> its replica hashes).
+Bookkeeping beside the index: ``_ties`` (for the rare hashes several points share,
+their sorted ``(address, index)`` list) and ``_points`` (address -> its replica
+hashes). The owner of a hash is read from the bucket index itself (no hash -> owner
+dict: ~40 B a point saved).
+
+Scale (docs/scale.md): a server's replica hashes are the same in every ring of the
+process, so they are computed once and shared (a bounded memo of immutable tuples,
+the same values either way); a batch adding many servers (a join response, a
+bootstrap) builds the index in one sorted pass instead of point by point.
 """
 
 from __future__ import annotations
@@ -52,6 +58,25 @@ _fp32: Callable[[str | bytes | bytearray | memoryview], int] = farmhash.Fingerpr
 _BUCKET_BITS = 10
 _BUCKET_COUNT = 1 << _BUCKET_BITS
 _BUCKET_SHIFT = 32 - _BUCKET_BITS
+
+_POINT_MEMO: dict[tuple[str, int], tuple[int, ...]] = {}
+"""(hash prefix, replica points) -> the replica hashes, shared by every ring of the
+process (a simulated cluster holds thousands of rings of the same servers)."""
+_POINT_MEMO_LIMIT = 1 << 16
+"""Cleared when this many servers are memoised (bounds it in a long-lived process)."""
+_BULK_MIN = 64
+"""A batch adding at least this many servers, and more than the ring holds, rebuilds
+the index in one sorted pass."""
+
+
+def _replica_hashes(prefix: str, replica_points: int) -> tuple[int, ...]:
+    key = (prefix, replica_points)
+    hashes = _POINT_MEMO.get(key)
+    if hashes is None:
+        if len(_POINT_MEMO) >= _POINT_MEMO_LIMIT:
+            _POINT_MEMO.clear()
+        hashes = _POINT_MEMO[key] = tuple([_fp32(prefix + str(i)) for i in range(replica_points)])
+    return hashes
 
 
 class RingChange(msgspec.Struct, frozen=True):
@@ -83,7 +108,6 @@ class HashRing:
         "_identity_keys",
         "_listeners",
         "_numpy_cache",
-        "_owner",
         "_point_count",
         "_points",
         "_replica_checksum",
@@ -98,9 +122,8 @@ class HashRing:
         self._bucket_hashes: list[list[int]] = [[] for _ in range(_BUCKET_COUNT)]
         self._bucket_owners: list[list[str | None]] = [[None] for _ in range(_BUCKET_COUNT)]
         self._point_count = 0
-        self._owner: dict[int, str] = {}
         self._ties: dict[int, list[tuple[str, int]]] = {}
-        self._points: dict[str, list[int]] = {}
+        self._points: dict[str, tuple[int, ...]] = {}
         self._identities: dict[str, str] = {}
         self._identity_keys: list[str] = []
         self._listeners: list[RingListener] = []
@@ -294,10 +317,12 @@ class HashRing:
             slot_names = sorted(self._points)
             slot_of = {name: slot for slot, name in enumerate(slot_names)}
             hashes = [h for bucket in self._bucket_hashes for h in bucket]
-            owner = self._owner
+            owners = [o for bucket in self._bucket_owners for o in bucket[:-1]]
             point_array = np.array(hashes, dtype=np.uint32)
             owner_slots = np.fromiter(
-                (slot_of[owner[h]] for h in hashes), dtype=np.int32, count=len(hashes)
+                (slot_of[o] for o in owners),  # type: ignore[index]  # real points have owners
+                dtype=np.int32,
+                count=len(hashes),
             )
             self._numpy_cache = (point_array, owner_slots, slot_names)
         return self._numpy_cache
@@ -339,22 +364,77 @@ class HashRing:
             if address in self._points:
                 self._remove_points(address)
                 removed.append(address)
-        added: list[str] = []
+        fresh: dict[str, str | None] = {}
         for item in add:
             address, identity = (item, None) if isinstance(item, str) else item
             if not isinstance(address, str):
                 raise TypeError(f"server addresses are str, not {type(address).__name__}")
-            if address not in self._points:
+            if address not in self._points and address not in fresh:
+                fresh[address] = identity
+        added = list(fresh)
+        if len(fresh) >= _BULK_MIN and len(fresh) > len(self._points):
+            self._bulk_add(fresh)
+        else:
+            for address, identity in fresh.items():
                 self._add_points(address, identity)
-                added.append(address)
         if added or removed:
             self._link_buckets()
             self._after_change(added, removed)
         return added, removed
 
-    def _point_hashes(self, address: str, identity: str | None) -> list[int]:
+    def _point_hashes(self, address: str, identity: str | None) -> tuple[int, ...]:
         prefix = address if identity is None or identity == address else identity + "#"
-        return [_fp32(prefix + str(i)) for i in range(self.replica_points)]
+        return _replica_hashes(prefix, self.replica_points)
+
+    def _owner_of(self, h: int) -> str | None:
+        """The owner of the point at hash ``h``, or ``None`` if no point has it."""
+        bucket = h >> _BUCKET_SHIFT
+        hashes = self._bucket_hashes[bucket]
+        position = bisect_left(hashes, h)
+        if position < len(hashes) and hashes[position] == h:
+            return self._bucket_owners[bucket][position]
+        return None
+
+    def _bulk_add(self, fresh: dict[str, str | None]) -> None:
+        """Add many servers: the index rebuilt in one sorted pass (the same index as
+        adding them one by one: points sorted by hash, ties by address and index)."""
+        points = self._points
+        for address, identity in fresh.items():
+            points[address] = self._point_hashes(address, identity)
+            if identity is not None and identity != address:
+                self._identities[address] = identity
+        identities = self._identities
+        self._identity_keys = sorted(identities.get(a, a) for a in points)
+        hashes: list[int] = []
+        owners: list[str] = []
+        for address, server_hashes in points.items():
+            hashes.extend(server_hashes)
+            owners.extend([address] * len(server_hashes))
+        order = sorted(range(len(hashes)), key=hashes.__getitem__)
+        bucket_hashes: list[list[int]] = [[] for _ in range(_BUCKET_COUNT)]
+        bucket_owners: list[list[str | None]] = [[] for _ in range(_BUCKET_COUNT)]
+        ties: dict[int, list[tuple[str, int]]] = {}
+        previous = -1
+        for j in order:
+            h = hashes[j]
+            if h == previous:
+                ties.setdefault(h, []).append((owners[j], 0))
+                continue
+            previous = h
+            bucket = h >> _BUCKET_SHIFT
+            bucket_hashes[bucket].append(h)
+            bucket_owners[bucket].append(owners[j])
+        for h, tied in ties.items():  # rare: every point at h, sorted by (address, index)
+            found = sorted((a, i) for a, hs in points.items() for i, x in enumerate(hs) if x == h)
+            tied[:] = found
+            bucket = h >> _BUCKET_SHIFT
+            bucket_owners[bucket][bisect_left(bucket_hashes[bucket], h)] = found[0][0]
+        for owner_list in bucket_owners:
+            owner_list.append(None)
+        self._bucket_hashes = bucket_hashes
+        self._bucket_owners = bucket_owners
+        self._ties = ties
+        self._point_count = sum(len(b) for b in bucket_hashes)
 
     def _add_points(self, address: str, identity: str | None) -> None:
         hashes = self._point_hashes(address, identity)
@@ -362,11 +442,9 @@ class HashRing:
         if identity is not None and identity != address:
             self._identities[address] = identity
         insort(self._identity_keys, identity or address)
-        owner = self._owner
         for index, h in enumerate(hashes):
-            current = owner.get(h)
+            current = self._owner_of(h)
             if current is None:
-                owner[h] = address
                 bucket = h >> _BUCKET_SHIFT
                 position = bisect_left(self._bucket_hashes[bucket], h)
                 self._bucket_hashes[bucket].insert(position, h)
@@ -386,7 +464,6 @@ class HashRing:
         for index, h in enumerate(hashes):
             tied = self._ties.get(h)
             if tied is None:
-                del self._owner[h]
                 bucket = h >> _BUCKET_SHIFT
                 position = bisect_left(self._bucket_hashes[bucket], h)
                 del self._bucket_hashes[bucket][position]
@@ -399,7 +476,6 @@ class HashRing:
             self._set_owner(h, tied[0][0])
 
     def _set_owner(self, h: int, address: str) -> None:
-        self._owner[h] = address
         bucket = h >> _BUCKET_SHIFT
         self._bucket_owners[bucket][bisect_left(self._bucket_hashes[bucket], h)] = address
 

@@ -12,11 +12,13 @@ for the same seed to give the same figures.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ringpop.options import Options
 from ringpop.testing.cluster import SimCluster
@@ -84,12 +86,38 @@ def _period(cluster: SimCluster) -> float:
     return cluster.options.min_protocol_period
 
 
-async def _settled(size: int, seed: int, options: Options) -> SimCluster:
-    """A bootstrapped cluster with one checksum and nothing left to piggyback."""
+async def _settled(
+    size: int, seed: int, options: Options, warm: bool = False, out: Outcome | None = None
+) -> SimCluster:
+    """A bootstrapped cluster with one checksum and nothing left to piggyback.
+
+    ``warm``: every node starts with the full membership (``SimCluster.warm_start``,
+    the join response's code path) instead of a cold start of the whole cluster.
+    Either way the settled cluster's objects are then frozen out of the cyclic
+    garbage collector's reach (``gc.freeze``): they live until the end of the run,
+    and at thousands of nodes every full collection would walk all of them.
+    """
+    wall = time.perf_counter()
+    cpu = time.process_time()
     cluster = SimCluster(size, seed=seed, options=options, record=False)
-    await cluster.bootstrap()
+    if warm:
+        paused = gc.isenabled()
+        gc.disable()  # building n^2 member entries: nothing to collect
+        try:
+            await cluster.warm_start()
+        finally:
+            if paused:
+                gc.enable()
+    else:
+        await cluster.bootstrap()
     await cluster.wait_for(cluster.converged, timeout=120, step=0.05)
     await _drained(cluster, cluster.addresses)
+    gc.collect()
+    gc.freeze()
+    if out is not None:
+        out.cost["settle_wall_s"] = time.perf_counter() - wall
+        out.cost["settle_cpu_s"] = time.process_time() - cpu
+        out.cost["settle_rss_mib"] = rss_bytes() / 2**20
     return cluster
 
 
@@ -105,8 +133,9 @@ def _relative(times: list[float], origin: float) -> list[float]:
     return [round(t - origin, 4) for t in times]
 
 
-async def cold_start(size: int, seed: int, options: Options) -> Outcome:
+async def cold_start(size: int, seed: int, options: Options, *, warm: bool = False) -> Outcome:
     """All nodes bootstrap at once: until everyone knows everyone, one checksum, quiet."""
+    assert not warm, "a cold start is never warm"
     out = Outcome("cold start", size, seed)
     base = rss_bytes()
     cluster = SimCluster(size, seed=seed, options=options, record=False)
@@ -145,11 +174,17 @@ async def cold_start(size: int, seed: int, options: Options) -> Outcome:
 
 
 async def kill(
-    size: int, seed: int, options: Options, *, count: int = 1, name: str = "kill one"
+    size: int,
+    seed: int,
+    options: Options,
+    *,
+    count: int = 1,
+    name: str = "kill one",
+    warm: bool = False,
 ) -> Outcome:
     """``count`` nodes die at once (kill -9): detection, dissemination, one checksum."""
     out = Outcome(name, size, seed)
-    cluster = await _settled(size, seed, options)
+    cluster = await _settled(size, seed, options, warm, out)
     victims = random.Random(seed).sample(cluster.addresses, count)
     live = cluster.live(victims)
     suspects = Spread(cluster, victims, DOWN)
@@ -190,12 +225,20 @@ async def kill(
     return out
 
 
-async def rolling_restart(size: int, seed: int, options: Options, *, gap: float = 2.0) -> Outcome:
+async def rolling_restart(
+    size: int,
+    seed: int,
+    options: Options,
+    *,
+    gap: float = 2.0,
+    fraction: float = 0.02,
+    warm: bool = False,
+) -> Outcome:
     """Every node restarts (graceful: self-eviction, then a new incarnation), in
-    batches of ``max(1, size // 50)`` every ``gap`` seconds."""
+    batches of ``max(1, size * fraction)`` every ``gap`` seconds."""
     out = Outcome("rolling restart", size, seed)
-    cluster = await _settled(size, seed, options)
-    batch = max(1, size // 50)
+    cluster = await _settled(size, seed, options, warm, out)
+    batch = max(1, int(size * fraction))
     meter = Meter(cluster)
     meter.start()
     t0 = cluster.now()
@@ -236,10 +279,12 @@ async def rolling_restart(size: int, seed: int, options: Options, *, gap: float 
     return out
 
 
-async def partition(size: int, seed: int, options: Options, *, hold: float = 60.0) -> Outcome:
+async def partition(
+    size: int, seed: int, options: Options, *, hold: float = 60.0, warm: bool = False
+) -> Outcome:
     """A 50/50 partition for ``hold`` seconds, then healed: until one checksum again."""
     out = Outcome("partition 50/50", size, seed)
-    cluster = await _settled(size, seed, options)
+    cluster = await _settled(size, seed, options, warm, out)
     a = cluster.addresses
     left, right = a[: size // 2], a[size // 2 :]
     cluster.network.partition(left, right)
@@ -263,10 +308,12 @@ async def partition(size: int, seed: int, options: Options, *, hold: float = 60.
     return out
 
 
-async def lossy(size: int, seed: int, options: Options, *, loss: float = 0.1) -> Outcome:
+async def lossy(
+    size: int, seed: int, options: Options, *, loss: float = 0.1, warm: bool = False
+) -> Outcome:
     """``loss`` of every message, then one node killed: detection, spread, false alarms."""
     out = Outcome(f"{loss:.0%} loss", size, seed)
-    cluster = await _settled(size, seed, options)
+    cluster = await _settled(size, seed, options, warm, out)
     victim = random.Random(seed).choice(cluster.addresses)
     live = cluster.live([victim])
     false_alarms = FalseAlarms(cluster, victim)
@@ -310,11 +357,19 @@ async def lossy(size: int, seed: int, options: Options, *, loss: float = 0.1) ->
     return out
 
 
-Scenario = Callable[[int, int, Options], Awaitable[Outcome]]
+class Scenario(Protocol):
+    """A scenario: ``(size, seed, options, warm=...)`` -> :class:`Outcome`."""
+
+    def __call__(
+        self, size: int, seed: int, options: Options, *, warm: bool = False
+    ) -> Awaitable[Outcome]: ...
 
 
-async def _kill_one_percent(size: int, seed: int, options: Options) -> Outcome:
-    return await kill(size, seed, options, count=max(1, math.ceil(size / 100)), name="kill 1%")
+async def _kill_one_percent(
+    size: int, seed: int, options: Options, *, warm: bool = False
+) -> Outcome:
+    count = max(1, math.ceil(size / 100))
+    return await kill(size, seed, options, count=count, name="kill 1%", warm=warm)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -328,12 +383,26 @@ SCENARIOS: dict[str, Scenario] = {
 """The scenarios by short name, in the order the bench runs them."""
 
 
-async def run_scenario(name: str, size: int, seed: int, options: Options) -> Outcome:
-    """Run one scenario and add what simulating it cost (wall, CPU, RSS)."""
+async def run_scenario(
+    name: str, size: int, seed: int, options: Options, *, warm: bool = False
+) -> Outcome:
+    """Run one scenario and add what simulating it cost (wall, CPU, RSS).
+
+    ``warm``: start from the converged state (:meth:`SimCluster.warm_start`) rather
+    than a cold start of the whole cluster (not for the ``cold`` scenario itself).
+    The cost is split: ``settle_cpu_s`` for reaching the settled cluster.
+    """
+    if warm and name == "cold":
+        raise ValueError("the cold start scenario cannot start warm")
     wall = time.perf_counter()
     cpu = time.process_time()
-    outcome = await SCENARIOS[name](size, seed, options)
+    try:
+        outcome = await SCENARIOS[name](size, seed, options, warm=warm)
+    finally:
+        gc.unfreeze()  # the settled cluster is garbage now: let cycles be collected
+        gc.collect()
     outcome.cost["wall_s"] = time.perf_counter() - wall
     outcome.cost["cpu_s"] = time.process_time() - cpu
+    outcome.cost["warm"] = float(warm)
     outcome.cost["rss_mib"] = rss_bytes() / 2**20
     return outcome
