@@ -78,9 +78,20 @@ def interned_member(
     return member
 
 
+_VALID: set[str] = set()
+"""Addresses already found valid (bounded like the interned members)."""
+
+
 def is_valid_address(address: str) -> bool:
     """Whether ``address`` is ``host:port`` (one ``:``, a numeric port), like node checks."""
-    return _ADDRESS.fullmatch(address) is not None
+    if address in _VALID:
+        return True
+    if _ADDRESS.fullmatch(address) is None:
+        return False
+    if len(_VALID) >= _INTERN_LIMIT:
+        _VALID.clear()
+    _VALID.add(address)
+    return True
 
 
 def change_from_wire(change: Change) -> Change | None:

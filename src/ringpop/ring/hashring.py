@@ -411,26 +411,32 @@ class HashRing:
             hashes.extend(server_hashes)
             owners.extend([address] * len(server_hashes))
         order = sorted(range(len(hashes)), key=hashes.__getitem__)
-        bucket_hashes: list[list[int]] = [[] for _ in range(_BUCKET_COUNT)]
-        bucket_owners: list[list[str | None]] = [[] for _ in range(_BUCKET_COUNT)]
+        ordered = [hashes[j] for j in order]
+        by_hash = [owners[j] for j in order]
         ties: dict[int, list[tuple[str, int]]] = {}
-        previous = -1
-        for j in order:
-            h = hashes[j]
-            if h == previous:
-                ties.setdefault(h, []).append((owners[j], 0))
-                continue
-            previous = h
-            bucket = h >> _BUCKET_SHIFT
-            bucket_hashes[bucket].append(h)
-            bucket_owners[bucket].append(owners[j])
+        if len(set(ordered)) != len(ordered):  # rare: drop repeats, keep every tie apart
+            previous = -1
+            keep: list[int] = []
+            for j, h in enumerate(ordered):
+                if h == previous:
+                    ties[h] = []
+                else:
+                    keep.append(j)
+                    previous = h
+            ordered = [ordered[j] for j in keep]
+            by_hash = [by_hash[j] for j in keep]
+        # Each bucket is one slice of the sorted points (cut at multiples of 2^22).
+        cuts = [bisect_left(ordered, b << _BUCKET_SHIFT) for b in range(_BUCKET_COUNT)]
+        cuts.append(len(ordered))
+        bucket_hashes = [ordered[cuts[b] : cuts[b + 1]] for b in range(_BUCKET_COUNT)]
+        bucket_owners: list[list[str | None]] = [
+            [*by_hash[cuts[b] : cuts[b + 1]], None] for b in range(_BUCKET_COUNT)
+        ]
         for h, tied in ties.items():  # rare: every point at h, sorted by (address, index)
             found = sorted((a, i) for a, hs in points.items() for i, x in enumerate(hs) if x == h)
             tied[:] = found
             bucket = h >> _BUCKET_SHIFT
             bucket_owners[bucket][bisect_left(bucket_hashes[bucket], h)] = found[0][0]
-        for owner_list in bucket_owners:
-            owner_list.append(None)
         self._bucket_hashes = bucket_hashes
         self._bucket_owners = bucket_owners
         self._ties = ties

@@ -187,12 +187,13 @@ class SimCluster:
 
         Each node gets the full membership through the code path a join response
         takes (``SwimNode.apply_changes(..., disseminate=False)``, then the
-        bootstrap's ``clear_non_local`` and ``mark_ready``), as if it had joined a
+        bootstrap's ``mark_ready``), as if it had joined a
         seed (the first node) that already knew everyone alive at their first
         incarnation; then, as ``Ringpop.bootstrap`` does once joined, the healer
         and damper start and the ownership tracker is seeded. Nothing is sent: the
-        cluster starts with one checksum and nothing to piggyback. The nodes'
-        phases come from their seeded randomness as after a cold start.
+        cluster starts with one checksum and nothing to piggyback (a node's own
+        alive, which a bootstrap keeps as news, is known to all here). Each node's
+        gossip order and phase come from its seeded randomness.
         """
         await self.start()
         rps = [self.ringpops[a] for a in self.addresses]
@@ -209,7 +210,7 @@ class SimCluster:
         for rp in rps:
             node = rp.node
             node.apply_changes(membership, disseminate=False, peer=source)
-            node.disseminator.clear_non_local()
+            node.disseminator.clear()  # its own alive too: every node already holds it
             rp.healer.provider = self.provider
             node.mark_ready()
             # The rest of Ringpop.bootstrap once joined (private to the facade).
