@@ -39,7 +39,13 @@ if str(REPO / "src") not in sys.path:
 
 from ringpop.membership.dissemination import max_piggyback  # noqa: E402
 from ringpop.ring import HashRing  # noqa: E402
-from ringpop.testing.scenarios import SCENARIOS, Outcome, run_scenario, scale_options  # noqa: E402
+from ringpop.testing.scenarios import (  # noqa: E402
+    SCENARIOS,
+    Outcome,
+    run_forked,
+    run_scenario,
+    scale_options,
+)
 from ringpop.testing.theory import epidemic_time, sync_rounds  # noqa: E402
 
 Result = dict[str, Any]
@@ -64,6 +70,26 @@ def run(
         return loop.run_until_complete(
             run_scenario(name, size, seed, options, warm=warm and name != "cold")
         )
+    finally:
+        loop.close()
+
+
+def run_warm_forked(
+    names: list[str],
+    size: int,
+    seed: int,
+    *,
+    shortcut: bool = False,
+    probes: int = 0,
+    replica_points: int = 4,
+) -> list[Outcome]:
+    """Warm scenarios from one settled cluster, each in a forked child (``--fork``)."""
+    options = scale_options(
+        agreement_shortcut=shortcut, background_probes=probes, replica_points=replica_points
+    )
+    loop = looptime.new_event_loop(noop_cycles=1)
+    try:
+        return loop.run_until_complete(run_forked(names, size, seed, options))
     finally:
         loop.close()
 
@@ -328,6 +354,11 @@ def main() -> None:
         help="start every scenario but the cold start from the converged state",
     )
     parser.add_argument(
+        "--fork",
+        action="store_true",
+        help="with --warm: settle one cluster per size, run each scenario in a forked copy",
+    )
+    parser.add_argument(
         "--replica-points", type=int, default=4, help="hash ring points per server (default 4)"
     )
     parser.add_argument(
@@ -368,16 +399,32 @@ def main() -> None:
             f"(log3 N = {sync_rounds(size):.1f} rounds){ring_text}",
             flush=True,
         )
-        for name in names:
-            outcome = run(
-                name,
-                size,
-                args.seed,
-                shortcut=args.shortcut,
-                probes=args.background_probes,
-                warm=args.warm,
-                replica_points=args.replica_points,
+        if args.fork:
+            if not args.warm or "cold" in names:
+                parser.error("--fork needs --warm and no cold start")
+            forked = iter(
+                run_warm_forked(
+                    names,
+                    size,
+                    args.seed,
+                    shortcut=args.shortcut,
+                    probes=args.background_probes,
+                    replica_points=args.replica_points,
+                )
             )
+        for name in names:
+            if args.fork:
+                outcome = next(forked)
+            else:
+                outcome = run(
+                    name,
+                    size,
+                    args.seed,
+                    shortcut=args.shortcut,
+                    probes=args.background_probes,
+                    warm=args.warm,
+                    replica_points=args.replica_points,
+                )
             results.append(asdict(outcome))
             if args.json is not None:  # after every scenario: a long run keeps what it has
                 args.json.parent.mkdir(parents=True, exist_ok=True)
