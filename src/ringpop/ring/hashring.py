@@ -112,6 +112,7 @@ class HashRing:
         "_points",
         "_replica_checksum",
         "_ties",
+        "_touched",
         "replica_points",
     )
 
@@ -130,6 +131,8 @@ class HashRing:
         self._checksum = _fp32("")
         self._replica_checksum: int | None = None
         self._numpy_cache: tuple[Any, Any, list[str]] | None = None
+        self._touched: set[int] = set()
+        """Buckets whose points changed since the sentinels were last linked."""
 
     # -- queries -----------------------------------------------------------------
 
@@ -372,13 +375,18 @@ class HashRing:
             if address not in self._points and address not in fresh:
                 fresh[address] = identity
         added = list(fresh)
-        if len(fresh) >= _BULK_MIN and len(fresh) > len(self._points):
+        bulk = len(fresh) >= _BULK_MIN and len(fresh) > len(self._points)
+        if bulk:
             self._bulk_add(fresh)
         else:
             for address, identity in fresh.items():
                 self._add_points(address, identity)
         if added or removed:
-            self._link_buckets()
+            if bulk or len(self._touched) > _BULK_MIN:
+                self._link_buckets()
+            else:
+                self._relink(self._touched)
+            self._touched.clear()
             self._after_change(added, removed)
         return added, removed
 
@@ -454,6 +462,7 @@ class HashRing:
                 bucket = h >> _BUCKET_SHIFT
                 position = bisect_left(self._bucket_hashes[bucket], h)
                 self._bucket_hashes[bucket].insert(position, h)
+                self._touched.add(bucket)
                 self._bucket_owners[bucket].insert(position, address)
                 self._point_count += 1
                 continue
@@ -473,6 +482,7 @@ class HashRing:
                 bucket = h >> _BUCKET_SHIFT
                 position = bisect_left(self._bucket_hashes[bucket], h)
                 del self._bucket_hashes[bucket][position]
+                self._touched.add(bucket)
                 del self._bucket_owners[bucket][position]
                 self._point_count -= 1
                 continue
@@ -483,7 +493,25 @@ class HashRing:
 
     def _set_owner(self, h: int, address: str) -> None:
         bucket = h >> _BUCKET_SHIFT
+        self._touched.add(bucket)
         self._bucket_owners[bucket][bisect_left(self._bucket_hashes[bucket], h)] = address
+
+    def _relink(self, touched: Iterable[int]) -> None:
+        """:meth:`_link_buckets` for a few changed buckets: a bucket's first point is
+        the sentinel of the buckets before it, back to the previous non-empty one."""
+        all_owners = self._bucket_owners
+        for changed in touched:
+            following: str | None = None
+            for step in range(_BUCKET_COUNT):  # the first point at or after the change
+                owners = all_owners[(changed + step) % _BUCKET_COUNT]
+                if len(owners) > 1:
+                    following = owners[0]
+                    break
+            for step in range(1, _BUCKET_COUNT + 1):  # back to the previous non-empty one
+                owners = all_owners[(changed - step) % _BUCKET_COUNT]
+                owners[-1] = following
+                if len(owners) > 1:
+                    break
 
     def _link_buckets(self) -> None:
         """Point every bucket's sentinel at the owner of the next point clockwise."""

@@ -238,7 +238,7 @@ async def rolling_restart(
     options: Options,
     *,
     gap: float = 2.0,
-    fraction: float = 0.02,
+    fraction: float = 0.01,
     warm: bool = False,
 ) -> Outcome:
     """Every node restarts (graceful: self-eviction, then a new incarnation), in
