@@ -336,7 +336,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="plot prefix, e.g. docs/img/scale")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
-    parser.add_argument("--plot-only", type=Path, default=None, help="redraw from a --json file")
+    parser.add_argument(
+        "--plot-only", type=Path, nargs="+", default=None, help="redraw from --json files"
+    )
     parser.add_argument("--quick", action="store_true", help="CI: 100 nodes, cold + kill")
     parser.add_argument(
         "--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="two --json files: a table"
@@ -373,10 +375,10 @@ def main() -> None:
         print(costs([int(s) for s in args.sizes.split(",")]))
         return
     if args.plot_only is not None:
-        saved = json.loads(args.plot_only.read_text())
+        saved = [r for path in args.plot_only for r in json.loads(path.read_text())["results"]]
         if args.out is not None:
-            print("\n".join(str(p) for p in plot(saved["results"], args.out)))
-        print(table(saved["results"]))
+            print("\n".join(str(p) for p in plot(saved, args.out)))
+        print(table(saved))
         return
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
     names = ["cold", "kill"] if args.quick else args.scenarios.split(",")

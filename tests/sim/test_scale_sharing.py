@@ -26,7 +26,7 @@ from ringpop.membership.status import Status
 from ringpop.messages import Change
 from ringpop.ring import HashRing
 from ringpop.testing import SimCluster
-from ringpop.testing.scenarios import Outcome, run_scenario, scale_options
+from ringpop.testing.scenarios import Outcome, run_forked, run_scenario, scale_options
 
 
 def _ring_state(ring: HashRing) -> tuple[object, ...]:
@@ -165,3 +165,18 @@ def test_warm_start_same_seed_same_figures() -> None:
     assert first.cost["warm"] == 1.0
     with pytest.raises(ValueError, match="cold start"):
         _run("cold", 10, seed=1)
+
+
+def test_forked_scenarios_give_the_figures_of_fresh_warm_runs() -> None:
+    options = scale_options()
+    loop = looptime.new_event_loop(noop_cycles=1)
+    try:
+        forked = loop.run_until_complete(run_forked(["kill", "kill1pct"], 40, 5, options))
+    finally:
+        loop.close()
+    fresh = [_run("kill", 40, seed=5), _run("kill1pct", 40, seed=5)]
+    for a, b in zip(forked, fresh, strict=True):
+        assert a.figures == b.figures
+        assert a.curves == b.curves
+        assert a.theory == b.theory
+        assert "settle_cpu_s" in a.cost
