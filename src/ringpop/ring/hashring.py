@@ -440,11 +440,15 @@ class HashRing:
         bucket_owners: list[list[str | None]] = [
             [*by_hash[cuts[b] : cuts[b + 1]], None] for b in range(_BUCKET_COUNT)
         ]
-        for h, tied in ties.items():  # rare: every point at h, sorted by (address, index)
-            found = sorted((a, i) for a, hs in points.items() for i, x in enumerate(hs) if x == h)
-            tied[:] = found
-            bucket = h >> _BUCKET_SHIFT
-            bucket_owners[bucket][bisect_left(bucket_hashes[bucket], h)] = found[0][0]
+        if ties:  # every point at a tied hash, sorted by (address, index): one pass
+            for address, server_hashes in points.items():
+                for index, h in enumerate(server_hashes):
+                    if h in ties:
+                        ties[h].append((address, index))
+            for h, tied in ties.items():
+                tied.sort()
+                bucket = h >> _BUCKET_SHIFT
+                bucket_owners[bucket][bisect_left(bucket_hashes[bucket], h)] = tied[0][0]
         self._bucket_hashes = bucket_hashes
         self._bucket_owners = bucket_owners
         self._ties = ties
