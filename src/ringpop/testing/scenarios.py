@@ -7,6 +7,10 @@ CPU of the measured window, and convergence curves (for each node, when it
 learned the change). ``bench/scale.py`` runs them at 100 to 10,000 nodes and
 ``docs/scale.md`` explains every figure. Run each on a fresh ``looptime`` loop
 for the same seed to give the same figures.
+
+(Over the ~400-line guideline on purpose: the six scenarios and the two runners,
+:func:`run_scenario` and :func:`run_forked`, share the settling step and its
+fork hand-over; split, that private state would span modules.)
 """
 
 from __future__ import annotations
