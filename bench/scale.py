@@ -39,18 +39,57 @@ if str(REPO / "src") not in sys.path:
 
 from ringpop.membership.dissemination import max_piggyback  # noqa: E402
 from ringpop.ring import HashRing  # noqa: E402
-from ringpop.testing.scenarios import SCENARIOS, Outcome, run_scenario, scale_options  # noqa: E402
+from ringpop.testing.scenarios import (  # noqa: E402
+    SCENARIOS,
+    Outcome,
+    run_forked,
+    run_scenario,
+    scale_options,
+)
 from ringpop.testing.theory import epidemic_time, sync_rounds  # noqa: E402
 
 Result = dict[str, Any]
 
 
-def run(name: str, size: int, seed: int, *, shortcut: bool = False, probes: int = 0) -> Outcome:
+def run(
+    name: str,
+    size: int,
+    seed: int,
+    *,
+    shortcut: bool = False,
+    probes: int = 0,
+    warm: bool = False,
+    replica_points: int = 4,
+) -> Outcome:
     """One scenario on a fresh looptime loop (time 0: the same seed replays exactly)."""
-    options = scale_options(agreement_shortcut=shortcut, background_probes=probes)
+    options = scale_options(
+        agreement_shortcut=shortcut, background_probes=probes, replica_points=replica_points
+    )
     loop = looptime.new_event_loop(noop_cycles=1)
     try:
-        return loop.run_until_complete(run_scenario(name, size, seed, options))
+        return loop.run_until_complete(
+            run_scenario(name, size, seed, options, warm=warm and name != "cold")
+        )
+    finally:
+        loop.close()
+
+
+def run_warm_forked(
+    names: list[str],
+    size: int,
+    seed: int,
+    *,
+    shortcut: bool = False,
+    probes: int = 0,
+    replica_points: int = 4,
+) -> list[Outcome]:
+    """Warm scenarios from one settled cluster, each in a forked child (``--fork``)."""
+    options = scale_options(
+        agreement_shortcut=shortcut, background_probes=probes, replica_points=replica_points
+    )
+    loop = looptime.new_event_loop(noop_cycles=1)
+    try:
+        return loop.run_until_complete(run_forked(names, size, seed, options))
     finally:
         loop.close()
 
@@ -297,7 +336,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="plot prefix, e.g. docs/img/scale")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
-    parser.add_argument("--plot-only", type=Path, default=None, help="redraw from a --json file")
+    parser.add_argument(
+        "--plot-only", type=Path, nargs="+", default=None, help="redraw from --json files"
+    )
     parser.add_argument("--quick", action="store_true", help="CI: 100 nodes, cold + kill")
     parser.add_argument(
         "--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="two --json files: a table"
@@ -309,6 +350,22 @@ def main() -> None:
     parser.add_argument(
         "--background-probes", type=int, default=0, help="Options(background_probes=N)"
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="start every scenario but the cold start from the converged state",
+    )
+    parser.add_argument(
+        "--fork",
+        action="store_true",
+        help="with --warm: settle one cluster per size, run each scenario in a forked copy",
+    )
+    parser.add_argument(
+        "--replica-points", type=int, default=4, help="hash ring points per server (default 4)"
+    )
+    parser.add_argument(
+        "--no-ring-cost", action="store_true", help="skip measuring one 100-point ring per size"
+    )
     args = parser.parse_args()
     if args.compare is not None:
         before, after = (json.loads(Path(p).read_text())["results"] for p in args.compare)
@@ -318,10 +375,10 @@ def main() -> None:
         print(costs([int(s) for s in args.sizes.split(",")]))
         return
     if args.plot_only is not None:
-        saved = json.loads(args.plot_only.read_text())
+        saved = [r for path in args.plot_only for r in json.loads(path.read_text())["results"]]
         if args.out is not None:
-            print("\n".join(str(p) for p in plot(saved["results"], args.out)))
-        print(table(saved["results"]))
+            print("\n".join(str(p) for p in plot(saved, args.out)))
+        print(table(saved))
         return
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
     names = ["cold", "kill"] if args.quick else args.scenarios.split(",")
@@ -332,17 +389,44 @@ def main() -> None:
     results: list[Result] = []
     rings: dict[int, dict[str, float]] = {}
     for size in sizes:
-        rings[size] = ring_cost(size)
+        ring_text = ""
+        if not args.no_ring_cost:
+            rings[size] = ring_cost(size)
+            ring_text = (
+                f"; one ring of 100 points/server: {rings[size]['bytes'] / 2**20:.1f} MiB, "
+                f"built in {rings[size]['build_s']:.2f} s"
+            )
         print(
             f"N={size}: epidemic {epidemic_time(size, period):.2f} s "
-            f"(log3 N = {sync_rounds(size):.1f} rounds); one ring of 100 points/server: "
-            f"{rings[size]['bytes'] / 2**20:.1f} MiB, built in {rings[size]['build_s']:.2f} s",
+            f"(log3 N = {sync_rounds(size):.1f} rounds){ring_text}",
             flush=True,
         )
-        for name in names:
-            outcome = run(
-                name, size, args.seed, shortcut=args.shortcut, probes=args.background_probes
+        if args.fork:
+            if not args.warm or "cold" in names:
+                parser.error("--fork needs --warm and no cold start")
+            forked = iter(
+                run_warm_forked(
+                    names,
+                    size,
+                    args.seed,
+                    shortcut=args.shortcut,
+                    probes=args.background_probes,
+                    replica_points=args.replica_points,
+                )
             )
+        for name in names:
+            if args.fork:
+                outcome = next(forked)
+            else:
+                outcome = run(
+                    name,
+                    size,
+                    args.seed,
+                    shortcut=args.shortcut,
+                    probes=args.background_probes,
+                    warm=args.warm,
+                    replica_points=args.replica_points,
+                )
             results.append(asdict(outcome))
             if args.json is not None:  # after every scenario: a long run keeps what it has
                 args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -352,8 +436,12 @@ def main() -> None:
                 key=lambda kv: kv[1] or 0.0,
                 default=("-", None),
             )
+            settle = ""
+            if "settle_cpu_s" in outcome.cost:
+                settle = f" (settling {outcome.cost['settle_cpu_s']:.0f} s CPU)"
             print(
                 f"  {outcome.scenario:16} {outcome.cost['wall_s']:7.1f} s wall "
+                f"{outcome.cost['cpu_s']:7.1f} s CPU{settle} "
                 f"{outcome.cost['rss_mib']:6.0f} MiB  worst ratio {worst[0]} {fmt(worst[1])}",
                 flush=True,
             )

@@ -9,7 +9,13 @@ are left out; every other status and the local member are included.
   without labels joined by ``;`` with no trailing ``;``.
 
 :class:`ChecksumTracker` keeps the sorted entries up to date one member at a time,
-so a batch of changes costs a few ``bisect`` insertions plus one hash.
+so a batch of changes costs a few ``bisect`` insertions plus one hash; a large batch
+(a join response) is appended and sorted once.
+
+Scale (docs/scale.md): the go per-member strings are memoised process-wide (a
+simulated cluster's nodes share one string per member state), and the member list
+drives its tracker with :meth:`ChecksumTracker.replace` (it knows the old state), so
+the go flavour keeps no address -> string dict per list.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ __all__ = [
 ]
 
 _FLAVOURS: Final = ("go", "node")
+_GO_STRINGS: dict[tuple[str, Status, int], str] = {}
+"""Memo of unlabelled members' go strings, shared by every tracker of the process."""
+_GO_STRINGS_LIMIT: Final = 1 << 17
+_SORT_AFTER: Final = 32
+"""Pending insertions beyond this are merged by one sort instead of one by one."""
 
 
 def _check_flavour(flavour: str) -> None:
@@ -42,6 +53,14 @@ def _check_flavour(flavour: str) -> None:
 
 def member_string(member: Member, flavour: ChecksumFlavour = "go") -> str:
     """The per-member checksum string (§12.1), e.g. ``127.0.0.1:3000alive1414142122274``."""
+    if flavour == "go" and not member.labels:
+        key = (member.address, member.status, member.incarnation)
+        memo = _GO_STRINGS.get(key)
+        if memo is None:
+            if len(_GO_STRINGS) >= _GO_STRINGS_LIMIT:
+                _GO_STRINGS.clear()
+            memo = _GO_STRINGS[key] = f"{member.address}{member.status.value}{member.incarnation}"
+        return memo
     text = f"{member.address}{member.status.value}{member.incarnation}"
     if flavour == "go" and member.labels:
         labels = labels_checksum(member.labels)
@@ -70,10 +89,12 @@ class ChecksumTracker:
 
     Call :meth:`update` for every member whose state changed and :meth:`discard`
     for every evicted one; :attr:`value` hashes once and caches until the next
-    change.
+    change. A caller that knows each member's previous state (the member list)
+    calls :meth:`replace` and :meth:`remove` instead, and must not mix the two
+    pairs on one tracker: in the go flavour they keep no per-address strings.
     """
 
-    __slots__ = ("_by_go_string", "_flavour", "_sorted", "_strings", "_value")
+    __slots__ = ("_by_go_string", "_flavour", "_pending", "_sorted", "_strings", "_value")
 
     def __init__(self, flavour: ChecksumFlavour = "go") -> None:
         _check_flavour(flavour)
@@ -82,6 +103,8 @@ class ChecksumTracker:
         self._strings: dict[str, str] = {}
         # go: the sorted per-member strings; node: the sorted addresses.
         self._sorted: list[str] = []
+        self._pending: list[str] = []
+        """Insertions not yet merged into ``_sorted`` (merged before any other use)."""
         self._value: int | None = None
 
     @property
@@ -103,9 +126,45 @@ class ChecksumTracker:
         if self._by_go_string:
             if old is not None:
                 self._remove_sorted(old)
-            insort(self._sorted, text)
+            self._pending.append(text)
         elif old is None:
-            insort(self._sorted, member.address)
+            self._pending.append(member.address)
+
+    def replace(self, old: Member | None, new: Member) -> None:
+        """Record that ``old`` (``None``: a new member) became ``new``."""
+        if not self._by_go_string:
+            self.update(new)
+            return
+        counted = new.status != Status.TOMBSTONE
+        text = member_string(new) if counted else None
+        previous = None
+        if old is not None and old.status != Status.TOMBSTONE:
+            previous = member_string(old)
+        if previous == text:
+            return
+        self._value = None
+        if previous is not None:
+            self._remove_sorted(previous)
+        if text is not None:
+            self._pending.append(text)
+
+    def remove(self, member: Member) -> None:
+        """Record that ``member`` (its last state) was evicted."""
+        if not self._by_go_string:
+            self.discard(member.address)
+        elif member.status != Status.TOMBSTONE:
+            self._value = None
+            self._remove_sorted(member_string(member))
+
+    def _merge(self) -> None:
+        pending = self._pending
+        if len(pending) > _SORT_AFTER:
+            self._sorted.extend(pending)
+            self._sorted.sort()
+        else:
+            for entry in pending:
+                insort(self._sorted, entry)
+        pending.clear()
 
     def discard(self, address: str) -> None:
         """Forget ``address`` (evicted or tombstoned)."""
@@ -116,6 +175,8 @@ class ChecksumTracker:
         self._remove_sorted(old if self._by_go_string else address)
 
     def _remove_sorted(self, entry: str) -> None:
+        if self._pending:
+            self._merge()
         index = bisect_left(self._sorted, entry)
         del self._sorted[index]
 
@@ -128,6 +189,8 @@ class ChecksumTracker:
 
     def text(self) -> str:
         """The string that is hashed (for debugging and tests)."""
+        if self._pending:
+            self._merge()
         if self._by_go_string:
             return ";".join(self._sorted) + ";" if self._sorted else ""
         strings = self._strings

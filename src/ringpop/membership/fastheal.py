@@ -16,6 +16,12 @@ ringpop-go peers heal with us as before:
   can be made; a connection that was open goes stale and is aborted), which costs
   one connection attempt.
 
+A member that declared itself faulty (self-eviction, §15: it left on purpose, e.g.
+one step of a rolling restart) is not held down: there is nothing to heal, and
+when it comes back its join and its new incarnation spread as usual. Healing with
+it would cost a join with the whole membership per node and per restart (at
+1,000 nodes a rolling restart spent most of its CPU there; docs/scale.md).
+
 A heal started this way repeats its attempt every ``fast_heal_retry_delay``
 (jittered) while it is in the reincarnation phase, until the merge phase ran, at
 most ``fast_heal_max_attempts`` times: the first attempt makes the members the two
@@ -57,6 +63,8 @@ class FastHealer:
         self.node = healer.node
         self._down: dict[str, float] = {}
         """Members held faulty/tombstone or evicted -> since when (monotonic)."""
+        self._departed: set[str] = set()
+        """Members that evicted themselves (not held down, not once evicted either)."""
         self._running: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._last_start = float("-inf")
@@ -103,12 +111,19 @@ class FastHealer:
                 continue
             address = item.new.address
             if item.new.status in _DOWN:
-                if address not in down:
+                if item.new.status == Status.FAULTY and item.change.source == address:
+                    self._departed.add(address)  # it evicted itself: it left, no heal
+                    down.pop(address, None)
+                    continue
+                if address not in down and address not in self._departed:
                     if now is None:
                         now = self.node.clock.monotonic()
                     down[address] = now
-            elif down:
-                down.pop(address, None)
+            else:
+                if down:
+                    down.pop(address, None)
+                if self._departed:
+                    self._departed.discard(address)
 
     def _on_evicted(self, event: MembershipEvicted) -> None:
         # Evicted members stay candidates: with short faulty and tombstone periods a
@@ -117,6 +132,9 @@ class FastHealer:
         # passes (see ``_probe_target``).
         now = self.node.clock.monotonic()
         for member in event.evicted:
+            if member.address in self._departed:
+                self._departed.discard(member.address)
+                continue
             self._down.setdefault(member.address, now)
 
     # -- triggers --------------------------------------------------------------------------

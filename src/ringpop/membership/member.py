@@ -20,6 +20,7 @@ __all__ = [
     "Member",
     "change_from_wire",
     "change_to_wire",
+    "interned_member",
     "is_valid_address",
     "member_change",
 ]
@@ -49,9 +50,48 @@ class Member(msgspec.Struct, frozen=True, gc=False):
         return self.status in PINGABLE
 
 
+_NO_LABELS: Final[dict[str, str]] = {}
+"""The labels of every interned member: shared, read-only like every member's labels."""
+_INTERNED: dict[tuple[str, Status, int], Member] = {}
+_INTERN_LIMIT: Final = 1 << 17
+
+
+def interned_member(
+    address: str, status: Status, incarnation: int, labels: dict[str, str]
+) -> Member:
+    """``Member(address, status, incarnation, labels)``, shared when it has no labels.
+
+    Every member list of the process that holds the same state holds the same
+    object (and address string): a simulated cluster of ``n`` nodes holds ``n``
+    records per state instead of ``n^2`` (docs/scale.md). Members are immutable and
+    their labels read-only, so sharing changes nothing else. The table is cleared
+    when it reaches ``2^17`` states (a bound for long-lived processes).
+    """
+    if labels:
+        return Member(address, status, incarnation, labels)
+    key = (address, status, incarnation)
+    member = _INTERNED.get(key)
+    if member is None:
+        if len(_INTERNED) >= _INTERN_LIMIT:
+            _INTERNED.clear()
+        member = _INTERNED[key] = Member(address, status, incarnation, _NO_LABELS)
+    return member
+
+
+_VALID: set[str] = set()
+"""Addresses already found valid (bounded like the interned members)."""
+
+
 def is_valid_address(address: str) -> bool:
     """Whether ``address`` is ``host:port`` (one ``:``, a numeric port), like node checks."""
-    return _ADDRESS.fullmatch(address) is not None
+    if address in _VALID:
+        return True
+    if _ADDRESS.fullmatch(address) is None:
+        return False
+    if len(_VALID) >= _INTERN_LIMIT:
+        _VALID.clear()
+    _VALID.add(address)
+    return True
 
 
 def change_from_wire(change: Change) -> Change | None:

@@ -27,6 +27,7 @@ from ringpop.membership.member import (
     Member,
     change_from_wire,
     change_to_wire,
+    interned_member,
     is_valid_address,
     member_change,
 )
@@ -253,7 +254,7 @@ class MemberList:
                 continue
             status = parse_status(change.status)
             assert status is not None  # checked above
-            new = Member(address, status, incarnation, change.labels)
+            new = interned_member(address, status, incarnation, change.labels)
             self._store(member, new)
             applied.append(Applied(change, member, new, False))
         return applied
@@ -370,7 +371,7 @@ class MemberList:
         if member is None:
             return None
         self._version += 1
-        self._checksum.discard(address)
+        self._checksum.remove(member)
         if member.status in PINGABLE:
             self._pingable -= 1
         index = self._order.index(address)
@@ -414,7 +415,7 @@ class MemberList:
         address = new.address
         self._members[address] = new
         self._version += 1
-        self._checksum.update(new)
+        self._checksum.replace(old, new)
         if address == self._local_address:
             self._local = new
         else:

@@ -22,9 +22,15 @@ one bucket, and never branches on wrap-around. Adding or removing a server touch
 only the ~100 short lists its points fall in and refreshes the 1024 sentinels: no
 list of all points is ever copied (copying 100 000 references alone costs ~0.4 ms).
 
-Bookkeeping beside the index: ``_owner`` (hash -> first owner), ``_ties`` (for the
-rare hashes several points share, their sorted ``(address, index)`` list) and
-``_points`` (address -> its replica hashes).
+Bookkeeping beside the index: ``_ties`` (for the rare hashes several points share,
+their sorted ``(address, index)`` list) and ``_points`` (address -> its replica
+hashes). The owner of a hash is read from the bucket index itself (no hash -> owner
+dict: ~40 B a point saved).
+
+Scale (docs/scale.md): a server's replica hashes are the same in every ring of the
+process, so they are computed once and shared (a bounded memo of immutable tuples,
+the same values either way); a batch adding many servers (a join response, a
+bootstrap) builds the index in one sorted pass instead of point by point.
 """
 
 from __future__ import annotations
@@ -52,6 +58,25 @@ _fp32: Callable[[str | bytes | bytearray | memoryview], int] = farmhash.Fingerpr
 _BUCKET_BITS = 10
 _BUCKET_COUNT = 1 << _BUCKET_BITS
 _BUCKET_SHIFT = 32 - _BUCKET_BITS
+
+_POINT_MEMO: dict[tuple[str, int], tuple[int, ...]] = {}
+"""(hash prefix, replica points) -> the replica hashes, shared by every ring of the
+process (a simulated cluster holds thousands of rings of the same servers)."""
+_POINT_MEMO_LIMIT = 1 << 16
+"""Cleared when this many servers are memoised (bounds it in a long-lived process)."""
+_BULK_MIN = 64
+"""A batch adding at least this many servers, and more than the ring holds, rebuilds
+the index in one sorted pass."""
+
+
+def _replica_hashes(prefix: str, replica_points: int) -> tuple[int, ...]:
+    key = (prefix, replica_points)
+    hashes = _POINT_MEMO.get(key)
+    if hashes is None:
+        if len(_POINT_MEMO) >= _POINT_MEMO_LIMIT:
+            _POINT_MEMO.clear()
+        hashes = _POINT_MEMO[key] = tuple([_fp32(prefix + str(i)) for i in range(replica_points)])
+    return hashes
 
 
 class RingChange(msgspec.Struct, frozen=True):
@@ -83,11 +108,11 @@ class HashRing:
         "_identity_keys",
         "_listeners",
         "_numpy_cache",
-        "_owner",
         "_point_count",
         "_points",
         "_replica_checksum",
         "_ties",
+        "_touched",
         "replica_points",
     )
 
@@ -98,15 +123,16 @@ class HashRing:
         self._bucket_hashes: list[list[int]] = [[] for _ in range(_BUCKET_COUNT)]
         self._bucket_owners: list[list[str | None]] = [[None] for _ in range(_BUCKET_COUNT)]
         self._point_count = 0
-        self._owner: dict[int, str] = {}
         self._ties: dict[int, list[tuple[str, int]]] = {}
-        self._points: dict[str, list[int]] = {}
+        self._points: dict[str, tuple[int, ...]] = {}
         self._identities: dict[str, str] = {}
         self._identity_keys: list[str] = []
         self._listeners: list[RingListener] = []
         self._checksum = _fp32("")
         self._replica_checksum: int | None = None
         self._numpy_cache: tuple[Any, Any, list[str]] | None = None
+        self._touched: set[int] = set()
+        """Buckets whose points changed since the sentinels were last linked."""
 
     # -- queries -----------------------------------------------------------------
 
@@ -294,10 +320,12 @@ class HashRing:
             slot_names = sorted(self._points)
             slot_of = {name: slot for slot, name in enumerate(slot_names)}
             hashes = [h for bucket in self._bucket_hashes for h in bucket]
-            owner = self._owner
+            owners = [o for bucket in self._bucket_owners for o in bucket[:-1]]
             point_array = np.array(hashes, dtype=np.uint32)
             owner_slots = np.fromiter(
-                (slot_of[owner[h]] for h in hashes), dtype=np.int32, count=len(hashes)
+                (slot_of[o] for o in owners),  # type: ignore[index]  # real points have owners
+                dtype=np.int32,
+                count=len(hashes),
             )
             self._numpy_cache = (point_array, owner_slots, slot_names)
         return self._numpy_cache
@@ -339,22 +367,92 @@ class HashRing:
             if address in self._points:
                 self._remove_points(address)
                 removed.append(address)
-        added: list[str] = []
+        fresh: dict[str, str | None] = {}
         for item in add:
             address, identity = (item, None) if isinstance(item, str) else item
             if not isinstance(address, str):
                 raise TypeError(f"server addresses are str, not {type(address).__name__}")
-            if address not in self._points:
+            if address not in self._points and address not in fresh:
+                fresh[address] = identity
+        added = list(fresh)
+        bulk = len(fresh) >= _BULK_MIN and len(fresh) > len(self._points)
+        if bulk:
+            self._bulk_add(fresh)
+        else:
+            for address, identity in fresh.items():
                 self._add_points(address, identity)
-                added.append(address)
         if added or removed:
-            self._link_buckets()
+            if bulk or len(self._touched) > _BULK_MIN:
+                self._link_buckets()
+            else:
+                self._relink(self._touched)
+            self._touched.clear()
             self._after_change(added, removed)
         return added, removed
 
-    def _point_hashes(self, address: str, identity: str | None) -> list[int]:
+    def _point_hashes(self, address: str, identity: str | None) -> tuple[int, ...]:
         prefix = address if identity is None or identity == address else identity + "#"
-        return [_fp32(prefix + str(i)) for i in range(self.replica_points)]
+        return _replica_hashes(prefix, self.replica_points)
+
+    def _owner_of(self, h: int) -> str | None:
+        """The owner of the point at hash ``h``, or ``None`` if no point has it."""
+        bucket = h >> _BUCKET_SHIFT
+        hashes = self._bucket_hashes[bucket]
+        position = bisect_left(hashes, h)
+        if position < len(hashes) and hashes[position] == h:
+            return self._bucket_owners[bucket][position]
+        return None
+
+    def _bulk_add(self, fresh: dict[str, str | None]) -> None:
+        """Add many servers: the index rebuilt in one sorted pass (the same index as
+        adding them one by one: points sorted by hash, ties by address and index)."""
+        points = self._points
+        for address, identity in fresh.items():
+            points[address] = self._point_hashes(address, identity)
+            if identity is not None and identity != address:
+                self._identities[address] = identity
+        identities = self._identities
+        self._identity_keys = sorted(identities.get(a, a) for a in points)
+        hashes: list[int] = []
+        owners: list[str] = []
+        for address, server_hashes in points.items():
+            hashes.extend(server_hashes)
+            owners.extend([address] * len(server_hashes))
+        order = sorted(range(len(hashes)), key=hashes.__getitem__)
+        ordered = [hashes[j] for j in order]
+        by_hash = [owners[j] for j in order]
+        ties: dict[int, list[tuple[str, int]]] = {}
+        if len(set(ordered)) != len(ordered):  # rare: drop repeats, keep every tie apart
+            previous = -1
+            keep: list[int] = []
+            for j, h in enumerate(ordered):
+                if h == previous:
+                    ties[h] = []
+                else:
+                    keep.append(j)
+                    previous = h
+            ordered = [ordered[j] for j in keep]
+            by_hash = [by_hash[j] for j in keep]
+        # Each bucket is one slice of the sorted points (cut at multiples of 2^22).
+        cuts = [bisect_left(ordered, b << _BUCKET_SHIFT) for b in range(_BUCKET_COUNT)]
+        cuts.append(len(ordered))
+        bucket_hashes = [ordered[cuts[b] : cuts[b + 1]] for b in range(_BUCKET_COUNT)]
+        bucket_owners: list[list[str | None]] = [
+            [*by_hash[cuts[b] : cuts[b + 1]], None] for b in range(_BUCKET_COUNT)
+        ]
+        if ties:  # every point at a tied hash, sorted by (address, index): one pass
+            for address, server_hashes in points.items():
+                for index, h in enumerate(server_hashes):
+                    if h in ties:
+                        ties[h].append((address, index))
+            for h, tied in ties.items():
+                tied.sort()
+                bucket = h >> _BUCKET_SHIFT
+                bucket_owners[bucket][bisect_left(bucket_hashes[bucket], h)] = tied[0][0]
+        self._bucket_hashes = bucket_hashes
+        self._bucket_owners = bucket_owners
+        self._ties = ties
+        self._point_count = sum(len(b) for b in bucket_hashes)
 
     def _add_points(self, address: str, identity: str | None) -> None:
         hashes = self._point_hashes(address, identity)
@@ -362,14 +460,13 @@ class HashRing:
         if identity is not None and identity != address:
             self._identities[address] = identity
         insort(self._identity_keys, identity or address)
-        owner = self._owner
         for index, h in enumerate(hashes):
-            current = owner.get(h)
+            current = self._owner_of(h)
             if current is None:
-                owner[h] = address
                 bucket = h >> _BUCKET_SHIFT
                 position = bisect_left(self._bucket_hashes[bucket], h)
                 self._bucket_hashes[bucket].insert(position, h)
+                self._touched.add(bucket)
                 self._bucket_owners[bucket].insert(position, address)
                 self._point_count += 1
                 continue
@@ -386,10 +483,10 @@ class HashRing:
         for index, h in enumerate(hashes):
             tied = self._ties.get(h)
             if tied is None:
-                del self._owner[h]
                 bucket = h >> _BUCKET_SHIFT
                 position = bisect_left(self._bucket_hashes[bucket], h)
                 del self._bucket_hashes[bucket][position]
+                self._touched.add(bucket)
                 del self._bucket_owners[bucket][position]
                 self._point_count -= 1
                 continue
@@ -399,9 +496,26 @@ class HashRing:
             self._set_owner(h, tied[0][0])
 
     def _set_owner(self, h: int, address: str) -> None:
-        self._owner[h] = address
         bucket = h >> _BUCKET_SHIFT
+        self._touched.add(bucket)
         self._bucket_owners[bucket][bisect_left(self._bucket_hashes[bucket], h)] = address
+
+    def _relink(self, touched: Iterable[int]) -> None:
+        """:meth:`_link_buckets` for a few changed buckets: a bucket's first point is
+        the sentinel of the buckets before it, back to the previous non-empty one."""
+        all_owners = self._bucket_owners
+        for changed in touched:
+            following: str | None = None
+            for step in range(_BUCKET_COUNT):  # the first point at or after the change
+                owners = all_owners[(changed + step) % _BUCKET_COUNT]
+                if len(owners) > 1:
+                    following = owners[0]
+                    break
+            for step in range(1, _BUCKET_COUNT + 1):  # back to the previous non-empty one
+                owners = all_owners[(changed - step) % _BUCKET_COUNT]
+                owners[-1] = following
+                if len(owners) > 1:
+                    break
 
     def _link_buckets(self) -> None:
         """Point every bucket's sentinel at the owner of the next point clockwise."""
