@@ -28,7 +28,7 @@ from typing import Protocol, TypeVar
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
-from ringpop.state.packed import Packed, writers_of
+from ringpop.state.packed import Packed, typed_array, writers_of
 from ringpop.state.store import (
     DIGEST_MOD,
     Columns,
@@ -146,11 +146,11 @@ class MemoryStore:
             nodes = list(map(self._writers.setdefault, columns.nodes, columns.nodes))
             ordered = False
         rows = _Rows(
-            _typed("I", hashes),
+            typed_array("I", hashes),
             keys,
             columns.values,
-            _typed("q", columns.walls),
-            _typed("q", columns.logicals),
+            typed_array("q", columns.walls),
+            typed_array("q", columns.logicals),
             nodes,
         )
         if not ordered and not _strictly_ordered(rows.hashes, keys):
@@ -427,13 +427,6 @@ class _Column(Protocol):
     """A column of the store (list or array): what deleting a slice or an item needs."""
 
     def __delitem__(self, at: int | slice, /) -> None: ...
-
-
-def _typed(typecode: str, column: Sequence[int]) -> array[int]:
-    """``column`` as an array of ``typecode`` (itself if it is one)."""
-    if isinstance(column, array) and column.typecode == typecode:
-        return column
-    return array(typecode, column)
 
 
 def _keep(column: list[T], mask: list[bool]) -> None:

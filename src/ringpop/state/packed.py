@@ -31,7 +31,7 @@ from ringpop.hashing import fingerprint32_unchecked
 from ringpop.state.hlc import Version
 from ringpop.state.store import Columns, Cursor, Record
 
-__all__ = ["PACKED_FORMAT", "Packed", "decode_packed", "encode_packed", "writers_of"]
+__all__ = ["PACKED_FORMAT", "Packed", "decode_packed", "encode_packed", "typed_array", "writers_of"]
 
 PACKED_FORMAT = "ringpop-state-page/2"
 
@@ -174,14 +174,8 @@ class Packed:
         """
         if hashes is None:
             hashes = array("I", map(fingerprint32_unchecked, keys))
-        walls = walls if isinstance(walls, array) and walls.typecode == "q" else array("q", walls)
-        logicals = (
-            logicals
-            if isinstance(logicals, array) and logicals.typecode == "q"
-            else array("q", logicals)
-        )
-        if not (isinstance(hashes, array) and hashes.typecode == "I"):
-            hashes = array("I", hashes)
+        walls, logicals = typed_array("q", walls), typed_array("q", logicals)
+        hashes = typed_array("I", hashes)
         if (walls and min(walls) < 0) or (logicals and min(logicals) < 0):
             raise ValueError("a negative version")
         return cls(hashes, keys, values, walls, logicals, nodes, writers_of(nodes), cursor)
@@ -197,6 +191,13 @@ class Packed:
     def of_records(cls, records: Sequence[Record], cursor: Cursor | None = None) -> Packed:
         """Records packed."""
         return cls.of_columns(Columns.of(records, cursor))
+
+
+def typed_array(typecode: str, column: Sequence[int]) -> array[int]:
+    """``column`` as an array of ``typecode`` (itself, not a copy, if it is one)."""
+    if isinstance(column, array) and column.typecode == typecode:
+        return column
+    return array(typecode, column)
 
 
 def writers_of(nodes: list[str]) -> list[str]:

@@ -188,21 +188,7 @@ def check_page(page: Columns, range: Range, cursor: Cursor | None, limit: int) -
         if page.cursor is not None:
             raise ValueError("an empty page with a cursor")
         return hashes
-    previous = (cursor.hash, cursor.key) if cursor is not None else (-1, "")
-    first = (hashes[0], keys[0])
-    # strictly increasing hashes (the usual case) compare as ints; else as (hash, key)
-    if not (previous < first and all(map(operator.lt, hashes, hashes[1:]))):
-        positions = list(zip(hashes, keys, strict=True))
-        for before, (hash, key) in zip([previous, *positions], positions, strict=False):
-            if (hash, key) <= before:
-                raise ValueError(f"record {key!r} out of order")
-    positions = [first, (hashes[-1], keys[-1])]
-    # (hash, key) strictly increasing: the hashes are sorted, so the ends bound them all
-    for hash, key in (positions[0], positions[-1]):
-        if hash not in range:
-            raise ValueError(f"record {key!r} is outside {_text(range)}")
-    if page.cursor is not None and (page.cursor.hash, page.cursor.key) != positions[-1]:
-        raise ValueError("the page's cursor is not its last record")
+    _check_order(hashes, keys, range, cursor, page.cursor)
     return hashes
 
 
@@ -227,37 +213,14 @@ def check_packed(page: Packed, range: Range, cursor: Cursor | None, limit: int) 
     if array("I", hashes) != page.hashes:
         bad = next(i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g)
         raise ValueError(f"record {keys[bad]!r}: hash {page.hashes[bad]} is not its key's")
-    previous = (cursor.hash, cursor.key) if cursor is not None else (-1, "")
-    first, last = (hashes[0], keys[0]), (hashes[-1], keys[-1])
-    # strictly increasing hashes (the usual case) compare as ints; else as (hash, key)
-    if not (previous < first and all(map(operator.lt, hashes, hashes[1:]))):
-        positions = list(zip(hashes, keys, strict=True))
-        for before, (hash, key) in zip([previous, *positions], positions, strict=False):
-            if (hash, key) <= before:
-                raise ValueError(f"record {key!r} out of order")
-    # (hash, key) strictly increasing: the hashes are sorted, so the ends bound them all
-    for hash, key in (first, last):
-        if hash not in range:
-            raise ValueError(f"record {key!r} is outside {_text(range)}")
-    if page.cursor is not None and (page.cursor.hash, page.cursor.key) != last:
-        raise ValueError("the page's cursor is not its last record")
+    _check_order(hashes, keys, range, cursor, page.cursor)
     page.ordered = True
 
 
 async def apply_packed(store: Store, clock: HybridClock, page: Packed) -> int:
-    """:func:`apply_columns` of a packed page checked by :func:`check_packed`."""
-    if not page.keys:
-        return 0
-    greatest = Version(max(page.walls), max(page.logicals), max(page.writers))
-    try:
-        clock.observe(greatest)
-    except ClockDriftError as error:
-        raise TransferError(str(error)) from None
-    put_many_if_newer = getattr(store, "put_many_if_newer", None)
-    if put_many_if_newer is not None:
-        applied: int = await put_many_if_newer(page, page.hashes)
-        return applied
-    return sum([await store.put(record) for record in page.records()])
+    """:func:`apply_columns` of a packed page checked by :func:`check_packed` (its
+    distinct ``writers`` bound the writer ids)."""
+    return await _apply(store, clock, page, page.hashes, page.writers)
 
 
 async def apply_columns(
@@ -269,11 +232,28 @@ async def apply_columns(
     refused page changes nothing. Uses the store's ``put_many_if_newer`` (one
     transaction, no per-record object) when it has one.
     """
+    return await _apply(store, clock, page, hashes, page.nodes)
+
+
+async def _apply(
+    store: Store,
+    clock: HybridClock,
+    page: Columns | Packed,
+    hashes: Sequence[int] | None,
+    writers: Sequence[str],
+) -> int:
+    """Observe the page's greatest version, then put its records if newer.
+
+    The version observed is the component-wise maximum (``writers``: the page's
+    writer ids, or any sequence holding them all): at least as great as every
+    record's, its wall the greatest wall (so the drift check is exact), found with
+    three C-level passes and no tuple per record.
+    """
     if not page.keys:
         return 0
-    greatest = _greatest(page)
+    greatest = Version(max(page.walls), max(page.logicals), max(writers))
     try:
-        clock.observe(Version(*greatest))
+        clock.observe(greatest)
     except ClockDriftError as error:
         raise TransferError(str(error)) from None
     put_many_if_newer = getattr(store, "put_many_if_newer", None)
@@ -287,10 +267,26 @@ def _text(r: Range) -> str:
     return f"[{r.start}, {r.end})"
 
 
-def _greatest(page: Columns) -> tuple[int, int, str]:
-    """A version at least as great as every record's: the component-wise maximum.
-
-    Observing it bounds the clock above every record (its wall is the greatest wall,
-    so the drift check is exact), with three C-level passes and no tuple per record.
-    """
-    return max(page.walls), max(page.logicals), max(page.nodes)
+def _check_order(
+    hashes: Sequence[int],
+    keys: Sequence[str],
+    range: Range,
+    cursor: Cursor | None,
+    page_cursor: Cursor | None,
+) -> None:
+    """``ValueError`` unless the (non-empty) records strictly increase in ``(hash, key)``
+    after ``cursor``, lie in ``range``, and ``page_cursor`` (if any) is the last one."""
+    previous = (cursor.hash, cursor.key) if cursor is not None else (-1, "")
+    first, last = (hashes[0], keys[0]), (hashes[-1], keys[-1])
+    # strictly increasing hashes (the usual case) compare as ints; else as (hash, key)
+    if not (previous < first and all(map(operator.lt, hashes, hashes[1:]))):
+        positions = list(zip(hashes, keys, strict=True))
+        for before, (hash, key) in zip([previous, *positions], positions, strict=False):
+            if (hash, key) <= before:
+                raise ValueError(f"record {key!r} out of order")
+    # (hash, key) strictly increasing: the hashes are sorted, so the ends bound them all
+    for hash, key in (first, last):
+        if hash not in range:
+            raise ValueError(f"record {key!r} is outside {_text(range)}")
+    if page_cursor is not None and (page_cursor.hash, page_cursor.key) != last:
+        raise ValueError("the page's cursor is not its last record")
