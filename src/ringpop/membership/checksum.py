@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Final
 
 from ringpop.hashing import fingerprint32
@@ -39,9 +40,6 @@ __all__ = [
 ]
 
 _FLAVOURS: Final = ("go", "node")
-_GO_STRINGS: dict[tuple[str, Status, int], str] = {}
-"""Memo of unlabelled members' go strings, shared by every tracker of the process."""
-_GO_STRINGS_LIMIT: Final = 1 << 17
 _SORT_AFTER: Final = 32
 """Pending insertions beyond this are merged by one sort instead of one by one."""
 
@@ -51,16 +49,16 @@ def _check_flavour(flavour: str) -> None:
         raise ValueError(f"checksum flavour must be 'go' or 'node', not {flavour!r}")
 
 
+@lru_cache(maxsize=1 << 17)
+def _unlabelled_go_string(address: str, status: Status, incarnation: int) -> str:
+    """An unlabelled member's go string, shared by every tracker of the process."""
+    return f"{address}{status.value}{incarnation}"
+
+
 def member_string(member: Member, flavour: ChecksumFlavour = "go") -> str:
     """The per-member checksum string (§12.1), e.g. ``127.0.0.1:3000alive1414142122274``."""
     if flavour == "go" and not member.labels:
-        key = (member.address, member.status, member.incarnation)
-        memo = _GO_STRINGS.get(key)
-        if memo is None:
-            if len(_GO_STRINGS) >= _GO_STRINGS_LIMIT:
-                _GO_STRINGS.clear()
-            memo = _GO_STRINGS[key] = f"{member.address}{member.status.value}{member.incarnation}"
-        return memo
+        return _unlabelled_go_string(member.address, member.status, member.incarnation)
     text = f"{member.address}{member.status.value}{member.incarnation}"
     if flavour == "go" and member.labels:
         labels = labels_checksum(member.labels)

@@ -8,6 +8,7 @@ too). :func:`change_from_wire` and :func:`change_to_wire` convert between the tw
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 import msgspec
@@ -52,8 +53,8 @@ class Member(msgspec.Struct, frozen=True, gc=False):
 
 _NO_LABELS: Final[dict[str, str]] = {}
 """The labels of every interned member: shared, read-only like every member's labels."""
-_INTERNED: dict[tuple[str, Status, int], Member] = {}
 _INTERN_LIMIT: Final = 1 << 17
+"""Member states (and valid addresses) kept shared: the least recently used go first."""
 
 
 def interned_member(
@@ -64,34 +65,23 @@ def interned_member(
     Every member list of the process that holds the same state holds the same
     object (and address string): a simulated cluster of ``n`` nodes holds ``n``
     records per state instead of ``n^2`` (docs/scale.md). Members are immutable and
-    their labels read-only, so sharing changes nothing else. The table is cleared
-    when it reaches ``2^17`` states (a bound for long-lived processes).
+    their labels read-only, so sharing changes nothing else. At most ``2^17`` states
+    are kept (a bound for long-lived processes).
     """
     if labels:
         return Member(address, status, incarnation, labels)
-    key = (address, status, incarnation)
-    member = _INTERNED.get(key)
-    if member is None:
-        if len(_INTERNED) >= _INTERN_LIMIT:
-            _INTERNED.clear()
-        member = _INTERNED[key] = Member(address, status, incarnation, _NO_LABELS)
-    return member
+    return _unlabelled(address, status, incarnation)
 
 
-_VALID: set[str] = set()
-"""Addresses already found valid (bounded like the interned members)."""
+@lru_cache(maxsize=_INTERN_LIMIT)
+def _unlabelled(address: str, status: Status, incarnation: int) -> Member:
+    return Member(address, status, incarnation, _NO_LABELS)
 
 
+@lru_cache(maxsize=_INTERN_LIMIT)
 def is_valid_address(address: str) -> bool:
     """Whether ``address`` is ``host:port`` (one ``:``, a numeric port), like node checks."""
-    if address in _VALID:
-        return True
-    if _ADDRESS.fullmatch(address) is None:
-        return False
-    if len(_VALID) >= _INTERN_LIMIT:
-        _VALID.clear()
-    _VALID.add(address)
-    return True
+    return _ADDRESS.fullmatch(address) is not None
 
 
 def change_from_wire(change: Change) -> Change | None:

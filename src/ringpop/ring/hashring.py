@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -59,24 +60,17 @@ _BUCKET_BITS = 10
 _BUCKET_COUNT = 1 << _BUCKET_BITS
 _BUCKET_SHIFT = 32 - _BUCKET_BITS
 
-_POINT_MEMO: dict[tuple[str, int], tuple[int, ...]] = {}
-"""(hash prefix, replica points) -> the replica hashes, shared by every ring of the
-process (a simulated cluster holds thousands of rings of the same servers)."""
-_POINT_MEMO_LIMIT = 1 << 16
-"""Cleared when this many servers are memoised (bounds it in a long-lived process)."""
 _BULK_MIN = 64
 """A batch adding at least this many servers, and more than the ring holds, rebuilds
 the index in one sorted pass."""
 
 
+@lru_cache(maxsize=1 << 16)
 def _replica_hashes(prefix: str, replica_points: int) -> tuple[int, ...]:
-    key = (prefix, replica_points)
-    hashes = _POINT_MEMO.get(key)
-    if hashes is None:
-        if len(_POINT_MEMO) >= _POINT_MEMO_LIMIT:
-            _POINT_MEMO.clear()
-        hashes = _POINT_MEMO[key] = tuple([_fp32(prefix + str(i)) for i in range(replica_points)])
-    return hashes
+    """A server's replica hashes, shared by every ring of the process (a simulated
+    cluster holds thousands of rings of the same servers); bounded for a long-lived
+    process (the least recently used servers go first)."""
+    return tuple([_fp32(prefix + str(i)) for i in range(replica_points)])
 
 
 class RingChange(msgspec.Struct, frozen=True):
