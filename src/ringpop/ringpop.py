@@ -340,12 +340,19 @@ class Ringpop:
             on_stalled=lambda elapsed, joined: self.events.emit(BootstrapStalled(elapsed, joined)),
             on_island=lambda hosts: self.events.emit(IslandAvoided(tuple(hosts))),
         )
+        self._joined()
+        return result
+
+    def _joined(self) -> None:
+        """Once joined (the node marked ready): start healing and damping, seed the
+        ownership tracker, emit :class:`Ready`. Also the last step of the simulator's
+        warm start (``ringpop.testing.SimCluster.warm_start``)."""
+        node, healer = self._require()
         healer.start()
         if self._damper is not None:
             self._damper.start()
         self._ownership_start()
         self.events.emit(Ready(node.address, len(node.members)))
-        return result
 
     def add_self_eviction_hooks(
         self,

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from ringpop.clock import LoopClock
 from ringpop.discovery import StaticHosts
-from ringpop.events import MembershipChanged, Ready
+from ringpop.events import MembershipChanged
 from ringpop.membership.damper import Damper
 from ringpop.membership.heal import Healer
 from ringpop.membership.join import JoinResult
@@ -189,8 +189,9 @@ class SimCluster:
         takes (``SwimNode.apply_changes(..., disseminate=False)``, then the
         bootstrap's ``mark_ready``), as if it had joined a
         seed (the first node) that already knew everyone alive at their first
-        incarnation; then, as ``Ringpop.bootstrap`` does once joined, the healer
-        and damper start and the ownership tracker is seeded. Nothing is sent: the
+        incarnation; then what ``Ringpop.bootstrap`` does once joined (the same
+        method): the healer and damper start, the ownership tracker is seeded,
+        ``Ready`` is emitted. Nothing is sent: the
         cluster starts with one checksum and nothing to piggyback (a node's own
         alive, which a bootstrap keeps as news, is known to all here). Each node's
         gossip order and phase come from its seeded randomness.
@@ -213,12 +214,7 @@ class SimCluster:
             node.disseminator.clear()  # its own alive too: every node already holds it
             rp.healer.provider = self.provider
             node.mark_ready()
-            # The rest of Ringpop.bootstrap once joined (private to the facade).
-            rp.healer.start()
-            if rp.damper is not None:
-                rp.damper.start()
-            rp._ownership_start()  # the bootstrap's own last step (private to the facade)
-            rp.events.emit(Ready(node.address, len(node.members)))
+            rp._joined()  # the rest of Ringpop.bootstrap once joined (private to the facade)
 
     async def crash(self, address: str) -> None:
         """The node dies silently: its traffic is dropped and its loops stop."""
