@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from ringpop import Options, Ringpop
 from ringpop.actors import Actor, ActorOptions, ActorSystem, Context, ReplicatedState
+from ringpop.clock import Clock
 from ringpop.state.memory import MemoryStore
 from ringpop.state.replicated import ReplicatedStore
 from tests.forward.conftest import Member, start_members, until
@@ -69,14 +70,20 @@ class Slow(Actor):
 
 
 async def systems(
-    count: int, options: ActorOptions | None = None, ringpop_options: Options = STEADY
+    count: int,
+    options: ActorOptions | None = None,
+    ringpop_options: Options = STEADY,
+    clock: Clock | None = None,
 ) -> tuple[list[Member], list[ActorSystem]]:
-    """``count`` converged nodes, each with an actor system over a replicated store."""
+    """``count`` converged nodes, each with an actor system over a replicated store
+    (on ``clock`` if given)."""
     members = await start_members(count, ringpop_options)
     made = []
     for member in members:
         kv = ReplicatedStore(member.rp, MemoryStore(), service="test-actors-state")
-        system = ActorSystem(member.rp, ReplicatedState(member.rp, kv), options=options)
+        system = ActorSystem(
+            member.rp, ReplicatedState(member.rp, kv), options=options, clock=clock
+        )
         for kind, factory in (("counter", Counter), ("recorder", Recorder), ("slow", Slow)):
             system.register(kind, factory)
         made.append(system)

@@ -8,20 +8,15 @@ import msgspec
 import pytest
 
 from ringpop.actors import (
-    ActorSystem,
     JobContext,
     LeadershipAcquired,
     LeadershipLost,
     LeadershipLostError,
-    ReplicatedState,
     SingletonFailed,
 )
 from ringpop.clock import SystemClock
 from ringpop.state.hlc import Version
-from ringpop.state.memory import MemoryStore
-from ringpop.state.replicated import ReplicatedStore
 from tests.actors.helpers import close, systems, until
-from tests.forward.conftest import start_members
 
 
 async def test_exactly_one_leader_and_tokens_grow_when_it_leaves() -> None:
@@ -159,10 +154,8 @@ class _RecordingClock(SystemClock):
 
 async def test_singleton_backoff_and_period_wait_on_the_injected_clock() -> None:
     """A wait of an hour passes at once on a clock that does not wait (asyncio.sleep would hang)."""
-    members = await start_members(1)
     clock = _RecordingClock()
-    kv = ReplicatedStore(members[0].rp, MemoryStore(), service="test-actors-state")
-    system = ActorSystem(members[0].rp, ReplicatedState(members[0].rp, kv), clock=clock)
+    members, made = await systems(1, clock=clock)
     runs: list[int] = []
 
     async def job(ctx: JobContext) -> None:
@@ -172,8 +165,8 @@ async def test_singleton_backoff_and_period_wait_on_the_injected_clock() -> None
         runs.append(ctx.attempt)
 
     try:
-        system.singleton("hourly", job, every=3600.0)
+        made[0].singleton("hourly", job, every=3600.0)
         await until(lambda: len(runs) >= 4)
         assert clock.waits[:3] == [0.1, 3600.0, 3600.0]
     finally:
-        await close(members, [system])
+        await close(members, made)
