@@ -159,6 +159,8 @@ class EventEmitter:
 
     def emit(self, event: Event) -> None:
         """Deliver ``event``; a failing callback is logged, never propagated."""
+        if not self.wants(type(event)):
+            return
         for registered, callbacks in list(self._callbacks.items()):
             if isinstance(event, registered):
                 for callback in list(callbacks):

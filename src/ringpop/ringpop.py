@@ -237,21 +237,22 @@ class Ringpop:
 
     def _on_applied(self, event: MembershipUpdated) -> None:
         checksum = event.checksum
-        self.events.emit(
-            MembershipChanged(
-                tuple(
-                    MemberUpdate(
-                        a.new.address,
-                        a.new.status.value,
-                        a.new.incarnation,
-                        None if a.old is None else a.old.status.value,
-                        a.local,
-                    )
-                    for a in event.applied
-                ),
-                checksum,
+        if self.events.wants(MembershipChanged):  # a join response: thousands of updates
+            self.events.emit(
+                MembershipChanged(
+                    tuple(
+                        MemberUpdate(
+                            a.new.address,
+                            a.new.status.value,
+                            a.new.incarnation,
+                            None if a.old is None else a.old.status.value,
+                            a.local,
+                        )
+                        for a in event.applied
+                    ),
+                    checksum,
+                )
             )
-        )
         self._checksum_changed(checksum)
 
     def _status_counts(self) -> dict[str, int]:
@@ -275,10 +276,12 @@ class Ringpop:
         servers = self._require()[0].ring.server_count
         self.events.emit(RingChanged(change.added, change.removed, change.checksum, servers))
         self._ownership_changed(change)
-        for address in change.added:
-            self.events.emit(ServerAdded(address))
-        for address in change.removed:
-            self.events.emit(ServerRemoved(address))
+        if self.events.wants(ServerAdded):
+            for address in change.added:
+                self.events.emit(ServerAdded(address))
+        if self.events.wants(ServerRemoved):
+            for address in change.removed:
+                self.events.emit(ServerRemoved(address))
 
     def _ownership_changed(self, change: RingChange) -> None:
         tracker = self._ownership  # None until bootstrap: the ring of one is no ownership

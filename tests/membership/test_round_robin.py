@@ -105,3 +105,40 @@ def test_restart_round_starts_fresh() -> None:
     members.restart_round()
     one_round = {_next(members).address for _ in range(5)}
     assert one_round == {address(i) for i in range(5)}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_large_batch_keeps_the_old_order_and_the_cursor(seed: int) -> None:
+    members = _cluster(10, seed)
+    for _ in range(4):
+        _next(members)
+    current = _next(members)
+    before = list(members._order)
+    members.apply([change(address(100 + i), "alive", 1) for i in range(200)])  # one pass
+    after = members._order
+    assert sorted(after) == sorted([*before, *(address(100 + i) for i in range(200))])
+    assert [a for a in after if a in set(before)] == before  # old relative order kept
+    assert after[members._cursor] == current.address  # the round goes on where it was
+    rest = [a for a in after[members._cursor + 1 :] if a != LOCAL]
+    assert [_next(members).address for _ in rest] == rest  # the round goes on, new ones in it
+
+
+def test_a_large_batch_places_new_members_uniformly() -> None:
+    # Two old members and 17 new ones (over the one-by-one threshold): each new member
+    # lands in each of the 19 slots equally often, and an old member's slot is
+    # distributed as for 17 random inserts (two old ones stay in their order).
+    trials = 1900
+    slots: Counter[int] = Counter()
+    first_old: Counter[int] = Counter()
+    for seed in range(trials):
+        members, _ = member_list(seed=seed)
+        members.apply([change(address(0), "alive", 1)])  # local + one: two old
+        members.apply([change(address(100 + i), "alive", 1) for i in range(17)])
+        order = members._order
+        slots[order.index(address(100))] += 1
+        first_old[min(order.index(LOCAL), order.index(address(0)))] += 1
+    assert set(slots) == set(range(19))
+    assert all(60 <= c <= 140 for c in slots.values()), slots  # 100 expected each
+    # P(first old member at slot j) = 2 (18 - j) / (19 * 18): 211 at 0, 0 at 18.
+    assert 150 <= first_old[0] <= 270, first_old
+    assert first_old[18] == 0

@@ -18,7 +18,7 @@ modules.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from ringpop.clock import Clock
@@ -39,6 +39,7 @@ from ringpop.options import ChecksumFlavour
 __all__ = ["Applied", "MemberList", "ring_updates"]
 
 _LOCAL_STATUSES = frozenset({Status.ALIVE, Status.LEAVE, Status.FAULTY})
+_ONE_BY_ONE = 16  # new members per batch up to which each is inserted on its own
 
 
 class Applied(NamedTuple):
@@ -234,6 +235,7 @@ class MemberList:
         members = self._members
         local_address = self._local_address
         tiebreak = self._label_tiebreak
+        joined: list[str] = []  # new members, placed in the gossip order at the end
         for change in changes:
             if change.tombstone or change.status not in PRECEDENCE:
                 normal = change_from_wire(change)
@@ -255,8 +257,10 @@ class MemberList:
             status = parse_status(change.status)
             assert status is not None  # checked above
             new = interned_member(address, status, incarnation, change.labels)
-            self._store(member, new)
+            self._store(member, new, joined)
             applied.append(Applied(change, member, new, False))
+        if joined:
+            self._place(joined)
         return applied
 
     def declare(self, address: str, status: Status, incarnation: int) -> list[Applied]:
@@ -411,7 +415,9 @@ class MemberList:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _store(self, old: Member | None, new: Member) -> None:
+    def _store(self, old: Member | None, new: Member, joined: list[str] | None = None) -> None:
+        """Record ``new``; a new member goes into the gossip order now, or into
+        ``joined`` for :meth:`_place` at the end of the batch."""
         address = new.address
         self._members[address] = new
         self._version += 1
@@ -424,10 +430,39 @@ class MemberList:
             if is_pingable != was_pingable:
                 self._pingable += 1 if is_pingable else -1
         if old is None:
-            index = self._rng.randint(0, len(self._order))
-            self._order.insert(index, address)
-            if index <= self._cursor:
-                self._cursor += 1
+            if joined is None:
+                self._place((address,))
+            else:
+                joined.append(address)
+
+    def _place(self, joined: Sequence[str]) -> None:
+        """Insert new members into the gossip order, each at a uniformly random index
+        (§6.2); the cursor keeps pointing at the member it pointed at.
+
+        A few are inserted one by one. Many at once (a join response, a full sync)
+        take one pass instead of one ``O(n)`` insert each: ``k`` distinct slots of the
+        ``m + k`` drawn at random, in random order, receive the new members, the old
+        order fills the rest. That is the same distribution as ``k`` random inserts
+        (every arrangement keeping the old relative order is equally likely).
+        """
+        order = self._order
+        rng = self._rng
+        if len(joined) <= _ONE_BY_ONE:
+            for address in joined:
+                index = rng.randint(0, len(order))
+                order.insert(index, address)
+                if index <= self._cursor:
+                    self._cursor += 1
+            return
+        current = order[self._cursor] if self._cursor >= 0 else None
+        merged: list[str | None] = [None] * (len(order) + len(joined))
+        slots = rng.sample(range(len(merged)), len(joined))
+        for slot, address in zip(slots, joined, strict=True):
+            merged[slot] = address
+        rest = iter(order)
+        order[:] = [next(rest) if a is None else a for a in merged]
+        if current is not None:
+            self._cursor = order.index(current)
 
 
 def ring_updates(
