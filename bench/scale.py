@@ -216,6 +216,31 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def seeds_table(results: list[Result]) -> str:
+    """Across seeds, per scenario, size and figure: the mean, the range, the theory
+    and mean/theory (a theory is an expected value; one seed is one draw of it)."""
+    groups: dict[tuple[str, int], list[Result]] = {}
+    for r in results:
+        groups.setdefault((r["scenario"], r["size"]), []).append(r)
+    lines = [
+        "| scenario | N | figure | seeds | mean | low - high | theory | mean/theory "
+        "| highest seed/theory |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (scenario, size), rows in groups.items():
+        for key, theory in rows[0]["theory"].items():
+            values = [r["figures"][key] for r in rows if r["figures"].get(key) is not None]
+            if not values or not theory:
+                continue
+            mean = sum(values) / len(values)
+            lines.append(
+                f"| {scenario} | {size} | {key} | {len(values)} | {fmt(mean)} "
+                f"| {fmt(min(values))} - {fmt(max(values))} | {fmt(theory)} "
+                f"| {fmt(mean / theory)} | {fmt(max(values) / theory)} |"
+            )
+    return "\n".join(lines)
+
+
 def compare(before: list[Result], after: list[Result]) -> str:
     """Before/after a fix: every figure with a theory, bytes and CPU per node-second."""
     lines = [
@@ -334,6 +359,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000", help="comma-separated cluster sizes")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated seeds (overrides --seed): means, ranges"
+    )
     parser.add_argument("--out", type=Path, default=None, help="plot prefix, e.g. docs/img/scale")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument(
@@ -379,12 +407,17 @@ def main() -> None:
         if args.out is not None:
             print("\n".join(str(p) for p in plot(saved, args.out)))
         print(table(saved))
+        if len({r["seed"] for r in saved}) > 1:
+            print(seeds_table(saved))
         return
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
     names = ["cold", "kill"] if args.quick else args.scenarios.split(",")
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
+    seeds = [args.seed] if args.seeds is None else [int(s) for s in args.seeds.split(",")]
+    if args.fork and len(seeds) > 1:
+        parser.error("--fork settles one cluster: one seed")
     period = scale_options().min_protocol_period
     results: list[Result] = []
     rings: dict[int, dict[str, float]] = {}
@@ -414,14 +447,14 @@ def main() -> None:
                     replica_points=args.replica_points,
                 )
             )
-        for name in names:
+        for name, seed in ((n, s) for n in names for s in seeds):
             if args.fork:
                 outcome = next(forked)
             else:
                 outcome = run(
                     name,
                     size,
-                    args.seed,
+                    seed,
                     shortcut=args.shortcut,
                     probes=args.background_probes,
                     warm=args.warm,
@@ -440,7 +473,7 @@ def main() -> None:
             if "settle_cpu_s" in outcome.cost:
                 settle = f" (settling {outcome.cost['settle_cpu_s']:.0f} s CPU)"
             print(
-                f"  {outcome.scenario:16} {outcome.cost['wall_s']:7.1f} s wall "
+                f"  {outcome.scenario:16} seed {seed:<3} {outcome.cost['wall_s']:7.1f} s wall "
                 f"{outcome.cost['cpu_s']:7.1f} s CPU{settle} "
                 f"{outcome.cost['rss_mib']:6.0f} MiB  worst ratio {worst[0]} {fmt(worst[1])}",
                 flush=True,
@@ -450,6 +483,8 @@ def main() -> None:
             print(f"wrote {path}")
     print()
     print(table(results))
+    if len(seeds) > 1:
+        print(seeds_table(results))
 
 
 if __name__ == "__main__":
