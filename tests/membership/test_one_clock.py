@@ -64,3 +64,52 @@ async def test_gossip_periods_are_measured_on_the_injected_clock() -> None:
     finally:
         await node.stop()
     assert not node.gossiping
+
+
+class _RecordingClock:
+    """Records every sleep asked of it; each returns after a short real pause."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return 1000.0
+
+    def now_ms(self) -> int:
+        return 1_414_142_122_274
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(0.005)
+
+
+async def test_heal_and_damping_loops_wait_on_the_injected_clock() -> None:
+    from ringpop.discovery.spec import from_spec
+    from ringpop.membership.damper import Damper
+    from ringpop.membership.heal import Healer
+
+    options = Options(
+        heal_period=123.0,
+        fast_heal_probe_interval=7.0,
+        damp_scoring_enabled=True,
+        damp_decay_interval=45.0,
+        damp_req_interval=67.0,
+    )
+    clock = _RecordingClock()
+    node = SwimNode("127.0.0.1:3000", _Alone(), options=options, clock=clock, rng=random.Random(1))
+    healer, damper = Healer(node, from_spec(["127.0.0.1:3000"])), Damper(node)
+    healer.start()
+    damper.start()
+    try:
+        for _ in range(100):  # at most ~1 s
+            if {123.0, 45.0, 67.0} <= set(clock.sleeps) and any(
+                3.5 <= s <= 10.5 for s in clock.sleeps
+            ):
+                break
+            await asyncio.sleep(0.01)
+        # Waited on the injected clock, not asyncio.sleep: in real time these loops
+        # would not have woken once within the test.
+        assert {123.0, 45.0, 67.0} <= set(clock.sleeps)
+        assert any(3.5 <= s <= 10.5 for s in clock.sleeps)  # the fast healer's probe period
+    finally:
+        await node.stop()  # its spawned loops with it

@@ -97,13 +97,13 @@ class Damper:
 
     async def _decay_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.node.options.damp_decay_interval)
+            await self.node.clock.sleep(self.node.options.damp_decay_interval)
             for address in self.scores.decay(self.node.clock.monotonic()):
                 log.info("%s: %s stopped flapping", self.node.address, address)
 
     async def _damp_req_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.node.options.damp_req_interval)
+            await self.node.clock.sleep(self.node.options.damp_req_interval)
             self._expire_damped()
             if self.scores.flappers:
                 try:

@@ -178,7 +178,7 @@ class FastHealer:
         node = self.node
         options = node.options
         while True:
-            await asyncio.sleep(options.fast_heal_probe_interval * node.rng.uniform(0.5, 1.5))
+            await node.clock.sleep(options.fast_heal_probe_interval * node.rng.uniform(0.5, 1.5))
             target = self._probe_target()
             if target is not None and self.trigger(target, "probe"):
                 self.probes += 1
@@ -192,10 +192,10 @@ class FastHealer:
         node = self.node
         options = node.options
         # Many nodes see the network return at once: spread their heals a little.
-        await asyncio.sleep(node.rng.uniform(0, options.fast_heal_min_interval / 2))
+        await node.clock.sleep(node.rng.uniform(0, options.fast_heal_min_interval / 2))
         for attempt in range(options.fast_heal_max_attempts):
             if attempt:
-                await asyncio.sleep(options.fast_heal_retry_delay * node.rng.uniform(0.75, 1.25))
+                await node.clock.sleep(options.fast_heal_retry_delay * node.rng.uniform(0.75, 1.25))
             member = node.members.get(target)
             if attempt == 0 and member is not None and member.status not in _DOWN:
                 return  # healed meanwhile (gossip, or another node's heal reached us)

@@ -71,7 +71,7 @@ class GossipLoop:
     async def _loop(self) -> None:
         rt = self._rt
         clock = rt.clock
-        await asyncio.sleep(rt.rng.uniform(0, rt.options.min_protocol_period))
+        await clock.sleep(rt.rng.uniform(0, rt.options.min_protocol_period))
         while True:
             start = clock.monotonic()
             try:

@@ -170,7 +170,7 @@ class Healer:
         node = self.node
         options = node.options
         while True:
-            await asyncio.sleep(options.heal_period)
+            await node.clock.sleep(options.heal_period)
             reachable = sum(1 for m in node.members if m.is_reachable)
             population = max(1, self.last_host_count, reachable)
             if node.rng.random() >= options.heal_base_probability / population:
