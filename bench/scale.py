@@ -46,6 +46,7 @@ from ringpop.testing.scenarios import (  # noqa: E402
     run_scenario,
     scale_options,
 )
+from ringpop.testing.summary import summarize  # noqa: E402
 from ringpop.testing.theory import epidemic_time, sync_rounds  # noqa: E402
 
 Result = dict[str, Any]
@@ -219,25 +220,17 @@ def table(results: list[Result]) -> str:
 def seeds_table(results: list[Result]) -> str:
     """Across seeds, per scenario, size and figure: the mean, the range, the theory
     and mean/theory (a theory is an expected value; one seed is one draw of it)."""
-    groups: dict[tuple[str, int], list[Result]] = {}
-    for r in results:
-        groups.setdefault((r["scenario"], r["size"]), []).append(r)
     lines = [
         "| scenario | N | figure | seeds | mean | low - high | theory | mean/theory "
         "| highest seed/theory |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for (scenario, size), rows in groups.items():
-        for key, theory in rows[0]["theory"].items():
-            values = [r["figures"][key] for r in rows if r["figures"].get(key) is not None]
-            if not values or not theory:
-                continue
-            mean = sum(values) / len(values)
-            lines.append(
-                f"| {scenario} | {size} | {key} | {len(values)} | {fmt(mean)} "
-                f"| {fmt(min(values))} - {fmt(max(values))} | {fmt(theory)} "
-                f"| {fmt(mean / theory)} | {fmt(max(values) / theory)} |"
-            )
+    for row in summarize(results):
+        lines.append(
+            f"| {row.scenario} | {row.size} | {row.figure} | {row.seeds} | {fmt(row.mean)} "
+            f"| {fmt(row.low)} - {fmt(row.high)} | {fmt(row.theory)} "
+            f"| {fmt(row.ratio)} | {fmt(row.worst)} |"
+        )
     return "\n".join(lines)
 
 

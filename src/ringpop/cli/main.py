@@ -13,6 +13,7 @@ commands:
   admin         inspect and steer any node: status, lookup, dump, partitions, checksums,
                 count, join, leave, reap, gossip start|stop|tick|status, heal
   dashboard     a live web page of a cluster: ring, members, partitions, timeline
+  simulate      N full nodes in virtual time, one scenario, figures against SWIM's theory
 
 "ringpop <command> --help" describes a command's options.
 """
@@ -41,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ringpop.cli import dashboard
 
         return dashboard.main(rest)
+    if command == "simulate":
+        from ringpop.cli import simulate
+
+        return simulate.main(rest)
     print(f"ringpop: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 
