@@ -14,6 +14,7 @@ from ringpop.state.ranges import (
     PendingDrop,
     TokenBucket,
     covers,
+    covers_merged,
     intersect,
     merge,
     overlapping,
@@ -38,6 +39,7 @@ def test_subtract_and_intersect_partition_the_range(a: Range, others: list[Range
     assert not got_in & got_out
     assert got_in == {h for h in points if any(h in o for o in others)}
     assert covers(others, a) == (not outside)
+    assert covers_merged(merge(others), a) == (not outside)
 
 
 @given(ranges, st.integers(1, 40))

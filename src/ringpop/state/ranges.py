@@ -18,6 +18,7 @@ __all__ = [
     "PendingDrop",
     "TokenBucket",
     "covers",
+    "covers_merged",
     "intersect",
     "merge",
     "overlapping",
@@ -72,6 +73,17 @@ def subtract(a: Range, others: Iterable[Range]) -> list[Range]:
 def covers(ranges: Iterable[Range], a: Range) -> bool:
     """Whether the union of ``ranges`` contains all of ``a``."""
     return not subtract(a, ranges)
+
+
+def covers_merged(merged: Sequence[Range], a: Range) -> bool:
+    """:func:`covers` for ``merged`` sorted with no two overlapping or adjacent (what
+    :func:`merge` and ``owned_ranges`` return): one bisection, ``O(log n)``."""
+    at = bisect.bisect_right(merged, a.start, key=_start) - 1
+    return at >= 0 and merged[at].end >= a.end
+
+
+def _start(r: Range) -> int:
+    return r.start
 
 
 def split(a: Range, parts: int) -> list[Range]:
