@@ -251,12 +251,18 @@ class RangeHandoff:
 
         async def one(pull: Pull) -> None:
             async with limit:
-                if self.pulls.get(pull.range) is pull:
-                    await self._pull(pull)
+                if self.pulls.get(pull.range) is not pull:
+                    return
+                tell = await self._pull(pull)
+            # after the slot is free: the next pull need not wait for these round trips
+            for source in tell:
+                with contextlib.suppress(TChannelError, OSError, TransferError):
+                    await self.client.done(source, pull.range)
 
         await asyncio.gather(*(one(p) for p in due))
 
-    async def _pull(self, pull: Pull) -> None:
+    async def _pull(self, pull: Pull) -> tuple[str, ...]:
+        """Pull ``pull`` from its sources; the sources to tell it is done (if it is)."""
         self.active += 1
         if pull.started is None:
             pull.started = self.clock.monotonic()
@@ -266,7 +272,7 @@ class RangeHandoff:
         try:
             for source in pull.sources:
                 if self._closed:
-                    return
+                    return ()
                 try:
                     if pull.cursors.get(source) != _DONE:
                         compare = bool(served) or (pull.compare_first and not pull.cursors)
@@ -280,7 +286,7 @@ class RangeHandoff:
         finally:
             self.active -= 1
         if self.pulls.get(pull.range) is not pull:
-            return  # lost meanwhile
+            return ()  # lost meanwhile
         if not served:
             pull.attempts += 1
             self.counts["failed"] += 1
@@ -290,16 +296,14 @@ class RangeHandoff:
                 del self.pulls[pull.range]
             else:
                 pull.due = self.clock.monotonic() + self.retry
-            return
+            return ()
         del self.pulls[pull.range]
         self._finished.extend(SavedCursor(pull.range, s, _DONE, self._wall()) for s in served)
         await self._save_cursors()
         self.counts["completed"] += 1
         took = self.clock.monotonic() - (pull.started or self.clock.monotonic())
         self._emit(HandoffCompleted(pull.range, tuple(served), pull.records, pull.bytes, took))
-        for source in pull.sources:
-            with contextlib.suppress(TChannelError, OSError, TransferError):
-                await self.client.done(source, pull.range)
+        return pull.sources
 
     async def _same(self, source: str, range: Range) -> bool:
         theirs = (await self.client.digests(source, [range]))[0]
