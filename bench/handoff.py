@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
 import resource
 import subprocess
@@ -88,21 +89,24 @@ async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled:
     async def raw(request: Request) -> Response:  # the floor: a body of the asked size
         return Response(b"", b"x" * int(request.arg3 or b"1"))
 
-    async def cpu(request: Request) -> Response:  # CPU seconds this process used so far
-        return Response(b"", str(time.process_time()).encode())
+    profile = cProfile.Profile() if profiled else None
+    cpu_calls = 0
+
+    async def cpu(request: Request) -> Response:  # CPU seconds and page faults so far
+        nonlocal cpu_calls
+        cpu_calls += 1
+        if profile is not None and cpu_calls <= 2:  # profile the pull only (calls 1 to 2)
+            (profile.enable if cpu_calls == 1 else profile.disable)()
+        return Response(b"", f"{time.process_time()} {faults()} {os.times().system}".encode())
 
     rp.channel.register("bench", "/blob", raw)
     rp.channel.register("bench", "/cpu", cpu)
     await rp.bootstrap([rp.whoami()])
     print(f"ready {rp.whoami()}", flush=True)
-    profile = cProfile.Profile() if profiled else None
-    if profile is not None:
-        profile.enable()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     if profile is not None:
-        profile.disable()
-        print("source profile:", file=sys.stderr)
-        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+        print("source profile (the pull):", file=sys.stderr)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     print(f"rss {rss_mib():.0f} served {handoff.server.served_records}", flush=True)
     await handoff.close()
     await kv.close()
@@ -115,9 +119,16 @@ def open_store(kind: str, path: Path, cache_mib: int) -> MemoryStore | SQLiteSto
     return MemoryStore() if kind == "memory" else SQLiteStore(path, cache_mib=cache_mib)
 
 
-async def source_cpu(rp: Ringpop, source: str) -> float:
-    """The source process's CPU seconds so far."""
-    return float((await rp.channel.call(source, "bench", "/cpu", b"", b"", timeout=10.0)).arg3)
+def faults() -> int:
+    """Page faults of this process so far (minor: memory new to it, page by page)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+async def source_cpu(rp: Ringpop, source: str) -> tuple[float, int, float]:
+    """The source process's CPU seconds, page faults and system (kernel) CPU seconds so far."""
+    answer = await rp.channel.call(source, "bench", "/cpu", b"", b"", timeout=10.0)
+    seconds, count, system = answer.arg3.split()
+    return float(seconds), int(count), float(system)
 
 
 async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -139,8 +150,8 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
     rp.events.on(HandoffStarted, lambda _: started.append(time.perf_counter()))
     rp.events.on(HandoffCompleted, lambda _: completed.append(time.perf_counter()))
     before = rss_mib()
-    cpu_source = await source_cpu(rp, source)
-    cpu_puller = time.process_time()
+    cpu_source, faults_source, sys_source = await source_cpu(rp, source)
+    cpu_puller, faults_puller, sys_puller = time.process_time(), faults(), os.times().system
     profile = cProfile.Profile() if args.profile else None
     if profile is not None:
         profile.enable()
@@ -151,8 +162,11 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         profile.disable()
         pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     took = max(completed) - min(started)
-    cpu_puller = time.process_time() - cpu_puller
-    cpu_source = await source_cpu(rp, source) - cpu_source
+    cpu_puller, faults_puller = time.process_time() - cpu_puller, faults() - faults_puller
+    sys_puller = os.times().system - sys_puller
+    cpu_now, faults_now, sys_now = await source_cpu(rp, source)
+    cpu_source, faults_source = cpu_now - cpu_source, faults_now - faults_source
+    sys_source = sys_now - sys_source
     stats = handoff.stats()
     pages = max(1, stats["pages"])
     page_bytes = stats["bytes"] // pages
@@ -168,6 +182,10 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         "floor_mb_per_s": floor,
         "cpu_us_puller": cpu_puller / max(1, stats["records"]) * 1e6,
         "cpu_us_source": cpu_source / max(1, stats["records"]) * 1e6,
+        "sys_us_puller": sys_puller / max(1, stats["records"]) * 1e6,
+        "sys_us_source": sys_source / max(1, stats["records"]) * 1e6,
+        "faults_puller": faults_puller / max(1, stats["records"]) * 1000,
+        "faults_source": faults_source / max(1, stats["records"]) * 1000,
         "failed": stats["failed"],
         "rss_before": before,
         "rss_peak": rss_mib(),
@@ -310,7 +328,10 @@ def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
         f"(pages of {f['page_bytes']:.0f} B, {f['page_records']:.0f} records); floor (raw "
         f"TChannel, same page size, {concurrency} in flight, same processes) "
         f"{f['floor_mb_per_s']:.1f} MB/s -> {share:.1%} of the floor; CPU per record: puller "
-        f"{f['cpu_us_puller']:.2f} us, source {f['cpu_us_source']:.2f} us; peak RSS puller "
+        f"{f['cpu_us_puller']:.2f} us (kernel {f['sys_us_puller']:.2f}), source "
+        f"{f['cpu_us_source']:.2f} us (kernel {f['sys_us_source']:.2f}); page faults per "
+        f"1000 records: puller {f['faults_puller']:.0f}, source {f['faults_source']:.0f}; "
+        f"peak RSS puller "
         f"{f['rss_peak']:.0f} MiB (before {f['rss_before']:.0f}), source {f['rss_source']:.0f} MiB"
         f"; failed attempts {f.get('failed', 0):.0f}",
         flush=True,
