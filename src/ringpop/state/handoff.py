@@ -55,7 +55,7 @@ from ringpop.state.events import (
     RangeDropped,
 )
 from ringpop.state.packed import Packed
-from ringpop.state.ranges import PendingDrop, TokenBucket, intersect, subtract
+from ringpop.state.ranges import PendingDrop, TokenBucket, clip, intersect, subtract
 from ringpop.state.rangeserver import RangeServer
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.store import Cursor
@@ -366,7 +366,7 @@ class RangeHandoff:
         mine = [r for r, owners in preference if me in owners]
         keep: list[PendingDrop] = []
         for drop in self.drops:
-            pieces = subtract(drop.range, mine)
+            pieces = subtract(drop.range, clip(mine, drop.range))
             if not pieces:
                 continue  # ours again: nothing to drop
             if len(pieces) > 1 or pieces[0] != drop.range:

@@ -17,6 +17,7 @@ from ringpop.ring.ownership import HASH_SPACE, Range
 __all__ = [
     "PendingDrop",
     "TokenBucket",
+    "clip",
     "covers",
     "covers_merged",
     "intersect",
@@ -84,6 +85,19 @@ def covers_merged(merged: Sequence[Range], a: Range) -> bool:
 
 def _start(r: Range) -> int:
     return r.start
+
+
+def clip(ranges: Sequence[Range], a: Range) -> list[Range]:
+    """The ranges of ``ranges`` (sorted, none overlapping) that overlap ``a``, found by
+    bisection: what :func:`subtract` or :func:`intersect` of ``a`` needs of a long list."""
+    at = max(0, bisect.bisect_right(ranges, a.start, key=_start) - 1)
+    out: list[Range] = []
+    for r in itertools.islice(ranges, at, None):
+        if r.start >= a.end:
+            break
+        if r.end > a.start:
+            out.append(r)
+    return out
 
 
 def split(a: Range, parts: int) -> list[Range]:
