@@ -68,6 +68,11 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_now_mib() -> float:
+    """Current RSS of this process (Linux: /proc/self/statm, in pages)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+
+
 async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled: bool) -> None:
     """The source node: fill a store, serve it, print the address, wait for stdin EOF."""
     store = open_store(kind, directory / "source.db", cache_mib)
@@ -131,8 +136,19 @@ async def source_cpu(rp: Ringpop, source: str) -> tuple[float, int, float]:
     return float(seconds), int(count), float(system)
 
 
+def warm(mib: int) -> None:
+    """Touch ``mib`` MiB and give them back: memory the pull then takes is not the
+    VM's first touch (on a VM that backs guest memory lazily, a first touch costs
+    several µs a page; a page the guest touched before costs about a tenth)."""
+    if mib > 0:
+        blob = bytearray(mib << 20)
+        blob[::4096] = b"\x01" * len(range(0, len(blob), 4096))
+        del blob
+
+
 async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[str, float]:
     """Join the source, pull our share, then measure the raw floor; figures."""
+    warm(args.warm_mib)
     store = open_store(args.store, directory / "puller.db", args.cache_mib)
     rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
     await rp.start()
@@ -168,6 +184,7 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
     cpu_source, faults_source = cpu_now - cpu_source, faults_now - faults_source
     sys_source = sys_now - sys_source
     stats = handoff.stats()
+    rss_after = rss_now_mib()
     pages = max(1, stats["pages"])
     page_bytes = stats["bytes"] // pages
     floor = await measure_floor(rp, source, page_bytes, args.floor_seconds, args.concurrency)
@@ -189,6 +206,7 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         "failed": stats["failed"],
         "rss_before": before,
         "rss_peak": rss_mib(),
+        "rss_after": rss_after,
     }
     await handoff.close()
     await kv.close()
@@ -302,6 +320,7 @@ def handoff_run(kinds: str, directory: Path, args: argparse.Namespace) -> dict[s
             ("--page-bytes", str(args.page_bytes), "--concurrency", str(args.concurrency))
         )
         command.extend(("--floor-seconds", str(args.floor_seconds)))
+        command.extend(("--warm-mib", str(args.warm_mib)))
         if args.profile:
             command.append("--profile")
         answer = subprocess.run(
@@ -332,7 +351,8 @@ def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
         f"{f['cpu_us_source']:.2f} us (kernel {f['sys_us_source']:.2f}); page faults per "
         f"1000 records: puller {f['faults_puller']:.0f}, source {f['faults_source']:.0f}; "
         f"peak RSS puller "
-        f"{f['rss_peak']:.0f} MiB (before {f['rss_before']:.0f}), source {f['rss_source']:.0f} MiB"
+        f"{f['rss_peak']:.0f} MiB (before {f['rss_before']:.0f}, after the pull "
+        f"{f['rss_after']:.0f}), source {f['rss_source']:.0f} MiB"
         f"; failed attempts {f.get('failed', 0):.0f}",
         flush=True,
     )
@@ -353,7 +373,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="ranges pulled at once")
     parser.add_argument("--store-floor-keys", type=int, default=200_000)
     parser.add_argument("--cache-mib", type=int, default=32, help="SQLite page cache per store")
-    parser.add_argument("--profile", action="store_true", help="cProfile the puller (stderr)")
+    parser.add_argument("--profile", action="store_true", help="cProfile both sides (stderr)")
+    parser.add_argument(
+        "--warm-mib",
+        type=int,
+        default=0,
+        help="the puller touches and frees this many MiB first (memory not new to the VM)",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--source-store", default="sqlite", help=argparse.SUPPRESS)
     parser.add_argument("--pull", help=argparse.SUPPRESS)

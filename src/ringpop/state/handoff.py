@@ -376,11 +376,13 @@ class RangeHandoff:
                         part.acks[node] = list(acked)
                     keep.append(part)
                 continue
-            missing = drop.missing(me, preference)
-            if missing or now - drop.since < self.grace:
+            if now - drop.since < self.grace:  # who is missing matters after the grace only
                 keep.append(drop)
-                if missing and now - drop.since >= self.grace:
-                    await self._offer(missing, now)
+                continue
+            missing = drop.missing(me, preference)
+            if missing:
+                keep.append(drop)
+                await self._offer(missing, now)
                 continue
             await self._save_cursors()  # no saved cursor may outlive the data it covers
             count = await self.kv.store.delete_range(drop.range)
