@@ -27,7 +27,7 @@ from ringpop.errors import RingpopError
 from ringpop.hashing import fingerprint32_unchecked
 from ringpop.ring.ownership import Range
 from ringpop.state import wire
-from ringpop.state.columns import greatest, ties
+from ringpop.state.columns import greatest, loaded_numpy, ties
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version
 from ringpop.state.host import Host
 from ringpop.state.packed import PACKED_FORMAT, Packed, decode_packed
@@ -209,11 +209,12 @@ def check_packed(page: Packed, range: Range, cursor: Cursor | None, limit: int) 
             raise ValueError("an empty page with a cursor")
         page.ordered = True
         return
-    hashes = array("I", map(fingerprint32_unchecked, keys))  # str keys (typed decode)
-    if hashes != page.hashes:  # compared as memory
+    hashes = list(map(fingerprint32_unchecked, keys))  # str keys (typed decode)
+    if array("I", hashes) != page.hashes:  # compared as memory
         bad = next(i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g)
         raise ValueError(f"record {keys[bad]!r}: hash {page.hashes[bad]} is not its key's")
-    _check_order(page.hashes, keys, range, cursor, page.cursor)
+    # the same values: the array for numpy's view of it, the list for the stdlib's sort
+    _check_order(page.hashes if loaded_numpy() else hashes, keys, range, cursor, page.cursor)
     page.ordered = True
 
 
