@@ -1,8 +1,9 @@
 """Whole-column checks of a received page: order, ties, greatest value.
 
 A handoff page carries thousands of records; its checks must not take a Python
-step per record. Stdlib C loops do them (``sorted`` of an already sorted list is
-``n - 1`` int comparisons, ``set`` finds repeated hashes, ``max`` walks an
+step per record. Stdlib C loops do them (``map`` of ``operator.lt`` over a column and
+itself shifted; where that fails, ``sorted`` of the list tells a decrease from a
+repeated hash, and ``map`` of ``operator.eq`` finds the repeats; ``max`` walks an
 ``array``); when the process **already** loaded numpy, one vector operation over
 each column's buffer does the same a little faster. numpy is never imported for
 this: measured with ``bench/handoff.py``, a puller that merely has numpy loaded
@@ -12,11 +13,11 @@ the vector operations saved. Both paths give the same answers; tests check both.
 
 from __future__ import annotations
 
+import operator
 import sys
 from array import array
-from bisect import bisect_left
-from collections import Counter
 from collections.abc import Sequence
+from itertools import compress
 from types import ModuleType
 
 __all__ = ["greatest", "loaded_numpy", "ties"]
@@ -42,17 +43,12 @@ def ties(hashes: Sequence[int]) -> list[int] | None:
         found: list[int] = np.flatnonzero(after == before).tolist()
         return found
     values = hashes if isinstance(hashes, list) else list(hashes)
+    following = values[1:]
+    if all(map(operator.lt, values, following)):  # strictly increasing: no tie
+        return []
     if sorted(values) != values:  # an already sorted list: one comparison per item
         return None
-    if len(set(values)) == len(values):
-        return []
-    positions: list[int] = []
-    for value, count in Counter(values).items():
-        if count > 1:  # sorted: the repeats sit together
-            start = bisect_left(values, value)
-            positions.extend(range(start, start + count - 1))
-    positions.sort()
-    return positions
+    return list(compress(range(len(following)), map(operator.eq, values, following)))
 
 
 def greatest(column: Sequence[int]) -> int:
