@@ -187,7 +187,13 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
     rss_after = rss_now_mib()
     pages = max(1, stats["pages"])
     page_bytes = stats["bytes"] // pages
-    floor = await measure_floor(rp, source, page_bytes, args.floor_seconds, args.concurrency)
+    cpu_source_floor, _, _ = await source_cpu(rp, source)
+    cpu_puller_floor = time.process_time()
+    floor, moved = await measure_floor(rp, source, page_bytes, args.floor_seconds, args.concurrency)
+    cpu_puller_floor = time.process_time() - cpu_puller_floor
+    cpu_source_floor = (await source_cpu(rp, source))[0] - cpu_source_floor
+    # the floor's CPU per record-equivalent (the pull's mean bytes per record)
+    floor_records = moved / max(1.0, stats["bytes"] / max(1, stats["records"]))
     result = {
         "records": stats["records"],
         "ranges": stats["completed"],
@@ -197,6 +203,8 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         "page_bytes": page_bytes,
         "page_records": stats["records"] / pages,
         "floor_mb_per_s": floor,
+        "floor_cpu_us_puller": cpu_puller_floor / max(1.0, floor_records) * 1e6,
+        "floor_cpu_us_source": cpu_source_floor / max(1.0, floor_records) * 1e6,
         "cpu_us_puller": cpu_puller / max(1, stats["records"]) * 1e6,
         "cpu_us_source": cpu_source / max(1, stats["records"]) * 1e6,
         "sys_us_puller": sys_puller / max(1, stats["records"]) * 1e6,
@@ -217,8 +225,9 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
 
 async def measure_floor(
     rp: Ringpop, source: str, size: int, seconds: float, concurrency: int
-) -> float:
-    """MB/s of raw TChannel calls returning ``size`` bytes, ``concurrency`` in flight."""
+) -> tuple[float, int]:
+    """MB/s of raw TChannel calls returning ``size`` bytes, ``concurrency`` in flight,
+    and the bytes moved."""
     moved = 0
     end = time.perf_counter() + seconds
 
@@ -234,7 +243,7 @@ async def measure_floor(
 
     began = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return moved / (time.perf_counter() - began) / 1e6
+    return moved / (time.perf_counter() - began) / 1e6, moved
 
 
 async def store_floor(directory: Path, page: int, count: int) -> dict[str, float]:
@@ -346,7 +355,9 @@ def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
         f"{f['seconds']:.2f} s: {f['keys_per_s']:,.0f} keys/s, {f['mb_per_s']:.1f} MB/s "
         f"(pages of {f['page_bytes']:.0f} B, {f['page_records']:.0f} records); floor (raw "
         f"TChannel, same page size, {concurrency} in flight, same processes) "
-        f"{f['floor_mb_per_s']:.1f} MB/s -> {share:.1%} of the floor; CPU per record: puller "
+        f"{f['floor_mb_per_s']:.1f} MB/s (CPU per record's bytes: puller "
+        f"{f['floor_cpu_us_puller']:.2f} us, source {f['floor_cpu_us_source']:.2f} us) -> "
+        f"{share:.1%} of the floor; CPU per record: puller "
         f"{f['cpu_us_puller']:.2f} us (kernel {f['sys_us_puller']:.2f}), source "
         f"{f['cpu_us_source']:.2f} us (kernel {f['sys_us_source']:.2f}); page faults per "
         f"1000 records: puller {f['faults_puller']:.0f}, source {f['faults_source']:.0f}; "
