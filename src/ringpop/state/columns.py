@@ -7,7 +7,7 @@ repeated hash, and ``map`` of ``operator.eq`` finds the repeats; ``max`` walks a
 ``array``); when the process **already** loaded numpy, one vector operation over
 each column's buffer does the same a little faster. numpy is never imported for
 this: measured with ``bench/handoff.py``, a puller that merely has numpy loaded
-spent 2-5x more kernel time per record (the same page faults, each dearer) than
+spent 1.6-5x more kernel time per record (the same page faults, each dearer) than
 the vector operations saved. Both paths give the same answers; tests check both.
 """
 
