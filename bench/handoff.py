@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
 import resource
 import subprocess
@@ -67,6 +68,11 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_now_mib() -> float:
+    """Current RSS of this process (Linux: /proc/self/statm, in pages)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+
+
 async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled: bool) -> None:
     """The source node: fill a store, serve it, print the address, wait for stdin EOF."""
     store = open_store(kind, directory / "source.db", cache_mib)
@@ -88,21 +94,24 @@ async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled:
     async def raw(request: Request) -> Response:  # the floor: a body of the asked size
         return Response(b"", b"x" * int(request.arg3 or b"1"))
 
-    async def cpu(request: Request) -> Response:  # CPU seconds this process used so far
-        return Response(b"", str(time.process_time()).encode())
+    profile = cProfile.Profile() if profiled else None
+    cpu_calls = 0
+
+    async def cpu(request: Request) -> Response:  # CPU seconds and page faults so far
+        nonlocal cpu_calls
+        cpu_calls += 1
+        if profile is not None and cpu_calls <= 2:  # profile the pull only (calls 1 to 2)
+            (profile.enable if cpu_calls == 1 else profile.disable)()
+        return Response(b"", f"{time.process_time()} {faults()} {os.times().system}".encode())
 
     rp.channel.register("bench", "/blob", raw)
     rp.channel.register("bench", "/cpu", cpu)
     await rp.bootstrap([rp.whoami()])
     print(f"ready {rp.whoami()}", flush=True)
-    profile = cProfile.Profile() if profiled else None
-    if profile is not None:
-        profile.enable()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     if profile is not None:
-        profile.disable()
-        print("source profile:", file=sys.stderr)
-        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+        print("source profile (the pull):", file=sys.stderr)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     print(f"rss {rss_mib():.0f} served {handoff.server.served_records}", flush=True)
     await handoff.close()
     await kv.close()
@@ -115,13 +124,31 @@ def open_store(kind: str, path: Path, cache_mib: int) -> MemoryStore | SQLiteSto
     return MemoryStore() if kind == "memory" else SQLiteStore(path, cache_mib=cache_mib)
 
 
-async def source_cpu(rp: Ringpop, source: str) -> float:
-    """The source process's CPU seconds so far."""
-    return float((await rp.channel.call(source, "bench", "/cpu", b"", b"", timeout=10.0)).arg3)
+def faults() -> int:
+    """Page faults of this process so far (minor: memory new to it, page by page)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+async def source_cpu(rp: Ringpop, source: str) -> tuple[float, int, float]:
+    """The source process's CPU seconds, page faults and system (kernel) CPU seconds so far."""
+    answer = await rp.channel.call(source, "bench", "/cpu", b"", b"", timeout=10.0)
+    seconds, count, system = answer.arg3.split()
+    return float(seconds), int(count), float(system)
+
+
+def warm(mib: int) -> None:
+    """Touch ``mib`` MiB and give them back: memory the pull then takes is not the
+    VM's first touch (on a VM that backs guest memory lazily, a first touch costs
+    several µs a page; a page the guest touched before costs about a tenth)."""
+    if mib > 0:
+        blob = bytearray(mib << 20)
+        blob[::4096] = b"\x01" * len(range(0, len(blob), 4096))
+        del blob
 
 
 async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[str, float]:
     """Join the source, pull our share, then measure the raw floor; figures."""
+    warm(args.warm_mib)
     store = open_store(args.store, directory / "puller.db", args.cache_mib)
     rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
     await rp.start()
@@ -139,8 +166,8 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
     rp.events.on(HandoffStarted, lambda _: started.append(time.perf_counter()))
     rp.events.on(HandoffCompleted, lambda _: completed.append(time.perf_counter()))
     before = rss_mib()
-    cpu_source = await source_cpu(rp, source)
-    cpu_puller = time.process_time()
+    cpu_source, faults_source, sys_source = await source_cpu(rp, source)
+    cpu_puller, faults_puller, sys_puller = time.process_time(), faults(), os.times().system
     profile = cProfile.Profile() if args.profile else None
     if profile is not None:
         profile.enable()
@@ -151,12 +178,22 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         profile.disable()
         pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     took = max(completed) - min(started)
-    cpu_puller = time.process_time() - cpu_puller
-    cpu_source = await source_cpu(rp, source) - cpu_source
+    cpu_puller, faults_puller = time.process_time() - cpu_puller, faults() - faults_puller
+    sys_puller = os.times().system - sys_puller
+    cpu_now, faults_now, sys_now = await source_cpu(rp, source)
+    cpu_source, faults_source = cpu_now - cpu_source, faults_now - faults_source
+    sys_source = sys_now - sys_source
     stats = handoff.stats()
+    rss_after = rss_now_mib()
     pages = max(1, stats["pages"])
     page_bytes = stats["bytes"] // pages
-    floor = await measure_floor(rp, source, page_bytes, args.floor_seconds, args.concurrency)
+    cpu_source_floor, _, _ = await source_cpu(rp, source)
+    cpu_puller_floor = time.process_time()
+    floor, moved = await measure_floor(rp, source, page_bytes, args.floor_seconds, args.concurrency)
+    cpu_puller_floor = time.process_time() - cpu_puller_floor
+    cpu_source_floor = (await source_cpu(rp, source))[0] - cpu_source_floor
+    # the floor's CPU per record-equivalent (the pull's mean bytes per record)
+    floor_records = moved / max(1.0, stats["bytes"] / max(1, stats["records"]))
     result = {
         "records": stats["records"],
         "ranges": stats["completed"],
@@ -166,11 +203,18 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         "page_bytes": page_bytes,
         "page_records": stats["records"] / pages,
         "floor_mb_per_s": floor,
+        "floor_cpu_us_puller": cpu_puller_floor / max(1.0, floor_records) * 1e6,
+        "floor_cpu_us_source": cpu_source_floor / max(1.0, floor_records) * 1e6,
         "cpu_us_puller": cpu_puller / max(1, stats["records"]) * 1e6,
         "cpu_us_source": cpu_source / max(1, stats["records"]) * 1e6,
+        "sys_us_puller": sys_puller / max(1, stats["records"]) * 1e6,
+        "sys_us_source": sys_source / max(1, stats["records"]) * 1e6,
+        "faults_puller": faults_puller / max(1, stats["records"]) * 1000,
+        "faults_source": faults_source / max(1, stats["records"]) * 1000,
         "failed": stats["failed"],
         "rss_before": before,
         "rss_peak": rss_mib(),
+        "rss_after": rss_after,
     }
     await handoff.close()
     await kv.close()
@@ -181,8 +225,9 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
 
 async def measure_floor(
     rp: Ringpop, source: str, size: int, seconds: float, concurrency: int
-) -> float:
-    """MB/s of raw TChannel calls returning ``size`` bytes, ``concurrency`` in flight."""
+) -> tuple[float, int]:
+    """MB/s of raw TChannel calls returning ``size`` bytes, ``concurrency`` in flight,
+    and the bytes moved."""
     moved = 0
     end = time.perf_counter() + seconds
 
@@ -198,7 +243,7 @@ async def measure_floor(
 
     began = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return moved / (time.perf_counter() - began) / 1e6
+    return moved / (time.perf_counter() - began) / 1e6, moved
 
 
 async def store_floor(directory: Path, page: int, count: int) -> dict[str, float]:
@@ -284,6 +329,7 @@ def handoff_run(kinds: str, directory: Path, args: argparse.Namespace) -> dict[s
             ("--page-bytes", str(args.page_bytes), "--concurrency", str(args.concurrency))
         )
         command.extend(("--floor-seconds", str(args.floor_seconds)))
+        command.extend(("--warm-mib", str(args.warm_mib)))
         if args.profile:
             command.append("--profile")
         answer = subprocess.run(
@@ -309,9 +355,15 @@ def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
         f"{f['seconds']:.2f} s: {f['keys_per_s']:,.0f} keys/s, {f['mb_per_s']:.1f} MB/s "
         f"(pages of {f['page_bytes']:.0f} B, {f['page_records']:.0f} records); floor (raw "
         f"TChannel, same page size, {concurrency} in flight, same processes) "
-        f"{f['floor_mb_per_s']:.1f} MB/s -> {share:.1%} of the floor; CPU per record: puller "
-        f"{f['cpu_us_puller']:.2f} us, source {f['cpu_us_source']:.2f} us; peak RSS puller "
-        f"{f['rss_peak']:.0f} MiB (before {f['rss_before']:.0f}), source {f['rss_source']:.0f} MiB"
+        f"{f['floor_mb_per_s']:.1f} MB/s (CPU per record's bytes: puller "
+        f"{f['floor_cpu_us_puller']:.2f} us, source {f['floor_cpu_us_source']:.2f} us) -> "
+        f"{share:.1%} of the floor; CPU per record: puller "
+        f"{f['cpu_us_puller']:.2f} us (kernel {f['sys_us_puller']:.2f}), source "
+        f"{f['cpu_us_source']:.2f} us (kernel {f['sys_us_source']:.2f}); page faults per "
+        f"1000 records: puller {f['faults_puller']:.0f}, source {f['faults_source']:.0f}; "
+        f"peak RSS puller "
+        f"{f['rss_peak']:.0f} MiB (before {f['rss_before']:.0f}, after the pull "
+        f"{f['rss_after']:.0f}), source {f['rss_source']:.0f} MiB"
         f"; failed attempts {f.get('failed', 0):.0f}",
         flush=True,
     )
@@ -332,7 +384,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="ranges pulled at once")
     parser.add_argument("--store-floor-keys", type=int, default=200_000)
     parser.add_argument("--cache-mib", type=int, default=32, help="SQLite page cache per store")
-    parser.add_argument("--profile", action="store_true", help="cProfile the puller (stderr)")
+    parser.add_argument("--profile", action="store_true", help="cProfile both sides (stderr)")
+    parser.add_argument(
+        "--warm-mib",
+        type=int,
+        default=0,
+        help="the puller touches and frees this many MiB first (memory not new to the VM)",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--source-store", default="sqlite", help=argparse.SUPPRESS)
     parser.add_argument("--pull", help=argparse.SUPPRESS)

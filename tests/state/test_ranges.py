@@ -13,7 +13,9 @@ from ringpop.state.hlc import Version
 from ringpop.state.ranges import (
     PendingDrop,
     TokenBucket,
+    clip,
     covers,
+    covers_merged,
     intersect,
     merge,
     overlapping,
@@ -38,6 +40,10 @@ def test_subtract_and_intersect_partition_the_range(a: Range, others: list[Range
     assert not got_in & got_out
     assert got_in == {h for h in points if any(h in o for o in others)}
     assert covers(others, a) == (not outside)
+    assert covers_merged(merge(others), a) == (not outside)
+    merged = merge(others)
+    assert clip(merged, a) == [o for o in merged if intersect(a, [o])]
+    assert subtract(a, clip(merged, a)) == outside
 
 
 @given(ranges, st.integers(1, 40))

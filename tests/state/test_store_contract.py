@@ -7,6 +7,7 @@ import itertools
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from ringpop.state.sqlite import SQLiteStore
 from ringpop.state.store import Columns, Cursor, Record, Store, record_digest
 
 Factory = Callable[[Path], Store]
+T = TypeVar("T")
 
 FACTORIES: dict[str, Factory] = {
     "memory": lambda _: MemoryStore(),
@@ -120,8 +122,8 @@ async def _apply(factory: Factory, directory: Path, batch: list[Record]) -> list
         await store.close()
 
 
-def _run(coroutine: Awaitable[list[Record]]) -> list[Record]:
-    async def main() -> list[Record]:
+def _run(coroutine: Awaitable[T]) -> T:
+    async def main() -> T:
         return await coroutine
 
     return asyncio.run(main())

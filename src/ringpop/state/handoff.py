@@ -55,7 +55,7 @@ from ringpop.state.events import (
     RangeDropped,
 )
 from ringpop.state.packed import Packed
-from ringpop.state.ranges import PendingDrop, TokenBucket, intersect, subtract
+from ringpop.state.ranges import PendingDrop, TokenBucket, clip, intersect, subtract
 from ringpop.state.rangeserver import RangeServer
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.store import Cursor
@@ -251,12 +251,18 @@ class RangeHandoff:
 
         async def one(pull: Pull) -> None:
             async with limit:
-                if self.pulls.get(pull.range) is pull:
-                    await self._pull(pull)
+                if self.pulls.get(pull.range) is not pull:
+                    return
+                tell = await self._pull(pull)
+            # after the slot is free: the next pull need not wait for these round trips
+            for source in tell:
+                with contextlib.suppress(TChannelError, OSError, TransferError):
+                    await self.client.done(source, pull.range)
 
         await asyncio.gather(*(one(p) for p in due))
 
-    async def _pull(self, pull: Pull) -> None:
+    async def _pull(self, pull: Pull) -> tuple[str, ...]:
+        """Pull ``pull`` from its sources; the sources to tell it is done (if it is)."""
         self.active += 1
         if pull.started is None:
             pull.started = self.clock.monotonic()
@@ -266,7 +272,7 @@ class RangeHandoff:
         try:
             for source in pull.sources:
                 if self._closed:
-                    return
+                    return ()
                 try:
                     if pull.cursors.get(source) != _DONE:
                         compare = bool(served) or (pull.compare_first and not pull.cursors)
@@ -280,7 +286,7 @@ class RangeHandoff:
         finally:
             self.active -= 1
         if self.pulls.get(pull.range) is not pull:
-            return  # lost meanwhile
+            return ()  # lost meanwhile
         if not served:
             pull.attempts += 1
             self.counts["failed"] += 1
@@ -290,16 +296,14 @@ class RangeHandoff:
                 del self.pulls[pull.range]
             else:
                 pull.due = self.clock.monotonic() + self.retry
-            return
+            return ()
         del self.pulls[pull.range]
         self._finished.extend(SavedCursor(pull.range, s, _DONE, self._wall()) for s in served)
         await self._save_cursors()
         self.counts["completed"] += 1
         took = self.clock.monotonic() - (pull.started or self.clock.monotonic())
         self._emit(HandoffCompleted(pull.range, tuple(served), pull.records, pull.bytes, took))
-        for source in pull.sources:
-            with contextlib.suppress(TChannelError, OSError, TransferError):
-                await self.client.done(source, pull.range)
+        return pull.sources
 
     async def _same(self, source: str, range: Range) -> bool:
         theirs = (await self.client.digests(source, [range]))[0]
@@ -362,7 +366,7 @@ class RangeHandoff:
         mine = [r for r, owners in preference if me in owners]
         keep: list[PendingDrop] = []
         for drop in self.drops:
-            pieces = subtract(drop.range, mine)
+            pieces = subtract(drop.range, clip(mine, drop.range))
             if not pieces:
                 continue  # ours again: nothing to drop
             if len(pieces) > 1 or pieces[0] != drop.range:
@@ -372,11 +376,13 @@ class RangeHandoff:
                         part.acks[node] = list(acked)
                     keep.append(part)
                 continue
-            missing = drop.missing(me, preference)
-            if missing or now - drop.since < self.grace:
+            if now - drop.since < self.grace:  # who is missing matters after the grace only
                 keep.append(drop)
-                if missing and now - drop.since >= self.grace:
-                    await self._offer(missing, now)
+                continue
+            missing = drop.missing(me, preference)
+            if missing:
+                keep.append(drop)
+                await self._offer(missing, now)
                 continue
             await self._save_cursors()  # no saved cursor may outlive the data it covers
             count = await self.kv.store.delete_range(drop.range)

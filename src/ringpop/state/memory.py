@@ -139,9 +139,11 @@ class MemoryStore:
             raise ValueError(f"{len(hashes)} hashes for {len(keys)} records")
         if not keys:
             return 0
+        markers: bool | None = None  # whether the page holds delete markers, if known
         if isinstance(columns, Packed):  # writer ids already shared within the page
             nodes = columns.nodes
             ordered = columns.ordered and hashes is columns.hashes
+            markers = columns.markers
         else:
             nodes = list(map(self._writers.setdefault, columns.nodes, columns.nodes))
             ordered = False
@@ -185,7 +187,7 @@ class MemoryStore:
             self._logicals[at:at] = run.logicals
             self._nodes[at:at] = run.nodes
             applied += j - i
-            if None in run.values:
+            if markers is not False and None in run.values:
                 self._track(run.keys, run.values, run.walls)
         return applied
 

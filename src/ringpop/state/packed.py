@@ -22,6 +22,7 @@ then checks it against the scan asked for.
 from __future__ import annotations
 
 import sys
+import threading
 from array import array
 from collections.abc import Sequence
 
@@ -49,7 +50,21 @@ class _Wire(msgspec.Struct, frozen=True, array_like=True, tag=PACKED_FORMAT):
     cursor: Cursor | None = None
 
 
+class _LiveWire(msgspec.Struct, frozen=True, array_like=True, tag=PACKED_FORMAT):
+    """:class:`_Wire` without delete markers: decoding it tells that none is there."""
+
+    keys: list[str]
+    values: list[bytes]
+    walls: bytes
+    logicals: bytes
+    writers: list[str]
+    writer_of: bytes
+    hashes: bytes
+    cursor: Cursor | None = None
+
+
 _decoder = msgspec.msgpack.Decoder(_Wire)
+_live_decoder = msgspec.msgpack.Decoder(_LiveWire)
 _SHRINKS = 4  # proportional cuts of a page too long before bisecting
 _SLACK = 96  # about the encoded page's bytes besides its records and writer ids
 _encoder = msgspec.msgpack.Encoder()
@@ -80,11 +95,13 @@ class Packed:
 
     ``ordered`` is set by :func:`~ringpop.state.transfer.check_packed` once it has
     verified that ``hashes`` are the keys' and ``(hash, key)`` strictly increases: a
-    store may then skip its own order check.
+    store may then skip its own order check. ``markers`` says whether ``values``
+    holds a delete marker (``None``) when that is known (:func:`decode_packed`
+    knows), ``None`` when not: a store may then skip looking for them.
     """
 
     _COLUMNS = ("cursor", "hashes", "keys", "logicals", "nodes", "values", "walls", "writers")
-    __slots__ = (*_COLUMNS, "ordered")
+    __slots__ = (*_COLUMNS, "markers", "ordered")
 
     def __init__(
         self,
@@ -106,6 +123,7 @@ class Packed:
         self.writers = writers
         self.cursor = cursor
         self.ordered = False
+        self.markers: bool | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -216,32 +234,50 @@ def encode_packed(page: Packed, max_bytes: int = 0) -> tuple[bytes, Packed]:
     ``max_bytes`` (one record at least), its cursor moved to the last record kept.
     The size is the encoding's own (msgspec, in C: no step per record): a page too
     long is cut in proportion, a few times, then by bisection (sizes far from uniform).
+    Every attempt is encoded into one reused buffer (a thread's own), and only the
+    page sent is copied out: a fresh megabyte per attempt costs far more than the
+    encoding (its memory is new to the process, page by page).
     """
-    data = _encode(page)
-    if max_bytes <= 0 or len(data) <= max_bytes or len(page) <= 1:
-        return data, page
+    buffer = _buffer()
+    _encode(page, buffer)
+    if max_bytes <= 0 or len(buffer) <= max_bytes or len(page) <= 1:
+        return bytes(buffer), page
     # the page's own bytes (format, headers, writer ids, cursor) do not shrink with it
     target = max(1, max_bytes - _SLACK - len(_encoder.encode(page.writers)))
     kept = too_long = len(page)
     for _ in range(_SHRINKS):
-        kept = max(1, min(kept - 1, kept * target // len(data)))
+        kept = max(1, min(kept - 1, kept * target // len(buffer)))
         cut = page.prefix(kept)
-        data = _encode(cut)
-        if len(data) <= max_bytes or kept == 1:
-            return data, cut
+        _encode(cut, buffer)
+        if len(buffer) <= max_bytes or kept == 1:
+            return bytes(buffer), cut
         too_long = kept
     fits = 1  # one record is always sent
     while too_long - fits > 1:
         middle = (fits + too_long) // 2
-        if len(_encode(page.prefix(middle))) <= max_bytes:
+        _encode(page.prefix(middle), buffer)
+        if len(buffer) <= max_bytes:
             fits = middle
         else:
             too_long = middle
     cut = page.prefix(fits)
-    return _encode(cut), cut
+    _encode(cut, buffer)
+    return bytes(buffer), cut
 
 
-def _encode(page: Packed) -> bytes:
+_local = threading.local()
+
+
+def _buffer() -> bytearray:
+    """This thread's encoding buffer (kept: its memory is already the process's)."""
+    buffer: bytearray | None = getattr(_local, "buffer", None)
+    if buffer is None:
+        buffer = _local.buffer = bytearray()
+    return buffer
+
+
+def _encode(page: Packed, buffer: bytearray) -> None:
+    """Encode ``page`` into ``buffer`` (replacing its content)."""
     writers = page.writers
     if len(writers) == 1:
         writer_of = bytes(2 * len(page.keys))
@@ -259,14 +295,18 @@ def _encode(page: Packed) -> bytes:
         _bytes(page.hashes),
         page.cursor,
     ]
-    return _encoder.encode(body)
+    _encoder.encode_into(body, buffer)
 
 
 def decode_packed(data: bytes) -> Packed:
     """A ``ringpop-state-page/2`` page; ``ValueError`` (``msgspec.DecodeError`` included)
     if it is not one: another format, arrays of different lengths, a version of
     ``2**63`` or more, a writer index outside ``writers``."""
-    wire = _decoder.decode(data)
+    wire: _Wire | _LiveWire
+    try:  # no delete marker (a handoff's usual page): the values need no look
+        wire, markers = _live_decoder.decode(data), False
+    except msgspec.ValidationError:
+        wire, markers = _decoder.decode(data), True
     count = len(wire.keys)
     sizes = (
         len(wire.values),
@@ -293,13 +333,15 @@ def decode_packed(data: bytes) -> Packed:
             nodes = list(map(writers.__getitem__, _array("H", wire.writer_of)))
         except IndexError:
             raise ValueError("a writer index outside the page's writers") from None
-    return Packed(
+    page = Packed(
         _array("I", wire.hashes),
         wire.keys,
-        wire.values,
+        wire.values,  # type: ignore[arg-type]  # list[bytes] is a list[bytes | None] here
         _array("q", wire.walls),
         _array("q", wire.logicals),
         nodes,
         writers,
         wire.cursor,
     )
+    page.markers = markers
+    return page

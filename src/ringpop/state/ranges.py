@@ -17,7 +17,9 @@ from ringpop.ring.ownership import HASH_SPACE, Range
 __all__ = [
     "PendingDrop",
     "TokenBucket",
+    "clip",
     "covers",
+    "covers_merged",
     "intersect",
     "merge",
     "overlapping",
@@ -72,6 +74,30 @@ def subtract(a: Range, others: Iterable[Range]) -> list[Range]:
 def covers(ranges: Iterable[Range], a: Range) -> bool:
     """Whether the union of ``ranges`` contains all of ``a``."""
     return not subtract(a, ranges)
+
+
+def covers_merged(merged: Sequence[Range], a: Range) -> bool:
+    """:func:`covers` for ``merged`` sorted with no two overlapping or adjacent (what
+    :func:`merge` and ``owned_ranges`` return): one bisection, ``O(log n)``."""
+    at = bisect.bisect_right(merged, a.start, key=_start) - 1
+    return at >= 0 and merged[at].end >= a.end
+
+
+def _start(r: Range) -> int:
+    return r.start
+
+
+def clip(ranges: Sequence[Range], a: Range) -> list[Range]:
+    """The ranges of ``ranges`` (sorted, none overlapping) that overlap ``a``, found by
+    bisection: what :func:`subtract` or :func:`intersect` of ``a`` needs of a long list."""
+    at = max(0, bisect.bisect_right(ranges, a.start, key=_start) - 1)
+    out: list[Range] = []
+    for r in itertools.islice(ranges, at, None):
+        if r.start >= a.end:
+            break
+        if r.end > a.start:
+            out.append(r)
+    return out
 
 
 def split(a: Range, parts: int) -> list[Range]:

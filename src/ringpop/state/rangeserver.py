@@ -26,7 +26,7 @@ from ringpop.ring.ownership import Range, owned_ranges
 from ringpop.state import wire
 from ringpop.state.host import Host
 from ringpop.state.packed import PACKED_FORMAT, Packed, encode_packed
-from ringpop.state.ranges import covers, valid_range
+from ringpop.state.ranges import covers_merged, valid_range
 from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Store, cut_page, page_columns
 from ringpop.tchannel import ApplicationError, BadRequestError, Request, Response
 
@@ -91,7 +91,8 @@ class RangeServer:
             self.ringpop.channel.unregister(self.service, endpoint)
 
     def replicated_by(self, node: str) -> list[Range]:
-        """Ranges ``node`` replicates on our current ring (cached per ring checksum)."""
+        """Ranges ``node`` replicates on our current ring (cached per ring checksum):
+        sorted, adjacent ones merged."""
         ring = self.ringpop.ring
         if self._owned_at != ring.checksum:
             self._owned, self._owned_at = {}, ring.checksum
@@ -107,7 +108,7 @@ class RangeServer:
         node = request.remote
         held = self.replicated_by(node)
         for r in ranges:
-            if not covers(held, r):
+            if not covers_merged(held, r):
                 self.refused += 1
                 raise ApplicationError(
                     NOT_A_REPLICA,

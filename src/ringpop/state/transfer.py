@@ -18,7 +18,6 @@ version) is asked for :class:`~ringpop.state.store.Columns` (``/1``) instead.
 
 from __future__ import annotations
 
-import operator
 from array import array
 from collections.abc import Sequence
 
@@ -28,6 +27,7 @@ from ringpop.errors import RingpopError
 from ringpop.hashing import fingerprint32_unchecked
 from ringpop.ring.ownership import Range
 from ringpop.state import wire
+from ringpop.state.columns import greatest, loaded_numpy, ties
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version
 from ringpop.state.host import Host
 from ringpop.state.packed import PACKED_FORMAT, Packed, decode_packed
@@ -210,10 +210,11 @@ def check_packed(page: Packed, range: Range, cursor: Cursor | None, limit: int) 
         page.ordered = True
         return
     hashes = list(map(fingerprint32_unchecked, keys))  # str keys (typed decode)
-    if array("I", hashes) != page.hashes:
+    if array("I", hashes) != page.hashes:  # compared as memory
         bad = next(i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g)
         raise ValueError(f"record {keys[bad]!r}: hash {page.hashes[bad]} is not its key's")
-    _check_order(hashes, keys, range, cursor, page.cursor)
+    # the same values: the array for numpy's view of it, the list for the stdlib's sort
+    _check_order(page.hashes if loaded_numpy() else hashes, keys, range, cursor, page.cursor)
     page.ordered = True
 
 
@@ -251,9 +252,9 @@ async def _apply(
     """
     if not page.keys:
         return 0
-    greatest = Version(max(page.walls), max(page.logicals), max(writers))
+    top = Version(greatest(page.walls), greatest(page.logicals), max(writers))
     try:
-        clock.observe(greatest)
+        clock.observe(top)
     except ClockDriftError as error:
         raise TransferError(str(error)) from None
     put_many_if_newer = getattr(store, "put_many_if_newer", None)
@@ -275,18 +276,32 @@ def _check_order(
     page_cursor: Cursor | None,
 ) -> None:
     """``ValueError`` unless the (non-empty) records strictly increase in ``(hash, key)``
-    after ``cursor``, lie in ``range``, and ``page_cursor`` (if any) is the last one."""
+    after ``cursor``, lie in ``range``, and ``page_cursor`` (if any) is the last one.
+
+    Whole-column checks (:func:`~ringpop.state.columns.ties`): the hashes never
+    decrease, and where two are equal (a 32-bit hash repeats about once per 8 000
+    neighbours in a million keys) the keys increase.
+    """
     previous = (cursor.hash, cursor.key) if cursor is not None else (-1, "")
     first, last = (hashes[0], keys[0]), (hashes[-1], keys[-1])
-    # strictly increasing hashes (the usual case) compare as ints; else as (hash, key)
-    if not (previous < first and all(map(operator.lt, hashes, hashes[1:]))):
-        positions = list(zip(hashes, keys, strict=True))
-        for before, (hash, key) in zip([previous, *positions], positions, strict=False):
-            if (hash, key) <= before:
-                raise ValueError(f"record {key!r} out of order")
+    equal = ties(hashes)
+    if not previous < first or equal is None:
+        _out_of_order(hashes, keys, previous)
+    for i in equal or ():
+        if keys[i] >= keys[i + 1]:
+            raise ValueError(f"record {keys[i + 1]!r} out of order")
     # (hash, key) strictly increasing: the hashes are sorted, so the ends bound them all
     for hash, key in (first, last):
         if hash not in range:
             raise ValueError(f"record {key!r} is outside {_text(range)}")
     if page_cursor is not None and (page_cursor.hash, page_cursor.key) != last:
         raise ValueError("the page's cursor is not its last record")
+
+
+def _out_of_order(hashes: Sequence[int], keys: Sequence[str], previous: tuple[int, str]) -> None:
+    """Raise the ``ValueError`` naming the first record out of ``(hash, key)`` order."""
+    positions = list(zip(hashes, keys, strict=True))
+    for before, (hash, key) in zip([previous, *positions], positions, strict=False):
+        if (hash, key) <= before:
+            raise ValueError(f"record {key!r} out of order")
+    raise AssertionError("no record out of order")  # pragma: no cover - callers checked

@@ -167,13 +167,15 @@ class MessageTooLargeError(ProtocolError):
 
 
 class _Partial:
-    __slots__ = ("args", "csum", "csum_type", "first", "size")
+    """A message being received: its closed arguments, and the chunks of the open one
+    (joined once, when it closes: one copy of each argument, however many frames)."""
 
-    def __init__(
-        self, first: CallRequest | CallResponse, args: list[bytes | bytearray], csum: int
-    ) -> None:
+    __slots__ = ("csum", "csum_type", "current", "done", "first", "size")
+
+    def __init__(self, first: CallRequest | CallResponse, args: Sequence[bytes], csum: int) -> None:
         self.first = first
-        self.args = args
+        self.done: list[bytes] = list(args[:-1])
+        self.current: list[bytes] = [args[-1]] if args else []
         self.csum = csum
         self.csum_type = first.checksum_type
         self.size = 0
@@ -263,7 +265,7 @@ class MessageAssembler:
                 args[1] if n > 1 else b"",
                 b"",
             )
-        partial = _Partial(frame, list(args) if args else [b""], csum)
+        partial = _Partial(frame, args, csum)
         partial.size = size
         self._reserve(size)
         self._partials[fid] = partial
@@ -302,28 +304,26 @@ class MessageAssembler:
                     fid, f"checksum mismatch: got 0x{frame.checksum:08x}, computed 0x{csum:08x}"
                 )
         partial.csum = csum
-        args = partial.args
+        current = partial.current
         for index, chunk in enumerate(chunks):
             if index == 0:
-                current = args[-1]
                 if chunk:
-                    if type(current) is not bytearray:
-                        current = bytearray(current)
-                        args[-1] = current
-                    current += chunk
-            else:
-                if len(args) == 3:
+                    current.append(chunk)
+            else:  # the open argument closes, the next one starts
+                if len(partial.done) == 2:
                     raise MalformedFrameError(f"message {fid} has more than 3 arguments")
-                args.append(chunk)
+                partial.done.append(b"".join(current))
+                current = partial.current = [chunk]
         partial.size += added
         self._reserve(added)
         if more:
             return None
         del self._partials[fid]
         self.buffered -= partial.size
+        args = [*partial.done, b"".join(current)]
         while len(args) < 3:
             args.append(b"")
-        return CompleteMessage(partial.first, bytes(args[0]), bytes(args[1]), bytes(args[2]))
+        return CompleteMessage(partial.first, args[0], args[1], args[2])
 
     def discard(self, fid: int) -> None:
         """Forget message ``fid`` (e.g. its call was abandoned); later frames are skipped."""
