@@ -11,32 +11,18 @@ checks that the requests that are not held stay fast.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import time
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "failover.py"
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_failover_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.benchload import load_bench
 
 
 @pytest.mark.timeout(60)
 async def test_held_posts_do_not_slow_the_other_requests() -> None:
-    bench = load_bench()
+    bench = load_bench("failover")
     release = asyncio.Event()
 
     async def counter(request: web.Request) -> web.Response:

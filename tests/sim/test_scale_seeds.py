@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "scale.py"
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_scale_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.benchload import load_bench
 
 
 def _result(seed: int, spread: float, detection: float | None) -> dict[str, object]:
@@ -31,7 +16,7 @@ def _result(seed: int, spread: float, detection: float | None) -> dict[str, obje
 
 
 def test_seeds_table_gives_mean_range_and_ratios() -> None:
-    bench = load_bench()
+    bench = load_bench("scale")
     rows = [_result(1, 1.2, 3.0), _result(2, 1.5, None), _result(3, 1.8, 3.3)]
     lines = bench.seeds_table(rows).splitlines()
     spread = next(line for line in lines if "suspect_spread" in line)
