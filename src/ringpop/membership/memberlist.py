@@ -122,6 +122,7 @@ class MemberList:
         local = Member(local_address, Status.ALIVE, start, dict(labels or {}))
         self._local = local
         self._store(None, local)
+        self._place((local_address,))
 
     # -- reading -----------------------------------------------------------------
 
@@ -257,7 +258,9 @@ class MemberList:
             status = parse_status(change.status)
             assert status is not None  # checked above
             new = interned_member(address, status, incarnation, change.labels)
-            self._store(member, new, joined)
+            self._store(member, new)
+            if member is None:
+                joined.append(address)
             applied.append(Applied(change, member, new, False))
         if joined:
             self._place(joined)
@@ -415,9 +418,9 @@ class MemberList:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _store(self, old: Member | None, new: Member, joined: list[str] | None = None) -> None:
-        """Record ``new``; a new member goes into the gossip order now, or into
-        ``joined`` for :meth:`_place` at the end of the batch."""
+    def _store(self, old: Member | None, new: Member) -> None:
+        """Record ``new`` (``old`` ``None``: a new member, placed in the gossip order
+        by the caller, :meth:`_place`)."""
         address = new.address
         self._members[address] = new
         self._version += 1
@@ -429,11 +432,6 @@ class MemberList:
             is_pingable = new.status in PINGABLE
             if is_pingable != was_pingable:
                 self._pingable += 1 if is_pingable else -1
-        if old is None:
-            if joined is None:
-                self._place((address,))
-            else:
-                joined.append(address)
 
     def _place(self, joined: Sequence[str]) -> None:
         """Insert new members into the gossip order, each at a uniformly random index
