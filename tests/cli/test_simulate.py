@@ -64,3 +64,11 @@ def test_bad_arguments_are_refused_clearly(
 def test_listed_in_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "simulate" in capsys.readouterr().out
+
+
+def test_the_scenario_choices_are_the_simulators() -> None:
+    # The command names them without importing the simulator; they must not drift.
+    from ringpop.cli.simulate import SCENARIO_NAMES
+    from ringpop.testing.scenarios import SCENARIOS
+
+    assert tuple(SCENARIOS) == SCENARIO_NAMES

@@ -25,6 +25,8 @@ __all__ = ["build_parser", "main"]
 
 PROG = "ringpop simulate"
 SCENARIO_NAMES = ("cold", "kill", "kill1pct", "restart", "partition", "loss")
+"""``ringpop.testing.scenarios.SCENARIOS``' names, spelled out: the module loads the
+simulator only when a scenario runs (a test keeps the two equal)."""
 MAX_NODES = 20_000
 
 
