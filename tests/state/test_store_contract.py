@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 FACTORIES: dict[str, Factory] = {
     "memory": lambda _: MemoryStore(),
+    "memory-tiny-blocks": lambda _: MemoryStore(segment=3),  # splits, cuts and merges
     "sqlite": lambda directory: SQLiteStore(directory / "node.db"),
 }
 
