@@ -369,6 +369,25 @@ def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
     )
 
 
+def bound(f: dict[str, float], warm_mib: int) -> None:
+    """Print the least work a Python puller does a record (``bench/least_work.py``, a
+    fresh process, the pull's page size) and the share of the floor it leaves."""
+    script = Path(__file__).with_name("least_work.py")
+    floor = f["floor_cpu_us_puller"]
+    for blob in (False, True):
+        command = [sys.executable, str(script), "--page", str(round(f["page_records"]))]
+        command += ["--warm-mib", str(warm_mib), *(["--values-blob"] if blob else [])]
+        answer = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+        least = json.loads(answer.stdout.strip().splitlines()[-1])
+        print(
+            f"  bound{' (values kept as one blob)' if blob else ''}: the least a Python "
+            f"puller does a record (decode and keep it, check its hash) costs "
+            f"{least['cpu']:.2f} us (kernel {least['kernel']:.2f}) against the floor's "
+            f"{floor:.2f} us: at most {floor / (floor + least['cpu']):.0%} of the floor",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
@@ -410,6 +429,8 @@ def main() -> None:
             print(f"{kinds}: filling the source with {args.keys} keys of 100 B ...", flush=True)
             runs[kinds] = handoff_run(kinds, directory, args)
             report(kinds, runs[kinds], args.concurrency)
+            if kinds.endswith("-memory"):
+                bound(runs[kinds], args.warm_mib)
         if args.store_floor_keys and "sqlite-sqlite" in runs:
             page = max(1, round(runs["sqlite-sqlite"]["page_records"]))
             writes = asyncio.run(store_floor(directory, page, args.store_floor_keys))

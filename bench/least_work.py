@@ -1,0 +1,122 @@
+"""The least CPU a Python puller spends a record: the bound on "half the TChannel floor".
+
+A puller receiving a handoff page must at least turn the wire bytes into key and
+value objects it keeps (a store holds them) and check that each record's hash is its
+key's FarmHash (or a peer could place records in ranges they do not belong to).
+This script does exactly that and nothing else, in a fresh process: pages of
+``--page`` records (keys shaped like ``bench/handoff.py``'s, values of 100 B) encoded
+as msgpack ``[keys, values, hashes]`` beforehand, then, timed: one typed msgspec
+decode per page, one ``map`` of FarmHash over the keys compared with the page's
+hashes as memory, every page kept. No order check, clock, store or transport.
+With ``--values-blob`` the values travel and stay as one blob per page (a store that
+keeps pages as they came: only the keys become objects).
+
+Why it bounds the target: the puller runs on one core, so a record costs it the
+floor's own CPU for the record's bytes (``F``, TChannel) plus its work (``W``); the
+floor runs at ``1 / F`` at best. The pull reaches half the floor only if ``W <= F``.
+``bench/handoff.py`` prints this script's figure beside its measured ``F``.
+
+Run: ``.venv/bin/python bench/least_work.py [--records 500000] [--warm-mib 512]``;
+prints one JSON line (µs a record: ``cpu``, ``kernel``; ``faults`` per 1000 records).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from array import array
+
+import msgspec
+
+from ringpop.hashing import fingerprint32_unchecked
+
+
+class _Page(msgspec.Struct, array_like=True):
+    keys: list[str]
+    values: list[bytes]
+    hashes: bytes
+
+
+class _BlobPage(msgspec.Struct, array_like=True):
+    """Values as one blob and their end offsets: no value object at all."""
+
+    keys: list[str]
+    values: bytes
+    ends: bytes
+    hashes: bytes
+
+
+def pages(records: int, page: int, blob: bool) -> list[bytes]:
+    """Encoded pages of ``records`` records in all (not timed)."""
+    encoder = msgspec.msgpack.Encoder()
+    out = []
+    for start in range(0, records, page):
+        keys = [f"key-{i:08d}" for i in range(start, min(records, start + page))]
+        hashes = array("I", map(fingerprint32_unchecked, keys)).tobytes()
+        if blob:
+            ends = array("I", range(100, 100 * len(keys) + 1, 100)).tobytes()
+            body: object = _BlobPage(keys, b"v" * 100 * len(keys), ends, hashes)
+        else:
+            body = _Page(keys, [b"v" * 100] * len(keys), hashes)
+        out.append(encoder.encode(body))
+    return out
+
+
+def receive(encoded: list[bytes], blob: bool) -> list[_Page | _BlobPage]:
+    """Decode, check and keep every page: the least work a record takes (timed)."""
+    decoder: msgspec.msgpack.Decoder[_Page | _BlobPage] = msgspec.msgpack.Decoder(
+        _BlobPage if blob else _Page
+    )
+    decode = decoder.decode
+    kept: list[_Page | _BlobPage] = []
+    for data in encoded:
+        page = decode(data)
+        sent = array("I")
+        sent.frombytes(page.hashes)
+        if array("I", map(fingerprint32_unchecked, page.keys)) != sent:
+            raise ValueError("a hash is not its key's")
+        kept.append(page)
+    return kept
+
+
+def warm(mib: int) -> None:
+    """Touch ``mib`` MiB and give them back (as ``bench/handoff.py --warm-mib``)."""
+    if mib > 0:
+        blob = bytearray(mib << 20)
+        blob[::4096] = b"\x01" * len(range(0, len(blob), 4096))
+        del blob
+
+
+def measure(records: int, page: int, warm_mib: int, blob: bool) -> dict[str, float]:
+    """CPU and kernel µs a record, page faults per 1000 records, of :func:`receive`."""
+    warm(warm_mib)
+    encoded = pages(records, page, blob)
+    before, cpu = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
+    kept = receive(encoded, blob)
+    cpu = time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    assert sum(len(p.keys) for p in kept) == records
+    return {
+        "cpu": cpu / records * 1e6,
+        "kernel": (after.ru_stime - before.ru_stime) / records * 1e6,
+        "faults": (after.ru_minflt - before.ru_minflt) / records * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=500_000)
+    parser.add_argument("--page", type=int, default=5400, help="records per page")
+    parser.add_argument("--warm-mib", type=int, default=0)
+    parser.add_argument(
+        "--values-blob", action="store_true", help="values as one blob: no value object"
+    )
+    args = parser.parse_args()
+    figures = measure(args.records, args.page, args.warm_mib, args.values_blob)
+    print(json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()
