@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from ringpop import Options, Ringpop
 from ringpop.ring.ownership import HASH_SPACE, Range
+from ringpop.state.handoff import RangeHandoff
 from ringpop.state.memory import MemoryStore
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.replicator import ReplicaOptions
@@ -17,6 +21,7 @@ from tests.forward.conftest import Member, start_members
 # a stopped node stays in the others' rings for the whole test (no suspicion timeout)
 STEADY = Options(min_protocol_period=0.05, suspect_period=60.0)
 EVERYTHING = Range(0, HASH_SPACE)
+TWO = ReplicaOptions(n=2, r=1, w=2, timeout=2.0)
 
 
 class CountingStore(MemoryStore):
@@ -78,3 +83,57 @@ def by_address(nodes: list[Node]) -> dict[str, Node]:
 async def holders(nodes: list[Node], key: str) -> set[str]:
     """Nodes whose store holds ``key``."""
     return {n.address for n in nodes if await n.store.get(key) is not None}
+
+
+@asynccontextmanager
+async def handoff_cluster(
+    count: int,
+    options: ReplicaOptions,
+    *,
+    ownership_n: int | None = None,
+    prepare: Callable[[list[Node]], None] | None = None,
+    **handoff: Any,
+) -> AsyncIterator[tuple[list[Node], list[RangeHandoff]]]:
+    """:func:`cluster` with a :class:`RangeHandoff` per node (``handoff``: its
+    options), all closed on exit; ``ownership_n`` set on every node when given, and
+    ``prepare`` called with the nodes before the handoffs are made (they keep the
+    store each ``kv`` has then)."""
+    nodes = await cluster(count, options)
+    if ownership_n is not None:
+        for node in nodes:
+            node.member.rp.ownership_n = ownership_n
+    if prepare is not None:
+        prepare(nodes)
+    handoffs = [RangeHandoff(node.kv, **handoff) for node in nodes]
+    try:
+        yield nodes, handoffs
+    finally:
+        for h in handoffs:
+            await h.close()
+        await close_all(nodes)  # closing a node twice (a test stopped it) does nothing
+
+
+@dataclass
+class Joiner:
+    """A node started outside a cluster, with a store and a handoff, not yet joined."""
+
+    rp: Ringpop
+    kv: ReplicatedStore
+    handoff: RangeHandoff
+
+    async def join(self, peers: list[Node]) -> None:
+        await self.rp.bootstrap([*(p.address for p in peers), self.rp.whoami()])
+
+    async def close(self) -> None:
+        await self.handoff.close()
+        await self.kv.close()
+        await self.rp.close(self_evict=False)
+
+
+async def joiner(store: MemoryStore, options: ReplicaOptions, **handoff: Any) -> Joiner:
+    """A started node of ``options.n`` replicas over ``store`` (``handoff``: its options)."""
+    rp = Ringpop("forward-test", "127.0.0.1:0", options=STEADY, ownership_n=options.n)
+    Member(rp)
+    await rp.start()
+    kv = ReplicatedStore(rp, store, options, hint_interval=0.05)
+    return Joiner(rp, kv, RangeHandoff(kv, **handoff))

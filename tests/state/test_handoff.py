@@ -3,160 +3,122 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgspec
 import pytest
 
-from ringpop import Ringpop
 from ringpop.clock import ManualClock
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state import wire
 from ringpop.state.events import HandoffCompleted
-from ringpop.state.handoff import RangeHandoff
 from ringpop.state.hlc import Version
 from ringpop.state.memory import MemoryStore
 from ringpop.state.rangeserver import NOT_A_REPLICA
-from ringpop.state.replicated import ReplicatedStore
-from ringpop.state.replicator import ReplicaOptions
 from ringpop.state.store import Columns, Cursor, Record
 from ringpop.state.transfer import RangeClient, TransferError, check_page
 from ringpop.tchannel import BadRequestError, Channel, Request, Response
 from ringpop.tchannel.api import application_error
-from tests.forward.conftest import Member
-from tests.state.cluster import EVERYTHING, STEADY, close_all, cluster
+from tests.state.cluster import EVERYTHING, TWO, close_all, cluster, handoff_cluster, joiner
 
-OPTIONS = ReplicaOptions(n=2, r=1, w=2, timeout=2.0)
-
-
-async def _join(
-    peers: list[str], store: MemoryStore
-) -> tuple[Ringpop, ReplicatedStore, RangeHandoff]:
-    rp = Ringpop("forward-test", "127.0.0.1:0", options=STEADY, ownership_n=2)
-    Member(rp)
-    await rp.start()
-    kv = ReplicatedStore(rp, store, OPTIONS, hint_interval=0.05)
-    handoff = RangeHandoff(kv, delay=0.1, page=7, grace=0.2, retry=0.1)
-    await rp.bootstrap([*peers, rp.whoami()])
-    return rp, kv, handoff
+OPTIONS = TWO
+QUICK: dict[str, Any] = {"delay": 0.1, "page": 7, "grace": 0.2, "retry": 0.1}  # handoff options
 
 
 async def test_a_joining_node_pulls_its_ranges_and_the_old_holders_drop_them() -> None:
-    nodes = await cluster(2, OPTIONS)
-    handoffs = []
-    for node in nodes:
-        node.member.rp.ownership_n = 2
-        handoffs.append(RangeHandoff(node.kv, delay=0.1, page=7, grace=0.2, retry=0.1))
-    values = {f"key-{i}": str(i).encode() for i in range(200)}
-    await nodes[0].kv.put_many(values)
-    store = MemoryStore()
-    rp, kv, handoff = await _join([n.address for n in nodes], store)
-    completed: list[HandoffCompleted] = []
-    rp.events.on(HandoffCompleted, completed.append)
-    try:
-        for _ in range(200):  # every node sees the 3-node ring, pulls end
-            if all(n.member.rp.node.ring.server_count == 3 for n in nodes) and not handoff.pulls:
-                break
-            await asyncio.sleep(0.05)
-        assert await handoff.idle(10.0)
-        mine = {k for k in values if rp.whoami() in rp.lookup_n(k, 2)}
-        assert mine
-        assert {r.key for r in (await store.scan(EVERYTHING, limit=1000)).records} == mine
-        assert handoff.stats()["records"] >= len(mine)
-        for _ in range(100):  # the node that lost ranges drops them after the grace
-            if all(not h.drops for h in handoffs):
-                break
-            await asyncio.sleep(0.05)
-        for node in nodes:
-            held = {r.key for r in (await node.store.scan(EVERYTHING, limit=1000)).records}
-            assert held == {k for k in values if node.address in rp.lookup_n(k, 2)}
-        for key, value in values.items():
-            record = await kv.get(key)
-            assert record is not None
-            assert record.value == value
-    finally:
-        await handoff.close()
-        await kv.close()
-        await rp.close(self_evict=False)
-        for h in handoffs:
-            await h.close()
-        await close_all(nodes)
+    async with handoff_cluster(2, OPTIONS, ownership_n=2, **QUICK) as (nodes, handoffs):
+        values = {f"key-{i}": str(i).encode() for i in range(200)}
+        await nodes[0].kv.put_many(values)
+        store = MemoryStore()
+        new = await joiner(store, OPTIONS, **QUICK)
+        rp, kv, handoff = new.rp, new.kv, new.handoff
+        completed: list[HandoffCompleted] = []
+        rp.events.on(HandoffCompleted, completed.append)
+        await new.join(nodes)
+        try:
+            for _ in range(200):  # every node sees the 3-node ring, pulls end
+                ring_sizes = {n.member.rp.node.ring.server_count for n in nodes}
+                if ring_sizes == {3} and not handoff.pulls:
+                    break
+                await asyncio.sleep(0.05)
+            assert await handoff.idle(10.0)
+            mine = {k for k in values if rp.whoami() in rp.lookup_n(k, 2)}
+            assert mine
+            assert {r.key for r in (await store.scan(EVERYTHING, limit=1000)).records} == mine
+            assert handoff.stats()["records"] >= len(mine)
+            assert completed
+            for _ in range(100):  # the node that lost ranges drops them after the grace
+                if all(not h.drops for h in handoffs):
+                    break
+                await asyncio.sleep(0.05)
+            for node in nodes:
+                held = {r.key for r in (await node.store.scan(EVERYTHING, limit=1000)).records}
+                assert held == {k for k in values if node.address in rp.lookup_n(k, 2)}
+            for key, value in values.items():
+                record = await kv.get(key)
+                assert record is not None
+                assert record.value == value
+        finally:
+            await new.close()
 
 
 async def test_pulls_wait_on_the_injected_clock() -> None:
     """The debounce delay is measured and waited on the handoff's clock, not the loop's."""
-    nodes = await cluster(2, OPTIONS)
-    handoffs = []
-    for node in nodes:
-        node.member.rp.ownership_n = 2
-        handoffs.append(RangeHandoff(node.kv, delay=0.1))
-    await nodes[0].kv.put_many({f"key-{i}": b"v" for i in range(50)})
-    clock = ManualClock()
-    rp = Ringpop("forward-test", "127.0.0.1:0", options=STEADY, ownership_n=2)
-    Member(rp)
-    await rp.start()
-    store = MemoryStore()
-    kv = ReplicatedStore(rp, store, OPTIONS)
-    handoff = RangeHandoff(kv, delay=30.0, clock=clock)
-    try:
-        await rp.bootstrap([*(n.address for n in nodes), rp.whoami()])
-        for _ in range(20):  # real time passes; the handoff's clock does not
-            await asyncio.sleep(0.05)
-        assert handoff.pulls
-        assert handoff.stats()["records"] == 0
-        clock.advance(30.0)
-        for _ in range(200):
-            if not handoff.pulls:
-                break
-            await asyncio.sleep(0.05)
-        assert not handoff.pulls
-        assert handoff.stats()["records"] > 0
-        assert len(store) == handoff.stats()["records"]
-    finally:
-        await handoff.close()
-        await kv.close()
-        await rp.close(self_evict=False)
-        for h in handoffs:
-            await h.close()
-        await close_all(nodes)
+    async with handoff_cluster(2, OPTIONS, ownership_n=2, delay=0.1) as (nodes, _):
+        await nodes[0].kv.put_many({f"key-{i}": b"v" for i in range(50)})
+        clock = ManualClock()
+        store = MemoryStore()
+        new = await joiner(store, OPTIONS, delay=30.0, clock=clock)
+        handoff = new.handoff
+        try:
+            await new.join(nodes)
+            for _ in range(20):  # real time passes; the handoff's clock does not
+                await asyncio.sleep(0.05)
+            assert handoff.pulls
+            assert handoff.stats()["records"] == 0
+            clock.advance(30.0)
+            for _ in range(200):
+                if not handoff.pulls:
+                    break
+                await asyncio.sleep(0.05)
+            assert not handoff.pulls
+            assert handoff.stats()["records"] > 0
+            assert len(store) == handoff.stats()["records"]
+        finally:
+            await new.close()
 
 
 async def test_requests_for_ranges_not_held_and_malformed_bodies_are_refused() -> None:
-    nodes = await cluster(2, OPTIONS)
-    handoffs = []
-    for node in nodes:
-        node.member.rp.ownership_n = 2
-        handoffs.append(RangeHandoff(node.kv, delay=0.1))
-    await nodes[0].kv.put("k", b"v")
-    stranger = Channel("127.0.0.1:0")
-    await stranger.listen()
-    target = nodes[0].address
+    async with handoff_cluster(2, OPTIONS, ownership_n=2, delay=0.1) as (nodes, handoffs):
+        await nodes[0].kv.put("k", b"v")
+        stranger = Channel("127.0.0.1:0")
+        await stranger.listen()
+        target = nodes[0].address
 
-    async def call(endpoint: str, body: bytes) -> Response:
-        return await stranger.call(target, "ringpop-state", endpoint, b"", body, timeout=2.0)
+        async def call(endpoint: str, body: bytes) -> Response:
+            return await stranger.call(target, "ringpop-state", endpoint, b"", body, timeout=2.0)
 
-    try:
-        scan = msgspec.json.encode(wire.Scan(Range(0, 1 << 32)))
-        refused = await call(wire.SCAN, scan)  # a node outside the ring holds nothing
-        assert application_error(refused).type == NOT_A_REPLICA
-        done = await call(wire.DONE, msgspec.json.encode(wire.Done(Range(0, 10))))
-        assert application_error(done).type == NOT_A_REPLICA
-        for bad in (b"{", b'{"range": {"start": 10, "end": 5}}', b'{"range": 3}'):
+        try:
+            scan = msgspec.json.encode(wire.Scan(Range(0, 1 << 32)))
+            refused = await call(wire.SCAN, scan)  # a node outside the ring holds nothing
+            assert application_error(refused).type == NOT_A_REPLICA
+            done = await call(wire.DONE, msgspec.json.encode(wire.Done(Range(0, 10))))
+            assert application_error(done).type == NOT_A_REPLICA
+            for bad in (b"{", b'{"range": {"start": 10, "end": 5}}', b'{"range": 3}'):
+                with pytest.raises(BadRequestError):
+                    await call(wire.SCAN, bad)
             with pytest.raises(BadRequestError):
-                await call(wire.SCAN, bad)
-        with pytest.raises(BadRequestError):
-            await call(wire.SCAN, msgspec.json.encode(wire.Scan(Range(0, 10), limit=10**6)))
-        with pytest.raises(BadRequestError, match="unknown page format"):
-            await call(wire.SCAN, msgspec.json.encode(wire.Scan(Range(0, 10), format="xml")))
-        with pytest.raises(BadRequestError, match="max_bytes"):
-            await call(wire.SCAN, msgspec.json.encode(wire.Scan(Range(0, 10), max_bytes=1 << 30)))
-        assert await nodes[0].store.get("k") is not None  # nothing changed
-        assert handoffs[0].stats()["refused"] == 2
-    finally:
-        await stranger.close()
-        for h in handoffs:
-            await h.close()
-        await close_all(nodes)
+                await call(wire.SCAN, msgspec.json.encode(wire.Scan(Range(0, 10), limit=10**6)))
+            with pytest.raises(BadRequestError, match="unknown page format"):
+                await call(wire.SCAN, msgspec.json.encode(wire.Scan(Range(0, 10), format="xml")))
+            too_big = msgspec.json.encode(wire.Scan(Range(0, 10), max_bytes=1 << 30))
+            with pytest.raises(BadRequestError, match="max_bytes"):
+                await call(wire.SCAN, too_big)
+            assert await nodes[0].store.get("k") is not None  # nothing changed
+            assert handoffs[0].stats()["refused"] == 2
+        finally:
+            await stranger.close()
 
 
 async def test_a_malformed_or_foreign_page_is_refused_whole() -> None:
@@ -219,14 +181,9 @@ def test_check_page_refuses_disorder_a_wrong_cursor_and_excess() -> None:
 
 async def test_json_and_binary_pages_are_cut_by_bytes() -> None:
     """A replica asking ``max_bytes`` gets short pages in either format, resumable."""
-    nodes = await cluster(2, OPTIONS)
-    handoffs = []
-    for node in nodes:
-        node.member.rp.ownership_n = 2
-        handoffs.append(RangeHandoff(node.kv, delay=0.1))
-    await nodes[0].kv.put_many({f"k{i}": b"x" * 100 for i in range(5)})
-    everything = Range(0, 1 << 32)
-    try:
+    async with handoff_cluster(2, OPTIONS, ownership_n=2, delay=0.1) as (nodes, _):
+        await nodes[0].kv.put_many({f"k{i}": b"x" * 100 for i in range(5)})
+        everything = Range(0, 1 << 32)
         asked = wire.Scan(everything, None, 100, "json", 200)  # ~120 B a record
         body = msgspec.json.encode(asked)
         response = await nodes[1].member.rp.channel.call(
@@ -247,7 +204,3 @@ async def test_json_and_binary_pages_are_cut_by_bytes() -> None:
             if cursor is None:
                 break
         assert sorted(keys) == [f"k{i}" for i in range(5)]
-    finally:
-        for h in handoffs:
-            await h.close()
-        await close_all(nodes)

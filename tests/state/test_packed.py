@@ -23,7 +23,7 @@ from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Record
 from ringpop.state.transfer import RangeClient, TransferError, check_packed
 from ringpop.tchannel import BadRequestError, Channel, Request, Response
 from tests.state.cluster import EVERYTHING, close_all, cluster
-from tests.state.test_handoff import OPTIONS
+from tests.state.cluster import TWO as OPTIONS
 from tests.state.test_store_contract import _run
 
 INT63 = (1 << 63) - 1
