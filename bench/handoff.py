@@ -39,9 +39,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, Path(__file__).resolve().parent):  # the package; least_work
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
+
+from least_work import warm  # noqa: E402  (bench/least_work.py)
 from ringpop import Options, Ringpop  # noqa: E402
 from ringpop.hashing import fingerprint32  # noqa: E402
 from ringpop.state.events import HandoffCompleted, HandoffStarted  # noqa: E402
@@ -134,16 +137,6 @@ async def source_cpu(rp: Ringpop, source: str) -> tuple[float, int, float]:
     answer = await rp.channel.call(source, "bench", "/cpu", b"", b"", timeout=10.0)
     seconds, count, system = answer.arg3.split()
     return float(seconds), int(count), float(system)
-
-
-def warm(mib: int) -> None:
-    """Touch ``mib`` MiB and give them back: memory the pull then takes is not the
-    VM's first touch (on a VM that backs guest memory lazily, a first touch costs
-    several µs a page; a page the guest touched before costs about a tenth)."""
-    if mib > 0:
-        blob = bytearray(mib << 20)
-        blob[::4096] = b"\x01" * len(range(0, len(blob), 4096))
-        del blob
 
 
 async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[str, float]:

@@ -82,7 +82,10 @@ def receive(encoded: list[bytes], blob: bool) -> list[_Page | _BlobPage]:
 
 
 def warm(mib: int) -> None:
-    """Touch ``mib`` MiB and give them back (as ``bench/handoff.py --warm-mib``)."""
+    """Touch ``mib`` MiB and give them back: memory taken afterwards is not the VM's
+    first touch (on a VM that backs guest memory lazily, a first touch costs several
+    µs a page; a page the guest touched before costs about a tenth). ``bench/handoff.py
+    --warm-mib`` uses it too."""
     if mib > 0:
         blob = bytearray(mib << 20)
         blob[::4096] = b"\x01" * len(range(0, len(blob), 4096))

@@ -166,13 +166,8 @@ class Packed:
 
     def columns(self) -> Columns:
         """The page as :class:`~ringpop.state.store.Columns` (format ``/1``)."""
-        return Columns(
-            self.keys,
-            self.values,
-            self.walls.tolist(),
-            self.logicals.tolist(),
-            self.nodes,
-            self.cursor,
+        return Columns.of_arrays(
+            self.keys, self.values, self.walls, self.logicals, self.nodes, self.cursor
         )
 
     @classmethod

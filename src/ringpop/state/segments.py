@@ -108,13 +108,8 @@ class Run:
 
     def columns(self, cursor: Cursor | None = None) -> Columns:
         """The records as :class:`~ringpop.state.store.Columns`."""
-        return Columns(
-            self.keys,
-            self.values,
-            self.walls.tolist(),
-            self.logicals.tolist(),
-            self.nodes,
-            cursor,
+        return Columns.of_arrays(
+            self.keys, self.values, self.walls, self.logicals, self.nodes, cursor
         )
 
     def insert(self, at: int, run: Run) -> None:

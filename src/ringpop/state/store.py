@@ -13,6 +13,7 @@ Ready implementations: :class:`~ringpop.state.memory.MemoryStore` and
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Annotated, Protocol
 
@@ -103,6 +104,19 @@ class Columns(msgspec.Struct, frozen=True, array_like=True, tag=PAGE_FORMAT):
                 self.keys, self.values, self.walls, self.logicals, self.nodes, strict=True
             )
         ]
+
+    @classmethod
+    def of_arrays(
+        cls,
+        keys: list[str],
+        values: list[bytes | None],
+        walls: array[int],
+        logicals: array[int],
+        nodes: list[str],
+        cursor: Cursor | None = None,
+    ) -> Columns:
+        """Columns whose versions are held as ``array('q')`` s (a store's or a packed page's)."""
+        return cls(keys, values, walls.tolist(), logicals.tolist(), nodes, cursor)
 
     @classmethod
     def of(cls, records: Sequence[Record], cursor: Cursor | None = None) -> Columns:
