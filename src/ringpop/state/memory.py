@@ -7,7 +7,7 @@ last positions, a record by bisecting its block's hashes: ``O(log n)``.
 
 * A new key is inserted into its block, a ``memmove`` of at most ``segment``
   records, whatever the store's size (one flat list would move half the store:
-  ~0.9 ms a new key at a million keys, 3.5 ms at three million).
+  0.6-0.9 ms a new key at a million keys, 2.7-3.5 ms at three million).
 * A page of new keys that falls between two neighbours of the order (what a
   handoff brings) becomes a block of its own: one copy of each column, no step per
   record, no ``memmove`` of the keys around it.
