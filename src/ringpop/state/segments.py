@@ -29,7 +29,7 @@ Row = tuple[int, str, "bytes | None", int, int, str]
 """One record: ``(hash, key, value, wall, logical, writer)``."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Run:
     """Records as parallel columns (module docstring)."""
 
