@@ -127,3 +127,27 @@ def test_forced_ties_follow_address_then_index_order() -> None:
     assert ring.lookup("10.0.0.1:123") == "10.0.0.1:12"
     ring.add_server("10.0.0.1:1")
     assert ring.lookup("10.0.0.1:123") == "10.0.0.1:1"
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sets(st.integers(1, 400), min_size=64, max_size=120), st.lists(keys, max_size=20))
+def test_a_bulk_build_equals_adding_one_by_one(ports: set[int], sample: list[str | bytes]) -> None:
+    """64 servers or more at once take the one-pass build: the same ring as one by one.
+
+    With 30 points each, "10.0.0.1:1" + "23" and "10.0.0.1:12" + "3" are one string:
+    servers whose ports share leading digits tie on points.
+    """
+    ports |= {1, 12}  # "10.0.0.1:1" + "2x" is "10.0.0.1:12" + "x": ten ties at least
+    servers = [f"10.0.0.1:{port}" for port in sorted(ports)]
+    bulk = HashRing(replica_points=30)
+    bulk.add_remove_servers(servers, [])
+    single = HashRing(replica_points=30)
+    for address in servers:
+        single.add_server(address)
+    points = bulk.points()
+    assert len({h for h, _, _ in points}) < len(points)  # ties are exercised
+    assert points == single.points()
+    assert (bulk.checksum, bulk.replica_checksum) == (single.checksum, single.replica_checksum)
+    probes = [*sample, *(f"10.0.0.1:{p}" for p in sorted(ports)[:20])]  # tied hashes too
+    assert [bulk.lookup(k) for k in probes] == [single.lookup(k) for k in probes]
+    assert [bulk.lookup_n(k, 3) for k in probes] == [single.lookup_n(k, 3) for k in probes]

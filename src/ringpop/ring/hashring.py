@@ -38,6 +38,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
+from itertools import compress, islice
+from operator import eq
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -415,18 +417,24 @@ class HashRing:
         order = sorted(range(len(hashes)), key=hashes.__getitem__)
         ordered = [hashes[j] for j in order]
         by_hash = [owners[j] for j in order]
+        # positions repeating the hash before them (1M points hold ~100): found in C
+        repeats = list(compress(range(1, len(ordered)), map(eq, ordered, islice(ordered, 1, None))))
         ties: dict[int, list[tuple[str, int]]] = {}
-        if len(set(ordered)) != len(ordered):  # rare: drop repeats, keep every tie apart
-            previous = -1
-            keep: list[int] = []
-            for j, h in enumerate(ordered):
-                if h == previous:
-                    ties[h] = []
-                else:
-                    keep.append(j)
-                    previous = h
-            ordered = [ordered[j] for j in keep]
-            by_hash = [by_hash[j] for j in keep]
+        if repeats:  # rare: each tied hash keeps one point, owned by its least (address, index)
+            for j in repeats:
+                ties.setdefault(ordered[j], [])
+            keep = bytearray(b"\x01") * len(ordered)
+            for j in repeats:
+                keep[j] = 0
+            for h in ties:  # every point at h: its servers' indexes holding h
+                tied_servers = dict.fromkeys(
+                    by_hash[bisect_left(ordered, h) : bisect_right(ordered, h)]
+                )
+                ties[h] = sorted(
+                    (a, i) for a in tied_servers for i, x in enumerate(points[a]) if x == h
+                )
+            ordered = list(compress(ordered, keep))
+            by_hash = list(compress(by_hash, keep))
         # Each bucket is one slice of the sorted points (cut at multiples of 2^22).
         cuts = [bisect_left(ordered, b << _BUCKET_SHIFT) for b in range(_BUCKET_COUNT)]
         cuts.append(len(ordered))
@@ -434,15 +442,9 @@ class HashRing:
         bucket_owners: list[list[str | None]] = [
             [*by_hash[cuts[b] : cuts[b + 1]], None] for b in range(_BUCKET_COUNT)
         ]
-        if ties:  # every point at a tied hash, sorted by (address, index): one pass
-            for address, server_hashes in points.items():
-                for index, h in enumerate(server_hashes):
-                    if h in ties:
-                        ties[h].append((address, index))
-            for h, tied in ties.items():
-                tied.sort()
-                bucket = h >> _BUCKET_SHIFT
-                bucket_owners[bucket][bisect_left(bucket_hashes[bucket], h)] = tied[0][0]
+        for h, tied in ties.items():
+            bucket = h >> _BUCKET_SHIFT
+            bucket_owners[bucket][bisect_left(bucket_hashes[bucket], h)] = tied[0][0]
         self._bucket_hashes = bucket_hashes
         self._bucket_owners = bucket_owners
         self._ties = ties
