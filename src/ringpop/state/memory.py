@@ -106,7 +106,7 @@ class MemoryStore:
         low = self._first_from(range.start)
         if cursor is not None:
             low = max(low, self._after(cursor))
-        high = self._first_from(range.end) if range.end < 1 << 32 else (len(self._blocks), 0)
+        high = self._first_from(range.end)  # 2**32: past every block's last
         return low, max(low, high)
 
     def _spans(self, low: Position, high: Position) -> Iterator[tuple[Run, int, int]]:

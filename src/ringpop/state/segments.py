@@ -87,9 +87,6 @@ class Run:
             self.nodes[i:j],
         )
 
-    def copy(self) -> Run:
-        return self.part(0, len(self.keys))
-
     def fitting(self, max_bytes: int) -> int:
         """How many first records fit in ``max_bytes`` (one at least), a record counting
         its key, value and writer id plus 12 bytes."""
@@ -120,16 +117,6 @@ class Run:
         self.walls[at:at] = run.walls
         self.logicals[at:at] = run.logicals
         self.nodes[at:at] = run.nodes
-
-    def insert_row(self, at: int, row: Row) -> None:
-        """Insert one record before record ``at``."""
-        hash, key, value, wall, logical, node = row
-        self.hashes.insert(at, hash)
-        self.keys.insert(at, key)
-        self.values.insert(at, value)
-        self.walls.insert(at, wall)
-        self.logicals.insert(at, logical)
-        self.nodes.insert(at, node)
 
     def replace(self, at: int, value: bytes | None, wall: int, logical: int, node: str) -> None:
         """Give record ``at`` a new value and version."""
