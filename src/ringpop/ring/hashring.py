@@ -421,12 +421,10 @@ class HashRing:
         repeats = list(compress(range(1, len(ordered)), map(eq, ordered, islice(ordered, 1, None))))
         ties: dict[int, list[tuple[str, int]]] = {}
         if repeats:  # rare: each tied hash keeps one point, owned by its least (address, index)
-            for j in repeats:
-                ties.setdefault(ordered[j], [])
             keep = bytearray(b"\x01") * len(ordered)
             for j in repeats:
                 keep[j] = 0
-            for h in ties:  # every point at h: its servers' indexes holding h
+            for h in dict.fromkeys(ordered[j] for j in repeats):  # every point at h
                 tied_servers = dict.fromkeys(
                     by_hash[bisect_left(ordered, h) : bisect_right(ordered, h)]
                 )
