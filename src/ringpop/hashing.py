@@ -7,11 +7,30 @@ FarmHash ``Hash32``: its value depends on the CPU it was compiled for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import operator
+from array import array
+from collections.abc import Callable, Sequence
+from itertools import chain
 
 import farmhash
 
-__all__ = ["fingerprint32", "fingerprint32_unchecked", "key_type_error"]
+try:  # batch hashing in C++ (setup.py builds it where libfarmhash is installed)
+    from ringpop import _fingerprints as _native
+except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
+    _native = None  # type: ignore[assignment]
+
+__all__ = [
+    "NATIVE_BATCH",
+    "fingerprint32",
+    "fingerprint32_blob",
+    "fingerprint32_many",
+    "fingerprint32_unchecked",
+    "key_type_error",
+]
+
+NATIVE_BATCH = _native is not None
+"""Whether the batch functions run in C++ (``ringpop._fingerprints``, a binding of
+libfarmhash) rather than one Python-level call per key. Same values either way."""
 
 _fingerprint32: Callable[[str | bytes | bytearray | memoryview], int] = farmhash.Fingerprint32
 
@@ -37,3 +56,35 @@ def fingerprint32(data: str | bytes | bytearray | memoryview) -> int:
         return _fingerprint32(data)
     except TypeError:
         raise key_type_error(data) from None
+
+
+def fingerprint32_many(keys: list[str]) -> array[int]:
+    """Fingerprint32 of each key of ``keys`` (``str``, hashed as UTF-8), as ``array('I')``.
+
+    One C++ loop over the list where the native part is built (``NATIVE_BATCH``),
+    else one ``map``. A key that is not ``str`` raises ``TypeError``; a ``str``
+    that is not valid UTF-8 (a lone surrogate) raises ``UnicodeEncodeError``.
+    """
+    if _native is not None and type(keys) is list:
+        hashes = array("I")
+        hashes.frombytes(_native.fingerprint32_strs(keys))
+        return hashes
+    if not all(map(str.__instancecheck__, keys)):
+        bad = next(key for key in keys if not isinstance(key, str))
+        raise TypeError(f"keys must be str, not {type(bad).__name__}: {bad!r:.80}")
+    return array("I", map(_fingerprint32, keys))
+
+
+def fingerprint32_blob(blob: bytes, ends: Sequence[int]) -> array[int]:
+    """Fingerprint32 of each key of ``blob``, key ``i`` being ``blob[ends[i - 1]:ends[i]]``
+    (the first starts at 0), as ``array('I')``. ``ends`` must never decrease and stay
+    within ``blob``, else ``ValueError``. Native where built (``NATIVE_BATCH``)."""
+    if _native is not None:
+        column = ends if isinstance(ends, array) and ends.typecode == "I" else array("I", ends)
+        hashes = array("I")
+        hashes.frombytes(_native.fingerprint32_blob(blob, column))
+        return hashes
+    starts = list(chain((0,), ends[:-1] if ends else ()))
+    if not all(map(operator.le, starts, ends)) or (ends and ends[-1] > len(blob)):
+        raise ValueError("the ends of a blob's keys decrease or pass its end")
+    return array("I", map(_fingerprint32, map(blob.__getitem__, map(slice, starts, ends))))

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import farmhash
 import msgspec
 
-from ringpop.hashing import key_type_error
+from ringpop.hashing import fingerprint32_many, key_type_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,7 +72,7 @@ def _replica_hashes(prefix: str, replica_points: int) -> tuple[int, ...]:
     """A server's replica hashes, shared by every ring of the process (a simulated
     cluster holds thousands of rings of the same servers); bounded for a long-lived
     process (the least recently used servers go first)."""
-    return tuple([_fp32(prefix + str(i)) for i in range(replica_points)])
+    return tuple(fingerprint32_many([prefix + str(i) for i in range(replica_points)]))
 
 
 class RingChange(msgspec.Struct, frozen=True):

@@ -19,11 +19,10 @@ Deletes leave blocks smaller; empty blocks are dropped and small neighbours merg
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
-from ringpop.hashing import fingerprint32
+from ringpop.hashing import fingerprint32, fingerprint32_many
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
 from ringpop.state.packed import Packed, typed_array, writers_of
@@ -171,7 +170,7 @@ class MemoryStore:
         """
         keys = columns.keys
         if hashes is None:
-            hashes = array("I", map(fingerprint32, keys))
+            hashes = fingerprint32_many(keys if isinstance(keys, list) else list(keys))
         if len(hashes) != len(keys):
             raise ValueError(f"{len(hashes)} hashes for {len(keys)} records")
         if not keys:

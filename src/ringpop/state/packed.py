@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from ringpop.hashing import fingerprint32_unchecked
+from ringpop.hashing import fingerprint32_many
 from ringpop.state.hlc import Version
 from ringpop.state.store import Columns, Cursor, Record
 
@@ -186,7 +186,7 @@ class Packed:
         Versions outside ``0 .. 2**63 - 1`` raise ``OverflowError`` / ``ValueError``.
         """
         if hashes is None:
-            hashes = array("I", map(fingerprint32_unchecked, keys))
+            hashes = fingerprint32_many(keys)
         walls, logicals = typed_array("q", walls), typed_array("q", logicals)
         hashes = typed_array("I", hashes)
         if (walls and min(walls) < 0) or (logicals and min(logicals) < 0):

@@ -23,7 +23,7 @@ from itertools import accumulate
 from os import PathLike
 from typing import TypeVar
 
-from ringpop.hashing import fingerprint32
+from ringpop.hashing import fingerprint32, fingerprint32_many
 from ringpop.ring.ownership import Range
 from ringpop.state.hlc import Version
 from ringpop.state.packed import Packed, writers_of
@@ -195,7 +195,7 @@ class SQLiteStore:
         One ``executemany`` of the put-if-newer upsert: no :class:`Record` is built.
         """
         if hashes is None:
-            hashes = [fingerprint32(key) for key in columns.keys]
+            hashes = fingerprint32_many(list(columns.keys))
         if len(hashes) != len(columns.keys):
             raise ValueError(f"{len(hashes)} hashes for {len(columns.keys)} records")
 

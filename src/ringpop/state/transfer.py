@@ -24,10 +24,10 @@ from collections.abc import Sequence
 import msgspec
 
 from ringpop.errors import RingpopError
-from ringpop.hashing import fingerprint32_unchecked
+from ringpop.hashing import fingerprint32_many
 from ringpop.ring.ownership import Range
 from ringpop.state import wire
-from ringpop.state.columns import greatest, loaded_numpy, ties
+from ringpop.state.columns import greatest, ties
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version
 from ringpop.state.host import Host
 from ringpop.state.packed import PACKED_FORMAT, Packed, decode_packed
@@ -69,7 +69,7 @@ class RangeClient:
 
     async def scan_columns(
         self, peer: str, range: Range, cursor: Cursor | None, limit: int, max_bytes: int = 0
-    ) -> tuple[Columns, list[int], int]:
+    ) -> tuple[Columns, array[int], int]:
         """One validated binary page of ``range`` after ``cursor`` from ``peer``.
 
         Returns the page, its keys' hashes and its size in bytes; ``max_bytes`` asks
@@ -169,7 +169,7 @@ async def apply_records(store: Store, clock: HybridClock, records: Sequence[Reco
     return sum([await store.put(record) for record in records])
 
 
-def check_page(page: Columns, range: Range, cursor: Cursor | None, limit: int) -> list[int]:
+def check_page(page: Columns, range: Range, cursor: Cursor | None, limit: int) -> array[int]:
     """The hashes of ``page``'s keys if it is a valid answer to a scan; else ``ValueError``.
 
     Valid: parallel arrays of one length, at most ``limit`` records, every key's hash
@@ -183,7 +183,7 @@ def check_page(page: Columns, range: Range, cursor: Cursor | None, limit: int) -
         raise ValueError(f"a page's arrays differ in length ({count} keys, {sorted(lengths)})")
     if count > limit:
         raise ValueError(f"{count} records for a limit of {limit}")
-    hashes = list(map(fingerprint32_unchecked, keys))  # str keys (typed decode): no wrapper check
+    hashes = fingerprint32_many(keys)
     if not count:
         if page.cursor is not None:
             raise ValueError("an empty page with a cursor")
@@ -209,12 +209,11 @@ def check_packed(page: Packed, range: Range, cursor: Cursor | None, limit: int) 
             raise ValueError("an empty page with a cursor")
         page.ordered = True
         return
-    hashes = list(map(fingerprint32_unchecked, keys))  # str keys (typed decode)
-    if array("I", hashes) != page.hashes:  # compared as memory
+    hashes = fingerprint32_many(keys)  # str keys (typed decode)
+    if hashes != page.hashes:  # compared as memory
         bad = next(i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g)
         raise ValueError(f"record {keys[bad]!r}: hash {page.hashes[bad]} is not its key's")
-    # the same values: the array for numpy's view of it, the list for the stdlib's sort
-    _check_order(page.hashes if loaded_numpy() else hashes, keys, range, cursor, page.cursor)
+    _check_order(page.hashes, keys, range, cursor, page.cursor)
     page.ordered = True
 
 
