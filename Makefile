@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml setup.py src/ringpop/_fingerprints.cpp | $(BIN)/python
+$(STAMP): pyproject.toml setup.py src/ringpop/_native.cpp | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 

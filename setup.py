@@ -1,4 +1,5 @@
-"""Build hook for the one optional native part: batch FarmHash (``ringpop._fingerprints``).
+"""Build hook for the one optional native part, ``ringpop._native`` (batch FarmHash and
+blob page checks).
 
 Everything else is in pyproject.toml. The extension links the system's farmhash
 library (Debian: ``apt-get install libfarmhash-dev``); where it is missing the build
@@ -10,8 +11,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "ringpop._fingerprints",
-            ["src/ringpop/_fingerprints.cpp"],
+            "ringpop._native",
+            ["src/ringpop/_native.cpp"],
             libraries=["farmhash"],
             language="c++",
             extra_compile_args=["-O2", "-std=c++11"],

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import accumulate
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import ringpop.hashing as hashing
+from ringpop import speedups
 from ringpop.hashing import fingerprint32, fingerprint32_blob, fingerprint32_many
+from tests.speedups import BOTH, native_or_python
 
 SPEC_VECTORS = [
     ("127.0.0.1:3000", 955462725, 0x38F33445),
@@ -47,29 +46,13 @@ def test_non_str_bytes_is_a_clear_type_error(bad: object) -> None:
 
 # -- batch hashing: the native binding and its fallback give the scalar's values ----------
 
-BATCH = pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-
-
-@contextmanager
-def batch(native: bool) -> Iterator[None]:
-    """The native batch functions (skip where not built) or the fallback, for a block."""
-    if native and not hashing.NATIVE_BATCH:
-        pytest.skip("ringpop._fingerprints is not built (no libfarmhash-dev)")
-    saved = getattr(hashing, "_native")  # noqa: B009 - private: mypy sees no export
-    if not native:
-        setattr(hashing, "_native", None)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(hashing, "_native", saved)  # noqa: B010
-
 
 def test_ci_builds_the_native_batch() -> None:
     """CI installs libfarmhash-dev (.ci/run): there the native part must be built."""
     import os
 
     if os.environ.get("CI_NATIVE_EXPECTED") == "1":
-        assert hashing.NATIVE_BATCH
+        assert speedups.BUILT
 
 
 keys_strategy = st.lists(
@@ -77,25 +60,25 @@ keys_strategy = st.lists(
 )
 
 
-@BATCH
+@BOTH
 @given(keys=keys_strategy)
 def test_many_equals_one_by_one(native: bool, keys: list[str]) -> None:
-    with batch(native):
+    with native_or_python(native):
         assert fingerprint32_many(keys) == array("I", [fingerprint32(key) for key in keys])
 
 
-@BATCH
+@BOTH
 @given(keys=keys_strategy)
 def test_blob_equals_one_by_one(native: bool, keys: list[str]) -> None:
     encoded = [key.encode() for key in keys]
     ends = array("I", accumulate(map(len, encoded)))
     expected = array("I", [fingerprint32(key) for key in keys])
-    with batch(native):
+    with native_or_python(native):
         assert fingerprint32_blob(b"".join(encoded), ends) == expected
         assert fingerprint32_blob(b"".join(encoded), list(ends)) == expected
 
 
-@BATCH
+@BOTH
 @pytest.mark.parametrize(
     ("blob", "ends"),
     [(b"abc", [2, 1]), (b"abc", [4]), (b"abc", [1, 2, 3, 5]), (b"", [1])],
@@ -103,13 +86,13 @@ def test_blob_equals_one_by_one(native: bool, keys: list[str]) -> None:
 def test_blob_ends_out_of_order_or_past_the_blob_are_refused(
     native: bool, blob: bytes, ends: list[int]
 ) -> None:
-    with batch(native), pytest.raises(ValueError, match="end"):
+    with native_or_python(native), pytest.raises(ValueError, match="end"):
         fingerprint32_blob(blob, ends)
 
 
-@BATCH
+@BOTH
 def test_many_refuses_what_the_scalar_refuses(native: bool) -> None:
-    with batch(native):
+    with native_or_python(native):
         with pytest.raises(TypeError, match="str"):
             fingerprint32_many(["a", b"b"])  # type: ignore[list-item]
         with pytest.raises(UnicodeEncodeError):

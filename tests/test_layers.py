@@ -21,7 +21,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ringpop"
 # Bottom first. Units of one rank may not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # vocabulary and plumbing every layer may use
-    ("_version", "errors"),
+    ("_version", "errors", "_native"),
+    ("speedups",),
     ("clock", "eventbus", "hashing", "messages", "tlsconfig"),
     ("options", "receiving"),
     ("tchannel", "ring", "stats", "discovery"),
@@ -67,7 +68,7 @@ def _imports(path: Path, package: str) -> list[tuple[int, str]]:
 
 
 def _from_root(name: str) -> str:
-    is_unit = (SRC / name).is_dir() or (SRC / f"{name}.py").is_file()
+    is_unit = any((SRC / f"{name}{suffix}").exists() for suffix in ("", ".py", ".pyi"))
     return f"ringpop.{name}" if is_unit else "ringpop"
 
 
@@ -103,6 +104,7 @@ def test_imports_point_down() -> None:
 def test_every_unit_has_a_layer() -> None:
     units = {p.stem if p.is_file() else p.name for p in SRC.iterdir() if not p.name.startswith(".")}
     units = {u for u in units if u not in {"py", "__pycache__"} and not u.endswith(".typed")}
+    units = {u.split(".")[0] for u in units}  # a built extension: _native.cpython-311-...
     assert units <= set(RANK), sorted(units - set(RANK))
 
 

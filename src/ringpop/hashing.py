@@ -14,13 +14,9 @@ from itertools import chain
 
 import farmhash
 
-try:  # batch hashing in C++ (setup.py builds it where libfarmhash is installed)
-    from ringpop import _fingerprints as _native
-except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
-    _native = None  # type: ignore[assignment]
+from ringpop import speedups
 
 __all__ = [
-    "NATIVE_BATCH",
     "fingerprint32",
     "fingerprint32_blob",
     "fingerprint32_many",
@@ -28,9 +24,6 @@ __all__ = [
     "key_type_error",
 ]
 
-NATIVE_BATCH = _native is not None
-"""Whether the batch functions run in C++ (``ringpop._fingerprints``, a binding of
-libfarmhash) rather than one Python-level call per key. Same values either way."""
 
 _fingerprint32: Callable[[str | bytes | bytearray | memoryview], int] = farmhash.Fingerprint32
 
@@ -61,13 +54,14 @@ def fingerprint32(data: str | bytes | bytearray | memoryview) -> int:
 def fingerprint32_many(keys: list[str]) -> array[int]:
     """Fingerprint32 of each key of ``keys`` (``str``, hashed as UTF-8), as ``array('I')``.
 
-    One C++ loop over the list where the native part is built (``NATIVE_BATCH``),
-    else one ``map``. A key that is not ``str`` raises ``TypeError``; a ``str``
+    One C++ loop over the list where :mod:`ringpop.speedups` is built, else one
+    ``map``. A key that is not ``str`` raises ``TypeError``; a ``str``
     that is not valid UTF-8 (a lone surrogate) raises ``UnicodeEncodeError``.
     """
-    if _native is not None and type(keys) is list:
+    native = speedups.native
+    if native is not None and type(keys) is list:
         hashes = array("I")
-        hashes.frombytes(_native.fingerprint32_strs(keys))
+        hashes.frombytes(native.fingerprint32_strs(keys))
         return hashes
     if not all(map(str.__instancecheck__, keys)):
         bad = next(key for key in keys if not isinstance(key, str))
@@ -78,11 +72,12 @@ def fingerprint32_many(keys: list[str]) -> array[int]:
 def fingerprint32_blob(blob: bytes, ends: Sequence[int]) -> array[int]:
     """Fingerprint32 of each key of ``blob``, key ``i`` being ``blob[ends[i - 1]:ends[i]]``
     (the first starts at 0), as ``array('I')``. ``ends`` must never decrease and stay
-    within ``blob``, else ``ValueError``. Native where built (``NATIVE_BATCH``)."""
-    if _native is not None:
+    within ``blob``, else ``ValueError``. Native where built (:mod:`ringpop.speedups`)."""
+    native = speedups.native
+    if native is not None:
         column = ends if isinstance(ends, array) and ends.typecode == "I" else array("I", ends)
         hashes = array("I")
-        hashes.frombytes(_native.fingerprint32_blob(blob, column))
+        hashes.frombytes(native.fingerprint32_blob(blob, column))
         return hashes
     starts = list(chain((0,), ends[:-1] if ends else ()))
     if not all(map(operator.le, starts, ends)) or (ends and ends[-1] > len(blob)):

@@ -1,4 +1,4 @@
-"""Whole-column checks of received pages, with numpy and with the stdlib only."""
+"""Whole-column checks of received pages: native, with numpy, and with the stdlib only."""
 
 from __future__ import annotations
 
@@ -18,19 +18,25 @@ from ringpop.state import columns
 from ringpop.state.packed import Packed, decode_packed, encode_packed
 from ringpop.state.store import Cursor
 from ringpop.state.transfer import check_packed
+from tests.speedups import native_or_python
 
 U32 = st.integers(0, (1 << 32) - 1)
 
 
 @pytest.fixture
-def vector(request: pytest.FixtureRequest) -> Iterator[bool]:
-    """Run with numpy loaded (imported above: the extra is a test dependency) or as if not."""
-    if request.param:
-        assert columns.loaded_numpy() is numpy
-        yield True
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run with the native part, with numpy loaded (imported above: the extra is a
+    test dependency) without it, or with neither."""
+    if request.param == "native":
+        with native_or_python(True):
+            yield "native"
+    elif request.param == "numpy":
+        with native_or_python(False):
+            assert columns.loaded_numpy() is numpy
+            yield "numpy"
     else:
         with stdlib_only():
-            yield False
+            yield "stdlib"
 
 
 def brute_ties(hashes: list[int]) -> list[int] | None:
@@ -41,11 +47,12 @@ def brute_ties(hashes: list[int]) -> list[int] | None:
 
 @contextmanager
 def stdlib_only() -> Iterator[None]:
-    """As if numpy were not loaded."""
+    """As if neither numpy nor the native part were loaded."""
     saved = columns.loaded_numpy
     columns.loaded_numpy = lambda: None
     try:
-        yield
+        with native_or_python(False):
+            yield
     finally:
         columns.loaded_numpy = saved
 
@@ -57,16 +64,20 @@ sorted_lists = st.lists(st.integers(0, 40), max_size=60).map(sorted)
 @given(st.one_of(sorted_lists, st.lists(U32, max_size=30), st.lists(U32, max_size=30).map(sorted)))
 def test_ties_finds_repeats_of_a_sorted_column_and_refuses_a_decrease(hashes: list[int]) -> None:
     expected = brute_ties(hashes)
-    assert columns.loaded_numpy() is numpy
-    assert columns.ties(array("I", hashes)) == expected
+    assert columns.ties(array("I", hashes)) == expected  # native where built
+    with native_or_python(False):
+        assert columns.loaded_numpy() is numpy
+        assert columns.ties(array("I", hashes)) == expected
     with stdlib_only():
         assert columns.ties(array("I", hashes)) == expected
         assert columns.ties(hashes) == expected
 
 
-@given(st.lists(st.integers(0, (1 << 63) - 1), min_size=1, max_size=30))
+@given(st.lists(st.integers(-(1 << 63), (1 << 63) - 1), min_size=1, max_size=30))
 def test_greatest_is_the_max(values: list[int]) -> None:
-    assert columns.greatest(array("q", values)) == max(values)
+    assert columns.greatest(array("q", values)) == max(values)  # native where built
+    with native_or_python(False):
+        assert columns.greatest(array("q", values)) == max(values)
     with stdlib_only():
         assert columns.greatest(array("q", values)) == max(values)
         assert columns.greatest(values) == max(values)
@@ -84,8 +95,8 @@ def colliding_keys() -> tuple[str, str]:
     raise AssertionError("no collision found")
 
 
-@pytest.mark.parametrize("vector", [True, False], indirect=True, ids=["numpy", "stdlib"])
-def test_a_page_with_a_hash_repeat_checks_its_keys_order(vector: bool) -> None:
+@pytest.mark.parametrize("path", ["native", "numpy", "stdlib"], indirect=True)
+def test_a_page_with_a_hash_repeat_checks_its_keys_order(path: str) -> None:
     a, b = sorted(colliding_keys())
     others = [f"k{i}" for i in range(50)]
     keys = sorted([a, b, *others], key=lambda k: (fingerprint32(k), k))

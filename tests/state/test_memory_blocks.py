@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import HASH_SPACE, Range
+from ringpop.state.blobpage import decode_blob_page, encode_blob_page
 from ringpop.state.hlc import Version
 from ringpop.state.memory import MemoryStore
 from ringpop.state.packed import Packed
@@ -35,6 +36,7 @@ operations = st.one_of(
     st.tuples(st.just("put"), records),
     st.tuples(st.just("many"), st.lists(records, max_size=12)),
     st.tuples(st.just("page"), st.lists(records, max_size=12)),
+    st.tuples(st.just("blob"), st.lists(records, max_size=12)),
     st.tuples(st.just("delete"), ranges),
     st.tuples(st.just("collect"), st.integers(0, 7)),
 )
@@ -88,6 +90,14 @@ async def _operate(store: MemoryStore, model: Model, operation: tuple[str, objec
         await store.put_many_if_newer(page, page.hashes)
         for record in page.records():
             _apply_model(model, record)
+    elif kind == "blob":  # a checked /3 page: new keys in one gap stay a blob
+        assert isinstance(argument, list)
+        packed = _packed(argument)
+        blob_page = decode_blob_page(encode_blob_page(packed)[0])
+        blob_page.ordered = True
+        await store.put_blob_page(blob_page)
+        for record in packed.records():
+            _apply_model(model, record)
     elif kind == "delete":
         assert isinstance(argument, Range)
         gone = [k for k in model if fingerprint32(k) in argument]
@@ -104,6 +114,14 @@ async def _operate(store: MemoryStore, model: Model, operation: tuple[str, objec
 
 async def _check(store: MemoryStore, model: Model, limit: int, within: Range) -> None:
     assert len(store) == len(model)
+    for block in store._blocks:  # every column of a block holds one entry per record
+        blob = block.blob
+        sizes = {len(block.hashes), len(block.walls), len(block.logicals), len(block.nodes)}
+        if blob is None:
+            sizes |= {len(block.keys), len(block.values)}
+        else:
+            sizes |= {len(blob.key_ends), len(blob.value_ends), len(blob.markers) or len(block)}
+        assert sizes == {len(block)}
     for key in [f"k{i}" for i in range(40)]:
         held = model.get(key)
         assert await store.get(key) == (None if held is None else Record(key, *held))
@@ -179,6 +197,41 @@ async def test_a_handoff_page_of_new_keys_becomes_a_block() -> None:
     page.keys[0] = "changed after"  # the store copied the page: no shared lists
     assert await store.get("changed after") is None
     assert len((await store.scan(EVERYTHING, limit=100)).records) == 13
+
+
+async def test_a_blob_page_of_new_keys_stays_a_blob_until_written() -> None:
+    """A /3 page into a gap becomes blocks holding its blob; gets, scans and digests
+    keep the blob; a write into one block turns that block (only) into lists."""
+    store = MemoryStore(segment=8)
+    records = [Record(f"p{i}", b"x%d" % i, Version(2, 0, "b")) for i in range(20)]
+    packed = _packed(records)
+    page = decode_blob_page(encode_blob_page(packed)[0])
+    page.ordered = True
+    assert await store.put_blob_page(page) == 20
+    blocks = list(store._blocks)
+    assert [len(block) for block in blocks] == [8, 8, 4]
+    assert all(block.blob is not None for block in blocks)
+    for record in records:
+        assert await store.get(record.key) == record
+    model = {r.key: (r.value, r.version) for r in records}
+    await _check(store, model, 7, EVERYTHING)
+    assert all(block.blob is not None for block in blocks)  # reads unpacked nothing
+    page.hashes[0] = 0  # the store copied the page's arrays
+    assert store._blocks[0].hashes[0] != 0
+    target = packed.keys[10]
+    assert await store.put(Record(target, b"new", Version(3, 0, "c")))
+    assert await store.get(target) == Record(target, b"new", Version(3, 0, "c"))
+    assert [block.blob is None for block in blocks] == [False, True, False]
+    model[target] = (b"new", Version(3, 0, "c"))
+    # a run of new keys inside the first blob block cuts it: its head keeps the blob
+    low, high = blocks[0].hashes[2], blocks[0].hashes[3]
+    inside = [k for k in (f"q{i}" for i in range(5000)) if low < fingerprint32(k) < high][:3]
+    assert len(inside) == 3
+    await store.put_many_if_newer(Columns(inside, [b"i"] * 3, [4] * 3, [0] * 3, ["d"] * 3))
+    model.update({k: (b"i", Version(4, 0, "d")) for k in inside})
+    assert blocks[0].blob is not None
+    assert len(blocks[0]) == 3
+    await _check(store, model, 5, EVERYTHING)
 
 
 def test_a_block_size_below_two_is_refused() -> None:

@@ -1,14 +1,16 @@
 """Whole-column checks of a received page: order, ties, greatest value.
 
 A handoff page carries thousands of records; its checks must not take a Python
-step per record. Stdlib C loops do them (``map`` of ``operator.lt`` over a column and
-itself shifted; where that fails, ``sorted`` of the list tells a decrease from a
-repeated hash, and ``map`` of ``operator.eq`` finds the repeats; ``max`` walks an
-``array``); when the process **already** loaded numpy, one vector operation over
-each column's buffer does the same a little faster. numpy is never imported for
-this: measured with ``bench/handoff.py``, a puller that merely has numpy loaded
-spent 1.6-5x more kernel time per record (the same page faults, each dearer) than
-the vector operations saved. Both paths give the same answers; tests check both.
+step per record. Where :mod:`ringpop.speedups` is built, one native loop over the
+column's memory does each. Otherwise stdlib C loops do them (``map`` of
+``operator.lt`` over a column and itself shifted; where that fails, ``sorted`` of
+the list tells a decrease from a repeated hash, and ``map`` of ``operator.eq`` finds
+the repeats; ``max`` walks an ``array``); when the process **already** loaded numpy,
+one vector operation over each column's buffer does the same a little faster.
+numpy is never imported for this: measured with ``bench/handoff.py``, a puller
+that merely has numpy loaded spent 1.6-5x more kernel time per record (the same
+page faults, each dearer) than the vector operations saved. All paths give the
+same answers; tests check them all.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from array import array
 from collections.abc import Sequence
 from itertools import compress
 from types import ModuleType
+
+from ringpop import speedups
 
 __all__ = ["greatest", "loaded_numpy", "ties"]
 
@@ -34,6 +38,9 @@ def ties(hashes: Sequence[int]) -> list[int] | None:
 
     ``hashes`` is a list of ints or an ``array('I')``.
     """
+    native = speedups.native
+    if native is not None and isinstance(hashes, array) and hashes.typecode == "I":
+        return native.ties(hashes)
     np = loaded_numpy()
     if np is not None and isinstance(hashes, array) and hashes.typecode == "I":
         column = np.frombuffer(hashes, dtype=np.uint32)
@@ -53,6 +60,9 @@ def ties(hashes: Sequence[int]) -> list[int] | None:
 
 def greatest(column: Sequence[int]) -> int:
     """The greatest value of a non-empty column (an ``array('q')`` or a list)."""
+    native = speedups.native
+    if native is not None and isinstance(column, array) and column.typecode == "q":
+        return native.greatest(column)
     np = loaded_numpy()
     if np is not None and isinstance(column, array) and column.typecode == "q":
         return int(np.frombuffer(column, dtype=np.int64).max())

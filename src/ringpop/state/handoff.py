@@ -47,6 +47,7 @@ import msgspec
 from ringpop.clock import Clock, SystemClock
 from ringpop.events import Event, OwnershipChanged
 from ringpop.ring.ownership import Range, preference_ranges
+from ringpop.state.blobpage import BlobPage
 from ringpop.state.events import (
     HandoffCompleted,
     HandoffFailed,
@@ -59,7 +60,7 @@ from ringpop.state.ranges import PendingDrop, TokenBucket, clip, intersect, subt
 from ringpop.state.rangeserver import RangeServer
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.store import Cursor
-from ringpop.state.transfer import RangeClient, TransferError, apply_packed
+from ringpop.state.transfer import RangeClient, TransferError, apply_blob_page
 from ringpop.tchannel import TChannelError
 
 __all__ = ["CURSORS_META", "Pull", "RangeHandoff", "SavedCursor"]
@@ -312,9 +313,13 @@ class RangeHandoff:
     async def _stream(self, pull: Pull, source: str) -> None:
         """Pages from ``source``; the next page is fetched while this one is applied."""
 
-        def scan(cursor: Cursor | None) -> asyncio.Future[tuple[Packed, int]]:
+        # a store that keeps pages as they came takes blob pages (format /3)
+        blobs = hasattr(self.kv.store, "put_blob_page")
+
+        def scan(cursor: Cursor | None) -> asyncio.Future[tuple[BlobPage | Packed, int]]:
+            scan_page = self.client.scan_blob if blobs else self.client.scan_packed
             return asyncio.ensure_future(
-                self.client.scan_packed(source, pull.range, cursor, self.page, self.page_bytes)
+                scan_page(source, pull.range, cursor, self.page, self.page_bytes)
             )
 
         fetch = scan(pull.cursors.get(source))
@@ -323,7 +328,7 @@ class RangeHandoff:
                 page, size = await fetch
                 if page.cursor is not None:  # pipelined: at most one page ahead
                     fetch = scan(page.cursor)
-                await apply_packed(self.kv.store, self.kv.clock, page)
+                await apply_blob_page(self.kv.store, self.kv.clock, page)
                 pull.records += len(page)
                 pull.bytes += size
                 self.counts["pages"] += 1

@@ -1,9 +1,10 @@
 """An in-memory :class:`~ringpop.state.store.Store` (tests, caches, examples).
 
 Records are kept **in ring order**, sorted by ``(hash, key)``, in a list of blocks
-(:class:`~ringpop.state.segments.Run`: six parallel columns each, at most
-``segment`` records, 8192 by default). A block is found by bisecting the blocks'
-last positions, a record by bisecting its block's hashes: ``O(log n)``.
+(:class:`~ringpop.state.blocks.Blocks`; each a :class:`~ringpop.state.segments.Run`
+of six parallel columns, at most ``segment`` records, 8192 by default). A block is
+found by bisecting the blocks' last positions, a record by bisecting its block's
+hashes: ``O(log n)``.
 
 * A new key is inserted into its block, a ``memmove`` of at most ``segment``
   records, whatever the store's size (one flat list would move half the store:
@@ -11,6 +12,10 @@ last positions, a record by bisecting its block's hashes: ``O(log n)``.
 * A page of new keys that falls between two neighbours of the order (what a
   handoff brings) becomes a block of its own: one copy of each column, no step per
   record, no ``memmove`` of the keys around it.
+* A handoff page in format ``/3`` (:meth:`MemoryStore.put_blob_page`) becomes
+  blocks that keep the page's two blobs of keys and values: no object per record
+  until a write into the block turns its keys and values into lists (reads build
+  only the record read).
 * A scan slices the blocks; ``get`` and ``scan`` build
   :class:`~ringpop.state.store.Record` s for the per-key API.
 
@@ -20,10 +25,12 @@ Deletes leave blocks smaller; empty blocks are dropped and small neighbours merg
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from ringpop.hashing import fingerprint32, fingerprint32_many
 from ringpop.ring.ownership import Range
+from ringpop.state.blobpage import BlobPage
+from ringpop.state.blocks import Blocks
 from ringpop.state.hlc import Version
 from ringpop.state.packed import Packed, typed_array, writers_of
 from ringpop.state.segments import Positions, Row, Run, strictly_ordered
@@ -39,102 +46,18 @@ from ringpop.state.store import (
 
 __all__ = ["MemoryStore"]
 
-Position = tuple[int, int]
-"""``(block, index in the block)``; ``(len(blocks), 0)`` is the end of the store."""
 
-
-class MemoryStore:
+class MemoryStore(Blocks):
     """Records in ring order, in blocks of at most ``segment`` records (module docstring).
 
     Every method runs synchronously (nothing blocks).
     """
 
     def __init__(self, *, segment: int = 8192) -> None:
-        if segment < 2:
-            raise ValueError("segment must be at least 2 records")
-        self._segment = segment
-        self._adopt = max(2, segment // 4)  # runs of new keys this long become blocks
-        self._blocks: list[Run] = []
-        self._lasts: list[tuple[int, str]] = []  # (hash, key) of each block's last record
+        super().__init__(segment=segment)
         self._writers: dict[str, str] = {}  # one string object per writer id
         self._tombstones: dict[str, int] = {}  # key -> wall of its delete marker
         self._meta: dict[str, bytes] = {}
-
-    def __len__(self) -> int:
-        return sum(map(len, self._blocks))
-
-    # -- finding ------------------------------------------------------------------------
-
-    def _seek(self, hash: int, key: str) -> tuple[int, int, bool]:
-        """The block and index where ``(hash, key)`` is or would go, and whether it is
-        there. Past the last record: the last block's end (an empty store: ``0, 0``)."""
-        blocks = self._blocks
-        if not blocks:
-            return 0, 0, False
-        b = bisect_left(self._lasts, (hash, key))
-        if b == len(blocks):
-            return b - 1, len(blocks[-1]), False
-        block = blocks[b]
-        hashes, keys = block.hashes, block.keys
-        at = bisect_left(hashes, hash)
-        while at < len(hashes) and hashes[at] == hash:
-            if keys[at] >= key:
-                return b, at, keys[at] == key
-            at += 1
-        return b, at, False
-
-    def _normal(self, b: int, at: int) -> Position:
-        """``(b, at)`` with an index past its block's end moved to the next block."""
-        while b < len(self._blocks) and at >= len(self._blocks[b]):
-            b, at = b + 1, 0
-        return b, at
-
-    def _first_from(self, hash: int) -> Position:
-        """The position of the first record with a hash ``>= hash``."""
-        b = bisect_left(self._lasts, (hash, ""))  # "" sorts before every key
-        if b == len(self._blocks):
-            return b, 0
-        return b, bisect_left(self._blocks[b].hashes, hash)
-
-    def _after(self, cursor: Cursor) -> Position:
-        """The position just after ``cursor`` in the order."""
-        b, at, found = self._seek(cursor.hash, cursor.key)
-        return self._normal(b, at + 1 if found else at)
-
-    def _bounds(self, range: Range, cursor: Cursor | None) -> tuple[Position, Position]:
-        low = self._first_from(range.start)
-        if cursor is not None:
-            low = max(low, self._after(cursor))
-        high = self._first_from(range.end)  # 2**32: past every block's last
-        return low, max(low, high)
-
-    def _spans(self, low: Position, high: Position) -> Iterator[tuple[Run, int, int]]:
-        """``(block, first, end)`` of each block's part of ``[low, high)``, in order."""
-        for b in range(low[0], min(high[0] + 1, len(self._blocks))):
-            block = self._blocks[b]
-            first = low[1] if b == low[0] else 0
-            end = high[1] if b == high[0] else len(block)
-            if end > first:
-                yield block, first, end
-
-    def _gather(self, low: Position, high: Position, limit: int) -> tuple[Run, bool]:
-        """Up to ``limit`` records from ``low`` (before ``high``), and whether more follow."""
-        run: Run | None = None
-        count, more = 0, False
-        for block, first, end in self._spans(low, high):
-            if count == limit:
-                more = True
-                break
-            take = min(end - first, limit - count)
-            if run is None:
-                run = block.part(first, first + take)
-            else:
-                run.extend_from(block, first, first + take)
-            count += take
-            if first + take < end:
-                more = True
-                break
-        return (Run.empty(), False) if run is None else (run, more)
 
     # -- the Store protocol ----------------------------------------------------------------
 
@@ -145,7 +68,7 @@ class MemoryStore:
             return None
         block = self._blocks[b]
         version = Version(block.walls[at], block.logicals[at], block.nodes[at])
-        return Record(key, block.values[at], version)
+        return Record(key, block.value(at), version)
 
     async def put(self, record: Record) -> bool:
         """Store ``record`` if newer than the one held; whether it did."""
@@ -215,6 +138,35 @@ class MemoryStore:
             i = j
         return applied
 
+    async def put_blob_page(self, page: BlobPage) -> int:
+        """Put each record of a checked blob page if newer; how many applied.
+
+        A page of new keys without delete markers that falls between two neighbours
+        of the order (a handoff page) becomes blocks as it is: its keys and values
+        stay in the page's blob until a write touches their block. Any other page
+        is applied as :meth:`put_many_if_newer` applies a packed one.
+        """
+        if not len(page):
+            return 0
+        blob = page.blob
+        if page.ordered and not blob.markers:
+            b, at, found = self._seek(page.hashes[0], blob.key(0))
+            following = self._normal(b, at)
+            if not found and (
+                following[0] == len(self._blocks)
+                or self._blocks[following[0]].position(following[1])
+                > (page.hashes[-1], blob.key(-1))
+            ):
+                # copies of the columns (the store never shares a caller's arrays);
+                # the blob is immutable
+                run = Run.of_blob(
+                    page.hashes[:], blob, page.walls[:], page.logicals[:], page.nodes[:]
+                )
+                self._insert(b, at, run, adopt=True)  # merged into a block, it would unpack
+                return len(page)
+        packed = page.packed()
+        return await self.put_many_if_newer(packed, packed.hashes)
+
     def _replace(self, b: int, at: int, row: Row) -> bool:
         """Put ``row`` over the record at ``(b, at)`` (the same key) if newer."""
         block = self._blocks[b]
@@ -233,37 +185,6 @@ class MemoryStore:
         self._insert(b, at, Run.of_row(row))
         self._track((row[1],), (row[2],), (row[3],))
         return True
-
-    def _insert(self, b: int, at: int, run: Run) -> None:
-        """Insert ``run`` (new keys, in order, owned by the store) at ``(b, at)``."""
-        blocks, lasts = self._blocks, self._lasts
-        if len(run) >= self._adopt or not blocks:  # blocks of their own
-            if blocks and 0 < at < len(blocks[b]):  # cut the block around them
-                tail = blocks[b].part(at, len(blocks[b]))
-                blocks[b].delete(at, len(blocks[b]))
-                self._place(b + 1, [tail])
-                lasts[b] = blocks[b].position(len(blocks[b]) - 1)
-            where = b + 1 if blocks and at > 0 else b
-            size = self._segment
-            chunks = (
-                [run]
-                if len(run) <= size
-                else [run.part(i, i + size) for i in range(0, len(run), size)]
-            )
-            self._place(where, chunks)
-            return
-        block = blocks[b]
-        block.insert(at, run)
-        lasts[b] = block.position(len(block) - 1)
-        if len(block) > self._segment:
-            tail = block.split()
-            lasts[b] = block.position(len(block) - 1)
-            self._place(b + 1, [tail])
-
-    def _place(self, where: int, runs: list[Run]) -> None:
-        """Insert ``runs`` as blocks before block ``where``."""
-        self._blocks[where:where] = runs
-        self._lasts[where:where] = [run.position(len(run) - 1) for run in runs]
 
     def _track(
         self, keys: Sequence[str], values: Sequence[bytes | None], walls: Sequence[int]
@@ -323,26 +244,13 @@ class MemoryStore:
         """Drop every record with hash in ``range``; how many."""
         deleted = 0
         for block, first, end in list(self._spans(*self._bounds(range, None))):
-            for key in block.keys[first:end]:
+            for key in block.marker_keys(first, end):
                 self._tombstones.pop(key, None)
             block.delete(first, end)
             deleted += end - first
         if deleted:
             self._tidy()
         return deleted
-
-    def _tidy(self) -> None:
-        """Drop empty blocks, merge small neighbours, recompute the blocks' last positions."""
-        kept: list[Run] = []
-        for block in self._blocks:
-            if not block:
-                continue
-            if kept and len(kept[-1]) + len(block) <= self._segment // 2:
-                kept[-1].extend(block)
-            else:
-                kept.append(block)
-        self._blocks = kept
-        self._lasts = [block.position(len(block) - 1) for block in kept]
 
     async def digest(self, range: Range) -> Digest:
         """Count and digest sum of the records with hash in ``range``."""

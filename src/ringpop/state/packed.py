@@ -32,7 +32,16 @@ from ringpop.hashing import fingerprint32_many
 from ringpop.state.hlc import Version
 from ringpop.state.store import Columns, Cursor, Record
 
-__all__ = ["PACKED_FORMAT", "Packed", "decode_packed", "encode_packed", "typed_array", "writers_of"]
+__all__ = [
+    "PACKED_FORMAT",
+    "Packed",
+    "array_of",
+    "bytes_of",
+    "decode_packed",
+    "encode_packed",
+    "typed_array",
+    "writers_of",
+]
 
 PACKED_FORMAT = "ringpop-state-page/2"
 
@@ -70,7 +79,8 @@ _SLACK = 96  # about the encoded page's bytes besides its records and writer ids
 _encoder = msgspec.msgpack.Encoder()
 
 
-def _array(typecode: str, data: bytes) -> array[int]:
+def array_of(typecode: str, data: bytes) -> array[int]:
+    """A column from its little-endian wire bytes."""
     column = array(typecode)
     column.frombytes(data)
     if _SWAP:
@@ -78,7 +88,8 @@ def _array(typecode: str, data: bytes) -> array[int]:
     return column
 
 
-def _bytes(column: array[int]) -> bytes:
+def bytes_of(column: array[int]) -> bytes:
+    """A column's little-endian wire bytes."""
     if _SWAP:
         column = array(column.typecode, column)
         column.byteswap()
@@ -278,16 +289,16 @@ def _encode(page: Packed, buffer: bytearray) -> None:
         writer_of = bytes(2 * len(page.keys))
     else:
         index = {writer: i for i, writer in enumerate(writers)}
-        writer_of = _bytes(array("H", map(index.__getitem__, page.nodes)))
+        writer_of = bytes_of(array("H", map(index.__getitem__, page.nodes)))
     body = [
         PACKED_FORMAT,
         page.keys,
         page.values,
-        _bytes(page.walls),
-        _bytes(page.logicals),
+        bytes_of(page.walls),
+        bytes_of(page.logicals),
         writers,
         writer_of,
-        _bytes(page.hashes),
+        bytes_of(page.hashes),
         page.cursor,
     ]
     _encoder.encode_into(body, buffer)
@@ -325,15 +336,15 @@ def decode_packed(data: bytes) -> Packed:
         nodes = writers * count
     else:
         try:
-            nodes = list(map(writers.__getitem__, _array("H", wire.writer_of)))
+            nodes = list(map(writers.__getitem__, array_of("H", wire.writer_of)))
         except IndexError:
             raise ValueError("a writer index outside the page's writers") from None
     page = Packed(
-        _array("I", wire.hashes),
+        array_of("I", wire.hashes),
         wire.keys,
         wire.values,  # type: ignore[arg-type]  # list[bytes] is a list[bytes | None] here
-        _array("q", wire.walls),
-        _array("q", wire.logicals),
+        array_of("q", wire.walls),
+        array_of("q", wire.logicals),
         nodes,
         writers,
         wire.cursor,

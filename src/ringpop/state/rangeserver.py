@@ -24,6 +24,7 @@ import msgspec
 
 from ringpop.ring.ownership import Range, owned_ranges
 from ringpop.state import wire
+from ringpop.state.blobpage import BLOB_FORMAT, encode_blob_page
 from ringpop.state.host import Host
 from ringpop.state.packed import PACKED_FORMAT, Packed, encode_packed
 from ringpop.state.ranges import covers_merged, valid_range
@@ -36,7 +37,7 @@ NOT_A_REPLICA = "ringpop.state.not-a-replica"
 
 S = TypeVar("S")
 
-_FORMATS = ("json", PAGE_FORMAT, PACKED_FORMAT)
+_FORMATS = ("json", PAGE_FORMAT, PACKED_FORMAT, BLOB_FORMAT)
 
 
 class RangeServer:
@@ -136,6 +137,11 @@ class RangeServer:
             )
             self.served_records += len(page.records)
             return Response(b"", msgspec.json.encode(wire.PageBody(page.records, page.cursor)))
+        if body.format == BLOB_FORMAT:
+            packed = await self._packed(body.range, body.cursor, body.limit, body.max_bytes)
+            data, count = encode_blob_page(packed, body.max_bytes or self.max_bytes)
+            self.served_records += count
+            return Response(b"", data)
         if body.format == PACKED_FORMAT:
             packed = await self._packed(body.range, body.cursor, body.limit, body.max_bytes)
             data, packed = encode_packed(packed, body.max_bytes or self.max_bytes)

@@ -14,11 +14,11 @@ import operator
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import accumulate, repeat
+from itertools import accumulate, compress, repeat
 from operator import itemgetter
 from typing import TypeVar
 
+from ringpop.state.blob import Blob
 from ringpop.state.store import Columns, Cursor
 
 __all__ = ["Positions", "Row", "Run", "strictly_ordered"]
@@ -29,19 +29,84 @@ Row = tuple[int, str, "bytes | None", int, int, str]
 """One record: ``(hash, key, value, wall, logical, writer)``."""
 
 
-@dataclass(slots=True)
 class Run:
-    """Records as parallel columns (module docstring)."""
+    """Records as parallel columns (module docstring).
 
-    hashes: array[int]
-    keys: list[str]
-    values: list[bytes | None]
-    walls: array[int]
-    logicals: array[int]
-    nodes: list[str]
+    A run made from a :class:`~ringpop.state.blob.Blob` (:meth:`of_blob`: a handoff
+    page in format ``/3``) keeps its keys and values as the blob: reading one record
+    (:meth:`key`, :meth:`value`, :meth:`row`), cutting a part or the tail off keeps
+    it so; the first use of the ``keys`` or ``values`` lists (any other change)
+    builds them once and drops the blob.
+    """
+
+    __slots__ = ("_blob", "_keys", "_values", "hashes", "logicals", "nodes", "walls")
+
+    def __init__(
+        self,
+        hashes: array[int],
+        keys: list[str],
+        values: list[bytes | None],
+        walls: array[int],
+        logicals: array[int],
+        nodes: list[str],
+    ) -> None:
+        self.hashes = hashes
+        self._keys = keys
+        self._values = values
+        self.walls = walls
+        self.logicals = logicals
+        self.nodes = nodes
+        self._blob: Blob | None = None
+
+    @classmethod
+    def of_blob(
+        cls,
+        hashes: array[int],
+        blob: Blob,
+        walls: array[int],
+        logicals: array[int],
+        nodes: list[str],
+    ) -> Run:
+        """A run whose keys and values stay in ``blob`` until a change needs lists."""
+        run = cls(hashes, [], [], walls, logicals, nodes)
+        run._blob = blob
+        return run
+
+    @property
+    def blob(self) -> Blob | None:
+        """The blob still holding the keys and values, ``None`` once they are lists."""
+        return self._blob
+
+    @property
+    def keys(self) -> list[str]:
+        if self._blob is not None:
+            self._unpack()
+        return self._keys
+
+    @property
+    def values(self) -> list[bytes | None]:
+        if self._blob is not None:
+            self._unpack()
+        return self._values
+
+    def _unpack(self) -> None:
+        blob, self._blob = self._blob, None
+        assert blob is not None
+        self._keys, self._values = blob.key_list(), blob.value_list()
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.hashes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Run):
+            return NotImplemented
+        return self.each() == other.each()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        kind = "blob" if self._blob is not None else "lists"
+        return f"Run({len(self)} records, {kind})"
 
     @classmethod
     def empty(cls) -> Run:
@@ -55,29 +120,55 @@ class Run:
             array("I", [hash]), [key], [value], array("q", [wall]), array("q", [logical]), [node]
         )
 
+    def key(self, i: int) -> str:
+        """Record ``i``'s key."""
+        return self._keys[i] if self._blob is None else self._blob.key(i)
+
+    def value(self, i: int) -> bytes | None:
+        """Record ``i``'s value."""
+        return self._values[i] if self._blob is None else self._blob.value(i)
+
     def row(self, i: int) -> Row:
         return (
             self.hashes[i],
-            self.keys[i],
-            self.values[i],
+            self.key(i),
+            self.value(i),
             self.walls[i],
             self.logicals[i],
             self.nodes[i],
         )
 
     def each(self) -> list[Row]:
-        return [self.row(i) for i in range(len(self.keys))]
+        return [self.row(i) for i in range(len(self))]
 
     def position(self, i: int) -> tuple[int, str]:
         """``(hash, key)`` of record ``i``."""
-        return self.hashes[i], self.keys[i]
+        return self.hashes[i], self.key(i)
 
     def cursor(self, i: int) -> Cursor:
         """A scan cursor on record ``i``."""
-        return Cursor(self.hashes[i], self.keys[i])
+        return Cursor(self.hashes[i], self.key(i))
+
+    def marker_keys(self, i: int, j: int) -> list[str]:
+        """The keys of the delete markers among records ``i`` to ``j`` (excluded)."""
+        blob = self._blob
+        if blob is not None:
+            if not blob.markers:
+                return []
+            return [blob.key(k) for k in compress(range(i, j), blob.markers[i:j])]
+        pairs = zip(self._keys[i:j], self._values[i:j], strict=True)
+        return [key for key, value in pairs if value is None]
 
     def part(self, i: int, j: int) -> Run:
-        """A copy of records ``i`` to ``j`` (excluded)."""
+        """A copy of records ``i`` to ``j`` (excluded); a blob run's part is one too."""
+        if self._blob is not None:
+            return Run.of_blob(
+                self.hashes[i:j],
+                self._blob.part(i, j),
+                self.walls[i:j],
+                self.logicals[i:j],
+                self.nodes[i:j],
+            )
         return Run(
             self.hashes[i:j],
             self.keys[i:j],
@@ -90,6 +181,16 @@ class Run:
     def fitting(self, max_bytes: int) -> int:
         """How many first records fit in ``max_bytes`` (one at least), a record counting
         its key, value and writer id plus 12 bytes."""
+        if self._blob is not None:
+            blob, nodes = self._blob, self.nodes
+            return max(
+                1,
+                bisect_right(
+                    range(1, len(self) + 1),
+                    max_bytes,
+                    key=lambda n: blob.size(n) + 12 * n + sum(map(len, nodes[:n])),
+                ),
+            )
         values = self.values
         lengths = (
             map(len, values)  # type: ignore[arg-type]
@@ -124,7 +225,11 @@ class Run:
         self.logicals[at], self.nodes[at] = logical, node
 
     def delete(self, i: int, j: int) -> None:
-        """Remove records ``i`` to ``j`` (excluded)."""
+        """Remove records ``i`` to ``j`` (excluded); cutting a blob run's tail keeps the blob."""
+        if self._blob is not None and j >= len(self):
+            self._blob = self._blob.part(0, i)
+            del self.hashes[i:], self.walls[i:], self.logicals[i:], self.nodes[i:]
+            return
         del self.hashes[i:j]
         del self.keys[i:j]
         del self.values[i:j]
@@ -134,27 +239,31 @@ class Run:
 
     def extend(self, run: Run) -> None:
         """Append the records of ``run``."""
-        self.insert(len(self.keys), run)
+        self.insert(len(self), run)
 
     def extend_from(self, run: Run, i: int, j: int) -> None:
-        """Append records ``i`` to ``j`` (excluded) of ``run``."""
+        """Append records ``i`` to ``j`` (excluded) of ``run`` (a blob run stays one)."""
+        if run.blob is not None:
+            self.extend(run.part(i, j))
+            return
         self.hashes += run.hashes[i:j]
-        self.keys += run.keys[i:j]
-        self.values += run.values[i:j]
+        self.keys.extend(run.keys[i:j])
+        self.values.extend(run.values[i:j])
         self.walls += run.walls[i:j]
         self.logicals += run.logicals[i:j]
         self.nodes += run.nodes[i:j]
 
     def split(self) -> Run:
         """Cut the run in two halves: keep the first, return the second."""
-        half = len(self.keys) // 2
-        tail = self.part(half, len(self.keys))
-        self.delete(half, len(self.keys))
+        half = len(self) // 2
+        tail = self.part(half, len(self))
+        self.delete(half, len(self))
         return tail
 
     def sorted(self) -> Run:
         """The records in ``(hash, key)`` order (keys distinct)."""
-        order = sorted(range(len(self.keys)), key=lambda i: (self.hashes[i], self.keys[i]))
+        keys = self.keys
+        order = sorted(range(len(keys)), key=lambda i: (self.hashes[i], keys[i]))
         take = [itemgetter(*order)] if len(order) > 1 else []
 
         def pick(column: Sequence[T]) -> list[T]:

@@ -24,9 +24,11 @@ from collections.abc import Sequence
 import msgspec
 
 from ringpop.errors import RingpopError
-from ringpop.hashing import fingerprint32_many
+from ringpop.hashing import fingerprint32_blob, fingerprint32_many
 from ringpop.ring.ownership import Range
 from ringpop.state import wire
+from ringpop.state.blob import Blob
+from ringpop.state.blobpage import BLOB_FORMAT, BlobPage, decode_blob_page
 from ringpop.state.columns import greatest, ties
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version
 from ringpop.state.host import Host
@@ -38,9 +40,11 @@ from ringpop.tchannel.api import application_error
 __all__ = [
     "RangeClient",
     "TransferError",
+    "apply_blob_page",
     "apply_columns",
     "apply_packed",
     "apply_records",
+    "check_blob_page",
     "check_packed",
     "check_page",
 ]
@@ -58,6 +62,7 @@ class RangeClient:
         self.service = service
         self.timeout = timeout
         self.unpacked: set[str] = set()  # peers that answered /2 with "unknown page format"
+        self.unblobbed: set[str] = set()  # peers that answered /3 with "unknown page format"
 
     async def _call(self, peer: str, endpoint: str, body: bytes) -> Response:
         response = await self.ringpop.channel.call(
@@ -116,6 +121,35 @@ class RangeClient:
             ) from None
         try:
             check_packed(page, range, cursor, limit)
+        except ValueError as error:
+            raise TransferError(f"{peer}: {error}") from None
+        return page, len(response.arg3)
+
+    async def scan_blob(
+        self, peer: str, range: Range, cursor: Cursor | None, limit: int, max_bytes: int = 0
+    ) -> tuple[BlobPage | Packed, int]:
+        """One validated page of ``range`` after ``cursor`` from ``peer`` in format
+        ``ringpop-state-page/3`` (keys and values as blobs), and its size in bytes
+        (``max_bytes`` as :meth:`scan_columns`). A peer that does not serve ``/3`` is
+        asked for :meth:`scan_packed` pages from then on."""
+        if peer in self.unblobbed:
+            return await self.scan_packed(peer, range, cursor, limit, max_bytes)
+        body = msgspec.json.encode(wire.Scan(range, cursor, limit, BLOB_FORMAT, max_bytes))
+        try:
+            response = await self._call(peer, wire.SCAN, body)
+        except BadRequestError as error:
+            if "unknown page format" not in str(error):
+                raise
+            self.unblobbed.add(peer)
+            return await self.scan_packed(peer, range, cursor, limit, max_bytes)
+        try:
+            page = decode_blob_page(response.arg3)
+        except ValueError as error:
+            raise TransferError(
+                f"{peer}: malformed page of {_text(range)} (expected {BLOB_FORMAT}): {error}"
+            ) from None
+        try:
+            check_blob_page(page, range, cursor, limit)
         except ValueError as error:
             raise TransferError(f"{peer}: {error}") from None
         return page, len(response.arg3)
@@ -215,6 +249,62 @@ def check_packed(page: Packed, range: Range, cursor: Cursor | None, limit: int) 
         raise ValueError(f"record {keys[bad]!r}: hash {page.hashes[bad]} is not its key's")
     _check_order(page.hashes, keys, range, cursor, page.cursor)
     page.ordered = True
+
+
+def check_blob_page(page: BlobPage, range: Range, cursor: Cursor | None, limit: int) -> None:
+    """``ValueError`` unless ``page`` is a valid answer to a scan (as :func:`check_packed`).
+
+    The keys' hashes are computed from the blob in one call (native where built) and
+    compared as memory; only the keys the order check reads become objects (the
+    first, the last and those sharing a hash). Sets ``page.ordered``.
+    """
+    count = len(page)
+    if count > limit:
+        raise ValueError(f"{count} records for a limit of {limit}")
+    if not count:
+        if page.cursor is not None:
+            raise ValueError("an empty page with a cursor")
+        page.ordered = True
+        return
+    blob = page.blob
+    hashes = fingerprint32_blob(blob.keys, blob.key_ends)
+    if hashes != page.hashes:  # compared as memory
+        bad = next(i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g)
+        raise ValueError(f"record {blob.key(bad)!r}: hash {page.hashes[bad]} is not its key's")
+    _check_order(page.hashes, _Keys(blob), range, cursor, page.cursor)
+    page.ordered = True
+
+
+class _Keys(Sequence[str]):
+    """A blob's keys as a sequence: each read decodes one key."""
+
+    def __init__(self, blob: Blob) -> None:
+        self._blob = blob
+
+    def __len__(self) -> int:
+        return len(self._blob)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return self._blob.key(i)
+
+
+async def apply_blob_page(store: Store, clock: HybridClock, page: BlobPage | Packed) -> int:
+    """Apply a page :meth:`RangeClient.scan_blob` returned: a blob page goes to the
+    store's ``put_blob_page`` when it has one (else as :class:`Packed`), after the
+    clock observed its greatest version; a packed page to :func:`apply_packed`."""
+    if isinstance(page, Packed):
+        return await apply_packed(store, clock, page)
+    if not len(page):
+        return 0
+    try:
+        clock.observe(page.greatest())
+    except ClockDriftError as error:
+        raise TransferError(str(error)) from None
+    put_blob_page = getattr(store, "put_blob_page", None)
+    if put_blob_page is not None:
+        applied: int = await put_blob_page(page)
+        return applied
+    return await apply_packed(store, clock, page.packed())
 
 
 async def apply_packed(store: Store, clock: HybridClock, page: Packed) -> int:

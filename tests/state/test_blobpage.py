@@ -1,0 +1,294 @@
+"""The blob page format ``ringpop-state-page/3``: codec, size cut, checks, apply, wire."""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ringpop.hashing import fingerprint32
+from ringpop.ring.ownership import Range
+from ringpop.state import wire
+from ringpop.state.blob import Blob, ends_ok
+from ringpop.state.blobpage import BLOB_FORMAT, BlobPage, decode_blob_page, encode_blob_page
+from ringpop.state.handoff import RangeHandoff
+from ringpop.state.hlc import HybridClock, Version
+from ringpop.state.memory import MemoryStore
+from ringpop.state.packed import PACKED_FORMAT, Packed, encode_packed
+from ringpop.state.sqlite import SQLiteStore
+from ringpop.state.store import Cursor, Record
+from ringpop.state.transfer import RangeClient, TransferError, apply_blob_page, check_blob_page
+from ringpop.tchannel import BadRequestError, Channel, Request, Response
+from tests.speedups import BOTH, native_or_python
+from tests.state.cluster import EVERYTHING, close_all, cluster
+from tests.state.cluster import TWO as OPTIONS
+from tests.state.test_packed import records
+
+cursors = st.one_of(st.none(), st.builds(Cursor, st.integers(0, (1 << 32) - 1), st.text()))
+
+
+def _page(records: list[Record], cursor: Cursor | None = None) -> BlobPage:
+    """``records`` through the wire as a /3 page."""
+    data, count = encode_blob_page(Packed.of_records(records, cursor))
+    assert count == len(records)
+    return decode_blob_page(data)
+
+
+@BOTH
+@settings(max_examples=100, deadline=None)
+@given(page=records, cursor=cursors)
+def test_a_page_decodes_to_what_was_encoded(
+    native: bool, page: list[Record], cursor: Cursor | None
+) -> None:
+    with native_or_python(native):
+        back = _page(page, cursor)
+        assert back.packed().records() == page
+        assert back.cursor == cursor
+        assert list(back.hashes) == [r.hash for r in page]
+        assert [back.blob.key(i) for i in range(len(page))] == [r.key for r in page]
+        assert [back.blob.value(i) for i in range(len(page))] == [r.value for r in page]
+        assert bool(back.blob.markers) == any(r.value is None for r in page)
+        if page:
+            assert back.greatest() >= max(r.version for r in page)
+
+
+@BOTH
+@settings(max_examples=100, deadline=None)
+@given(page=records, max_bytes=st.integers(1, 2000))
+def test_the_size_cut_keeps_a_prefix_within_max_bytes(
+    native: bool, page: list[Record], max_bytes: int
+) -> None:
+    with native_or_python(native):
+        data, count = encode_blob_page(Packed.of_records(page), max_bytes)
+        back = decode_blob_page(data)
+    assert len(back) == count
+    assert back.packed().records() == page[:count]
+    if count > 1:
+        assert len(data) <= max_bytes
+    if count < len(page):
+        assert count >= 1
+        last = page[count - 1]
+        assert back.cursor == Cursor(last.hash, last.key)
+    else:
+        assert back.cursor is None
+
+
+def test_a_cut_page_holds_about_as_many_records_as_fit() -> None:
+    """The estimate does not waste the budget: 100 B values, a 10 kB budget."""
+    page = [Record(f"key-{i:04d}", b"v" * 100, Version(1, 0, "w")) for i in range(500)]
+    data, count = encode_blob_page(Packed.of_records(page), 10_000)
+    assert len(data) <= 10_000
+    assert count >= 10_000 // (8 + 100 + 30) - 3
+
+
+def _wire(**fields: object) -> bytes:
+    """A /3 page of keys "a", "b" with ``fields`` replaced (raw msgpack)."""
+    keys = sorted(["a", "b"], key=lambda k: (fingerprint32(k), k))
+    body: dict[str, object] = {
+        "keys": "".join(keys).encode(),
+        "key_ends": struct.pack("<2I", 1, 2),
+        "values": b"1",
+        "value_ends": struct.pack("<2I", 1, 1),
+        "markers": b"\x00\x01",
+        "walls": struct.pack("<2Q", 5, 6),
+        "logicals": struct.pack("<2Q", 0, 1),
+        "writers": ["x"],
+        "writer_of": bytes(4),
+        "hashes": struct.pack("<2I", *map(fingerprint32, keys)),
+        "cursor": None,
+    }
+    body.update(fields)
+    return msgspec.msgpack.encode([BLOB_FORMAT, *body.values()])
+
+
+@BOTH
+def test_a_malformed_page_does_not_decode(native: bool) -> None:
+    bad = {
+        "differ in length .3 keys": _wire(key_ends=struct.pack("<3I", 1, 2, 2)),
+        "differ in length .2 keys; value_ends": _wire(value_ends=struct.pack("<I", 1)),
+        "differ in length .2 keys; walls": _wire(walls=struct.pack("<3Q", 5, 6, 7)),
+        "differ in length .2 keys; hashes": _wire(hashes=b"\x00" * 7),
+        "differ in length .2 keys; markers": _wire(markers=b"\x00"),
+        "end offsets": _wire(key_ends=struct.pack("<2I", 2, 1)),
+        "end offsets ": _wire(key_ends=struct.pack("<2I", 1, 1)),  # a byte left over
+        "end offsets  ": _wire(value_ends=struct.pack("<2I", 1, 5)),
+        "not UTF-8": _wire(keys=b"\xc3\xa9", key_ends=struct.pack("<2I", 1, 2)),
+        "other than 0 or 1": _wire(markers=b"\x00\x02"),
+        "delete marker with a value": _wire(
+            values=b"12", value_ends=struct.pack("<2I", 1, 2), markers=b"\x00\x01"
+        ),
+        "2\\*\\*63": _wire(walls=struct.pack("<2Q", 5, 1 << 63)),
+        "2\\*\\*63 ": _wire(logicals=struct.pack("<2Q", 0, (1 << 64) - 1)),
+        "writer index": _wire(writer_of=struct.pack("<2H", 0, 1)),
+        "writer index ": _wire(writers=["x", "y"], writer_of=struct.pack("<2H", 0, 2)),
+        "without writers": _wire(writers=[]),
+        "Expected `bytes`": _wire(keys=["a", "b"]),
+        "at least length 11": encode_packed(Packed.of(["a"], [b"1"], [1], [0], ["x"]))[0],
+        "Invalid value 'ringpop-state-page/2'": _wire()[:2] + PACKED_FORMAT.encode() + _wire()[22:],
+        "truncated": _wire()[:-3],
+    }
+    with native_or_python(native):
+        assert decode_blob_page(_wire()).packed().values == [b"1", None]
+        for match, data in bad.items():
+            with pytest.raises(ValueError, match=match.strip()):
+                decode_blob_page(data)
+
+
+@BOTH
+def test_check_refuses_wrong_hashes_disorder_a_wrong_cursor_and_excess(native: bool) -> None:
+    keys = sorted((f"k{i}" for i in range(5)), key=lambda k: (fingerprint32(k), k))
+    good = [Record(k, b"v", Version(1, 0, "x")) for k in keys]
+    last = Cursor(fingerprint32(keys[-1]), keys[-1])
+    lying = Packed.of(keys, [b"v"] * 5, [1] * 5, [0] * 5, ["x"] * 5, hashes=[0, 0, 0, 0, 0])
+    swapped = [good[1], good[0], *good[2:]]
+    bad = {
+        "is not its key's": (decode_blob_page(encode_blob_page(lying)[0]), None, 5),
+        "out of order": (_page(swapped), None, 5),
+        "out of order ": (_page(good), Cursor(fingerprint32(keys[2]), keys[2]), 5),
+        "limit of 4": (_page(good), None, 4),
+        "cursor is not": (_page(good, Cursor(0, "a")), None, 5),
+        "outside": (_page(good), None, 5),
+        "empty page with a cursor": (_page([], last), None, 5),
+    }
+    with native_or_python(native):
+        page = _page(good)
+        check_blob_page(page, EVERYTHING, None, 5)
+        assert page.ordered
+        for match, (blob_page, cursor, limit) in bad.items():
+            r = Range(0, fingerprint32(keys[-1])) if match == "outside" else EVERYTHING
+            with pytest.raises(ValueError, match=match.strip()):
+                check_blob_page(blob_page, r, cursor, limit)
+            assert not blob_page.ordered
+
+
+@BOTH
+@settings(max_examples=50, deadline=None)
+@given(keys=st.lists(st.text(max_size=10), max_size=20), flags=st.lists(st.booleans()))
+def test_a_blob_reads_and_cuts_like_its_lists(
+    native: bool, keys: list[str], flags: list[bool]
+) -> None:
+    values = [None if i < len(flags) and flags[i] else b"v%d" % i for i in range(len(keys))]
+    with native_or_python(native):
+        blob = Blob.of(keys, values)
+        assert blob.key_list() == keys
+        assert blob.value_list() == values
+        assert ends_ok(blob.key_ends, len(blob.keys))
+        for i in range(len(keys) + 1):
+            for j in range(i, len(keys) + 1):
+                part = blob.part(i, j)
+                assert part.key_list() == keys[i:j]
+                assert part.value_list() == values[i:j]
+                assert bool(part.markers) == (None in values[i:j])
+
+
+@BOTH
+def test_ends_are_checked(native: bool) -> None:
+    with native_or_python(native):
+        assert ends_ok(array("I", [1, 1, 3]), 3)
+        assert ends_ok(array("I"), 0)
+        assert not ends_ok(array("I", [2, 1, 3]), 3)
+        assert not ends_ok(array("I", [1, 2]), 3)
+        assert not ends_ok(array("I"), 1)
+
+
+async def test_a_store_without_blob_pages_gets_the_records(tmp_path: Path) -> None:
+    """apply_blob_page into SQLite (no put_blob_page): the page's records, as puts."""
+    page_records = [Record(f"k{i}", b"v" if i % 3 else None, Version(i, 0, "w")) for i in range(9)]
+    page_records.sort(key=lambda r: (r.hash, r.key))
+    store = SQLiteStore(tmp_path / "s.db")
+    memory = MemoryStore()
+    try:
+        for target in (store, memory):
+            page = _page(page_records)
+            check_blob_page(page, EVERYTHING, None, 100)
+            clock = HybridClock("puller", lambda: 10)
+            assert await apply_blob_page(target, clock, page) == 9
+            assert clock.last.wall >= 8  # the page's greatest version observed
+            assert (await target.scan(EVERYTHING, limit=100)).records == page_records
+            assert await target.collect_tombstones(10**6) == 3  # every marker tracked
+    finally:
+        await store.close()
+
+
+async def test_a_replica_pulls_blob_pages_cut_by_bytes(tmp_path: Path) -> None:
+    """Over TCP: /3 pages from a memory store and from SQLite, cut by bytes, resumable."""
+    nodes = await cluster(2, OPTIONS)
+    for node in nodes:
+        node.member.rp.ownership_n = 2
+    handoffs = [RangeHandoff(node.kv, delay=0.1) for node in nodes]
+    await nodes[0].kv.put_many({f"k{i}": b"x" * 100 for i in range(9)})
+    sqlite = SQLiteStore(tmp_path / "source.db")
+    try:
+        client = RangeClient(nodes[1].member.rp, "ringpop-state", timeout=2.0)
+        for source in (nodes[0].store, sqlite):
+            if source is sqlite:
+                await sqlite.put_many((await nodes[0].store.scan(EVERYTHING, limit=100)).records)
+                handoffs[0].server.store = sqlite
+            keys: list[str] = []
+            cursor: Cursor | None = None
+            for _ in range(20):
+                page, size = await client.scan_blob(nodes[0].address, EVERYTHING, cursor, 100, 400)
+                assert isinstance(page, BlobPage)
+                assert 1 <= len(page) <= 3
+                assert size <= 400
+                keys.extend(page.blob.key_list())
+                cursor = page.cursor
+                if cursor is None:
+                    break
+            assert sorted(keys) == [f"k{i}" for i in range(9)]
+        assert client.unblobbed == set()
+    finally:
+        for h in handoffs:
+            await h.close()
+        await close_all(nodes)
+        await sqlite.close()
+
+
+async def test_an_older_peer_is_asked_for_format_2_and_a_bad_page_is_refused() -> None:
+    """A peer refusing /3 as an unknown format gets /2 requests; a malformed /3 page
+    raises TransferError naming the format."""
+    nodes = await cluster(1, OPTIONS)
+    old = Channel("127.0.0.1:0")
+    asked: list[str] = []
+    record = Record("k", b"v", Version(1, 0, "x"))
+
+    async def serve(request: Request) -> Response:
+        scan = msgspec.json.decode(request.arg3, type=wire.Scan)
+        asked.append(scan.format)
+        if scan.format != PACKED_FORMAT:
+            raise BadRequestError(f"unknown page format {scan.format!r} (json, {PACKED_FORMAT})")
+        return Response(b"", encode_packed(Packed.of_records([record]))[0])
+
+    old.register("ringpop-state", wire.SCAN, serve)
+    await old.listen()
+    bogus = Channel("127.0.0.1:0")
+    answers = [_wire()[:-3], _wire(hashes=bytes(8))]
+
+    async def lie(request: Request) -> Response:
+        return Response(b"", answers.pop())
+
+    bogus.register("ringpop-state", wire.SCAN, lie)
+    await bogus.listen()
+    try:
+        client = RangeClient(nodes[0].member.rp, "ringpop-state", timeout=2.0)
+        for _ in range(2):
+            page, _ = await client.scan_blob(old.host_port, EVERYTHING, None, 10)
+            assert isinstance(page, Packed)
+            assert page.records() == [record]
+        assert asked == [BLOB_FORMAT, PACKED_FORMAT, PACKED_FORMAT]
+        assert client.unblobbed == {old.host_port}
+        with pytest.raises(TransferError, match="is not its key's"):
+            await client.scan_blob(bogus.host_port, EVERYTHING, None, 10)
+        with pytest.raises(
+            TransferError, match=r"malformed page .*\(expected ringpop-state-page/3\)"
+        ):
+            await client.scan_blob(bogus.host_port, EVERYTHING, None, 10)
+    finally:
+        await old.close()
+        await bogus.close()
+        await close_all(nodes)
