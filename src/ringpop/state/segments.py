@@ -5,7 +5,9 @@ A :class:`Run` holds records sorted by ``(hash, key)`` (or, for an incoming page
 in any order until :meth:`Run.sorted`) as six parallel columns: hashes
 (``array('I')``), keys, values, walls and logicals (``array('q')``) and writer ids.
 Slicing, inserting and deleting a block of records is one C ``memcpy``/``memmove``
-per column; nothing here builds an object per record.
+per column; nothing here builds an object per record. A run may keep its keys and
+values as one :class:`~ringpop.state.blob.Blob` (a handoff page as it came) until
+a change needs them as lists.
 """
 
 from __future__ import annotations
@@ -96,13 +98,6 @@ class Run:
 
     def __len__(self) -> int:
         return len(self.hashes)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Run):
-            return NotImplemented
-        return self.each() == other.each()
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         kind = "blob" if self._blob is not None else "lists"
