@@ -143,6 +143,9 @@ class RangeHandoff:
         self._finished: list[SavedCursor] = []  # completed pulls, kept for a restart
         self._preference: tuple[int, list[tuple[Range, tuple[str, ...]]]] | None = None
         self._offered_at: dict[tuple[str, Range], float] = {}
+        # (ring checksum, drops) of the last pass that found every drop inside its
+        # grace, and when the first grace ends: until then a pass would change nothing
+        self._quiet: tuple[int, int, float] | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -366,6 +369,10 @@ class RangeHandoff:
         it from here.
         """
         now = self.clock.monotonic()
+        checksum = self.ringpop.ring.checksum
+        quiet = self._quiet
+        if quiet is not None and quiet[:2] == (checksum, len(self.drops)) and now < quiet[2]:
+            return  # the same ring and drops, every one inside its grace: nothing to do
         me = self.ringpop.whoami()
         preference = self._preference_map()
         mine = [r for r, owners in preference if me in owners]
@@ -395,6 +402,11 @@ class RangeHandoff:
             self.counts["dropped_records"] += count
             self._emit(RangeDropped(drop.range, count))
         self.drops = keep
+        first_due = min((drop.since for drop in keep), default=None)
+        if first_due is not None and now - first_due < self.grace:
+            self._quiet = (checksum, len(keep), first_due + self.grace)
+        else:
+            self._quiet = None
 
     async def _offer(self, missing: list[tuple[str, Range]], now: float) -> None:
         for node, piece in missing:

@@ -153,7 +153,7 @@ class PendingDrop:
 
     def ack(self, node: str, acked: Range) -> None:
         """Record that ``node`` confirmed ``acked`` (ignored if it does not overlap)."""
-        if intersect(self.range, [acked]):
+        if acked.start < self.range.end and self.range.start < acked.end:
             self.acks.setdefault(node, []).append(acked)
 
     def missing(
