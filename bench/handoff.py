@@ -362,21 +362,28 @@ def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
     )
 
 
+BOUNDS = {
+    "objects": "a puller building key and value objects",
+    "values-blob": "the same, values kept as one blob",
+    "page3": "ringpop's /3 pages kept as blobs",
+}
+
+
 def bound(f: dict[str, float], warm_mib: int) -> None:
-    """Print the least work a Python puller does a record (``bench/least_work.py``, a
-    fresh process, the pull's page size) and the share of the floor it leaves."""
+    """Print the least work a puller does a record for each page shape
+    (``bench/least_work.py``, a fresh process, the pull's page size) and the share of
+    the floor it leaves."""
     script = Path(__file__).with_name("least_work.py")
     floor = f["floor_cpu_us_puller"]
-    for blob in (False, True):
+    for shape, what in BOUNDS.items():
         command = [sys.executable, str(script), "--page", str(round(f["page_records"]))]
-        command += ["--warm-mib", str(warm_mib), *(["--values-blob"] if blob else [])]
+        command += ["--warm-mib", str(warm_mib), "--shape", shape]
         answer = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
         least = json.loads(answer.stdout.strip().splitlines()[-1])
         print(
-            f"  bound{' (values kept as one blob)' if blob else ''}: the least a Python "
-            f"puller does a record (decode and keep it, check its hash) costs "
-            f"{least['cpu']:.2f} us (kernel {least['kernel']:.2f}) against the floor's "
-            f"{floor:.2f} us: at most {floor / (floor + least['cpu']):.0%} of the floor",
+            f"  bound, {what}: the least it does a record (decode and keep it, check its "
+            f"hash) costs {least['cpu']:.2f} us (kernel {least['kernel']:.2f}) against the "
+            f"floor's {floor:.2f} us: at most {floor / (floor + least['cpu']):.0%} of the floor",
             flush=True,
         )
 

@@ -1,22 +1,29 @@
-"""The least CPU a Python puller spends a record: the bound on "half the TChannel floor".
+"""The least CPU a puller spends a record: the bound on "half the TChannel floor".
 
-A puller receiving a handoff page must at least turn the wire bytes into key and
-value objects it keeps (a store holds them) and check that each record's hash is its
-key's FarmHash (or a peer could place records in ranges they do not belong to).
-This script does exactly that and nothing else, in a fresh process: pages of
-``--page`` records (keys shaped like ``bench/handoff.py``'s, values of 100 B) encoded
-as msgpack ``[keys, values, hashes]`` beforehand, then, timed: one typed msgspec
-decode per page, one ``map`` of FarmHash over the keys compared with the page's
-hashes as memory, every page kept. No order check, clock, store or transport.
-With ``--values-blob`` the values travel and stay as one blob per page (a store that
-keeps pages as they came: only the keys become objects).
+A puller receiving a handoff page must at least decode it into something its store
+keeps and check that each record's hash is its key's FarmHash (or a peer could
+place records in ranges they do not belong to). This script does exactly that and
+nothing else, in a fresh process, for three shapes of page (``--shape``); pages of
+``--page`` records (keys shaped like ``bench/handoff.py``'s, values of 100 B) are
+encoded beforehand, then, timed, each is decoded, checked and kept. No order
+check, clock, store or transport.
+
+* ``objects``: msgpack ``[keys, values, hashes]``, one typed msgspec decode into key
+  and value objects, one ``map`` of FarmHash over the keys compared with the page's
+  hashes as memory: the least any puller that builds objects does.
+* ``values-blob``: the same with the values as one blob per page (only the keys
+  become objects).
+* ``page3``: a ``ringpop-state-page/3`` page (keys and values as blobs), decoded by
+  ``decode_blob_page`` (its structure checks included) and hashed by
+  ``fingerprint32_blob`` (native where built): what ringpop's puller into a
+  MemoryStore does before its order check.
 
 Why it bounds the target: the puller runs on one core, so a record costs it the
 floor's own CPU for the record's bytes (``F``, TChannel) plus its work (``W``); the
 floor runs at ``1 / F`` at best. The pull reaches half the floor only if ``W <= F``.
 ``bench/handoff.py`` prints this script's figure beside its measured ``F``.
 
-Run: ``.venv/bin/python bench/least_work.py [--records 500000] [--warm-mib 512]``;
+Run: ``.venv/bin/python bench/least_work.py [--shape objects] [--records 500000] [--warm-mib 512]``;
 prints one JSON line (µs a record: ``cpu``, ``kernel``; ``faults`` per 1000 records).
 """
 
@@ -30,7 +37,11 @@ from array import array
 
 import msgspec
 
-from ringpop.hashing import fingerprint32_unchecked
+from ringpop.hashing import fingerprint32_blob, fingerprint32_unchecked
+from ringpop.state.blobpage import BlobPage, decode_blob_page, encode_blob_page
+from ringpop.state.packed import Packed
+
+SHAPES = ("objects", "values-blob", "page3")
 
 
 class _Page(msgspec.Struct, array_like=True):
@@ -48,14 +59,19 @@ class _BlobPage(msgspec.Struct, array_like=True):
     hashes: bytes
 
 
-def pages(records: int, page: int, blob: bool) -> list[bytes]:
+def pages(records: int, page: int, shape: str) -> list[bytes]:
     """Encoded pages of ``records`` records in all (not timed)."""
     encoder = msgspec.msgpack.Encoder()
     out = []
     for start in range(0, records, page):
         keys = [f"key-{i:08d}" for i in range(start, min(records, start + page))]
         hashes = array("I", map(fingerprint32_unchecked, keys)).tobytes()
-        if blob:
+        if shape == "page3":
+            count = len(keys)
+            packed = Packed.of(keys, [b"v" * 100] * count, [1] * count, [0] * count, ["w"] * count)
+            out.append(encode_blob_page(packed)[0])
+            continue
+        if shape == "values-blob":
             ends = array("I", range(100, 100 * len(keys) + 1, 100)).tobytes()
             body: object = _BlobPage(keys, b"v" * 100 * len(keys), ends, hashes)
         else:
@@ -64,13 +80,20 @@ def pages(records: int, page: int, blob: bool) -> list[bytes]:
     return out
 
 
-def receive(encoded: list[bytes], blob: bool) -> list[_Page | _BlobPage]:
+def receive(encoded: list[bytes], shape: str) -> list[_Page | _BlobPage | BlobPage]:
     """Decode, check and keep every page: the least work a record takes (timed)."""
+    kept: list[_Page | _BlobPage | BlobPage] = []
+    if shape == "page3":
+        for data in encoded:
+            page3 = decode_blob_page(data)
+            if fingerprint32_blob(page3.blob.keys, page3.blob.key_ends) != page3.hashes:
+                raise ValueError("a hash is not its key's")
+            kept.append(page3)
+        return kept
     decoder: msgspec.msgpack.Decoder[_Page | _BlobPage] = msgspec.msgpack.Decoder(
-        _BlobPage if blob else _Page
+        _BlobPage if shape == "values-blob" else _Page
     )
     decode = decoder.decode
-    kept: list[_Page | _BlobPage] = []
     for data in encoded:
         page = decode(data)
         sent = array("I")
@@ -92,15 +115,15 @@ def warm(mib: int) -> None:
         del blob
 
 
-def measure(records: int, page: int, warm_mib: int, blob: bool) -> dict[str, float]:
+def measure(records: int, page: int, warm_mib: int, shape: str) -> dict[str, float]:
     """CPU and kernel µs a record, page faults per 1000 records, of :func:`receive`."""
     warm(warm_mib)
-    encoded = pages(records, page, blob)
+    encoded = pages(records, page, shape)
     before, cpu = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
-    kept = receive(encoded, blob)
+    kept = receive(encoded, shape)
     cpu = time.process_time() - cpu
     after = resource.getrusage(resource.RUSAGE_SELF)
-    assert sum(len(p.keys) for p in kept) == records
+    assert sum(len(p) if isinstance(p, BlobPage) else len(p.keys) for p in kept) == records
     return {
         "cpu": cpu / records * 1e6,
         "kernel": (after.ru_stime - before.ru_stime) / records * 1e6,
@@ -113,11 +136,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=500_000)
     parser.add_argument("--page", type=int, default=5400, help="records per page")
     parser.add_argument("--warm-mib", type=int, default=0)
-    parser.add_argument(
-        "--values-blob", action="store_true", help="values as one blob: no value object"
-    )
+    parser.add_argument("--shape", choices=SHAPES, default="objects", help="the page's shape")
     args = parser.parse_args()
-    figures = measure(args.records, args.page, args.warm_mib, args.values_blob)
+    figures = measure(args.records, args.page, args.warm_mib, args.shape)
     print(json.dumps(figures), flush=True)
 
 
