@@ -35,7 +35,15 @@ import msgspec
 from ringpop.state.blob import Blob, ends_ok, starts_of
 from ringpop.state.columns import greatest
 from ringpop.state.hlc import Version
-from ringpop.state.packed import Packed, array_of, bytes_of, writers_of
+from ringpop.state.packed import (
+    Packed,
+    array_of,
+    bytes_of,
+    check_versions,
+    nodes_of,
+    writer_indexes,
+    writers_of,
+)
 from ringpop.state.store import Cursor
 
 __all__ = ["BLOB_FORMAT", "BlobPage", "decode_blob_page", "encode_blob_page"]
@@ -166,11 +174,6 @@ def _encode(page: Packed, blob: Blob, count: int) -> bytes:
         nodes = nodes[:count]
         cursor = Cursor(hashes[-1], page.keys[count - 1])
     writers = writers_of(nodes)
-    if len(writers) == 1:
-        writer_of = bytes(2 * count)
-    else:
-        index = {writer: i for i, writer in enumerate(writers)}
-        writer_of = bytes_of(array("H", map(index.__getitem__, nodes)))
     body = [
         BLOB_FORMAT,
         blob.keys,
@@ -181,7 +184,7 @@ def _encode(page: Packed, blob: Blob, count: int) -> bytes:
         bytes_of(walls),
         bytes_of(logicals),
         writers,
-        writer_of,
+        writer_indexes(writers, nodes),
         bytes_of(hashes),
         cursor,
     ]
@@ -220,21 +223,9 @@ def decode_blob_page(data: bytes) -> BlobPage:
             raise ValueError("a delete marker with a value")
         if not any(markers):
             markers = b""
-    # little-endian: the last byte of each 64-bit value holds its sign bit
-    if not (wire.walls[7::8].isascii() and wire.logicals[7::8].isascii()):
-        raise ValueError("a version of 2**63 or more")
+    check_versions(wire.walls, wire.logicals)
     writers = wire.writers
-    if count and not writers:
-        raise ValueError("records without writers")
-    if len(writers) == 1:
-        if wire.writer_of.count(0) != len(wire.writer_of):
-            raise ValueError("a writer index outside the page's writers")
-        nodes = writers * count
-    else:
-        try:
-            nodes = list(map(writers.__getitem__, array_of("H", wire.writer_of)))
-        except IndexError:
-            raise ValueError("a writer index outside the page's writers") from None
+    nodes = nodes_of(writers, wire.writer_of, count)
     blob = Blob(wire.keys, key_ends, wire.values, value_ends, markers)
     return BlobPage(
         array_of("I", wire.hashes),

@@ -37,9 +37,12 @@ __all__ = [
     "Packed",
     "array_of",
     "bytes_of",
+    "check_versions",
     "decode_packed",
     "encode_packed",
+    "nodes_of",
     "typed_array",
+    "writer_indexes",
     "writers_of",
 ]
 
@@ -284,24 +287,48 @@ def _buffer() -> bytearray:
 
 def _encode(page: Packed, buffer: bytearray) -> None:
     """Encode ``page`` into ``buffer`` (replacing its content)."""
-    writers = page.writers
-    if len(writers) == 1:
-        writer_of = bytes(2 * len(page.keys))
-    else:
-        index = {writer: i for i, writer in enumerate(writers)}
-        writer_of = bytes_of(array("H", map(index.__getitem__, page.nodes)))
     body = [
         PACKED_FORMAT,
         page.keys,
         page.values,
         bytes_of(page.walls),
         bytes_of(page.logicals),
-        writers,
-        writer_of,
+        page.writers,
+        writer_indexes(page.writers, page.nodes),
         bytes_of(page.hashes),
         page.cursor,
     ]
     _encoder.encode_into(body, buffer)
+
+
+def writer_indexes(writers: list[str], nodes: list[str]) -> bytes:
+    """The wire's ``writer_of``: each record's index into ``writers``, u16 little-endian."""
+    if len(writers) == 1:
+        return bytes(2 * len(nodes))
+    index = {writer: i for i, writer in enumerate(writers)}
+    return bytes_of(array("H", map(index.__getitem__, nodes)))
+
+
+def nodes_of(writers: list[str], writer_of: bytes, count: int) -> list[str]:
+    """Each record's writer id from the wire's ``writers`` and ``writer_of``;
+    ``ValueError`` for an index outside ``writers`` (or records without writers)."""
+    if count and not writers:
+        raise ValueError("records without writers")
+    if len(writers) == 1:
+        if writer_of.count(0) != len(writer_of):
+            raise ValueError("a writer index outside the page's writers")
+        return writers * count
+    try:
+        return list(map(writers.__getitem__, array_of("H", writer_of)))
+    except IndexError:
+        raise ValueError("a writer index outside the page's writers") from None
+
+
+def check_versions(walls: bytes, logicals: bytes) -> None:
+    """``ValueError`` unless every wire version (u64 little-endian) is below ``2**63``."""
+    # little-endian: the last byte of each 64-bit value holds its sign bit
+    if not (walls[7::8].isascii() and logicals[7::8].isascii()):
+        raise ValueError("a version of 2**63 or more")
 
 
 def decode_packed(data: bytes) -> Packed:
@@ -324,21 +351,8 @@ def decode_packed(data: bytes) -> Packed:
     exact = (len(wire.walls) % 8, len(wire.logicals) % 8, len(wire.writer_of) % 2)
     if set(sizes) != {count} or any(exact) or len(wire.hashes) % 4:
         raise ValueError(f"a page's arrays differ in length ({count} keys, {sizes})")
-    # little-endian: the last byte of each 64-bit value holds its sign bit
-    if not (wire.walls[7::8].isascii() and wire.logicals[7::8].isascii()):
-        raise ValueError("a version of 2**63 or more")
-    writers = wire.writers
-    if count and not writers:
-        raise ValueError("records without writers")
-    if len(writers) == 1:
-        if wire.writer_of.count(0) != len(wire.writer_of):
-            raise ValueError("a writer index outside the page's writers")
-        nodes = writers * count
-    else:
-        try:
-            nodes = list(map(writers.__getitem__, array_of("H", wire.writer_of)))
-        except IndexError:
-            raise ValueError("a writer index outside the page's writers") from None
+    check_versions(wire.walls, wire.logicals)
+    nodes = nodes_of(wire.writers, wire.writer_of, count)
     page = Packed(
         array_of("I", wire.hashes),
         wire.keys,
@@ -346,7 +360,7 @@ def decode_packed(data: bytes) -> Packed:
         array_of("q", wire.walls),
         array_of("q", wire.logicals),
         nodes,
-        writers,
+        wire.writers,
         wire.cursor,
     )
     page.markers = markers

@@ -19,7 +19,8 @@ version) is asked for :class:`~ringpop.state.store.Columns` (``/1``) instead.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import msgspec
 
@@ -48,6 +49,9 @@ __all__ = [
     "check_packed",
     "check_page",
 ]
+
+
+P = TypeVar("P", BlobPage, Packed)
 
 
 class TransferError(RingpopError):
@@ -105,25 +109,13 @@ class RangeClient:
             page = Packed.of_columns(columns, hashes)
             page.ordered = True  # check_page verified hashes and order
             return page, size
-        body = msgspec.json.encode(wire.Scan(range, cursor, limit, PACKED_FORMAT, max_bytes))
-        try:
-            response = await self._call(peer, wire.SCAN, body)
-        except BadRequestError as error:
-            if "unknown page format" not in str(error):
-                raise
+        got = await self._scan_format(
+            peer, range, cursor, limit, max_bytes, PACKED_FORMAT, decode_packed, check_packed
+        )
+        if got is None:
             self.unpacked.add(peer)
             return await self.scan_packed(peer, range, cursor, limit, max_bytes)
-        try:
-            page = decode_packed(response.arg3)
-        except ValueError as error:
-            raise TransferError(
-                f"{peer}: malformed page of {_text(range)} (expected {PACKED_FORMAT}): {error}"
-            ) from None
-        try:
-            check_packed(page, range, cursor, limit)
-        except ValueError as error:
-            raise TransferError(f"{peer}: {error}") from None
-        return page, len(response.arg3)
+        return got
 
     async def scan_blob(
         self, peer: str, range: Range, cursor: Cursor | None, limit: int, max_bytes: int = 0
@@ -134,22 +126,42 @@ class RangeClient:
         asked for :meth:`scan_packed` pages from then on."""
         if peer in self.unblobbed:
             return await self.scan_packed(peer, range, cursor, limit, max_bytes)
-        body = msgspec.json.encode(wire.Scan(range, cursor, limit, BLOB_FORMAT, max_bytes))
+        got = await self._scan_format(
+            peer, range, cursor, limit, max_bytes, BLOB_FORMAT, decode_blob_page, check_blob_page
+        )
+        if got is None:
+            self.unblobbed.add(peer)
+            return await self.scan_packed(peer, range, cursor, limit, max_bytes)
+        return got
+
+    async def _scan_format(
+        self,
+        peer: str,
+        range: Range,
+        cursor: Cursor | None,
+        limit: int,
+        max_bytes: int,
+        format: str,
+        decode: Callable[[bytes], P],
+        check: Callable[[P, Range, Cursor | None, int], None],
+    ) -> tuple[P, int] | None:
+        """One page in ``format`` decoded and checked, and its size; ``None`` if ``peer``
+        does not know the format (it answered "unknown page format")."""
+        body = msgspec.json.encode(wire.Scan(range, cursor, limit, format, max_bytes))
         try:
             response = await self._call(peer, wire.SCAN, body)
         except BadRequestError as error:
             if "unknown page format" not in str(error):
                 raise
-            self.unblobbed.add(peer)
-            return await self.scan_packed(peer, range, cursor, limit, max_bytes)
+            return None
         try:
-            page = decode_blob_page(response.arg3)
+            page = decode(response.arg3)
         except ValueError as error:
             raise TransferError(
-                f"{peer}: malformed page of {_text(range)} (expected {BLOB_FORMAT}): {error}"
+                f"{peer}: malformed page of {_text(range)} (expected {format}): {error}"
             ) from None
         try:
-            check_blob_page(page, range, cursor, limit)
+            check(page, range, cursor, limit)
         except ValueError as error:
             raise TransferError(f"{peer}: {error}") from None
         return page, len(response.arg3)
