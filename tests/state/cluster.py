@@ -9,13 +9,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from ringpop import Options, Ringpop
 from ringpop.ring.ownership import HASH_SPACE, Range
+from ringpop.state import wire
 from ringpop.state.handoff import RangeHandoff
 from ringpop.state.memory import MemoryStore
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.replicator import ReplicaOptions
 from ringpop.state.store import Record
+from ringpop.tchannel import BadRequestError, Channel, Request, Response
 from tests.forward.conftest import Member, start_members
 
 # a stopped node stays in the others' rings for the whole test (no suspicion timeout)
@@ -137,3 +141,34 @@ async def joiner(store: MemoryStore, options: ReplicaOptions, **handoff: Any) ->
     await rp.start()
     kv = ReplicatedStore(rp, store, options, hint_interval=0.05)
     return Joiner(rp, kv, RangeHandoff(kv, **handoff))
+
+
+@asynccontextmanager
+async def scan_peers(
+    serves: str, page: bytes, lies: list[bytes]
+) -> AsyncIterator[tuple[Channel, Channel, list[str]]]:
+    """Two channels answering ``/state/scan``: an older peer that serves only format
+    ``serves`` (``page`` for it; "unknown page format" for the others) and records
+    the formats asked, and a peer answering ``lies`` (last first), whatever is asked."""
+    asked: list[str] = []
+
+    async def serve(request: Request) -> Response:
+        scan = msgspec.json.decode(request.arg3, type=wire.Scan)
+        asked.append(scan.format)
+        if scan.format != serves:
+            raise BadRequestError(f"unknown page format {scan.format!r} (json, {serves})")
+        return Response(b"", page)
+
+    async def lie(request: Request) -> Response:
+        return Response(b"", lies.pop())
+
+    old, bogus = Channel("127.0.0.1:0"), Channel("127.0.0.1:0")
+    old.register("ringpop-state", wire.SCAN, serve)
+    bogus.register("ringpop-state", wire.SCAN, lie)
+    await old.listen()
+    await bogus.listen()
+    try:
+        yield old, bogus, asked
+    finally:
+        await old.close()
+        await bogus.close()

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
-from ringpop.state import wire
 from ringpop.state.blob import Blob, ends_ok
 from ringpop.state.blobpage import BLOB_FORMAT, BlobPage, decode_blob_page, encode_blob_page
 from ringpop.state.handoff import RangeHandoff
@@ -24,9 +23,8 @@ from ringpop.state.packed import PACKED_FORMAT, Packed, encode_packed
 from ringpop.state.sqlite import SQLiteStore
 from ringpop.state.store import Cursor, Record
 from ringpop.state.transfer import RangeClient, TransferError, apply_blob_page, check_blob_page
-from ringpop.tchannel import BadRequestError, Channel, Request, Response
 from tests.speedups import BOTH, native_or_python
-from tests.state.cluster import EVERYTHING, close_all, cluster
+from tests.state.cluster import EVERYTHING, close_all, cluster, scan_peers
 from tests.state.cluster import TWO as OPTIONS
 from tests.state.test_packed import records
 
@@ -254,44 +252,26 @@ async def test_an_older_peer_is_asked_for_format_2_and_a_bad_page_is_refused() -
     """A peer refusing /3 as an unknown format gets /2 requests; a malformed /3 page
     raises TransferError naming the format."""
     nodes = await cluster(1, OPTIONS)
-    old = Channel("127.0.0.1:0")
-    asked: list[str] = []
     record = Record("k", b"v", Version(1, 0, "x"))
-
-    async def serve(request: Request) -> Response:
-        scan = msgspec.json.decode(request.arg3, type=wire.Scan)
-        asked.append(scan.format)
-        if scan.format != PACKED_FORMAT:
-            raise BadRequestError(f"unknown page format {scan.format!r} (json, {PACKED_FORMAT})")
-        return Response(b"", encode_packed(Packed.of_records([record]))[0])
-
-    old.register("ringpop-state", wire.SCAN, serve)
-    await old.listen()
-    bogus = Channel("127.0.0.1:0")
-    answers = [_wire()[:-3], _wire(hashes=bytes(8))]
-
-    async def lie(request: Request) -> Response:
-        return Response(b"", answers.pop())
-
-    bogus.register("ringpop-state", wire.SCAN, lie)
-    await bogus.listen()
+    lies = [_wire()[:-3], _wire(hashes=bytes(8))]
     try:
-        client = RangeClient(nodes[0].member.rp, "ringpop-state", timeout=2.0)
-        for _ in range(2):
-            page, _ = await client.scan_blob(old.host_port, EVERYTHING, None, 10)
-            assert isinstance(page, Packed)
-            assert page.records() == [record]
-        assert asked == [BLOB_FORMAT, PACKED_FORMAT, PACKED_FORMAT]
-        assert client.unblobbed == {old.host_port}
-        with pytest.raises(TransferError, match="is not its key's"):
-            await client.scan_blob(bogus.host_port, EVERYTHING, None, 10)
-        with pytest.raises(
-            TransferError, match=r"malformed page .*\(expected ringpop-state-page/3\)"
-        ):
-            await client.scan_blob(bogus.host_port, EVERYTHING, None, 10)
+        async with scan_peers(
+            PACKED_FORMAT, encode_packed(Packed.of_records([record]))[0], lies
+        ) as (old, bogus, asked):
+            client = RangeClient(nodes[0].member.rp, "ringpop-state", timeout=2.0)
+            for _ in range(2):
+                page, _ = await client.scan_blob(old.host_port, EVERYTHING, None, 10)
+                assert isinstance(page, Packed)
+                assert page.records() == [record]
+            assert asked == [BLOB_FORMAT, PACKED_FORMAT, PACKED_FORMAT]
+            assert client.unblobbed == {old.host_port}
+            with pytest.raises(TransferError, match="is not its key's"):
+                await client.scan_blob(bogus.host_port, EVERYTHING, None, 10)
+            with pytest.raises(
+                TransferError, match=r"malformed page .*\(expected ringpop-state-page/3\)"
+            ):
+                await client.scan_blob(bogus.host_port, EVERYTHING, None, 10)
     finally:
-        await old.close()
-        await bogus.close()
         await close_all(nodes)
 
 

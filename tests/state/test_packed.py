@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
-from ringpop.state import wire
 from ringpop.state.handoff import RangeHandoff
 from ringpop.state.hlc import Version
 from ringpop.state.memory import MemoryStore
@@ -21,8 +20,7 @@ from ringpop.state.packed import PACKED_FORMAT, Packed, decode_packed, encode_pa
 from ringpop.state.sqlite import SQLiteStore
 from ringpop.state.store import PAGE_FORMAT, Columns, Cursor, Record
 from ringpop.state.transfer import RangeClient, TransferError, check_packed
-from ringpop.tchannel import BadRequestError, Channel, Request, Response
-from tests.state.cluster import EVERYTHING, close_all, cluster
+from tests.state.cluster import EVERYTHING, close_all, cluster, scan_peers
 from tests.state.cluster import TWO as OPTIONS
 from tests.state.test_store_contract import _run
 
@@ -241,45 +239,29 @@ async def test_an_older_peer_is_asked_for_format_1_and_a_bad_page_is_refused() -
     """A peer refusing /2 as an unknown format gets /1 requests; a malformed /2 page
     raises TransferError naming the format."""
     nodes = await cluster(1, OPTIONS)
-    old = Channel("127.0.0.1:0")
-    asked: list[str] = []
     record = Record("k", b"v", Version(1, 0, "x"))
-
-    async def serve(request: Request) -> Response:
-        scan = msgspec.json.decode(request.arg3, type=wire.Scan)
-        asked.append(scan.format)
-        if scan.format != PAGE_FORMAT:
-            raise BadRequestError(f"unknown page format {scan.format!r} (json, {PAGE_FORMAT})")
-        return Response(b"", msgspec.msgpack.encode(Columns.of([record])))
-
-    old.register("ringpop-state", wire.SCAN, serve)
-    await old.listen()
-    bogus = Channel("127.0.0.1:0")
-    answers = [_wire()[:-3], _wire(hashes=bytes(8))]
-
-    async def lie(request: Request) -> Response:
-        return Response(b"", answers.pop())
-
-    bogus.register("ringpop-state", wire.SCAN, lie)
-    await bogus.listen()
+    lies = [_wire()[:-3], _wire(hashes=bytes(8))]
     try:
-        client = RangeClient(nodes[0].member.rp, "ringpop-state", timeout=2.0)
-        for _ in range(2):
-            page, _ = await client.scan_packed(old.host_port, EVERYTHING, None, 10)
-            assert page.records() == [record]
-            assert page.ordered
-        assert asked == [PACKED_FORMAT, PAGE_FORMAT, PAGE_FORMAT]
-        assert client.unpacked == {old.host_port}
-        with pytest.raises(TransferError, match="is not its key's"):
-            await client.scan_packed(bogus.host_port, EVERYTHING, None, 10)
-        with pytest.raises(
-            TransferError, match=r"malformed page .*\(expected ringpop-state-page/2\)"
+        async with scan_peers(PAGE_FORMAT, msgspec.msgpack.encode(Columns.of([record])), lies) as (
+            old,
+            bogus,
+            asked,
         ):
-            await client.scan_packed(bogus.host_port, EVERYTHING, None, 10)
-        assert client.unpacked == {old.host_port}
+            client = RangeClient(nodes[0].member.rp, "ringpop-state", timeout=2.0)
+            for _ in range(2):
+                page, _ = await client.scan_packed(old.host_port, EVERYTHING, None, 10)
+                assert page.records() == [record]
+                assert page.ordered
+            assert asked == [PACKED_FORMAT, PAGE_FORMAT, PAGE_FORMAT]
+            assert client.unpacked == {old.host_port}
+            with pytest.raises(TransferError, match="is not its key's"):
+                await client.scan_packed(bogus.host_port, EVERYTHING, None, 10)
+            with pytest.raises(
+                TransferError, match=r"malformed page .*\(expected ringpop-state-page/2\)"
+            ):
+                await client.scan_packed(bogus.host_port, EVERYTHING, None, 10)
+            assert client.unpacked == {old.host_port}
     finally:
-        await old.close()
-        await bogus.close()
         await close_all(nodes)
 
 
