@@ -182,7 +182,19 @@ def test_a_blob_reads_and_cuts_like_its_lists(
                 part = blob.part(i, j)
                 assert part.key_list() == keys[i:j]
                 assert part.value_list() == values[i:j]
+                assert [part.key(k) for k in range(j - i)] == keys[i:j]
+                assert [part.value(k) for k in range(j - i)] == values[i:j]
                 assert bool(part.markers) == (None in values[i:j])
+                own = part.detached()  # its own bytes: what the wire carries
+                assert own.key_list() == keys[i:j]
+                assert own.value_list() == values[i:j]
+                assert ends_ok(own.key_ends, len(own.keys))
+                assert ends_ok(own.value_ends, len(own.values))
+                assert own.size(len(own)) == part.size(len(part))
+                end = max(1, j - i - 1)
+                inner = part.part(1, end)  # a part of a part shares the bytes too
+                assert inner.key_list() == keys[i:j][1:end]
+                assert inner.value_list() == values[i:j][1:end]
 
 
 @BOTH

@@ -2,9 +2,12 @@
 
 A :class:`Blob` holds the UTF-8 keys of ``n`` records one after another in one
 ``bytes``, their values likewise in another, and the end offset of each in an
-``array('I')``: record ``i``'s key is ``keys[key_ends[i - 1]:key_ends[i]]`` (the
-first starts at 0). ``markers`` is empty when no record is a delete marker, else one
-byte per record, 1 for a delete marker (its value is then empty and reads ``None``).
+``array('I')``: record ``i``'s key is ``keys[key_ends[i - 1]:key_ends[i]]``, the
+first starting at ``key_start`` (0 for a whole page). ``markers`` is empty when no
+record is a delete marker, else one byte per record, 1 for a delete marker (its
+value is then empty and reads ``None``). A :meth:`Blob.part` shares its blobs (only
+its offsets are copied); :meth:`Blob.detached` is a part cut to its own bytes, as
+the wire needs.
 
 It is how a handoff page in format ``ringpop-state-page/3``
 (:mod:`~ringpop.state.blobpage`) travels and how
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import operator
 from array import array
+from collections.abc import Iterator
 from itertools import accumulate, compress, repeat
 
 from ringpop import speedups
@@ -41,7 +45,7 @@ def starts_of(ends: array[int]) -> array[int]:
 class Blob:
     """The keys and values of a run of records as two blobs (module docstring)."""
 
-    __slots__ = ("key_ends", "keys", "markers", "value_ends", "values")
+    __slots__ = ("key_ends", "key_start", "keys", "markers", "value_ends", "value_start", "values")
 
     def __init__(
         self,
@@ -50,18 +54,22 @@ class Blob:
         values: bytes,
         value_ends: array[int],
         markers: bytes = b"",
+        key_start: int = 0,
+        value_start: int = 0,
     ) -> None:
         self.keys = keys
         self.key_ends = key_ends
         self.values = values
         self.value_ends = value_ends
         self.markers = markers
+        self.key_start = key_start
+        self.value_start = value_start
 
     def __len__(self) -> int:
         return len(self.key_ends)
 
     def __repr__(self) -> str:
-        return f"Blob({len(self)} records, {len(self.keys) + len(self.values)} bytes)"
+        return f"Blob({len(self)} records, {self.size(len(self))} bytes)"
 
     @classmethod
     def of(cls, keys: list[str], values: list[bytes | None], markers: bool | None = None) -> Blob:
@@ -94,7 +102,7 @@ class Blob:
         ends = self.key_ends
         end = ends[i]
         i %= len(ends)
-        return self.keys[ends[i - 1] if i else 0 : end].decode()
+        return self.keys[ends[i - 1] if i else self.key_start : end].decode()
 
     def value(self, i: int) -> bytes | None:
         """Record ``i``'s value, ``None`` for a delete marker."""
@@ -103,45 +111,67 @@ class Blob:
         ends = self.value_ends
         end = ends[i]
         i %= len(ends)
-        return self.values[ends[i - 1] if i else 0 : end]
+        return self.values[ends[i - 1] if i else self.value_start : end]
 
     def key_list(self) -> list[str]:
         """Every key, as ``str`` objects."""
-        ends = self.key_ends
-        spans = map(slice, starts_of(ends), ends)
-        blob = self.keys
-        if blob.isascii():  # slice one decoded str: no decode a key
-            text = blob.decode("ascii")
+        ends, start = self.key_ends, self.key_start
+        if not ends:
+            return []
+        own = self.keys[start : ends[-1]] if start or ends[-1] != len(self.keys) else self.keys
+        if own.isascii():  # slice one decoded str: no decode a key
+            text = own.decode("ascii")
+            spans = _spans(ends, start)
             return list(map(text.__getitem__, spans))
-        return [blob[span].decode() for span in spans]
+        return [self.keys[span].decode() for span in _spans(ends, start, shift=False)]
 
     def value_list(self) -> list[bytes | None]:
         """Every value (``None`` for delete markers)."""
-        ends = self.value_ends
-        values: list[bytes | None] = list(
-            map(self.values.__getitem__, map(slice, starts_of(ends), ends))
-        )
+        ends, start = self.value_ends, self.value_start
+        spans = _spans(ends, start, shift=False)
+        values: list[bytes | None] = list(map(self.values.__getitem__, spans))
         if self.markers:
             for i in compress(range(len(values)), self.markers):
                 values[i] = None
         return values
 
     def part(self, i: int, j: int) -> Blob:
-        """Records ``i`` to ``j`` (excluded), offsets rebased: a copy."""
+        """Records ``i`` to ``j`` (excluded), sharing this blob's bytes."""
         count = len(self.key_ends)
-        j = min(j, count)
-        if i <= 0 and j >= count:
+        i, j = max(0, i), min(j, count)
+        if i == 0 and j >= count:
             return self
         if j <= i:
             return Blob(b"", array("I"), b"", array("I"))
-        keys, key_ends = _cut(self.keys, self.key_ends, i, j)
-        values, value_ends = _cut(self.values, self.value_ends, i, j)
         markers = self.markers[i:j] if self.markers else b""
-        return Blob(keys, key_ends, values, value_ends, markers if any(markers) else b"")
+        return Blob(
+            self.keys,
+            self.key_ends[i:j],
+            self.values,
+            self.value_ends[i:j],
+            markers if any(markers) else b"",
+            self.key_ends[i - 1] if i else self.key_start,
+            self.value_ends[i - 1] if i else self.value_start,
+        )
+
+    def detached(self) -> Blob:
+        """This blob cut to its own bytes, offsets from 0 (itself if it already is)."""
+        keys, key_ends = _own(self.keys, self.key_ends, self.key_start)
+        values, value_ends = _own(self.values, self.value_ends, self.value_start)
+        if keys is self.keys and values is self.values:
+            return self
+        return Blob(keys, key_ends, values, value_ends, self.markers)
 
     def size(self, count: int) -> int:
         """Bytes of the first ``count`` records' keys and values."""
-        return self.key_ends[count - 1] + self.value_ends[count - 1] if count else 0
+        if not count:
+            return 0
+        return (
+            self.key_ends[count - 1]
+            - self.key_start
+            + self.value_ends[count - 1]
+            - self.value_start
+        )
 
 
 def _ends(native: bytes) -> array[int]:
@@ -151,9 +181,23 @@ def _ends(native: bytes) -> array[int]:
     return ends
 
 
-def _cut(blob: bytes, ends: array[int], i: int, j: int) -> tuple[bytes, array[int]]:
-    start = ends[i - 1] if i else 0
-    part = ends[i:j]
-    if start:
-        part = array("I", map(operator.sub, part, repeat(start, len(part))))
-    return blob[start : ends[j - 1]], part
+def _spans(ends: array[int], start: int, *, shift: bool = True) -> Iterator[slice]:
+    """The slices of each piece: into the blob (``shift=False``), or into the blob's
+    part from ``start`` on (``shift=True``)."""
+    starts = starts_of(ends)
+    if ends:
+        starts[0] = start
+    if shift and start:
+        return map(
+            slice, map(operator.sub, starts, repeat(start)), map(operator.sub, ends, repeat(start))
+        )
+    return map(slice, starts, ends)
+
+
+def _own(blob: bytes, ends: array[int], start: int) -> tuple[bytes, array[int]]:
+    """``blob`` cut to the pieces ``ends`` delimit from ``start``, offsets from 0."""
+    end = ends[-1] if ends else start
+    if start == 0 and end == len(blob):
+        return blob, ends
+    rebased = array("I", map(operator.sub, ends, repeat(start))) if start else ends[:]
+    return blob[start:end], rebased

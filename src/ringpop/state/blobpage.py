@@ -169,7 +169,7 @@ def _encode(page: Packed, blob: Blob, count: int) -> bytes:
     cursor = page.cursor
     hashes, walls, logicals, nodes = page.hashes, page.walls, page.logicals, page.nodes
     if count < len(page):
-        blob = blob.part(0, count)
+        blob = blob.part(0, count).detached()
         hashes, walls, logicals = hashes[:count], walls[:count], logicals[:count]
         nodes = nodes[:count]
         cursor = Cursor(hashes[-1], page.keys[count - 1])

@@ -111,9 +111,10 @@ class Blocks:
 
     # -- changing ----------------------------------------------------------------------
 
-    def _insert(self, b: int, at: int, run: Run, *, adopt: bool = False) -> None:
+    def _insert(self, b: int, at: int, run: Run, *, adopt: bool = False, size: int = 0) -> None:
         """Insert ``run`` (new keys, in order, owned by the store) at ``(b, at)``; a long
-        run (or any, with ``adopt``) becomes blocks of its own."""
+        run (or any, with ``adopt``) becomes blocks of its own, of at most ``size``
+        records (default ``segment``)."""
         blocks, lasts = self._blocks, self._lasts
         if adopt or len(run) >= self._adopt or not blocks:  # blocks of their own
             if blocks and 0 < at < len(blocks[b]):  # cut the block around them
@@ -122,7 +123,7 @@ class Blocks:
                 self._place(b + 1, [tail])
                 lasts[b] = blocks[b].position(len(blocks[b]) - 1)
             where = b + 1 if blocks and at > 0 else b
-            size = self._segment
+            size = min(size or self._segment, self._segment)
             chunks = (
                 [run]
                 if len(run) <= size
