@@ -39,10 +39,16 @@ async def _ready_again(node_log_count: int, cluster: KvCluster, index: int) -> N
     raise AssertionError(f"{node.address} not ready again:\n{node.log_tail()}")
 
 
-async def test_no_acknowledged_write_is_lost(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "memory"])
+async def test_no_acknowledged_write_is_lost(tmp_path: Path, store: str) -> None:
+    """SQLite (a restarted node keeps its file; pullers take /2 pages) and memory (a
+    restarted node comes back empty and refills; pullers take /3 blob pages)."""
     began = time.monotonic()
     cluster = KvCluster(
-        tmp_path, 5, spare=1, extra=("--handoff-grace=4", "--anti-entropy-interval=2")
+        tmp_path,
+        5,
+        spare=1,
+        extra=("--handoff-grace=4", "--anti-entropy-interval=2", f"--store={store}"),
     )
     timeout = aiohttp.ClientTimeout(total=5)
     try:
