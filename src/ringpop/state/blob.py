@@ -11,8 +11,9 @@ the wire needs.
 
 It is how a handoff page in format ``ringpop-state-page/3``
 (:mod:`~ringpop.state.blobpage`) travels and how
-:class:`~ringpop.state.memory.MemoryStore` keeps such a page as a block until a
-write touches it: a record's key or value becomes an object only when read.
+:class:`~ringpop.state.memory.MemoryStore` keeps such a page, as blocks of at most
+1024 records that share its bytes, until a write touches them: a record's key or
+value becomes an object only when read.
 """
 
 from __future__ import annotations
