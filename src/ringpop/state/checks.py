@@ -12,7 +12,7 @@ them and turns their errors into ``TransferError``.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ringpop.hashing import fingerprint32_blob, fingerprint32_many
 from ringpop.ring.ownership import Range
@@ -57,20 +57,7 @@ def check_packed(page: Packed, range: Range, cursor: Cursor | None, limit: int) 
     the columns: the hashes are recomputed with one ``map`` and compared as bytes.
     """
     keys = page.keys
-    count = len(keys)
-    if count > limit:
-        raise ValueError(f"{count} records for a limit of {limit}")
-    if not count:
-        if page.cursor is not None:
-            raise ValueError("an empty page with a cursor")
-        page.ordered = True
-        return
-    hashes = fingerprint32_many(keys)  # str keys (typed decode)
-    if hashes != page.hashes:  # compared as memory
-        bad = next(i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g)
-        raise ValueError(f"record {keys[bad]!r}: hash {page.hashes[bad]} is not its key's")
-    _check_order(page.hashes, keys, range, cursor, page.cursor)
-    page.ordered = True
+    _check_hashed(page, keys, lambda: fingerprint32_many(keys), range, cursor, limit)
 
 
 def check_blob_page(page: BlobPage, range: Range, cursor: Cursor | None, limit: int) -> None:
@@ -80,20 +67,37 @@ def check_blob_page(page: BlobPage, range: Range, cursor: Cursor | None, limit: 
     compared as memory; only the keys the order check reads become objects (the
     first, the last and those sharing a hash). Sets ``page.ordered``.
     """
+    blob = page.blob
+    keys = _Keys(blob)
+    _check_hashed(
+        page, keys, lambda: fingerprint32_blob(blob.keys, blob.key_ends), range, cursor, limit
+    )
+
+
+def _check_hashed(
+    page: Packed | BlobPage,
+    keys: Sequence[str],
+    hash_keys: Callable[[], array[int]],
+    range: Range,
+    cursor: Cursor | None,
+    limit: int,
+) -> None:
+    """The checks of :func:`check_packed` and :func:`check_blob_page`: ``keys`` read the
+    page's keys, ``hash_keys`` computes their hashes (compared with the page's as
+    memory). Sets ``page.ordered`` once every check passed."""
     count = len(page)
     if count > limit:
         raise ValueError(f"{count} records for a limit of {limit}")
-    if not count:
-        if page.cursor is not None:
-            raise ValueError("an empty page with a cursor")
-        page.ordered = True
-        return
-    blob = page.blob
-    hashes = fingerprint32_blob(blob.keys, blob.key_ends)
-    if hashes != page.hashes:  # compared as memory
-        bad = next(i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g)
-        raise ValueError(f"record {blob.key(bad)!r}: hash {page.hashes[bad]} is not its key's")
-    _check_order(page.hashes, _Keys(blob), range, cursor, page.cursor)
+    if count:
+        hashes = hash_keys()
+        if hashes != page.hashes:
+            bad = next(
+                i for i, (h, g) in enumerate(zip(hashes, page.hashes, strict=True)) if h != g
+            )
+            raise ValueError(f"record {keys[bad]!r}: hash {page.hashes[bad]} is not its key's")
+        _check_order(page.hashes, keys, range, cursor, page.cursor)
+    elif page.cursor is not None:
+        raise ValueError("an empty page with a cursor")
     page.ordered = True
 
 
