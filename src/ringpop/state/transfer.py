@@ -220,17 +220,14 @@ async def apply_blob_page(store: Store, clock: HybridClock, page: BlobPage | Pac
     clock observed its greatest version; a packed page to :func:`apply_packed`."""
     if isinstance(page, Packed):
         return await apply_packed(store, clock, page)
+    put_blob_page = getattr(store, "put_blob_page", None)
+    if put_blob_page is None:  # apply_packed observes the clock itself
+        return await apply_packed(store, clock, page.packed())
     if not len(page):
         return 0
-    try:
-        clock.observe(page.greatest())
-    except ClockDriftError as error:
-        raise TransferError(str(error)) from None
-    put_blob_page = getattr(store, "put_blob_page", None)
-    if put_blob_page is not None:
-        applied: int = await put_blob_page(page)
-        return applied
-    return await apply_packed(store, clock, page.packed())
+    _observe(clock, page.greatest())
+    applied: int = await put_blob_page(page)
+    return applied
 
 
 async def apply_packed(store: Store, clock: HybridClock, page: Packed) -> int:
@@ -267,13 +264,18 @@ async def _apply(
     """
     if not page.keys:
         return 0
-    top = Version(greatest(page.walls), greatest(page.logicals), max(writers))
-    try:
-        clock.observe(top)
-    except ClockDriftError as error:
-        raise TransferError(str(error)) from None
+    _observe(clock, Version(greatest(page.walls), greatest(page.logicals), max(writers)))
     put_many_if_newer = getattr(store, "put_many_if_newer", None)
     if put_many_if_newer is not None:
         applied: int = await put_many_if_newer(page, hashes)
         return applied
     return sum([await store.put(record) for record in page.records()])
+
+
+def _observe(clock: HybridClock, top: Version) -> None:
+    """Have ``clock`` observe a page's greatest version; a clock too far ahead is a
+    :class:`TransferError` (nothing of the page applied)."""
+    try:
+        clock.observe(top)
+    except ClockDriftError as error:
+        raise TransferError(str(error)) from None
