@@ -365,7 +365,8 @@ def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
 BOUNDS = {
     "objects": "a puller building key and value objects",
     "values-blob": "the same, values kept as one blob",
-    "page3": "ringpop's /3 pages kept as blobs",
+    "page3-malloc": "ringpop's /3 pages kept as blobs in ordinary memory",
+    "page3": "ringpop's /3 pages kept as blobs in an arena (huge pages)",
 }
 
 

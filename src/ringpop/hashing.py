@@ -69,7 +69,7 @@ def fingerprint32_many(keys: list[str]) -> array[int]:
     return array("I", map(_fingerprint32, keys))
 
 
-def fingerprint32_blob(blob: bytes, ends: Sequence[int]) -> array[int]:
+def fingerprint32_blob(blob: bytes | memoryview, ends: Sequence[int]) -> array[int]:
     """Fingerprint32 of each key of ``blob``, key ``i`` being ``blob[ends[i - 1]:ends[i]]``
     (the first starts at 0), as ``array('I')``. ``ends`` must never decrease and stay
     within ``blob``, else ``ValueError``. Native where built (:mod:`ringpop.speedups`)."""
@@ -82,4 +82,5 @@ def fingerprint32_blob(blob: bytes, ends: Sequence[int]) -> array[int]:
     starts = list(chain((0,), ends[:-1] if ends else ()))
     if not all(map(operator.le, starts, ends)) or (ends and ends[-1] > len(blob)):
         raise ValueError("the ends of a blob's keys decrease or pass its end")
-    return array("I", map(_fingerprint32, map(blob.__getitem__, map(slice, starts, ends))))
+    data = blob if type(blob) is bytes else bytes(blob)
+    return array("I", map(_fingerprint32, map(data.__getitem__, map(slice, starts, ends))))

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
+from ringpop.state.arena import Arena
 from ringpop.state.blob import Blob, ends_ok
 from ringpop.state.blobpage import BLOB_FORMAT, BlobPage, decode_blob_page, encode_blob_page
 from ringpop.state.handoff import RangeHandoff
@@ -127,6 +128,9 @@ def test_a_malformed_page_does_not_decode(native: bool) -> None:
         "writer index ": _wire(writers=["x", "y"], writer_of=struct.pack("<2H", 0, 2)),
         "without writers": _wire(writers=[]),
         "Expected `bytes`": _wire(keys=["a", "b"]),
+        "values are not a msgpack bin": _wire(values="1"),
+        "values are not a msgpack bin ": _wire(values=[b"1"]),
+        "values are not a msgpack bin  ": _wire(values=None),
         "at least length 11": encode_packed(Packed.of(["a"], [b"1"], [1], [0], ["x"]))[0],
         "Invalid value 'ringpop-state-page/2'": _wire()[:2] + PACKED_FORMAT.encode() + _wire()[22:],
         "truncated": _wire()[:-3],
@@ -166,16 +170,25 @@ def test_check_refuses_wrong_hashes_disorder_a_wrong_cursor_and_excess(native: b
 
 
 @BOTH
+@pytest.mark.parametrize("kept", [False, True], ids=["bytes", "arena"])
 @settings(max_examples=50, deadline=None)
 @given(keys=st.lists(st.text(max_size=10), max_size=20), flags=st.lists(st.booleans()))
 def test_a_blob_reads_and_cuts_like_its_lists(
-    native: bool, keys: list[str], flags: list[bool]
+    native: bool, kept: bool, keys: list[str], flags: list[bool]
 ) -> None:
     values = [None if i < len(flags) and flags[i] else b"v%d" % i for i in range(len(keys))]
     with native_or_python(native):
         blob = Blob.of(keys, values)
+        if kept:  # as a MemoryStore keeps it: views of an arena's chunks (small ones here)
+            arena = Arena(chunk=96)
+            blob = Blob(
+                arena.keep(blob.keys), blob.key_ends, arena.keep(blob.values), blob.value_ends,
+                blob.markers,
+            )  # fmt: skip
         assert blob.key_list() == keys
         assert blob.value_list() == values
+        assert all(type(value) is bytes for value in blob.value_list() if value is not None)
+        assert all(type(blob.value(i)) in (bytes, type(None)) for i in range(len(keys)))
         assert ends_ok(blob.key_ends, len(blob.keys))
         for i in range(len(keys) + 1):
             for j in range(i, len(keys) + 1):

@@ -3,7 +3,9 @@
 A :class:`Blob` holds the UTF-8 keys of ``n`` records one after another in one
 ``bytes``, their values likewise in another, and the end offset of each in an
 ``array('I')``: record ``i``'s key is ``keys[key_ends[i - 1]:key_ends[i]]``, the
-first starting at ``key_start`` (0 for a whole page). ``markers`` is empty when no
+first starting at ``key_start`` (0 for a whole page). The blobs are ``bytes``, or
+read-only :class:`memoryview` s where a store keeps them
+(:class:`~ringpop.state.arena.Arena`). ``markers`` is empty when no
 record is a delete marker, else one byte per record, 1 for a delete marker (its
 value is then empty and reads ``None``). A :meth:`Blob.part` shares its blobs (only
 its offsets are copied); :meth:`Blob.detached` is a part cut to its own bytes, as
@@ -25,7 +27,10 @@ from itertools import accumulate, compress, repeat
 
 from ringpop import speedups
 
-__all__ = ["Blob", "ends_ok", "starts_of"]
+__all__ = ["Blob", "Bytes", "ends_ok", "starts_of"]
+
+Bytes = bytes | memoryview
+"""A blob: ``bytes``, or a read-only view of bytes a store keeps."""
 
 
 def ends_ok(ends: array[int], size: int) -> bool:
@@ -50,9 +55,9 @@ class Blob:
 
     def __init__(
         self,
-        keys: bytes,
+        keys: Bytes,
         key_ends: array[int],
-        values: bytes,
+        values: Bytes,
         value_ends: array[int],
         markers: bytes = b"",
         key_start: int = 0,
@@ -103,7 +108,7 @@ class Blob:
         ends = self.key_ends
         end = ends[i]
         i %= len(ends)
-        return self.keys[ends[i - 1] if i else self.key_start : end].decode()
+        return str(self.keys[ends[i - 1] if i else self.key_start : end], "utf-8")
 
     def value(self, i: int) -> bytes | None:
         """Record ``i``'s value, ``None`` for a delete marker."""
@@ -112,25 +117,26 @@ class Blob:
         ends = self.value_ends
         end = ends[i]
         i %= len(ends)
-        return self.values[ends[i - 1] if i else self.value_start : end]
+        return bytes(self.values[ends[i - 1] if i else self.value_start : end])
 
     def key_list(self) -> list[str]:
         """Every key, as ``str`` objects."""
         ends, start = self.key_ends, self.key_start
         if not ends:
             return []
-        own = self.keys[start : ends[-1]] if start or ends[-1] != len(self.keys) else self.keys
+        own = _region(self.keys, start, ends[-1])
+        spans = _spans(ends, start)
         if own.isascii():  # slice one decoded str: no decode a key
-            text = own.decode("ascii")
-            spans = _spans(ends, start)
-            return list(map(text.__getitem__, spans))
-        return [self.keys[span].decode() for span in _spans(ends, start, shift=False)]
+            return list(map(own.decode("ascii").__getitem__, spans))
+        return [own[span].decode() for span in spans]
 
     def value_list(self) -> list[bytes | None]:
         """Every value (``None`` for delete markers)."""
         ends, start = self.value_ends, self.value_start
-        spans = _spans(ends, start, shift=False)
-        values: list[bytes | None] = list(map(self.values.__getitem__, spans))
+        if not ends:
+            return []
+        own = _region(self.values, start, ends[-1])
+        values: list[bytes | None] = list(map(own.__getitem__, _spans(ends, start)))
         if self.markers:
             for i in compress(range(len(values)), self.markers):
                 values[i] = None
@@ -182,20 +188,26 @@ def _ends(native: bytes) -> array[int]:
     return ends
 
 
-def _spans(ends: array[int], start: int, *, shift: bool = True) -> Iterator[slice]:
-    """The slices of each piece: into the blob (``shift=False``), or into the blob's
-    part from ``start`` on (``shift=True``)."""
+def _region(blob: Bytes, start: int, end: int) -> bytes:
+    """``blob[start:end]`` as ``bytes`` (``blob`` itself when it is all of it)."""
+    if type(blob) is bytes and start == 0 and end == len(blob):
+        return blob
+    return bytes(blob[start:end])
+
+
+def _spans(ends: array[int], start: int) -> Iterator[slice]:
+    """The slices of each piece in the blob's part from ``start`` on."""
     starts = starts_of(ends)
     if ends:
         starts[0] = start
-    if shift and start:
+    if start:
         return map(
             slice, map(operator.sub, starts, repeat(start)), map(operator.sub, ends, repeat(start))
         )
     return map(slice, starts, ends)
 
 
-def _own(blob: bytes, ends: array[int], start: int) -> tuple[bytes, array[int]]:
+def _own(blob: Bytes, ends: array[int], start: int) -> tuple[Bytes, array[int]]:
     """``blob`` cut to the pieces ``ends`` delimit from ``start``, offsets from 0."""
     end = ends[-1] if ends else start
     if start == 0 and end == len(blob):

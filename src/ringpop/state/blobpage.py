@@ -58,7 +58,7 @@ _RECUTS = 4  # cuts by the estimate before dropping one record at a time
 class _Wire(msgspec.Struct, frozen=True, array_like=True, tag=BLOB_FORMAT):
     keys: bytes
     key_ends: bytes
-    values: bytes
+    values: msgspec.Raw  # a view of the message: the values are not copied out
     value_ends: bytes
     markers: bytes
     walls: bytes
@@ -195,6 +195,7 @@ def decode_blob_page(data: bytes) -> BlobPage:
     """A ``ringpop-state-page/3`` page; ``ValueError`` (``msgspec.DecodeError`` included)
     if it is not one (module docstring: what is checked)."""
     wire = _decoder.decode(data)
+    values = _bin(wire.values)
     count = len(wire.key_ends) // 4
     sizes = {
         "key_ends": (len(wire.key_ends), 4),
@@ -210,7 +211,7 @@ def decode_blob_page(data: bytes) -> BlobPage:
     if wrong:
         raise ValueError(f"a page's arrays differ in length ({count} keys; {', '.join(wrong)})")
     key_ends, value_ends = array_of("I", wire.key_ends), array_of("I", wire.value_ends)
-    if not ends_ok(key_ends, len(wire.keys)) or not ends_ok(value_ends, len(wire.values)):
+    if not ends_ok(key_ends, len(wire.keys)) or not ends_ok(value_ends, len(values)):
         raise ValueError("a blob's end offsets decrease or do not end at its end")
     if not wire.keys.isascii():
         _check_utf8(wire.keys, key_ends)
@@ -226,7 +227,7 @@ def decode_blob_page(data: bytes) -> BlobPage:
     check_versions(wire.walls, wire.logicals)
     writers = wire.writers
     nodes = nodes_of(writers, wire.writer_of, count)
-    blob = Blob(wire.keys, key_ends, wire.values, value_ends, markers)
+    blob = Blob(wire.keys, key_ends, values, value_ends, markers)
     return BlobPage(
         array_of("I", wire.hashes),
         blob,
@@ -236,6 +237,19 @@ def decode_blob_page(data: bytes) -> BlobPage:
         writers,
         wire.cursor,
     )
+
+
+_BIN_LENGTHS = {0xC4: 1, 0xC5: 2, 0xC6: 4}  # msgpack bin 8, 16, 32: bytes of the length
+
+
+def _bin(raw: msgspec.Raw) -> memoryview:
+    """The bytes of a msgpack bin, a read-only view of the message (``ValueError``
+    if ``raw`` is not a bin)."""
+    view = memoryview(raw)
+    width = _BIN_LENGTHS.get(view[0]) if view else None
+    if width is None or len(view) - 1 - width != int.from_bytes(view[1 : 1 + width], "big"):
+        raise ValueError("a page's values are not a msgpack bin")
+    return view[1 + width :]
 
 
 def _check_utf8(keys: bytes, ends: array[int]) -> None:

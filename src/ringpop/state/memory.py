@@ -13,9 +13,10 @@ hashes: ``O(log n)``.
   handoff brings) becomes a block of its own: one copy of each column, no step per
   record, no ``memmove`` of the keys around it.
 * A handoff page in format ``/3`` (:meth:`MemoryStore.put_blob_page`) becomes
-  blocks that keep the page's two blobs of keys and values: no object per record
-  until a write into the block turns its keys and values into lists (reads build
-  only the record read).
+  blocks that keep the page's two blobs of keys and values (copied into an
+  :class:`~ringpop.state.arena.Arena`: memory backed by huge pages where the kernel
+  has them): no object per record until a write into the block turns its keys and
+  values into lists (reads build only the record read).
 * A scan slices the blocks; ``get`` and ``scan`` build
   :class:`~ringpop.state.store.Record` s for the per-key API.
 
@@ -29,6 +30,8 @@ from collections.abc import Sequence
 
 from ringpop.hashing import fingerprint32, fingerprint32_many
 from ringpop.ring.ownership import Range
+from ringpop.state.arena import Arena
+from ringpop.state.blob import Blob
 from ringpop.state.blobpage import BlobPage
 from ringpop.state.blocks import Blocks
 from ringpop.state.hlc import Version
@@ -62,6 +65,7 @@ class MemoryStore(Blocks):
         self._writers: dict[str, str] = {}  # one string object per writer id
         self._tombstones: dict[str, int] = {}  # key -> wall of its delete marker
         self._meta: dict[str, bytes] = {}
+        self._arena = Arena()  # the blobs of handoff pages
 
     # -- the Store protocol ----------------------------------------------------------------
 
@@ -161,10 +165,19 @@ class MemoryStore(Blocks):
                 or self._blocks[following[0]].position(following[1])
                 > (page.hashes[-1], blob.key(-1))
             ):
-                # copies of the columns (the store never shares a caller's arrays);
-                # the blob is immutable
+                # copies of the columns (the store never shares a caller's arrays)
+                keep = self._arena.keep
+                kept = Blob(
+                    keep(blob.keys),
+                    blob.key_ends[:],
+                    keep(blob.values),
+                    blob.value_ends[:],
+                    blob.markers,
+                    blob.key_start,
+                    blob.value_start,
+                )
                 run = Run.of_blob(
-                    page.hashes[:], blob, page.walls[:], page.logicals[:], page.nodes[:]
+                    page.hashes[:], kept, page.walls[:], page.logicals[:], page.nodes[:]
                 )
                 # blocks of their own (merged into a block, the page would unpack), small
                 # ones: the first write into a block builds its lists (~0.3 µs a record)
