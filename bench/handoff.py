@@ -1,12 +1,14 @@
 """Handoff benchmark: a node joins and pulls its share of ``--keys`` keys of 100 B.
 
 For each configuration of ``--configs`` (``source-puller`` stores, ``memory`` or
-``sqlite``), two fresh processes on 127.0.0.1: a *source* node holding every key,
-alone in its ring (``n = 1``), and a *puller* that joins it and pulls the ranges it
-gains through :class:`~ringpop.state.handoff.RangeHandoff` (packed ``/state/scan``
-pages, ``ringpop-state-page/2``, of ``--page`` records / ``--page-bytes`` at most,
-``--concurrency`` ranges at a time, unthrottled, starting ``DELAY`` s after the ring
-changed). Reported: keys/s and MB/s of the pull (first start to last
+``sqlite``; a ``handed`` source is a MemoryStore filled by ``/3`` handoff pages, so
+its blocks keep their blobs: the second hop of a rebalance), two fresh processes on
+127.0.0.1: a *source* node holding every key, alone in its ring (``n = 1``), and a
+*puller* that joins it and pulls the ranges it gains through
+:class:`~ringpop.state.handoff.RangeHandoff` (``/state/scan`` pages of ``--page``
+records / ``--page-bytes`` at most: ``ringpop-state-page/3`` into a MemoryStore,
+``/2`` into SQLite; ``--concurrency`` ranges at a time, unthrottled, starting
+``DELAY`` s after the ring changed). Reported: keys/s and MB/s of the pull (first start to last
 completion), CPU seconds per record of both processes during the pull, peak RSS of
 both (and the puller's before the pull). ``--profile`` prints both sides' cProfile.
 
@@ -47,10 +49,14 @@ for _path in (REPO, Path(__file__).resolve().parent):  # the package; least_work
 from least_work import warm  # noqa: E402  (bench/least_work.py)
 from ringpop import Options, Ringpop  # noqa: E402
 from ringpop.hashing import fingerprint32  # noqa: E402
+from ringpop.ring.ownership import Range  # noqa: E402
+from ringpop.state.blobpage import decode_blob_page, encode_blob_page  # noqa: E402
+from ringpop.state.checks import check_blob_page  # noqa: E402
 from ringpop.state.events import HandoffCompleted, HandoffStarted  # noqa: E402
 from ringpop.state.handoff import RangeHandoff  # noqa: E402
 from ringpop.state.hlc import Version  # noqa: E402
 from ringpop.state.memory import MemoryStore  # noqa: E402
+from ringpop.state.packed import Packed  # noqa: E402
 from ringpop.state.replicated import ReplicatedStore  # noqa: E402
 from ringpop.state.replicator import ReplicaOptions  # noqa: E402
 from ringpop.state.sqlite import SQLiteStore  # noqa: E402
@@ -80,14 +86,21 @@ async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled:
     """The source node: fill a store, serve it, print the address, wait for stdin EOF."""
     store = open_store(kind, directory / "source.db", cache_mib)
     now = int(time.time() * 1000)
-    batch = 50_000
+    batch = 50_000 if kind != "handed" else 5_000  # handoff pages of ~700 kB
     names = sorted((f"key-{i:08d}" for i in range(keys)), key=lambda k: (fingerprint32(k), k))
     for start in range(0, keys, batch):  # in ring order, as a handoff would fill it
         chunk = names[start : start + batch]
         count = len(chunk)
-        await store.put_many_if_newer(
-            Columns(chunk, [VALUE] * count, [now] * count, [0] * count, ["bench"] * count)
-        )
+        columns = Columns(chunk, [VALUE] * count, [now] * count, [0] * count, ["bench"] * count)
+        if kind == "handed" and isinstance(store, MemoryStore):
+            packed = Packed.of(
+                chunk, columns.values, columns.walls, columns.logicals, columns.nodes
+            )
+            page = decode_blob_page(encode_blob_page(packed)[0])
+            check_blob_page(page, Range(0, 1 << 32), None, count)
+            await store.put_blob_page(page)
+        else:
+            await store.put_many_if_newer(columns)
     del names
     rp = Ringpop("bench", "127.0.0.1:0", options=QUIET, ownership_n=1)
     await rp.start()
@@ -123,8 +136,8 @@ async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled:
 
 
 def open_store(kind: str, path: Path, cache_mib: int) -> MemoryStore | SQLiteStore:
-    """A MemoryStore or a SQLiteStore at ``path``."""
-    return MemoryStore() if kind == "memory" else SQLiteStore(path, cache_mib=cache_mib)
+    """A SQLiteStore at ``path``, or a MemoryStore (``memory``, ``handed``)."""
+    return SQLiteStore(path, cache_mib=cache_mib) if kind == "sqlite" else MemoryStore()
 
 
 def faults() -> int:
@@ -396,7 +409,7 @@ def main() -> None:
     parser.add_argument("--floor-seconds", type=float, default=5.0)
     parser.add_argument(
         "--configs",
-        default="memory-memory,sqlite-memory,sqlite-sqlite",
+        default="memory-memory,handed-memory,sqlite-memory,sqlite-sqlite",
         help="source-puller store pairs to run, comma-separated",
     )
     parser.add_argument("--page", type=int, default=8192, help="records per page at most")

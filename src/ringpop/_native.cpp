@@ -4,7 +4,8 @@
 // * Batch FarmHash Fingerprint32: a binding of the farmhash library (Debian's
 //   libfarmhash-dev); no hash code here. Results are native-endian unsigned 32-bit
 //   integers, ready for array('I').frombytes.
-// * ends_ok: the structural check of a blob page's offsets.
+// * ends_ok, shift_ends: the structural check of a blob page's offsets, and offsets
+//   rebased when parts of blobs are joined into one.
 // * ties, greatest: the order check and the greatest version of a page's columns.
 // * join_strs, join_values: a page's keys and values as blobs with end offsets.
 //
@@ -111,6 +112,36 @@ PyObject* ends_ok(PyObject*, PyObject* args) {
     ok = ok && previous == static_cast<uint64_t>(size);
     PyBuffer_Release(&ends);
     return PyBool_FromLong(ok);
+}
+
+// shift_ends(ends, delta) -> bytes: each native unsigned 32-bit end plus delta
+// (a part's offsets rebased into a joined blob); ValueError if one leaves 0..2**32-1.
+PyObject* shift_ends(PyObject*, PyObject* args) {
+    Py_buffer ends;
+    long long delta;
+    if (!PyArg_ParseTuple(args, "y*L", &ends, &delta)) {
+        return nullptr;
+    }
+    Py_ssize_t count = ends.len / 4;
+    PyObject* out = PyBytes_FromStringAndSize(nullptr, count * 4);
+    if (out != nullptr) {
+        const char* raw = static_cast<const char*>(ends.buf);
+        char* into = PyBytes_AS_STRING(out);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            uint32_t end;
+            std::memcpy(&end, raw + 4 * i, 4);
+            long long moved = static_cast<long long>(end) + delta;
+            if (moved < 0 || moved > 0xFFFFFFFFLL) {
+                Py_CLEAR(out);
+                PyErr_SetString(PyExc_ValueError, "a shifted end offset leaves 0..2**32-1");
+                break;
+            }
+            uint32_t shifted = static_cast<uint32_t>(moved);
+            std::memcpy(into + 4 * i, &shifted, 4);
+        }
+    }
+    PyBuffer_Release(&ends);
+    return out;
 }
 
 // ties(hashes) -> list[int] | None: None if the unsigned 32-bit values ever
@@ -305,6 +336,8 @@ PyMethodDef methods[] = {
     {"join_strs", join_strs, METH_O, "A list of str as one UTF-8 blob and its end offsets."},
     {"join_values", join_values, METH_O,
      "A list of bytes or None as one blob, its end offsets and marker flags."},
+    {"shift_ends", shift_ends, METH_VARARGS,
+     "Unsigned 32-bit end offsets plus a delta (ValueError outside 0..2**32-1)."},
     {"ends_ok", ends_ok, METH_VARARGS,
      "Whether end offsets never decrease and the last equals the blob's size."},
     {"fingerprint32_strs", fingerprint32_strs, METH_O,

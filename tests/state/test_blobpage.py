@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import struct
 from array import array
 from pathlib import Path
@@ -15,12 +16,19 @@ from hypothesis import strategies as st
 from ringpop.hashing import fingerprint32
 from ringpop.ring.ownership import Range
 from ringpop.state.arena import Arena
-from ringpop.state.blob import Blob, ends_ok
+from ringpop.state.blob import Blob, ends_ok, shifted
 from ringpop.state.blobpage import BLOB_FORMAT, BlobPage, decode_blob_page, encode_blob_page
 from ringpop.state.handoff import RangeHandoff
 from ringpop.state.hlc import HybridClock, Version
 from ringpop.state.memory import MemoryStore
-from ringpop.state.packed import PACKED_FORMAT, Packed, encode_packed
+from ringpop.state.packed import (
+    PACKED_FORMAT,
+    Packed,
+    bytes_of,
+    encode_packed,
+    writer_indexes,
+    writers_of,
+)
 from ringpop.state.sqlite import SQLiteStore
 from ringpop.state.store import Cursor, Record
 from ringpop.state.transfer import RangeClient, TransferError, apply_blob_page, check_blob_page
@@ -76,6 +84,55 @@ def test_the_size_cut_keeps_a_prefix_within_max_bytes(
         assert back.cursor == Cursor(last.hash, last.key)
     else:
         assert back.cursor is None
+
+
+def _reference(page: Packed, count: int) -> bytes:
+    """msgspec's encoding of ``page``'s first ``count`` records as the format's list."""
+    keys, values, nodes = page.keys[:count], page.values[:count], page.nodes[:count]
+    cursor = page.cursor if count == len(page) else Cursor(page.hashes[count - 1], keys[-1])
+    blob = Blob.of(keys, values)
+    writers = writers_of(nodes)
+    body: list[object] = [BLOB_FORMAT, blob.keys, bytes_of(blob.key_ends), blob.values]
+    body += [bytes_of(blob.value_ends), blob.markers, bytes_of(page.walls[:count])]
+    body += [bytes_of(page.logicals[:count]), writers, writer_indexes(writers, nodes)]
+    return msgspec.msgpack.encode([*body, bytes_of(page.hashes[:count]), cursor])
+
+
+@BOTH
+@settings(max_examples=150, deadline=None)
+@given(
+    page=records,
+    cursor=cursors,
+    cuts=st.lists(st.integers(0, 12), max_size=4),
+    max_bytes=st.integers(0, 1500),
+)
+def test_the_encoding_is_msgspecs_whatever_the_parts(
+    native: bool, page: list[Record], cursor: Cursor | None, cuts: list[int], max_bytes: int
+) -> None:
+    """A page served as several blobs (a store's blocks; empty ones too) is written as
+    one message, byte for byte what msgspec writes for its list, within ``max_bytes``."""
+    packed = Packed.of_records(page, cursor)
+    with native_or_python(native):
+        blob = Blob.of(packed.keys, packed.values)
+        bounds = sorted([0, len(page), *(min(c, len(page)) for c in cuts)])
+        parts = [blob.part(i, j) for i, j in itertools.pairwise(bounds)]
+        served = BlobPage(
+            packed.hashes,
+            parts,
+            packed.walls,
+            packed.logicals,
+            packed.nodes,
+            packed.writers,
+            cursor,
+        )
+        data, count = encode_blob_page(served, max_bytes)
+        assert (data, count) == encode_blob_page(packed, max_bytes)
+        assert data == _reference(packed, count)
+    assert count == len(page) or 1 <= count < len(page)
+    if max_bytes and count > 1:
+        assert len(data) <= max_bytes
+    if count < len(page):  # the bound's slack (headers, writers, cursor) wastes little
+        assert len(_reference(packed, count + 1)) > max_bytes - 160
 
 
 def test_a_cut_page_holds_about_as_many_records_as_fit() -> None:
@@ -208,6 +265,22 @@ def test_a_blob_reads_and_cuts_like_its_lists(
                 inner = part.part(1, end)  # a part of a part shares the bytes too
                 assert inner.key_list() == keys[i:j][1:end]
                 assert inner.value_list() == values[i:j][1:end]
+                # three parts joined back (what a source serves from several blocks)
+                joined = Blob.joined([blob.part(0, i), part, blob.part(j, len(keys))])
+                assert joined.key_list() == keys
+                assert joined.value_list() == values
+                assert ends_ok(joined.key_ends, len(joined.keys))
+                assert ends_ok(joined.value_ends, len(joined.values))
+
+
+@BOTH
+def test_offsets_shift_into_a_joined_blob(native: bool) -> None:
+    with native_or_python(native):
+        assert shifted(array("I", [1, 5]), 3) == array("I", [4, 8])
+        assert shifted(array("I", [1, 5]), -1) == array("I", [0, 4])
+        assert shifted(array("I"), 7) == array("I")
+        with pytest.raises((ValueError, OverflowError)):
+            shifted(array("I", [1]), -2)
 
 
 @BOTH
@@ -240,31 +313,39 @@ async def test_a_store_without_blob_pages_gets_the_records(tmp_path: Path) -> No
 
 
 async def test_a_replica_pulls_blob_pages_cut_by_bytes(tmp_path: Path) -> None:
-    """Over TCP: /3 pages from a memory store and from SQLite, cut by bytes, resumable."""
+    """Over TCP: /3 pages from a memory store, from SQLite and from a memory store that
+    keeps the pages it pulled as blobs (served as kept), cut by bytes, resumable."""
     nodes = await cluster(2, OPTIONS)
     for node in nodes:
         node.member.rp.ownership_n = 2
     handoffs = [RangeHandoff(node.kv, delay=0.1) for node in nodes]
-    await nodes[0].kv.put_many({f"k{i}": b"x" * 100 for i in range(9)})
+    written = {f"k{i}": b"x%d" % i * 30 for i in range(9)}
+    await nodes[0].kv.put_many(written)
     sqlite = SQLiteStore(tmp_path / "source.db")
+    handed = MemoryStore()
     try:
         client = RangeClient(nodes[1].member.rp, "ringpop-state", timeout=2.0)
-        for source in (nodes[0].store, sqlite):
+        for source in (nodes[0].store, sqlite, handed):
             if source is sqlite:
                 await sqlite.put_many((await nodes[0].store.scan(EVERYTHING, limit=100)).records)
-                handoffs[0].server.store = sqlite
-            keys: list[str] = []
+            if source is not nodes[0].store:
+                handoffs[0].server.store = source
+            if source is handed:
+                assert all(block.blob is not None for block in handed._blocks)
+            got: dict[str, bytes | None] = {}
             cursor: Cursor | None = None
             for _ in range(20):
                 page, size = await client.scan_blob(nodes[0].address, EVERYTHING, cursor, 100, 400)
                 assert isinstance(page, BlobPage)
                 assert 1 <= len(page) <= 3
                 assert size <= 400
-                keys.extend(page.blob.key_list())
+                got.update(zip(page.blob.key_list(), page.blob.value_list(), strict=True))
+                if source is sqlite:
+                    await handed.put_blob_page(page)  # checked: new keys become blob blocks
                 cursor = page.cursor
                 if cursor is None:
                     break
-            assert sorted(keys) == [f"k{i}" for i in range(9)]
+            assert got == written
         assert client.unblobbed == set()
     finally:
         for h in handoffs:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringpop.hashing import fingerprint32
+from ringpop.hashing import fingerprint32, fingerprint32_blob
 from ringpop.ring.ownership import HASH_SPACE, Range
 from ringpop.state.blobpage import decode_blob_page, encode_blob_page
 from ringpop.state.hlc import Version
@@ -126,7 +126,7 @@ async def _check(store: MemoryStore, model: Model, limit: int, within: Range) ->
         held = model.get(key)
         assert await store.get(key) == (None if held is None else Record(key, *held))
     expected = _in_order(model, within)
-    for shape in ("scan", "packed", "columns"):
+    for shape in ("scan", "packed", "columns", "blob"):
         seen: list[Record] = []
         cursor: Cursor | None = None
         for _ in range(len(expected) + 2):  # bounded: one page per record at worst
@@ -137,9 +137,15 @@ async def _check(store: MemoryStore, model: Model, limit: int, within: Range) ->
                 packed = await store.scan_packed(within, cursor, limit)
                 assert packed.hashes == array("I", map(fingerprint32, packed.keys))
                 got, cursor = packed.records(), packed.cursor
-            else:
+            elif shape == "columns":
                 columns = await store.scan_columns(within, cursor, limit, max_bytes=10)
                 got, cursor = columns.records(), columns.cursor
+            else:  # blocks' blobs (or joined lists) through the wire, cut by bytes
+                served = await store.scan_blob_page(within, cursor, limit, max_bytes=60)
+                assert served.hashes == fingerprint32_blob(served.blob.keys, served.blob.key_ends)
+                assert len(served) <= limit
+                received = decode_blob_page(encode_blob_page(served, 240)[0])
+                got, cursor = received.packed().records(), received.cursor
             assert len(got) <= limit
             seen += got
             if cursor is None:

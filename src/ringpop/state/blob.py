@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import operator
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import accumulate, compress, repeat
 
 from ringpop import speedups
 
-__all__ = ["Blob", "Bytes", "ends_ok", "starts_of"]
+__all__ = ["Blob", "Bytes", "ends_ok", "shifted", "starts_of"]
 
 Bytes = bytes | memoryview
 """A blob: ``bytes``, or a read-only view of bytes a store keeps."""
@@ -102,6 +102,19 @@ class Blob:
         present: list[bytes] = values  # type: ignore[assignment]  # no None left
         value_ends = array("I", accumulate(map(len, present)))
         return cls(key_blob, key_ends, b"".join(present), value_ends, flags)
+
+    @classmethod
+    def joined(cls, parts: Sequence[Blob]) -> Blob:
+        """The records of ``parts``, in order, as one blob of its own bytes (each part's
+        bytes copied once, its offsets rebased)."""
+        if len(parts) == 1:
+            return parts[0].detached()
+        keys, key_ends = _joined([(p.keys, p.key_ends, p.key_start) for p in parts])
+        values, value_ends = _joined([(p.values, p.value_ends, p.value_start) for p in parts])
+        markers = b""
+        if any(p.markers for p in parts):
+            markers = b"".join(p.markers or bytes(len(p)) for p in parts)
+        return cls(keys, key_ends, values, value_ends, markers)
 
     def key(self, i: int) -> str:
         """Record ``i``'s key (negative ``i`` counts from the end)."""
@@ -205,6 +218,29 @@ def _spans(ends: array[int], start: int) -> Iterator[slice]:
             slice, map(operator.sub, starts, repeat(start)), map(operator.sub, ends, repeat(start))
         )
     return map(slice, starts, ends)
+
+
+def _joined(pieces: list[tuple[Bytes, array[int], int]]) -> tuple[bytes, array[int]]:
+    """Blobs' pieces (``(blob, ends, start)``) joined, with the offsets into the join."""
+    blobs: list[memoryview] = []
+    joined_ends = array("I")
+    size = 0
+    for blob, ends, start in pieces:
+        if ends:
+            blobs.append(memoryview(blob)[start : ends[-1]])
+            joined_ends += shifted(ends, size - start)
+            size += ends[-1] - start
+    return b"".join(blobs), joined_ends
+
+
+def shifted(ends: array[int], delta: int) -> array[int]:
+    """``ends`` plus ``delta`` (native where built): offsets rebased into a join."""
+    if not delta:
+        return ends
+    native = speedups.native
+    if native is not None:
+        return _ends(native.shift_ends(ends, delta))
+    return array("I", map(operator.add, ends, repeat(delta)))
 
 
 def _own(blob: Bytes, ends: array[int], start: int) -> tuple[Bytes, array[int]]:

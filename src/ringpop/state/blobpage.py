@@ -28,11 +28,12 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from itertools import compress
+from collections.abc import Sequence
+from itertools import accumulate, compress
 
 import msgspec
 
-from ringpop.state.blob import Blob, ends_ok, starts_of
+from ringpop.state.blob import Blob, ends_ok, shifted, starts_of
 from ringpop.state.columns import greatest
 from ringpop.state.hlc import Version
 from ringpop.state.packed import (
@@ -46,11 +47,12 @@ from ringpop.state.packed import (
 )
 from ringpop.state.store import Cursor
 
-__all__ = ["BLOB_FORMAT", "BlobPage", "decode_blob_page", "encode_blob_page"]
+__all__ = ["BLOB_FORMAT", "RECORD_BYTES", "BlobPage", "decode_blob_page", "encode_blob_page"]
 
 BLOB_FORMAT = "ringpop-state-page/3"
 
-_FIXED = 30  # bytes a record besides its key and value: 2 ends, 2 versions, writer, hash
+RECORD_BYTES = 30
+"""A record's bytes in a page besides its key and value (2 ends, 2 versions, writer, hash)."""
 _SLACK = 128  # about the encoded page's bytes besides its records and writer ids
 _RECUTS = 4  # cuts by the estimate before dropping one record at a time
 
@@ -78,16 +80,22 @@ class BlobPage:
     of keys and values, ``walls`` and ``logicals`` (``array('q')``), ``nodes`` (each
     record's writer id, a list) and ``writers`` (the distinct ids), ``cursor``.
 
+    A page a store serves may hold its keys and values as several blobs (``parts``,
+    each a block's part, in order): :func:`encode_blob_page` writes them into the
+    message as they are, and ``blob`` joins them only if read.
+
     ``ordered`` is set by :func:`~ringpop.state.transfer.check_blob_page` once the
     hashes are the keys' and ``(hash, key)`` strictly increases.
     """
 
-    __slots__ = ("blob", "cursor", "hashes", "logicals", "nodes", "ordered", "walls", "writers")
+    __slots__ = (
+        "_blob", "cursor", "hashes", "logicals", "nodes", "ordered", "parts", "walls", "writers",
+    )  # fmt: skip
 
     def __init__(
         self,
         hashes: array[int],
-        blob: Blob,
+        blob: Blob | Sequence[Blob],
         walls: array[int],
         logicals: array[int],
         nodes: list[str],
@@ -95,13 +103,26 @@ class BlobPage:
         cursor: Cursor | None = None,
     ) -> None:
         self.hashes = hashes
-        self.blob = blob
+        self._blob = blob if isinstance(blob, Blob) else None
+        self.parts: list[Blob] = [blob] if isinstance(blob, Blob) else list(blob)
         self.walls = walls
         self.logicals = logicals
         self.nodes = nodes
         self.writers = writers
         self.cursor = cursor
         self.ordered = False
+
+    @property
+    def blob(self) -> Blob:
+        """The page's keys and values as one blob (its parts joined once, if several)."""
+        if self._blob is None:
+            self._blob = Blob.joined(self.parts) if self.parts else Blob.of([], [])
+            self.parts = [self._blob]
+        return self._blob
+
+    @blob.setter
+    def blob(self, blob: Blob) -> None:
+        self._blob, self.parts = blob, [blob]
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -131,64 +152,120 @@ class BlobPage:
         return page
 
 
-def encode_blob_page(page: Packed, max_bytes: int = 0) -> tuple[bytes, int]:
+def encode_blob_page(page: Packed | BlobPage, max_bytes: int = 0) -> tuple[bytes, int]:
     """``page`` in format ``ringpop-state-page/3``, and how many of its records it holds.
 
-    With ``max_bytes`` the page is cut to a prefix whose encoding takes at most
-    ``max_bytes`` (one record at least), the cursor moved to the last record kept.
-    Sizes come from the blobs' offsets (a bisection, no encoding); the encoding is
-    then measured, and the rare page the estimate let overshoot (a long cursor key)
-    is cut again by the overshoot.
+    A :class:`~ringpop.state.packed.Packed` page's keys and values are joined into a
+    blob first; a :class:`BlobPage`'s blobs (its ``parts``: what
+    :meth:`MemoryStore.scan_blob_page <ringpop.state.memory.MemoryStore.scan_blob_page>`
+    serves) are written into the message as they are, one copy. With ``max_bytes``
+    the page is cut to the longest prefix (one record at least) whose size, bounded
+    from above by the blobs' offsets, fits: the message takes at most ``max_bytes``
+    without being encoded twice; the cursor moves to the last record kept.
     """
-    blob = Blob.of(page.keys, page.values, page.markers)
+    if isinstance(page, BlobPage):
+        parts = page.parts
+    else:
+        parts = [Blob.of(page.keys, page.values, page.markers)]
     count = len(page)
-    slack = _SLACK + sum(map(len, page.writers))
     if max_bytes > 0 and count > 1:
-        count = _fitting(blob, count, max_bytes - slack)
-    data = _encode(page, blob, count)
-    for _ in range(_RECUTS):
-        if max_bytes <= 0 or len(data) <= max_bytes or count <= 1:
-            break
-        slack += len(data) - max_bytes
-        count = min(count - 1, _fitting(blob, count, max_bytes - slack))
-        data = _encode(page, blob, count)
-    while max_bytes > 0 and len(data) > max_bytes and count > 1:  # the estimate's last resort
-        count -= 1
-        data = _encode(page, blob, count)
-    return data, count
+        count = _Sizes(page, parts).fitting(max_bytes)
+    return _encode(page, parts, count), count
 
 
-def _fitting(blob: Blob, count: int, budget: int) -> int:
-    """How many first records (of ``count``, one at least) fit ``budget`` by the estimate."""
-    fits = bisect_right(range(1, count + 1), budget, key=lambda n: blob.size(n) + _FIXED * n)
-    return max(1, fits)
+class _Sizes:
+    """Upper bounds of the encoded size of a page's prefixes (from offsets, no encoding)."""
+
+    def __init__(self, page: Packed | BlobPage, parts: list[Blob]) -> None:
+        self.parts = parts
+        self.firsts = list(accumulate((len(part) for part in parts), initial=0))
+        self.markers = any(part.markers for part in parts)
+        # the format, the array's, the 9 bins' and the writers' bytes (all of them: a
+        # prefix's are fewer), and the page's own cursor (kept if nothing is cut)
+        self.fixed = _HEAD + len(_encoder.encode(page.writers))
+        self.own_cursor = len(_encoder.encode(page.cursor))
+        self.count = len(page)
+
+    def bound(self, n: int) -> int:
+        """At least the encoded size of the first ``n`` records (``n >= 1``)."""
+        p = bisect_right(self.firsts, n - 1) - 1  # the part holding record n - 1
+        part, k = self.parts[p], n - self.firsts[p]  # its first k records are in
+        ends, start = part.key_ends, part.key_start
+        size = sum(q.size(len(q)) for q in self.parts[:p]) + part.size(k)
+        if n < self.count:  # the cursor: [hash, key], key n - 1
+            key = ends[k - 1] - (ends[k - 2] if k > 1 else start)
+            cursor = 1 + 5 + 5 + key
+        else:
+            cursor = self.own_cursor
+        return self.fixed + size + (RECORD_BYTES + self.markers) * n + cursor
+
+    def fitting(self, max_bytes: int) -> int:
+        """The most first records (one at least) whose bound is within ``max_bytes``."""
+        count = max(1, bisect_right(range(1, self.count + 1), max_bytes, key=self.bound))
+        while count > 1 and self.bound(count) > max_bytes:  # the cursor's key: not monotonic
+            count -= 1
+        return count
 
 
-def _encode(page: Packed, blob: Blob, count: int) -> bytes:
-    """The first ``count`` records of ``page`` (``blob``: its keys and values) encoded."""
+_HEAD = 1 + len(_encoder.encode(BLOB_FORMAT)) + 9 * 5  # array, format, 9 bins' headers
+
+
+def _bin_head(size: int) -> bytes:
+    """The msgpack header of a bin of ``size`` bytes."""
+    if size < 1 << 8:
+        return bytes((0xC4, size))
+    if size < 1 << 16:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
+
+def _encode(page: Packed | BlobPage, parts: list[Blob], count: int) -> bytes:
+    """The first ``count`` records of ``page`` (``parts``: its keys and values), encoded
+    in one join: what msgspec writes for the page as a list, without copying the
+    blobs twice."""
     cursor = page.cursor
     hashes, walls, logicals, nodes = page.hashes, page.walls, page.logicals, page.nodes
     if count < len(page):
-        blob = blob.part(0, count).detached()
         hashes, walls, logicals = hashes[:count], walls[:count], logicals[:count]
         nodes = nodes[:count]
-        cursor = Cursor(hashes[-1], page.keys[count - 1])
+        kept: list[Blob] = []
+        left = count
+        for part in parts:
+            if left <= 0:
+                break
+            kept.append(part.part(0, left))
+            left -= len(kept[-1])
+        parts = kept
+        cursor = Cursor(hashes[-1], parts[-1].key(-1))
     writers = writers_of(nodes)
-    body = [
-        BLOB_FORMAT,
-        blob.keys,
-        bytes_of(blob.key_ends),
-        blob.values,
-        bytes_of(blob.value_ends),
-        blob.markers,
-        bytes_of(walls),
-        bytes_of(logicals),
-        writers,
-        writer_indexes(writers, nodes),
-        bytes_of(hashes),
-        cursor,
-    ]
-    return _encoder.encode(body)
+    markers = b""
+    if any(part.markers for part in parts):
+        markers = b"".join(part.markers or bytes(len(part)) for part in parts)
+    out: list[bytes | memoryview] = [_ARRAY, _FORMAT]
+    for blobs, ends, starts in (
+        ([p.keys for p in parts], [p.key_ends for p in parts], [p.key_start for p in parts]),
+        ([p.values for p in parts], [p.value_ends for p in parts], [p.value_start for p in parts]),
+    ):
+        views: list[memoryview] = []
+        joined_ends, size = array("I"), 0
+        for blob, part_ends, start in zip(blobs, ends, starts, strict=True):
+            if part_ends:
+                views.append(memoryview(blob)[start : part_ends[-1]])
+                joined_ends += shifted(part_ends, size - start)
+                size += part_ends[-1] - start
+        ends_bytes = bytes_of(joined_ends)
+        out += [_bin_head(size), *views, _bin_head(len(ends_bytes)), ends_bytes]
+    for column in (markers, bytes_of(walls), bytes_of(logicals)):
+        out += [_bin_head(len(column)), column]
+    out.append(_encoder.encode(writers))
+    for column in (writer_indexes(writers, nodes), bytes_of(hashes)):
+        out += [_bin_head(len(column)), column]
+    out.append(_encoder.encode(cursor))
+    return b"".join(out)
+
+
+_ARRAY = b"\x9c"  # a fixarray of 12
+_FORMAT = _encoder.encode(BLOB_FORMAT)
 
 
 def decode_blob_page(data: bytes) -> BlobPage:

@@ -90,6 +90,12 @@ class Blocks:
             if end > first:
                 yield block, first, end
 
+    def _pieces(self, low: Position, high: Position, step: int) -> Iterator[tuple[Run, int, int]]:
+        """:meth:`_spans` cut into pieces of at most ``step`` records."""
+        for block, first, end in self._spans(low, high):
+            for start in range(first, end, step):
+                yield block, start, min(end, start + step)
+
     def _gather(self, low: Position, high: Position, limit: int) -> tuple[Run, bool]:
         """Up to ``limit`` records from ``low`` (before ``high``), and whether more follow."""
         run: Run | None = None

@@ -25,6 +25,7 @@ Deletes leave blocks smaller; empty blocks are dropped and small neighbours merg
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
 
@@ -32,7 +33,7 @@ from ringpop.hashing import fingerprint32, fingerprint32_many
 from ringpop.ring.ownership import Range
 from ringpop.state.arena import Arena
 from ringpop.state.blob import Blob
-from ringpop.state.blobpage import BlobPage
+from ringpop.state.blobpage import RECORD_BYTES, BlobPage
 from ringpop.state.blocks import Blocks
 from ringpop.state.hlc import Version
 from ringpop.state.packed import Packed, typed_array, writers_of
@@ -253,6 +254,49 @@ class MemoryStore(Blocks):
             writers_of(run.nodes),
             last,
         )
+
+    async def scan_blob_page(
+        self, range: Range, cursor: Cursor | None = None, limit: int = 500, max_bytes: int = 0
+    ) -> BlobPage:
+        """:meth:`scan` as a :class:`~ringpop.state.blobpage.BlobPage` (what a
+        ``ringpop-state-page/3`` page carries): a block kept as a handoff page's blob
+        gives its part of the bytes, with no key or value object built; a block of
+        lists has its part joined. Blocks are taken until ``limit`` records or about
+        ``max_bytes`` (0: no cut); :func:`~ringpop.state.blobpage.encode_blob_page`
+        cuts the page exactly."""
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        parts: list[Blob] = []
+        hashes, walls, logicals = array("I"), array("q"), array("q")
+        nodes: list[str] = []
+        count = size = 0
+        more = False
+        step = min(BLOB_BLOCK, self._segment)  # lists are joined this many records at a time
+        pieces = self._pieces(*self._bounds(range, cursor), step)
+        for block, start, end in pieces:
+            if count == limit or 0 < max_bytes <= size:
+                more = True
+                break
+            stop = min(end, start + limit - count)
+            blob = block.blob
+            if blob is None:
+                part = Blob.of(block.keys[start:stop], block.values[start:stop])
+            else:
+                part = blob.part(start, stop)
+            parts.append(part)
+            hashes += block.hashes[start:stop]
+            walls += block.walls[start:stop]
+            logicals += block.logicals[start:stop]
+            nodes += block.nodes[start:stop]
+            count += stop - start
+            size += part.size(len(part)) + RECORD_BYTES * (stop - start)
+            if stop < end:
+                more = True
+                break
+        if not parts:
+            return BlobPage(hashes, Blob.of([], []), walls, logicals, [], [])
+        last = Cursor(hashes[-1], parts[-1].key(-1)) if more else None
+        return BlobPage(hashes, parts, walls, logicals, nodes, writers_of(nodes), last)
 
     async def scan(self, range: Range, cursor: Cursor | None = None, limit: int = 500) -> Page:
         """Up to ``limit`` records with hash in ``range``, after ``cursor``."""

@@ -24,7 +24,7 @@ import msgspec
 
 from ringpop.ring.ownership import Range, owned_ranges
 from ringpop.state import wire
-from ringpop.state.blobpage import BLOB_FORMAT, encode_blob_page
+from ringpop.state.blobpage import BLOB_FORMAT, BlobPage, encode_blob_page
 from ringpop.state.host import Host
 from ringpop.state.packed import PACKED_FORMAT, Packed, encode_packed
 from ringpop.state.ranges import covers_merged, valid_range
@@ -138,8 +138,8 @@ class RangeServer:
             self.served_records += len(page.records)
             return Response(b"", msgspec.json.encode(wire.PageBody(page.records, page.cursor)))
         if body.format == BLOB_FORMAT:
-            packed = await self._packed(body.range, body.cursor, body.limit, body.max_bytes)
-            data, count = encode_blob_page(packed, body.max_bytes or self.max_bytes)
+            blobs = await self._blob_page(body.range, body.cursor, body.limit, body.max_bytes)
+            data, count = encode_blob_page(blobs, body.max_bytes or self.max_bytes)
             self.served_records += count
             return Response(b"", data)
         if body.format == PACKED_FORMAT:
@@ -150,6 +150,17 @@ class RangeServer:
         columns = await self._columns(body.range, body.cursor, body.limit, body.max_bytes)
         self.served_records += len(columns)
         return Response(b"", msgspec.msgpack.encode(columns))
+
+    async def _blob_page(
+        self, range: Range, cursor: Cursor | None, limit: int, max_bytes: int
+    ) -> BlobPage | Packed:
+        """A page for format ``/3``: the store's ``scan_blob_page`` if it has one (its
+        blobs served as they are kept), else a packed page."""
+        scan_blob_page = getattr(self.store, "scan_blob_page", None)
+        if scan_blob_page is None:
+            return await self._packed(range, cursor, limit, max_bytes)
+        page: BlobPage = await scan_blob_page(range, cursor, limit, max_bytes or self.max_bytes)
+        return page
 
     async def _packed(
         self, range: Range, cursor: Cursor | None, limit: int, max_bytes: int
