@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ringpop.state.arena import Arena
+from ringpop.state.arena import Arena, shared_arena
+from ringpop.state.memory import MemoryStore
 
 
 def test_kept_bytes_are_a_read_only_copy() -> None:
@@ -70,3 +71,10 @@ def test_the_default_chunk_is_private_memory_advised_huge_pages() -> None:
 def test_a_chunk_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         Arena(chunk=0)
+
+
+def test_stores_share_the_process_arena_unless_given_one() -> None:
+    first, second = MemoryStore(), MemoryStore()
+    assert first._arena is second._arena is shared_arena()
+    own = Arena(chunk=1024)
+    assert MemoryStore(arena=own)._arena is own

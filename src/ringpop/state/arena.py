@@ -14,14 +14,20 @@ a chunk is unmapped when the last view of it is gone. So a chunk's memory is
 held while any of the bytes kept in it are: a store that keeps parts of many
 pages holds at most one chunk per part (:meth:`Arena.keep` of data larger than a
 quarter chunk gives the data its own allocation).
+
+Stores share one arena per process (:func:`shared_arena`): a huge page is backed
+whole once touched, so a process with many small stores would otherwise hold
+2 MiB for each. :meth:`Arena.keep` takes a lock, so stores on different threads
+(each with its own event loop) can share it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import mmap
+import threading
 
-__all__ = ["CHUNK", "Arena"]
+__all__ = ["CHUNK", "Arena", "shared_arena"]
 
 CHUNK = 8 << 20
 """Bytes an arena maps at a time (four 2 MiB huge pages)."""
@@ -33,7 +39,7 @@ _HUGE = getattr(mmap, "MADV_HUGEPAGE", None)
 class Arena:
     """Copies bytes into huge-page-advised chunks (module docstring)."""
 
-    __slots__ = ("_chunk", "_used", "_view", "chunk", "chunks")
+    __slots__ = ("_lock", "_used", "_view", "chunk", "chunks")
 
     def __init__(self, chunk: int = CHUNK) -> None:
         if chunk <= 0:
@@ -42,6 +48,7 @@ class Arena:
         self.chunks = 0  # mapped so far
         self._view = memoryview(b"")
         self._used = 0
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Arena({self.chunks} chunks of {self.chunk} B, {self._used} B used in the last)"
@@ -52,15 +59,25 @@ class Arena:
         size = len(data)
         if not size or size > self.chunk // 4:
             return data
-        if size > len(self._view) - self._used:
-            self._view = memoryview(_map(self.chunk))
-            self._used = 0
-            self.chunks += 1
-        start = self._used
-        self._used = start + size
-        view = self._view[start : self._used]
-        view[:] = data
+        with self._lock:
+            if size > len(self._view) - self._used:
+                self._view = memoryview(_map(self.chunk))
+                self._used = 0
+                self.chunks += 1
+            start = self._used
+            self._used = start + size
+            view = self._view[start : self._used]
+        view[:] = data  # a region no other call is given
         return view.toreadonly()
+
+
+_SHARED = Arena()
+
+
+def shared_arena() -> Arena:
+    """The process's arena, shared by every :class:`~ringpop.state.memory.MemoryStore`
+    not given its own (a chunk is mapped only when first used)."""
+    return _SHARED
 
 
 def _map(size: int) -> mmap.mmap:

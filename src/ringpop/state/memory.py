@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 from ringpop.hashing import fingerprint32, fingerprint32_many
 from ringpop.ring.ownership import Range
-from ringpop.state.arena import Arena
+from ringpop.state.arena import Arena, shared_arena
 from ringpop.state.blob import Blob
 from ringpop.state.blobpage import RECORD_BYTES, BlobPage
 from ringpop.state.blocks import Blocks
@@ -58,15 +58,17 @@ builds its key and value lists at once (~0.3-0.4 ms for 1024 records)."""
 class MemoryStore(Blocks):
     """Records in ring order, in blocks of at most ``segment`` records (module docstring).
 
-    Every method runs synchronously (nothing blocks).
+    Handoff pages' blobs are kept in ``arena`` (default: the process's
+    :func:`~ringpop.state.arena.shared_arena`). Every method runs synchronously
+    (nothing blocks).
     """
 
-    def __init__(self, *, segment: int = 8192) -> None:
+    def __init__(self, *, segment: int = 8192, arena: Arena | None = None) -> None:
         super().__init__(segment=segment)
         self._writers: dict[str, str] = {}  # one string object per writer id
         self._tombstones: dict[str, int] = {}  # key -> wall of its delete marker
         self._meta: dict[str, bytes] = {}
-        self._arena = Arena()  # the blobs of handoff pages
+        self._arena = arena if arena is not None else shared_arena()
 
     # -- the Store protocol ----------------------------------------------------------------
 
