@@ -27,7 +27,7 @@ from itertools import accumulate, compress, repeat
 
 from ringpop import speedups
 
-__all__ = ["Blob", "Bytes", "ends_ok", "shifted", "starts_of"]
+__all__ = ["Blob", "Bytes", "ends_ok", "markers_of", "pieces", "shifted", "starts_of"]
 
 Bytes = bytes | memoryview
 """A blob: ``bytes``, or a read-only view of bytes a store keeps."""
@@ -109,12 +109,11 @@ class Blob:
         bytes copied once, its offsets rebased)."""
         if len(parts) == 1:
             return parts[0].detached()
-        keys, key_ends = _joined([(p.keys, p.key_ends, p.key_start) for p in parts])
-        values, value_ends = _joined([(p.values, p.value_ends, p.value_start) for p in parts])
-        markers = b""
-        if any(p.markers for p in parts):
-            markers = b"".join(p.markers or bytes(len(p)) for p in parts)
-        return cls(keys, key_ends, values, value_ends, markers)
+        key_views, key_ends, _ = pieces(parts)
+        value_views, value_ends, _ = pieces(parts, values=True)
+        return cls(
+            b"".join(key_views), key_ends, b"".join(value_views), value_ends, markers_of(parts)
+        )
 
     def key(self, i: int) -> str:
         """Record ``i``'s key (negative ``i`` counts from the end)."""
@@ -220,17 +219,31 @@ def _spans(ends: array[int], start: int) -> Iterator[slice]:
     return map(slice, starts, ends)
 
 
-def _joined(pieces: list[tuple[Bytes, array[int], int]]) -> tuple[bytes, array[int]]:
-    """Blobs' pieces (``(blob, ends, start)``) joined, with the offsets into the join."""
-    blobs: list[memoryview] = []
+def pieces(
+    parts: Sequence[Blob], *, values: bool = False
+) -> tuple[list[memoryview], array[int], int]:
+    """The keys (or ``values``) of ``parts`` in order: a view of each part's bytes, the
+    end offsets into their join (rebased), and the join's size."""
+    views: list[memoryview] = []
     joined_ends = array("I")
     size = 0
-    for blob, ends, start in pieces:
+    for part in parts:
+        if values:
+            blob, ends, start = part.values, part.value_ends, part.value_start
+        else:
+            blob, ends, start = part.keys, part.key_ends, part.key_start
         if ends:
-            blobs.append(memoryview(blob)[start : ends[-1]])
+            views.append(memoryview(blob)[start : ends[-1]])
             joined_ends += shifted(ends, size - start)
             size += ends[-1] - start
-    return b"".join(blobs), joined_ends
+    return views, joined_ends, size
+
+
+def markers_of(parts: Sequence[Blob]) -> bytes:
+    """The joined markers of ``parts`` (empty when none has a delete marker)."""
+    if not any(part.markers for part in parts):
+        return b""
+    return b"".join(part.markers or bytes(len(part)) for part in parts)
 
 
 def shifted(ends: array[int], delta: int) -> array[int]:

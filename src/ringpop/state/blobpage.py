@@ -33,7 +33,7 @@ from itertools import accumulate, compress
 
 import msgspec
 
-from ringpop.state.blob import Blob, ends_ok, shifted, starts_of
+from ringpop.state.blob import Blob, ends_ok, markers_of, pieces, starts_of
 from ringpop.state.columns import greatest
 from ringpop.state.hlc import Version
 from ringpop.state.packed import (
@@ -53,8 +53,6 @@ BLOB_FORMAT = "ringpop-state-page/3"
 
 RECORD_BYTES = 30
 """A record's bytes in a page besides its key and value (2 ends, 2 versions, writer, hash)."""
-_SLACK = 128  # about the encoded page's bytes besides its records and writer ids
-_RECUTS = 4  # cuts by the estimate before dropping one record at a time
 
 
 class _Wire(msgspec.Struct, frozen=True, array_like=True, tag=BLOB_FORMAT):
@@ -179,6 +177,7 @@ class _Sizes:
     def __init__(self, page: Packed | BlobPage, parts: list[Blob]) -> None:
         self.parts = parts
         self.firsts = list(accumulate((len(part) for part in parts), initial=0))
+        self.sizes = list(accumulate((part.size(len(part)) for part in parts), initial=0))
         self.markers = any(part.markers for part in parts)
         # the format, the array's, the 9 bins' and the writers' bytes (all of them: a
         # prefix's are fewer), and the page's own cursor (kept if nothing is cut)
@@ -191,7 +190,7 @@ class _Sizes:
         p = bisect_right(self.firsts, n - 1) - 1  # the part holding record n - 1
         part, k = self.parts[p], n - self.firsts[p]  # its first k records are in
         ends, start = part.key_ends, part.key_start
-        size = sum(q.size(len(q)) for q in self.parts[:p]) + part.size(k)
+        size = self.sizes[p] + part.size(k)
         if n < self.count:  # the cursor: [hash, key], key n - 1
             key = ends[k - 1] - (ends[k - 2] if k > 1 else start)
             cursor = 1 + 5 + 5 + key
@@ -238,21 +237,9 @@ def _encode(page: Packed | BlobPage, parts: list[Blob], count: int) -> bytes:
         parts = kept
         cursor = Cursor(hashes[-1], parts[-1].key(-1))
     writers = writers_of(nodes)
-    markers = b""
-    if any(part.markers for part in parts):
-        markers = b"".join(part.markers or bytes(len(part)) for part in parts)
+    markers = markers_of(parts)
     out: list[bytes | memoryview] = [_ARRAY, _FORMAT]
-    for blobs, ends, starts in (
-        ([p.keys for p in parts], [p.key_ends for p in parts], [p.key_start for p in parts]),
-        ([p.values for p in parts], [p.value_ends for p in parts], [p.value_start for p in parts]),
-    ):
-        views: list[memoryview] = []
-        joined_ends, size = array("I"), 0
-        for blob, part_ends, start in zip(blobs, ends, starts, strict=True):
-            if part_ends:
-                views.append(memoryview(blob)[start : part_ends[-1]])
-                joined_ends += shifted(part_ends, size - start)
-                size += part_ends[-1] - start
+    for views, joined_ends, size in (pieces(parts), pieces(parts, values=True)):
         ends_bytes = bytes_of(joined_ends)
         out += [_bin_head(size), *views, _bin_head(len(ends_bytes)), ends_bytes]
     for column in (markers, bytes_of(walls), bytes_of(logicals)):

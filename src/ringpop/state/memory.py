@@ -295,8 +295,6 @@ class MemoryStore(Blocks):
             if stop < end:
                 more = True
                 break
-        if not parts:
-            return BlobPage(hashes, Blob.of([], []), walls, logicals, [], [])
         last = Cursor(hashes[-1], parts[-1].key(-1)) if more else None
         return BlobPage(hashes, parts, walls, logicals, nodes, writers_of(nodes), last)
 
