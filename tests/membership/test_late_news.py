@@ -79,3 +79,93 @@ async def test_a_verdict_about_us_is_refuted_either_way() -> None:
     assert applied.local
     assert applied.new.status == Status.ALIVE
     assert applied.new.incarnation > INC + 5
+
+
+async def test_verdicts_from_an_unknown_peer_become_doubts() -> None:
+    """A peer we evicted (or never heard of) is across a split for us: its verdicts
+    about members we reach are doubts (the fault suite's asymmetric partition)."""
+    node = node_with("alive")
+    evicted = address(7)
+    for verdict in (
+        change(OTHER, "faulty", INC, source=evicted),
+        change(OTHER, "tombstone", INC, source=evicted),
+    ):
+        [doubt] = node_with("alive").apply_changes([verdict], peer=evicted)
+        assert doubt.new.status == Status.SUSPECT
+    # Its news about itself and about members we do not reach is applied as is.
+    applied = node.apply_changes(
+        [change(evicted, "alive", INC + 9), change(address(8), "faulty", INC)], peer=evicted
+    )
+    assert [(a.new.address, a.new.status) for a in applied] == [
+        (evicted, Status.ALIVE),
+        (address(8), Status.FAULTY),
+    ]
+
+
+async def test_a_join_list_is_applied_as_the_spec_says_whoever_sent_it() -> None:
+    node = node_with("alive")
+    seed = address(7)  # a seed we did not know yet
+    [applied] = node.apply_changes(
+        [change(OTHER, "faulty", INC, source=seed)], peer=seed, disseminate=False, join_list=True
+    )
+    assert applied.new.status == Status.FAULTY
+
+
+async def test_an_evicted_members_rumour_is_no_longer_spread() -> None:
+    """After the tombstone period the member is evicted and its tombstone is old news:
+    after a split it would reach members that see the evicted one alive again."""
+    for cautious, spread in ((True, False), (False, True)):
+        node = node_with("alive", cautious=cautious)
+        node.apply_changes([change(OTHER, "tombstone", INC, source=PEER)], peer=PEER)
+        assert OTHER in node.disseminator
+        node.core.expire(node.clock.monotonic() + node.options.tombstone_period + 1)
+        assert node.members.get(OTHER) is None  # evicted
+        assert (OTHER in node.disseminator) is spread
+
+
+async def test_a_verdict_about_a_member_we_just_heard_from_is_a_doubt() -> None:
+    """After a heal a peer we hold alive again still sends its view from before:
+    "C tombstone" about a C that spoke to us a moment ago (the fault suite's
+    asymmetric partition: n4 took "n5 tombstone" from n1 just after n1 refuted)."""
+    node = node_with("alive")
+    core = node.core
+    now = node.clock.monotonic()
+    core.heard_from(OTHER, now)
+    verdict = change(OTHER, "faulty", INC, tombstone=True, source=PEER)
+    [doubt] = core.apply_changes([verdict], now + 1.0, peer=PEER).applied
+    assert doubt.new.status == Status.SUSPECT
+    # A repeat while we hold it suspect stays a doubt: our own timer decides.
+    assert core.apply_changes([verdict], now + 2.0, peer=PEER).applied == []
+    held = core.members.get(OTHER)
+    assert held is not None
+    assert held.status == Status.SUSPECT
+
+
+async def test_a_verdict_is_applied_once_the_contact_is_a_suspect_period_old() -> None:
+    node = node_with("alive")
+    core = node.core
+    now = node.clock.monotonic()
+    core.heard_from(OTHER, now)
+    later = now + node.options.suspect_period + 0.1
+    verdict = change(OTHER, "faulty", INC, source=PEER)
+    [applied] = core.apply_changes([verdict], later, peer=PEER).applied
+    assert applied.new.status == Status.FAULTY
+
+
+async def test_a_member_declaring_itself_gone_is_believed() -> None:
+    """Self-eviction: the member says it is faulty itself (it spoke to us just now)."""
+    node = node_with("alive")
+    core = node.core
+    now = node.clock.monotonic()
+    core.heard_from(OTHER, now)
+    leaving = change(OTHER, "faulty", INC + 1, source=OTHER)
+    [applied] = core.apply_changes([leaving], now + 0.5, peer=PEER).applied
+    assert applied.new.status == Status.FAULTY
+
+
+async def test_contacts_are_noted_only_with_cautious_rumours() -> None:
+    for cautious in (True, False):
+        node = node_with("alive", cautious=cautious)
+        node.note_contact(OTHER)
+        [applied] = node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)
+        assert applied.new.status == (Status.SUSPECT if cautious else Status.FAULTY)

@@ -23,6 +23,7 @@ that drives the core with numbers sees every effect without an event loop.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
@@ -124,6 +125,8 @@ class MembershipCore:
         self.suspicions = Suspicions(
             mult=options.lifeguard_suspicion_mult, confirmations=options.lifeguard_confirmations
         )
+        self._heard: dict[str, float] = {}
+        """When each member last spoke to us itself (:meth:`heard_from`)."""
         self.ring = ring if ring is not None else HashRing(options.replica_points)
         local = self.members.local
         self.ring.add_server(address, None if local.identity == address else local.identity)
@@ -160,15 +163,18 @@ class MembershipCore:
         disseminate: bool = True,
         peer: str = "",
         strict: bool = False,
+        join_list: bool = False,
     ) -> Step:
         """Apply changes received from ``peer`` (§6) and process what was accepted.
 
         The input limits come first (:mod:`.limits`): changes over them are dropped,
         and a message with too many changes is refused whole, applying nothing (or,
         with ``strict``, raising :class:`~ringpop.membership.limits.LimitError`).
+        ``join_list``: the changes are a join response's membership (§7.6), applied as
+        the spec says whoever sent them (no cautious rumours).
         """
-        if peer and self.options.cautious_rumours:
-            changes = self._cautious(changes, peer)
+        if peer and self.options.cautious_rumours and not join_list:
+            changes = self._cautious(changes, peer, now)
         try:
             allowed = self.guard.filter_changes(peer, changes, self.members)
         except LimitError:
@@ -181,25 +187,49 @@ class MembershipCore:
             self._lifeguard_observe(allowed, applied)
         return Step(applied, [], self.timers.next_due())
 
-    def _cautious(self, changes: Sequence[Change], peer: str) -> Sequence[Change]:
-        """Verdicts from a peer we hold unreachable, about members we can reach, as doubts.
+    def heard_from(self, address: str, now: float) -> None:
+        """``address``, a member we know, spoke to us itself: a request from it, or its
+        answer to our ping. See :meth:`_cautious`."""
+        if address in self.members:
+            self._heard[address] = now
 
-        A peer we hold suspect, faulty or tombstone is, for us, on the other side of a
-        partition that may just have ended; what it sends was decided over there. Its
-        ``faulty``/``tombstone`` changes about another member we hold alive or suspect
-        are taken as ``suspect`` at the same incarnation: the member refutes within the
-        suspect period if it is alive, and is declared faulty by our own timer if not.
-        Wire-neutral (``cautious_rumours``); see docs/membership.md#late-news.
+    def _cautious(self, changes: Sequence[Change], peer: str, now: float) -> Sequence[Change]:
+        """Verdicts we have reason to doubt, about members we can reach, as doubts.
+
+        Two reasons (``faulty``/``tombstone`` changes about another member we hold
+        alive or suspect):
+
+        * the sender is a peer we hold suspect, faulty or tombstone, or do not know at
+          all (one we evicted, or never heard of): for us it is on the other side of a
+          partition that may just have ended; what it sends was decided over there;
+        * the member itself spoke to us within the last suspect period
+          (:meth:`heard_from`): our own evidence is fresher than the rumour, which
+          after a heal is often its sender's view from before (unless the member
+          declared itself gone, as a self-eviction does).
+
+        Such a change is taken as ``suspect`` at the same incarnation: the member
+        refutes within the suspect period if it is alive, and is declared faulty by
+        our own timer if not. Wire-neutral (``cautious_rumours``); see
+        docs/membership.md#late-news.
         """
         sender = self.members.get(peer)
-        if sender is None or sender.status not in _DOUBTED:
+        doubted_sender = sender is None or sender.status in _DOUBTED
+        heard = self._heard
+        if not doubted_sender and not heard:
             return changes
+        recent = now - self.options.suspect_period
         cautious: list[Change] | None = None
         for index, change in enumerate(changes):
             if not (change.tombstone or change.status in _GONE) or change.address == self.address:
                 continue
             member = self.members.get(change.address)
             if member is None or member.status not in _REACHABLE:
+                continue
+            if not doubted_sender and (
+                heard.get(change.address, -math.inf) < recent
+                or change.source == change.address
+                or peer == change.address
+            ):
                 continue
             if cautious is None:
                 cautious = list(changes)
@@ -264,6 +294,11 @@ class MembershipCore:
             self.disseminator.adjust_max_p()
             for member in evicted:
                 log.info("%s evicted %s", self.address, member.address)
+                self._heard.pop(member.address, None)
+                if self.options.cautious_rumours:
+                    # An evicted member's tombstone is old news: after a partition it
+                    # would reach members that see it alive again (docs/membership.md#late-news).
+                    self.disseminator.forget(member.address)
             members = self.members
             self.events.emit(MembershipEvicted(evicted, members.checksum, len(members)))
         return Step(applied, evicted, self.timers.next_due())

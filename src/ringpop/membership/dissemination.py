@@ -169,6 +169,10 @@ class Disseminator:
             return changes, False
         return self._members.as_changes(), True
 
+    def forget(self, address: str) -> None:
+        """Stop piggybacking the pending change about ``address`` (if any)."""
+        self._entries.pop(address, None)
+
     def clear_non_local(self) -> None:
         """Forget every change not about the local member (after bootstrap joins, §7.6)."""
         local = self._members.local_address

@@ -267,7 +267,7 @@ async def _join_group(node: SwimNode, group: Sequence[str]) -> list[_JoinOutcome
         if response.app is not msgspec.UNSET and response.app != node.app:
             message = f"{APP_MISMATCH}: {host} runs app {response.app!r}, not {node.app!r}"
             return host, message, True
-        node.apply_changes(response.membership, disseminate=False, peer=host)
+        node.apply_changes(response.membership, disseminate=False, peer=host, join_list=True)
         return host, None, False
 
     return list(await asyncio.gather(*(join_one(host) for host in group)))

@@ -209,6 +209,8 @@ class SwimNode:
     def note_contact(self, address: str) -> None:
         """``address`` sent us a join, ping or ping-req.
 
+        With ``cautious_rumours`` the core notes when (:meth:`MembershipCore.heard_from`).
+
         From a member we do not hold alive or suspect (faulty, tombstone, leave, or
         unknown: evicted, or new) this is news: :class:`~.events.Contacted` is
         emitted (the fast healer heals with members it holds down), and from a member
@@ -217,8 +219,11 @@ class SwimNode:
         that the fast healer starts resets it). A contact from a reachable member is
         no news and costs nothing (the ping hot path).
         """
-        member = self.core.members.get(address)
+        core = self.core
+        member = core.members.get(address)
         if member is not None:
+            if core.options.cautious_rumours:
+                core.heard_from(address, self.clock.monotonic())
             status = member.status
             if status in _REACHABLE:
                 return
@@ -235,10 +240,13 @@ class SwimNode:
         disseminate: bool = True,
         peer: str = "",
         strict: bool = False,
+        join_list: bool = False,
     ) -> list[Applied]:
         """Apply changes received from ``peer`` (§6); see
         :meth:`MembershipCore.apply_changes`. Returns what was accepted."""
-        return self._rt.apply(changes, disseminate=disseminate, peer=peer, strict=strict)
+        return self._rt.apply(
+            changes, disseminate=disseminate, peer=peer, strict=strict, join_list=join_list
+        )
 
     def process(
         self, applied: list[Applied], *, disseminate: bool = True, timers: bool = True

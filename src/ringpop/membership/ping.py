@@ -71,7 +71,10 @@ class PingSender:
         except (CallError, MessageError) as error:
             log.debug("%s: ping %s failed: %s", rt.address, address, error)
             return False
-        rt.notify(PingAnswered, address, clock.monotonic() - started)
+        answered = clock.monotonic()
+        rt.notify(PingAnswered, address, answered - started)
+        if rt.options.cautious_rumours:
+            core.heard_from(address, answered)
         if changes is None:
             core.disseminator.commit(issued)
         if apply_response:

@@ -68,12 +68,18 @@ class Runtime:
         disseminate: bool = True,
         peer: str = "",
         strict: bool = False,
+        join_list: bool = False,
     ) -> list[Applied]:
         """Apply changes from ``peer`` now (:meth:`MembershipCore.apply_changes`)."""
         if not changes:  # most pings: nothing to apply, no deadline moves
             return []
         step = self.core.apply_changes(
-            changes, self.clock.monotonic(), disseminate=disseminate, peer=peer, strict=strict
+            changes,
+            self.clock.monotonic(),
+            disseminate=disseminate,
+            peer=peer,
+            strict=strict,
+            join_list=join_list,
         )
         self.deadlines.arm(step.deadline)
         return step.applied

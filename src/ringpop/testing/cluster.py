@@ -210,7 +210,7 @@ class SimCluster:
         ]
         for rp in rps:
             node = rp.node
-            node.apply_changes(membership, disseminate=False, peer=source)
+            node.apply_changes(membership, disseminate=False, peer=source, join_list=True)
             node.disseminator.clear()  # its own alive too: every node already holds it
             rp.healer.provider = self.provider
             node.mark_ready()
