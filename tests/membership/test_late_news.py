@@ -169,3 +169,9 @@ async def test_contacts_are_noted_only_with_cautious_rumours() -> None:
         node.note_contact(OTHER)
         [applied] = node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)
         assert applied.new.status == (Status.SUSPECT if cautious else Status.FAULTY)
+
+
+async def test_a_self_eviction_is_believed_even_from_a_doubted_sender() -> None:
+    node = node_with("suspect")  # PEER is suspect for us; it self-evicts
+    [applied] = node.apply_changes([change(PEER, "faulty", INC + 1, source=PEER)], peer=PEER)
+    assert applied.new.status == Status.FAULTY

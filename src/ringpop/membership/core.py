@@ -204,13 +204,12 @@ class MembershipCore:
           partition that may just have ended; what it sends was decided over there;
         * the member itself spoke to us within the last suspect period
           (:meth:`heard_from`): our own evidence is fresher than the rumour, which
-          after a heal is often its sender's view from before (unless the member
-          declared itself gone, as a self-eviction does).
+          after a heal is often its sender's view from before.
 
         Such a change is taken as ``suspect`` at the same incarnation: the member
         refutes within the suspect period if it is alive, and is declared faulty by
-        our own timer if not. Wire-neutral (``cautious_rumours``); see
-        docs/membership.md#late-news.
+        our own timer if not. A member that declares itself gone (a self-eviction) is
+        believed. Wire-neutral (``cautious_rumours``); see docs/membership.md#late-news.
         """
         sender = self.members.get(peer)
         doubted_sender = sender is None or sender.status in _DOUBTED
@@ -225,11 +224,9 @@ class MembershipCore:
             member = self.members.get(change.address)
             if member is None or member.status not in _REACHABLE:
                 continue
-            if not doubted_sender and (
-                heard.get(change.address, -math.inf) < recent
-                or change.source == change.address
-                or peer == change.address
-            ):
+            if change.source == change.address or peer == change.address:
+                continue  # the member says so itself (a self-eviction)
+            if not doubted_sender and heard.get(change.address, -math.inf) < recent:
                 continue
             if cautious is None:
                 cautious = list(changes)
