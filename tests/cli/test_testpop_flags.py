@@ -28,7 +28,15 @@ def test_harness_command_line_keeps_the_defaults() -> None:
     assert options.ping_req_timeout == defaults.ping_req_timeout
     assert options.lifeguard_enabled is False
     assert options.lifeguard_suspicion_mult == defaults.lifeguard_suspicion_mult
+    assert options.background_probes == 0
     assert args.stall_ms is None
+
+
+def test_background_probes_flag() -> None:
+    assert node_options(parse_args([*HARNESS, "--background-probes=3"])).background_probes == 3
+    for bad in ("-1", "65", "two"):
+        with pytest.raises(SystemExit):
+            parse_args([*HARNESS, f"--background-probes={bad}"])
 
 
 def test_tuning_and_lifeguard_flags() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["positive_number", "positive_seconds"]
+__all__ = ["positive_number", "positive_seconds", "small_count"]
 
 
 def _positive(text: str, what: str) -> float:
@@ -26,3 +26,10 @@ def positive_seconds(text: str) -> float:
 def positive_number(text: str) -> float:
     """A factor or ratio, > 0."""
     return _positive(text, "a number")
+
+
+def small_count(text: str) -> int:
+    """A whole number in 0..64 (a count of things in flight)."""
+    if not text.isdigit() or int(text) > 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number in 0..64, not {text}")
+    return int(text)

@@ -21,6 +21,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ringpop.cli.argtypes import small_count
+
 __all__ = ["build_parser", "main"]
 
 PROG = "ringpop simulate"
@@ -48,12 +50,6 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) > 64:
-        raise argparse.ArgumentTypeError(f"must be a whole number in 0..64, not {text}")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``ringpop simulate``."""
     parser = argparse.ArgumentParser(
@@ -79,13 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--replica-points",
-        type=_count,
+        type=small_count,
         default=4,
         help="hash ring points per server (4: the ring never feeds back into membership)",
     )
     parser.add_argument(
         "--background-probes",
-        type=_count,
+        type=small_count,
         default=0,
         help="Options(background_probes=N): keep gossiping while probes fail (opt-in)",
     )

@@ -96,6 +96,7 @@ def add_node_arguments(
     show_flavour: bool = False,
     startup_sync: bool = False,
     fast_heal: bool = False,
+    background_probes: int = 0,
 ) -> None:
     """The flags of a node program: testpop's, shared by the examples.
 
@@ -104,9 +105,10 @@ def add_node_arguments(
     ``startup_sync`` is the default of ``--startup-sync``: off for testpop, whose
     traffic the conformance program checks against the spec, on for applications;
     ``fast_heal`` likewise for ``--fast-heal`` (probes of faulty members are joins the
-    spec's traffic does not have).
+    spec's traffic does not have). ``--background-probes`` defaults to
+    ``background_probes`` (0: each period waits for its probe, as the spec says).
     """
-    from ringpop.cli.argtypes import positive_number
+    from ringpop.cli.argtypes import positive_number, small_count
     from ringpop.cli.tlsargs import add_tls_arguments
 
     suspect, faulty, tombstone = (ms / 1000.0 for ms in periods_ms)
@@ -153,6 +155,15 @@ def add_node_arguments(
         help="indirect ping (ping-req) timeout (default 5000)",
     )
     parser.add_argument(
+        "--background-probes",
+        type=small_count,
+        default=background_probes,
+        metavar="N",
+        help="probes (ping, then ping-req) in flight at once while the protocol period goes "
+        "on; 0: each period waits for its probe, as the spec says (beyond the spec, "
+        "wire-neutral)",
+    )
+    parser.add_argument(
         "--lifeguard",
         action="store_true",
         help="Lifeguard: local health multiplier and dynamic suspicion timeouts "
@@ -181,6 +192,7 @@ def node_options(args: argparse.Namespace) -> Options:
         startup_sync_enabled=args.startup_sync,
         fast_heal_enabled=args.fast_heal,
         cautious_rumours=args.fast_heal,
+        background_probes=args.background_probes,
         **_tuning(args),
     )
 
