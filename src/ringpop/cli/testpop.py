@@ -96,7 +96,6 @@ def add_node_arguments(
     show_flavour: bool = False,
     startup_sync: bool = False,
     fast_heal: bool = False,
-    background_probes: int = 0,
 ) -> None:
     """The flags of a node program: testpop's, shared by the examples.
 
@@ -105,8 +104,8 @@ def add_node_arguments(
     ``startup_sync`` is the default of ``--startup-sync``: off for testpop, whose
     traffic the conformance program checks against the spec, on for applications;
     ``fast_heal`` likewise for ``--fast-heal`` (probes of faulty members are joins the
-    spec's traffic does not have). ``--background-probes`` defaults to
-    ``background_probes`` (0: each period waits for its probe, as the spec says).
+    spec's traffic does not have). ``--background-probes`` is 0 unless given (each
+    period waits for its probe, as the spec says), for testpop and applications alike.
     """
     from ringpop.cli.argtypes import positive_number, small_count
     from ringpop.cli.tlsargs import add_tls_arguments
@@ -157,7 +156,7 @@ def add_node_arguments(
     parser.add_argument(
         "--background-probes",
         type=small_count,
-        default=background_probes,
+        default=0,
         metavar="N",
         help="probes (ping, then ping-req) in flight at once while the protocol period goes "
         "on; 0: each period waits for its probe, as the spec says (beyond the spec, "

@@ -189,8 +189,8 @@ class MembershipCore:
 
     def heard_from(self, address: str, now: float) -> None:
         """``address``, a member we know, spoke to us itself: a request from it, or its
-        answer to our ping. See :meth:`_cautious`."""
-        if address in self.members:
+        answer to our ping. Noted with ``cautious_rumours`` only; see :meth:`_cautious`."""
+        if self.options.cautious_rumours and address in self.members:
             self._heard[address] = now
 
     def _cautious(self, changes: Sequence[Change], peer: str, now: float) -> Sequence[Change]:

@@ -209,7 +209,7 @@ class SwimNode:
     def note_contact(self, address: str) -> None:
         """``address`` sent us a join, ping or ping-req.
 
-        With ``cautious_rumours`` the core notes when (:meth:`MembershipCore.heard_from`).
+        The core notes when (:meth:`MembershipCore.heard_from`).
 
         From a member we do not hold alive or suspect (faulty, tombstone, leave, or
         unknown: evicted, or new) this is news: :class:`~.events.Contacted` is
@@ -222,8 +222,7 @@ class SwimNode:
         core = self.core
         member = core.members.get(address)
         if member is not None:
-            if core.options.cautious_rumours:
-                core.heard_from(address, self.clock.monotonic())
+            core.heard_from(address, self.clock.monotonic())
             status = member.status
             if status in _REACHABLE:
                 return

@@ -73,8 +73,7 @@ class PingSender:
             return False
         answered = clock.monotonic()
         rt.notify(PingAnswered, address, answered - started)
-        if rt.options.cautious_rumours:
-            core.heard_from(address, answered)
+        core.heard_from(address, answered)
         if changes is None:
             core.disseminator.commit(issued)
         if apply_response:
