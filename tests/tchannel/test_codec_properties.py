@@ -221,6 +221,49 @@ def test_fragmented_messages_round_trip(
     assert (message.arg1, message.arg2, message.arg3) == (arg1, arg2, arg3)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 200_000),
+    st.sampled_from([0, 1, 3]),
+    st.booleans(),
+    st.lists(st.integers(1, 140_000), min_size=1, max_size=40),
+)
+def test_fragmented_messages_fed_in_reads_assemble_to_bytes(
+    len3: int, csum_type: int, response: bool, reads: list[int]
+) -> None:
+    """Fed as a socket delivers it (reads of any size, the reader keeping views of the
+    large chunks of what it joined), a message's arguments come out whole, as bytes."""
+    arg3 = bytes(i % 253 for i in range(len3))
+    if response:
+        prefix = call_response_prefix(0, bytes(25), {})
+    else:
+        prefix = call_request_prefix(100, bytes(25), "svc", {})
+    stream = b"".join(encode_call(7, response, prefix, (b"a", b"bb", arg3), csum_type))
+    reader = FrameReader()
+    asm = MessageAssembler(1 << 30, 1 << 30)
+    messages = []
+    at = 0
+    index = 0
+    while at < len(stream):
+        size = reads[index % len(reads)]
+        index += 1
+        reader.feed(memoryview(stream)[at : at + size])  # the caller reuses its buffer
+        at += size
+        for frame in _drain(reader):
+            if isinstance(frame, CallRequest | CallResponse):
+                message = asm.first(frame)
+            else:
+                assert isinstance(frame, CallRequestContinue | CallResponseContinue)
+                message = asm.cont(frame)
+            if message is not None:
+                messages.append(message)
+    assert reader.buffered == 0
+    assert len(messages) == 1
+    got = messages[0]
+    assert (got.arg1, got.arg2, got.arg3) == (b"a", b"bb", arg3)
+    assert all(type(arg) is bytes for arg in (got.arg1, got.arg2, got.arg3))
+
+
 def _ready_core() -> ConnectionCore:
     core = ConnectionCore(
         initiator=False,

@@ -274,3 +274,54 @@ def test_encode_rejects_what_does_not_fit() -> None:
         encode_frame(PingRequest(-1))
     with pytest.raises(ValueError, match="known type"):
         encode_frame(UnknownFrame(1, 0xD0, b""))
+
+
+def _continue_frame(args: list[bytes]) -> bytes:
+    return encode_frame(CallResponseContinue(9, args, 1, 0, 0))
+
+
+def test_large_continuation_chunks_are_views_of_what_was_read_and_small_ones_copies() -> None:
+    big, small = b"b" * 60_000, b"s" * 100
+    reader = FrameReader()
+    reader.feed(bytearray(_continue_frame([big])))  # the caller may reuse its buffer
+    frame = reader.next_frame()
+    assert isinstance(frame, CallResponseContinue)
+    assert isinstance(frame.args[0], memoryview)
+    assert frame.args[0].readonly
+    assert frame.args == [big]
+    reader.feed(_continue_frame([small]) + _continue_frame([b"x" * 5000]) * 20)
+    frame = reader.next_frame()
+    assert isinstance(frame, CallResponseContinue)
+    assert type(frame.args[0]) is bytes
+    assert frame.args == [small]
+    # 5000 bytes of a 100 kB read: copied, or each would keep the whole read alive
+    frame = reader.next_frame()
+    assert isinstance(frame, CallResponseContinue)
+    assert type(frame.args[0]) is bytes
+
+
+def test_a_continuation_frame_fed_in_small_pieces_is_gathered_then_read_once() -> None:
+    data = _continue_frame([b"a" * 30_000, b"b" * 20_000]) + PING_REQ_HEX
+    reader = FrameReader()
+    frames: list[Frame] = []
+    for at in range(0, len(data), 700):
+        reader.feed(data[at : at + 700])
+        assert reader.buffered <= len(data)
+        while (frame := reader.next_frame()) is not None:
+            frames.append(frame)
+    assert frames == [
+        CallResponseContinue(9, [b"a" * 30_000, b"b" * 20_000], 1, 0, 0),
+        PingRequest(7),
+    ]
+    assert reader.buffered == 0
+
+
+def test_a_continuation_argument_running_past_its_frame_is_malformed() -> None:
+    """Read in place, a chunk's length must stay inside its own frame, not run into
+    the bytes of the next frame that happen to follow it in the buffer."""
+    frame = bytearray(_continue_frame([b"z" * 5000]))
+    frame[-5002:-5000] = (5010).to_bytes(2, "big")  # 10 bytes longer than the frame
+    reader = FrameReader()
+    reader.feed(bytes(frame) + PING_REQ_HEX * 4)
+    with pytest.raises(MalformedFrameError, match="truncated"):
+        reader.next_frame()

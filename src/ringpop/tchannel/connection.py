@@ -129,10 +129,11 @@ class Connection(Serving, asyncio.BufferedProtocol):
         return self._rbuf
 
     def buffer_updated(self, nbytes: int) -> None:
-        """``nbytes`` were read into the buffer: feed a copy of them to the core."""
-        self.data_received(bytes(self._rbuf[:nbytes]))
+        """``nbytes`` were read into the buffer: the core takes them (it copies them
+        before this returns: the buffer is reused by the next read)."""
+        self.data_received(self._rbuf[:nbytes])
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         """Feed received bytes to the core and act on the events."""
         self._receiving = True
         try:

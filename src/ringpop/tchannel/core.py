@@ -261,8 +261,9 @@ class ConnectionCore:
 
     # ------------------------------------------------------------- receiving
 
-    def receive(self, data: bytes) -> list[Event]:
-        """Process received bytes; returns the resulting events in order."""
+    def receive(self, data: bytes | memoryview) -> list[Event]:
+        """Process received bytes; returns the resulting events in order. ``data`` is
+        copied before this returns (the caller may reuse a buffer it lent)."""
         self.calls.stale.since = None  # the peer is alive: earlier timeouts were slow calls
         events: list[Event] = []
         if self.state is not State.READY:

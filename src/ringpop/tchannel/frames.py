@@ -622,38 +622,59 @@ def decode_frame(frame_type: int, frame_id: int, payload: bytes) -> Frame:
 class FrameReader:
     """Cuts a byte stream into frames.
 
-    ``feed`` appends received bytes; ``next_frame`` returns the next complete
-    frame, ``None`` when more bytes are needed, or raises ``MalformedFrameError``
-    (after which the stream is unusable: the connection must be closed).
+    ``feed`` appends received bytes (copied at once: the caller may reuse its
+    buffer); ``next_frame`` returns the next complete frame, ``None`` when more
+    bytes are needed, or raises ``MalformedFrameError`` (after which the stream is
+    unusable: the connection must be closed).
+
+    The bytes of a large message cross the reader with one copy: ``feed`` joins
+    what is left of a frame with the new bytes into one immutable ``bytes``, and a
+    continuation frame's large argument chunks are read-only views of it (they are
+    joined into the whole argument once the message is complete, see
+    :class:`~ringpop.tchannel.fragments.MessageAssembler`), not copied out of a
+    copy of the frame's payload. A frame that arrives in many small pieces is
+    gathered in a list and joined once, when it is complete.
     """
 
-    __slots__ = ("_buf", "_pos")
+    __slots__ = ("_buf", "_gather", "_gathered", "_need", "_pos")
 
     def __init__(self) -> None:
-        self._buf: bytes | bytearray = b""
+        self._buf = b""
         self._pos = 0
+        self._gather: list[bytes] | None = None  # pieces of an incomplete frame
+        self._gathered = 0
+        self._need = 0  # bytes that frame needs (when gathering)
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
+        gather = self._gather
+        if gather is not None:
+            gather.append(bytes(data))
+            self._gathered += len(data)
+            if self._gathered >= self._need:
+                self._buf = b"".join(gather)
+                self._pos = 0
+                self._gather = None
+            return
         buf = self._buf
-        if self._pos >= len(buf):
+        pos = self._pos
+        if pos >= len(buf):
             self._buf = data if type(data) is bytes else bytes(data)
-            self._pos = 0
-        elif type(buf) is bytearray and self._pos == 0:
-            buf += data
         else:
-            rest = bytearray(buf[self._pos :])
-            rest += data
-            self._buf = rest
-            self._pos = 0
+            self._buf = b"".join((memoryview(buf)[pos:], data))
+        self._pos = 0
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
+        if self._gather is not None:
+            return self._gathered
         return len(self._buf) - self._pos
 
     def next_frame(self) -> Frame | None:
         """The next complete frame, or ``None`` if more bytes are needed."""
+        if self._gather is not None:
+            return None
         buf = self._buf
         pos = self._pos
         avail = len(buf) - pos
@@ -663,11 +684,22 @@ class FrameReader:
         if size < HEADER_SIZE:
             raise MalformedFrameError(f"frame size {size} is smaller than the 16-byte header")
         if avail < size:
+            if pos == 0 and avail >= _GATHER_AFTER:
+                # a second feed did not complete it: gather the rest, join once
+                self._gather = [buf]
+                self._gathered = avail
+                self._need = size
+                self._buf = b""
             return None
         frame_type = buf[pos + 2]
         (frame_id,) = _unpack_u32(buf, pos + 4)
-        payload = bytes(buf[pos + HEADER_SIZE : pos + size])
-        self._pos = pos + size
+        end = pos + size
+        self._pos = end
+        if frame_type in (_CALL_REQ_CONTINUE, _CALL_RES_CONTINUE):
+            frame = _continue_in_place(frame_type, frame_id, buf, pos + HEADER_SIZE, end)
+            if frame is not None:
+                return frame
+        payload = buf[pos + HEADER_SIZE : end]
         decoder = _DECODER_BY_INT.get(frame_type)
         if decoder is not None:
             try:
@@ -675,3 +707,55 @@ class FrameReader:
             except (IndexError, struct.error, UnicodeDecodeError, MalformedFrameError):
                 pass  # decode_frame below raises the error with its explanation
         return decode_frame(frame_type, frame_id, payload)
+
+
+_CALL_REQ_CONTINUE = int(FrameType.CALL_REQ_CONTINUE)
+_CALL_RES_CONTINUE = int(FrameType.CALL_RES_CONTINUE)
+# An incomplete frame with at least this many bytes already joined is gathered
+# (pieces kept, joined once) rather than joined again with every feed.
+_GATHER_AFTER = 1024
+# A continuation chunk at least this long, and at least a quarter of the bytes it
+# is read from, is kept as a view of them rather than copied: a view keeps all of
+# those bytes alive, so small chunks (whose bytes would cost far more memory than
+# the ``max_buffered`` that counts them) are copied.
+_VIEW_MIN = 4096
+
+
+def _continue_in_place(
+    frame_type: int, frame_id: int, buf: bytes, o: int, end: int
+) -> CallRequestContinue | CallResponseContinue | None:
+    """A continuation frame read from ``buf[o:end]``, its large chunks as views of
+    ``buf``; ``None`` if the payload is malformed (the caller decodes it again to
+    raise the error that explains it)."""
+    if end - o < 2:
+        return None
+    flags = buf[o]
+    csum_type = buf[o + 1]
+    if csum_type == 0:
+        csum = 0
+        o += 2
+    elif csum_type <= 3 and o + 6 <= end:
+        (csum,) = _unpack_u32(buf, o + 2)
+        o += 6
+    else:
+        return None
+    args: list[bytes] = []
+    view: memoryview | None = None
+    quarter = len(buf) >> 2
+    while o < end:
+        if len(args) == 3 or o + 2 > end:
+            return None
+        stop = o + 2 + ((buf[o] << 8) | buf[o + 1])
+        if stop > end:
+            return None
+        n = stop - o - 2
+        if n >= _VIEW_MIN and n >= quarter:
+            if view is None:
+                view = memoryview(buf)
+            args.append(view[o + 2 : stop])  # type: ignore[arg-type]  # read-only, bytes-like
+        else:
+            args.append(buf[o + 2 : stop])
+        o = stop
+    if frame_type == _CALL_RES_CONTINUE:
+        return CallResponseContinue(frame_id, args, flags, csum_type, csum)
+    return CallRequestContinue(frame_id, args, flags, csum_type, csum)
