@@ -16,6 +16,7 @@ from ringpop.state.events import HandoffCompleted
 from ringpop.state.hlc import Version
 from ringpop.state.memory import MemoryStore
 from ringpop.state.rangeserver import NOT_A_REPLICA
+from ringpop.state.replicator import ReplicaOptions
 from ringpop.state.store import Columns, Cursor, Record
 from ringpop.state.transfer import RangeClient, TransferError, check_page
 from ringpop.tchannel import BadRequestError, Channel, Request, Response
@@ -204,3 +205,48 @@ async def test_json_and_binary_pages_are_cut_by_bytes() -> None:
             if cursor is None:
                 break
         assert sorted(keys) == [f"k{i}" for i in range(5)]
+
+
+class _ApplyLog(MemoryStore):
+    """A MemoryStore (it applies without yielding) noting, at each page it applies,
+    how many page requests its puller had started by then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = 0
+        self.at_apply: list[int] = []
+
+    async def put_blob_page(self, page: Any) -> int:
+        self.at_apply.append(self.started)
+        return await super().put_blob_page(page)
+
+
+async def test_the_next_page_is_asked_for_before_this_one_is_applied() -> None:
+    """Pipelining with a store that applies without yielding: the request for the
+    next page (of the same range, or the next range's first once this range's last
+    page arrived) is under way while a page is applied, not after."""
+    one = ReplicaOptions(n=1, r=1, w=1, timeout=2.0)
+    async with handoff_cluster(1, one, ownership_n=1, **QUICK) as (nodes, _):
+        await nodes[0].kv.put_many({f"key-{i}": b"v" for i in range(300)})
+        store = _ApplyLog()
+        new = await joiner(store, one, concurrency=1, **QUICK)
+        scan_blob = new.handoff.client.scan_blob
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            store.started += 1
+            return await scan_blob(*args, **kwargs)
+
+        new.handoff.client.scan_blob = counted  # type: ignore[method-assign]
+        try:
+            await new.join(nodes)
+            for _ in range(200):
+                if new.handoff.stats()["completed"] and not new.handoff.pulls:
+                    break
+                await asyncio.sleep(0.05)
+            assert await new.handoff.idle(10.0)
+            applies = store.at_apply
+            assert len(applies) > 10
+            # at the i-th apply, pages 0..i were received and the next was asked for
+            assert [s for i, s in enumerate(applies[:-1]) if s < i + 2] == []
+        finally:
+            await new.close()

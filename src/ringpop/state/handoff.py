@@ -80,6 +80,20 @@ class SavedCursor(msgspec.Struct, frozen=True, array_like=True):
     saved_at: float  # wall clock seconds
 
 
+class _Slot:
+    """A pull's place among the ``concurrency`` running: released once."""
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, limit: asyncio.Semaphore) -> None:
+        self._limit: asyncio.Semaphore | None = limit
+
+    def release(self) -> None:
+        if self._limit is not None:
+            self._limit.release()
+            self._limit = None
+
+
 @dataclass
 class Pull:
     """A gained range to fetch, its sources (old preference list) and progress."""
@@ -254,10 +268,14 @@ class RangeHandoff:
         limit = asyncio.Semaphore(self.concurrency)
 
         async def one(pull: Pull) -> None:
-            async with limit:
+            await limit.acquire()
+            slot = _Slot(limit)
+            try:
                 if self.pulls.get(pull.range) is not pull:
                     return
-                tell = await self._pull(pull)
+                tell = await self._pull(pull, slot)
+            finally:
+                slot.release()
             # after the slot is free: the next pull need not wait for these round trips
             for source in tell:
                 with contextlib.suppress(TChannelError, OSError, TransferError):
@@ -265,8 +283,12 @@ class RangeHandoff:
 
         await asyncio.gather(*(one(p) for p in due))
 
-    async def _pull(self, pull: Pull) -> tuple[str, ...]:
-        """Pull ``pull`` from its sources; the sources to tell it is done (if it is)."""
+    async def _pull(self, pull: Pull, slot: _Slot | None = None) -> tuple[str, ...]:
+        """Pull ``pull`` from its sources; the sources to tell it is done (if it is).
+
+        ``slot`` (its place among the ``concurrency`` pulls) is given up as soon as
+        the last page of the last source has arrived, before it is applied: the next
+        pull's first request is then in flight while this one finishes."""
         self.active += 1
         if pull.started is None:
             pull.started = self.clock.monotonic()
@@ -283,7 +305,8 @@ class RangeHandoff:
                         if compare and await self._same(source, pull.range):
                             pull.cursors[source] = _DONE
                         else:
-                            await self._stream(pull, source)
+                            last = source == pull.sources[-1]
+                            await self._stream(pull, source, slot if last else None)
                     served.append(source)
                 except (TChannelError, TransferError, OSError) as error:
                     reasons.append(f"{source}: {error}")
@@ -313,8 +336,9 @@ class RangeHandoff:
         theirs = (await self.client.digests(source, [range]))[0]
         return theirs == await self.kv.store.digest(range)
 
-    async def _stream(self, pull: Pull, source: str) -> None:
-        """Pages from ``source``; the next page is fetched while this one is applied."""
+    async def _stream(self, pull: Pull, source: str, slot: _Slot | None = None) -> None:
+        """Pages from ``source``; the next page is fetched while this one is applied
+        (``slot`` is released when the last page arrived)."""
 
         # a store that keeps pages as they came takes blob pages (format /3)
         blobs = hasattr(self.kv.store, "put_blob_page")
@@ -331,6 +355,17 @@ class RangeHandoff:
                 page, size = await fetch
                 if page.cursor is not None:  # pipelined: at most one page ahead
                     fetch = scan(page.cursor)
+                    passes = 1
+                elif slot is not None:
+                    slot.release()  # the next pull starts: its first request too
+                    passes = 3
+                else:
+                    passes = 0
+                # A store may apply without yielding (MemoryStore): let the request(s)
+                # just started go out first, or the next page is asked for only after
+                # this one is applied and the two sides take turns instead of overlapping.
+                for _ in range(passes):
+                    await asyncio.sleep(0)
                 await apply_blob_page(self.kv.store, self.kv.clock, page)
                 pull.records += len(page)
                 pull.bytes += size
