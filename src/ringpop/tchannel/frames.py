@@ -636,7 +636,7 @@ class FrameReader:
     gathered in a list and joined once, when it is complete.
     """
 
-    __slots__ = ("_buf", "_gather", "_gathered", "_need", "_pos")
+    __slots__ = ("_buf", "_gather", "_gathered", "_joined", "_need", "_pos")
 
     def __init__(self) -> None:
         self._buf = b""
@@ -644,6 +644,7 @@ class FrameReader:
         self._gather: list[bytes] | None = None  # pieces of an incomplete frame
         self._gathered = 0
         self._need = 0  # bytes that frame needs (when gathering)
+        self._joined = False  # the buffer joined a frame's start with the next read
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
@@ -660,8 +661,10 @@ class FrameReader:
         pos = self._pos
         if pos >= len(buf):
             self._buf = data if type(data) is bytes else bytes(data)
+            self._joined = False
         else:
             self._buf = b"".join((memoryview(buf)[pos:], data))
+            self._joined = True
         self._pos = 0
 
     @property
@@ -684,8 +687,8 @@ class FrameReader:
         if size < HEADER_SIZE:
             raise MalformedFrameError(f"frame size {size} is smaller than the 16-byte header")
         if avail < size:
-            if pos == 0 and avail >= _GATHER_AFTER:
-                # a second feed did not complete it: gather the rest, join once
+            if pos == 0 and self._joined and avail >= _GATHER_AFTER:
+                # it spans three reads or more: gather the rest, join once
                 self._gather = [buf]
                 self._gathered = avail
                 self._need = size
