@@ -20,12 +20,12 @@ import argparse
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
 from ringpop import Options, Ringpop
+from ringpop.cli.argtypes import configure_logging
 from ringpop.cli.testpop import add_node_arguments, join_or_stop, node_options
 
 __all__ = ["HTTP_PORT_OFFSET", "add_arguments", "http_address", "run", "run_main"]
@@ -113,11 +113,7 @@ def run_main(
     parser = argparse.ArgumentParser(description=description)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     try:
         import uvloop
     except ImportError:

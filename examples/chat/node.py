@@ -25,6 +25,7 @@ from aiohttp import web
 from examples._node import add_arguments, run
 from ringpop import Ringpop
 from ringpop.actors import Actor, ActorError, ActorOptions, ActorSystem, Context
+from ringpop.cli.argtypes import configure_logging
 
 __all__ = ["Limiter", "Room", "build_app", "main"]
 
@@ -153,9 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_node(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    configure_logging(args.log_level)
     return asyncio.run(run(args, "chat", build_app))
 
 

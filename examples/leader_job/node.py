@@ -23,6 +23,7 @@ from aiohttp import web
 from examples._node import add_arguments, run
 from ringpop import Ringpop
 from ringpop.actors import JobContext, Singleton, token_str
+from ringpop.cli.argtypes import configure_logging
 
 __all__ = ["build_app", "main"]
 
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     parser.add_argument("--every", type=float, default=1.0, help="seconds between runs (1)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    configure_logging(args.log_level)
     return asyncio.run(run(args, "leader-job", build_app))
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
 
+from ringpop.cli.argtypes import configure_logging
 from ringpop.cli.stall import LoopStall
 from ringpop.cli.testpop import node_options, parse_args
 from ringpop.options import Options
@@ -101,3 +103,19 @@ async def test_loop_stall_really_blocks_the_event_loop() -> None:
 def test_stall_shorter_than_its_interval() -> None:
     with pytest.raises(ValueError, match="shorter than its interval"):
         LoopStall(1.0, 1.0)
+
+
+def test_log_level_takes_levels_of_single_loggers() -> None:
+    spec = "WARNING,ringpop.membership.verdicts=INFO"
+    assert parse_args([*HARNESS, f"--log-level={spec}"]).log_level == spec
+    assert parse_args(HARNESS).log_level == "INFO"
+    for bad in ("LOUD", "INFO,DEBUG", "WARNING,ringpop=NOISY"):
+        with pytest.raises(SystemExit):
+            parse_args([*HARNESS, f"--log-level={bad}"])
+    named = logging.getLogger("ringpop.membership.verdicts")
+    before = named.level
+    try:
+        configure_logging(spec)
+        assert named.level == logging.INFO
+    finally:
+        named.setLevel(before)

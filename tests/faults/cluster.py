@@ -164,7 +164,12 @@ def _stop_process(proc: subprocess.Popen[bytes], signum: signal.Signals) -> None
 def program_argv(program: str) -> list[str]:
     """The command (before the node flags) of ``program``."""
     if program == "python":
-        return [sys.executable, "-m", "examples.objects", "--log-level=WARNING"]
+        return [
+            sys.executable,
+            "-m",
+            "examples.objects",
+            "--log-level=WARNING,ringpop.membership.verdicts=INFO",
+        ]
     if program == "node":
         from tests.nodeenv import interop_script, node_binary, node_modules_dir
 

@@ -6,7 +6,10 @@ reach, is taken as suspect; from a peer we hold alive it is applied as the spec 
 
 from __future__ import annotations
 
+import logging
 import random
+
+import pytest
 
 from ringpop.clock import LoopClock
 from ringpop.membership.node import SwimNode
@@ -175,3 +178,17 @@ async def test_a_self_eviction_is_believed_even_from_a_doubted_sender() -> None:
     node = node_with("suspect")  # PEER is suspect for us; it self-evicts
     [applied] = node.apply_changes([change(PEER, "faulty", INC + 1, source=PEER)], peer=PEER)
     assert applied.new.status == Status.FAULTY
+
+
+async def test_the_verdicts_log_says_who_told_us(caplog: pytest.LogCaptureFixture) -> None:
+    """``ringpop.membership.verdicts`` at INFO traces each status change of another
+    member with the peer it came from and its source (how the fault benches find
+    where a wrong verdict came from)."""
+    node = node_with("alive")
+    with caplog.at_level(logging.INFO, logger="ringpop.membership.verdicts"):
+        node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)
+        node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)  # no news
+    lines = [r.getMessage() for r in caplog.records if r.name == "ringpop.membership.verdicts"]
+    assert lines == [
+        f"{NODE}: {OTHER} alive -> faulty (incarnation {INC}) from {PEER}, source {PEER}"
+    ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import sys
 
-__all__ = ["positive_number", "positive_seconds", "small_count"]
+__all__ = ["configure_logging", "log_levels", "positive_number", "positive_seconds", "small_count"]
 
 
 def _positive(text: str, what: str) -> float:
@@ -33,3 +35,37 @@ def small_count(text: str) -> int:
     if not text.isdigit() or int(text) > 64:
         raise argparse.ArgumentTypeError(f"must be a whole number in 0..64, not {text}")
     return int(text)
+
+
+def _parse_log_levels(text: str) -> tuple[int, dict[str, int]]:
+    root: int | None = None
+    loggers: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",")):
+        name, _, level_name = part.rpartition("=")
+        level = logging.getLevelName(level_name.strip().upper())
+        if not isinstance(level, int):
+            raise argparse.ArgumentTypeError(f"unknown logging level {level_name!r} in {text!r}")
+        if name.strip():
+            loggers[name.strip()] = level
+        elif root is None:
+            root = level
+        else:
+            raise argparse.ArgumentTypeError(f"two levels without a logger name in {text!r}")
+    return (logging.INFO if root is None else root), loggers
+
+
+def log_levels(text: str) -> str:
+    """``LEVEL[,LOGGER=LEVEL...]``: stderr's level, then levels of single loggers
+    (``WARNING,ringpop.membership.verdicts=INFO``); checked, returned as given."""
+    _parse_log_levels(text)
+    return text
+
+
+def configure_logging(spec: str) -> None:
+    """Log to stderr as :func:`log_levels` ``spec`` says (a node program's ``--log-level``)."""
+    root, loggers = _parse_log_levels(spec)
+    logging.basicConfig(
+        level=root, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for name, level in loggers.items():  # records of a named logger reach the root's handler
+        logging.getLogger(name).setLevel(level)

@@ -107,7 +107,7 @@ def add_node_arguments(
     spec's traffic does not have). ``--background-probes`` is 0 unless given (each
     period waits for its probe, as the spec says), for testpop and applications alike.
     """
-    from ringpop.cli.argtypes import positive_number, small_count
+    from ringpop.cli.argtypes import log_levels, positive_number, small_count
     from ringpop.cli.tlsargs import add_tls_arguments
 
     suspect, faulty, tombstone = (ms / 1000.0 for ms in periods_ms)
@@ -174,7 +174,14 @@ def add_node_arguments(
         metavar="X",
         help="with --lifeguard: min suspicion timeout = X x max(1, log10 N) x 200 ms (default 25)",
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level on stderr")
+    parser.add_argument(
+        "--log-level",
+        type=log_levels,
+        default="INFO",
+        metavar="LEVEL[,LOGGER=LEVEL...]",
+        help="logging level on stderr, then levels of single loggers "
+        "(WARNING,ringpop.membership.verdicts=INFO: why members were declared faulty)",
+    )
 
 
 def node_options(args: argparse.Namespace) -> Options:
@@ -311,12 +318,10 @@ async def join_or_stop(
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from ringpop.cli.argtypes import configure_logging
     from ringpop.tlsconfig import TLSError
+
+    configure_logging(args.log_level)
 
     try:
         try:

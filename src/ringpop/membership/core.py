@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 __all__ = ["MembershipCore", "Step"]
 
 log = logging.getLogger(__name__)
+verdicts = logging.getLogger("ringpop.membership.verdicts")
+"""Every change of another member's status, with who told us (INFO; off by default):
+``--log-level=WARNING,ringpop.membership.verdicts=INFO`` traces why a member was
+declared suspect or faulty, and by whom."""
 
 _GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
 _DOUBTED = frozenset((Status.SUSPECT, Status.FAULTY, Status.TOMBSTONE))
@@ -182,10 +186,29 @@ class MembershipCore:
                 raise
             return Step([], [], self.timers.next_due())
         applied = self.members.apply(allowed)
+        if verdicts.isEnabledFor(logging.INFO):
+            self._log_verdicts(applied, f"from {peer}" if peer else "from a local call")
         self._process(applied, now, disseminate, True)
         if self.lifeguard:
             self._lifeguard_observe(allowed, applied)
         return Step(applied, [], self.timers.next_due())
+
+    def _log_verdicts(self, applied: Sequence[Applied], how: str) -> None:
+        for item in applied:
+            new, old = item.new, item.old
+            if item.local or (old is not None and old.status is new.status):
+                continue
+            change = item.change
+            verdicts.info(
+                "%s: %s %s -> %s (incarnation %d) %s, source %s",
+                self.address,
+                new.address,
+                old.status.value if old is not None else "unknown",
+                new.status.value,
+                new.incarnation,
+                how,
+                change.source or "unknown",
+            )
 
     def heard_from(self, address: str, now: float) -> None:
         """``address``, a member we know, spoke to us itself: a request from it, or its
@@ -267,7 +290,10 @@ class MembershipCore:
 
     def declare(self, address: str, status: Status, incarnation: int, now: float) -> Step:
         """Make a local declaration about another member (§6.4) and process it."""
-        return self.process(self.members.declare(address, status, incarnation), now)
+        applied = self.members.declare(address, status, incarnation)
+        if verdicts.isEnabledFor(logging.INFO):
+            self._log_verdicts(applied, "declared here")
+        return self.process(applied, now)
 
     def set_local_status(self, status: Status, now: float) -> Step:
         """Change our own status (leave, alive, faulty), reincarnating (§6.3)."""
@@ -286,6 +312,8 @@ class MembershipCore:
     def expire(self, now: float) -> Step:
         """Run the transitions due at ``now``: suspect -> faulty -> tombstone -> evicted."""
         applied, evicted = self.timers.expire(now, self.members)
+        if applied and verdicts.isEnabledFor(logging.INFO):
+            self._log_verdicts(applied, "by our timer")
         self._process(applied, now, True, False)
         if evicted:
             self.disseminator.adjust_max_p()
