@@ -146,10 +146,12 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     fast_heal_min_interval: Seconds = 0.5
     """Fast heals start at most this often (and after up to half of it at random)."""
     cautious_rumours: bool = True
-    """Faulty/tombstone changes from a peer we hold suspect/faulty/tombstone or do not
-    know (join lists excepted), or about a member that spoke to us within the last
-    suspect period, are applied as suspect if we hold the member alive or suspect; an
-    evicted member's tombstone is no longer piggybacked (docs/membership.md#late-news)."""
+    """Faulty/tombstone changes about a member we hold alive, from a peer (or with a
+    source) we hold suspect/faulty/tombstone or do not know (join lists excepted),
+    about a member that spoke to us within the last suspect period, or repeating one
+    doubted at that incarnation, are applied as suspect if we hold the member alive or
+    suspect (our own timer decides); an evicted member's tombstone is no longer
+    piggybacked (docs/membership.md#late-news)."""
 
     # -- self-eviction (defaults.md §6) ------------------------------------------
     self_evict_ping_ratio: Ratio = 0.4

@@ -38,6 +38,21 @@ def node_with(peer_status: str, *, cautious: bool = True) -> SwimNode:
     return node
 
 
+def held(node: SwimNode) -> Status:
+    """How ``node`` holds OTHER now."""
+    member = node.members.get(OTHER)
+    assert member is not None
+    return member.status
+
+
+def suspected(node: SwimNode) -> SwimNode:
+    """``node`` after the detector's rumour: OTHER suspect, from PEER (a verdict about
+    a member we hold suspect this way is not doubted for that reason alone)."""
+    [applied] = node.apply_changes([change(OTHER, "suspect", INC, source=PEER)], peer=PEER)
+    assert applied.new.status == Status.SUSPECT
+    return node
+
+
 async def test_verdicts_from_an_unreachable_peer_become_doubts() -> None:
     for peer_status in ("suspect", "faulty", "tombstone"):
         for verdict in (
@@ -52,10 +67,65 @@ async def test_verdicts_from_an_unreachable_peer_become_doubts() -> None:
             assert node.timers.get(OTHER) is not None  # our own suspect timer decides
 
 
-async def test_verdicts_from_a_reachable_peer_are_applied() -> None:
-    node = node_with("alive")
+async def test_verdicts_from_a_reachable_peer_about_a_suspect_are_applied() -> None:
+    node = suspected(node_with("alive"))
     [applied] = node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)
     assert applied.new.status == Status.FAULTY
+
+
+async def test_gossip_never_takes_a_member_from_alive_to_faulty() -> None:
+    """A verdict about a member we hold alive (we never saw it suspected) was decided
+    elsewhere - after a heal, often across the split (the fault suite's
+    partition-12s: n1 took "n3 faulty" from n4, which it had never stopped trusting,
+    about n3 on its own side). It is a doubt, and stays one for every repeat until the
+    member refutes or our own suspect timer declares it faulty."""
+    node = node_with("alive")
+    core = node.core
+    now = node.clock.monotonic()
+    [doubt] = core.apply_changes(
+        [change(OTHER, "faulty", INC, source=PEER)], now, peer=PEER
+    ).applied
+    assert doubt.new.status == Status.SUSPECT
+    # the same rumour from another trusted peer, now that we hold OTHER suspect
+    helper = address(4)
+    core.apply_changes([change(helper, "alive", INC)], now, disseminate=False)
+    again = change(OTHER, "faulty", INC, tombstone=True, source=helper)
+    assert core.apply_changes([again], now + 1.0, peer=helper).applied == []
+    held = core.members.get(OTHER)
+    assert held is not None
+    assert held.status == Status.SUSPECT
+    # our own timer decides
+    core.expire(now + node.options.suspect_period + 0.1)
+    held = core.members.get(OTHER)
+    assert held is not None
+    assert held.status == Status.FAULTY
+    # once it refuted, a new verdict about it is weighed afresh
+    node2 = node_with("alive")
+    core2 = node2.core
+    core2.apply_changes([change(OTHER, "faulty", INC, source=PEER)], now, peer=PEER)
+    core2.apply_changes([change(OTHER, "alive", INC + 1, source=OTHER)], now, peer=OTHER)
+    core2.apply_changes([change(OTHER, "suspect", INC + 1, source=PEER)], now + 9, peer=PEER)
+    verdict = change(OTHER, "faulty", INC + 1, source=PEER)
+    [applied] = core2.apply_changes([verdict], now + 9.5, peer=PEER).applied
+    assert applied.new.status == Status.FAULTY
+
+
+async def test_a_verdict_whose_source_we_hold_down_is_a_doubt() -> None:
+    """Relayed by a peer we trust, a verdict made by a member we hold faulty (or do
+    not know) was made across a split (partition-12s: n2 took "n1 faulty" from n5,
+    which it still held alive, made by n4, which it held faulty)."""
+    down, stranger = address(5), address(9)
+    for source, expected in (
+        (down, Status.SUSPECT),
+        (stranger, Status.SUSPECT),
+        ("", Status.FAULTY),
+    ):
+        node = suspected(node_with("alive"))
+        node.apply_changes(
+            [change(down, "alive", INC), change(down, "faulty", INC)], disseminate=False
+        )
+        node.apply_changes([change(OTHER, "faulty", INC, source=source)], peer=PEER)
+        assert held(node) == expected, source
 
 
 async def test_option_off_applies_them_as_the_spec_says() -> None:
@@ -118,7 +188,7 @@ async def test_an_evicted_members_rumour_is_no_longer_spread() -> None:
     """After the tombstone period the member is evicted and its tombstone is old news:
     after a split it would reach members that see the evicted one alive again."""
     for cautious, spread in ((True, False), (False, True)):
-        node = node_with("alive", cautious=cautious)
+        node = suspected(node_with("alive", cautious=cautious))
         node.apply_changes([change(OTHER, "tombstone", INC, source=PEER)], peer=PEER)
         assert OTHER in node.disseminator
         node.core.expire(node.clock.monotonic() + node.options.tombstone_period + 1)
@@ -130,22 +200,21 @@ async def test_a_verdict_about_a_member_we_just_heard_from_is_a_doubt() -> None:
     """After a heal a peer we hold alive again still sends its view from before:
     "C tombstone" about a C that spoke to us a moment ago (the fault suite's
     asymmetric partition: n4 took "n5 tombstone" from n1 just after n1 refuted)."""
-    node = node_with("alive")
+    node = suspected(node_with("alive"))
     core = node.core
     now = node.clock.monotonic()
     core.heard_from(OTHER, now)
     verdict = change(OTHER, "faulty", INC, tombstone=True, source=PEER)
-    [doubt] = core.apply_changes([verdict], now + 1.0, peer=PEER).applied
-    assert doubt.new.status == Status.SUSPECT
-    # A repeat while we hold it suspect stays a doubt: our own timer decides.
-    assert core.apply_changes([verdict], now + 2.0, peer=PEER).applied == []
-    held = core.members.get(OTHER)
-    assert held is not None
-    assert held.status == Status.SUSPECT
+    assert core.apply_changes([verdict], now + 1.0, peer=PEER).applied == []
+    assert held(node) == Status.SUSPECT  # a doubt: our own timer decides
+    # A repeat stays a doubt, also after the contact is a suspect period old.
+    later = now + 1.0 + node.options.suspect_period
+    assert core.apply_changes([verdict], later, peer=PEER).applied == []
+    assert held(node) == Status.SUSPECT
 
 
 async def test_a_verdict_is_applied_once_the_contact_is_a_suspect_period_old() -> None:
-    node = node_with("alive")
+    node = suspected(node_with("alive"))
     core = node.core
     now = node.clock.monotonic()
     core.heard_from(OTHER, now)
@@ -168,10 +237,10 @@ async def test_a_member_declaring_itself_gone_is_believed() -> None:
 
 async def test_contacts_are_noted_only_with_cautious_rumours() -> None:
     for cautious in (True, False):
-        node = node_with("alive", cautious=cautious)
+        node = suspected(node_with("alive", cautious=cautious))
         node.note_contact(OTHER)
-        [applied] = node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)
-        assert applied.new.status == (Status.SUSPECT if cautious else Status.FAULTY)
+        node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)
+        assert held(node) == (Status.SUSPECT if cautious else Status.FAULTY)
 
 
 async def test_a_self_eviction_is_believed_even_from_a_doubted_sender() -> None:
@@ -186,9 +255,11 @@ async def test_the_verdicts_log_says_who_told_us(caplog: pytest.LogCaptureFixtur
     where a wrong verdict came from)."""
     node = node_with("alive")
     with caplog.at_level(logging.INFO, logger="ringpop.membership.verdicts"):
+        node.apply_changes([change(OTHER, "suspect", INC, source=PEER)], peer=PEER)
         node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)
         node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)  # no news
     lines = [r.getMessage() for r in caplog.records if r.name == "ringpop.membership.verdicts"]
     assert lines == [
-        f"{NODE}: {OTHER} alive -> faulty (incarnation {INC}) from {PEER}, source {PEER}"
+        f"{NODE}: {OTHER} alive -> suspect (incarnation {INC}) from {PEER}, source {PEER}",
+        f"{NODE}: {OTHER} suspect -> faulty (incarnation {INC}) from {PEER}, source {PEER}",
     ]

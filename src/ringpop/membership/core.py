@@ -130,6 +130,8 @@ class MembershipCore:
             mult=options.lifeguard_suspicion_mult, confirmations=options.lifeguard_confirmations
         )
         self._heard: dict[str, float] = {}
+        self._doubts: dict[str, int] = {}
+        """Members whose verdicts we doubted, and the highest incarnation doubted."""
         """When each member last spoke to us itself (:meth:`heard_from`)."""
         self.ring = ring if ring is not None else HashRing(options.replica_points)
         local = self.members.local
@@ -219,44 +221,66 @@ class MembershipCore:
     def _cautious(self, changes: Sequence[Change], peer: str, now: float) -> Sequence[Change]:
         """Verdicts we have reason to doubt, about members we can reach, as doubts.
 
-        Two reasons (``faulty``/``tombstone`` changes about another member we hold
-        alive or suspect):
+        A ``faulty``/``tombstone`` change about another member we hold alive or
+        suspect is doubted when:
 
-        * the sender is a peer we hold suspect, faulty or tombstone, or do not know at
-          all (one we evicted, or never heard of): for us it is on the other side of a
-          partition that may just have ended; what it sends was decided over there;
+        * we hold that member **alive**: we have not seen it suspected, so the verdict
+          is news decided elsewhere (after a heal, often across the partition: its
+          sender's view from before). Gossip never takes a member from alive straight
+          to faulty here; our own suspect timer decides;
+        * its sender, or the change's source, is a peer we hold suspect, faulty or
+          tombstone, or do not know at all (one we evicted, or never heard of): for us
+          it is on the other side of a partition that may just have ended, and what it
+          decided was decided over there;
         * the member itself spoke to us within the last suspect period
-          (:meth:`heard_from`): our own evidence is fresher than the rumour, which
-          after a heal is often its sender's view from before.
+          (:meth:`heard_from`): our own evidence is fresher than the rumour;
+        * we already doubted a verdict about it at this incarnation (repeats of a
+          rumour arrive from many peers; the first doubt stands until the member
+          refutes or our own timer declares it faulty).
 
         Such a change is taken as ``suspect`` at the same incarnation: the member
         refutes within the suspect period if it is alive, and is declared faulty by
         our own timer if not. A member that declares itself gone (a self-eviction) is
         believed. Wire-neutral (``cautious_rumours``); see docs/membership.md#late-news.
         """
-        sender = self.members.get(peer)
+        members = self.members
+        sender = members.get(peer)
         doubted_sender = sender is None or sender.status in _DOUBTED
-        heard = self._heard
-        if not doubted_sender and not heard:
-            return changes
         recent = now - self.options.suspect_period
         cautious: list[Change] | None = None
         for index, change in enumerate(changes):
             if not (change.tombstone or change.status in _GONE) or change.address == self.address:
                 continue
-            member = self.members.get(change.address)
+            address = change.address
+            member = members.get(address)
             if member is None or member.status not in _REACHABLE:
                 continue
-            if change.source == change.address or peer == change.address:
+            if change.source == address or peer == address:
                 continue  # the member says so itself (a self-eviction)
-            if not doubted_sender and heard.get(change.address, -math.inf) < recent:
+            incarnation = change.incarnation_number
+            if not (
+                member.status is Status.ALIVE
+                or doubted_sender
+                or self._doubts.get(address, -1) >= incarnation
+                or self._heard.get(address, -math.inf) >= recent
+                or self._doubted_source(change.source)
+            ):
                 continue
+            self._doubts[address] = max(incarnation, self._doubts.get(address, -1))
             if cautious is None:
                 cautious = list(changes)
             cautious[index] = msgspec.structs.replace(
                 change, status=Status.SUSPECT.value, tombstone=False
             )
         return changes if cautious is None else cautious
+
+    def _doubted_source(self, source: str) -> bool:
+        """A change's source is a peer we hold unreachable or do not know (an empty
+        source, as some peers send, is not doubted)."""
+        if not source or source == self.address:
+            return False
+        member = self.members.get(source)
+        return member is None or member.status in _DOUBTED
 
     def process(
         self, applied: list[Applied], now: float, *, disseminate: bool = True, timers: bool = True
@@ -320,6 +344,7 @@ class MembershipCore:
             for member in evicted:
                 log.info("%s evicted %s", self.address, member.address)
                 self._heard.pop(member.address, None)
+                self._doubts.pop(member.address, None)
                 if self.options.cautious_rumours:
                     # An evicted member's tombstone is old news: after a partition it
                     # would reach members that see it alive again (docs/membership.md#late-news).
