@@ -128,6 +128,18 @@ async def test_a_verdict_whose_source_we_hold_down_is_a_doubt() -> None:
         assert held(node) == expected, source
 
 
+async def test_a_verdict_its_source_made_before_refuting_is_a_doubt() -> None:
+    """A source that refuted since made the verdict while suspected (partition-12s:
+    n6 took "n4 faulty" from n3, made by n2 at the incarnation n2 left when it
+    refuted after the heal, a few ms before)."""
+    for made_at, expected in ((INC, Status.SUSPECT), (INC + 5, Status.FAULTY), (0, Status.FAULTY)):
+        node = suspected(node_with("alive"))
+        node.apply_changes([change(PEER, "alive", INC + 5, source=PEER)], peer=PEER)
+        verdict = change(OTHER, "faulty", INC, source=PEER, source_incarnation_number=made_at)
+        node.apply_changes([verdict], peer=PEER)
+        assert held(node) == expected, made_at
+
+
 async def test_option_off_applies_them_as_the_spec_says() -> None:
     node = node_with("faulty", cautious=False)
     [applied] = node.apply_changes([change(OTHER, "faulty", INC, source=PEER)], peer=PEER)

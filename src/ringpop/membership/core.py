@@ -231,7 +231,8 @@ class MembershipCore:
         * its sender, or the change's source, is a peer we hold suspect, faulty or
           tombstone, or do not know at all (one we evicted, or never heard of): for us
           it is on the other side of a partition that may just have ended, and what it
-          decided was decided over there;
+          decided was decided over there; so is a source that made it at an
+          incarnation it has since left (it refuted a suspicion after making it);
         * the member itself spoke to us within the last suspect period
           (:meth:`heard_from`): our own evidence is fresher than the rumour;
         * we already doubted a verdict about it at this incarnation (repeats of a
@@ -263,7 +264,7 @@ class MembershipCore:
                 or doubted_sender
                 or self._doubts.get(address, -1) >= incarnation
                 or self._heard.get(address, -math.inf) >= recent
-                or self._doubted_source(change.source)
+                or self._doubted_source(change)
             ):
                 continue
             self._doubts[address] = max(incarnation, self._doubts.get(address, -1))
@@ -274,13 +275,18 @@ class MembershipCore:
             )
         return changes if cautious is None else cautious
 
-    def _doubted_source(self, source: str) -> bool:
-        """A change's source is a peer we hold unreachable or do not know (an empty
-        source, as some peers send, is not doubted)."""
+    def _doubted_source(self, change: Change) -> bool:
+        """The change's source is a peer we hold unreachable or do not know, or made
+        it at an incarnation it has since refuted (a verdict from before it was
+        suspected: after a heal, from across the split). An empty source or source
+        incarnation, as some peers send, is not doubted."""
+        source = change.source
         if not source or source == self.address:
             return False
         member = self.members.get(source)
-        return member is None or member.status in _DOUBTED
+        if member is None or member.status in _DOUBTED:
+            return True
+        return 0 < change.source_incarnation_number < member.incarnation
 
     def process(
         self, applied: list[Applied], now: float, *, disseminate: bool = True, timers: bool = True
