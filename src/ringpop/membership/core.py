@@ -130,9 +130,9 @@ class MembershipCore:
             mult=options.lifeguard_suspicion_mult, confirmations=options.lifeguard_confirmations
         )
         self._heard: dict[str, float] = {}
+        """When each member last spoke to us itself (:meth:`heard_from`)."""
         self._doubts: dict[str, int] = {}
         """Members whose verdicts we doubted, and the highest incarnation doubted."""
-        """When each member last spoke to us itself (:meth:`heard_from`)."""
         self.ring = ring if ring is not None else HashRing(options.replica_points)
         local = self.members.local
         self.ring.add_server(address, None if local.identity == address else local.identity)
