@@ -23,12 +23,9 @@ that drives the core with numbers sees every effect without an event loop.
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
-
-import msgspec.structs
 
 from ringpop.membership.dissemination import Disseminator
 from ringpop.membership.events import (
@@ -37,6 +34,7 @@ from ringpop.membership.events import (
     MembershipUpdated,
     SuspicionConfirmed,
 )
+from ringpop.membership.latenews import doubt_late_news, log_verdicts, verdicts
 from ringpop.membership.lifeguard import LocalHealth, Suspicions
 from ringpop.membership.limits import InputGuard, InputLimits, LimitError
 from ringpop.membership.member import Member
@@ -55,14 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["MembershipCore", "Step"]
 
 log = logging.getLogger(__name__)
-verdicts = logging.getLogger("ringpop.membership.verdicts")
-"""Every change of another member's status, with who told us (INFO; off by default):
-``--log-level=WARNING,ringpop.membership.verdicts=INFO`` traces why a member was
-declared suspect or faulty, and by whom."""
 
 _GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
-_DOUBTED = frozenset((Status.SUSPECT, Status.FAULTY, Status.TOMBSTONE))
-_REACHABLE = frozenset((Status.ALIVE, Status.SUSPECT))
 
 
 class Step(NamedTuple):
@@ -189,104 +181,29 @@ class MembershipCore:
             return Step([], [], self.timers.next_due())
         applied = self.members.apply(allowed)
         if verdicts.isEnabledFor(logging.INFO):
-            self._log_verdicts(applied, f"from {peer}" if peer else "from a local call")
+            log_verdicts(self.address, applied, f"from {peer}" if peer else "from a local call")
         self._process(applied, now, disseminate, True)
         if self.lifeguard:
             self._lifeguard_observe(allowed, applied)
         return Step(applied, [], self.timers.next_due())
 
-    def _log_verdicts(self, applied: Sequence[Applied], how: str) -> None:
-        for item in applied:
-            new, old = item.new, item.old
-            if item.local or (old is not None and old.status is new.status):
-                continue
-            change = item.change
-            verdicts.info(
-                "%s: %s %s -> %s (incarnation %d) %s, source %s",
-                self.address,
-                new.address,
-                old.status.value if old is not None else "unknown",
-                new.status.value,
-                new.incarnation,
-                how,
-                change.source or "unknown",
-            )
-
     def heard_from(self, address: str, now: float) -> None:
         """``address``, a member we know, spoke to us itself: a request from it, or its
-        answer to our ping. Noted with ``cautious_rumours`` only; see :meth:`_cautious`."""
+        answer to our ping. Noted with ``cautious_rumours`` only; see :mod:`.latenews`."""
         if self.options.cautious_rumours and address in self.members:
             self._heard[address] = now
 
     def _cautious(self, changes: Sequence[Change], peer: str, now: float) -> Sequence[Change]:
-        """Verdicts we have reason to doubt, about members we can reach, as doubts.
-
-        A ``faulty``/``tombstone`` change about another member we hold alive or
-        suspect is doubted when:
-
-        * we hold that member **alive**: we have not seen it suspected, so the verdict
-          is news decided elsewhere (after a heal, often across the partition: its
-          sender's view from before). Gossip never takes a member from alive straight
-          to faulty here; our own suspect timer decides;
-        * its sender, or the change's source, is a peer we hold suspect, faulty or
-          tombstone, or do not know at all (one we evicted, or never heard of): for us
-          it is on the other side of a partition that may just have ended, and what it
-          decided was decided over there; so is a source that made it at an
-          incarnation it has since left (it refuted a suspicion after making it);
-        * the member itself spoke to us within the last suspect period
-          (:meth:`heard_from`): our own evidence is fresher than the rumour;
-        * we already doubted a verdict about it at this incarnation (repeats of a
-          rumour arrive from many peers; the first doubt stands until the member
-          refutes or our own timer declares it faulty).
-
-        Such a change is taken as ``suspect`` at the same incarnation: the member
-        refutes within the suspect period if it is alive, and is declared faulty by
-        our own timer if not. A member that declares itself gone (a self-eviction) is
-        believed. Wire-neutral (``cautious_rumours``); see docs/membership.md#late-news.
-        """
-        members = self.members
-        sender = members.get(peer)
-        doubted_sender = sender is None or sender.status in _DOUBTED
-        recent = now - self.options.suspect_period
-        cautious: list[Change] | None = None
-        for index, change in enumerate(changes):
-            if not (change.tombstone or change.status in _GONE) or change.address == self.address:
-                continue
-            address = change.address
-            member = members.get(address)
-            if member is None or member.status not in _REACHABLE:
-                continue
-            if change.source == address or peer == address:
-                continue  # the member says so itself (a self-eviction)
-            incarnation = change.incarnation_number
-            if not (
-                member.status is Status.ALIVE
-                or doubted_sender
-                or self._doubts.get(address, -1) >= incarnation
-                or self._heard.get(address, -math.inf) >= recent
-                or self._doubted_source(change)
-            ):
-                continue
-            self._doubts[address] = max(incarnation, self._doubts.get(address, -1))
-            if cautious is None:
-                cautious = list(changes)
-            cautious[index] = msgspec.structs.replace(
-                change, status=Status.SUSPECT.value, tombstone=False
-            )
-        return changes if cautious is None else cautious
-
-    def _doubted_source(self, change: Change) -> bool:
-        """The change's source is a peer we hold unreachable or do not know, or made
-        it at an incarnation it has since refuted (a verdict from before it was
-        suspected: after a heal, from across the split). An empty source or source
-        incarnation, as some peers send, is not doubted."""
-        source = change.source
-        if not source or source == self.address:
-            return False
-        member = self.members.get(source)
-        if member is None or member.status in _DOUBTED:
-            return True
-        return 0 < change.source_incarnation_number < member.incarnation
+        """Late news we have reason to doubt, as doubts (:func:`.latenews.doubt_late_news`)."""
+        return doubt_late_news(
+            changes,
+            peer,
+            self.members,
+            self.address,
+            heard_since=now - self.options.suspect_period,
+            heard=self._heard,
+            doubts=self._doubts,
+        )
 
     def process(
         self, applied: list[Applied], now: float, *, disseminate: bool = True, timers: bool = True
@@ -322,7 +239,7 @@ class MembershipCore:
         """Make a local declaration about another member (§6.4) and process it."""
         applied = self.members.declare(address, status, incarnation)
         if verdicts.isEnabledFor(logging.INFO):
-            self._log_verdicts(applied, "declared here")
+            log_verdicts(self.address, applied, "declared here")
         return self.process(applied, now)
 
     def set_local_status(self, status: Status, now: float) -> Step:
@@ -343,7 +260,7 @@ class MembershipCore:
         """Run the transitions due at ``now``: suspect -> faulty -> tombstone -> evicted."""
         applied, evicted = self.timers.expire(now, self.members)
         if applied and verdicts.isEnabledFor(logging.INFO):
-            self._log_verdicts(applied, "by our timer")
+            log_verdicts(self.address, applied, "by our timer")
         self._process(applied, now, True, False)
         if evicted:
             self.disseminator.adjust_max_p()
