@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import msgspec.structs
 
-from ringpop.membership.status import Status
+from ringpop.membership.status import PINGABLE, Status
 from ringpop.messages import Change
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ declared suspect or faulty, and by whom."""
 
 _GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
 _DOUBTED = frozenset((Status.SUSPECT, Status.FAULTY, Status.TOMBSTONE))
-_REACHABLE = frozenset((Status.ALIVE, Status.SUSPECT))
 
 
 def doubt_late_news(
@@ -75,7 +74,7 @@ def doubt_late_news(
             continue
         address = change.address
         member = members.get(address)
-        if member is None or member.status not in _REACHABLE:
+        if member is None or member.status not in PINGABLE:
             continue
         if change.source == address or peer == address:
             continue  # the member says so itself (a self-eviction)
