@@ -31,6 +31,7 @@ from ringpop.tchannel.frames import (
     UnknownFrame,
     call_request_prefix,
     call_response_prefix,
+    decode_frame,
     encode_frame,
 )
 
@@ -291,3 +292,56 @@ def test_connection_core_never_raises(pieces: list[bytes]) -> None:
             assert core.outbox, "a protocol error frame is queued"
             assert core.outbox[-1][2] == 0xFF
         core.outbox.clear()
+
+
+def _continue_payloads() -> st.SearchStrategy[bytes]:
+    """Continuation payloads, well formed and not: flags, a checksum type (some
+    unknown), a checksum (some cut short), then chunks whose sizes may lie."""
+    chunk = st.tuples(st.integers(0, 9000), st.integers(0, 9000)).map(
+        lambda sizes: sizes[0].to_bytes(2, "big") + b"c" * sizes[1]
+    )
+    return st.builds(
+        lambda flags, csum_type, csum, chunks, cut: (
+            bytes([flags, csum_type]) + csum + b"".join(chunks)
+        )[: cut if cut is not None else None],
+        st.integers(0, 255),
+        st.sampled_from([0, 1, 2, 3, 4, 255]),
+        st.sampled_from([b"", b"\x00\x00", b"\x01\x02\x03\x04"]),
+        st.lists(chunk, max_size=5),
+        st.none() | st.integers(0, 20),
+    )
+
+
+@SETTINGS
+@given(
+    _continue_payloads(),
+    st.sampled_from([FrameType.CALL_REQ_CONTINUE, FrameType.CALL_RES_CONTINUE]),
+)
+def test_the_reader_and_decode_frame_agree_on_any_continuation(
+    payload: bytes, frame_type: FrameType
+) -> None:
+    """One parser: what the reader makes of a continuation frame read in place (its
+    chunks views or copies) is what ``decode_frame`` makes of its payload, frame or
+    error, with the same explanation."""
+    if len(payload) > MAX_FRAME_SIZE - 16:
+        payload = payload[: MAX_FRAME_SIZE - 16]
+    header = (
+        (16 + len(payload)).to_bytes(2, "big") + bytes([frame_type, 0]) + (5).to_bytes(4, "big")
+    )
+    reader = FrameReader()
+    reader.feed(header + bytes(8) + payload + encode_frame(PingRequest(1)))
+    try:
+        expected: Frame | str = decode_frame(frame_type, 5, payload)
+    except MalformedFrameError as exc:
+        expected = str(exc)
+    try:
+        got: Frame | str | None = reader.next_frame()
+    except MalformedFrameError as exc:
+        got = str(exc)
+    if isinstance(expected, str):
+        assert got == expected
+    else:
+        assert isinstance(got, type(expected))
+        assert [bytes(a) for a in got.args] == expected.args  # type: ignore[union-attr]
+        assert got == expected
+        assert reader.next_frame() == PingRequest(1)

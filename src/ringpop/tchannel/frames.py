@@ -406,30 +406,6 @@ def _read_str2(p: bytes, o: int, errors: str = "strict") -> tuple[str, int]:
     return p[o + 2 : end].decode(errors=errors), end
 
 
-def _read_checksum(p: bytes, o: int) -> tuple[int, int, int]:
-    csum_type = p[o]
-    if csum_type == 0:
-        return 0, 0, o + 1
-    if csum_type > 3:
-        raise MalformedFrameError(f"unknown checksum type {csum_type}")
-    return csum_type, _unpack_u32(p, o + 1)[0], o + 5
-
-
-def _read_args(p: bytes, o: int, max_args: int) -> list[bytes]:
-    end = len(p)
-    args: list[bytes] = []
-    while o < end:
-        if len(args) == max_args:
-            raise MalformedFrameError(f"more than {max_args} argument chunks in one frame")
-        (n,) = _unpack_u16(p, o)
-        o += 2
-        if o + n > end:
-            raise MalformedFrameError("truncated argument")
-        args.append(p[o : o + n])
-        o += n
-    return args
-
-
 # Transport header blocks repeat (``as``/``cn`` of the same few callers): their
 # parsed form is memoized by their raw bytes (callers receive a copy).
 _HEADER_CACHE: dict[bytes, dict[str, str]] = {}
@@ -513,14 +489,61 @@ def _dec_call_res(fid: int, p: bytes) -> CallResponse:
     return CallResponse(fid, args, code, headers, flags, tracing, csum_type, csum)
 
 
-def _dec_call_req_cont(fid: int, p: bytes) -> CallRequestContinue:
-    csum_type, csum, o = _read_checksum(p, 1)
-    return CallRequestContinue(fid, _read_args(p, o, 3), p[0], csum_type, csum)
+def _dec_call_req_cont(fid: int, p: bytes) -> CallRequestContinue | CallResponseContinue:
+    return _read_continue(_CALL_REQ_CONTINUE, fid, p, 0, len(p), _NO_VIEWS)
 
 
-def _dec_call_res_cont(fid: int, p: bytes) -> CallResponseContinue:
-    csum_type, csum, o = _read_checksum(p, 1)
-    return CallResponseContinue(fid, _read_args(p, o, 3), p[0], csum_type, csum)
+def _dec_call_res_cont(fid: int, p: bytes) -> CallRequestContinue | CallResponseContinue:
+    return _read_continue(_CALL_RES_CONTINUE, fid, p, 0, len(p), _NO_VIEWS)
+
+
+def _read_continue(
+    frame_type: int, frame_id: int, buf: bytes, o: int, end: int, view_min: int
+) -> CallRequestContinue | CallResponseContinue:
+    """The continuation frame whose payload is ``buf[o:end]``:
+    ``flags:1 csumtype:1 (csum:4){0,1} (arg~2){0,3}``.
+
+    An argument chunk of at least ``view_min`` bytes, and at least a quarter of
+    ``buf``, is a read-only view of ``buf`` (a view keeps all of ``buf`` alive, so
+    small chunks are copied); the others are ``bytes``. The one parser of both
+    :func:`decode_frame` (no views) and :meth:`FrameReader.next_frame`.
+    """
+    if end - o < 2:
+        raise MalformedFrameError("truncated flags or checksum type")
+    flags = buf[o]
+    csum_type = buf[o + 1]
+    if csum_type == 0:
+        csum = 0
+        o += 2
+    elif csum_type > 3:
+        raise MalformedFrameError(f"unknown checksum type {csum_type}")
+    elif o + 6 > end:
+        raise MalformedFrameError("truncated checksum")
+    else:
+        (csum,) = _unpack_u32(buf, o + 2)
+        o += 6
+    args: list[bytes] = []
+    view: memoryview | None = None
+    quarter = len(buf) >> 2
+    while o < end:
+        if len(args) == 3:
+            raise MalformedFrameError("more than 3 argument chunks in one frame")
+        if o + 2 > end:
+            raise MalformedFrameError("truncated argument size")
+        stop = o + 2 + ((buf[o] << 8) | buf[o + 1])
+        if stop > end:
+            raise MalformedFrameError("truncated argument")
+        n = stop - o - 2
+        if n >= view_min and n >= quarter:
+            if view is None:
+                view = memoryview(buf)
+            args.append(view[o + 2 : stop])  # type: ignore[arg-type]  # read-only, bytes-like
+        else:
+            args.append(buf[o + 2 : stop])
+        o = stop
+    if frame_type == _CALL_RES_CONTINUE:
+        return CallResponseContinue(frame_id, args, flags, csum_type, csum)
+    return CallRequestContinue(frame_id, args, flags, csum_type, csum)
 
 
 def _read_init(p: bytes) -> tuple[int, dict[str, str]]:
@@ -608,15 +631,16 @@ def decode_frame(frame_type: int, frame_id: int, payload: bytes) -> Frame:
     try:
         return decoder(frame_id, payload)
     except MalformedFrameError as exc:
-        raise MalformedFrameError(f"frame type 0x{frame_type:02x} id {frame_id}: {exc}") from None
+        raise _in_frame(frame_type, frame_id, str(exc)) from None
     except (IndexError, struct.error) as exc:
-        raise MalformedFrameError(
-            f"truncated frame type 0x{frame_type:02x} id {frame_id}: {exc}"
-        ) from None
+        raise _in_frame(frame_type, frame_id, str(exc), "truncated ") from None
     except UnicodeDecodeError:
-        raise MalformedFrameError(
-            f"frame type 0x{frame_type:02x} id {frame_id}: string is not UTF-8"
-        ) from None
+        raise _in_frame(frame_type, frame_id, "string is not UTF-8") from None
+
+
+def _in_frame(frame_type: int, frame_id: int, why: str, prefix: str = "") -> MalformedFrameError:
+    """``why`` as the error of frame ``frame_id`` of type ``frame_type``."""
+    return MalformedFrameError(f"{prefix}frame type 0x{frame_type:02x} id {frame_id}: {why}")
 
 
 class FrameReader:
@@ -699,9 +723,10 @@ class FrameReader:
         end = pos + size
         self._pos = end
         if frame_type in (_CALL_REQ_CONTINUE, _CALL_RES_CONTINUE):
-            frame = _continue_in_place(frame_type, frame_id, buf, pos + HEADER_SIZE, end)
-            if frame is not None:
-                return frame
+            try:
+                return _read_continue(frame_type, frame_id, buf, pos + HEADER_SIZE, end, _VIEW_MIN)
+            except MalformedFrameError as exc:
+                raise _in_frame(frame_type, frame_id, str(exc)) from None
         payload = buf[pos + HEADER_SIZE : end]
         decoder = _DECODER_BY_INT.get(frame_type)
         if decoder is not None:
@@ -722,43 +747,5 @@ _GATHER_AFTER = 1024
 # those bytes alive, so small chunks (whose bytes would cost far more memory than
 # the ``max_buffered`` that counts them) are copied.
 _VIEW_MIN = 4096
-
-
-def _continue_in_place(
-    frame_type: int, frame_id: int, buf: bytes, o: int, end: int
-) -> CallRequestContinue | CallResponseContinue | None:
-    """A continuation frame read from ``buf[o:end]``, its large chunks as views of
-    ``buf``; ``None`` if the payload is malformed (the caller decodes it again to
-    raise the error that explains it)."""
-    if end - o < 2:
-        return None
-    flags = buf[o]
-    csum_type = buf[o + 1]
-    if csum_type == 0:
-        csum = 0
-        o += 2
-    elif csum_type <= 3 and o + 6 <= end:
-        (csum,) = _unpack_u32(buf, o + 2)
-        o += 6
-    else:
-        return None
-    args: list[bytes] = []
-    view: memoryview | None = None
-    quarter = len(buf) >> 2
-    while o < end:
-        if len(args) == 3 or o + 2 > end:
-            return None
-        stop = o + 2 + ((buf[o] << 8) | buf[o + 1])
-        if stop > end:
-            return None
-        n = stop - o - 2
-        if n >= _VIEW_MIN and n >= quarter:
-            if view is None:
-                view = memoryview(buf)
-            args.append(view[o + 2 : stop])  # type: ignore[arg-type]  # read-only, bytes-like
-        else:
-            args.append(buf[o + 2 : stop])
-        o = stop
-    if frame_type == _CALL_RES_CONTINUE:
-        return CallResponseContinue(frame_id, args, flags, csum_type, csum)
-    return CallRequestContinue(frame_id, args, flags, csum_type, csum)
+# decode_frame's chunks are all copies (``bytes``), however long.
+_NO_VIEWS = 1 << 62
