@@ -40,7 +40,7 @@ from ringpop.membership.limits import InputGuard, InputLimits, LimitError
 from ringpop.membership.member import Member
 from ringpop.membership.memberlist import Applied, MemberList, ring_updates
 from ringpop.membership.rules import declaration
-from ringpop.membership.status import Status
+from ringpop.membership.status import GONE, Status
 from ringpop.membership.timers import TransitionTimers
 from ringpop.messages import Change
 from ringpop.options import Options
@@ -53,8 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["MembershipCore", "Step"]
 
 log = logging.getLogger(__name__)
-
-_GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
 
 
 class Step(NamedTuple):
@@ -145,7 +143,7 @@ class MembershipCore:
     def is_gone(self, address: str) -> bool:
         """Whether we hold ``address`` faulty or tombstone."""
         member = self.members.get(address)
-        return member is not None and member.status in _GONE
+        return member is not None and member.status in GONE
 
     def scaled(self, duration: float) -> float:
         """``duration`` stretched by the local health multiplier (Lifeguard on)."""

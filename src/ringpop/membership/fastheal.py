@@ -43,7 +43,7 @@ from ringpop.membership.events import (
     MembershipEvicted,
     MembershipUpdated,
 )
-from ringpop.membership.status import Status
+from ringpop.membership.status import GONE, Status
 
 if TYPE_CHECKING:
     from ringpop.membership.heal import Healer
@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["FastHealer"]
 
 log = logging.getLogger(__name__)
-
-_DOWN = frozenset((Status.FAULTY, Status.TOMBSTONE))
 
 
 class FastHealer:
@@ -93,7 +91,7 @@ class FastHealer:
             self._installed = True
             now = node.clock.monotonic()
             for member in node.members:
-                if member.status in _DOWN and member.address != node.address:
+                if member.status in GONE and member.address != node.address:
                     self._down[member.address] = now
             node.events.on(MembershipUpdated, self._on_updated)
             node.events.on(MembershipEvicted, self._on_evicted)
@@ -110,7 +108,7 @@ class FastHealer:
             if item.local:
                 continue
             address = item.new.address
-            if item.new.status in _DOWN:
+            if item.new.status in GONE:
                 if item.new.status == Status.FAULTY and item.change.source == address:
                     self._departed.add(address)  # it evicted itself: it left, no heal
                     down.pop(address, None)
@@ -197,7 +195,7 @@ class FastHealer:
             if attempt:
                 await node.clock.sleep(options.fast_heal_retry_delay * node.rng.uniform(0.75, 1.25))
             member = node.members.get(target)
-            if attempt == 0 and member is not None and member.status not in _DOWN:
+            if attempt == 0 and member is not None and member.status not in GONE:
                 return  # healed meanwhile (gossip, or another node's heal reached us)
             try:
                 _reachable, merged = await self.healer.attempt_phase(target)
@@ -206,7 +204,7 @@ class FastHealer:
                 return
             if merged:
                 member = node.members.get(target)
-                if member is not None and member.status in _DOWN:
+                if member is not None and member.status in GONE:
                     # Merged, and it is still down: it says so itself (a self-evicted node
                     # still draining). Nothing to heal; stop probing it.
                     self._down.pop(target, None)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import msgspec.structs
 
-from ringpop.membership.status import PINGABLE, Status
+from ringpop.membership.status import GONE, PINGABLE, Status
 from ringpop.messages import Change
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ verdicts = logging.getLogger("ringpop.membership.verdicts")
 ``--log-level=WARNING,ringpop.membership.verdicts=INFO`` traces why a member was
 declared suspect or faulty, and by whom."""
 
-_GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
 _DOUBTED = frozenset((Status.SUSPECT, Status.FAULTY, Status.TOMBSTONE))
 
 
@@ -70,7 +69,7 @@ def doubt_late_news(
     doubted_sender = sender is None or sender.status in _DOUBTED
     cautious: list[Change] | None = None
     for index, change in enumerate(changes):
-        if not (change.tombstone or change.status in _GONE) or change.address == local:
+        if not (change.tombstone or change.status in GONE) or change.address == local:
             continue
         address = change.address
         member = members.get(address)

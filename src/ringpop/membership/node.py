@@ -40,7 +40,7 @@ from ringpop.membership.network import Network
 from ringpop.membership.ping import PingSender
 from ringpop.membership.pingreq import PingReqSender
 from ringpop.membership.runtime import Runtime
-from ringpop.membership.status import Status
+from ringpop.membership.status import GONE, REACHABLE, Status
 from ringpop.messages import Change, JoinResponse
 from ringpop.options import Options
 from ringpop.ring import HashRing
@@ -53,9 +53,6 @@ log = logging.getLogger(__name__)
 
 AppliedListener = Callable[[list[Applied]], None]
 EvictionListener = Callable[[list[Member]], None]
-
-_REACHABLE = frozenset((Status.ALIVE, Status.SUSPECT))
-_GONE = frozenset((Status.FAULTY, Status.TOMBSTONE))
 
 
 class _ContactListeners(list[Callable[[str], None]]):
@@ -224,9 +221,9 @@ class SwimNode:
         if member is not None:
             core.heard_from(address, self.clock.monotonic())
             status = member.status
-            if status in _REACHABLE:
+            if status in REACHABLE:
                 return
-            if status in _GONE:
+            if status in GONE:
                 self.reset_protocol_rate()
         self._rt.notify(Contacted, address)
 

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Final
 
 __all__ = [
+    "GONE",
     "PINGABLE",
     "PRECEDENCE",
     "REACHABLE",
@@ -45,6 +46,9 @@ PINGABLE: Final = frozenset({Status.ALIVE, Status.SUSPECT})
 
 REACHABLE: Final = PINGABLE
 """Statuses that count as reachable (go) and put a member in the hash ring."""
+
+GONE: Final = frozenset({Status.FAULTY, Status.TOMBSTONE})
+"""Statuses of a member declared dead: faulty, or its tombstone awaiting the reaper."""
 
 _BY_NAME: Final[dict[str, Status]] = {status.value: status for status in Status}
 
