@@ -213,6 +213,31 @@ async def test_unknown_endpoint_and_crashing_handler(server: Channel, client: Ch
     assert (await client.call(server.host_port, "svc", "echo", b"", b"x", timeout=1)).arg3 == b"x"
 
 
+async def test_a_response_that_cannot_be_encoded_is_answered_not_dropped(
+    server: Channel, client: Channel
+) -> None:
+    """A handler returning a Response with the wrong types inside (a ``str`` body,
+    headers that are not a mapping): the caller gets ``unexpected`` at once, not
+    silence until its timeout, and the connection goes on."""
+
+    async def text_body(request: Request) -> Response:
+        return Response(b"", "not bytes")  # type: ignore[arg-type]
+
+    async def bad_headers(request: Request) -> Response:
+        return Response(b"", b"", 0, ["k", "v"])  # type: ignore[arg-type]
+
+    def sync_text_body(request: Request) -> Response:
+        return Response(b"", 42)  # type: ignore[arg-type]
+
+    server.register("svc", "text", text_body)
+    server.register("svc", "headers", bad_headers)
+    server.register("svc", "sync", sync_text_body)
+    for endpoint, why in (("text", "TypeError"), ("headers", "Error"), ("sync", "TypeError")):
+        with pytest.raises(UnexpectedError, match=f"bad response: .*{why}"):
+            await client.call(server.host_port, "svc", endpoint, timeout=30)
+    assert (await client.call(server.host_port, "svc", "echo", b"", b"x", timeout=1)).arg3 == b"x"
+
+
 @pytest.mark.parametrize("size", [0, 65_535, 65_537, 1 << 20])
 @pytest.mark.parametrize("csum", list(ChecksumType))
 async def test_argument_sizes_and_checksums(

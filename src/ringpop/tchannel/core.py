@@ -22,7 +22,6 @@ clock: the driver
 
 from __future__ import annotations
 
-import struct
 from enum import Enum
 from typing import Any
 
@@ -246,9 +245,12 @@ class ConnectionCore:
             frames = encode_call(
                 fid, True, prefix, (b"", response.arg2, response.arg3), checksum_type
             )
-        except (ValueError, struct.error) as exc:
+        except Exception as exc:  # whatever a handler returned: answer, never hang
             return self.send_error(
-                fid, ErrorCode.UNEXPECTED, f"bad response: {exc}", request.tracing
+                fid,
+                ErrorCode.UNEXPECTED,
+                f"bad response: {type(exc).__name__}: {exc}",
+                request.tracing,
             )
         return frames[0] if len(frames) == 1 else b"".join(frames)
 
