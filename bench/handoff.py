@@ -50,7 +50,7 @@ from least_work import warm  # noqa: E402  (bench/least_work.py)
 from ringpop import Options, Ringpop  # noqa: E402
 from ringpop.hashing import fingerprint32  # noqa: E402
 from ringpop.ring.ownership import Range  # noqa: E402
-from ringpop.state.blobpage import decode_blob_page, encode_blob_page  # noqa: E402
+from ringpop.state.blobpage import BlobPage, decode_blob_page, encode_blob_page  # noqa: E402
 from ringpop.state.checks import check_blob_page  # noqa: E402
 from ringpop.state.events import HandoffCompleted, HandoffStarted  # noqa: E402
 from ringpop.state.handoff import RangeHandoff  # noqa: E402
@@ -60,9 +60,10 @@ from ringpop.state.packed import Packed  # noqa: E402
 from ringpop.state.replicated import ReplicatedStore  # noqa: E402
 from ringpop.state.replicator import ReplicaOptions  # noqa: E402
 from ringpop.state.sqlite import SQLiteStore  # noqa: E402
-from ringpop.state.store import Columns, Record  # noqa: E402
+from ringpop.state.store import Columns, Cursor, Record  # noqa: E402
 from ringpop.tchannel import Request, Response  # noqa: E402
 
+WHOLE = Range(0, 1 << 32)
 N1 = ReplicaOptions(n=1, r=1, w=1, timeout=10.0)
 QUIET = Options(min_protocol_period=0.2, suspect_period=60.0)
 VALUE = b"v" * 100
@@ -120,8 +121,15 @@ async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled:
             (profile.enable if cpu_calls == 1 else profile.disable)()
         return Response(b"", f"{time.process_time()} {faults()} {os.times().system}".encode())
 
+    async def produce(request: Request) -> Response:  # the source's least work a record
+        limit, max_bytes, most = (int(x) for x in request.arg3.split())
+        return Response(
+            b"", json.dumps(await least_source_work(store, limit, max_bytes, most)).encode()
+        )
+
     rp.channel.register("bench", "/blob", raw)
     rp.channel.register("bench", "/cpu", cpu)
+    rp.channel.register("bench", "/produce", produce)
     await rp.bootstrap([rp.whoami()])
     print(f"ready {rp.whoami()}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -133,6 +141,43 @@ async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled:
     await kv.close()
     await rp.close(self_evict=False)
     await store.close()
+
+
+async def least_source_work(
+    store: MemoryStore | SQLiteStore, limit: int, max_bytes: int, most: int
+) -> dict[str, float]:
+    """CPU and kernel µs a record to make ``/3`` pages of ``store`` (what a source does
+    a page beyond TChannel: ``scan_blob_page`` and ``encode_blob_page``, nothing sent),
+    over at least ``most`` records in ring order, pages as the pull asked for them."""
+    cursor: Cursor | None = None
+    records = 0
+    cpu, kernel = time.process_time(), os.times().system
+    while records < most:
+        if isinstance(store, MemoryStore):
+            page: BlobPage | Packed = await store.scan_blob_page(WHOLE, cursor, limit, max_bytes)
+        else:
+            page = await store.scan_packed(WHOLE, cursor, limit, max_bytes)
+        count = encode_blob_page(page, max_bytes)[1]
+        records += count
+        if count == len(page):
+            cursor = page.cursor
+        else:  # the encoder cut the page: go on after its last record
+            cursor = Cursor(page.hashes[count - 1], key_at(page, count - 1))
+        if cursor is None:
+            break
+    cpu, kernel = time.process_time() - cpu, os.times().system - kernel
+    return {"cpu": cpu / max(1, records) * 1e6, "kernel": kernel / max(1, records) * 1e6}
+
+
+def key_at(page: BlobPage | Packed, i: int) -> str:
+    """Record ``i``'s key."""
+    if isinstance(page, Packed):
+        return page.keys[i]
+    for part in page.parts:
+        if i < len(part):
+            return part.key(i)
+        i -= len(part)
+    raise IndexError(i)
 
 
 def open_store(kind: str, path: Path, cache_mib: int) -> MemoryStore | SQLiteStore:
@@ -193,6 +238,9 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
     rss_after = rss_now_mib()
     pages = max(1, stats["pages"])
     page_bytes = stats["bytes"] // pages
+    asked = f"{args.page} {args.page_bytes} {stats['records']}".encode()
+    answer = await rp.channel.call(source, "bench", "/produce", b"", asked, timeout=600.0)
+    produce = json.loads(answer.arg3)
     cpu_source_floor, _, _ = await source_cpu(rp, source)
     cpu_puller_floor = time.process_time()
     floor, moved = await measure_floor(rp, source, page_bytes, args.floor_seconds, args.concurrency)
@@ -215,6 +263,8 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         "cpu_us_source": cpu_source / max(1, stats["records"]) * 1e6,
         "sys_us_puller": sys_puller / max(1, stats["records"]) * 1e6,
         "sys_us_source": sys_source / max(1, stats["records"]) * 1e6,
+        "produce_cpu_us": produce["cpu"],
+        "produce_sys_us": produce["kernel"],
         "faults_puller": faults_puller / max(1, stats["records"]) * 1000,
         "faults_source": faults_source / max(1, stats["records"]) * 1000,
         "failed": stats["failed"],
@@ -386,7 +436,16 @@ BOUNDS = {
 def bound(f: dict[str, float], warm_mib: int) -> None:
     """Print the least work a puller does a record for each page shape
     (``bench/least_work.py``, a fresh process, the pull's page size) and the share of
-    the floor it leaves."""
+    the floor it leaves; then the source's (measured in the source process after the
+    pull: making the pages, nothing sent)."""
+    source_floor, produce = f["floor_cpu_us_source"], f["produce_cpu_us"]
+    print(
+        f"  bound, the source making /3 pages of its store (scan and encode, nothing sent): "
+        f"{produce:.2f} us a record (kernel {f['produce_sys_us']:.2f}) on top of the floor's "
+        f"{source_floor:.2f} us: at most {source_floor / (source_floor + produce):.0%} of "
+        f"the floor",
+        flush=True,
+    )
     script = Path(__file__).with_name("least_work.py")
     floor = f["floor_cpu_us_puller"]
     for shape, what in BOUNDS.items():
