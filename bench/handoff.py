@@ -121,6 +121,9 @@ async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled:
             (profile.enable if cpu_calls == 1 else profile.disable)()
         return Response(b"", f"{time.process_time()} {faults()} {os.times().system}".encode())
 
+    async def usage(request: Request) -> Response:  # the same, the profile untouched
+        return Response(b"", f"{time.process_time()} {faults()} {os.times().system}".encode())
+
     async def produce(request: Request) -> Response:  # the source's least work a record
         limit, max_bytes, most = (int(x) for x in request.arg3.split())
         return Response(
@@ -129,6 +132,7 @@ async def serve(keys: int, directory: Path, cache_mib: int, kind: str, profiled:
 
     rp.channel.register("bench", "/blob", raw)
     rp.channel.register("bench", "/cpu", cpu)
+    rp.channel.register("bench", "/usage", usage)
     rp.channel.register("bench", "/produce", produce)
     await rp.bootstrap([rp.whoami()])
     print(f"ready {rp.whoami()}", flush=True)
@@ -190,9 +194,10 @@ def faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-async def source_cpu(rp: Ringpop, source: str) -> tuple[float, int, float]:
-    """The source process's CPU seconds, page faults and system (kernel) CPU seconds so far."""
-    answer = await rp.channel.call(source, "bench", "/cpu", b"", b"", timeout=10.0)
+async def source_cpu(rp: Ringpop, source: str, endpoint: str = "/cpu") -> tuple[float, int, float]:
+    """The source process's CPU seconds, page faults and system (kernel) CPU seconds so
+    far (``/cpu`` also starts and stops the source's profile; ``/usage`` does not)."""
+    answer = await rp.channel.call(source, "bench", endpoint, b"", b"", timeout=10.0)
     seconds, count, system = answer.arg3.split()
     return float(seconds), int(count), float(system)
 
@@ -214,8 +219,22 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
     )
     started: list[float] = []
     completed: list[float] = []
-    rp.events.on(HandoffStarted, lambda _: started.append(time.perf_counter()))
-    rp.events.on(HandoffCompleted, lambda _: completed.append(time.perf_counter()))
+    # CPU over the transfer alone (first range started to last completed), both sides
+    usage: dict[str, tuple[float, float]] = {}
+    source_start: list[asyncio.Future[tuple[float, int, float]]] = []
+
+    def on_started(_: HandoffStarted) -> None:
+        started.append(time.perf_counter())
+        if not source_start:
+            usage["start"] = (time.process_time(), os.times().system)
+            source_start.append(asyncio.ensure_future(source_cpu(rp, source, "/usage")))
+
+    def on_completed(_: HandoffCompleted) -> None:
+        completed.append(time.perf_counter())
+        usage["end"] = (time.process_time(), os.times().system)
+
+    rp.events.on(HandoffStarted, on_started)
+    rp.events.on(HandoffCompleted, on_completed)
     before = rss_mib()
     cpu_source, faults_source, sys_source = await source_cpu(rp, source)
     cpu_puller, faults_puller, sys_puller = time.process_time(), faults(), os.times().system
@@ -231,6 +250,8 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
     took = max(completed) - min(started)
     cpu_puller, faults_puller = time.process_time() - cpu_puller, faults() - faults_puller
     sys_puller = os.times().system - sys_puller
+    source_end = await source_cpu(rp, source, "/usage")
+    source_began = await source_start[0]
     cpu_now, faults_now, sys_now = await source_cpu(rp, source)
     cpu_source, faults_source = cpu_now - cpu_source, faults_now - faults_source
     sys_source = sys_now - sys_source
@@ -263,6 +284,14 @@ async def pull(source: str, directory: Path, args: argparse.Namespace) -> dict[s
         "cpu_us_source": cpu_source / max(1, stats["records"]) * 1e6,
         "sys_us_puller": sys_puller / max(1, stats["records"]) * 1e6,
         "sys_us_source": sys_source / max(1, stats["records"]) * 1e6,
+        "moving_us_puller": (usage["end"][0] - usage["start"][0]) / max(1, stats["records"]) * 1e6,
+        "moving_sys_us_puller": (usage["end"][1] - usage["start"][1])
+        / max(1, stats["records"])
+        * 1e6,
+        "moving_busy_puller": (usage["end"][0] - usage["start"][0]) / took,
+        "moving_us_source": (source_end[0] - source_began[0]) / max(1, stats["records"]) * 1e6,
+        "moving_sys_us_source": (source_end[2] - source_began[2]) / max(1, stats["records"]) * 1e6,
+        "moving_busy_source": (source_end[0] - source_began[0]) / took,
         "produce_cpu_us": produce["cpu"],
         "produce_sys_us": produce["kernel"],
         "faults_puller": faults_puller / max(1, stats["records"]) * 1000,
@@ -413,7 +442,11 @@ def report(kinds: str, f: dict[str, float], concurrency: int) -> None:
         f"TChannel, same page size, {concurrency} in flight, same processes) "
         f"{f['floor_mb_per_s']:.1f} MB/s (CPU per record's bytes: puller "
         f"{f['floor_cpu_us_puller']:.2f} us, source {f['floor_cpu_us_source']:.2f} us) -> "
-        f"{share:.1%} of the floor; CPU per record: puller "
+        f"{share:.1%} of the floor; CPU per record during the transfer: puller "
+        f"{f['moving_us_puller']:.2f} us (kernel {f['moving_sys_us_puller']:.2f}, busy "
+        f"{f['moving_busy_puller']:.0%}), source {f['moving_us_source']:.2f} us (kernel "
+        f"{f['moving_sys_us_source']:.2f}, busy {f['moving_busy_source']:.0%}); with the join "
+        f"and the wait before the pull: puller "
         f"{f['cpu_us_puller']:.2f} us (kernel {f['sys_us_puller']:.2f}), source "
         f"{f['cpu_us_source']:.2f} us (kernel {f['sys_us_source']:.2f}); page faults per "
         f"1000 records: puller {f['faults_puller']:.0f}, source {f['faults_source']:.0f}; "
