@@ -238,6 +238,41 @@ async def test_a_response_that_cannot_be_encoded_is_answered_not_dropped(
     assert (await client.call(server.host_port, "svc", "echo", b"", b"x", timeout=1)).arg3 == b"x"
 
 
+class _OddCodeError(TChannelError):
+    code = 999  # not a byte: no error frame can carry it
+
+
+async def test_errors_that_cannot_be_sent_as_raised_still_answer_the_caller(
+    server: Channel, client: Channel
+) -> None:
+    """Lone surrogates (UTF-8 cannot carry them) in an exception's message or in an
+    application error, an error code outside a byte: the caller hears at once."""
+
+    async def surrogate_message(request: Request) -> Response:
+        raise ValueError("bad \udcff byte")
+
+    async def surrogate_application_error(request: Request) -> Response:
+        raise ApplicationError("kind\udcff", "message\udcff")
+
+    async def odd_code(request: Request) -> Response:
+        raise _OddCodeError("odd")
+
+    server.register("svc", "message", surrogate_message)
+    server.register("svc", "application", surrogate_application_error)
+    server.register("svc", "code", odd_code)
+    with pytest.raises(UnexpectedError, match=r"ValueError: bad \\udcff byte"):
+        await client.call(server.host_port, "svc", "message", timeout=30)
+    answer = await client.call(server.host_port, "svc", "application", timeout=30)
+    assert not answer.ok
+    assert msgspec.json.decode(answer.arg3) == {
+        "type": "kind\\udcff",
+        "message": "message\\udcff",
+    }
+    with pytest.raises(UnexpectedError, match="error"):
+        await client.call(server.host_port, "svc", "code", timeout=30)
+    assert (await client.call(server.host_port, "svc", "echo", b"", b"x", timeout=1)).arg3 == b"x"
+
+
 @pytest.mark.parametrize("size", [0, 65_535, 65_537, 1 << 20])
 @pytest.mark.parametrize("csum", list(ChecksumType))
 async def test_argument_sizes_and_checksums(

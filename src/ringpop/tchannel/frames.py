@@ -377,8 +377,9 @@ def encode_frame(frame: Frame) -> bytes:
 
 
 def encode_error(frame_id: int, code: int, message: str, tracing: bytes = ZERO_TRACING) -> bytes:
-    """Encode an error frame; an over-long message is truncated to fit one frame."""
-    raw = message.encode()
+    """Encode an error frame; an over-long message is truncated to fit one frame, and
+    characters UTF-8 cannot carry (lone surrogates) are sent as backslash escapes."""
+    raw = message.encode("utf-8", "backslashreplace")
     room = MAX_PAYLOAD_SIZE - 1 - TRACING_SIZE - 2
     if len(raw) > room:
         raw = raw[:room].decode(errors="ignore").encode()

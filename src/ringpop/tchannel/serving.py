@@ -185,16 +185,21 @@ class Serving:
         self._respond(request, response)
 
     def _handler_failed(self, request: Request, exc: Exception) -> None:
-        """Answer for a handler that raised: app error, its error frame, or unexpected."""
-        if isinstance(exc, ApplicationError):
-            self._respond(request, Response.application_error(exc.type, exc.message))
-        elif isinstance(exc, TChannelError):
-            self._send_error(request.id, exc.code, exc.message or str(exc), request.tracing)
-        else:
-            log.error("handler for %s %r failed", request.service, request.endpoint, exc_info=exc)
-            self._send_error(
-                request.id, ErrorCode.UNEXPECTED, f"{type(exc).__name__}: {exc}", request.tracing
-            )
+        """Answer for a handler that raised: app error, its error frame, or unexpected
+        (also when the error itself cannot be sent as it is: the caller always hears)."""
+        try:
+            if isinstance(exc, ApplicationError):
+                self._respond(request, Response.application_error(exc.type, exc.message))
+                return
+            if isinstance(exc, TChannelError):
+                self._send_error(request.id, exc.code, exc.message or str(exc), request.tracing)
+                return
+        except Exception as failed:  # e.g. an error code outside 0..255
+            exc = failed
+        log.error("handler for %s %r failed", request.service, request.endpoint, exc_info=exc)
+        self._send_error(
+            request.id, ErrorCode.UNEXPECTED, f"{type(exc).__name__}: {exc}", request.tracing
+        )
 
     def _respond(self, request: Request, response: Response) -> None:
         """Send ``response`` to ``request`` (as echoed, checksum type echoed for 1/3)."""
