@@ -152,7 +152,8 @@ async def least_source_work(
 ) -> dict[str, float]:
     """CPU and kernel µs a record to make ``/3`` pages of ``store`` (what a source does
     a page beyond TChannel: ``scan_blob_page`` and ``encode_blob_page``, nothing sent),
-    over at least ``most`` records in ring order, pages as the pull asked for them."""
+    over ``most`` records in ring order (or all it holds), pages as the pull asked for
+    them; and how many records that was."""
     cursor: Cursor | None = None
     records = 0
     cpu, kernel = time.process_time(), os.times().system
@@ -170,7 +171,11 @@ async def least_source_work(
         if cursor is None:
             break
     cpu, kernel = time.process_time() - cpu, os.times().system - kernel
-    return {"cpu": cpu / max(1, records) * 1e6, "kernel": kernel / max(1, records) * 1e6}
+    return {
+        "cpu": cpu / max(1, records) * 1e6,
+        "kernel": kernel / max(1, records) * 1e6,
+        "records": records,
+    }
 
 
 def key_at(page: BlobPage | Packed, i: int) -> str:

@@ -49,3 +49,38 @@ async def test_store_bench_measures_both_layouts_over_the_same_operations() -> N
         figures = await store_bench.measure(2000, segment, 50)
         assert set(figures) == {"put new key", "update", "get", "scan (per record)"}
         assert all(value > 0 for value in figures.values())
+
+
+handoff_bench = load_bench("handoff")
+
+
+@pytest.mark.parametrize("handed", [False, True])
+@pytest.mark.parametrize("max_bytes", [0, 700])
+async def test_the_source_bound_makes_a_page_of_every_record_once(
+    handed: bool, max_bytes: int
+) -> None:
+    """``least_source_work`` times making pages of the whole store: each record in
+    one page, also when the encoder cuts a page short of what the store gave."""
+    from ringpop.hashing import fingerprint32
+    from ringpop.ring.ownership import Range
+    from ringpop.state.blobpage import decode_blob_page, encode_blob_page
+    from ringpop.state.checks import check_blob_page
+    from ringpop.state.memory import MemoryStore
+    from ringpop.state.packed import Packed
+    from ringpop.state.store import Columns
+
+    store = MemoryStore()
+    keys = sorted((f"key-{i:05d}" for i in range(300)), key=lambda k: (fingerprint32(k), k))
+    values = [b"v" * 100] * len(keys)
+    if handed:
+        for start in range(0, len(keys), 50):
+            chunk = keys[start : start + 50]
+            packed = Packed.of(chunk, values[:50], [1] * 50, [0] * 50, ["n"] * 50)
+            page = decode_blob_page(encode_blob_page(packed)[0])
+            check_blob_page(page, Range(0, 1 << 32), None, 50)
+            await store.put_blob_page(page)
+    else:
+        await store.put_many_if_newer(Columns(keys, values, [1] * 300, [0] * 300, ["n"] * 300))
+    done = await handoff_bench.least_source_work(store, 7, max_bytes, 10_000)
+    assert done["records"] == 300
+    assert (await handoff_bench.least_source_work(store, 7, max_bytes, 20))["records"] in (20, 21)
