@@ -71,7 +71,7 @@ async def test_the_source_bound_makes_a_page_of_every_record_once(
 
     store = MemoryStore()
     keys = sorted((f"key-{i:05d}" for i in range(300)), key=lambda k: (fingerprint32(k), k))
-    values = [b"v" * 100] * len(keys)
+    values: list[bytes | None] = [b"v" * 100] * len(keys)
     if handed:
         for start in range(0, len(keys), 50):
             chunk = keys[start : start + 50]
