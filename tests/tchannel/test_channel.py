@@ -213,6 +213,20 @@ async def test_unknown_endpoint_and_crashing_handler(server: Channel, client: Ch
     assert (await client.call(server.host_port, "svc", "echo", b"", b"x", timeout=1)).arg3 == b"x"
 
 
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
+async def test_a_timeout_that_is_not_a_positive_finite_number_is_refused(
+    server: Channel, client: Channel, timeout: float
+) -> None:
+    """Sent as the ttl in milliseconds: NaN once waited for a connect that "timed
+    out", infinity failed deep in the encoder with an OverflowError."""
+    with pytest.raises(ValueError, match="positive, finite number of seconds"):
+        await client.call(server.host_port, "svc", "echo", timeout=timeout)
+    with pytest.raises(ValueError, match="positive, finite number of seconds"):
+        await client.call_json(server.host_port, "svc", "echo", timeout=timeout)
+    with pytest.raises(ValueError, match="positive, finite number of seconds"):
+        await client.ping(server.host_port, timeout=timeout)
+
+
 async def test_a_response_that_cannot_be_encoded_is_answered_not_dropped(
     server: Channel, client: Channel
 ) -> None:

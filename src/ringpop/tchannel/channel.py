@@ -16,6 +16,7 @@ methods with ``call_json``'s typed overloads). The connection table is
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import platform
 import socket
@@ -336,8 +337,7 @@ class Channel(Peers):
         raises a :class:`TChannelError` subclass for error frames, timeouts and
         network failures.
         """
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        _check_timeout(timeout)
         if self._closing:
             raise NetworkError("channel is closed")
         conn = self._peers.get(peer)
@@ -432,8 +432,7 @@ class Channel(Peers):
         ``response_type`` is given, which validates strictly into that type.
         A code-0x01 response raises :class:`ApplicationError`.
         """
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        _check_timeout(timeout)
         arg3 = b"" if body is None else dump_json(body)
         arg2 = b"" if app_headers is None else dump_json(app_headers)
         if self._closing:
@@ -469,8 +468,7 @@ class Channel(Peers):
 
     async def ping(self, peer: str, *, timeout: float) -> None:
         """TChannel-level ping of ``peer`` (frame 0xD0/0xD1), bounded by ``timeout``."""
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        _check_timeout(timeout)
         if self._closing:
             raise NetworkError("channel is closed")
         loop = asyncio.get_running_loop()
@@ -480,3 +478,10 @@ class Channel(Peers):
         if remaining <= 0:
             raise CallTimeoutError(f"timed out connecting to {peer}")
         await conn.ping(remaining)
+
+
+def _check_timeout(timeout: float) -> None:
+    """A call's ``timeout`` must be a positive, finite number of seconds (it is sent as
+    the call's ttl in milliseconds); ``ValueError`` says so, also for NaN."""
+    if not 0 < timeout < math.inf:
+        raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout!r}")
