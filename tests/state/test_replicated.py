@@ -38,6 +38,22 @@ async def four() -> AsyncIterator[list[Node]]:
         await close_all(nodes)
 
 
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"n": 0}, "r, w <= n"),
+        ({"r": 4}, "r, w <= n"),
+        ({"w": 0}, "r, w <= n"),
+        ({"timeout": 0.0}, "positive, finite"),
+        ({"timeout": float("nan")}, "positive, finite"),
+        ({"timeout": float("inf")}, "positive, finite"),
+    ],
+)
+def test_replica_options_refuse_what_cannot_work(fields: dict[str, float], why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        ReplicaOptions(**fields)  # type: ignore[arg-type]
+
+
 async def test_quorum_write_lands_on_the_preference_list(four: list[Node]) -> None:
     key = "user:42"
     version = await four[0].kv.put(key, b"hello")
