@@ -99,3 +99,28 @@ async def test_a_pull_whose_source_dies_midway_completes_from_the_others() -> No
             assert new.handoff.stats()["completed"] >= 1
         finally:
             await new.close()
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"fanout": 1},
+        {"leaf": 0},
+        {"max_calls": 0},
+        {"max_records": 0},
+        {"interval": float("inf")},
+        {"interval": float("nan")},
+    ],
+)
+async def test_settings_anti_entropy_cannot_work_with_are_refused(
+    setting: dict[str, float],
+) -> None:
+    """A fanout of 1 would never narrow a differing range; refused with the settings."""
+    from tests.state.cluster import close_all, cluster
+
+    [node] = await cluster(1, ReplicaOptions(n=1, r=1, w=1, timeout=2.0))
+    try:
+        with pytest.raises(ValueError, match="anti-entropy needs"):
+            AntiEntropy(node.kv, **setting)  # type: ignore[arg-type]
+    finally:
+        await close_all([node])

@@ -250,3 +250,33 @@ async def test_the_next_page_is_asked_for_before_this_one_is_applied() -> None:
             assert [s for i, s in enumerate(applies[:-1]) if s < i + 2] == []
         finally:
             await new.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "why"),
+    [
+        ({"concurrency": 0}, "concurrency >= 1"),
+        ({"page": 0}, "page >= 1"),
+        ({"page_bytes": -1}, "page_bytes >= 0"),
+        ({"delay": -1.0}, "delay >= 0"),
+        ({"delay": float("nan")}, "delay >= 0"),
+        ({"grace": float("inf")}, "grace >= 0"),
+        ({"retry": 0.0}, "retry > 0"),
+        ({"max_attempts": 0}, "max_attempts >= 1"),
+        ({"timeout": float("nan")}, "timeout positive"),
+        ({"resume_ttl": -1.0}, "resume_ttl must be >= 0"),
+    ],
+)
+async def test_settings_a_handoff_cannot_work_with_are_refused(
+    setting: dict[str, float], why: str
+) -> None:
+    """``concurrency=0`` would never pull and ``retry=0`` retry in a tight loop: refused
+    when the handoff is made, with what is wrong, rather than a silent stall."""
+    from ringpop.state.handoff import RangeHandoff
+
+    [node] = await cluster(1, ReplicaOptions(n=1, r=1, w=1, timeout=2.0))
+    try:
+        with pytest.raises(ValueError, match=why):
+            RangeHandoff(node.kv, **setting)  # type: ignore[arg-type]
+    finally:
+        await close_all([node])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +92,12 @@ class AntiEntropy:
         max_records: int = 20_000,
         clock: Clock | None = None,
     ) -> None:
+        if not interval < math.inf or fanout < 2 or leaf < 1 or max_calls < 1 or max_records < 1:
+            raise ValueError(
+                "anti-entropy needs a finite interval (<= 0: no periodic rounds), fanout >= 2, "
+                f"leaf, max_calls and max_records >= 1 (interval={interval!r}, "
+                f"fanout={fanout}, leaf={leaf}, max_calls={max_calls}, max_records={max_records})"
+            )
         self.kv = kv
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.ringpop = kv.ringpop

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +134,12 @@ class RangeHandoff:
         resume_ttl: float = 600.0,
         clock: Clock | None = None,
     ) -> None:
+        _check_settings(delay, concurrency, page, page_bytes, grace, retry, max_attempts)
+        if not 0 <= resume_ttl < math.inf or (timeout is not None and not 0 < timeout < math.inf):
+            raise ValueError(
+                f"resume_ttl must be >= 0 and timeout positive, both finite (resume_ttl="
+                f"{resume_ttl!r}, timeout={timeout!r})"
+            )
         self.kv = kv
         self.ringpop = rp = kv.ringpop
         self.n = kv.options.n
@@ -533,3 +540,31 @@ class RangeHandoff:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _check_settings(
+    delay: float,
+    concurrency: int,
+    page: int,
+    page_bytes: int,
+    grace: float,
+    retry: float,
+    max_attempts: int,
+) -> None:
+    """``ValueError`` for settings a handoff cannot work with (``concurrency`` 0 would
+    never pull; ``retry`` 0 would retry a failing pull in a tight loop)."""
+    problems = [
+        what
+        for what, bad in (
+            (f"delay >= 0 (not {delay!r})", not 0 <= delay < math.inf),
+            (f"concurrency >= 1 (not {concurrency!r})", concurrency < 1),
+            (f"page >= 1 (not {page!r})", page < 1),
+            (f"page_bytes >= 0 (not {page_bytes!r})", page_bytes < 0),
+            (f"grace >= 0 (not {grace!r})", not 0 <= grace < math.inf),
+            (f"retry > 0 (not {retry!r})", not 0 < retry < math.inf),
+            (f"max_attempts >= 1 (not {max_attempts!r})", max_attempts < 1),
+        )
+        if bad
+    ]
+    if problems:
+        raise ValueError(f"range handoff needs {', '.join(problems)}")
