@@ -87,3 +87,24 @@ async def test_hints_for_a_departed_node_go_to_the_current_replicas() -> None:
         assert await holders(nodes, "orphan") == set(nodes[0].member.rp.lookup_n("orphan", 2))
     finally:
         await close_all(nodes)
+
+
+@pytest.mark.parametrize("hint_interval", [0.0, -1.0, float("nan"), float("inf")])
+async def test_a_hint_interval_that_would_spin_or_never_run_is_refused(
+    hint_interval: float,
+) -> None:
+    """0 would deliver hints in a loop that never sleeps: refused when the store is made."""
+    from ringpop.state.memory import MemoryStore
+    from ringpop.state.replicated import ReplicatedStore
+
+    [node] = await cluster(1, ReplicaOptions(n=1, r=1, w=1, timeout=2.0))
+    try:
+        with pytest.raises(ValueError, match="positive, finite interval"):
+            ReplicatedStore(node.member.rp, MemoryStore(), hint_interval=hint_interval)
+    finally:
+        await close_all([node])
+
+
+def test_a_negative_hint_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_per_target"):
+        HintBuffer(max_per_target=-1)

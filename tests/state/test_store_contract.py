@@ -315,3 +315,9 @@ async def test_sqlite_files_of_the_first_layout_are_migrated(tmp_path: Path) -> 
         assert await store.get("k3") == rec("k3", None, 3)
     finally:
         await store.close()
+
+
+def test_a_negative_sqlite_cache_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cache_mib"):
+        SQLiteStore(tmp_path / "node.db", cache_mib=-1)
+    assert not (tmp_path / "node.db").exists()  # refused before anything is opened

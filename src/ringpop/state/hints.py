@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from functools import partial
 
@@ -44,6 +45,8 @@ class HintBuffer:
     """Records held for other nodes: ``target -> key -> newest record`` (pure)."""
 
     def __init__(self, max_per_target: int = 100_000) -> None:
+        if max_per_target < 0:
+            raise ValueError(f"max_per_target must be >= 0, not {max_per_target!r}")
         self.max_per_target = max_per_target
         self._held: dict[str, dict[str, Record]] = {}
         self.dropped = 0
@@ -106,6 +109,11 @@ class HintedHandoff:
         batch: int = 200,
         buffer: HintBuffer | None = None,
     ) -> None:
+        if not 0 < interval < math.inf or batch < 1:
+            raise ValueError(
+                "hinted handoff needs a positive, finite interval and batch >= 1 "
+                f"(interval={interval!r}, batch={batch!r})"
+            )
         self.ringpop = ringpop
         self.replicator = replicator
         self.interval = interval

@@ -101,6 +101,8 @@ class SQLiteStore:
     """
 
     def __init__(self, path: str | PathLike[str], *, cache_mib: int = 32) -> None:
+        if cache_mib < 0:
+            raise ValueError(f"cache_mib must be >= 0, not {cache_mib!r}")
         self.path = path
         self.cache_mib = cache_mib
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ringpop-sqlite")
