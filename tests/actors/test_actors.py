@@ -139,3 +139,21 @@ async def test_owner_crash_resends_to_the_new_owner_from_the_last_checkpoint() -
         members = [m for m in members if m is not members[1]]
         made = [s for s in made if s is not made[1]]
         await close(members, made)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("mailbox_size", 0),
+        ("max_batch", 0),
+        ("checkpoint_every", -1),
+        ("idle_timeout", 0.0),
+        ("delivery_timeout", float("nan")),
+        ("attempt_timeout", float("inf")),
+        ("handover_wait", -1.0),
+        ("handover_window", float("nan")),
+    ],
+)
+def test_actor_options_refuse_what_cannot_work(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        ActorOptions(**{field: value})  # type: ignore[arg-type]

@@ -170,3 +170,29 @@ async def test_singleton_backoff_and_period_wait_on_the_injected_clock() -> None
         assert clock.waits[:3] == [0.1, 3600.0, 3600.0]
     finally:
         await close(members, made)
+
+
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        ({"every": 0.0}, "every must be"),
+        ({"every": float("nan")}, "every must be"),
+        ({"backoff": 0.0}, "backoff <= max_backoff"),
+        ({"backoff": 5.0, "max_backoff": 1.0}, "backoff <= max_backoff"),
+        ({"max_backoff": float("inf")}, "backoff <= max_backoff"),
+    ],
+)
+async def test_a_singleton_that_would_spin_is_refused(settings: dict[str, float], why: str) -> None:
+    """``every=0`` would rerun the job in a loop that never sleeps, ``backoff=0``
+    restart a failing one likewise: refused before any leadership is sought."""
+    from ringpop.actors.singleton import Singleton
+
+    async def job(ctx: JobContext) -> None:
+        return None
+
+    members, made = await systems(1)
+    try:
+        with pytest.raises(ValueError, match=why):
+            Singleton(made[0], "spin", job, **settings)  # type: ignore[arg-type]
+    finally:
+        await close(members, made)

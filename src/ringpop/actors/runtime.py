@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -86,8 +87,11 @@ class ActorOptions(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         if self.mailbox_size < 1 or self.max_batch < 1 or self.checkpoint_every < 0:
             raise ValueError("mailbox_size and max_batch must be >= 1, checkpoint_every >= 0")
-        if min(self.idle_timeout, self.delivery_timeout, self.attempt_timeout) <= 0:
-            raise ValueError("timeouts must be positive")
+        timeouts = (self.idle_timeout, self.delivery_timeout, self.attempt_timeout)
+        if not all(0 < t < math.inf for t in timeouts):  # NaN too
+            raise ValueError(f"timeouts must be positive and finite, not {timeouts}")
+        if not all(0 <= t < math.inf for t in (self.handover_wait, self.handover_window)):
+            raise ValueError("handover_wait and handover_window must be >= 0 and finite")
 
 
 class ActorSystem:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,13 @@ class Singleton:
         max_backoff: float = 10.0,
         key: str | None = None,
     ) -> None:
+        if every is not None and not 0 < every < math.inf:
+            raise ValueError(f"every must be a positive, finite number of seconds, not {every!r}")
+        if not 0 < backoff <= max_backoff < math.inf:  # a failing job must wait to restart
+            raise ValueError(
+                f"need 0 < backoff <= max_backoff, finite (backoff={backoff!r}, "
+                f"max_backoff={max_backoff!r})"
+            )
         self.system = system
         self.name = name
         self.job = job
