@@ -24,7 +24,7 @@ import msgspec.structs
 from ringpop.errors import RingpopError
 from ringpop.tlsconfig import TLSConfig
 
-__all__ = ["ChecksumFlavour", "Options", "OptionsError"]
+__all__ = ["ChecksumFlavour", "Options", "OptionsError", "check_schedule"]
 
 ChecksumFlavour = Literal["go", "node"]
 
@@ -275,7 +275,7 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
                 f"not {self.self_evict_ping_ratio}"
             )
         for name in ("proxy_retry_schedule", "forward_retry_schedule"):
-            _check_schedule(name, getattr(self, name))
+            check_schedule(name, getattr(self, name))
         for pattern in self.member_blacklist:
             try:
                 re.compile(pattern)
@@ -357,7 +357,9 @@ def _deprecated_skip_lookup(options: Options) -> None:
     msgspec.structs.force_setattr(options, "skip_lookup_on_retry", None)
 
 
-def _check_schedule(name: str, schedule: object) -> None:
+def check_schedule(name: str, schedule: object) -> None:
+    """``OptionsError`` unless ``schedule`` (option ``name``) is a non-empty tuple of
+    finite delays in seconds, none negative."""
     if not isinstance(schedule, tuple) or not schedule:
         raise OptionsError(f"{name} must be a non-empty list or tuple of delays in seconds")
     for delay in schedule:

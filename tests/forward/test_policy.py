@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import pytest
 
 from ringpop.forward import ForwardOptions, OwnershipError, RetryPolicy, owner_of, owns_all
 from ringpop.forward.policy import RING_SETTLE_DELAY, RING_SETTLE_TRIES
-from ringpop.options import Options
+from ringpop.options import Options, OptionsError
 from ringpop.ring import HashRing
 
 ME = "10.0.0.1:3000"
@@ -143,3 +144,22 @@ def test_options_take_the_old_flag_with_a_warning() -> None:
 def test_forward_options_are_keyword_only() -> None:
     with pytest.raises(TypeError):
         ForwardOptions(1.0)  # type: ignore[call-arg]  # a positional flag could flip polarity
+
+
+@pytest.mark.parametrize(
+    ("override", "why"),
+    [
+        ({"timeout": 0.0}, "timeout must be"),
+        ({"timeout": float("nan")}, "timeout must be"),
+        ({"max_retries": -1}, "max_retries must be"),
+        ({"retry_schedule": [float("nan")]}, "entries must be"),
+        ({"retry_schedule": [-1.0]}, "entries must be"),
+        ({"retry_schedule": []}, "non-empty"),
+    ],
+)
+def test_forward_overrides_are_checked_like_the_options(override: dict[str, Any], why: str) -> None:
+    """A NaN timeout or delay was taken and failed later, deep in a forward."""
+    with pytest.raises(OptionsError, match=why):
+        ForwardOptions(**override)
+    with pytest.raises(OptionsError, match=why):
+        ForwardOptions.of(None, override)  # type: ignore[arg-type]

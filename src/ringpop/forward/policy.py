@@ -9,12 +9,13 @@ decisions is :mod:`ringpop.forward.retrying`.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
-from ringpop.options import Options
+from ringpop.options import Options, OptionsError, check_schedule
 
 __all__ = [
     "RING_SETTLE_DELAY",
@@ -69,6 +70,15 @@ class ForwardOptions:
     """Deprecated: ``reroute_retries`` with the opposite polarity."""
 
     def __post_init__(self) -> None:
+        timeout, retries, schedule = self.timeout, self.max_retries, self.retry_schedule
+        if timeout is not None and not 0 < timeout < math.inf:
+            raise OptionsError(
+                f"timeout must be a positive, finite number of seconds, not {timeout!r}"
+            )
+        if retries is not None and (isinstance(retries, bool) or retries < 0):
+            raise OptionsError(f"max_retries must be >= 0, not {retries!r}")
+        if schedule is not None:
+            check_schedule("retry_schedule", tuple(schedule))
         skip = self.skip_lookup_on_retry
         if skip is not None:
             object.__setattr__(self, "reroute_retries", _reroute_for(skip, self.reroute_retries))
