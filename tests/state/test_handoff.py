@@ -263,8 +263,8 @@ async def test_the_next_page_is_asked_for_before_this_one_is_applied() -> None:
         ({"grace": float("inf")}, "grace >= 0"),
         ({"retry": 0.0}, "retry > 0"),
         ({"max_attempts": 0}, "max_attempts >= 1"),
-        ({"timeout": float("nan")}, "timeout positive"),
-        ({"resume_ttl": -1.0}, "resume_ttl must be >= 0"),
+        ({"timeout": float("nan")}, "timeout > 0"),
+        ({"resume_ttl": -1.0}, "resume_ttl >= 0"),
     ],
 )
 async def test_settings_a_handoff_cannot_work_with_are_refused(

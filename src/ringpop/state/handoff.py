@@ -134,12 +134,9 @@ class RangeHandoff:
         resume_ttl: float = 600.0,
         clock: Clock | None = None,
     ) -> None:
-        _check_settings(delay, concurrency, page, page_bytes, grace, retry, max_attempts)
-        if not 0 <= resume_ttl < math.inf or (timeout is not None and not 0 < timeout < math.inf):
-            raise ValueError(
-                f"resume_ttl must be >= 0 and timeout positive, both finite (resume_ttl="
-                f"{resume_ttl!r}, timeout={timeout!r})"
-            )
+        _check_settings(
+            delay, concurrency, page, page_bytes, grace, retry, max_attempts, timeout, resume_ttl
+        )
         self.kv = kv
         self.ringpop = rp = kv.ringpop
         self.n = kv.options.n
@@ -550,9 +547,13 @@ def _check_settings(
     grace: float,
     retry: float,
     max_attempts: int,
+    timeout: float | None,
+    resume_ttl: float,
 ) -> None:
     """``ValueError`` for settings a handoff cannot work with (``concurrency`` 0 would
-    never pull; ``retry`` 0 would retry a failing pull in a tight loop)."""
+    never pull; ``retry`` 0 would retry a failing pull in a tight loop); times must
+    also be finite."""
+    bad_timeout = timeout is not None and not 0 < timeout < math.inf
     problems = [
         what
         for what, bad in (
@@ -563,6 +564,8 @@ def _check_settings(
             (f"grace >= 0 (not {grace!r})", not 0 <= grace < math.inf),
             (f"retry > 0 (not {retry!r})", not 0 < retry < math.inf),
             (f"max_attempts >= 1 (not {max_attempts!r})", max_attempts < 1),
+            (f"timeout > 0 (not {timeout!r})", bad_timeout),
+            (f"resume_ttl >= 0 (not {resume_ttl!r})", not 0 <= resume_ttl < math.inf),
         )
         if bad
     ]
