@@ -235,3 +235,47 @@ def test_usage() -> None:
     top = run_cli("--help")
     assert "tick-cluster" in top.stdout
     assert "admin" in top.stdout
+
+
+async def _silent_or_late_http(late_http: bool) -> tuple[Any, str]:
+    """A server that accepts and reads but never speaks TChannel: silent, or answering
+    HTTP once a request's blank line arrives (as Python's http.server does)."""
+    import asyncio
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if late_http:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.0 400 Bad request\r\n\r\n")
+                await writer.drain()
+            else:
+                await reader.read(1 << 16)
+                await asyncio.sleep(30)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("late_http", [False, True])
+async def test_a_port_that_never_answers_the_handshake_is_named_as_such(late_http: bool) -> None:
+    """Not "no answer within 3 s": what the port is (HTTP, or not TChannel at all)."""
+    from ringpop.admin.client import AdminClient, AdminError
+
+    server, address = await _silent_or_late_http(late_http)
+    try:
+        async with AdminClient(timeout=3.0) as client:
+            with pytest.raises(AdminError) as caught:
+                await client.call(address, "/admin/stats")
+        text = str(caught.value)
+        if late_http:
+            assert "answers HTTP, not TChannel" in text
+        else:
+            assert "did not answer the TChannel handshake" in text
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -291,17 +291,22 @@ class AdminClient:
             raise AdminError(
                 address, endpoint, "unsupported", f"endpoint not supported by this node ({error})"
             ) from None
-        except (CallTimeoutError, TimeoutError):
-            raise AdminError(
-                address, endpoint, "timeout", f"no answer within {limit:g} s"
-            ) from None
+        except (CallTimeoutError, TimeoutError) as error:
+            if "handshake" not in str(error):
+                raise AdminError(
+                    address, endpoint, "timeout", f"no answer within {limit:g} s"
+                ) from None
+            text = (  # something accepted the connection but never spoke TChannel
+                f"{address} accepted the connection but did not answer the TChannel "
+                "handshake: is it a ringpop (TChannel) port? Give the node's --listen address"
+            )
+            if await speaks_http(address, limit):
+                text = _HTTP_NOT_TCHANNEL.format(address=address)
+            raise AdminError(address, endpoint, "unreachable", f"unreachable ({text})") from None
         except NetworkError as error:
             text = str(error)
             if "before the handshake" in text and await speaks_http(address, limit):
-                text = (
-                    f"{address} answers HTTP, not TChannel: is this the application's HTTP "
-                    "port? Give the node's ringpop (TChannel) address, e.g. its --listen"
-                )
+                text = _HTTP_NOT_TCHANNEL.format(address=address)
             raise AdminError(address, endpoint, "unreachable", f"unreachable ({text})") from None
         except TChannelError as error:
             raise AdminError(address, endpoint, "error", f"call failed: {error}") from None
@@ -354,6 +359,12 @@ class AdminClient:
 
         results = await asyncio.gather(*(one(a) for a in targets))
         return dict(zip(targets, results, strict=True))
+
+
+_HTTP_NOT_TCHANNEL = (
+    "{address} answers HTTP, not TChannel: is this the application's HTTP port? Give the "
+    "node's ringpop (TChannel) address, e.g. its --listen"
+)
 
 
 async def speaks_http(address: str, timeout: float) -> bool:
