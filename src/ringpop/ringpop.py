@@ -190,7 +190,14 @@ class Ringpop:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> str:
-        """Listen and serve the ringpop endpoints (not yet joined); our address."""
+        """Listen and serve the ringpop endpoints (not yet joined); our address.
+
+        A closed node cannot start again (its channel and loops are gone): make a new
+        :class:`Ringpop`."""
+        if self._closed:
+            raise RingpopError(
+                f"{self.app}: this Ringpop was closed; make a new one to start again"
+            )
         if self._node is not None:
             return self._node.address
         address = await self.channel.listen()

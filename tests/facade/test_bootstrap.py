@@ -139,3 +139,18 @@ async def test_self_eviction_hooks_and_refusal_of_a_second_eviction() -> None:
         assert all(not n.node.ring.has_server(addresses[0]) for n in nodes[1:])
     finally:
         await asyncio.gather(*(n.close(self_evict=False) for n in nodes))
+
+
+async def test_a_closed_node_refuses_to_start_or_bootstrap_again() -> None:
+    """Bootstrap after close once "joined" a one-node cluster on a closed channel and
+    restarted the healer's loops behind the caller's back."""
+    from ringpop.errors import RingpopError
+
+    rp = Ringpop("closed", "127.0.0.1:0")
+    await rp.bootstrap([await rp.start()])
+    await rp.close()
+    await rp.close()  # twice is fine
+    with pytest.raises(RingpopError, match="was closed; make a new one"):
+        await rp.bootstrap([rp.whoami()])
+    with pytest.raises(RingpopError, match="was closed"):
+        await rp.start()
