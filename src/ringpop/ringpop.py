@@ -179,6 +179,7 @@ class Ringpop:
         self._damper: Damper | None = None
         self._tracing: Tracing | None = None
         self._closed = False
+        self._joining: asyncio.Future[JoinResult] | None = None  # a bootstrap in progress
         self._evicted = False
         self._last_checksum = 0
         if ownership_n < 1:
@@ -343,13 +344,28 @@ class Ringpop:
         discovery = provider if discover is None else from_spec(discover)
         node, healer = self._require()
         healer.provider = discovery
-        result = await bootstrap(
-            node,
-            provider,
-            discover=discovery,
-            on_stalled=lambda elapsed, joined: self.events.emit(BootstrapStalled(elapsed, joined)),
-            on_island=lambda hosts: self.events.emit(IslandAvoided(tuple(hosts))),
+        joining = self._joining = asyncio.ensure_future(
+            bootstrap(
+                node,
+                provider,
+                discover=discovery,
+                on_stalled=lambda elapsed, joined: self.events.emit(
+                    BootstrapStalled(elapsed, joined)
+                ),
+                on_island=lambda hosts: self.events.emit(IslandAvoided(tuple(hosts))),
+            )
         )
+        try:
+            result = await joining
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._closed or (task is not None and task.cancelling()):
+                raise  # our caller was cancelled, not the join
+            raise RingpopError(f"{node.address}: closed while bootstrapping") from None
+        finally:
+            self._joining = None
+        if self._closed:  # closed as the join finished
+            raise RingpopError(f"{node.address}: closed while bootstrapping")
         self._joined()
         return result
 
@@ -396,6 +412,8 @@ class Ringpop:
         if self._closed:
             return
         self._closed = True
+        if self._joining is not None:
+            self._joining.cancel()  # a bootstrap in progress ends now, with an error
         node = self._node
         if node is not None:
             if self_evict and node.ready and not self._evicted:

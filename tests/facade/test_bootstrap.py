@@ -154,3 +154,28 @@ async def test_a_closed_node_refuses_to_start_or_bootstrap_again() -> None:
         await rp.bootstrap([rp.whoami()])
     with pytest.raises(RingpopError, match="was closed"):
         await rp.start()
+
+
+async def test_close_ends_a_bootstrap_in_progress_at_once() -> None:
+    """A SIGTERM while the seeds do not answer: the join once went on retrying for
+    its whole ``max_join_duration`` after the node was closed."""
+    from ringpop.errors import RingpopError
+
+    rp = Ringpop("closing", "127.0.0.1:0")
+    me = await rp.start()
+    joining = asyncio.ensure_future(rp.bootstrap([me, "127.0.0.1:1", "127.0.0.1:2"]))
+    await asyncio.sleep(0.3)
+    assert not joining.done()
+    await rp.close()
+    with pytest.raises(RingpopError, match="closed while bootstrapping"):
+        await asyncio.wait_for(joining, 5)
+
+
+async def test_cancelling_a_bootstrap_stays_a_cancellation() -> None:
+    rp = Ringpop("cancelled", "127.0.0.1:0")
+    me = await rp.start()
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(rp.bootstrap([me, "127.0.0.1:1", "127.0.0.1:2"]), 0.3)
+    finally:
+        await rp.close()
