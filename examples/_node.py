@@ -108,9 +108,13 @@ def run_main(
     app_name: str,
     build: Callable[[Ringpop, argparse.Namespace], web.Application],
     argv: Sequence[str] | None = None,
+    parents: Sequence[argparse.ArgumentParser] = (),
 ) -> int:
-    """Parse the flags, set up logging and uvloop (when installed), run the node."""
-    parser = argparse.ArgumentParser(description=description)
+    """Parse the flags, set up logging and uvloop (when installed), run the node.
+
+    ``parents``: the example's own flags (``add_help=False`` parsers), listed by
+    ``--help`` with the common ones."""
+    parser = argparse.ArgumentParser(description=description, parents=list(parents))
     add_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.log_level)

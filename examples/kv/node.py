@@ -60,15 +60,33 @@ def kv_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, default=3, help="replicas per key (3)")
     parser.add_argument("--w", type=int, default=2, help="replicas a write needs (2)")
     parser.add_argument("--r", type=int, default=2, help="replicas a read needs (2)")
-    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "memory"),
+        default="sqlite",
+        help="where a node keeps its keys: sqlite (a file, see --data-dir) or memory (sqlite)",
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
         help="SQLite files here, one per node, kept across restarts (default: a temporary "
         "directory removed on exit)",
     )
-    parser.add_argument("--handoff-grace", type=float, default=30.0, metavar="SECONDS")
-    parser.add_argument("--anti-entropy-interval", type=float, default=5.0, metavar="SECONDS")
+    parser.add_argument(
+        "--handoff-grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="keep a lost range at least this long, and until its new holders confirm, "
+        "before dropping it (30)",
+    )
+    parser.add_argument(
+        "--anti-entropy-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="compare range digests with the other replicas this often (5; 0: never)",
+    )
     return parser
 
 
@@ -214,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kv: need 1 <= r, w <= n (n={config.n})", file=sys.stderr)
         return 2
     build = functools.partial(build_app, config=config)
-    return run_main("ringpop key-value example node", "kv", build, rest)
+    return run_main("ringpop key-value example node", "kv", build, rest, [kv_parser()])
 
 
 if __name__ == "__main__":

@@ -128,3 +128,21 @@ async def test_objects_example_says_who_answered(tmp_path: Path) -> None:
                     )
     finally:
         cluster.stop()
+
+
+def test_the_kv_node_help_lists_its_own_flags() -> None:
+    """``--help`` once showed only the common node flags: --n/--w/--r, --store,
+    --data-dir were accepted but not listed."""
+    import subprocess
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "examples.kv", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for flag in ("--n N", "--w W", "--r R", "--store", "--data-dir", "--handoff-grace"):
+        assert flag in shown
+    assert "--listen" in shown  # and the common ones
