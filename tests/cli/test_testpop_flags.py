@@ -119,3 +119,26 @@ def test_log_level_takes_levels_of_single_loggers() -> None:
         assert named.level == logging.INFO
     finally:
         named.setLevel(before)
+
+
+@pytest.mark.parametrize(
+    ("listen", "why"),
+    [
+        ("127.0.0.1:abc", "expected a port number"),
+        ("localhost:3000", "expected an IPv4 address"),
+        ("127.0.0.1:70000", "port out of range"),
+        ("127.0.0.1", "ipv4:port"),
+    ],
+)
+def test_a_listen_address_tchannel_cannot_take_is_a_usage_error(
+    listen: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once a traceback from deep in the channel; now argparse's one-line error."""
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--listen", listen, "--hosts", "hosts.json"])
+    assert exited.value.code == 2
+    assert why in capsys.readouterr().err
+
+
+def test_an_ephemeral_listen_address_is_taken() -> None:
+    assert parse_args(["--listen", "127.0.0.1:0", "--hosts", "hosts.json"]).listen == "127.0.0.1:0"

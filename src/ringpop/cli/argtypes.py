@@ -7,7 +7,16 @@ import logging
 import math
 import sys
 
-__all__ = ["configure_logging", "log_levels", "positive_number", "positive_seconds", "small_count"]
+from ringpop.tchannel.hostport import validate_host_port
+
+__all__ = [
+    "configure_logging",
+    "listen_address",
+    "log_levels",
+    "positive_number",
+    "positive_seconds",
+    "small_count",
+]
 
 
 def _positive(text: str, what: str) -> float:
@@ -28,6 +37,14 @@ def positive_seconds(text: str) -> float:
 def positive_number(text: str) -> float:
     """A factor or ratio, > 0."""
     return _positive(text, "a number")
+
+
+def listen_address(text: str) -> str:
+    """An ``ipv4:port`` to listen on (port 0: any free port), as TChannel takes it."""
+    reason = validate_host_port(text, allow_ephemeral=True)
+    if reason is not None:
+        raise argparse.ArgumentTypeError(reason)
+    return text
 
 
 def small_count(text: str) -> int:

@@ -107,11 +107,16 @@ def add_node_arguments(
     spec's traffic does not have). ``--background-probes`` is 0 unless given (each
     period waits for its probe, as the spec says), for testpop and applications alike.
     """
-    from ringpop.cli.argtypes import log_levels, positive_number, small_count
+    from ringpop.cli.argtypes import listen_address, log_levels, positive_number, small_count
     from ringpop.cli.tlsargs import add_tls_arguments
 
     suspect, faulty, tombstone = (ms / 1000.0 for ms in periods_ms)
-    parser.add_argument("--listen", required=True, help="ip:port to listen on (our address)")
+    parser.add_argument(
+        "--listen",
+        required=True,
+        type=listen_address,
+        help="ip:port to listen on (our address)",
+    )
     parser.add_argument("--hosts", required=True, help="JSON file: array of ip:port, re-read")
     parser.add_argument("--suspect-period", type=_milliseconds, default=suspect, metavar="MS")
     parser.add_argument("--faulty-period", type=_milliseconds, default=faulty, metavar="MS")
