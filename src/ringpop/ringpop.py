@@ -85,6 +85,15 @@ class NotReadyError(RingpopError, RuntimeError):
     """The node has not joined its cluster yet: it cannot answer for the ring."""
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can travel as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def channel_for(listen: str, options: Options) -> Channel:
     """The TChannel :class:`~ringpop.tchannel.Channel` a node listening on ``listen``
     runs over by default, with the transport tunables of ``options``."""
@@ -144,8 +153,8 @@ class Ringpop:
         http_handler: HttpHandler | None = None,
         ownership_n: int = 3,
     ) -> None:
-        if not app:
-            raise ValueError("app name must be a non-empty string")
+        if not isinstance(app, str) or not app or not _utf8(app):
+            raise ValueError(f"app name must be a non-empty string of text, not {app!r}")
         if (listen is None) == (transport is None):
             raise ValueError("give either listen (an ip:port to listen on) or a transport")
         self.app = app

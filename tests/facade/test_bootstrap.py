@@ -179,3 +179,11 @@ async def test_cancelling_a_bootstrap_stays_a_cancellation() -> None:
             await asyncio.wait_for(rp.bootstrap([me, "127.0.0.1:1", "127.0.0.1:2"]), 0.3)
     finally:
         await rp.close()
+
+
+@pytest.mark.parametrize("app", ["", 5, None, "bad\udcffname"])
+def test_an_app_name_that_cannot_travel_is_refused(app: object) -> None:
+    """An int went on the wire as a JSON number (no peer's app ever matched) and a lone
+    surrogate failed only when the first join was encoded."""
+    with pytest.raises(ValueError, match="app name must be a non-empty string of text"):
+        Ringpop(app, "127.0.0.1:0")  # type: ignore[arg-type]
