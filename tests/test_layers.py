@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ringpop"
 # Bottom first. Units of one rank may not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # vocabulary and plumbing every layer may use
-    ("_version", "errors", "_native"),
+    ("_version", "errors", "checks", "_native"),
     ("speedups",),
     ("clock", "eventbus", "hashing", "messages", "tlsconfig"),
     ("options", "receiving"),

@@ -12,7 +12,6 @@ default; every value is checked when the object is built and a bad one raises
 from __future__ import annotations
 
 import functools
-import math
 import re
 import warnings
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 import msgspec
 import msgspec.structs
 
+from ringpop.checks import number_problem
 from ringpop.errors import RingpopError
 from ringpop.tlsconfig import TLSConfig
 
@@ -322,19 +322,16 @@ def _check_field(name: str, value: object, rule: _Positive | _AtLeast | type[boo
         if not isinstance(value, bool):
             raise OptionsError(f"{name} must be True or False, not {value!r}")
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise OptionsError(f"{name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value):
-        raise OptionsError(f"{name} must be finite, not {value}")
     if isinstance(rule, _AtLeast):
-        if not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, int):
             raise OptionsError(f"{name} must be a whole number, not {value!r}")
         if value < rule.minimum:
             raise OptionsError(f"{name} must be >= {rule.minimum}, not {value}")
-    elif isinstance(rule, _Positive) and (value < 0 if rule.zero else value <= 0):
-        bound = ">= 0" if rule.zero else "> 0"
-        raise OptionsError(f"{name} must be {bound} {rule.unit}".rstrip() + f", not {value}")
-    elif isinstance(rule, _Positive) and rule.unit == "seconds":
+        return
+    problem = number_problem(value, unit=rule.unit, zero_ok=rule.zero)
+    if problem is not None:
+        raise OptionsError(f"{name} {problem}, not {value!r}")
+    if rule.unit == "seconds" and isinstance(value, int | float):
         default = Options.__struct_defaults__[Options.__struct_fields__.index(name)]
         if value >= 100 and value >= _MS_RATIO * default:
             raise OptionsError(
@@ -363,7 +360,6 @@ def check_schedule(name: str, schedule: object) -> None:
     if not isinstance(schedule, tuple) or not schedule:
         raise OptionsError(f"{name} must be a non-empty list or tuple of delays in seconds")
     for delay in schedule:
-        if isinstance(delay, bool) or not isinstance(delay, int | float):
-            raise OptionsError(f"{name} entries must be numbers, not {delay!r}")
-        if not math.isfinite(delay) or delay < 0:
-            raise OptionsError(f"{name} entries must be >= 0 seconds, not {delay}")
+        problem = number_problem(delay, zero_ok=True)
+        if problem is not None:
+            raise OptionsError(f"{name} entries {problem}, not {delay!r}")

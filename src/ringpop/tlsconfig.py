@@ -7,11 +7,11 @@ listener in :mod:`ringpop.tchannel.tls`, which re-exports them.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import msgspec
 
+from ringpop.checks import check_seconds
 from ringpop.errors import RingpopError
 
 __all__ = ["TLSConfig", "TLSError"]
@@ -66,14 +66,7 @@ class TLSConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise TLSError("tls key_file is given without cert_file")
         if self.require_client_cert and self.ca_file is None:
             raise TLSError("tls require_client_cert needs ca_file to verify client certificates")
-        interval = self.reload_interval
-        if (
-            isinstance(interval, bool)
-            or not isinstance(interval, int | float)
-            or not math.isfinite(interval)
-            or interval < 0
-        ):
-            raise TLSError(f"tls reload_interval must be >= 0 seconds, not {interval!r}")
+        check_seconds("tls reload_interval", self.reload_interval, zero_ok=True, error=TLSError)
         if self.minimum_version not in ("1.2", "1.3"):
             raise TLSError(
                 f"tls minimum_version must be '1.2' or '1.3', not {self.minimum_version!r}"

@@ -175,11 +175,11 @@ async def test_singleton_backoff_and_period_wait_on_the_injected_clock() -> None
 @pytest.mark.parametrize(
     ("settings", "why"),
     [
-        ({"every": 0.0}, "every must be"),
-        ({"every": float("nan")}, "every must be"),
-        ({"backoff": 0.0}, "backoff <= max_backoff"),
-        ({"backoff": 5.0, "max_backoff": 1.0}, "backoff <= max_backoff"),
-        ({"max_backoff": float("inf")}, "backoff <= max_backoff"),
+        ({"every": 0.0}, "every must be a positive, finite number of seconds, not 0.0"),
+        ({"every": float("nan")}, "every must be a positive, finite number of seconds, not nan"),
+        ({"backoff": 0.0}, "^backoff must be a positive, finite number of seconds, not 0.0"),
+        ({"backoff": 5.0, "max_backoff": 1.0}, "max_backoff must be >= backoff"),
+        ({"max_backoff": float("inf")}, "max_backoff must be a positive, finite number"),
     ],
 )
 async def test_a_singleton_that_would_spin_is_refused(settings: dict[str, float], why: str) -> None:

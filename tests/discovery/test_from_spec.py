@@ -87,8 +87,14 @@ def test_providers_pass_through() -> None:
         ("dns::3000", "expected 'dns:NAME:PORT"),
         ("dns:ringpop.test:1?ttl=5", "unknown option 'ttl'"),
         ("dns:ringpop.test:1?timeout", "option 'timeout' is not key=value"),
-        ("dns:ringpop.test:1?timeout=-1", "timeout='-1' is not positive"),
-        ("dns:ringpop.test:1?timeout=soon", "timeout='soon' is not positive"),
+        (
+            "dns:ringpop.test:1?timeout=-1",
+            "timeout must be a positive, finite number of seconds, not '-1'",
+        ),
+        (
+            "dns:ringpop.test:1?timeout=soon",
+            "timeout must be a positive, finite number of seconds, not 'soon'",
+        ),
         ("dns:ringpop.test:1?record=A&record=A", "option 'record' given twice"),
         ("dns:ringpop.test:1?nameserver_port=x", "nameserver_port='x' is not a port"),
         ("dns:ringpop.test:1?nameservers=localhost", "'localhost' is not an IP address"),

@@ -255,16 +255,16 @@ async def test_the_next_page_is_asked_for_before_this_one_is_applied() -> None:
 @pytest.mark.parametrize(
     ("setting", "why"),
     [
-        ({"concurrency": 0}, "concurrency >= 1"),
-        ({"page": 0}, "page >= 1"),
-        ({"page_bytes": -1}, "page_bytes >= 0"),
-        ({"delay": -1.0}, "delay >= 0"),
-        ({"delay": float("nan")}, "delay >= 0"),
-        ({"grace": float("inf")}, "grace >= 0"),
-        ({"retry": 0.0}, "retry > 0"),
-        ({"max_attempts": 0}, "max_attempts >= 1"),
-        ({"timeout": float("nan")}, "timeout > 0"),
-        ({"resume_ttl": -1.0}, "resume_ttl >= 0"),
+        ({"concurrency": 0}, "concurrency must be >= 1, not 0"),
+        ({"page": 0}, "page must be >= 1"),
+        ({"page_bytes": -1}, "page_bytes must be >= 0"),
+        ({"delay": -1.0}, "delay must be a finite number of seconds >= 0, not -1.0"),
+        ({"delay": float("nan")}, "delay must be a finite number of seconds >= 0, not nan"),
+        ({"grace": float("inf")}, "grace must be a finite number of seconds >= 0, not inf"),
+        ({"retry": 0.0}, "retry must be a positive, finite number of seconds"),
+        ({"max_attempts": 0}, "max_attempts must be >= 1"),
+        ({"timeout": float("nan")}, "timeout must be a positive, finite"),
+        ({"resume_ttl": -1.0}, "resume_ttl must be a finite number of seconds >= 0"),
     ],
 )
 async def test_settings_a_handoff_cannot_work_with_are_refused(

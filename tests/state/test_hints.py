@@ -99,7 +99,9 @@ async def test_a_hint_interval_that_would_spin_or_never_run_is_refused(
 
     [node] = await cluster(1, ReplicaOptions(n=1, r=1, w=1, timeout=2.0))
     try:
-        with pytest.raises(ValueError, match="positive, finite interval"):
+        with pytest.raises(
+            ValueError, match="hinted handoff interval must be a positive, finite number of seconds"
+        ):
             ReplicatedStore(node.member.rp, MemoryStore(), hint_interval=hint_interval)
     finally:
         await close_all([node])

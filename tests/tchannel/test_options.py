@@ -50,6 +50,9 @@ def test_channel_keywords_land_in_its_options() -> None:
         {"drain_timeout": -1.0},
         {"stale_period": -1.0},
         {"max_concurrent_requests": 0},
+        {"init_timeout": float("nan")},  # NaN slipped past "<= 0"
+        {"connect_timeout": float("inf")},
+        {"drain_timeout": float("nan")},
     ],
 )
 def test_bad_tunables_are_refused(bad: dict[str, float]) -> None:

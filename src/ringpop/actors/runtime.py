@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -52,6 +51,7 @@ from ringpop.actors.outbox import Outbox
 from ringpop.actors.singleton import Job, JobContext, Singleton, per_key
 from ringpop.actors.state import StateStore
 from ringpop.actors.wire import Batch, Handover, Result, Results, Saved
+from ringpop.checks import check_seconds
 from ringpop.clock import Clock, SystemClock
 from ringpop.events import OwnershipChanged, RingChanged
 from ringpop.forward import ForwardError
@@ -87,11 +87,10 @@ class ActorOptions(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         if self.mailbox_size < 1 or self.max_batch < 1 or self.checkpoint_every < 0:
             raise ValueError("mailbox_size and max_batch must be >= 1, checkpoint_every >= 0")
-        timeouts = (self.idle_timeout, self.delivery_timeout, self.attempt_timeout)
-        if not all(0 < t < math.inf for t in timeouts):  # NaN too
-            raise ValueError(f"timeouts must be positive and finite, not {timeouts}")
-        if not all(0 <= t < math.inf for t in (self.handover_wait, self.handover_window)):
-            raise ValueError("handover_wait and handover_window must be >= 0 and finite")
+        for name in ("idle_timeout", "delivery_timeout", "attempt_timeout"):
+            check_seconds(name, getattr(self, name))
+        for name in ("handover_wait", "handover_window"):
+            check_seconds(name, getattr(self, name), zero_ok=True)
 
 
 class ActorSystem:

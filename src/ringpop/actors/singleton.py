@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +43,7 @@ from ringpop.actors.events import (
     SingletonStopped,
 )
 from ringpop.actors.leadership import Leadership, Term
+from ringpop.checks import check_seconds
 from ringpop.state.hlc import Version
 
 if TYPE_CHECKING:
@@ -102,12 +102,13 @@ class Singleton:
         max_backoff: float = 10.0,
         key: str | None = None,
     ) -> None:
-        if every is not None and not 0 < every < math.inf:
-            raise ValueError(f"every must be a positive, finite number of seconds, not {every!r}")
-        if not 0 < backoff <= max_backoff < math.inf:  # a failing job must wait to restart
+        if every is not None:
+            check_seconds("every", every)
+        check_seconds("backoff", backoff)  # a failing job must wait to restart
+        check_seconds("max_backoff", max_backoff)
+        if backoff > max_backoff:
             raise ValueError(
-                f"need 0 < backoff <= max_backoff, finite (backoff={backoff!r}, "
-                f"max_backoff={max_backoff!r})"
+                f"max_backoff must be >= backoff (backoff={backoff!r}, max_backoff={max_backoff!r})"
             )
         self.system = system
         self.name = name

@@ -7,6 +7,7 @@ import logging
 import math
 import sys
 
+from ringpop.checks import number_problem
 from ringpop.tchannel.hostport import validate_host_port
 
 __all__ = [
@@ -15,28 +16,35 @@ __all__ = [
     "log_levels",
     "positive_number",
     "positive_seconds",
+    "seconds_or_zero",
     "small_count",
 ]
 
 
-def _positive(text: str, what: str) -> float:
+def _number(text: str, *, unit: str, zero_ok: bool = False) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be positive and finite: {text!r}")
+        value = math.nan
+    problem = number_problem(value, unit=unit, zero_ok=zero_ok)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}, not {text!r}")
     return value
 
 
 def positive_seconds(text: str) -> float:
     """A duration in seconds, > 0."""
-    return _positive(text, "a number of seconds")
+    return _number(text, unit="seconds")
+
+
+def seconds_or_zero(text: str) -> float:
+    """A duration in seconds, >= 0."""
+    return _number(text, unit="seconds", zero_ok=True)
 
 
 def positive_number(text: str) -> float:
     """A factor or ratio, > 0."""
-    return _positive(text, "a number")
+    return _number(text, unit="")
 
 
 def listen_address(text: str) -> str:

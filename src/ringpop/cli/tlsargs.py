@@ -8,23 +8,14 @@ TLS-related is imported unless a flag is used.
 from __future__ import annotations
 
 import argparse
-import math
 from typing import TYPE_CHECKING
+
+from ringpop.cli.argtypes import seconds_or_zero
 
 if TYPE_CHECKING:
     from ringpop.tlsconfig import TLSConfig
 
 __all__ = ["add_tls_arguments", "tls_config"]
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text}")
-    return value
 
 
 def add_tls_arguments(
@@ -78,7 +69,7 @@ def add_tls_arguments(
     if node:
         group.add_argument(
             "--tls-reload-interval",
-            type=_seconds,
+            type=seconds_or_zero,
             default=60.0,
             metavar="SECONDS",
             help="check the files for changes this often, on new connections (60; 0: never)",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import ipaddress
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, get_args
 
+from ringpop.checks import check_seconds
 from ringpop.discovery._base import DiscoveryError
 
 if TYPE_CHECKING:
@@ -90,10 +90,7 @@ class DnsSettings:
     ) -> None:
         if record not in get_args(Record):
             raise ValueError(f"{what}: record must be 'A', 'AAAA' or 'A+AAAA', not {record!r}")
-        if isinstance(timeout, bool) or not (
-            isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0
-        ):
-            raise ValueError(f"{what}: timeout must be a positive number of seconds")
+        check_seconds(f"{what}: timeout", timeout)
         check_port(nameserver_port, f"{what}: nameserver_port")
         if isinstance(nameservers, str):
             raise ValueError(f"{what}: nameservers must be a list of IP addresses, not a string")

@@ -4,9 +4,9 @@ discover-provider retry, defaults.md §2: 0.5 s minimum, 15 s maximum, 60 s tota
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 
+from ringpop.checks import check_seconds
 from ringpop.discovery._base import DiscoverProvider, DiscoveryError
 
 __all__ = ["RetryingProvider"]
@@ -33,8 +33,7 @@ class RetryingProvider:
         rng: random.Random | None = None,
     ) -> None:
         for label, value in (("min_delay", min_delay), ("max_delay", max_delay), ("total", total)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"RetryingProvider: {label} must be a positive number of seconds")
+            check_seconds(f"RetryingProvider: {label}", value)
         if max_delay < min_delay:
             raise ValueError("RetryingProvider: max_delay must be >= min_delay")
         self._provider = provider

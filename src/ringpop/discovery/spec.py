@@ -30,6 +30,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ringpop.checks import number_problem
 from ringpop.discovery._base import DiscoverProvider
 from ringpop.discovery.hostsfile import HostsFile
 from ringpop.discovery.static import StaticHosts
@@ -121,8 +122,9 @@ def _option_value(text: str, key: str, raw: str) -> object:
             seconds = float(raw)
         except ValueError:
             seconds = math.nan
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError(f"discovery spec {text!r}: timeout={raw!r} is not positive seconds")
+        problem = number_problem(seconds)
+        if problem is not None:
+            raise ValueError(f"discovery spec {text!r}: timeout {problem}, not {raw!r}")
         return seconds
     raise ValueError(
         f"discovery spec {text!r}: unknown option {key!r} "

@@ -9,12 +9,12 @@ decisions is :mod:`ringpop.forward.retrying`.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
+from ringpop.checks import check_seconds
 from ringpop.options import Options, OptionsError, check_schedule
 
 __all__ = [
@@ -71,10 +71,8 @@ class ForwardOptions:
 
     def __post_init__(self) -> None:
         timeout, retries, schedule = self.timeout, self.max_retries, self.retry_schedule
-        if timeout is not None and not 0 < timeout < math.inf:
-            raise OptionsError(
-                f"timeout must be a positive, finite number of seconds, not {timeout!r}"
-            )
+        if timeout is not None:
+            check_seconds("timeout", timeout, error=OptionsError)
         if retries is not None and (isinstance(retries, bool) or retries < 0):
             raise OptionsError(f"max_retries must be >= 0, not {retries!r}")
         if schedule is not None:

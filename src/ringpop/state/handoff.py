@@ -39,12 +39,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from ringpop.checks import number_problem
 from ringpop.clock import Clock, SystemClock
 from ringpop.events import Event, OwnershipChanged
 from ringpop.ring.ownership import Range, preference_ranges
@@ -553,21 +553,27 @@ def _check_settings(
     """``ValueError`` for settings a handoff cannot work with (``concurrency`` 0 would
     never pull; ``retry`` 0 would retry a failing pull in a tight loop); times must
     also be finite."""
-    bad_timeout = timeout is not None and not 0 < timeout < math.inf
+    seconds: tuple[tuple[str, float | None, bool], ...] = (
+        ("delay", delay, True),
+        ("grace", grace, True),
+        ("retry", retry, False),
+        ("resume_ttl", resume_ttl, True),
+        ("timeout", timeout, False),  # None: the replicator's own timeout
+    )
     problems = [
-        what
-        for what, bad in (
-            (f"delay >= 0 (not {delay!r})", not 0 <= delay < math.inf),
-            (f"concurrency >= 1 (not {concurrency!r})", concurrency < 1),
-            (f"page >= 1 (not {page!r})", page < 1),
-            (f"page_bytes >= 0 (not {page_bytes!r})", page_bytes < 0),
-            (f"grace >= 0 (not {grace!r})", not 0 <= grace < math.inf),
-            (f"retry > 0 (not {retry!r})", not 0 < retry < math.inf),
-            (f"max_attempts >= 1 (not {max_attempts!r})", max_attempts < 1),
-            (f"timeout > 0 (not {timeout!r})", bad_timeout),
-            (f"resume_ttl >= 0 (not {resume_ttl!r})", not 0 <= resume_ttl < math.inf),
+        f"{name} {problem}, not {value!r}"
+        for name, value, zero_ok in seconds
+        if value is not None and (problem := number_problem(value, zero_ok=zero_ok))
+    ]
+    problems += [
+        f"{name} must be >= {least}, not {value!r}"
+        for name, value, least in (
+            ("concurrency", concurrency, 1),
+            ("page", page, 1),
+            ("page_bytes", page_bytes, 0),
+            ("max_attempts", max_attempts, 1),
         )
-        if bad
+        if value < least
     ]
     if problems:
-        raise ValueError(f"range handoff needs {', '.join(problems)}")
+        raise ValueError(f"range handoff: {'; '.join(problems)}")

@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from functools import partial
 
 import msgspec
 
+from ringpop.checks import check_seconds
 from ringpop.events import ServerAdded
 from ringpop.forward import ForwardError
 from ringpop.state import wire
@@ -109,11 +109,9 @@ class HintedHandoff:
         batch: int = 200,
         buffer: HintBuffer | None = None,
     ) -> None:
-        if not 0 < interval < math.inf or batch < 1:
-            raise ValueError(
-                "hinted handoff needs a positive, finite interval and batch >= 1 "
-                f"(interval={interval!r}, batch={batch!r})"
-            )
+        check_seconds("hinted handoff interval", interval)
+        if batch < 1:
+            raise ValueError(f"hinted handoff batch must be >= 1, not {batch!r}")
         self.ringpop = ringpop
         self.replicator = replicator
         self.interval = interval

@@ -24,7 +24,6 @@ reported with their reasons instead of "rw value not satisfied".
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Literal
 
 import msgspec
 
+from ringpop.checks import check_seconds
 from ringpop.errors import RingpopError
 from ringpop.forward import Forwarder, ForwardError
 from ringpop.tchannel import Response, TChannelError
@@ -77,10 +77,7 @@ class ReplicaOptions(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         if self.n < 1 or not 1 <= self.r <= self.n or not 1 <= self.w <= self.n:
             raise ValueError(f"need 1 <= r, w <= n (n={self.n}, r={self.r}, w={self.w})")
-        if not 0 < self.timeout < math.inf:  # NaN too
-            raise ValueError(
-                f"timeout must be a positive, finite number of seconds, not {self.timeout!r}"
-            )
+        check_seconds("timeout", self.timeout)
 
 
 class ReplicaResponse(msgspec.Struct, frozen=True):

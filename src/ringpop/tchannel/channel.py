@@ -16,7 +16,6 @@ methods with ``call_json``'s typed overloads). The connection table is
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import platform
 import socket
@@ -24,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ringpop._version import __version__
+from ringpop.checks import check_seconds
 from ringpop.tchannel.api import (
     Endpoint,
     Handler,
@@ -483,5 +483,4 @@ class Channel(Peers):
 def _check_timeout(timeout: float) -> None:
     """A call's ``timeout`` must be a positive, finite number of seconds (it is sent as
     the call's ttl in milliseconds); ``ValueError`` says so, also for NaN."""
-    if not 0 < timeout < math.inf:
-        raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout!r}")
+    check_seconds("timeout", timeout)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from ringpop.checks import check_seconds
 from ringpop.tchannel.checksum import ChecksumType
 from ringpop.tchannel.stale import DEFAULT_STALE_PERIOD
 
@@ -57,10 +58,10 @@ class ChannelOptions(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         if self.max_arg_size <= 0:
             raise ValueError("max_arg_size must be positive")
-        if self.init_timeout <= 0 or self.connect_timeout <= 0 or self.drain_timeout < 0:
-            raise ValueError("timeouts must be positive")
-        if self.stale_period < 0:
-            raise ValueError("stale_period must not be negative")
+        check_seconds("init_timeout", self.init_timeout)
+        check_seconds("connect_timeout", self.connect_timeout)
+        check_seconds("drain_timeout", self.drain_timeout, zero_ok=True)
+        check_seconds("stale_period", self.stale_period, zero_ok=True)
         if self.max_concurrent_requests <= 0:
             raise ValueError("max_concurrent_requests must be positive")
         ChecksumType(self.checksum_type)

@@ -1,0 +1,47 @@
+"""One rule, and one wording, for settings that are durations or other positive numbers.
+
+Every timeout, interval and delay ringpop takes (options, forwarding policies, the
+replicator, handoff, hints, actors, discovery, TLS, command-line flags) is checked
+here, so each refuses the same values (bools, strings, NaN, infinity, negatives,
+and 0 where 0 means nothing useful) with the same message::
+
+    check_seconds("timeout", 0)
+    ValueError: timeout must be a positive, finite number of seconds, not 0
+
+This module sits at the bottom of the layers: it imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["check_seconds", "number_problem"]
+
+
+def number_problem(value: object, *, unit: str = "seconds", zero_ok: bool = False) -> str | None:
+    """Why ``value`` is not a usable setting, or ``None`` if it is.
+
+    A usable value is an ``int`` or ``float`` (a ``bool`` is not), finite, and above
+    0 (at least 0 with ``zero_ok``). ``unit`` names what it counts ("" for none); the
+    answer reads after the setting's name: "must be a positive, finite number of seconds".
+    """
+    of_unit = f" of {unit}" if unit else ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number{of_unit}"
+    if zero_ok:
+        return None if 0 <= value < math.inf else f"must be a finite number{of_unit} >= 0"
+    return None if 0 < value < math.inf else f"must be a positive, finite number{of_unit}"
+
+
+def check_seconds(
+    name: str,
+    value: object,
+    *,
+    zero_ok: bool = False,
+    error: type[Exception] = ValueError,
+) -> None:
+    """Raise ``error`` ("<name> must be ..., not <value>") unless ``value`` is a
+    finite number of seconds above 0 (at least 0 with ``zero_ok``)."""
+    problem = number_problem(value, zero_ok=zero_ok)
+    if problem is not None:
+        raise error(f"{name} {problem}, not {value!r}")

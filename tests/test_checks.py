@@ -1,0 +1,56 @@
+"""The one rule for durations and positive numbers (``ringpop.checks``)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ringpop.checks import check_seconds, number_problem
+
+
+@pytest.mark.parametrize("value", [0.001, 1, 2.5, 1e9])
+def test_positive_finite_numbers_pass(value: float) -> None:
+    assert number_problem(value) is None
+    assert number_problem(value, zero_ok=True) is None
+    check_seconds("t", value)
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -0.0, -1, math.nan, math.inf, -math.inf])
+def test_zero_negatives_and_non_finite_are_refused(value: float) -> None:
+    assert number_problem(value) == "must be a positive, finite number of seconds"
+    with pytest.raises(ValueError, match=r"^t must be a positive, finite number of seconds, not "):
+        check_seconds("t", value)
+
+
+def test_zero_ok_allows_zero_only() -> None:
+    assert number_problem(0, zero_ok=True) is None
+    for bad in (-1e-9, math.nan, math.inf):
+        assert number_problem(bad, zero_ok=True) == "must be a finite number of seconds >= 0"
+
+
+@pytest.mark.parametrize("value", [True, False, "1", None, b"1", [1]])
+def test_things_that_are_not_numbers_are_refused_without_a_type_error(value: object) -> None:
+    assert number_problem(value) == "must be a number of seconds"
+    with pytest.raises(ValueError, match="must be a number of seconds, not "):
+        check_seconds("t", value)
+
+
+def test_the_unit_and_the_error_class_are_the_callers() -> None:
+    assert number_problem(-1, unit="") == "must be a positive, finite number"
+    assert number_problem("x", unit="bytes") == "must be a number of bytes"
+
+    class CustomError(Exception):
+        pass
+
+    message = r"^reload must be a finite number of seconds >= 0, not -2$"
+    with pytest.raises(CustomError, match=message):
+        check_seconds("reload", -2, zero_ok=True, error=CustomError)
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**62), 2**62))
+def test_the_rule_is_exactly_finite_and_above_zero(value: float) -> None:
+    assert (number_problem(value) is None) == (math.isfinite(value) and value > 0)
+    assert (number_problem(value, zero_ok=True) is None) == (math.isfinite(value) and value >= 0)
