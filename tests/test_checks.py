@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ringpop.checks import check_seconds, number_problem
+from ringpop.checks import check_seconds, is_utf8_text, number_problem, utf8_safe
 
 
 @pytest.mark.parametrize("value", [0.001, 1, 2.5, 1e9])
@@ -54,3 +54,21 @@ def test_the_unit_and_the_error_class_are_the_callers() -> None:
 def test_the_rule_is_exactly_finite_and_above_zero(value: float) -> None:
     assert (number_problem(value) is None) == (math.isfinite(value) and value > 0)
     assert (number_problem(value, zero_ok=True) is None) == (math.isfinite(value) and value >= 0)
+
+
+def test_utf8_text_and_its_escape() -> None:
+    assert is_utf8_text("héllo ✓")
+    assert not is_utf8_text("a\ud800b")
+    assert utf8_safe("héllo") == "héllo"
+    assert utf8_safe("a\ud800b") == "a\\ud800b"
+    utf8_safe("a\udfff").encode()  # now always encodes
+
+
+_PIECES = st.sampled_from(["a", "é", "✓", "\\", "\ud800", "\udfff", "\U0001f600"])
+
+
+@given(st.text(st.characters(codec=None, exclude_categories=())) | st.lists(_PIECES).map("".join))
+def test_utf8_safe_always_encodes_and_keeps_good_text(text: str) -> None:
+    safe = utf8_safe(text)
+    safe.encode()
+    assert (safe == text) == is_utf8_text(text)

@@ -1,4 +1,5 @@
-"""One rule, and one wording, for settings that are durations or other positive numbers.
+"""One rule, and one wording, for settings that are durations or other positive numbers;
+and one test for text that must travel as UTF-8.
 
 Every timeout, interval and delay ringpop takes (options, forwarding policies, the
 replicator, handoff, hints, actors, discovery, TLS, command-line flags) is checked
@@ -8,6 +9,11 @@ and 0 where 0 means nothing useful) with the same message::
     check_seconds("timeout", 0)
     ValueError: timeout must be a positive, finite number of seconds, not 0
 
+Text that goes on the wire (app names, labels, error messages) must encode as
+UTF-8: a Python ``str`` may hold lone surrogates (from ``os.fsdecode``, or
+``"\\ud800"`` in source), which cannot. :func:`is_utf8_text` says whether it can;
+:func:`utf8_safe` writes them as backslash escapes where text is only reported.
+
 This module sits at the bottom of the layers: it imports only the standard library.
 """
 
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["check_seconds", "number_problem"]
+__all__ = ["check_seconds", "is_utf8_text", "number_problem", "utf8_safe"]
 
 
 def number_problem(value: object, *, unit: str = "seconds", zero_ok: bool = False) -> str | None:
@@ -45,3 +51,17 @@ def check_seconds(
     problem = number_problem(value, zero_ok=zero_ok)
     if problem is not None:
         raise error(f"{name} {problem}, not {value!r}")
+
+
+def is_utf8_text(text: str) -> bool:
+    """Whether ``text`` can travel as UTF-8 (it holds no lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` with lone surrogates (which UTF-8 cannot carry) as backslash escapes."""
+    return text if is_utf8_text(text) else text.encode("utf-8", "backslashreplace").decode()

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Unpack
 
+from ringpop.checks import is_utf8_text
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
 from ringpop.errors import RingpopError
@@ -83,15 +84,6 @@ log = logging.getLogger(__name__)
 
 class NotReadyError(RingpopError, RuntimeError):
     """The node has not joined its cluster yet: it cannot answer for the ring."""
-
-
-def _utf8(text: str) -> bool:
-    """Whether ``text`` can travel as UTF-8 (no lone surrogates)."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def channel_for(listen: str, options: Options) -> Channel:
@@ -153,7 +145,7 @@ class Ringpop:
         http_handler: HttpHandler | None = None,
         ownership_n: int = 3,
     ) -> None:
-        if not isinstance(app, str) or not app or not _utf8(app):
+        if not isinstance(app, str) or not app or not is_utf8_text(app):
             raise ValueError(f"app name must be a non-empty string of text, not {app!r}")
         if (listen is None) == (transport is None):
             raise ValueError("give either listen (an ip:port to listen on) or a transport")

@@ -63,6 +63,15 @@ def test_set_label_limits() -> None:
         set_label({}, "é" * 17, "v")  # 34 bytes, 17 characters
 
 
+@pytest.mark.parametrize(("key", "value"), [("k\ud800", "v"), ("k", "v\udfff")])
+def test_text_utf8_cannot_carry_is_a_label_error(key: str, value: str) -> None:
+    """A lone surrogate was a bare UnicodeEncodeError from deep in the size check."""
+    with pytest.raises(LabelError, match="lone surrogate"):
+        set_label({}, key, value)
+    with pytest.raises(LabelError, match="lone surrogate"):
+        check_labels({key: value})
+
+
 def test_at_most_five_public_labels_internal_not_counted() -> None:
     labels: dict[str, str] = {IDENTITY_LABEL: "sut"}
     for i in range(5):

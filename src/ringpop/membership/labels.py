@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Final
 
+from ringpop.checks import is_utf8_text
 from ringpop.errors import RingpopError
 from ringpop.hashing import fingerprint32
 
@@ -79,6 +80,8 @@ def is_internal(key: str) -> bool:
 def _check_sizes(key: str, value: str, max_key_bytes: int, max_value_bytes: int) -> None:
     if not isinstance(key, str) or not isinstance(value, str):
         raise LabelError(f"label keys and values must be strings, not {key!r}: {value!r}")
+    if not (is_utf8_text(key) and is_utf8_text(value)):
+        raise LabelError(f"label {key!r}: {value!r:.60} holds a lone surrogate UTF-8 cannot carry")
     if len(key.encode()) > max_key_bytes:
         raise LabelError(f"label key {key!r:.60} is longer than {max_key_bytes} bytes")
     if len(value.encode()) > max_value_bytes:

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 
+from ringpop.checks import utf8_safe
 from ringpop.tchannel.errors import ApplicationError
 from ringpop.tchannel.frames import ZERO_TRACING
 
@@ -129,17 +130,8 @@ class Response(msgspec.Struct):
     def application_error(cls, type: str, message: str) -> Response:
         """A code-0x01 response with the JSON error body ``{"type", "message"}``
         (characters UTF-8 cannot carry, lone surrogates, as backslash escapes)."""
-        body = {"type": _utf8_safe(type), "message": _utf8_safe(message)}
+        body = {"type": utf8_safe(type), "message": utf8_safe(message)}
         return cls(b"", _encode(body), CODE_APPLICATION_ERROR)
-
-
-def _utf8_safe(text: str) -> str:
-    """``text`` with lone surrogates (which UTF-8 cannot carry) as backslash escapes."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode()
-    return text
 
 
 def application_error(response: Response) -> ApplicationError:
