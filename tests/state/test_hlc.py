@@ -85,3 +85,24 @@ def test_versions_are_strictly_increasing(script: list[tuple[str, int]]) -> None
                 continue
             assert clock.now() > seen
             last = clock.last
+
+
+@pytest.mark.parametrize(
+    ("wire", "why"),
+    [
+        (b'[-1, 0, "n"]', r"Expected `int` >= 0 - at `\$\[0\]`"),
+        (b'[1, -1, "n"]', r"Expected `int` >= 0 - at `\$\[1\]`"),
+        (b'[1, 9223372036854775808, "n"]', r"<= 9223372036854775807 - at `\$\[1\]`"),
+        (b'[1180591620717411303424, 0, "n"]', r"at `\$\[0\]`"),
+        (b'[1, 0, "' + b"n" * 256 + b'"]', r"length <= 255 - at `\$\[2\]`"),
+    ],
+)
+def test_decoded_versions_must_fit_the_stores_columns(wire: bytes, why: str) -> None:
+    """Pages and stores keep walls and logicals as int64: a peer's version outside
+    0..2**63-1 was an OverflowError deep in a store (an 'unexpected' answer)."""
+    import msgspec
+
+    with pytest.raises(msgspec.ValidationError, match=why):
+        msgspec.json.decode(wire, type=Version)
+    top = (1 << 63) - 1
+    assert msgspec.json.decode(b'[%d, %d, "%s"]' % (top, top, b"n" * 255), type=Version).wall == top

@@ -223,3 +223,35 @@ async def test_sqlite_replicas_keep_their_data_across_a_restart(tmp_path: Path) 
         await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
         for store in stores:
             await store.close()
+
+
+async def test_malformed_replica_calls_are_bad_requests_that_change_nothing(
+    four: list[Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    """/state/get, /state/put and /state/hint answered a body that did not decode
+    with 'unexpected' and logged a traceback per call (a peer's mistake, not ours)."""
+    from ringpop.tchannel import BadRequestError
+
+    await four[0].kv.put("k", b"v")
+    held = await holders(four, "k")
+    owner = next(n for n in four if n.address in held)
+    before = await owner.store.get("k")
+    caller = next(n for n in four if n is not owner).member.rp.channel
+    bad = {
+        "/state/get": [b"{", b'{"keys": 3}', b'{"keys": [1]}'],
+        "/state/put": [
+            b'{"records": 1}',
+            b'{"records": [{"key": "k", "value": "!!", "version": [1, 0, "n"]}]}',
+            b'{"records": [{"key": "k", "value": null, "version": [-1, 0, "n"]}]}',
+            b'{"records": [{"key": "k", "value": null, "version": [1, 2e30, "n"]}]}',
+            b'{"records": [{"key": "k", "value": null, "version": [1, %d, "n"]}]}' % (1 << 70),
+        ],
+        "/state/hint": [b'{"target": 5, "records": []}', b'{"records": []}'],
+    }
+    caplog.set_level("ERROR")
+    for endpoint, bodies in bad.items():
+        for body in bodies:
+            with pytest.raises(BadRequestError, match=f"{endpoint}: malformed body"):
+                await caller.call(owner.address, "ringpop-state", endpoint, b"", body, timeout=2.0)
+    assert await owner.store.get("k") == before
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -18,20 +18,32 @@ future cannot drag every version (and every later write's chance to win) with it
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 import msgspec
 
 from ringpop.errors import RingpopError
 
-__all__ = ["ClockDriftError", "HybridClock", "Version", "newer"]
+__all__ = ["MAX_NODE_CHARS", "ClockDriftError", "HybridClock", "Version", "newer"]
+
+
+MAX_NODE_CHARS = 255
+"""The longest writer id a decoded version may carry (an address or an identity)."""
+
+_Count = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]  # what pages' int64 columns hold
 
 
 class Version(msgspec.Struct, frozen=True, order=True, array_like=True):
-    """A write's version: compared as ``(wall, logical, node)``; encoded as a JSON array."""
+    """A write's version: compared as ``(wall, logical, node)``; encoded as a JSON array.
 
-    wall: int
-    logical: int
-    node: str
+    Decoding refuses (``msgspec.ValidationError``) a ``wall`` or ``logical`` outside
+    ``0 <= n < 2**63`` (the stores and pages keep them as int64) and a ``node`` of
+    more than :data:`MAX_NODE_CHARS` characters.
+    """
+
+    wall: _Count
+    logical: _Count
+    node: Annotated[str, msgspec.Meta(max_length=MAX_NODE_CHARS)]
 
 
 ZERO = Version(0, 0, "")

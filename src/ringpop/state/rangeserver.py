@@ -18,7 +18,6 @@ Every request is checked before anything is read or changed:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import msgspec
 
@@ -34,8 +33,6 @@ from ringpop.tchannel import ApplicationError, BadRequestError, Request, Respons
 __all__ = ["NOT_A_REPLICA", "RangeServer"]
 
 NOT_A_REPLICA = "ringpop.state.not-a-replica"
-
-S = TypeVar("S")
 
 _FORMATS = ("json", PAGE_FORMAT, PACKED_FORMAT, BLOB_FORMAT)
 
@@ -119,7 +116,7 @@ class RangeServer:
         return node
 
     async def _scan(self, request: Request) -> Response:
-        body = _decode(request, wire.Scan)
+        body = wire.decode_body(request, wire.Scan)
         if not 1 <= body.limit <= self.max_limit:
             raise BadRequestError(f"limit must be within 1..{self.max_limit}, not {body.limit}")
         if not 0 <= body.max_bytes <= self.max_bytes:
@@ -184,7 +181,7 @@ class RangeServer:
         return page_columns(await self.store.scan(range, cursor, limit), max_bytes)
 
     async def _digest(self, request: Request) -> Response:
-        body = _decode(request, wire.RangeDigests)
+        body = wire.decode_body(request, wire.RangeDigests)
         if not 1 <= len(body.ranges) <= 256:
             raise BadRequestError("between 1 and 256 ranges per digest request")
         self._entitled(request, body.ranges)
@@ -192,22 +189,15 @@ class RangeServer:
         return Response(b"", msgspec.json.encode(wire.Digests(digests)))
 
     async def _done(self, request: Request) -> Response:
-        body = _decode(request, wire.Done)
+        body = wire.decode_body(request, wire.Done)
         node = self._entitled(request, [body.range])
         pending = self._on_done(node, body.range) if self._on_done is not None else 0
         return Response(b"", msgspec.json.encode(wire.DoneAck(pending)))
 
     async def _offer(self, request: Request) -> Response:
         """Another node holds ``range`` for us: pull what we replicate of it from there."""
-        body = _decode(request, wire.Done)
+        body = wire.decode_body(request, wire.Done)
         if not valid_range(body.range.start, body.range.end):
             raise BadRequestError(f"invalid range [{body.range.start}, {body.range.end})")
         taken = self._on_offer(request.remote, body.range) if self._on_offer is not None else 0
         return Response(b"", msgspec.json.encode(wire.DoneAck(taken)))
-
-
-def _decode(request: Request, kind: type[S]) -> S:
-    try:
-        return msgspec.json.decode(request.arg3, type=kind)
-    except msgspec.DecodeError as error:
-        raise BadRequestError(f"{request.endpoint}: malformed body: {error}") from None

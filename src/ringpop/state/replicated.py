@@ -91,12 +91,12 @@ class ReplicatedStore:
     # -- the replica side ------------------------------------------------------------
 
     async def _serve_get(self, request: Request) -> Response:
-        wanted = msgspec.json.decode(request.arg3, type=wire.Keys)
+        wanted = wire.decode_body(request, wire.Keys)
         found = [await self.store.get(key) for key in wanted.keys]
         return Response(b"", msgspec.json.encode(wire.Found(found)))
 
     async def _serve_put(self, request: Request) -> Response:
-        written = msgspec.json.decode(request.arg3, type=wire.Written)
+        written = wire.decode_body(request, wire.Written)
         refused = self._observe_all(written.records)
         if refused is not None:
             return refused
@@ -104,7 +104,7 @@ class ReplicatedStore:
         return Response(b"", msgspec.json.encode(wire.Applied(applied)))
 
     async def _serve_hint(self, request: Request) -> Response:
-        hinted = msgspec.json.decode(request.arg3, type=wire.Hinted)
+        hinted = wire.decode_body(request, wire.Hinted)
         refused = self._observe_all(hinted.records)
         if refused is not None:
             return refused

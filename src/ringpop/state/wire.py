@@ -31,10 +31,13 @@ node]}``. Endpoints, on the store's service (``ringpop-state`` by default):
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 
 from ringpop.ring.ownership import Range
 from ringpop.state.store import Cursor, Digest, Record
+from ringpop.tchannel import BadRequestError, Request
 
 __all__ = [
     "DIGEST",
@@ -56,11 +59,23 @@ __all__ = [
     "RangeDigests",
     "Scan",
     "Written",
+    "decode_body",
 ]
 
 GET, PUT, HINT = "/state/get", "/state/put", "/state/hint"
 SCAN, DIGEST, DONE = "/state/scan", "/state/digest", "/state/handoff-done"
 OFFER = "/state/offer"
+
+S = TypeVar("S")
+
+
+def decode_body(request: Request, kind: type[S]) -> S:
+    """``request``'s JSON body as ``kind``; a :class:`BadRequestError` naming the
+    endpoint and what is wrong when it is not one (a peer's mistake, not ours)."""
+    try:
+        return msgspec.json.decode(request.arg3, type=kind)
+    except msgspec.DecodeError as error:
+        raise BadRequestError(f"{request.endpoint}: malformed body: {error}") from None
 
 
 class Keys(msgspec.Struct):
