@@ -38,6 +38,11 @@ def test_str_is_hashed_as_utf8() -> None:
         assert fingerprint32(text) == fingerprint32(text.encode("utf-8"))
 
 
+def test_a_key_utf8_cannot_carry_is_a_clear_value_error() -> None:
+    with pytest.raises(ValueError, match="lone surrogate"):
+        fingerprint32("k\ud800")
+
+
 @pytest.mark.parametrize("bad", [1, 1.5, None, ["a"], {"a": 1}])
 def test_non_str_bytes_is_a_clear_type_error(bad: object) -> None:
     with pytest.raises(TypeError, match="str or bytes"):

@@ -43,12 +43,17 @@ def fingerprint32(data: str | bytes | bytearray | memoryview) -> int:
     """Return FarmHash Fingerprint32 of ``data`` as an unsigned 32-bit int.
 
     ``str`` input is hashed as its UTF-8 bytes; bytes-like input as is. Any other
-    type raises ``TypeError``.
+    type raises ``TypeError``; a ``str`` UTF-8 cannot carry (a lone surrogate), a
+    ``ValueError`` saying so.
     """
     try:
         return _fingerprint32(data)
     except TypeError:
         raise key_type_error(data) from None
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"ringpop keys must be text UTF-8 can carry: {data!r:.80} holds a lone surrogate"
+        ) from None
 
 
 def fingerprint32_many(keys: list[str]) -> array[int]:

@@ -582,6 +582,8 @@ class Ringpop:
 
         ``rp.members({"role": "cache"})``: the reachable members with ``role=cache``.
         """
+        if labels is not None and not isinstance(labels, Mapping):
+            raise TypeError(f"labels must be a mapping of label to value, not {labels!r:.80}")
         wanted = dict(labels or {}).items()
         return sorted(
             m.address

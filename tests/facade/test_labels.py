@@ -63,6 +63,17 @@ async def test_label_limits(cluster: list[Ringpop]) -> None:
         a.set_label("k5", "v")
 
 
+async def test_labels_of_the_wrong_type_say_so(cluster: list[Ringpop]) -> None:
+    """``set_label(1, "v")`` was an AttributeError ('int' has no 'startswith') and
+    ``members("role")`` a ValueError about dictionary update sequences."""
+    a = cluster[0]
+    with pytest.raises(LabelError, match="must be strings"):
+        a.set_label(1, "v")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="labels must be a mapping"):
+        a.members("role")  # type: ignore[arg-type]
+    assert a.labels() == {}
+
+
 async def test_identity_sets_replica_points() -> None:
     rp = Ringpop("labels-test", "127.0.0.1:0", identity="cache-a", options=FAST)
     address = await rp.start()

@@ -129,9 +129,9 @@ def set_label(
     The public API passes ``internal=False``: internal keys are refused. Raises
     :class:`LabelError`.
     """
+    _check_sizes(key, value, max_key_bytes, max_value_bytes)
     if is_internal(key) and not internal:
         raise LabelError(f"label key {key!r} is internal (starts with {INTERNAL_PREFIX!r})")
-    _check_sizes(key, value, max_key_bytes, max_value_bytes)
     if key == IDENTITY_LABEL:
         check_identity(value)
     if key not in labels and not is_internal(key) and _count_public(labels) >= max_labels:
