@@ -39,8 +39,17 @@ def test_str_is_hashed_as_utf8() -> None:
 
 
 def test_a_key_utf8_cannot_carry_is_a_clear_value_error() -> None:
+    from ringpop.ring.hashring import HashRing
+
     with pytest.raises(ValueError, match="lone surrogate"):
         fingerprint32("k\ud800")
+    ring = HashRing()
+    ring.add_server("127.0.0.1:3000")
+    for look in (ring.lookup, lambda k: ring.lookup_n(k, 2), lambda k: ring.lookup_many(["a", k])):
+        with pytest.raises(ValueError, match="lone surrogate"):
+            look("k\ud800")
+    with pytest.raises(TypeError, match="not int"):
+        ring.lookup_many(["a", 5])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("bad", [1, 1.5, None, ["a"], {"a": 1}])

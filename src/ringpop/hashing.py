@@ -21,7 +21,7 @@ __all__ = [
     "fingerprint32_blob",
     "fingerprint32_many",
     "fingerprint32_unchecked",
-    "key_type_error",
+    "key_error",
 ]
 
 
@@ -32,8 +32,14 @@ fingerprint32_unchecked = _fingerprint32
 values already known to be ``str`` or bytes (e.g. typed-decoded keys)."""
 
 
-def key_type_error(value: object) -> TypeError:
-    """The error raised when something that is not ``str`` or bytes is hashed."""
+def key_error(value: object) -> TypeError | ValueError:
+    """The error raised when ``value`` cannot be hashed as a key: a ``TypeError`` when
+    it is not ``str`` or bytes-like, a ``ValueError`` when it is a ``str`` UTF-8
+    cannot carry (a lone surrogate)."""
+    if isinstance(value, str):
+        return ValueError(
+            f"ringpop keys must be text UTF-8 can carry: {value!r:.80} holds a lone surrogate"
+        )
     return TypeError(
         f"ringpop keys must be str or bytes-like, not {type(value).__name__}: {value!r:.80}"
     )
@@ -48,12 +54,8 @@ def fingerprint32(data: str | bytes | bytearray | memoryview) -> int:
     """
     try:
         return _fingerprint32(data)
-    except TypeError:
-        raise key_type_error(data) from None
-    except UnicodeEncodeError:
-        raise ValueError(
-            f"ringpop keys must be text UTF-8 can carry: {data!r:.80} holds a lone surrogate"
-        ) from None
+    except (TypeError, UnicodeEncodeError):
+        raise key_error(data) from None
 
 
 def fingerprint32_many(keys: list[str]) -> array[int]:

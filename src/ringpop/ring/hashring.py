@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 import farmhash
 import msgspec
 
-from ringpop.hashing import fingerprint32_many, key_type_error
+from ringpop.checks import is_utf8_text
+from ringpop.hashing import fingerprint32_many, key_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,8 +186,8 @@ class HashRing:
         """Owner of ``key``, or ``None`` when the ring is empty."""
         try:
             h = _fp32(key)
-        except TypeError:
-            raise key_type_error(key) from None
+        except (TypeError, UnicodeEncodeError):
+            raise key_error(key) from None
         bucket = h >> _BUCKET_SHIFT
         return self._bucket_owners[bucket][bisect_left(self._bucket_hashes[bucket], h)]
 
@@ -196,8 +197,8 @@ class HashRing:
             raise ValueError(f"lookup_n needs n >= 1, not {n!r}")
         try:
             h = _fp32(key)
-        except TypeError:
-            raise key_type_error(key) from None
+        except (TypeError, UnicodeEncodeError):
+            raise key_error(key) from None
         want = min(n, len(self._points))
         found: list[str] = []
         if not want:
@@ -299,9 +300,9 @@ class HashRing:
 
         try:
             key_hashes = np.fromiter(map(_fp32, keys), dtype=np.uint32, count=len(keys))
-        except TypeError:
-            bad = next(k for k in keys if not isinstance(k, str | bytes | bytearray | memoryview))
-            raise key_type_error(bad) from None
+        except (TypeError, UnicodeEncodeError):
+            bad = next(k for k in keys if _unhashable(k))
+            raise key_error(bad) from None
         if not self._points:
             return [None] * len(keys)
         point_array, owner_slots, slot_names = self._numpy_view()
@@ -532,3 +533,10 @@ class HashRing:
             change = RingChange(tuple(added), tuple(removed), self._checksum)
             for listener in list(self._listeners):
                 listener(change)
+
+
+def _unhashable(key: object) -> bool:
+    """Whether ``key`` cannot be hashed: not text or bytes, or text UTF-8 cannot carry."""
+    if isinstance(key, str):
+        return not is_utf8_text(key)
+    return not isinstance(key, bytes | bytearray | memoryview)
