@@ -255,3 +255,46 @@ async def test_malformed_replica_calls_are_bad_requests_that_change_nothing(
                 await caller.call(owner.address, "ringpop-state", endpoint, b"", body, timeout=2.0)
     assert await owner.store.get("k") == before
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_keys_and_values_of_the_wrong_type_are_refused_before_anything_is_sent(
+    four: list[Node],
+) -> None:
+    """A ``bytes`` key went out as its base64 text (stored as 'aw==' on the nodes that
+    own b'k'), a ``str`` value was taken as base64 ('dg==' stored b'v')."""
+    kv = four[0].kv
+    with pytest.raises(TypeError, match="keys must be str, not bytes"):
+        await kv.put(b"k", b"v")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be bytes or None, not str"):
+        await kv.put("t", "dg==")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="mapping of key to value"):
+        await kv.put_many([("a", b"")])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="list of keys"):
+        await kv.get_many("abc")
+    with pytest.raises(TypeError, match="keys must be str"):
+        await kv.get(b"k")  # type: ignore[arg-type]
+    for node in four:
+        assert not [key for key in ("aw==", "t", "a", "k") if await node.store.get(key)]
+    await kv.put("m", memoryview(bytearray(b"held")))  # type: ignore[arg-type]
+    record = await kv.get("m")
+    assert record is not None
+    assert type(record.value) is bytes
+    assert record.value == b"held"
+
+
+async def test_a_replica_answering_a_read_that_does_not_decode_is_skipped(
+    four: list[Node],
+) -> None:
+    await four[0].kv.put("k", b"v")
+    held = await holders(four, "k")
+    liar = next(n for n in four if n.address in held)
+
+    async def garbage(request: Request) -> Response:
+        return Response(b"", b"not json")
+
+    liar.member.rp.channel.register("ringpop-state", "/state/get", garbage)
+    reader = next(n for n in four if n is not liar)
+    opts = ReplicaOptions(n=3, r=3, w=2, timeout=2.0)
+    record = await reader.kv.get("k", opts)
+    assert record is not None
+    assert record.value == b"v"

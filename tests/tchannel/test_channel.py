@@ -699,3 +699,30 @@ async def test_plain_function_handlers(server: Channel, client: Channel) -> None
     with pytest.raises(UnexpectedError, match="not a Response"):
         await client.call(peer, "svc", "broken", timeout=1)
     assert await client.call_json(peer, "svc", "later", 5, timeout=1) == {"later": 5}
+
+
+async def test_messages_over_max_arg_size_are_not_sent_and_the_connection_lives() -> None:
+    """A peer closes the connection on a message over its max_arg_size (every call on it
+    fails, membership pings included): a call that large is a ValueError before
+    anything is written, a response that large an ``unexpected`` error frame."""
+    server = Channel("127.0.0.1:0", max_arg_size=1000)
+
+    async def big(request: Request) -> Response:
+        return Response(b"", b"x" * 2000)
+
+    server.register("svc", "echo", echo)
+    server.register("svc", "big", big)
+    address = await server.listen()
+    client = Channel("127.0.0.1:0", max_arg_size=1000)
+    try:
+        assert (await client.call(address, "svc", "echo", b"", b"a", timeout=2.0)).arg3 == b"a"
+        with pytest.raises(ValueError, match=r"call of 1004 bytes .* exceeds max_arg_size 1000"):
+            await client.call(address, "svc", "echo", b"", b"y" * 1000, timeout=2.0)
+        with pytest.raises(UnexpectedError, match=r"response of 2000 bytes .* exceeds"):
+            await client.call(address, "svc", "big", timeout=2.0)
+        connection = client._peers[address]
+        assert (await client.call(address, "svc", "echo", b"", b"b", timeout=2.0)).arg3 == b"b"
+        assert client._peers[address] is connection  # the same connection, still usable
+    finally:
+        await client.close(drain_timeout=0)
+        await server.close(drain_timeout=0)

@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 
+from ringpop.checks import is_utf8_text
 from ringpop.clock import SystemClock
+from ringpop.hashing import key_error
 from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
@@ -134,8 +136,18 @@ class ReplicatedStore:
     async def put_many(
         self, values: Mapping[str, bytes | None], options: ReplicaOptions | None = None
     ) -> dict[str, Version]:
-        """Write several keys, one call per destination; raises ``QuorumError``."""
-        by_key = {key: Record(key, value, self.clock.now()) for key, value in values.items()}
+        """Write several keys, one call per destination; raises ``QuorumError``.
+
+        Keys are ``str``; values ``bytes`` (or bytes-like, copied) or ``None`` to
+        delete: anything else is a ``TypeError`` before anything is sent (a ``bytes``
+        key went out as its base64 text, a ``str`` value was taken as base64).
+        """
+        if not isinstance(values, Mapping):
+            raise TypeError(f"put_many takes a mapping of key to value, not {values!r:.80}")
+        by_key = {
+            _checked_key(key): Record(key, _checked_value(key, value), self.clock.now())
+            for key, value in values.items()
+        }
 
         def body(keys: Sequence[str]) -> bytes:
             return msgspec.json.encode(wire.Written([by_key[key] for key in keys]))
@@ -157,14 +169,25 @@ class ReplicatedStore:
     async def get_many(
         self, keys: Sequence[str], options: ReplicaOptions | None = None
     ) -> dict[str, Record | None]:
-        """Read several keys (one call per destination), repairing stale replicas."""
-        keys = list(dict.fromkeys(keys))
+        """Read several keys (one call per destination), repairing stale replicas.
+
+        ``keys`` is a sequence of ``str`` (a lone ``str`` is a ``TypeError``, not its
+        characters)."""
+        if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+            raise TypeError(f"get_many takes a list of keys, not {keys!r:.80}")
+        keys = [_checked_key(key) for key in dict.fromkeys(keys)]
         responses = await self.replicator.read(
             keys, GET, lambda carried: msgspec.json.encode(wire.Keys(list(carried))), options
         )
         seen: dict[str, dict[str, Record | None]] = {key: {} for key in keys}
         for answer in responses:
-            records = msgspec.json.decode(answer.response.arg3, type=wire.Found).records
+            try:
+                records = msgspec.json.decode(answer.response.arg3, type=wire.Found).records
+            except msgspec.DecodeError as error:
+                log.warning(
+                    "%s answered a read that does not decode: %s", answer.destination, error
+                )
+                continue
             if len(records) != len(answer.keys):
                 log.warning(
                     "%s answered %d records for %d keys",
@@ -220,3 +243,24 @@ class ReplicatedStore:
 
 def _wall_ms() -> int:
     return SystemClock().now_ms()
+
+
+def _checked_key(key: object) -> str:
+    """``key`` if it is a ``str`` UTF-8 can carry, else the ``TypeError``/``ValueError``."""
+    if not isinstance(key, str):
+        raise TypeError(f"replicated keys must be str, not {type(key).__name__}: {key!r:.80}")
+    if not is_utf8_text(key):
+        raise key_error(key)
+    return key
+
+
+def _checked_value(key: str, value: object) -> bytes | None:
+    """``value`` as ``bytes`` (``None`` stays: a delete); a ``TypeError`` for other types."""
+    if value is None or type(value) is bytes:
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(
+        f"the value of {key!r:.80} must be bytes or None, not {type(value).__name__}"
+        " (encode text first)"
+    )

@@ -174,10 +174,12 @@ class ConnectionCore:
         ``deadline`` is when :meth:`expire` gives up on it; ``timeout`` (seconds)
         is sent as the ttl. ``scheme`` and ``caller`` are the ``as`` and ``cn``
         headers, ``headers`` extra transport headers, ``tracing`` the 25-byte
-        span (zeros by default). Raises ``ValueError`` for fields that do not fit.
+        span (zeros by default). Raises ``ValueError`` for fields that do not fit and
+        for arguments over ``max_arg_size`` (the peer would close the connection).
         """
         if len(arg1) > MAX_ARG1_SIZE:
             raise ValueError(f"arg1 longer than {MAX_ARG1_SIZE} bytes")
+        self._check_size("call", len(arg1) + len(arg2) + len(arg3))
         prefix = self._blocks.request_prefix(timeout, service, scheme, caller, headers, tracing)
         fid = self.calls.add(tag, deadline)
         try:
@@ -186,6 +188,15 @@ class ConnectionCore:
             self.calls.pop(fid)
             raise
         return fid, frames[0] if len(frames) == 1 else b"".join(frames)
+
+    def _check_size(self, what: str, size: int) -> None:
+        """``ValueError`` for a message this side would refuse itself: a peer with the
+        same ``max_arg_size`` closes the connection on it (and every call on it fails)."""
+        limit = self._requests.max_arg_size
+        if size > limit:
+            raise ValueError(
+                f"{what} of {size} bytes (arg1+arg2+arg3) exceeds max_arg_size {limit}: not sent"
+            )
 
     def send_ping(self, tag: Any, deadline: float) -> tuple[int, bytes]:
         """A protocol ping (answered by the peer's core): its id and bytes, as a call."""
@@ -240,6 +251,7 @@ class ConnectionCore:
             checksum_type = 0
         fid = request.id
         try:
+            self._check_size("response", len(response.arg2) + len(response.arg3))
             block = self._blocks.response_headers(response.headers, request.headers)
             prefix = pack_code_tracing(code, request.tracing) + block
             frames = encode_call(
