@@ -121,3 +121,20 @@ def test_gained_ranges_expect_a_handover_from_live_previous_owners() -> None:
     assert gained.expects("k", 1.0, ["old", "me"])
     assert not gained.expects("k", 1.0, ["me"])  # the previous owner is gone
     assert gained.previous_owner("k", 11.0) is None  # out of the window
+
+
+_TEXT = st.text(st.sampled_from("ab:%3A"), max_size=6)
+
+
+@given(_TEXT.filter(bool), _TEXT, _TEXT.filter(bool), _TEXT)
+def test_two_actors_never_share_a_saved_state_key(
+    kind_a: str, key_a: str, kind_b: str, key_b: str
+) -> None:
+    """``ringpop-actor:<kind>:<key>`` gave kind 'a:b' key 'c' and kind 'a' key 'b:c' the
+    same key: each loaded the other's state."""
+    from ringpop.actors.runtime import _state_key
+
+    same = _state_key(kind_a, key_a) == _state_key(kind_b, key_b)
+    assert same == ((kind_a, key_a) == (kind_b, key_b))
+    if ":" not in kind_a and "%" not in kind_a:  # unchanged where there was no clash
+        assert _state_key(kind_a, key_a) == f"ringpop-actor:{kind_a}:{key_a}"

@@ -108,6 +108,11 @@ class Activation:
         """The future a queued batch's callers wait on (to answer it after a handover)."""
         return self._futures.pop(entry, None)
 
+    @property
+    def between_messages(self) -> bool:
+        """Whether the actor is loaded and handling no message (its snapshot is whole)."""
+        return self.actor is not None and not self._busy
+
     def check_idle(self) -> None:
         """Passivate (from the worker) if no message came for ``idle_timeout`` seconds."""
         idle = self._now() - self.last_active >= self.idle_timeout

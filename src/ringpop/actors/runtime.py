@@ -141,7 +141,7 @@ class ActorSystem:
         rp.register_forwarded(wire.SERVICE, wire.HANDOVER, self._serve_handover, _handover_key)
         rp.events.on(RingChanged, self._on_ring_changed)
         rp.events.on(OwnershipChanged, self._on_ownership)
-        rp.add_self_eviction_hooks(after=self.drain)
+        rp.add_self_eviction_hooks(before=self._save_before_leaving, after=self.drain)
         self._leaderships: dict[str, Leadership] = {}
         self._singletons: dict[str, Singleton] = {}
 
@@ -156,8 +156,8 @@ class ActorSystem:
 
     def register(self, kind: str, factory: ActorFactory) -> None:
         """Serve actors of ``kind`` built by ``factory(key)``; every node must register it."""
-        if not kind:
-            raise ValueError("actor kind must be a non-empty string")
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(f"actor kind must be a non-empty string, not {kind!r}")
         self._kinds[kind] = factory
 
     @property
@@ -378,6 +378,14 @@ class ActorSystem:
                 log.warning("saving %s/%s failed: %s", activation.kind, activation.key, error)
         return saved
 
+    async def _save_before_leaving(self) -> None:
+        """Save every actor between messages while this node still owns its keys: run
+        before the node leaves the ring, after which the last node of a cluster has no
+        replica left to save to (the handover's save then fails)."""
+        ready = [a for a in self._activations.values() if a.between_messages]
+        if ready:
+            await asyncio.gather(*(self._save(activation) for activation in ready))
+
     def _detach(self, activation: Activation, work: Any) -> None:
         """Forget ``activation``; run ``work``; later activations of it wait for it."""
         ident = (activation.kind, activation.key)
@@ -552,7 +560,9 @@ class ActorSystem:
 
 
 def _state_key(kind: str, key: str) -> str:
-    return f"ringpop-actor:{kind}:{key}"
+    """Where the actor ``(kind, key)`` is saved. A ``:`` (and ``%``) in the kind is
+    escaped, so kind ``a:b`` key ``c`` and kind ``a`` key ``b:c`` do not share one."""
+    return f"ringpop-actor:{kind.replace('%', '%25').replace(':', '%3A')}:{key}"
 
 
 def _handover_key(request: Request) -> Sequence[str]:
