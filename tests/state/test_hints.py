@@ -31,6 +31,19 @@ def test_buffer_keeps_the_newest_per_key_and_acks_only_what_was_sent() -> None:
     assert len(buffer) == 0
 
 
+def test_the_buffer_holds_hints_for_at_most_max_targets_nodes() -> None:
+    """A peer naming a new target in every /state/hint grew the buffer without bound."""
+    buffer = HintBuffer(max_targets=2)
+    assert buffer.add("10.0.0.1:1", [rec("a", 1)]) == 1
+    assert buffer.add("10.0.0.2:1", [rec("a", 1)]) == 1
+    assert buffer.add("10.0.0.3:1", [rec("a", 1), rec("b", 1)]) == 0
+    assert buffer.dropped == 2
+    assert buffer.add("10.0.0.1:1", [rec("b", 1)]) == 1  # a known target still takes more
+    buffer.ack("10.0.0.2:1", [rec("a", 1)])  # delivered: room for another target
+    assert buffer.add("10.0.0.3:1", [rec("a", 1)]) == 1
+    assert sorted(buffer.targets()) == ["10.0.0.1:1", "10.0.0.3:1"]
+
+
 SLOPPY = ReplicaOptions(n=3, r=2, w=3, timeout=1.0, sloppy_quorum=True)
 
 
@@ -110,3 +123,5 @@ async def test_a_hint_interval_that_would_spin_or_never_run_is_refused(
 def test_a_negative_hint_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="max_per_target"):
         HintBuffer(max_per_target=-1)
+    with pytest.raises(ValueError, match="max_targets"):
+        HintBuffer(max_targets=-1)

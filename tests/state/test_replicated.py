@@ -248,12 +248,24 @@ async def test_malformed_replica_calls_are_bad_requests_that_change_nothing(
         ],
         "/state/hint": [b'{"target": 5, "records": []}', b'{"records": []}'],
     }
+    targets = {  # a hint for a node that cannot exist would be held for nothing
+        "/state/hint": [
+            b'{"target": "x:y", "records": []}',
+            b'{"target": "127.0.0.1:0", "records": []}',
+            b'{"target": "' + b"1" * 10_000 + b'", "records": []}',
+        ]
+    }
     caplog.set_level("ERROR")
     for endpoint, bodies in bad.items():
         for body in bodies:
             with pytest.raises(BadRequestError, match=f"{endpoint}: malformed body"):
                 await caller.call(owner.address, "ringpop-state", endpoint, b"", body, timeout=2.0)
+    for endpoint, bodies in targets.items():
+        for body in bodies:
+            with pytest.raises(BadRequestError, match=f"{endpoint}: target: expected"):
+                await caller.call(owner.address, "ringpop-state", endpoint, b"", body, timeout=2.0)
     assert await owner.store.get("k") == before
+    assert not owner.kv.handoff.buffer.targets()
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 

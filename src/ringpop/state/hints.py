@@ -44,13 +44,18 @@ log = logging.getLogger(__name__)
 class HintBuffer:
     """Records held for other nodes: ``target -> key -> newest record`` (pure)."""
 
-    def __init__(self, max_per_target: int = 100_000) -> None:
-        if max_per_target < 0:
-            raise ValueError(f"max_per_target must be >= 0, not {max_per_target!r}")
+    def __init__(self, max_per_target: int = 100_000, max_targets: int = 4096) -> None:
+        if max_per_target < 0 or max_targets < 0:
+            raise ValueError(
+                f"max_per_target and max_targets must be >= 0, not {max_per_target!r}, "
+                f"{max_targets!r}"
+            )
         self.max_per_target = max_per_target
+        self.max_targets = max_targets
+        """Nodes hints are held for at most (a peer naming many cannot grow the buffer)."""
         self._held: dict[str, dict[str, Record]] = {}
         self.dropped = 0
-        """Records refused because a target's buffer was full."""
+        """Records refused because a target's buffer, or the number of targets, was full."""
 
     def __len__(self) -> int:
         return sum(len(records) for records in self._held.values())
@@ -65,7 +70,13 @@ class HintBuffer:
 
     def add(self, target: str, records: Iterable[Record]) -> int:
         """Hold ``records`` for ``target`` (keeping the newest per key); how many were new."""
-        mine = self._held.setdefault(target, {})
+        mine = self._held.get(target)
+        if mine is None:
+            if len(self._held) >= self.max_targets:
+                records = list(records)
+                self.dropped += len(records)
+                return 0
+            mine = self._held[target] = {}
         added = 0
         for record in records:
             current = mine.get(record.key)

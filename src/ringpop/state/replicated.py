@@ -35,7 +35,8 @@ from ringpop.state.host import Host
 from ringpop.state.replicator import ReplicaOptions, Replicator
 from ringpop.state.store import Record, Store
 from ringpop.state.wire import GET, HINT, PUT
-from ringpop.tchannel import Request, Response
+from ringpop.tchannel import BadRequestError, Request, Response
+from ringpop.tchannel.hostport import validate_host_port
 
 __all__ = ["DEFAULT_SERVICE", "ReplicatedStore"]
 
@@ -107,6 +108,9 @@ class ReplicatedStore:
 
     async def _serve_hint(self, request: Request) -> Response:
         hinted = wire.decode_body(request, wire.Hinted)
+        reason = validate_host_port(hinted.target, allow_ephemeral=False)
+        if reason is not None:
+            raise BadRequestError(f"{request.endpoint}: target: {reason}")
         refused = self._observe_all(hinted.records)
         if refused is not None:
             return refused
