@@ -181,6 +181,7 @@ class Ringpop:
         self._tracing: Tracing | None = None
         self._closed = False
         self._joining: asyncio.Future[JoinResult] | None = None  # a bootstrap in progress
+        self._joined_as: JoinResult | None = None  # what the bootstrap that succeeded returned
         self._evicted = False
         self._last_checksum = 0
         if ownership_n < 1:
@@ -339,11 +340,22 @@ class Ringpop:
         a seed list to start from, DNS to heal from): the partition healer reads it,
         and a bootstrap list naming only this node does not make a one-node cluster
         while ``discover`` names others (an :class:`IslandAvoided` event, then joins).
+
+        A call while a bootstrap is in progress waits for that one and returns its
+        result; a call after one succeeded is a :class:`RingpopError` (a failed
+        bootstrap may be retried).
         """
         await self.start()
+        node, healer = self._require()
+        if self._joining is not None:  # a second caller waits for the same join
+            return await self._await_join(self._joining, node.address, owner=False)
+        if self._joined_as is not None:
+            raise RingpopError(
+                f"{node.address}: already bootstrapped (bootstrap() joins once; "
+                "a failed bootstrap may be retried)"
+            )
         provider = from_spec(hosts)
         discovery = provider if discover is None else from_spec(discover)
-        node, healer = self._require()
         healer.provider = discovery
         joining = self._joining = asyncio.ensure_future(
             bootstrap(
@@ -357,18 +369,30 @@ class Ringpop:
             )
         )
         try:
-            result = await joining
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if not self._closed or (task is not None and task.cancelling()):
-                raise  # our caller was cancelled, not the join
-            raise RingpopError(f"{node.address}: closed while bootstrapping") from None
+            result = await self._await_join(joining, node.address, owner=True)
         finally:
             self._joining = None
         if self._closed:  # closed as the join finished
             raise RingpopError(f"{node.address}: closed while bootstrapping")
+        self._joined_as = result
         self._joined()
         return result
+
+    async def _await_join(
+        self, joining: asyncio.Future[JoinResult], me: str, *, owner: bool
+    ) -> JoinResult:
+        """The join's result. The ``owner`` (the call that started it) cancelled
+        cancels the join; another caller only stops waiting. A join ended by
+        :meth:`close`, or by its owner's cancellation, is a :class:`RingpopError` for
+        the callers that were not cancelled themselves."""
+        try:
+            return await (joining if owner else asyncio.shield(joining))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this caller was cancelled, not (only) the join
+            why = "closed while bootstrapping" if self._closed else "the bootstrap was cancelled"
+            raise RingpopError(f"{me}: {why}") from None
 
     def _joined(self) -> None:
         """Once joined (the node marked ready): start healing and damping, seed the

@@ -171,6 +171,34 @@ async def test_close_ends_a_bootstrap_in_progress_at_once() -> None:
         await asyncio.wait_for(joining, 5)
 
 
+async def test_bootstrap_joins_once_and_a_second_caller_shares_the_join() -> None:
+    """Each call ran a join of its own and ``_joined`` again: ``Ready`` once per call,
+    and ``OwnershipChanged`` for everything the node owns again (a handoff would pull
+    it all again); ``close`` ended only the later of two concurrent bootstraps."""
+    from ringpop.errors import RingpopError
+
+    rp = Ringpop("once", "127.0.0.1:0")
+    readies: list[Event] = []
+    rp.events.on(Ready, readies.append)
+    me = await rp.start()
+    first, second = await asyncio.gather(rp.bootstrap([me]), rp.bootstrap([me]))
+    assert first is second
+    assert len(readies) == 1
+    with pytest.raises(RingpopError, match="already bootstrapped"):
+        await rp.bootstrap([me])
+    await rp.close()
+
+    rp = Ringpop("once", "127.0.0.1:0")
+    me = await rp.start()
+    joins = [asyncio.ensure_future(rp.bootstrap([me, "127.0.0.1:1", "127.0.0.1:2"]))]
+    joins.append(asyncio.ensure_future(rp.bootstrap([me])))
+    await asyncio.sleep(0.3)
+    await rp.close()
+    for join in joins:
+        with pytest.raises(RingpopError, match="closed while bootstrapping"):
+            await asyncio.wait_for(join, 5)
+
+
 async def test_cancelling_a_bootstrap_stays_a_cancellation() -> None:
     rp = Ringpop("cancelled", "127.0.0.1:0")
     me = await rp.start()
