@@ -280,3 +280,24 @@ async def test_settings_a_handoff_cannot_work_with_are_refused(
             RangeHandoff(node.kv, **setting)  # type: ignore[arg-type]
     finally:
         await close_all([node])
+
+
+async def test_offers_made_long_enough_ago_are_forgotten() -> None:
+    """Every (node, piece) offered stayed in a dict for the node's life; pieces change
+    with every ring, so a long-lived node in a churning cluster kept growing it."""
+    async with handoff_cluster(1, OPTIONS, ownership_n=2, delay=0.1, retry=1.0) as (_, [handoff]):
+        offered: list[tuple[str, Range]] = []
+
+        async def offer(node: str, piece: Range) -> int:
+            offered.append((node, piece))
+            return 1
+
+        handoff.client.offer = offer  # type: ignore[method-assign,assignment]
+        pieces = [("127.0.0.1:1", Range(i, i + 1)) for i in range(3)]
+        await handoff._offer(pieces, 100.0)
+        await handoff._offer(pieces, 101.0)  # within retry * 5: not offered again
+        assert len(offered) == 3
+        await handoff._offer([], 106.0)
+        assert not handoff._offered_at
+        await handoff._offer(pieces[:1], 106.0)
+        assert len(offered) == 4

@@ -448,9 +448,12 @@ class RangeHandoff:
             self._quiet = None
 
     async def _offer(self, missing: list[tuple[str, Range]], now: float) -> None:
+        quiet = self.retry * 5
+        # forget offers old enough to be made again (pieces change with every ring)
+        self._offered_at = {k: at for k, at in self._offered_at.items() if now - at < quiet}
         for node, piece in missing:
             last = self._offered_at.get((node, piece))
-            if last is not None and now - last < self.retry * 5:
+            if last is not None:
                 continue
             self._offered_at[node, piece] = now
             with contextlib.suppress(TChannelError, TransferError, OSError):
