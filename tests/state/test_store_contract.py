@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -321,3 +322,22 @@ def test_a_negative_sqlite_cache_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cache_mib"):
         SQLiteStore(tmp_path / "node.db", cache_mib=-1)
     assert not (tmp_path / "node.db").exists()  # refused before anything is opened
+
+
+def test_a_file_sqlite_cannot_open_is_its_error_naming_the_file(tmp_path: Path) -> None:
+    """'file is not a database' alone did not say which file; the worker thread was left."""
+    import sqlite3
+    import threading
+
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"\x01" * 8192)
+    threads = threading.active_count()
+    with pytest.raises(sqlite3.DatabaseError, match=r"SQLiteStore '.*corrupt\.db': file is not"):
+        SQLiteStore(corrupt)
+    with pytest.raises(sqlite3.OperationalError, match=r"nope.*unable to open"):
+        SQLiteStore(tmp_path / "nope" / "x.db")
+    for _ in range(100):  # the executors' threads end
+        if threading.active_count() <= threads:
+            break
+        time.sleep(0.01)
+    assert threading.active_count() <= threads

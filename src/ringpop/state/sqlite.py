@@ -2,9 +2,10 @@
 
 Records live in one table clustered on ``(hash, key)`` (``WITHOUT ROWID``), the ring
 order, so a range scan, digest or range delete reads consecutive pages of one B-tree
-and a key is found by its hash and itself. The database runs in WAL
-mode with ``synchronous=NORMAL`` (a committed write survives a process crash; the
-last transactions may be lost on power failure).
+and a key is found by its hash and itself. The database runs in WAL mode with
+``synchronous=NORMAL`` (a committed write survives a process crash; the last
+transactions may be lost on power failure). A file that cannot be opened as one is
+the ``sqlite3`` error, naming the file.
 
 **Blocking calls never run on the event loop:** every statement runs on one
 dedicated worker thread (a single-thread executor owning the connection), so calls
@@ -56,12 +57,9 @@ CREATE TABLE IF NOT EXISTS ring_records (
 CREATE INDEX IF NOT EXISTS ring_records_tombstones ON ring_records (wall) WHERE value IS NULL;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 """
-# One B-tree clustered on (hash, key), the ring order: a range scan, digest or delete
-# reads consecutive pages, a handoff page (in ring order) appends to consecutive pages,
-# and a key is found by its hash (computed in Python) and itself. The first layout (a
-# rowid table with a unique index on key and an index on (hash, key)) kept three
-# B-trees, and a scan looked each row up in the table from the index.
-# A partial index holds the delete markers only, for collecting them by age.
+# (The module docstring says why one B-tree in ring order.) The first layout, a rowid
+# table indexed on key and on (hash, key), kept three B-trees, and a scan looked each
+# row up from the index. A partial index holds the delete markers, to collect by age.
 
 # The layout before (files written by earlier versions are migrated on open).
 _OLD_TABLE = "records"
@@ -107,7 +105,11 @@ class SQLiteStore:
         self.cache_mib = cache_mib
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ringpop-sqlite")
         self._db: sqlite3.Connection | None = None
-        self._executor.submit(self._open).result()
+        try:
+            self._executor.submit(self._open).result()
+        except sqlite3.Error as error:  # the same class, naming the file
+            self._executor.shutdown(wait=False)
+            raise type(error)(f"SQLiteStore {str(path)!r}: {error}") from error
 
     def _open(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
