@@ -47,6 +47,9 @@ SPARES: Final[dict[Kind, int]] = {"node": 3, "python": 1}
 crashes on about a tenth of the cases, often several in a row: with one spare, each
 crash after the first waited for a whole node start (half of the suite's time)."""
 PROXY_BODY: Final = b"differential body"
+_SENDS: Final = 64 << 20
+"""The harness's own max_arg_size: a channel does not send what it would refuse, and
+the cases above the 16 MiB limit are there to be sent to the node under test."""
 _PLACEHOLDER_FAKES: Final = ("fake0", "fake1", "fake2", "fake3")
 _ADDRESS_NAMES: Final = frozenset({*_PLACEHOLDER_FAKES, "responder"})
 
@@ -123,7 +126,9 @@ class _Responder:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self.body = b""
-        self.channel = Channel("127.0.0.1:0", drain_timeout=0.0, process_name="differential")
+        self.channel = Channel(
+            "127.0.0.1:0", drain_timeout=0.0, process_name="differential", max_arg_size=_SENDS
+        )
         self.address = ""
 
     async def start(self) -> str:
@@ -148,8 +153,10 @@ class Target:
         self.kind = kind
         self.cluster = cluster
         self.workdir = workdir
-        self.anchor = Channel("127.0.0.1:0", drain_timeout=0.0, process_name="anchor")
-        self.client = Channel(drain_timeout=0.0)
+        self.anchor = Channel(
+            "127.0.0.1:0", drain_timeout=0.0, process_name="anchor", max_arg_size=_SENDS
+        )
+        self.client = Channel(drain_timeout=0.0, max_arg_size=_SENDS)
         self.anchor_address = ""
         self.proc: NodeProc | None = None
         self.address = ""
