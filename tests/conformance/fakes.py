@@ -342,6 +342,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_HELD: list[socket.socket] = []
+
+
+def unreachable_address() -> str:
+    """An ``ip:port`` no process answers on for the rest of the test run: the port stays
+    bound here without listening (connections are refused), so no fake or node started
+    later can be given it. (A port that was free a moment ago once went to a fake, and a
+    member meant to stay suspect answered its pings.)"""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    _HELD.append(sock)
+    return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 

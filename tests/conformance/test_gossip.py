@@ -11,7 +11,13 @@ from collections import Counter
 import pytest
 
 from tests.conformance.conftest import MakeCluster
-from tests.conformance.fakes import APP, FakeNode, Mode, free_port, watch_member
+from tests.conformance.fakes import (
+    APP,
+    FakeNode,
+    Mode,
+    unreachable_address,
+    watch_member,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -214,7 +220,7 @@ async def test_changes_in_ping_and_ping_req_responses_are_applied(
         return {
             "source": by.address,
             "sourceIncarnationNumber": by.incarnation,
-            "address": f"127.0.0.1:{free_port()}",
+            "address": unreachable_address(),
             "status": "faulty",
             "incarnationNumber": incarnation,
         }

@@ -9,7 +9,7 @@ import pytest
 
 from ringpop.ring import HashRing
 from tests.conformance.conftest import MakeCluster
-from tests.conformance.fakes import APP, Mode, free_port, now_ms
+from tests.conformance.fakes import APP, Mode, now_ms, unreachable_address
 
 pytestmark = pytest.mark.cluster
 
@@ -90,12 +90,12 @@ async def test_joins_served_but_pings_refused_until_ready(cluster: MakeCluster) 
 
 async def test_timers_start_for_members_learned_at_join(cluster: MakeCluster) -> None:
     suspect: dict[str, Any] = {
-        "address": f"127.0.0.1:{free_port()}",
+        "address": unreachable_address(),
         "status": "suspect",
         "incarnationNumber": 42,
     }
     faulty: dict[str, Any] = {
-        "address": f"127.0.0.1:{free_port()}",
+        "address": unreachable_address(),
         "status": "faulty",
         "incarnationNumber": 43,
     }

@@ -13,9 +13,9 @@ from tests.conformance.fakes import (
     Cluster,
     FakeNode,
     Mode,
-    free_port,
     go_checksum,
     labels_checksum,
+    unreachable_address,
 )
 
 pytestmark = pytest.mark.cluster
@@ -91,8 +91,8 @@ async def test_update_rule_rows(cluster: MakeCluster) -> None:
     c = await cluster(9)
     sender, same_alive, suspect, older, tomb, leave, newer, wins, loses = c.fakes
     win_labels, lose_labels = labels_with_sign(True), labels_with_sign(False)
-    unknown_tombstone = f"127.0.0.1:{free_port()}"
-    unknown_faulty = f"127.0.0.1:{free_port()}"
+    unknown_tombstone = unreachable_address()
+    unknown_faulty = unreachable_address()
     await exhaust_changes(c, sender)
     before = await c.members()
     batch = [
@@ -184,7 +184,7 @@ async def test_full_sync_then_exactly_one_reverse_join(cluster: MakeCluster) -> 
 
     # The fakes know one more member: the reverse full sync must bring it in.
     ghost: dict[str, Any] = {
-        "address": f"127.0.0.1:{free_port()}",
+        "address": unreachable_address(),
         "status": "faulty",
         "incarnationNumber": 9,
     }
