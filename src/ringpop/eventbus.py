@@ -111,11 +111,38 @@ class EventEmitter:
         self._subscriptions: list[Subscription] = []
         self._stat_sinks: list[Callable[[Event], object]] = []
         self._wanted: dict[type[Event], bool] = {}
+        self._running: set[asyncio.Task[object]] = set()  # async callbacks' tasks
 
     def on(self, event_type: type[E], callback: Callable[[E], object]) -> None:
-        """Call ``callback(event)`` for every event of ``event_type`` (or a subclass)."""
+        """Call ``callback(event)`` for every event of ``event_type`` (or a subclass).
+
+        An ``async def`` callback runs as a task of its own (the emitter does not wait
+        for it); a failing callback, plain or async, is logged, never propagated.
+        """
         self._callbacks.setdefault(event_type, []).append(callback)
         self._wanted.clear()
+
+    def _start(self, coroutine: Any, callback: object, event: Event) -> None:
+        """Run an async callback's coroutine; its failure is logged when it ends."""
+        try:
+            task = asyncio.get_running_loop().create_task(coroutine)
+        except RuntimeError:  # emitted outside the event loop: nowhere to run it
+            coroutine.close()
+            log.error("async event callback %r needs a running event loop (%r)", callback, event)
+            return
+        self._running.add(task)
+
+        def done(task: asyncio.Task[object]) -> None:
+            self._running.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.error(
+                    "event callback %r failed on %r",
+                    callback,
+                    event,
+                    exc_info=task.exception(),
+                )
+
+        task.add_done_callback(done)
 
     def off(self, event_type: type[E], callback: Callable[[E], object]) -> None:
         """Stop calling ``callback``."""
@@ -165,9 +192,12 @@ class EventEmitter:
             if isinstance(event, registered):
                 for callback in list(callbacks):
                     try:
-                        callback(event)
+                        result = callback(event)
                     except Exception:
                         log.exception("event callback %r failed on %r", callback, event)
+                    else:
+                        if result is not None and asyncio.iscoroutine(result):
+                            self._start(result, callback, event)
         if self._stat_sinks and counts(type(event)):
             for callback in list(self._stat_sinks):
                 try:

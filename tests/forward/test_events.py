@@ -129,3 +129,45 @@ def test_a_failing_callback_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     emitter.off(ServerAdded, broken)
     emitter.emit(ServerRemoved("y"))
     assert calls[-1] == ServerRemoved("y")
+
+
+async def test_an_async_callback_runs_and_its_failure_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``async def`` callbacks were called and their coroutine dropped ("never
+    awaited"): the handler never ran."""
+    emitter = EventEmitter()
+    seen: list[Event] = []
+    ran = asyncio.Event()
+
+    async def handler(event: Event) -> None:
+        await asyncio.sleep(0)
+        seen.append(event)
+        ran.set()
+
+    async def broken(event: Event) -> None:
+        raise RuntimeError("async callback bug")
+
+    emitter.on(ServerAdded, handler)
+    emitter.on(ServerAdded, broken)
+    with caplog.at_level(logging.ERROR):
+        emitter.emit(ServerAdded("x"))
+        await asyncio.wait_for(ran.wait(), 1)
+        for _ in range(10):
+            await asyncio.sleep(0)
+    assert seen == [ServerAdded("x")]
+    assert "async callback bug" in caplog.text
+
+
+def test_an_async_callback_emitted_outside_a_loop_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emitter = EventEmitter()
+
+    async def handler(event: Event) -> None:
+        raise AssertionError("must not run")
+
+    emitter.on(ServerAdded, handler)
+    with caplog.at_level(logging.ERROR):
+        emitter.emit(ServerAdded("x"))
+    assert "needs a running event loop" in caplog.text
