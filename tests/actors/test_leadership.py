@@ -196,3 +196,28 @@ async def test_a_singleton_that_would_spin_is_refused(settings: dict[str, float]
             Singleton(made[0], "spin", job, **settings)  # type: ignore[arg-type]
     finally:
         await close(members, made)
+
+
+async def test_a_plain_function_job_runs_once_and_finishes() -> None:
+    """``await job(ctx)`` on a plain function ran it, then failed on awaiting None: the
+    'failed' job restarted with backoff forever, running again each time."""
+    from ringpop.actors.events import SingletonFailed, SingletonStopped
+
+    members, made = await systems(1)
+    runs: list[int] = []
+    failed: list[SingletonFailed] = []
+    stopped: list[SingletonStopped] = []
+    rp = members[0].rp
+    rp.events.on(SingletonFailed, failed.append)
+    rp.events.on(SingletonStopped, stopped.append)
+    try:
+        made[0].singleton("plain", lambda ctx: runs.append(ctx.attempt))
+        await until(lambda: bool(stopped))
+        await asyncio.sleep(0.3)  # a restart would have come after backoff (0.1 s)
+        assert runs == [1]
+        assert failed == []
+        assert stopped[0].reason == "finished"
+        with pytest.raises(TypeError, match="must be a function"):
+            made[0].singleton("not-a-job", "job")  # type: ignore[arg-type]
+    finally:
+        await close(members, made)

@@ -523,7 +523,7 @@ class ActorSystem:
         self,
         name: str,
         keys: Iterable[str],
-        job: Callable[[str, JobContext], Awaitable[None]],
+        job: Callable[[str, JobContext], Awaitable[None] | None],
         *,
         every: float | None = None,
     ) -> list[Singleton]:

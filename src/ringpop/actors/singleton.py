@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -84,8 +85,8 @@ class JobContext:
         self.checkpoint = value
 
 
-Job = Callable[[JobContext], Awaitable[None]]
-"""``async def job(ctx: JobContext) -> None``."""
+Job = Callable[[JobContext], Awaitable[None] | None]
+"""``async def job(ctx: JobContext) -> None`` (a plain function works too: it blocks the loop)."""
 
 
 class Singleton:
@@ -102,6 +103,8 @@ class Singleton:
         max_backoff: float = 10.0,
         key: str | None = None,
     ) -> None:
+        if not callable(job):
+            raise TypeError(f"a singleton's job must be a function of its context, not {job!r}")
         if every is not None:
             check_seconds("every", every)
         check_seconds("backoff", backoff)  # a failing job must wait to restart
@@ -179,7 +182,9 @@ class Singleton:
             try:
                 context = JobContext(self, term, await self._checkpoint(), attempt)
                 self.system.rp.events.emit(SingletonStarted(self.name, address, attempt))
-                await self.job(context)
+                outcome = self.job(context)
+                if inspect.isawaitable(outcome):  # a plain function has run already
+                    await outcome
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -200,7 +205,7 @@ def per_key(
     system: ActorSystem,
     name: str,
     keys: Iterable[str],
-    job: Callable[[str, JobContext], Awaitable[None]],
+    job: Callable[[str, JobContext], Awaitable[None] | None],
     *,
     every: float | None = None,
 ) -> list[Singleton]:
@@ -208,7 +213,9 @@ def per_key(
 
     def bind(key: str) -> Job:
         async def run(context: JobContext) -> None:
-            await job(key, context)
+            outcome = job(key, context)
+            if inspect.isawaitable(outcome):
+                await outcome
 
         return run
 
