@@ -172,6 +172,19 @@ def test_listen_or_transport_exactly_one() -> None:
         Ringpop("app", "10.0.0.1:1", transport=MemoryNetwork().transport("10.0.0.1:1"))
 
 
+@pytest.mark.parametrize(
+    ("listen", "why"),
+    [
+        (3000, "ipv4:port string, got 3000"),  # was AttributeError: 'int' has no 'split'
+        ("localhost:3000", "expected an IPv4 address"),
+        ("127.0.0.1", "expected host_port to be ipv4:port"),
+    ],
+)
+async def test_a_listen_address_that_is_not_ipv4_port_says_so(listen: object, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        await Ringpop("app", listen).start()  # type: ignore[arg-type]
+
+
 def test_one_error_base_keeps_the_other_bases() -> None:
     from ringpop.discovery import DiscoveryError
     from ringpop.forward.http import ProxyError

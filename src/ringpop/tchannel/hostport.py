@@ -18,6 +18,8 @@ _IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$", re.ASCII)
 
 def validate_host_port(value: str, *, allow_ephemeral: bool = True) -> str | None:
     """Why ``value`` is not a valid ``ipv4:port`` (tchannel-node's rules), or ``None``."""
+    if not isinstance(value, str):
+        return f"expected host_port to be an ipv4:port string, got {value!r}"
     parts = value.split(":")
     if len(parts) != 2:
         return f"expected host_port to be ipv4:port, got {value!r}"
