@@ -181,7 +181,7 @@ class Ringpop:
         self._tracing: Tracing | None = None
         self._closed = False
         self._joining: asyncio.Future[JoinResult] | None = None  # a bootstrap in progress
-        self._joined_as: JoinResult | None = None  # what the bootstrap that succeeded returned
+        self._bootstrapped = False  # a bootstrap succeeded (or the simulator's warm start)
         self._evicted = False
         self._last_checksum = 0
         if ownership_n < 1:
@@ -349,7 +349,7 @@ class Ringpop:
         node, healer = self._require()
         if self._joining is not None:  # a second caller waits for the same join
             return await self._await_join(self._joining, node.address, owner=False)
-        if self._joined_as is not None:
+        if self._bootstrapped:
             raise RingpopError(
                 f"{node.address}: already bootstrapped (bootstrap() joins once; "
                 "a failed bootstrap may be retried)"
@@ -374,7 +374,6 @@ class Ringpop:
             self._joining = None
         if self._closed:  # closed as the join finished
             raise RingpopError(f"{node.address}: closed while bootstrapping")
-        self._joined_as = result
         self._joined()
         return result
 
@@ -399,6 +398,7 @@ class Ringpop:
         ownership tracker, emit :class:`Ready`. Also the last step of the simulator's
         warm start (``ringpop.testing.SimCluster.warm_start``)."""
         node, healer = self._require()
+        self._bootstrapped = True
         healer.start()
         if self._damper is not None:
             self._damper.start()
