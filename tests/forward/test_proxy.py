@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from ringpop import HttpRequest, Options
+from ringpop import HttpRequest, HttpResponse, Options
 from ringpop.events import (
     ChecksumsDiffer,
     RequestProxied,
@@ -391,3 +391,29 @@ async def test_head_is_received_liberally(trio: list[Member]) -> None:
             refused = await proxy_req(client, b.address, unusable)
             assert not refused.ok
             assert msgspec.json.decode(refused.arg3)["type"] == "ringpop.request-proxy.bad-head"
+
+
+async def test_a_plain_function_handler_serves_and_a_wrong_answer_is_a_500(
+    trio: list[Member],
+) -> None:
+    """A plain (non-async) handler failed with "can't be used in 'await' expression"
+    after it had run; one returning something else than an HttpResponse was an
+    AttributeError outside the handler's try on the owner."""
+    a, b, _ = trio
+
+    def plain(req: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, {}, b"plain " + req.body)
+
+    def wrong(req: HttpRequest) -> HttpResponse:
+        return {"status": 200}  # type: ignore[return-value]
+
+    for member in trio:
+        member.rp.set_http_handler(plain)
+    remote = await a.rp.handle_or_proxy(key_owned_by(trio, b), request(b"x"))
+    local = await a.rp.handle_or_proxy(key_owned_by(trio, a), request(b"y"))
+    assert (remote.status, remote.body) == (200, b"plain x")
+    assert (local.status, local.body) == (200, b"plain y")
+    b.rp.set_http_handler(wrong)
+    answer = await a.rp.handle_or_proxy(key_owned_by(trio, b), request())
+    assert answer.status == 500
+    assert b"not an HttpResponse" in answer.body

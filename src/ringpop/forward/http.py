@@ -10,6 +10,7 @@ receiver are :class:`ringpop.forward.proxy.RequestProxy`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "flat_headers",
     "request_head",
     "response_headers",
+    "run_handler",
 ]
 
 SERVICE = "ringpop"
@@ -80,7 +82,19 @@ class HttpResponse(msgspec.Struct):
     body: bytes = b""
 
 
-HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse] | HttpResponse]
+"""``async def handler(request) -> HttpResponse`` (a plain function works too)."""
+
+
+async def run_handler(handler: HttpHandler, request: HttpRequest) -> HttpResponse:
+    """``handler``'s response to ``request``, awaited if it is a coroutine; a
+    ``TypeError`` when it is not an :class:`HttpResponse`."""
+    response = handler(request)
+    if inspect.isawaitable(response):
+        response = await response
+    if not isinstance(response, HttpResponse):
+        raise TypeError(f"the HTTP handler returned {response!r:.80}, not an HttpResponse")
+    return response
 
 
 class ProxyError(RingpopError):

@@ -35,6 +35,7 @@ from ringpop.forward.http import (
     flat_headers,
     request_head,
     response_headers,
+    run_handler,
 )
 from ringpop.forward.ownership import OwnershipError
 from ringpop.forward.policy import DEFAULT_OPTIONS, ForwardOptions
@@ -115,7 +116,7 @@ class RequestProxy:
         if self.handler is None:
             raise ProxyError("ringpop.request-proxy.no-handler", "no request handler is registered")
         try:
-            return await self.handler(request)
+            return await run_handler(self.handler, request)
         except Exception as error:
             log.exception(
                 "%s: request handler failed for %s %s",
@@ -270,7 +271,7 @@ class RequestProxy:
         )
         self.inflight += 1
         try:
-            response = await self.handler(http_request)
+            response = await run_handler(self.handler, http_request)
         except Exception as error:
             log.exception(
                 "%s: request handler failed for %s %s", node.address, head.method, head.url
