@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ringpop.checks import is_utf8_text
 from ringpop.clock import Clock, SystemClock
@@ -112,13 +112,15 @@ class Ringpop:
     ``options``. Give ``transport`` instead to run over another
     :class:`~ringpop.transport.Transport` (a channel built by hand, or the in-memory
     network of ``ringpop.testing``); the node then closes it on :meth:`close`.
-    ``identity`` sets the ``__identity`` label used for the ring's replica points
-    (§16). ``http_handler`` serves HTTP requests that belong to this node, whether
-    they arrive directly (through :meth:`handle_or_proxy`) or forwarded by another
-    node (``/proxy/req``). ``ownership_n`` is the replication factor of
-    :class:`OwnershipChanged` events and the default ``n`` of :meth:`owns` and
-    :meth:`owned_ranges`. ``clock`` and ``rng`` are injected time and randomness
-    (defaults: the system clock, a fresh ``random.Random``).
+    ``options`` is an :class:`~ringpop.options.Options` or a mapping of its fields
+    (parsed configuration, checked the same way). ``identity`` sets the
+    ``__identity`` label used for the ring's replica points (§16). ``http_handler``
+    serves HTTP requests that belong to this node, whether they arrive directly
+    (through :meth:`handle_or_proxy`) or forwarded by another node (``/proxy/req``).
+    ``ownership_n`` is the replication factor of :class:`OwnershipChanged` events and
+    the default ``n`` of :meth:`owns` and :meth:`owned_ranges`. ``clock`` and ``rng``
+    are injected time and randomness (defaults: the system clock, a fresh
+    ``random.Random``).
 
     Advanced: the parts behind the facade are reachable for tooling, tests and
     extensions, with no stability promise beyond that of their own modules:
@@ -136,7 +138,7 @@ class Ringpop:
         listen: str | None = None,
         *,
         transport: Transport | None = None,
-        options: Options | None = None,
+        options: Options | Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
         identity: str | None = None,
         stats_backend: StatsBackend | None = None,
@@ -150,6 +152,10 @@ class Ringpop:
         if (listen is None) == (transport is None):
             raise ValueError("give either listen (an ip:port to listen on) or a transport")
         self.app = app
+        if isinstance(options, Mapping):  # parsed configuration: checked like Options(...)
+            options = Options.from_mapping(options)
+        elif options is not None and not isinstance(options, Options):
+            raise TypeError(f"options must be an Options or a mapping, not {options!r:.80}")
         self.options = options if options is not None else Options()
         self._labels = dict(labels or {})
         labelling.check_labels(
@@ -184,8 +190,8 @@ class Ringpop:
         self._bootstrapped = False  # a bootstrap succeeded (or the simulator's warm start)
         self._evicted = False
         self._last_checksum = 0
-        if ownership_n < 1:
-            raise ValueError(f"ownership_n must be >= 1, not {ownership_n!r}")
+        if isinstance(ownership_n, bool) or not isinstance(ownership_n, int) or ownership_n < 1:
+            raise ValueError(f"ownership_n must be a whole number >= 1, not {ownership_n!r}")
         self.ownership_n = ownership_n
         self._ownership: OwnershipTracker | None = None
         self._actor_system: ActorSystem | None = None  # rp.actors, built on first use

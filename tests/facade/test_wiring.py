@@ -185,6 +185,23 @@ async def test_a_listen_address_that_is_not_ipv4_port_says_so(listen: object, wh
         await Ringpop("app", listen).start()  # type: ignore[arg-type]
 
 
+def test_options_may_be_a_mapping_and_other_types_are_refused() -> None:
+    """A dict was an AttributeError ('dict' has no 'label_max_key_size'), and
+    ``ownership_n="3"`` a TypeError comparing str and int."""
+    from ringpop.options import OptionsError
+
+    rp = Ringpop("app", "127.0.0.1:0", options={"ping_timeout": 1.0})
+    assert rp.options == Options(ping_timeout=1.0)
+    with pytest.raises(OptionsError, match="ping_timeout must be a positive"):
+        Ringpop("app", "127.0.0.1:0", options={"ping_timeout": -1})
+    with pytest.raises(OptionsError, match="unknown option"):
+        Ringpop("app", "127.0.0.1:0", options={"pingtimeout": 1})
+    with pytest.raises(TypeError, match="options must be an Options or a mapping"):
+        Ringpop("app", "127.0.0.1:0", options=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ownership_n must be a whole number >= 1, not '3'"):
+        Ringpop("app", "127.0.0.1:0", ownership_n="3")  # type: ignore[arg-type]
+
+
 def test_one_error_base_keeps_the_other_bases() -> None:
     from ringpop.discovery import DiscoveryError
     from ringpop.forward.http import ProxyError
