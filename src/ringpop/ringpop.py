@@ -56,6 +56,7 @@ from ringpop.forward import (
     HttpResponse,
     RequestProxy,
 )
+from ringpop.forward.ownership import key_list
 from ringpop.membership import labels as labelling
 from ringpop.membership.damper import Damper
 from ringpop.membership.events import MembershipEvicted, MembershipUpdated
@@ -683,9 +684,9 @@ class Ringpop:
         as keyword arguments override the ``forward_*`` options. Our own keys are sent
         to ourselves over TChannel, like any other.
         """
-        key_list = [keys] if isinstance(keys, str) else list(keys)
+        wanted = key_list(keys)
         return await self.forwarder.forward(
-            key_list, service, endpoint, arg2, arg3, scheme=scheme, options=options, **overrides
+            wanted, service, endpoint, arg2, arg3, scheme=scheme, options=options, **overrides
         )
 
     def register_forwarded(

@@ -109,3 +109,16 @@ def test_unusable_marker_still_marks_the_call_forwarded(marker: object, keys: li
     if isinstance(marker, str):
         marked = thrift((FORWARD_KEYS_HEADER, marker))
         assert forwarded_keys(call("thrift", marked)) == (keys, b"\x00\x00")
+
+
+def test_keys_are_one_key_or_a_list_of_them() -> None:
+    """``rp.forward(None, ...)`` was "'NoneType' object is not iterable" and a ``bytes``
+    key was iterated as ints ("not int: 107")."""
+    from ringpop.forward.ownership import key_list
+
+    assert key_list("k") == ["k"]
+    assert key_list(("a", "b")) == ["a", "b"]
+    assert key_list(k for k in "ab") == ["a", "b"]
+    for bad in (None, 5, b"k"):
+        with pytest.raises(TypeError, match="keys must be a key"):
+            key_list(bad)  # type: ignore[arg-type]

@@ -7,11 +7,11 @@ the forwarders always treated it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ringpop.errors import RingpopError
 
-__all__ = ["Lookup", "OwnershipError", "owner_of", "owns_all"]
+__all__ = ["Lookup", "OwnershipError", "key_list", "owner_of", "owns_all"]
 
 Lookup = Callable[[str], str | None]
 """The owner of a key (``None``: no owner known, i.e. ourselves)."""
@@ -32,6 +32,16 @@ class OwnershipError(RingpopError):
     def no_keys(self) -> bool:
         """No key was given (as opposed to keys on several owners)."""
         return not self.owners
+
+
+def key_list(keys: str | Iterable[str]) -> list[str]:
+    """``keys`` as a list: one key (``str``) or an iterable of them; a ``TypeError``
+    for anything else (``None`` was "'NoneType' object is not iterable")."""
+    if isinstance(keys, str):
+        return [keys]
+    if isinstance(keys, bytes | bytearray | memoryview) or not isinstance(keys, Iterable):
+        raise TypeError(f"keys must be a key (str) or a list of keys, not {keys!r:.80}")
+    return list(keys)
 
 
 def owner_of(lookup: Lookup, me: str, keys: Sequence[str]) -> str:

@@ -37,7 +37,7 @@ from ringpop.forward.http import (
     response_headers,
     run_handler,
 )
-from ringpop.forward.ownership import OwnershipError
+from ringpop.forward.ownership import OwnershipError, key_list
 from ringpop.forward.policy import DEFAULT_OPTIONS, ForwardOptions
 from ringpop.forward.retrying import AttemptError, Retrier, RetriesExhaustedError
 from ringpop.membership.node import SwimNode
@@ -95,12 +95,12 @@ class RequestProxy:
         Errors become HTTP responses (``ProxyError.status`` and its message), so
         the return value can always be sent to the client.
         """
-        key_list = [keys] if isinstance(keys, str) else list(keys)
+        wanted = key_list(keys)
         try:
-            destination = self._owner(key_list)
+            destination = self._owner(wanted)
             if destination == self.node.address:
                 return await self._local(request)
-            return await self.proxy(key_list, request, destination, options)
+            return await self.proxy(wanted, request, destination, options)
         except ProxyError as error:
             return error.as_response()
 
