@@ -164,3 +164,21 @@ def test_ranges_never_wrap() -> None:
     assert table[-1][0].end == HASH_SPACE
     # the segment across 2**32 is split in two pieces with the same owner
     assert table[0][1] == table[-1][1]
+
+
+def test_a_rank_outside_the_list_or_an_n_that_is_not_a_count_is_refused() -> None:
+    """``rank=-1`` indexed from the end (every range of the last replica) and
+    ``rank=5`` of ``n=3`` found nothing; ``n=True`` and ``lookup_n(key, True)`` counted 1."""
+    import pytest
+
+    ring = HashRing()
+    for port in (1, 2, 3):
+        ring.add_server(f"127.0.0.1:{port}")
+    for bad in (-1, 3, 5, True, 1.0):
+        with pytest.raises(ValueError, match=r"rank must be within 0\.\.2"):
+            owned_ranges(ring, "127.0.0.1:1", 3, rank=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n must be a whole number"):
+        owned_ranges(ring, "127.0.0.1:1", True)
+    with pytest.raises(ValueError, match="a whole number n >= 1"):
+        ring.lookup_n("k", True)
+    assert owned_ranges(ring, "127.0.0.1:1", 3, rank=2)

@@ -193,8 +193,8 @@ class HashRing:
 
     def lookup_n(self, key: str | bytes, n: int) -> list[str]:
         """Up to ``n`` distinct servers for ``key`` in ring order, starting at its owner."""
-        if not isinstance(n, int) or n <= 0:
-            raise ValueError(f"lookup_n needs n >= 1, not {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise ValueError(f"lookup_n needs a whole number n >= 1, not {n!r}")
         try:
             h = _fp32(key)
         except (TypeError, UnicodeEncodeError):

@@ -238,8 +238,8 @@ def _diff_views(old: _View, new: _View, changed: Iterable[int], n: int) -> Owner
 
 
 def _check_n(n: int) -> None:
-    if not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be >= 1, not {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n must be a whole number >= 1, not {n!r}")
 
 
 def diff_rings(old: HashRing, new: HashRing, n: int = 1) -> OwnershipDiff:
@@ -337,6 +337,10 @@ def owned_ranges(ring: HashRing, node: str, n: int = 1, *, rank: int | None = No
     (``O(node points * n)`` segments checked), unless ``n`` covers every server.
     """
     _check_n(n)
+    if rank is not None and (
+        isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < n
+    ):
+        raise ValueError(f"rank must be within 0..{n - 1} (n={n}), not {rank!r}")
     points = ring.points_of(node)
     if not points:
         return []
