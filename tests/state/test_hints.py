@@ -40,8 +40,10 @@ def test_the_buffer_holds_hints_for_at_most_max_targets_nodes() -> None:
     assert buffer.dropped == 2
     assert buffer.add("10.0.0.1:1", [rec("b", 1)]) == 1  # a known target still takes more
     buffer.ack("10.0.0.2:1", [rec("a", 1)])  # delivered: room for another target
+    assert buffer.add("10.0.0.4:1", []) == 0  # nothing to hold: takes no target's room
     assert buffer.add("10.0.0.3:1", [rec("a", 1)]) == 1
     assert sorted(buffer.targets()) == ["10.0.0.1:1", "10.0.0.3:1"]
+    assert len(buffer._held) == 2
 
 
 SLOPPY = ReplicaOptions(n=3, r=2, w=3, timeout=1.0, sloppy_quorum=True)

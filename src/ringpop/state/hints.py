@@ -71,12 +71,11 @@ class HintBuffer:
     def add(self, target: str, records: Iterable[Record]) -> int:
         """Hold ``records`` for ``target`` (keeping the newest per key); how many were new."""
         mine = self._held.get(target)
-        if mine is None:
+        if mine is None:  # a new target, while there is room for one
             if len(self._held) >= self.max_targets:
-                records = list(records)
-                self.dropped += len(records)
+                self.dropped += sum(1 for _ in records)
                 return 0
-            mine = self._held[target] = {}
+            mine = {}
         added = 0
         for record in records:
             current = mine.get(record.key)
@@ -86,6 +85,8 @@ class HintBuffer:
             if newer(record.version, None if current is None else current.version):
                 mine[record.key] = record
                 added += 1
+        if mine:  # an empty entry would take a target's room for good
+            self._held[target] = mine
         return added
 
     def take(self, target: str, limit: int) -> list[Record]:
