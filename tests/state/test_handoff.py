@@ -301,3 +301,26 @@ async def test_offers_made_long_enough_ago_are_forgotten() -> None:
         assert not handoff._offered_at
         await handoff._offer(pieces[:1], 106.0)
         assert len(offered) == 4
+
+
+async def test_a_malformed_answer_to_done_or_offer_is_a_transfer_error() -> None:
+    """A msgspec error escaped done() and offer(), past the handoff's suppress of
+    transfer errors, and failed its whole loop."""
+    nodes = await cluster(1, OPTIONS)
+    bogus = Channel("127.0.0.1:0")
+
+    async def garbage(request: Request) -> Response:
+        return Response(b"", b"{not json")
+
+    bogus.register("ringpop-state", wire.DONE, garbage)
+    bogus.register("ringpop-state", wire.OFFER, garbage)
+    await bogus.listen()
+    try:
+        client = RangeClient(nodes[0].member.rp, "ringpop-state", timeout=2.0)
+        with pytest.raises(TransferError, match="malformed answer to /state/handoff-done"):
+            await client.done(bogus.host_port, Range(0, 10))
+        with pytest.raises(TransferError, match="malformed answer to /state/offer"):
+            await client.offer(bogus.host_port, Range(0, 10))
+    finally:
+        await bogus.close()
+        await close_all(nodes)

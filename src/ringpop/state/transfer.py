@@ -186,15 +186,18 @@ class RangeClient:
 
     async def done(self, peer: str, range: Range) -> int:
         """Tell ``peer`` we pulled ``range``; how many drops it still waits for."""
-        body = msgspec.json.encode(wire.Done(range))
-        response = await self._call(peer, wire.DONE, body)
-        return msgspec.json.decode(response.arg3, type=wire.DoneAck).pending
+        return await self._acked(peer, wire.DONE, range)
 
     async def offer(self, peer: str, range: Range) -> int:
         """Offer ``peer`` a range we hold for it; how many pulls it started."""
-        body = msgspec.json.encode(wire.Done(range))
-        response = await self._call(peer, wire.OFFER, body)
-        return msgspec.json.decode(response.arg3, type=wire.DoneAck).pending
+        return await self._acked(peer, wire.OFFER, range)
+
+    async def _acked(self, peer: str, endpoint: str, range: Range) -> int:
+        response = await self._call(peer, endpoint, msgspec.json.encode(wire.Done(range)))
+        try:
+            return msgspec.json.decode(response.arg3, type=wire.DoneAck).pending
+        except msgspec.DecodeError as error:  # as TransferError: the callers expect those
+            raise TransferError(f"{peer}: malformed answer to {endpoint}: {error}") from None
 
     async def put(self, peer: str, records: list[Record]) -> None:
         """Write ``records`` to ``peer`` (put-if-newer there)."""
