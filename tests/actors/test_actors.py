@@ -194,3 +194,22 @@ async def test_the_last_node_closing_saves_its_actors_before_it_leaves_the_ring(
         await rp.close()
         await system.close()
         await store.close()
+
+
+async def test_an_owner_answering_results_that_do_not_decode_is_an_actor_error() -> None:
+    """A msgspec error escaped ask() from deep in the delivery loop."""
+    from ringpop.actors import ActorError
+    from ringpop.tchannel import Request, Response
+
+    members, made = await systems(2)
+    try:
+        key = key_of(members[0].rp, members[1].address)
+
+        async def garbage(request: Request) -> Response:
+            return Response(b"", b"\xc1 not msgpack")
+
+        members[1].rp.channel.register("ringpop-actors", "/actors/deliver", garbage)
+        with pytest.raises(ActorError, match="answered results that do not decode"):
+            await made[0].ask("counter", key, {"add": 1})
+    finally:
+        await close(members, made)

@@ -228,7 +228,11 @@ class ActorSystem:
                     max_retries=0,
                 )
                 if response.ok:
-                    results = wire.RESULTS.decode(response.arg3).results
+                    try:
+                        results = wire.RESULTS.decode(response.arg3).results
+                    except msgspec.DecodeError as bad:
+                        message = f"{owner} answered results that do not decode: {bad}"
+                        raise ActorError(message) from None
                     if len(results) != len(payloads):
                         raise ActorError(f"{owner} answered {len(results)} of {len(payloads)}")
                     return results
