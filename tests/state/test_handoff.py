@@ -258,6 +258,8 @@ async def test_the_next_page_is_asked_for_before_this_one_is_applied() -> None:
         ({"concurrency": 0}, "concurrency must be >= 1, not 0"),
         ({"page": 0}, "page must be >= 1"),
         ({"page_bytes": -1}, "page_bytes must be >= 0"),
+        ({"page": 16385}, "page must be <= 16384, what sources serve"),  # every pull refused
+        ({"page_bytes": 2 << 20}, "page_bytes must be <= 1048576, what sources serve"),
         ({"delay": -1.0}, "delay must be a finite number of seconds >= 0, not -1.0"),
         ({"delay": float("nan")}, "delay must be a finite number of seconds >= 0, not nan"),
         ({"grace": float("inf")}, "grace must be a finite number of seconds >= 0, not inf"),

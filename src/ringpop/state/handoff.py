@@ -58,7 +58,7 @@ from ringpop.state.events import (
 )
 from ringpop.state.packed import Packed
 from ringpop.state.ranges import PendingDrop, TokenBucket, clip, intersect, subtract
-from ringpop.state.rangeserver import RangeServer
+from ringpop.state.rangeserver import MAX_BYTES, MAX_LIMIT, RangeServer
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.store import Cursor
 from ringpop.state.transfer import RangeClient, TransferError, apply_blob_page
@@ -577,6 +577,12 @@ def _check_settings(
             ("max_attempts", max_attempts, 1),
         )
         if value < least
+    ]
+    # sources refuse more (a bad request), so every pull would fail, again and again
+    problems += [
+        f"{name} must be <= {most}, what sources serve, not {value!r}"
+        for name, value, most in (("page", page, MAX_LIMIT), ("page_bytes", page_bytes, MAX_BYTES))
+        if value > most
     ]
     if problems:
         raise ValueError(f"range handoff: {'; '.join(problems)}")

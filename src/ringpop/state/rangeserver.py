@@ -34,6 +34,11 @@ __all__ = ["NOT_A_REPLICA", "RangeServer"]
 
 NOT_A_REPLICA = "ringpop.state.not-a-replica"
 
+MAX_LIMIT = 16384
+"""Records a page may be asked for at most (the default ``max_limit``)."""
+MAX_BYTES = 1 << 20
+"""Bytes a page may be asked to be cut at, at most (the default ``max_bytes``)."""
+
 _FORMATS = ("json", PAGE_FORMAT, PACKED_FORMAT, BLOB_FORMAT)
 
 
@@ -56,8 +61,8 @@ class RangeServer:
         *,
         on_done: Callable[[str, Range], int] | None = None,
         on_offer: Callable[[str, Range], int] | None = None,
-        max_limit: int = 16384,
-        max_bytes: int = 1 << 20,
+        max_limit: int = MAX_LIMIT,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self.ringpop = ringpop
         self.store = store
