@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any
 import farmhash
 import msgspec
 
-from ringpop.checks import is_utf8_text
 from ringpop.hashing import fingerprint32_many, key_error
 
 if TYPE_CHECKING:
@@ -301,8 +300,12 @@ class HashRing:
         try:
             key_hashes = np.fromiter(map(_fp32, keys), dtype=np.uint32, count=len(keys))
         except (TypeError, UnicodeEncodeError):
-            bad = next(k for k in keys if _unhashable(k))
-            raise key_error(bad) from None
+            for key in keys:  # which key: hash them one at a time
+                try:
+                    _fp32(key)
+                except (TypeError, UnicodeEncodeError):
+                    raise key_error(key) from None
+            raise
         if not self._points:
             return [None] * len(keys)
         point_array, owner_slots, slot_names = self._numpy_view()
@@ -533,10 +536,3 @@ class HashRing:
             change = RingChange(tuple(added), tuple(removed), self._checksum)
             for listener in list(self._listeners):
                 listener(change)
-
-
-def _unhashable(key: object) -> bool:
-    """Whether ``key`` cannot be hashed: not text or bytes, or text UTF-8 cannot carry."""
-    if isinstance(key, str):
-        return not is_utf8_text(key)
-    return not isinstance(key, bytes | bytearray | memoryview)

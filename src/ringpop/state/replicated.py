@@ -25,9 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 
-from ringpop.checks import is_utf8_text
 from ringpop.clock import SystemClock
-from ringpop.hashing import key_error
 from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
@@ -250,11 +248,10 @@ def _wall_ms() -> int:
 
 
 def _checked_key(key: object) -> str:
-    """``key`` if it is a ``str`` UTF-8 can carry, else the ``TypeError``/``ValueError``."""
+    """``key`` if it is a ``str``, else a ``TypeError`` (the ring's lookup, before
+    anything is sent, refuses text UTF-8 cannot carry)."""
     if not isinstance(key, str):
         raise TypeError(f"replicated keys must be str, not {type(key).__name__}: {key!r:.80}")
-    if not is_utf8_text(key):
-        raise key_error(key)
     return key
 
 
