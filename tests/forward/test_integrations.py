@@ -239,6 +239,41 @@ async def test_asgi_middleware_limits_refusals_and_diverged_keys(trio: list[Memb
     assert not c.seen
 
 
+async def test_asgi_middleware_forwards_nothing_for_a_client_gone_mid_body(
+    trio: list[Member],
+) -> None:
+    a, b, _ = trio
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        raise AssertionError("must not be reached")
+
+    wrapped = rp_asgi.RingpopMiddleware(app, a.rp, lambda scope: key_owned_by(trio, b))
+    messages = [
+        {"type": "http.request", "body": b"half", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "PUT", "path": "/k", "raw_path": b"/k", "query_string": b"",
+        "headers": [(b"content-length", b"100")],
+    }  # fmt: skip
+    await wrapped(scope, receive, send)
+    assert not b.seen  # half a body never reaches the owner
+    assert sent == []  # nobody to answer
+    messages[:] = [{"type": "http.request", "body": b"whole", "more_body": False}]
+    scope["headers"] = [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")]
+    await wrapped(scope, receive, send)
+    assert b.seen[-1].body == b"whole"
+    assert b.seen[-1].headers["content-length"] == "5"
+
+
 async def test_asgi_middleware_before_ready() -> None:
     rp = Ringpop("integrations-test", "127.0.0.1:0")
     await rp.start()
@@ -521,6 +556,30 @@ async def test_aiohttp_middleware_forwards_and_passes_through(trio: list[Member]
         await runner.cleanup()
     assert hits == [f"/k/{mine}", "/free"]
     assert len(b.seen) == 1
+
+
+async def test_aiohttp_middleware_forwards_nothing_for_a_client_gone_mid_body(
+    trio: list[Member],
+) -> None:
+    a, b, _ = trio
+
+    async def local(request: web.Request) -> web.Response:
+        raise AssertionError("must not be reached")
+
+    app = web.Application()
+    app.router.add_route("*", "/k/{key}", local)
+    rp_aiohttp.setup(app, a.rp, lambda request: key_owned_by(trio, b))
+    runner, url = await serve_aiohttp(app)
+    try:
+        _, writer = await asyncio.open_connection(*url.removeprefix("http://").split(":"))
+        writer.write(b"PUT /k/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nhalf")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+        await asyncio.sleep(0.3)
+    finally:
+        await runner.cleanup()
+    assert not b.seen
 
 
 async def test_aiohttp_middleware_before_ready() -> None:

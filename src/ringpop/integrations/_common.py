@@ -122,7 +122,7 @@ def forward_request_headers(headers: Iterator[tuple[str, str]], body_length: int
             chunked = True
             continue
         out[key] = f"{out[key]}, {value}" if key in out else value
-    if chunked or (body_length and "content-length" not in out):
+    if chunked or body_length or "content-length" in out:  # the length of what is sent
         out["content-length"] = str(body_length)
     return out
 

@@ -64,6 +64,7 @@ __all__ = [
     "SCOPE_KEY",
     "ASGIApp",
     "AsgiHandler",
+    "ClientDisconnectedError",
     "ForwardInfo",
     "RingpopMiddleware",
     "ScopeKeyFunc",
@@ -133,7 +134,11 @@ class RingpopMiddleware(ForwardingFlow[_Context, None]):
         if scope["type"] != "http" or SCOPE_KEY in scope:
             await self.app(scope, receive, send)
             return
-        await self.dispatch((scope, receive, send))
+        try:
+            await self.dispatch((scope, receive, send))
+        except ClientDisconnectedError:
+            # nobody to answer, and half a body must not reach the owner
+            log.debug("client left while sending %s %s", scope.get("method"), scope.get("path"))
 
     def subject(self, context: _Context) -> Scope:
         return context[0]
@@ -200,8 +205,13 @@ def to_http_request(scope: Scope, body: bytes) -> HttpRequest:
     )
 
 
+class ClientDisconnectedError(Exception):
+    """The client went away before its whole request body arrived."""
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The request body, or ``None`` when it is longer than ``limit`` bytes."""
+    """The request body, or ``None`` when it is longer than ``limit`` bytes;
+    :class:`ClientDisconnectedError` if the client leaves before the body's end."""
     for name, value in scope.get("headers", ()):
         if bytes(name).lower() == b"content-length":
             try:
@@ -215,7 +225,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnectedError("the client disconnected before the end of its body")
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)
