@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ringpop import HttpRequest, Options, Ringpop
+from ringpop import HttpRequest, HttpResponse, Options, Ringpop
 from ringpop.integrations import ForwardInfo, ForwardOptions
 from ringpop.integrations import aiohttp as rp_aiohttp
 from ringpop.integrations import asgi as rp_asgi
@@ -139,6 +139,31 @@ async def test_asgi_handler_with_a_broken_app() -> None:
     answer = await rp_asgi.AsgiHandler(half)(HttpRequest("GET", "/"))
     assert answer.status == 500
     assert b"died mid-response" in answer.body
+
+
+async def test_asgi_handler_takes_what_go_and_node_peers_send() -> None:
+    handler = rp_asgi.AsgiHandler(starlette_app())
+    # a go peer decodes raw UTF-8 bytes; a node peer one byte a character (Latin-1)
+    utf8 = await handler(HttpRequest("GET", "/show/x\u20ac?q=\u20ac", {"x-go": "\u20ac"}))
+    assert utf8.status == 201
+    shown = json.loads(utf8.body)
+    assert shown["headers"]["x-go"] == "\u20ac".encode().decode("latin-1")  # the raw bytes
+    assert shown["raw_path"] == "/show/x\u20ac"
+    latin = await handler(HttpRequest("GET", "/show/x", {"x-node": "\xe9"}))
+    assert json.loads(latin.body)["headers"]["x-node"] == "\xe9"
+    unusable = await handler(HttpRequest("GET", "http://[bad/show/x"))
+    assert unusable.status == 400
+    assert b"URL" in unusable.body
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    # an owner's answer with a header beyond Latin-1 (a go owner's UTF-8) reaches the client
+    answer = HttpResponse(200, {"x-go": "\u20ac", "x-node": "\xe9"}, b"ok")
+    await rp_asgi.send_response(send, answer, {"method": "GET"})
+    headers = dict(sent[0]["headers"])
+    assert (headers[b"x-go"], headers[b"x-node"]) == ("\u20ac".encode(), b"\xe9")
 
 
 # -- ASGI: key helpers -----------------------------------------------------------------------
@@ -452,6 +477,18 @@ async def test_aiohttp_handler_serves_a_forwarded_request(
     assert shown["mw"] == "ran"
     assert shown["remote"] is None
     assert shown["version"] == "1.0"
+
+
+async def test_aiohttp_handler_takes_what_go_and_node_peers_send(
+    running_aiohttp_app: web.Application,
+) -> None:
+    handler = rp_aiohttp.AiohttpHandler(running_aiohttp_app)
+    utf8 = await handler(HttpRequest("GET", "/show/x?q=\u20ac", {"x-go": "\u20ac"}))
+    assert utf8.status == 202
+    assert json.loads(utf8.body)["headers"]["x-go"] == "\u20ac"
+    unusable = await handler(HttpRequest("GET", "http://[bad/show/x"))
+    assert unusable.status == 400
+    assert b"URL" in unusable.body
 
 
 async def test_aiohttp_handler_response_kinds(running_aiohttp_app: web.Application) -> None:

@@ -31,6 +31,8 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ringpop.integrations._common import raw_bytes
+
 __all__ = [
     "PRIVATE_API",
     "SUPPORTED",
@@ -206,7 +208,7 @@ def request_message(
         if name == "transfer-encoding":
             continue
         multi.add(name, value)
-        raw.append((name.encode("latin-1"), value.encode("latin-1")))
+        raw.append((raw_bytes(name), raw_bytes(value)))
     try:
         major, minor = (int(part) for part in http_version.split(".", 1))
     except ValueError:

@@ -29,6 +29,7 @@ __all__ = [
     "Unmatched",
     "UnmatchedKeyError",
     "decide",
+    "raw_bytes",
     "resolve_keys",
 ]
 
@@ -53,6 +54,19 @@ FRAMING_HEADERS = frozenset(
         "content-length",
     }
 )
+
+
+def raw_bytes(text: str) -> bytes:
+    """A header, path or query string of the forward wire as the bytes of an HTTP message.
+
+    Latin-1, one byte a character, as HTTP servers decode them (ours and ringpop-node
+    send them so), unless the text holds a character beyond it: then the peer decoded
+    raw bytes as UTF-8 (ringpop-go), and UTF-8 gives them back.
+    """
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)

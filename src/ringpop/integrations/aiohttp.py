@@ -266,9 +266,12 @@ class AiohttpHandler:
         if not app.frozen:
             return plain(503, "the aiohttp application is not running yet")
         dispatch = shim.Dispatch()
-        message = shim.request_message(
-            request.method, request.url, request.http_version, request.headers
-        )
+        try:
+            message = shim.request_message(
+                request.method, request.url, request.http_version, request.headers
+            )
+        except ValueError as error:  # yarl: e.g. an unclosed IPv6 bracket
+            return plain(400, f"the forwarded request's URL is not usable: {error}")
         web_request = shim.make_request(app, message, request.body, dispatch)
         web_request[FORWARD_INFO] = ForwardInfo.of(request)
         try:

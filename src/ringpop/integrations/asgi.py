@@ -46,6 +46,7 @@ from ringpop.integrations._common import (
     collect_response_headers,
     forward_request_headers,
     plain,
+    raw_bytes,
     response_header_items,
 )
 from ringpop.integrations.asgi_keys import (
@@ -240,8 +241,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
 async def send_response(send: Send, response: HttpResponse, scope: Scope) -> None:
     """Write ``response`` to the client of ``scope``."""
     headers = [
-        (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in response_header_items(response)
+        (raw_bytes(name), raw_bytes(value)) for name, value in response_header_items(response)
     ]
     body = response.body
     if response.status not in (204, 304) and not 100 <= response.status < 200:
@@ -295,7 +295,7 @@ class AsgiHandler:
         for name, value in request.headers.items():
             if name == "transfer-encoding":
                 continue
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
+            headers.append((raw_bytes(name), raw_bytes(value)))
         scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -303,8 +303,8 @@ class AsgiHandler:
             "method": request.method.upper(),
             "scheme": self.scheme,
             "path": unquote(path),
-            "raw_path": path.encode("latin-1", "replace"),
-            "query_string": query.encode("latin-1", "replace"),
+            "raw_path": raw_bytes(path),
+            "query_string": raw_bytes(query),
             "root_path": "",
             "headers": headers,
             "client": None,
@@ -316,7 +316,10 @@ class AsgiHandler:
         return scope
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
-        scope = self.scope_for(request)
+        try:
+            scope = self.scope_for(request)
+        except ValueError as error:  # urlsplit: e.g. an unclosed IPv6 bracket
+            return plain(400, f"the forwarded request's URL is not usable: {error}")
         body_sent = False
         finished = asyncio.Event()
         status: int | None = None
