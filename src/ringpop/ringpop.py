@@ -49,11 +49,13 @@ from ringpop.events import (
 )
 from ringpop.forward import (
     Forwarder,
+    ForwardError,
     ForwardOptions,
     ForwardOverrides,
     HttpHandler,
     HttpRequest,
     HttpResponse,
+    ProxyError,
     RequestProxy,
 )
 from ringpop.forward.ownership import key_list
@@ -657,9 +659,18 @@ class Ringpop:
         (413 for bodies over ``options.body_limit``, 503 when retries run out).
         ``options`` (a :class:`~ringpop.forward.ForwardOptions`) or the same names as
         keyword arguments (``timeout``, ``max_retries``, ``retry_schedule``,
-        ``reroute_retries``, ``failover``) override the ``proxy_*`` options.
+        ``reroute_retries``, ``failover``) override the ``proxy_*`` options. Once
+        closed: 503 (``ringpop.request-proxy.closed``) at once.
         """
-        return await self.proxy.handle_or_proxy(key, request, ForwardOptions.of(options, overrides))
+        proxy = self.proxy
+        if self._closed:
+            return ProxyError(
+                "ringpop.request-proxy.closed",
+                f"{self.app}: this Ringpop was closed: it serves and forwards nothing",
+                503,
+                retry_after=1,
+            ).as_response()
+        return await proxy.handle_or_proxy(key, request, ForwardOptions.of(options, overrides))
 
     async def forward(
         self,
@@ -682,10 +693,13 @@ class Ringpop:
         ``reroute_retries``) and raise :class:`~ringpop.forward.ForwardError` at the
         end. ``options`` (a :class:`~ringpop.forward.ForwardOptions`) or the same names
         as keyword arguments override the ``forward_*`` options. Our own keys are sent
-        to ourselves over TChannel, like any other.
+        to ourselves over TChannel, like any other. Once closed: :class:`ForwardError` at once.
         """
         wanted = key_list(keys)
-        return await self.forwarder.forward(
+        forwarder = self.forwarder
+        if self._closed:
+            raise ForwardError(f"{self.app}: this Ringpop was closed: it forwards nothing")
+        return await forwarder.forward(
             wanted, service, endpoint, arg2, arg3, scheme=scheme, options=options, **overrides
         )
 

@@ -25,11 +25,11 @@ from ringpop.events import (
     RetryScheduled,
     RetrySucceeded,
 )
-from ringpop.forward import ForwardOptions, ProxyError
+from ringpop.forward import ForwardError, ForwardOptions, ProxyError
 from ringpop.forward import policy as forward_policy
 from ringpop.ring import HashRing
 from ringpop.tchannel import Channel, Response
-from tests.forward.conftest import Member, key_owned_by, start_members
+from tests.forward.conftest import Member, key_owned_by, start_members, until
 
 FAKE = "127.0.0.1:1"
 
@@ -243,6 +243,32 @@ async def test_retries_run_out_with_a_clear_error(
     none = await a.rp.handle_or_proxy(key, request(), max_retries=0)
     assert none.status == 503
     assert len(a.of(RequestProxied)) == 5
+
+
+async def test_a_closed_node_forwards_nothing_and_stops_retrying(trio: list[Member]) -> None:
+    a, b, c = trio
+    key = key_owned_by(trio, b)
+    b.rp.node.ring.add_server(FAKE)  # b refuses: a retries on its schedule
+    slow = [0.3, 5.0, 5.0]
+    retrying = asyncio.ensure_future(a.rp.handle_or_proxy(key, request(), retry_schedule=slow))
+    gone = asyncio.ensure_future(a.rp.forward(key, "forward-test", "/none", retry_schedule=slow))
+    await until(lambda: len(a.of(RetryScheduled)) >= 2)
+    started = time.monotonic()
+    await a.rp.close(self_evict=False)
+    answer = await asyncio.wait_for(retrying, 3.0)  # not the 10 s left of its schedule
+    assert answer.status == 503
+    assert b"channel is closed" in answer.body
+    with pytest.raises(ForwardError, match="channel is closed"):
+        await asyncio.wait_for(gone, 3.0)
+    assert time.monotonic() - started < 2.0
+    refused = await a.rp.handle_or_proxy(key, request())
+    assert (refused.status, refused.headers["x-ringpop-error"]) == (
+        503,
+        "ringpop.request-proxy.closed",
+    )
+    with pytest.raises(ForwardError, match="was closed"):
+        await a.rp.forward(key, "forward-test", "/none")
+    assert c.rp.whoami()  # the others run on
 
 
 async def test_each_attempt_is_bounded_by_the_timeout(trio: list[Member]) -> None:

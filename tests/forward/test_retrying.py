@@ -139,6 +139,22 @@ async def test_go_style_gives_up_with_events_and_no_stats() -> None:
     assert h.backend.timings == {}
 
 
+async def test_a_final_failure_is_not_retried() -> None:
+    h = Harness("go")
+    key = h.key_of(B)
+
+    async def closed(destination: str) -> str:
+        h.sent.append(destination)
+        raise AttemptError(f"{destination}: channel is closed", final=True)
+
+    policy = RetryPolicy(3, (5.0,), reroute=False)
+    with pytest.raises(RetriesExhaustedError, match="channel is closed") as failed:
+        await h.retrier.run((key,), B, closed, policy, endpoint="/app")  # no wait on the clock
+    assert failed.value.retries == 0
+    assert h.sent == [B]
+    assert [type(e) for e in h.seen if isinstance(e, RetryScheduled | RetryFailed)] == [RetryFailed]
+
+
 async def test_keys_that_split_abort_the_retries() -> None:
     h = Harness("node")
     ring = HashRing()

@@ -166,7 +166,9 @@ class RequestProxy:
                 )
             except TChannelError as error:
                 raise AttemptError(
-                    f"{to}: {error}", unreachable=isinstance(error, _UNREACHABLE)
+                    f"{to}: {error}",
+                    unreachable=isinstance(error, _UNREACHABLE),
+                    final=channel.closed,
                 ) from None
             if not response.ok:
                 message = error_text(response.arg3)

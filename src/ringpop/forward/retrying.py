@@ -45,12 +45,21 @@ class AttemptError(Exception):
     ``unreachable``: the destination refused the connection, dropped it or did not
     answer in time (a transport failure), as opposed to answering with an error.
     ``ring_differs``: the owner refused because its ring differs from ours.
+    ``final``: no retry can succeed (our own channel is closed).
     """
 
-    def __init__(self, message: str, *, unreachable: bool = False, ring_differs: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        unreachable: bool = False,
+        ring_differs: bool = False,
+        final: bool = False,
+    ):
         super().__init__(message)
         self.unreachable = unreachable
         self.ring_differs = ring_differs
+        self.final = final
 
 
 class RetriesExhaustedError(RingpopError):
@@ -97,7 +106,8 @@ class Retrier:
         ``local``, a retry whose owner is now ourselves is served by ``local()``
         instead of being sent; with ``failover``, an unreachable destination is
         replaced at once by the key's next owner. Raises :class:`RetriesExhaustedError`
-        when the policy gives up, :class:`OwnershipError` (after a
+        when the policy gives up or an attempt fails for good (our channel closed),
+        :class:`OwnershipError` (after a
         :class:`RetryAborted` event) when the keys stop sharing an owner.
         """
         events = self.events
@@ -110,6 +120,9 @@ class Retrier:
             except AttemptError as error:
                 last_error = str(error)
                 ring_differs = error.ring_differs
+                if error.final:
+                    events.emit(RetryFailed(keys, policy.tries, last_error, style))
+                    raise RetriesExhaustedError(policy.tries, last_error) from None
                 if error.unreachable:
                     unreachable.add(destination)
             else:

@@ -236,7 +236,7 @@ class Forwarder:
                     to, service, endpoint, marked, arg3, timeout=timeout, scheme=scheme
                 )
             except TChannelError as error:
-                raise AttemptError(f"{to}: {error}") from None
+                raise AttemptError(f"{to}: {error}", final=channel.closed) from None
 
         try:
             return await self.retrier.run(
