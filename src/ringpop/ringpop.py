@@ -520,6 +520,11 @@ class Ringpop:
         """Whether the node self-evicted or closed (it should take no new traffic)."""
         return self._evicted or self._closed
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (nothing is served, sent or forwarded since)."""
+        return self._closed
+
     def _require_ready(self, what: str) -> SwimNode:
         node = self._require()[0]
         if not node.ready:

@@ -14,6 +14,7 @@ from ringpop.actors import (
     ActorOptions,
     ActorRaisedError,
     ActorSystem,
+    DeliveryTimeoutError,
     MailboxFullError,
     MessageEncodeError,
     ReplicatedState,
@@ -194,6 +195,22 @@ async def test_the_last_node_closing_saves_its_actors_before_it_leaves_the_ring(
         await rp.close()
         await system.close()
         await store.close()
+
+
+async def test_asking_through_a_closed_node_fails_at_once() -> None:
+    """Each ask retried against the closed Ringpop until its delivery timeout (30 s)."""
+    members, made = await systems(2)
+    try:
+        key = key_of(members[0].rp, members[1].address)
+        assert await made[0].ask("counter", key, {"add": 1}) == 1
+        await members[0].rp.close()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(DeliveryTimeoutError, match="closing"):
+            await made[0].ask("counter", key, {"add": 1})
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert await made[1].ask("counter", key, {"add": 1}) == 2
+    finally:
+        await close(members, made)
 
 
 async def test_an_owner_answering_results_that_do_not_decode_is_an_actor_error() -> None:

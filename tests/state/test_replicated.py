@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from ringpop import Ringpop
+from ringpop.errors import RingpopError
 from ringpop.forward import forwarded_keys
 from ringpop.state.hlc import Version
 from ringpop.state.replicated import ReplicatedStore
@@ -292,6 +293,21 @@ async def test_keys_and_values_of_the_wrong_type_are_refused_before_anything_is_
     assert record is not None
     assert type(record.value) is bytes
     assert record.value == b"held"
+
+
+async def test_a_closed_replicated_store_refuses_reads_and_writes(four: list[Node]) -> None:
+    """It took writes after close() and failed them with the quorum error of its own
+    unregistered endpoint ("no handler for ... /state/put")."""
+    kv = four[0].kv
+    await kv.put("k", b"v")
+    await kv.close()
+    with pytest.raises(RingpopError, match="ReplicatedStore was closed"):
+        await kv.put("k", b"w")
+    with pytest.raises(RingpopError, match="ReplicatedStore was closed"):
+        await kv.get("k")
+    record = await four[1].kv.get("k")  # the others serve on, the write did not land
+    assert record is not None
+    assert record.value == b"v"
 
 
 async def test_a_replica_answering_a_read_that_does_not_decode_is_skipped(

@@ -249,7 +249,9 @@ class ActorSystem:
                 last = f"{type(error).__name__}: {error}"
             self.counters["retries"] += 1
             self.last_retry = last
-            if self.clock.monotonic() + delay > deadline or self._closed:
+            if self._closed or self.rp.closed:  # no later attempt can go out
+                raise DeliveryTimeoutError(f"{kind}/{key}: not delivered: closing ({last})")
+            if self.clock.monotonic() + delay > deadline:
                 raise DeliveryTimeoutError(
                     f"{kind}/{key}: not delivered in {options.delivery_timeout} s ({last})"
                 )

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import msgspec
 
 from ringpop.clock import SystemClock
+from ringpop.errors import RingpopError
 from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
@@ -74,15 +75,24 @@ class ReplicatedStore:
         self.handoff = HintedHandoff(ringpop, self.replicator, interval=hint_interval)
         """Hints held here for failed replicas, and their delivery."""
         self.service = service
+        self._closed = False
         ringpop.channel.register(service, GET, self._serve_get)
         ringpop.channel.register(service, PUT, self._serve_put)
         ringpop.channel.register(service, HINT, self._serve_hint)
 
     async def close(self) -> None:
-        """Stop serving and delivering hints (the store stays open: close it yourself)."""
+        """Stop serving and delivering hints (the store stays open: close it yourself);
+        reads and writes through this object raise ``RingpopError`` from then on."""
+        self._closed = True
         for endpoint in (GET, PUT, HINT):
             self.ringpop.channel.unregister(self.service, endpoint)
         await self.handoff.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RingpopError(
+                f"{self.ringpop.whoami()}: this ReplicatedStore was closed (make a new one)"
+            )
 
     @property
     def options(self) -> ReplicaOptions:
@@ -146,6 +156,7 @@ class ReplicatedStore:
         """
         if not isinstance(values, Mapping):
             raise TypeError(f"put_many takes a mapping of key to value, not {values!r:.80}")
+        self._check_open()
         by_key = {
             _checked_key(key): Record(key, _checked_value(key, value), self.clock.now())
             for key, value in values.items()
@@ -177,6 +188,7 @@ class ReplicatedStore:
         characters)."""
         if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
             raise TypeError(f"get_many takes a list of keys, not {keys!r:.80}")
+        self._check_open()
         keys = [_checked_key(key) for key in dict.fromkeys(keys)]
         responses = await self.replicator.read(
             keys, GET, lambda carried: msgspec.json.encode(wire.Keys(list(carried))), options
