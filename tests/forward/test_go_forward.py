@@ -13,7 +13,15 @@ from ringpop import Options
 from ringpop.events import RequestProxied, RetryFailed, RetryRerouted, RetryScheduled
 from ringpop.forward import FORWARD_KEYS_HEADER, ForwardError
 from ringpop.ring import HashRing
-from ringpop.tchannel import BusyError, Channel, Handler, Request, Response
+from ringpop.tchannel import (
+    BadRequestError,
+    BusyError,
+    Channel,
+    Handler,
+    Request,
+    Response,
+    UnexpectedError,
+)
 from tests.forward.conftest import Member, key_owned_by, start_members
 
 GO = Options(
@@ -173,6 +181,34 @@ async def test_diverged_keys_are_refused(go_trio: list[Recorder]) -> None:
     keys = [key_owned_by(members, b.member), key_owned_by(members, c.member)]
     with pytest.raises(ForwardError, match="diverged"):
         await a.member.rp.forward(keys, "kvapp", "/get", b"{}", b"{}")
+
+
+async def test_a_call_that_cannot_be_forwarded_is_an_error_frame_not_a_crash(
+    go_trio: list[Recorder],
+) -> None:
+    """Each failed as an "unexpected" error with a ForwardError traceback in the log."""
+    a, b, c = go_trio
+    members = [r.member for r in go_trio]
+    theirs, other = key_owned_by(members, b.member), key_owned_by(members, c.member)
+    async with Channel("127.0.0.1:0") as client:
+
+        async def send(arg2: bytes, keys: list[str]) -> None:
+            body = msgspec.json.encode({"keys": keys})
+            await client.call(
+                a.member.address, "kvapp", "/get", arg2, body, timeout=5, scheme="json"
+            )
+
+        with pytest.raises(BadRequestError, match="cannot add ringpop-forward-keys"):
+            await send(b"\x00\x00", [theirs])  # not JSON headers
+        with pytest.raises(BadRequestError, match="diverged"):
+            await send(b"{}", [theirs, other])
+        with pytest.raises(BadRequestError, match="at least one key"):
+            await send(b"{}", [])
+        b.answer = "busy"
+        with pytest.raises(UnexpectedError, match="forwarding failed after 3 retries"):
+            await send(b"{}", [theirs])
+    assert not a.calls
+    assert len(b.calls) == 4
 
 
 async def test_thrift_and_raw_schemes(go_trio: list[Recorder]) -> None:

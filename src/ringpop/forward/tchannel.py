@@ -29,7 +29,14 @@ from ringpop.forward.policy import ForwardOptions, ForwardOverrides
 from ringpop.forward.retrying import AttemptError, Retrier, RetriesExhaustedError
 from ringpop.membership.node import SwimNode
 from ringpop.options import Options
-from ringpop.tchannel import Handler, Request, Response, TChannelError
+from ringpop.tchannel import (
+    BadRequestError,
+    Handler,
+    Request,
+    Response,
+    TChannelError,
+    UnexpectedError,
+)
 from ringpop.transport import Transport
 
 __all__ = [
@@ -47,6 +54,11 @@ FORWARD_KEYS_HEADER = "ringpop-forward-keys"
 
 class ForwardError(RingpopError):
     """Forwarding failed (diverged keys, every retry failed, unmarkable headers)."""
+
+
+class UnmarkableError(ForwardError):
+    """The call's arg2 is not of its scheme (``json``, ``thrift``): the forward marker
+    cannot be added to it."""
 
 
 def _thrift_headers(arg2: bytes) -> list[tuple[str, str]]:
@@ -97,7 +109,9 @@ def add_forward_keys(scheme: str, arg2: bytes, keys: Sequence[str]) -> bytes:
             pairs = [(k, v) for k, v in _thrift_headers(arg2) if k != FORWARD_KEYS_HEADER]
             return _pack_thrift_headers([*pairs, (FORWARD_KEYS_HEADER, marker)])
     except (ValueError, struct.error, UnicodeDecodeError) as error:
-        raise ForwardError(f"cannot add {FORWARD_KEYS_HEADER} to {scheme} arg2: {error}") from None
+        raise UnmarkableError(
+            f"cannot add {FORWARD_KEYS_HEADER} to {scheme} arg2: {error}"
+        ) from None
     return arg2
 
 
@@ -183,22 +197,35 @@ class Forwarder:
     async def handle_or_forward(
         self, keys: Sequence[str], request: Request, handler: Handler
     ) -> Response:
-        """Run ``handler`` here if the call was forwarded to us or we own ``keys``; else forward."""
+        """Run ``handler`` here if the call was forwarded to us or we own ``keys``; else forward.
+
+        The caller hears a failure as an error frame: ``BadRequestError`` for no keys,
+        keys of several owners or an arg2 not of its scheme; ``UnexpectedError`` when
+        forwarding failed (retries ran out).
+        """
         marked, arg2 = forwarded_keys(request)
         if marked is not None:
             return await _respond(handler, replace(request, arg2=arg2))
-        destination = self._owner(keys)
+        try:
+            destination = self._owner(keys)
+        except ForwardError as error:  # no keys, or keys of several owners
+            raise BadRequestError(f"{request.endpoint}: {error}") from None
         if destination == self.node.address:
             return await _respond(handler, request)
-        return await self.forward(
-            keys,
-            request.service,
-            request.endpoint,
-            request.arg2,
-            request.arg3,
-            scheme=request.scheme or "raw",
-            destination=destination,
-        )
+        try:
+            return await self.forward(
+                keys,
+                request.service,
+                request.endpoint,
+                request.arg2,
+                request.arg3,
+                scheme=request.scheme or "raw",
+                destination=destination,
+            )
+        except UnmarkableError as error:  # the caller's arg2 is not of its scheme
+            raise BadRequestError(f"{request.endpoint}: {error}") from None
+        except ForwardError as error:  # the caller hears why, as an error frame
+            raise UnexpectedError(f"{request.endpoint}: {error}") from None
 
     async def forward(
         self,
