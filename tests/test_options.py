@@ -71,6 +71,7 @@ def test_defaults_match_the_spec() -> None:
         ({"ping_req_size": 0}, "ping_req_size must be >= 1"),
         ({"ping_req_size": 2.5}, "ping_req_size must be a whole number"),
         ({"replica_points": True}, "replica_points must be a whole number, not True"),
+        ({"replica_points": 10_001}, "replica_points must be <= 10000, not 10001"),
         ({"checksum_flavour": "rust"}, "checksum_flavour must be 'go' or 'node'"),
         ({"auto_gossip": "yes"}, "auto_gossip must be True or False"),
         ({"proxy_retry_schedule": ()}, "proxy_retry_schedule must be a non-empty list or tuple"),

@@ -24,7 +24,7 @@ from ringpop.checks import number_problem
 from ringpop.errors import RingpopError
 from ringpop.tlsconfig import TLSConfig
 
-__all__ = ["ChecksumFlavour", "Options", "OptionsError", "check_schedule"]
+__all__ = ["MAX_REPLICA_POINTS", "ChecksumFlavour", "Options", "OptionsError", "check_schedule"]
 
 ChecksumFlavour = Literal["go", "node"]
 
@@ -41,6 +41,7 @@ class _Positive(msgspec.Struct, frozen=True):
 
 class _AtLeast(msgspec.Struct, frozen=True):
     minimum: int
+    maximum: int | None = None
 
 
 Seconds = Annotated[float, _Positive("seconds")]
@@ -48,6 +49,10 @@ Seconds0 = Annotated[float, _Positive("seconds", zero=True)]
 Ratio = Annotated[float, _Positive("")]
 Count = Annotated[int, _AtLeast(1)]
 Count0 = Annotated[int, _AtLeast(0)]
+
+MAX_REPLICA_POINTS = 10_000
+"""Most points a server may have on the ring (ringpop uses 100; a million servers'
+worth of points for one would take the ring minutes and gigabytes to build)."""
 
 _MS_RATIO = 200
 """A duration this many times its default (and >= 100 s) was meant in milliseconds."""
@@ -124,7 +129,8 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     """Regular expressions; joiners whose address matches one are refused."""
 
     # -- hash ring (defaults.md §3) ----------------------------------------------
-    replica_points: Count = 100
+    replica_points: Annotated[int, _AtLeast(1, MAX_REPLICA_POINTS)] = 100
+    """Points per server on the ring, 1 to ``MAX_REPLICA_POINTS``; 100 in every ringpop."""
 
     # -- partition healing (defaults.md §5) --------------------------------------
     heal_enabled: bool = True
@@ -327,6 +333,8 @@ def _check_field(name: str, value: object, rule: _Positive | _AtLeast | type[boo
             raise OptionsError(f"{name} must be a whole number, not {value!r}")
         if value < rule.minimum:
             raise OptionsError(f"{name} must be >= {rule.minimum}, not {value}")
+        if rule.maximum is not None and value > rule.maximum:
+            raise OptionsError(f"{name} must be <= {rule.maximum}, not {value}")
         return
     problem = number_problem(value, unit=rule.unit, zero_ok=rule.zero)
     if problem is not None:

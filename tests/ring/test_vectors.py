@@ -92,8 +92,9 @@ def test_replica_points_configurable() -> None:
     ring.add_server(A)
     assert len(ring.points()) == 7
     assert {index for _, _, index in ring.points()} == set(range(7))
-    with pytest.raises(ValueError, match="replica_points"):
-        HashRing(replica_points=0)
+    for wrong in (0, True, 10_001, 10**12):  # 10**12 took the ring forever to build
+        with pytest.raises(ValueError, match=r"replica_points must be a whole number 1\.\.10000"):
+            HashRing(replica_points=wrong)
 
 
 def test_add_twice_and_remove_unknown_are_reported_no_ops(ring: HashRing) -> None:

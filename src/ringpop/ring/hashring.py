@@ -47,6 +47,7 @@ import farmhash
 import msgspec
 
 from ringpop.hashing import fingerprint32_many, key_error
+from ringpop.options import MAX_REPLICA_POINTS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -113,8 +114,15 @@ class HashRing:
     )
 
     def __init__(self, replica_points: int = DEFAULT_REPLICA_POINTS) -> None:
-        if not isinstance(replica_points, int) or replica_points <= 0:
-            raise ValueError(f"replica_points must be a positive int, not {replica_points!r}")
+        if (
+            not isinstance(replica_points, int)
+            or isinstance(replica_points, bool)
+            or not 0 < replica_points <= MAX_REPLICA_POINTS
+        ):
+            raise ValueError(
+                f"replica_points must be a whole number 1..{MAX_REPLICA_POINTS}, "
+                f"not {replica_points!r}"
+            )
         self.replica_points = replica_points
         self._bucket_hashes: list[list[int]] = [[] for _ in range(_BUCKET_COUNT)]
         self._bucket_owners: list[list[str | None]] = [[None] for _ in range(_BUCKET_COUNT)]
