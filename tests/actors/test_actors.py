@@ -158,10 +158,13 @@ async def test_owner_crash_resends_to_the_new_owner_from_the_last_checkpoint() -
         ("attempt_timeout", float("inf")),
         ("handover_wait", -1.0),
         ("handover_window", float("nan")),
+        ("mailbox_size", float("inf")),  # taken: a mailbox without bound
+        ("max_batch", 2.5),
+        ("checkpoint_every", True),
     ],
 )
 def test_actor_options_refuse_what_cannot_work(field: str, value: float) -> None:
-    with pytest.raises(ValueError, match="must be"):
+    with pytest.raises((ValueError, TypeError), match="must be"):
         ActorOptions(**{field: value})  # type: ignore[arg-type]
 
 

@@ -48,11 +48,22 @@ async def four() -> AsyncIterator[list[Node]]:
         ({"timeout": 0.0}, "positive, finite"),
         ({"timeout": float("nan")}, "positive, finite"),
         ({"timeout": float("inf")}, "positive, finite"),
+        ({"n": float("inf")}, "n must be a whole number"),
+        ({"r": True}, "r must be a whole number"),
+        ({"fanout": "sideways"}, "fanout must be one of 'parallel', 'serial', 'balanced'"),
+        ({"fanout": 0}, "fanout must be one of"),
+        ({"hinted_handoff": 1}, "hinted_handoff must be True or False"),
     ],
 )
 def test_replica_options_refuse_what_cannot_work(fields: dict[str, float], why: str) -> None:
-    with pytest.raises(ValueError, match=why):
+    with pytest.raises((ValueError, TypeError), match=why):
         ReplicaOptions(**fields)  # type: ignore[arg-type]
+
+
+def test_a_fanout_named_by_its_value_is_that_fanout() -> None:
+    """fanout="parallel" (a plain str) was neither PARALLEL nor BALANCED: reads went serial."""
+    for fanout in Fanout:
+        assert ReplicaOptions(fanout=fanout.value).fanout is fanout  # type: ignore[arg-type]
 
 
 async def test_quorum_write_lands_on_the_preference_list(four: list[Node]) -> None:

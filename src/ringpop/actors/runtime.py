@@ -85,6 +85,10 @@ class ActorOptions(msgspec.Struct, frozen=True):
     """Save an actor after every this many messages (0: on passivation and handover)."""
 
     def __post_init__(self) -> None:
+        for name in ("mailbox_size", "max_batch", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be a whole number, not {value!r}")
         if self.mailbox_size < 1 or self.max_batch < 1 or self.checkpoint_every < 0:
             raise ValueError("mailbox_size and max_batch must be >= 1, checkpoint_every >= 0")
         for name in ("idle_timeout", "delivery_timeout", "attempt_timeout"):

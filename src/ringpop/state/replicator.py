@@ -75,8 +75,20 @@ class ReplicaOptions(msgspec.Struct, frozen=True):
     """Hints held outside the preference list count toward ``w`` (Dynamo's sloppy quorum)."""
 
     def __post_init__(self) -> None:
+        for name in ("n", "r", "w"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be a whole number, not {value!r}")
         if self.n < 1 or not 1 <= self.r <= self.n or not 1 <= self.w <= self.n:
             raise ValueError(f"need 1 <= r, w <= n (n={self.n}, r={self.r}, w={self.w})")
+        try:  # "serial" as well as Fanout.SERIAL (a plain str was taken as serial)
+            msgspec.structs.force_setattr(self, "fanout", Fanout(self.fanout))
+        except ValueError:
+            choices = ", ".join(repr(f.value) for f in Fanout)
+            raise ValueError(f"fanout must be one of {choices}, not {self.fanout!r}") from None
+        for name in ("hinted_handoff", "sloppy_quorum"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, not {getattr(self, name)!r}")
         check_seconds("timeout", self.timeout)
 
 
