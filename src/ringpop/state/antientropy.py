@@ -33,9 +33,13 @@ from ringpop.state.store import Cursor, Digest, Record
 from ringpop.state.transfer import RangeClient, TransferError, apply_records
 from ringpop.tchannel import TChannelError
 
-__all__ = ["AntiEntropy", "descend", "reconcile"]
+__all__ = ["MAX_FANOUT", "AntiEntropy", "descend", "reconcile"]
 
 log = logging.getLogger(__name__)
+
+MAX_FANOUT = 256
+"""Most parts a differing range is cut into: one digest call's worth (a source answers
+at most 256 ranges a call; 10**9 parts were 10**9 ranges in memory)."""
 
 
 def descend(
@@ -92,10 +96,23 @@ class AntiEntropy:
         max_records: int = 20_000,
         clock: Clock | None = None,
     ) -> None:
-        if not interval < math.inf or fanout < 2 or leaf < 1 or max_calls < 1 or max_records < 1:
+        counts = {
+            "fanout": fanout,
+            "leaf": leaf,
+            "max_calls": max_calls,
+            "max_records": max_records,
+        }
+        for name, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be a whole number, not {value!r}")
+        if (
+            not interval < math.inf
+            or not 2 <= fanout <= MAX_FANOUT
+            or min(leaf, max_calls, max_records) < 1
+        ):
             raise ValueError(
-                "anti-entropy needs a finite interval (<= 0: no periodic rounds), fanout >= 2, "
-                f"leaf, max_calls and max_records >= 1 (interval={interval!r}, "
+                "anti-entropy needs a finite interval (<= 0: no periodic rounds), fanout "
+                f"2..{MAX_FANOUT}, leaf, max_calls and max_records >= 1 (interval={interval!r}, "
                 f"fanout={fanout}, leaf={leaf}, max_calls={max_calls}, max_records={max_records})"
             )
         self.kv = kv
