@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 
 import pytest
@@ -142,3 +143,22 @@ def test_a_listen_address_tchannel_cannot_take_is_a_usage_error(
 
 def test_an_ephemeral_listen_address_is_taken() -> None:
     assert parse_args(["--listen", "127.0.0.1:0", "--hosts", "hosts.json"]).listen == "127.0.0.1:0"
+
+
+async def test_a_statsd_host_that_does_not_resolve_or_a_taken_port_exit_with_a_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each ended in a traceback; a name was resolved again at every stat sent."""
+    from ringpop.cli.testpop import run
+
+    assert await run(parse_args([*HARNESS, "--statsd=nonexistent.invalid:8125"])) == 2
+    assert "statsd host 'nonexistent.invalid' does not resolve" in capsys.readouterr().err
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        assert await run(parse_args([*HARNESS, f"--prometheus-port={port}"])) == 2
+    finally:
+        taken.close()
+    assert f"Prometheus exporter on 127.0.0.1:{port}" in capsys.readouterr().err

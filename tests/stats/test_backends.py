@@ -57,6 +57,17 @@ def test_statsd_never_raises_without_a_collector() -> None:
     backend.close()
 
 
+def test_statsd_resolves_its_host_once_and_refuses_what_cannot_work() -> None:
+    backend = StatsdBackend("localhost", 8125)
+    assert backend.address in (("127.0.0.1", 8125), ("::1", 8125))  # resolved here, once
+    backend.close()
+    with pytest.raises(ValueError, match="does not resolve"):
+        StatsdBackend("nonexistent.invalid", 8125)
+    for port in (0, 65536, True):
+        with pytest.raises(ValueError, match=r"statsd port must be 1\.\.65535"):
+            StatsdBackend("127.0.0.1", port)
+
+
 def test_prometheus_names() -> None:
     assert metric_name("ping-req.send") == "ringpop_ping_requests_sent_total"
     assert metric_name("membership-update.alive") == "ringpop_membership_updates_total"

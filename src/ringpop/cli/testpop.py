@@ -247,12 +247,17 @@ async def run(args: argparse.Namespace) -> int:
     """Run one node until SIGTERM/SIGINT; the exit status."""
     from ringpop.ringpop import Ringpop
 
+    try:
+        backend = stats_backend(args.statsd, args.prometheus_port)
+    except (ValueError, OSError) as error:  # a statsd host that does not resolve, a port taken
+        print(f"ringpop testpop: {error}", file=sys.stderr)
+        return 2
     ringpop = Ringpop(
         "ringpop",
         args.listen,
         options=node_options(args),
         identity=args.identity,
-        stats_backend=stats_backend(args.statsd, args.prometheus_port),
+        stats_backend=backend,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

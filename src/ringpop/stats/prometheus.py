@@ -50,9 +50,14 @@ class PrometheusBackend:
         self._server: Any = None
         self.port: int | None = None
         if port is not None:
-            server, _thread = prometheus_client.start_http_server(
-                port, addr=address, registry=self.registry
-            )
+            try:
+                server, _thread = prometheus_client.start_http_server(
+                    port, addr=address, registry=self.registry
+                )
+            except OSError as error:
+                raise OSError(
+                    error.errno, f"Prometheus exporter on {address}:{port}: {error.strerror}"
+                ) from None
             self._server = server
             self.port = int(server.server_address[1])
 

@@ -21,12 +21,21 @@ class StatsdBackend:
     """Sends each stat as one statsd line (``key:value|c``, ``|g``, ``|ms``) in a UDP packet.
 
     Sending never blocks and never raises: a full socket buffer or an unreachable
-    collector only increments :attr:`dropped`.
+    collector only increments :attr:`dropped`. A host name is resolved once, here
+    (``ValueError`` if it does not resolve): resolved at each send, a slow resolver
+    would stall the event loop at every stat.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8125) -> None:
-        self.address = (host, port)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"statsd port must be 1..65535, not {port!r}")
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except (socket.gaierror, UnicodeError) as error:
+            raise ValueError(f"statsd host {host!r} does not resolve: {error}") from None
+        family, _, _, _, address = found[0]
+        self.address: tuple[str, int] = (str(address[0]), int(address[1]))
+        self._sockaddr = address
         self._socket: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
         self._socket.setblocking(False)
         self._prefixes: dict[str, str] = {}
@@ -44,7 +53,7 @@ class StatsdBackend:
         number = int(value) if float(value).is_integer() else round(value, 3)
         line = f"{prefix}.{key}:{number}|{kind.value}"
         try:
-            sock.sendto(line.encode(), self.address)
+            sock.sendto(line.encode(), self._sockaddr)
         except OSError:
             self.dropped += 1
         else:
