@@ -189,6 +189,8 @@ class Ringpop:
         self._damper: Damper | None = None
         self._tracing: Tracing | None = None
         self._closed = False
+        self._closing: asyncio.Future[None] | None = None
+        self._evicting: asyncio.Future[int] | None = None
         self._joining: asyncio.Future[JoinResult] | None = None  # a bootstrap in progress
         self._bootstrapped = False  # a bootstrap succeeded (or the simulator's warm start)
         self._evicted = False
@@ -439,18 +441,31 @@ class Ringpop:
         """
         node = self._require()[0]
         self._evicted = True
-        return await node.self_evict()
+        evicting = asyncio.ensure_future(node.self_evict())
+        self._evicting = evicting
+        return await asyncio.shield(evicting)  # a close() meanwhile waits for it
 
     async def close(self, *, self_evict: bool = True) -> None:
-        """Leave the cluster gracefully (self-eviction, §15) and release everything."""
-        if self._closed:
+        """Leave the cluster gracefully (self-eviction, §15) and release everything.
+
+        Closing again, or while a close runs, returns once that close is done."""
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
             return
         self._closed = True
+        self._closing = asyncio.ensure_future(self._close(self_evict))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, self_evict: bool) -> None:
         if self._joining is not None:
             self._joining.cancel()  # a bootstrap in progress ends now, with an error
         node = self._node
         if node is not None:
-            if self_evict and node.ready and not self._evicted:
+            evicting = self._evicting
+            if evicting is not None and not evicting.done():
+                # a self_evict() running: stopping now would cut its messages off
+                await asyncio.wait([evicting])
+            elif self_evict and node.ready and not self._evicted:
                 try:
                     await node.self_evict()
                 except Exception as error:

@@ -156,6 +156,44 @@ async def test_a_closed_node_refuses_to_start_or_bootstrap_again() -> None:
         await rp.start()
 
 
+async def test_a_second_close_waits_for_the_first_and_close_lets_an_eviction_finish() -> None:
+    """A second close() returned at once while the first was still leaving (a process
+    could exit mid-eviction); a close() during self_evict() stopped the node under it,
+    and the members never heard (0 told, the node stayed in their rings)."""
+    from ringpop.membership.status import Status
+
+    nodes = [Ringpop("boot-test", "127.0.0.1:0", options=IMPATIENT) for _ in range(3)]
+    addresses = [await n.start() for n in nodes]
+    await asyncio.gather(*(n.bootstrap(addresses) for n in nodes))
+    leaving, closing, staying = nodes
+    stages: list[str] = []
+
+    async def slow_hook() -> None:
+        await asyncio.sleep(0.2)
+        stages.append("hook done")
+
+    closing.add_self_eviction_hooks(before=slow_hook)
+    try:
+        first = asyncio.ensure_future(closing.close())
+        await asyncio.sleep(0.05)
+        await closing.close()  # returns only once the first close is over
+        stages.append("second close returned")
+        assert first.done()
+        assert stages == ["hook done", "second close returned"]
+        evicting = asyncio.ensure_future(leaving.self_evict())
+        await asyncio.sleep(0)
+        await leaving.close()
+        assert await evicting == 1  # told a member before the node stopped
+        for _ in range(100):
+            views = [staying.node.members.get(a) for a in addresses[:2]]
+            if all(v is not None and v.status == Status.FAULTY for v in views):
+                break
+            await asyncio.sleep(0.05)
+        assert staying.node.ring.servers() == [addresses[2]]
+    finally:
+        await asyncio.gather(*(n.close(self_evict=False) for n in nodes))
+
+
 async def test_close_ends_a_bootstrap_in_progress_at_once() -> None:
     """A SIGTERM while the seeds do not answer: the join once went on retrying for
     its whole ``max_join_duration`` after the node was closed."""
