@@ -61,6 +61,28 @@ async def test_context_manager_waits_for_the_lead() -> None:
         await close(members, made)
 
 
+async def test_waiting_to_lead_ends_when_the_leadership_or_the_node_closes() -> None:
+    """A follower's wait_leader() waited forever once its leadership or node closed."""
+    members, made = await systems(2)
+    try:
+        follower = made[0]
+        names = [f"job-{i}" for i in range(1000)]
+        name, other = [n for n in names if not follower.rp.owns(f"ringpop-leader:{n}")][:2]
+        leadership = follower.leadership(name)
+        waiting = asyncio.ensure_future(leadership.wait_leader())
+        await asyncio.sleep(0.1)
+        await leadership.close()
+        with pytest.raises(LeadershipLostError, match="will not lead"):
+            await asyncio.wait_for(waiting, 1.0)
+        waiting = asyncio.ensure_future(follower.leadership(other).wait_leader())
+        await asyncio.sleep(0.1)
+        await members[0].rp.close(self_evict=False)
+        with pytest.raises(LeadershipLostError, match="will not lead"):
+            await asyncio.wait_for(waiting, 3.0)
+    finally:
+        await close(members, made)
+
+
 async def test_singleton_runs_once_moves_and_resumes_from_its_checkpoint() -> None:
     members, made = await systems(3)
     runs: list[tuple[str, int]] = []

@@ -70,7 +70,8 @@ class NotOwnerError(ActorError):
 
 
 class LeadershipLostError(ActorError):
-    """This node no longer leads (a singleton's checkpoint after its term ended)."""
+    """This node no longer leads (a singleton's checkpoint after its term ended), or will
+    not: ``wait_leader`` on a closed leadership or node."""
 
     type = "ringpop.actors.leadership-lost"
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from ringpop.actors.errors import LeadershipLostError
 from ringpop.actors.events import LeadershipAcquired, LeadershipLost
 from ringpop.actors.fencing import next_token
 from ringpop.events import Ready, RingChanged
@@ -43,6 +44,9 @@ __all__ = ["Leadership", "Term"]
 log = logging.getLogger(__name__)
 
 _VERSION = msgspec.msgpack.Decoder(Version)
+
+_RECHECK = 1.0
+"""Seconds between a waiting ``wait_leader``'s looks at whether the node closed."""
 
 
 class Term:
@@ -93,11 +97,19 @@ class Leadership:
         return self.rp.lookup(self.key)
 
     async def wait_leader(self, timeout: float | None = None) -> Term:
-        """Wait until this node leads; its term."""
+        """Wait until this node leads; its term. :class:`LeadershipLostError` once this
+        leadership or the node is closed (it will never lead)."""
         async with asyncio.timeout(timeout):
             while self.term is None:
+                if self._closed or self.rp.closed:
+                    raise LeadershipLostError(
+                        f"leadership {self.name!r}: closed here, this node will not lead"
+                    )
                 self._changed.clear()
-                await self._changed.wait()
+                # the node's close sends no event here: look again at least every second
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_RECHECK):
+                        await self._changed.wait()
         return self.term
 
     async def __aenter__(self) -> Term:
@@ -119,6 +131,7 @@ class Leadership:
         self.rp.events.off(RingChanged, self._on_ring)
         self.rp.events.off(Ready, self._on_ring)
         self._lose()
+        self._changed.set()  # waiters hear that this node will not lead
         if self._acquiring is not None:
             self._acquiring.cancel()
             with contextlib.suppress(asyncio.CancelledError):
