@@ -190,6 +190,7 @@ class Ringpop:
         self._tracing: Tracing | None = None
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
+        self._closed_event = asyncio.Event()
         self._evicting: asyncio.Future[int] | None = None
         self._joining: asyncio.Future[JoinResult] | None = None  # a bootstrap in progress
         self._bootstrapped = False  # a bootstrap succeeded (or the simulator's warm start)
@@ -453,6 +454,7 @@ class Ringpop:
             await asyncio.shield(self._closing)
             return
         self._closed = True
+        self._closed_event.set()
         self._closing = asyncio.ensure_future(self._close(self_evict))
         await asyncio.shield(self._closing)
 
@@ -522,9 +524,20 @@ class Ringpop:
         return self._node is not None and self._node.ready
 
     async def wait_ready(self, timeout: float | None = None) -> None:
-        """Wait until ready (``TimeoutError`` after ``timeout`` seconds)."""
+        """Wait until ready (``TimeoutError`` after ``timeout`` seconds; ``RingpopError``
+        if the node is closed before it was ready: it never will be)."""
+        node = self._require()[0]
         async with asyncio.timeout(timeout):
-            await self._require()[0].wait_ready()
+            if not node.ready and not self._closed:
+                ready = asyncio.ensure_future(node.wait_ready())
+                closed = asyncio.ensure_future(self._closed_event.wait())
+                try:
+                    await asyncio.wait((ready, closed), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ready.cancel()
+                    closed.cancel()
+        if not node.ready:
+            raise RingpopError(f"{self.app}: this Ringpop was closed before it was ready")
 
     def whoami(self) -> str:
         """This node's address."""

@@ -194,6 +194,25 @@ async def test_a_second_close_waits_for_the_first_and_close_lets_an_eviction_fin
         await asyncio.gather(*(n.close(self_evict=False) for n in nodes))
 
 
+async def test_waiting_for_ready_ends_when_the_node_closes() -> None:
+    """wait_ready() without a timeout waited forever on a node closed before it was ready."""
+    from ringpop.errors import RingpopError
+
+    rp = Ringpop("closing", "127.0.0.1:0")
+    await rp.start()
+    waiting = asyncio.ensure_future(rp.wait_ready())
+    await asyncio.sleep(0.05)
+    await rp.close()
+    with pytest.raises(RingpopError, match="closed before it was ready"):
+        await asyncio.wait_for(waiting, 1.0)
+    with pytest.raises(RingpopError, match="closed before it was ready"):
+        await asyncio.wait_for(rp.wait_ready(), 1.0)
+    ready = Ringpop("closing", "127.0.0.1:0")
+    await ready.bootstrap([await ready.start()])
+    await ready.close()
+    await asyncio.wait_for(ready.wait_ready(), 1.0)  # it was ready: it says so
+
+
 async def test_close_ends_a_bootstrap_in_progress_at_once() -> None:
     """A SIGTERM while the seeds do not answer: the join once went on retrying for
     its whole ``max_join_duration`` after the node was closed."""
