@@ -286,6 +286,26 @@ async def test_sqlite_metadata_survives_reopening(tmp_path: Path) -> None:
         await again.close()
 
 
+async def test_sqlite_close_keeps_what_was_asked_before_and_may_be_repeated(
+    tmp_path: Path,
+) -> None:
+    """A second close() raised "cannot schedule new futures after shutdown", and so did
+    every call after close, naming neither the store nor the file."""
+    store = SQLiteStore(tmp_path / "node.db")
+    puts = [asyncio.ensure_future(store.put(rec(f"k{i}", b"v", 1))) for i in range(50)]
+    await asyncio.sleep(0)
+    await asyncio.gather(store.close(), store.close())
+    await store.close()
+    assert all(await asyncio.gather(*puts))  # asked before close: done, kept
+    with pytest.raises(RuntimeError, match=r"SQLiteStore '.*node\.db' is closed"):
+        await store.get("k1")
+    again = SQLiteStore(tmp_path / "node.db")
+    try:
+        assert await again.get("k49") == rec("k49", b"v", 1)
+    finally:
+        await again.close()
+
+
 async def test_sqlite_files_of_the_first_layout_are_migrated(tmp_path: Path) -> None:
     """A file written with the first layout (rowid table + two indexes) opens with its data."""
     import sqlite3

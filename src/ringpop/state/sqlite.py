@@ -105,6 +105,7 @@ class SQLiteStore:
         self.cache_mib = cache_mib
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ringpop-sqlite")
         self._db: sqlite3.Connection | None = None
+        self._closed = False
         try:
             self._executor.submit(self._open).result()
         except sqlite3.Error as error:  # the same class, naming the file
@@ -130,6 +131,8 @@ class SQLiteStore:
         return self._db
 
     async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise RuntimeError(f"SQLiteStore {str(self.path)!r} is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def get(self, key: str) -> Record | None:
@@ -389,12 +392,9 @@ class SQLiteStore:
         await self._run(put)
 
     async def close(self) -> None:
-        """Close the database and stop the worker thread."""
-
-        def close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await self._run(close)
-        self._executor.shutdown(wait=False)
+        """Close the database once what was asked before is done (again: nothing)."""
+        if not self._closed:
+            self._closed = True
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._conn().close)
+            self._db = None
+            self._executor.shutdown(wait=False)
