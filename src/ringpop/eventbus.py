@@ -145,9 +145,11 @@ class EventEmitter:
         task.add_done_callback(done)
 
     def off(self, event_type: type[E], callback: Callable[[E], object]) -> None:
-        """Stop calling ``callback``."""
-        self._callbacks.get(event_type, []).remove(callback)
-        self._wanted.clear()
+        """Stop calling ``callback`` (one registration; none left: nothing, as in node)."""
+        callbacks = self._callbacks.get(event_type, [])
+        if callback in callbacks:
+            callbacks.remove(callback)
+            self._wanted.clear()
 
     def on_stats(self, callback: Callable[[Event], object]) -> None:
         """Call ``callback(event)`` for every event whose type stands for stats
@@ -156,9 +158,10 @@ class EventEmitter:
         self._wanted.clear()
 
     def off_stats(self, callback: Callable[[Event], object]) -> None:
-        """Stop calling a callback given to :meth:`on_stats`."""
-        self._stat_sinks.remove(callback)
-        self._wanted.clear()
+        """Stop calling a callback given to :meth:`on_stats` (not given: nothing)."""
+        if callback in self._stat_sinks:
+            self._stat_sinks.remove(callback)
+            self._wanted.clear()
 
     def subscribe(self, *types: type[Event], maxsize: int = 1000) -> Subscription:
         """An async iterator over events of ``types`` (all events when none given)."""

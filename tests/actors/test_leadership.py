@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from ringpop.actors import (
+    ActorError,
     JobContext,
     LeadershipAcquired,
     LeadershipLost,
@@ -79,6 +80,25 @@ async def test_waiting_to_lead_ends_when_the_leadership_or_the_node_closes() -> 
         await members[0].rp.close(self_evict=False)
         with pytest.raises(LeadershipLostError, match="will not lead"):
             await asyncio.wait_for(waiting, 3.0)
+    finally:
+        await close(members, made)
+
+
+async def test_a_closed_actor_system_makes_no_new_leadership_or_job() -> None:
+    """A leadership made after close() read and stored its token through the closed
+    store (warnings), then led anyway on a token of its own clock."""
+    members, made = await systems(1)
+    try:
+        system = made[0]
+        kept = system.leadership("kept")
+        await system.close()
+        assert system.leadership("kept") is kept  # the one that exists, closed
+        with pytest.raises(ActorError, match=r"the actor system of .* is closed"):
+            system.leadership("new")
+        with pytest.raises(ActorError, match="is closed"):
+            system.singleton("job", lambda context: None)
+        with pytest.raises(ActorError, match="is closed"):
+            system.per_key("jobs", ["a"], lambda key, context: None)
     finally:
         await close(members, made)
 

@@ -131,6 +131,20 @@ def test_a_failing_callback_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     assert calls[-1] == ServerRemoved("y")
 
 
+def test_off_for_a_callback_not_registered_is_nothing() -> None:
+    """off() of a callback already removed raised ValueError: a second close() of a
+    RangeHandoff failed with "list.remove(x): x not in list"."""
+    emitter = EventEmitter()
+    calls: list[Event] = []
+    emitter.on(ServerAdded, calls.append)
+    emitter.off(ServerAdded, calls.append)
+    emitter.off(ServerAdded, calls.append)
+    emitter.off(ServerRemoved, calls.append)
+    emitter.off_stats(calls.append)
+    emitter.emit(ServerAdded("x"))
+    assert calls == []
+
+
 async def test_an_async_callback_runs_and_its_failure_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

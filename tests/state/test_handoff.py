@@ -64,6 +64,13 @@ async def test_a_joining_node_pulls_its_ranges_and_the_old_holders_drop_them() -
             await new.close()
 
 
+async def test_a_handoff_may_be_closed_again() -> None:
+    """A second close() raised ValueError ("list.remove(x): x not in list")."""
+    async with handoff_cluster(2, OPTIONS, ownership_n=2) as (_, [handoff, _other]):
+        await handoff.close()
+        await handoff.close()  # and the cluster closes it a third time
+
+
 async def test_pulls_wait_on_the_injected_clock() -> None:
     """The debounce delay is measured and waited on the handoff's clock, not the loop's."""
     async with handoff_cluster(2, OPTIONS, ownership_n=2, delay=0.1) as (nodes, _):

@@ -519,13 +519,19 @@ class ActorSystem:
         """The :class:`~ringpop.actors.leadership.Leadership` of ``name`` (one per name)."""
         found = self._leaderships.get(name)
         if found is None:
+            self._check_open(f"leadership {name!r}")
             found = self._leaderships[name] = Leadership(self, name)
         return found
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise ActorError(f"{what}: the actor system of {self.address} is closed")
 
     def singleton(self, name: str, job: Job, *, every: float | None = None) -> Singleton:
         """Run ``job`` on the leader of ``singleton:<name>`` (see :mod:`.singleton`)."""
         if name in self._singletons:
             raise ValueError(f"singleton {name!r} exists already")
+        self._check_open(f"singleton {name!r}")
         found = self._singletons[name] = Singleton(self, name, job, every=every)
         return found
 
@@ -538,6 +544,7 @@ class ActorSystem:
         every: float | None = None,
     ) -> list[Singleton]:
         """One job per key, each run on the key's owner: ``job(key, ctx)``."""
+        self._check_open(f"per-key jobs {name!r}")
         made = per_key(self, name, keys, job, every=every)
         for singleton in made:
             self._singletons[singleton.name] = singleton

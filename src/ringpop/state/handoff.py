@@ -531,7 +531,9 @@ class RangeHandoff:
         return not self.pulls
 
     async def close(self) -> None:
-        """Stop pulling, dropping and serving ranges."""
+        """Stop pulling, dropping and serving ranges (again: nothing)."""
+        if self._closed:
+            return
         self._closed = True
         self.ringpop.events.off(OwnershipChanged, self._changed)
         self.server.close()
