@@ -146,6 +146,25 @@ async def test_json_body_that_is_not_json(server: Channel, client: Channel) -> N
         await client.call(server.host_port, "ringpop", "/strict", b"", b"{nope", timeout=1)
 
 
+async def test_what_cannot_be_served_or_sent_is_refused_where_it_is_given(
+    server: Channel, client: Channel
+) -> None:
+    """A handler that is not callable was taken and failed every call ("unexpected");
+    a service or header that is not a str was an AttributeError from deep inside."""
+    ok = lambda request: Response(b"", b"")  # noqa: E731
+    with pytest.raises(TypeError, match="must be callable"):
+        server.register("svc", "/none", None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="service and endpoint must be str"):
+        server.register("svc", b"/bytes", ok)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="service and endpoint must be str"):
+        server.register_json(None, "/x", ok)  # type: ignore[arg-type]
+    assert server.find_handler("svc", b"/none") is None
+    with pytest.raises(TypeError, match="service must be a str, not 5"):
+        await client.call(server.host_port, 5, "/x", timeout=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="header value must be a str"):
+        await client.call(server.host_port, "svc", "/x", timeout=1, headers={"k": 1})  # type: ignore[dict-item]
+
+
 async def test_application_errors(server: Channel, client: Channel) -> None:
     async def fails(request: Request, body: Any) -> Any:
         raise ApplicationError("ringpop.invalid-join", "not allowed", None)

@@ -286,7 +286,7 @@ class Channel(Peers):
         ping) runs as soon as the request is read, with no task; if it returns
         an awaitable, that is awaited in a task.
         """
-        self.handlers[self._key(service, endpoint)] = Endpoint.of(handler)
+        self.handlers[self._key(service, endpoint, handler)] = Endpoint.of(handler)
 
     def register_json(self, service: str, endpoint: str, handler: JsonHandler) -> None:
         """Serve ``endpoint`` with ``handler(request, body) -> result`` on JSON bodies.
@@ -295,10 +295,16 @@ class Channel(Peers):
         answered with ``bad request``); the result is sent as JSON (bytes as is;
         a :class:`Response` unchanged). Errors as for :meth:`register`.
         """
-        self.handlers[self._key(service, endpoint)] = Endpoint.of(handler, json=True)
+        self.handlers[self._key(service, endpoint, handler)] = Endpoint.of(handler, json=True)
 
     @staticmethod
-    def _key(service: str, endpoint: str) -> tuple[str, bytes]:
+    def _key(service: str, endpoint: str, handler: object) -> tuple[str, bytes]:
+        if not isinstance(service, str) or not isinstance(endpoint, str):
+            raise TypeError(
+                f"service and endpoint must be str, not {service!r:.40} and {endpoint!r:.40}"
+            )
+        if not callable(handler):
+            raise TypeError(f"the handler of {service} {endpoint} must be callable: {handler!r}")
         arg1 = endpoint.encode()
         if len(arg1) > MAX_ARG1_SIZE:
             raise ValueError("endpoint longer than 16384 bytes")

@@ -251,7 +251,10 @@ def _frame(frame_type: int, frame_id: int, payload: bytes) -> bytes:
 
 
 def _str1(value: str, what: str) -> bytes:
-    raw = value.encode()
+    try:
+        raw = value.encode()
+    except AttributeError:  # not a str (bytes included)
+        raise TypeError(f"{what} must be a str, not {value!r:.40}") from None
     if len(raw) > 0xFF:
         raise ValueError(f"{what} longer than 255 bytes: {value[:40]!r}")
     return bytes((len(raw),)) + raw
@@ -259,6 +262,8 @@ def _str1(value: str, what: str) -> bytes:
 
 def _str2(value: str | bytes, what: str) -> bytes:
     raw = value.encode() if isinstance(value, str) else value
+    if not isinstance(raw, bytes):
+        raise TypeError(f"{what} must be a str or bytes, not {value!r:.40}")
     if len(raw) > 0xFFFF:
         raise ValueError(f"{what} longer than 65535 bytes")
     return _U16.pack(len(raw)) + raw
