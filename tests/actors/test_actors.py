@@ -216,6 +216,63 @@ async def test_asking_through_a_closed_node_fails_at_once() -> None:
         await close(members, made)
 
 
+async def test_an_actor_that_cannot_be_activated_fails_the_ask_and_is_tried_afresh() -> None:
+    """Its asks waited the whole delivery timeout (30 s) and every later ask of the key
+    on that node did too: the failed activation stayed, its mailbox closed."""
+    attempts: list[str] = []
+
+    class Flaky(Counter):
+        def __init__(self, key: str) -> None:
+            attempts.append(key)
+            if len(attempts) == 1:
+                raise RuntimeError("no database yet")
+            super().__init__(key)
+
+    members, made = await systems(2)
+    try:
+        for system in made:
+            system.register("flaky", Flaky)
+        with pytest.raises(TypeError, match="must be callable"):
+            made[0].register("none", None)  # type: ignore[arg-type]
+        key = key_of(members[0].rp, members[1].address)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ActorRaisedError, match="RuntimeError: no database yet"):
+            await made[0].ask("flaky", key, {"add": 1})
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert await made[0].ask("flaky", key, {"add": 1}) == 1  # a new activation
+        assert attempts == [key, key]
+    finally:
+        await close(members, made)
+
+
+async def test_messages_and_replies_no_call_can_carry_are_refused_wherever_the_actor_is() -> None:
+    """A 20 MiB message worked for a local actor and raised ValueError for a remote one;
+    a 20 MiB reply was resent until the delivery timeout (30 s)."""
+
+    class Big(Counter):
+        async def receive(self, message: Any, context: Any) -> Any:
+            return b"y" * message
+
+    members, made = await systems(2)
+    try:
+        for system in made:
+            system.register("big", Big)
+        rp = members[0].rp
+        keys = [key_of(rp, members[0].address), key_of(rp, members[1].address)]
+        room = made[0].max_message
+        assert 0 < room < rp.options.max_arg_size
+        for key in keys:
+            with pytest.raises(MessageEncodeError, match="exceeds"):
+                await made[0].ask("counter", key, b"x" * (room + 1))
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(MessageEncodeError, match="more than one call carries"):
+                await made[0].ask("big", key, room + 1)
+            assert asyncio.get_running_loop().time() - started < 2.0
+            assert await made[0].ask("big", key, 3) == b"yyy"
+    finally:
+        await close(members, made)
+
+
 async def test_an_owner_answering_results_that_do_not_decode_is_an_actor_error() -> None:
     """A msgspec error escaped ask() from deep in the delivery loop."""
     from ringpop.actors import ActorError

@@ -138,3 +138,44 @@ def test_two_actors_never_share_a_saved_state_key(
     assert same == ((kind_a, key_a) == (kind_b, key_b))
     if ":" not in kind_a and "%" not in kind_a:  # unchanged where there was no clash
         assert _state_key(kind_a, key_a) == f"ringpop-actor:{kind_a}:{key_a}"
+
+
+async def test_a_batch_carries_at_most_batch_bytes_but_one_message_of_any_size() -> None:
+    """Large messages waiting together went as one batch a call could not carry, and
+    every one of them failed."""
+    import asyncio
+
+    from ringpop.actors import wire
+    from ringpop.actors.outbox import BATCH_BYTES, Outbox
+
+    sent: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def deliver(
+        kind: str, key: str, stream: str, first: int, payloads: list[bytes]
+    ) -> list[wire.Result]:
+        sent.append([len(p) for p in payloads])
+        await gate.wait()
+        return [wire.Result(wire.OK, b"") for _ in payloads]
+
+    outbox = Outbox("10.0.0.1:1", deliver, capacity=100, max_batch=64)
+    half = BATCH_BYTES // 2
+    sizes = [10, half, half, half, 2 * BATCH_BYTES, 10, 10]
+    sends = [asyncio.ensure_future(outbox.send("k", "key", b"x" * n)) for n in sizes]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(*sends)
+    assert sent == [[10], [half, half], [half], [2 * BATCH_BYTES], [10, 10]]
+
+
+def test_replies_no_call_can_carry_become_unencodable_largest_first() -> None:
+    from ringpop.actors import wire
+    from ringpop.actors.activation import _fitted
+
+    ok = [wire.Result(wire.OK, b"a" * n) for n in (10, 500, 300, 20)]
+    assert _fitted(ok, 1000) == ok
+    fitted = _fitted(ok, 400)
+    assert [r.status for r in fitted] == [wire.OK, wire.UNENCODABLE, wire.OK, wire.OK]
+    assert b"500 bytes" in fitted[1].data
+    assert [r.status for r in _fitted(ok, 100)] == [wire.OK, *[wire.UNENCODABLE] * 2, wire.OK]

@@ -20,7 +20,7 @@ from typing import Any
 
 from ringpop.actors import wire
 from ringpop.actors.actor import Actor, ActorFactory, Context
-from ringpop.actors.errors import MailboxFullError, NotOwnerError
+from ringpop.actors.errors import ActorRaisedError, MailboxFullError, NotOwnerError
 from ringpop.actors.mailbox import Admission, Entry, Mailbox
 from ringpop.actors.wire import Result, Saved
 
@@ -43,6 +43,7 @@ class Activation:
         capacity: int,
         idle_timeout: float,
         now: Callable[[], float],
+        max_reply: int = 1 << 62,
         loader: Loader,
         on_idle: Callable[[Activation], bool],
         on_handled: Callable[[Activation, int], Awaitable[None]] | None = None,
@@ -52,6 +53,8 @@ class Activation:
         self._factory = factory
         self.mailbox: Mailbox[Result] = Mailbox(capacity)
         self.idle_timeout = idle_timeout
+        self.max_reply = max_reply
+        """The most bytes the replies of one batch may take together (what a call carries)."""
         self._now = now
         self.last_active = now()
         self._idle_due = False
@@ -139,16 +142,18 @@ class Activation:
             started = time.perf_counter()
             try:
                 self.loaded = await self._loader(self)
+            except Exception as error:  # e.g. no read quorum yet: the senders retry
+                self._failed(error, NotOwnerError(f"{self.kind}/{self.key} unavailable: {error}"))
+                return
+            try:
                 actor = self._factory(self.key)
                 state = None if self.loaded is None else wire.decode_value(self.loaded.state)
                 if self.loaded is not None:
                     self.mailbox.handled.update(self.loaded.handled)
                 await actor.on_activate(state)
-            except Exception as error:
-                log.warning("activation of %s/%s failed: %r", self.kind, self.key, error)
-                self.failed = error
-                for entry in self.close():
-                    self._fail(entry, NotOwnerError(f"{self.kind}/{self.key} unavailable: {error}"))
+            except Exception as error:  # the actor's own code: retrying would fail again
+                text = f"{type(error).__name__}: {error}"
+                self._failed(error, ActorRaisedError(f"{self.kind}/{self.key} raised {text}"))
                 return
             self.actor = actor
             self.activated_in = time.perf_counter() - started
@@ -214,9 +219,37 @@ class Activation:
                 results.append(Result(wire.OK, wire.encode_value(reply)))
             except Exception as error:
                 results.append(Result(wire.UNENCODABLE, str(error).encode()))
-        return results
+        return _fitted(results, self.max_reply)
+
+    def _failed(self, error: Exception, answer: Exception) -> None:
+        """The activation failed: every queued batch gets ``answer``; the system makes
+        a new activation for the next message (:attr:`failed` is set)."""
+        log.warning("activation of %s/%s failed: %r", self.kind, self.key, error)
+        self.failed = error
+        for entry in self.close():
+            self._fail(entry, answer)
 
     def _fail(self, entry: Entry[Result], error: BaseException) -> None:
         future = self._futures.pop(entry, None)
         if future is not None and not future.done():
             future.set_exception(error)
+
+
+def _fitted(results: list[Result], room: int) -> list[Result]:
+    """``results`` whose replies take at most ``room`` bytes together: the largest
+    replies become ``UNENCODABLE`` (the messages were handled; a reply no call can
+    carry would make the sender resend the batch until its deadline)."""
+    total = sum(len(r.data) for r in results)
+    if total <= room:
+        return results
+    fitted = list(results)
+    for i in sorted(range(len(fitted)), key=lambda i: -len(fitted[i].data)):
+        size = len(fitted[i].data)
+        why = f"{size} bytes: more than one call carries ({room} for a batch's replies)"
+        if len(why) >= size:  # only small replies are left: they stay
+            break
+        fitted[i] = Result(wire.UNENCODABLE, why.encode())
+        total += len(fitted[i].data) - size
+        if total <= room:
+            break
+    return fitted

@@ -11,6 +11,7 @@ from typing import Protocol, Unpack
 
 from ringpop.events import EventEmitter
 from ringpop.forward import ForwardOptions, ForwardOverrides
+from ringpop.options import Options
 from ringpop.tchannel import Handler, Request, Response
 
 __all__ = ["Facade"]
@@ -21,6 +22,9 @@ class Facade(Protocol):
 
     @property
     def events(self) -> EventEmitter: ...
+
+    @property
+    def options(self) -> Options: ...
 
     @property
     def is_ready(self) -> bool: ...

@@ -25,7 +25,11 @@ from collections.abc import Awaitable, Callable
 from ringpop.actors.errors import MailboxFullError
 from ringpop.actors.wire import Result
 
-__all__ = ["Deliver", "Outbox"]
+__all__ = ["BATCH_BYTES", "Deliver", "Outbox"]
+
+BATCH_BYTES = 1 << 20
+"""Most message bytes a batch carries (but one message of any size): a batch of large
+messages could exceed what one call may carry (``max_arg_size``) and fail them all."""
 
 Deliver = Callable[[str, str, str, int, list[bytes]], Awaitable[list[Result]]]
 """``deliver(kind, key, stream, first, payloads)`` -> one result per payload."""
@@ -110,7 +114,12 @@ class Outbox:
     async def _pump(self, kind: str, key: str, stream: _Stream) -> None:
         try:
             while stream.queue:
-                count = min(len(stream.queue), self.max_batch)
+                count = size = 0
+                for payload, _ in stream.queue:  # max_batch messages, BATCH_BYTES (one at least)
+                    size += len(payload)
+                    if count == self.max_batch or (count and size > BATCH_BYTES):
+                        break
+                    count += 1
                 items = [stream.queue.popleft() for _ in range(count)]
                 first = stream.next_seq
                 stream.next_seq += count

@@ -121,6 +121,9 @@ class ActorSystem:
         self.options = options if options is not None else ActorOptions()
         self.clock = clock if clock is not None else SystemClock()
         self.address = rp.whoami()
+        self.max_message = max(1024, rp.options.max_arg_size - _FRAMING)
+        """The most bytes one message, or the replies of one batch, may take: what one
+        call carries (``max_arg_size``) less room for the batch around them."""
         self.hlc = HybridClock(self.address, self.clock.now_ms)
         """Stamps fencing tokens (:mod:`ringpop.actors.fencing`)."""
         self._kinds: dict[str, ActorFactory] = {}
@@ -162,6 +165,8 @@ class ActorSystem:
         """Serve actors of ``kind`` built by ``factory(key)``; every node must register it."""
         if not isinstance(kind, str) or not kind:
             raise ValueError(f"actor kind must be a non-empty string, not {kind!r}")
+        if not callable(factory):
+            raise TypeError(f"the factory of actor kind {kind!r} must be callable: {factory!r}")
         self._kinds[kind] = factory
 
     @property
@@ -182,7 +187,13 @@ class ActorSystem:
         """Like :meth:`send`, and return the actor's reply."""
         if kind not in self._kinds:
             raise UnknownKindError(f"unknown actor kind {kind!r} (registered: {self.kinds})")
-        result = await self.outbox.send(kind, key, wire.encode_value(message))
+        payload = wire.encode_value(message)
+        if len(payload) > self.max_message:  # refused wherever the actor lives now
+            raise MessageEncodeError(
+                f"message to {kind}/{key} of {len(payload)} bytes exceeds {self.max_message} "
+                "(what one call carries, max_arg_size, less room for the batch)"
+            )
+        result = await self.outbox.send(kind, key, payload)
         if result.status == wire.OK:
             return wire.decode_value(result.data)
         if result.status == wire.DUPLICATE:
@@ -222,15 +233,18 @@ class ActorSystem:
                 if owner == self.address:
                     return await self._local(kind, key, stream, first, payloads)
                 remaining = max(0.05, deadline - self.clock.monotonic())
-                response = await self.rp.forward(
-                    key,
-                    wire.SERVICE,
-                    wire.DELIVER,
-                    b"",
-                    body,
-                    timeout=min(remaining, options.attempt_timeout),
-                    max_retries=0,
-                )
+                try:
+                    response = await self.rp.forward(
+                        key,
+                        wire.SERVICE,
+                        wire.DELIVER,
+                        b"",
+                        body,
+                        timeout=min(remaining, options.attempt_timeout),
+                        max_retries=0,
+                    )
+                except ValueError as too_large:  # more than a call carries (max_arg_size)
+                    raise MessageEncodeError(f"{kind}/{key}: {too_large}") from None
                 if response.ok:
                     try:
                         results = wire.RESULTS.decode(response.arg3).results
@@ -271,7 +285,7 @@ class ActorSystem:
         if self._closed or self.rp.is_leaving or not self.rp.owns(key):
             raise NotOwnerError(f"{self.address} does not own {key!r}")
         activation = self._activations.get((kind, key))
-        if activation is None:
+        if activation is None or activation.failed is not None:  # failed: try afresh
             activation = self._activate(kind, key, factory)
         return await activation.submit(stream, first, payloads)
 
@@ -311,6 +325,7 @@ class ActorSystem:
             factory,
             capacity=self.options.mailbox_size,
             idle_timeout=self.options.idle_timeout,
+            max_reply=self.max_message,
             now=self.clock.monotonic,
             loader=self._load,
             on_idle=self._on_idle,
@@ -574,6 +589,11 @@ class ActorSystem:
         close = getattr(self.state, "close", None)
         if self._own_state and close is not None:
             await close()
+
+
+_FRAMING = 64 << 10
+"""Bytes of a call kept for what surrounds messages: arg1, arg2 (the forward marker),
+the batch's kind, key, stream and msgpack headers."""
 
 
 def _state_key(kind: str, key: str) -> str:
