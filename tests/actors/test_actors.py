@@ -245,6 +245,43 @@ async def test_an_actor_that_cannot_be_activated_fails_the_ask_and_is_tried_afre
         await close(members, made)
 
 
+async def test_an_actor_whose_state_could_not_be_read_is_activated_again() -> None:
+    """A read of the saved state that failed once (no quorum yet) left the failed
+    activation in place: every later message to the key timed out on that node."""
+    from ringpop.state.hlc import Version
+
+    class FailsOnce:
+        def __init__(self) -> None:
+            self.data: dict[str, tuple[bytes, Version]] = {}
+            self.gets = 0
+
+        async def get(self, key: str) -> tuple[bytes, Version] | None:
+            self.gets += 1
+            if self.gets == 1:
+                raise RuntimeError("read quorum not met")
+            return self.data.get(key)
+
+        async def put(self, key: str, value: bytes) -> Version:
+            version = Version(len(self.data) + 1, 0, "test")
+            self.data[key] = (value, version)
+            return version
+
+    rp = Ringpop("actors-test", "127.0.0.1:0", options=STEADY)
+    await rp.bootstrap([await rp.start()])
+    store = FailsOnce()
+    system = ActorSystem(rp, store, options=ActorOptions(delivery_timeout=5.0))
+    system.register("counter", Counter)
+    try:
+        started = asyncio.get_running_loop().time()
+        assert await system.ask("counter", "c", {"add": 2}) == 2  # retried, then served
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert await system.ask("counter", "c", {"add": 1}) == 3
+        assert store.gets == 2
+    finally:
+        await system.close()
+        await rp.close()
+
+
 async def test_messages_and_replies_no_call_can_carry_are_refused_wherever_the_actor_is() -> None:
     """A 20 MiB message worked for a local actor and raised ValueError for a remote one;
     a 20 MiB reply was resent until the delivery timeout (30 s)."""
