@@ -188,9 +188,8 @@ class Ringpop:
         self._forwarder: Forwarder | None = None
         self._damper: Damper | None = None
         self._tracing: Tracing | None = None
-        self._closed = False
+        self._closed_event = asyncio.Event()  # close() was called (see _closed)
         self._closing: asyncio.Future[None] | None = None
-        self._closed_event = asyncio.Event()
         self._evicting: asyncio.Future[int] | None = None
         self._joining: asyncio.Future[JoinResult] | None = None  # a bootstrap in progress
         self._bootstrapped = False  # a bootstrap succeeded (or the simulator's warm start)
@@ -453,7 +452,6 @@ class Ringpop:
         if self._closing is not None:
             await asyncio.shield(self._closing)
             return
-        self._closed = True
         self._closed_event.set()
         self._closing = asyncio.ensure_future(self._close(self_evict))
         await asyncio.shield(self._closing)
@@ -552,6 +550,10 @@ class Ringpop:
     def closed(self) -> bool:
         """Whether :meth:`close` was called (nothing is served, sent or forwarded since)."""
         return self._closed
+
+    @property
+    def _closed(self) -> bool:
+        return self._closed_event.is_set()
 
     def _require_ready(self, what: str) -> SwimNode:
         node = self._require()[0]
