@@ -619,6 +619,29 @@ async def test_aiohttp_middleware_forwards_nothing_for_a_client_gone_mid_body(
     assert not b.seen
 
 
+async def test_aiohttp_middleware_forwards_headers_byte_for_byte(trio: list[Member]) -> None:
+    """A header of Latin-1 bytes (aiohttp decodes headers as UTF-8 with surrogates)
+    could not be sent on: the client got a 500."""
+    a, b, _ = trio
+
+    async def local(request: web.Request) -> web.Response:
+        raise AssertionError("must not be reached")
+
+    app = web.Application()
+    app.router.add_route("*", "/k/{key}", local)
+    rp_aiohttp.setup(app, a.rp, lambda request: key_owned_by(trio, b))
+    runner, url = await serve_aiohttp(app)
+    try:
+        reader, writer = await asyncio.open_connection(*url.removeprefix("http://").split(":"))
+        writer.write(b"GET /k/x HTTP/1.1\r\nHost: x\r\nX-A: caf\xe9\r\nConnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b.seen[-1].headers["x-a"] == "caf\xe9"  # the byte 0xe9, one character
+
+
 async def test_aiohttp_middleware_before_ready() -> None:
     rp = Ringpop("integrations-test", "127.0.0.1:0", options=Options())
     await rp.start()

@@ -271,6 +271,18 @@ async def test_a_closed_node_forwards_nothing_and_stops_retrying(trio: list[Memb
     assert c.rp.whoami()  # the others run on
 
 
+async def test_a_request_no_json_can_carry_is_a_400_not_an_exception(trio: list[Member]) -> None:
+    """handle_or_proxy "always returns a response": a header with a lone surrogate
+    raised UnicodeEncodeError out of it instead."""
+    a, b, _ = trio
+    key = key_owned_by(trio, b)
+    bad = HttpRequest("POST", "/things/1", {"x-bad": "\udce9"}, b"")
+    answer = await a.rp.handle_or_proxy(key, bad)
+    assert answer.status == 400
+    assert answer.headers["x-ringpop-error"] == "ringpop.request-proxy.bad-request"
+    assert not b.seen
+
+
 async def test_each_attempt_is_bounded_by_the_timeout(trio: list[Member]) -> None:
     a, b, _ = trio
     b.delay = 2.0

@@ -159,7 +159,14 @@ class RequestProxy:
         channel = self.channel
 
         async def send(to: str) -> HttpResponse:
-            arg2 = request_head(request, node.ring.checksum, key_tuple)
+            try:
+                arg2 = request_head(request, node.ring.checksum, key_tuple)
+            except UnicodeEncodeError as error:  # lone surrogates: no JSON can carry them
+                raise ProxyError(
+                    "ringpop.request-proxy.bad-request",
+                    f"the request's URL or headers cannot be sent: {error}",
+                    400,
+                ) from None
             try:
                 response = await channel.call(
                     to, SERVICE, ENDPOINT, arg2, request.body, timeout=timeout, scheme="raw"

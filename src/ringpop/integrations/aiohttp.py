@@ -218,12 +218,17 @@ async def read_body(request: web.BaseRequest, limit: int) -> bytes | None:
 
 
 def to_http_request(request: web.BaseRequest, body: bytes) -> HttpRequest:
-    """The :class:`HttpRequest` for an aiohttp request and its body."""
+    """The :class:`HttpRequest` for an aiohttp request and its body.
+
+    Header values are the client's bytes one character a byte (Latin-1, as ASGI's
+    and ringpop-node's): aiohttp's own decoding (UTF-8, surrogates for other bytes)
+    made a header such as ``café`` in Latin-1 impossible to send on (a 500)."""
     version = request.version
+    headers = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers)
     return HttpRequest(
         request.method,
         request.raw_path,
-        forward_request_headers(iter(request.headers.items()), len(body)),
+        forward_request_headers(headers, len(body)),
         body,
         f"{version.major}.{version.minor}",
     )
