@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Simulate a ringpop cluster of full nodes in virtual time and compare "
         "what it does with SWIM's theory. Scenarios: cold (all nodes bootstrap at once), "
-        "kill (one node dies), kill1pct (1%% die at once), restart (rolling restart in 1%% "
-        "batches), partition (50/50 for 60 s, then healed), loss (10%% of messages lost, "
+        "kill (one node dies), kill1pct (1% die at once), restart (rolling restart in 1% "
+        "batches), partition (50/50 for 60 s, then healed), loss (10% of messages lost, "
         "one node dies).",
     )
     parser.add_argument("--nodes", type=_nodes, default=100, help="cluster size (100)")
