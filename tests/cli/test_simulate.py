@@ -80,6 +80,7 @@ def test_every_commands_help_reads_cleanly(
 ) -> None:
     """simulate's description printed "1%% die at once" (argparse unescapes %% only in
     argument help, not in a description)."""
+    code: str | int | None
     try:
         code = main([command, "--help"])
     except SystemExit as exited:  # argparse's own exit, for some commands
