@@ -13,6 +13,7 @@ from ringpop import Ringpop
 from ringpop.errors import RingpopError
 from ringpop.forward import forwarded_keys
 from ringpop.state.hlc import Version
+from ringpop.state.memory import MemoryStore
 from ringpop.state.replicated import ReplicatedStore
 from ringpop.state.replicator import Fanout, QuorumError, ReplicaOptions, Replicator
 from ringpop.state.sqlite import SQLiteStore
@@ -337,3 +338,35 @@ async def test_a_replica_answering_a_read_that_does_not_decode_is_skipped(
     record = await reader.kv.get("k", opts)
     assert record is not None
     assert record.value == b"v"
+
+
+async def test_batches_more_than_one_call_carries_are_split_per_destination() -> None:
+    """put_many of more than max_arg_size raised ValueError ("call of ... exceeds
+    max_arg_size: not sent") after some destinations had written their share, and a
+    get_many whose answers were too large failed its quorum."""
+    from ringpop import Options
+
+    members = await start_members(3, Options(min_protocol_period=0.05, max_arg_size=256 << 10))
+    kvs = [
+        ReplicatedStore(m.rp, MemoryStore(), ReplicaOptions(n=2, r=2, w=2, timeout=5.0))
+        for m in members
+    ]
+    try:
+        values = {f"big-{i}": bytes([i % 251]) * 10_000 for i in range(200)}  # ~2 MB
+        await kvs[0].put_many(values)
+        found = await kvs[1].get_many(list(values))
+        assert {k: r.value if r else None for k, r in found.items()} == values
+    finally:
+        for kv in kvs:
+            await kv.close()
+        for member in members:
+            await member.rp.close(self_evict=False)
+
+
+def test_hints_are_delivered_in_parts_a_call_carries() -> None:
+    from ringpop.state.hints import _parts
+
+    records = [Record(f"k{i}", b"x" * 600, Version(1, 0, "a")) for i in range(5)]
+    assert [len(p) for p in _parts(records, 2_000)] == [2, 2, 1]
+    assert [len(p) for p in _parts(records, 100)] == [1, 1, 1, 1, 1]  # one at least
+    assert _parts([], 100) == []

@@ -170,7 +170,7 @@ class HintedHandoff:
                 body = msgspec.json.encode(wire.Hinted(target, batch))
                 try:
                     await self.replicator.send(holder, [r.key for r in batch], HINT, body, timeout)
-                except (ForwardError, TChannelError) as error:
+                except (ForwardError, TChannelError, ValueError) as error:  # ValueError: size
                     log.info("%s: hint holder %s failed (%s): holding here", me, holder, error)
                     holder = me
             if holder == me:
@@ -197,11 +197,11 @@ class HintedHandoff:
             mine = [r for r in batch if target in ring.lookup_n(r.key, options.n)]
             moved = {r.key: r for r in batch if target not in ring.lookup_n(r.key, options.n)}
             try:
-                if mine:
-                    body = msgspec.json.encode(wire.Written(mine))
-                    keys = [r.key for r in mine]
+                for part in _parts(mine, self.replicator.forwarder.options.max_arg_size // 2):
+                    body = msgspec.json.encode(wire.Written(part))
+                    keys = [r.key for r in part]
                     await self.replicator.send(target, keys, PUT, body, options.timeout)
-                    delivered += self.buffer.ack(target, mine)
+                    delivered += self.buffer.ack(target, part)
                 if moved:
                     await self.replicator.write(
                         list(moved),
@@ -210,7 +210,7 @@ class HintedHandoff:
                         ReplicaOptions(n=options.n, r=1, w=1, timeout=options.timeout),
                     )
                     delivered += self.buffer.ack(target, moved.values())
-            except (ForwardError, TChannelError, QuorumError) as error:
+            except (ForwardError, TChannelError, QuorumError, ValueError) as error:
                 log.debug("hints for %s not delivered yet: %s", target, error)
         self.delivered += delivered
         return delivered
@@ -240,3 +240,18 @@ class HintedHandoff:
 
 def _written(records: dict[str, Record], keys: Sequence[str]) -> bytes:
     return msgspec.json.encode(wire.Written([records[key] for key in keys]))
+
+
+def _parts(records: list[Record], budget: int) -> list[list[Record]]:
+    """``records`` in runs of about ``budget`` bytes at most (one record at least): a
+    batch of large values could be more than one call carries, and never delivered."""
+    parts: list[list[Record]] = []
+    size = budget
+    for record in records:
+        grown = size + len(record.key) + len(record.value or b"") * 4 // 3 + 128  # base64
+        if grown > budget and size:
+            parts.append([])
+            grown -= size
+        parts[-1].append(record)
+        size = grown
+    return parts

@@ -224,12 +224,17 @@ class Replicator:
             operation, needed, dict.fromkeys(keys, 0), {k: len(d) for k, d in lists.items()}
         )
 
-        async def call(destination: str) -> None:
-            carried = tuple(by_destination[destination])
+        async def call(destination: str, carried: tuple[str, ...]) -> None:
             arg3 = body if isinstance(body, bytes) else body(carried)
             try:
                 response = await self.send(destination, carried, endpoint, arg3, opts.timeout)
-            except (ForwardError, TChannelError) as error:
+            except (ForwardError, TChannelError, ValueError) as error:
+                if len(carried) > 1 and not isinstance(body, bytes) and _too_large(error):
+                    # the call, or its answer, is more than one call carries: halves
+                    half = len(carried) // 2
+                    await call(destination, carried[:half])
+                    await call(destination, carried[half:])
+                    return
                 reason = _reason(destination, error)
                 outcome.failures.append(ReplicaFailure(destination, carried, reason))
                 return
@@ -238,12 +243,12 @@ class Replicator:
                 outcome.successes[key] += 1
 
         if opts.fanout is Fanout.PARALLEL:
-            await asyncio.gather(*(call(d) for d in order))
+            await asyncio.gather(*(call(d, tuple(by_destination[d])) for d in order))
         else:
             for destination in order:
                 if operation == "read" and not outcome.missing():
                     break
-                await call(destination)
+                await call(destination, tuple(by_destination[destination]))
         return outcome
 
 
@@ -271,6 +276,12 @@ class Outcome:
                 self.operation, self.needed, missing, self.responses, self.failures, self.available
             )
         return self.responses
+
+
+def _too_large(error: Exception) -> bool:
+    """Whether a call failed for its size: ours refused before sending (``ValueError``)
+    or the replica's answer refused (an error naming ``max_arg_size``)."""
+    return "exceeds max_arg_size" in str(error)
 
 
 def _reason(destination: str, error: Exception) -> str:
