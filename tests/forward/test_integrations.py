@@ -595,9 +595,9 @@ async def test_aiohttp_middleware_forwards_and_passes_through(trio: list[Member]
     assert len(b.seen) == 1
 
 
-async def test_aiohttp_middleware_forwards_nothing_for_a_client_gone_mid_body(
-    trio: list[Member],
-) -> None:
+async def serve_forwarding_only(trio: list[Member]) -> tuple[web.AppRunner, str, str]:
+    """An aiohttp app on the first node whose every request belongs to the second:
+    its runner, host and port."""
     a, b, _ = trio
 
     async def local(request: web.Request) -> web.Response:
@@ -607,8 +607,17 @@ async def test_aiohttp_middleware_forwards_nothing_for_a_client_gone_mid_body(
     app.router.add_route("*", "/k/{key}", local)
     rp_aiohttp.setup(app, a.rp, lambda request: key_owned_by(trio, b))
     runner, url = await serve_aiohttp(app)
+    host, port = url.removeprefix("http://").split(":")
+    return runner, host, port
+
+
+async def test_aiohttp_middleware_forwards_nothing_for_a_client_gone_mid_body(
+    trio: list[Member],
+) -> None:
+    b = trio[1]
+    runner, host, port = await serve_forwarding_only(trio)
     try:
-        _, writer = await asyncio.open_connection(*url.removeprefix("http://").split(":"))
+        _, writer = await asyncio.open_connection(host, port)
         writer.write(b"PUT /k/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nhalf")
         await writer.drain()
         await asyncio.sleep(0.1)
@@ -622,17 +631,10 @@ async def test_aiohttp_middleware_forwards_nothing_for_a_client_gone_mid_body(
 async def test_aiohttp_middleware_forwards_headers_byte_for_byte(trio: list[Member]) -> None:
     """A header of Latin-1 bytes (aiohttp decodes headers as UTF-8 with surrogates)
     could not be sent on: the client got a 500."""
-    a, b, _ = trio
-
-    async def local(request: web.Request) -> web.Response:
-        raise AssertionError("must not be reached")
-
-    app = web.Application()
-    app.router.add_route("*", "/k/{key}", local)
-    rp_aiohttp.setup(app, a.rp, lambda request: key_owned_by(trio, b))
-    runner, url = await serve_aiohttp(app)
+    b = trio[1]
+    runner, host, port = await serve_forwarding_only(trio)
     try:
-        reader, writer = await asyncio.open_connection(*url.removeprefix("http://").split(":"))
+        reader, writer = await asyncio.open_connection(host, port)
         writer.write(b"GET /k/x HTTP/1.1\r\nHost: x\r\nX-A: caf\xe9\r\nConnection: close\r\n\r\n")
         answer = await asyncio.wait_for(reader.read(), 5)
         writer.close()
