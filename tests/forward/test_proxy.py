@@ -283,6 +283,38 @@ async def test_a_request_no_json_can_carry_is_a_400_not_an_exception(trio: list[
     assert not b.seen
 
 
+async def test_bodies_no_call_can_carry_are_answered_not_raised_nor_retried() -> None:
+    """A body within body_limit but over max_arg_size raised ValueError out of
+    handle_or_proxy; an owner's answer over it failed every retry, and the handler ran
+    once per retry (six times), then 503."""
+    options = Options(
+        min_protocol_period=0.05, max_arg_size=64 << 10, body_limit=1 << 20,
+        proxy_retry_schedule=(0.0, 0.05),
+    )  # fmt: skip
+    members = await start_members(2, options)
+    a, b = members
+    try:
+        key = key_owned_by(members, b)
+        big = await a.rp.handle_or_proxy(key, request(b"x" * (100 << 10)))
+        assert big.status == 413
+        assert big.headers["x-ringpop-error"] == "ringpop.request-proxy.body-too-large"
+        assert not b.seen
+        served: list[HttpRequest] = []
+
+        def huge(served_request: HttpRequest) -> HttpResponse:
+            served.append(served_request)
+            return HttpResponse(200, {}, b"y" * (100 << 10))
+
+        b.rp.set_http_handler(huge)
+        answer = await a.rp.handle_or_proxy(key, request())
+        assert answer.status == 502
+        assert b"more than one call carries" in answer.body
+        assert len(served) == 1
+        assert not a.of(RetryScheduled)
+    finally:
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+
+
 async def test_each_attempt_is_bounded_by_the_timeout(trio: list[Member]) -> None:
     a, b, _ = trio
     b.delay = 2.0

@@ -171,6 +171,8 @@ class RequestProxy:
                 response = await channel.call(
                     to, SERVICE, ENDPOINT, arg2, request.body, timeout=timeout, scheme="raw"
                 )
+            except ValueError as error:  # body_limit above what one call carries
+                raise ProxyError("ringpop.request-proxy.body-too-large", str(error), 413) from None
             except TChannelError as error:
                 raise AttemptError(
                     f"{to}: {error}",
@@ -288,11 +290,17 @@ class RequestProxy:
             response = HttpResponse(500, dict(_TEXT), str(error).encode())
         finally:
             self.inflight -= 1
+        head_bytes = encode({"statusCode": response.status, "headers": response.headers})
+        room = self.options.max_arg_size - len(ENDPOINT)
+        if len(head_bytes) + len(response.body) > room:  # not sendable: the caller would retry
+            size = len(head_bytes) + len(response.body)
+            why = f"the response of {size} bytes is more than one call carries ({room})"
+            log.warning("%s: %s %s: %s", node.address, head.method, head.url, why)
+            response = HttpResponse(502, dict(_TEXT), why.encode())
+            head_bytes = encode({"statusCode": response.status, "headers": response.headers})
         if self.events.wants(ProxyServed):
             self.events.emit(ProxyServed(request.remote, response.status))
-        return Response(
-            encode({"statusCode": response.status, "headers": response.headers}), response.body
-        )
+        return Response(head_bytes, response.body)
 
     def start_lag_sampler(self) -> None:
         """Measure event-loop lag for backpressure (only when it is enabled)."""
