@@ -240,3 +240,24 @@ def _without(members: list[Member], gone: Member) -> HashRing:
         if member is not gone:
             ring.add_server(member.address)
     return ring
+
+
+async def test_an_answer_too_large_to_send_is_not_retried() -> None:
+    """The owner's answer failed to send on every retry, its handler running each time."""
+    options = Options(min_protocol_period=0.05, max_arg_size=64 << 10, forward_retry_schedule=(0,))
+    members = await start_members(2, options)
+    calls: list[Request] = []
+
+    def huge(request: Request) -> Response:
+        calls.append(request)
+        return Response(b"", b"y" * (100 << 10))
+
+    try:
+        for member in members:
+            member.rp.register_forwarded("bigapp", "/big", huge, lambda request: ["k"])
+        key = key_owned_by(members, members[1])
+        with pytest.raises(ForwardError, match="exceeds max_arg_size"):
+            await members[0].rp.forward(key, "bigapp", "/big")
+        assert len(calls) == 1
+    finally:
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))

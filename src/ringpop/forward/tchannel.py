@@ -263,7 +263,10 @@ class Forwarder:
                     to, service, endpoint, marked, arg3, timeout=timeout, scheme=scheme
                 )
             except TChannelError as error:
-                raise AttemptError(f"{to}: {error}", final=channel.closed) from None
+                # an answer too large to send fails again on every retry, the handler
+                # running each time: final, like our channel closed
+                final = channel.closed or "exceeds max_arg_size" in str(error)
+                raise AttemptError(f"{to}: {error}", final=final) from None
 
         try:
             return await self.retrier.run(
