@@ -370,3 +370,27 @@ def test_hints_are_delivered_in_parts_a_call_carries() -> None:
     assert [len(p) for p in _parts(records, 2_000)] == [2, 2, 1]
     assert [len(p) for p in _parts(records, 100)] == [1, 1, 1, 1, 1]  # one at least
     assert _parts([], 100) == []
+
+
+async def test_a_value_no_call_can_carry_is_refused_and_not_hinted() -> None:
+    """Such a write failed its quorum and left hints that could never be delivered,
+    retried at every delivery pass."""
+    from ringpop import Options
+
+    members = await start_members(2, Options(min_protocol_period=0.05, max_arg_size=64 << 10))
+    kvs = [
+        ReplicatedStore(m.rp, MemoryStore(), ReplicaOptions(n=2, r=1, w=2, timeout=5.0))
+        for m in members
+    ]
+    try:
+        with pytest.raises(QuorumError, match="exceeds max_arg_size"):
+            await kvs[0].put("big", b"v" * (60 << 10))  # base64 in JSON: over 64 KiB
+        assert len(kvs[0].handoff.buffer) == 0
+        await kvs[0].put("small", b"v" * (40 << 10))
+        record = await kvs[1].get("small")
+        assert record is not None
+    finally:
+        for kv in kvs:
+            await kv.close()
+        for member in members:
+            await member.rp.close(self_evict=False)

@@ -31,7 +31,7 @@ from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
 from ringpop.state.host import Host
-from ringpop.state.replicator import ReplicaOptions, Replicator
+from ringpop.state.replicator import ReplicaOptions, Replicator, too_large
 from ringpop.state.store import Record, Store
 from ringpop.state.wire import GET, HINT, PUT
 from ringpop.tchannel import BadRequestError, Request, Response
@@ -167,8 +167,9 @@ class ReplicatedStore:
 
         opts = options if options is not None else self.options
         outcome = await self.replicator.fan_out("write", list(by_key), PUT, body, opts)
-        if outcome.failures and opts.hinted_handoff:
-            outside = await self.handoff.place(outcome.failures, by_key, opts.n, opts.timeout)
+        failures = [f for f in outcome.failures if not too_large(f)]  # never deliverable
+        if failures and opts.hinted_handoff:
+            outside = await self.handoff.place(failures, by_key, opts.n, opts.timeout)
             if opts.sloppy_quorum:
                 for key, count in outside.items():
                     outcome.successes[key] += count

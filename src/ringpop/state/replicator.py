@@ -47,6 +47,7 @@ __all__ = [
     "ReplicaOptions",
     "ReplicaResponse",
     "Replicator",
+    "too_large",
 ]
 
 Body = bytes | Callable[[Sequence[str]], bytes]
@@ -278,10 +279,16 @@ class Outcome:
         return self.responses
 
 
-def _too_large(error: Exception) -> bool:
+def _too_large(error: Exception | str) -> bool:
     """Whether a call failed for its size: ours refused before sending (``ValueError``)
     or the replica's answer refused (an error naming ``max_arg_size``)."""
     return "exceeds max_arg_size" in str(error)
+
+
+def too_large(failure: ReplicaFailure) -> bool:
+    """Whether ``failure`` is a call more than one call carries, for a single key (a
+    hint of it could never be delivered either)."""
+    return _too_large(failure.reason)
 
 
 def _reason(destination: str, error: Exception) -> str:
