@@ -220,6 +220,10 @@ def test_errors_are_one_line_with_exit_status(silent_listener: str) -> None:
     assert bad.returncode == 2
     assert "is not a node address" in bad.stderr
 
+    not_text = run_cli("admin", "lookup", f"127.0.0.1:{port}", "\udcff")  # byte 0xff
+    assert not_text.returncode == 2  # a traceback from the JSON encoder before
+    assert "not UTF-8 text" in not_text.stderr
+
     several = run_cli("admin", "gossip", "status", f"127.0.0.1:{port}", "--json")
     assert several.returncode == 1
     assert json.loads(several.stdout)[f"127.0.0.1:{port}"]["error"]["kind"] == "unreachable"

@@ -70,6 +70,7 @@ def test_tuning_and_lifeguard_flags() -> None:
         ["--ping-timeout=-5"],
         ["--lifeguard-suspicion-mult=0"],
         ["--lifeguard-suspicion-mult=nan"],
+        ["--identity=\udcff"],  # bytes that are not UTF-8: a traceback at start
     ],
 )
 def test_bad_values_are_usage_errors(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,7 +107,7 @@ def test_check_labels() -> None:
         check_labels({IDENTITY_LABEL: "127.0.0.1:3000"})
 
 
-@pytest.mark.parametrize("bad", ["127.0.0.1:3000", "10.0.0.1:1", "1a2b3c4:5", ""])
+@pytest.mark.parametrize("bad", ["127.0.0.1:3000", "10.0.0.1:1", "1a2b3c4:5", "", "\udcff"])
 def test_identity_must_not_look_like_an_address(bad: str) -> None:
     with pytest.raises(LabelError):
         check_identity(bad)

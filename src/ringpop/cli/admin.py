@@ -31,7 +31,7 @@ from ringpop.cli.admin_commands import (
     cmd_trace,
 )
 from ringpop.cli.admin_output import PROG, Output, error_line
-from ringpop.cli.argtypes import positive_seconds
+from ringpop.cli.argtypes import positive_seconds, utf8_text
 from ringpop.cli.tlsargs import add_tls_arguments, tls_config
 
 __all__ = ["build_parser", "main"]
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("lookup", "which node owns KEY, according to ADDRESS")
     p.add_argument("address", type=_address, metavar="ADDRESS")
-    p.add_argument("keys", nargs="+", metavar="KEY")
+    p.add_argument("keys", type=utf8_text, nargs="+", metavar="KEY")
     p.set_defaults(handler=cmd_lookup)
 
     p = add("dump", "the full /admin/stats document of a node (JSON)")
@@ -140,15 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="TChannel sink ip:port (default: the node's own log)",
     )
-    p.add_argument("--service", default="ringpop", help="sink service (default ringpop)")
-    p.add_argument("--endpoint", help="sink endpoint (default /trace/EVENT)")
+    p.add_argument(
+        "--service", type=utf8_text, default="ringpop", help="sink service (default ringpop)"
+    )
+    p.add_argument("--endpoint", type=utf8_text, help="sink endpoint (default /trace/EVENT)")
     p.add_argument(
         "--level",
         default="info",
         choices=("error", "warn", "info", "debug", "trace"),
         help="log sink: level (default info)",
     )
-    p.add_argument("--message", help="log sink: message before the JSON (default /trace/EVENT)")
+    p.add_argument(
+        "--message", type=utf8_text, help="log sink: message before the JSON (default /trace/EVENT)"
+    )
     p.add_argument(
         "--expires-in",
         type=positive_seconds,

@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 
-from ringpop.checks import number_problem
+from ringpop.checks import is_utf8_text, number_problem
 from ringpop.tchannel.hostport import validate_host_port
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "positive_seconds",
     "seconds_or_zero",
     "small_count",
+    "utf8_text",
 ]
 
 
@@ -53,6 +54,14 @@ def listen_address(text: str) -> str:
     if reason is not None:
         raise argparse.ArgumentTypeError(reason)
     return text
+
+
+def utf8_text(value: str) -> str:
+    """Text that can travel as UTF-8 (an argument of bytes that are not UTF-8 comes to
+    Python with lone surrogates: refused here, not by the encoder with a traceback)."""
+    if not is_utf8_text(value):
+        raise argparse.ArgumentTypeError(f"not UTF-8 text: {value!r}")
+    return value
 
 
 def small_count(text: str) -> int:

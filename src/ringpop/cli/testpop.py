@@ -107,7 +107,13 @@ def add_node_arguments(
     spec's traffic does not have). ``--background-probes`` is 0 unless given (each
     period waits for its probe, as the spec says), for testpop and applications alike.
     """
-    from ringpop.cli.argtypes import listen_address, log_levels, positive_number, small_count
+    from ringpop.cli.argtypes import (
+        listen_address,
+        log_levels,
+        positive_number,
+        small_count,
+        utf8_text,
+    )
     from ringpop.cli.tlsargs import add_tls_arguments
 
     suspect, faulty, tombstone = (ms / 1000.0 for ms in periods_ms)
@@ -121,7 +127,9 @@ def add_node_arguments(
     parser.add_argument("--suspect-period", type=_milliseconds, default=suspect, metavar="MS")
     parser.add_argument("--faulty-period", type=_milliseconds, default=faulty, metavar="MS")
     parser.add_argument("--tombstone-period", type=_milliseconds, default=tombstone, metavar="MS")
-    parser.add_argument("--identity", help="sets the __identity label (ring replica strings)")
+    parser.add_argument(
+        "--identity", type=utf8_text, help="sets the __identity label (ring replica strings)"
+    )
     add_tls_arguments(parser)
     parser.add_argument(
         "--checksum-flavour",

@@ -157,9 +157,12 @@ def remove_labels(
 
 
 def check_identity(identity: str) -> None:
-    """Raise :class:`LabelError` if ``identity`` is empty or looks like ``ip:port``."""
+    """Raise :class:`LabelError` if ``identity`` is empty, not UTF-8 text (a lone
+    surrogate) or looks like ``ip:port``."""
     if not isinstance(identity, str) or not identity:
         raise LabelError(f"an identity must be a non-empty string, not {identity!r}")
+    if not is_utf8_text(identity):  # the labels checksum hashes it as UTF-8
+        raise LabelError(f"identity {identity!r} is not UTF-8 text")
     if IDENTITY_PATTERN.match(identity):
         raise LabelError(f"identity {identity!r} must not look like an address (ip:port)")
 
