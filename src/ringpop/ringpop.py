@@ -588,7 +588,7 @@ class Ringpop:
     def owns(self, key: str | bytes, n: int = 1) -> bool:
         """Whether we are the owner of ``key`` (one of its ``n`` first owners)."""
         node = self._require()[0]
-        if n == 1:
+        if n.__class__ is int and n == 1:  # True too is 1: lookup_n refuses it
             return self.lookup(key) == node.address
         return node.address in node.ring.lookup_n(key, n)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ringpop import Ringpop
 from ringpop.events import OwnershipChanged
 from ringpop.hashing import fingerprint32
@@ -40,6 +42,9 @@ async def test_owns_range_of_and_owned_ranges_agree_with_lookup() -> None:
         assert sum(shares) == HASH_SPACE
         assert sum(total(m.rp.owned_ranges(3, rank=1)) for m in members) == HASH_SPACE
         assert all(total(m.rp.owned_ranges()) == HASH_SPACE for m in members)  # n=3 of 3
+        for wrong in (0, True, 1.0):  # True was taken as n=1, as lookup_n refuses it
+            with pytest.raises((ValueError, TypeError), match="whole number"):
+                rp.owns("k", wrong)  # type: ignore[arg-type]
     finally:
         await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
 
