@@ -72,3 +72,12 @@ def test_utf8_safe_always_encodes_and_keeps_good_text(text: str) -> None:
     safe = utf8_safe(text)
     safe.encode()
     assert (safe == text) == is_utf8_text(text)
+
+
+def test_check_whole_names_the_first_value_that_is_not_a_whole_number() -> None:
+    from ringpop.checks import check_whole
+
+    check_whole(("a", 0), ("b", -3), ("c", 10**30))
+    for wrong in (1.0, True, "1", None, float("inf")):
+        with pytest.raises(TypeError, match=r"^b must be a whole number, not "):
+            check_whole(("a", 1), ("b", wrong), ("c", "also wrong"))

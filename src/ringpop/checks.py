@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["check_seconds", "is_utf8_text", "number_problem", "utf8_safe"]
+__all__ = ["check_seconds", "check_whole", "is_utf8_text", "number_problem", "utf8_safe"]
 
 
 def number_problem(value: object, *, unit: str = "seconds", zero_ok: bool = False) -> str | None:
@@ -53,6 +53,14 @@ def check_seconds(
     problem = number_problem(value, zero_ok=zero_ok)
     if problem is not None:
         raise error(f"{name} {problem}, not {value!r}")
+
+
+def check_whole(*named: tuple[str, object]) -> None:
+    """``TypeError`` ("<name> must be a whole number, not <value>") for the first
+    ``(name, value)`` whose value is not an ``int`` (a ``bool`` is not one)."""
+    for name, value in named:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be a whole number, not {value!r}")
 
 
 def is_utf8_text(text: str) -> bool:

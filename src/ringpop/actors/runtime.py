@@ -51,7 +51,7 @@ from ringpop.actors.outbox import Outbox
 from ringpop.actors.singleton import Job, JobContext, Singleton, per_key
 from ringpop.actors.state import StateStore
 from ringpop.actors.wire import Batch, Handover, Result, Results, Saved
-from ringpop.checks import check_seconds
+from ringpop.checks import check_seconds, check_whole
 from ringpop.clock import Clock, SystemClock
 from ringpop.events import OwnershipChanged, RingChanged
 from ringpop.forward import ForwardError
@@ -85,10 +85,11 @@ class ActorOptions(msgspec.Struct, frozen=True):
     """Save an actor after every this many messages (0: on passivation and handover)."""
 
     def __post_init__(self) -> None:
-        for name in ("mailbox_size", "max_batch", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be a whole number, not {value!r}")
+        check_whole(
+            ("mailbox_size", self.mailbox_size),
+            ("max_batch", self.max_batch),
+            ("checkpoint_every", self.checkpoint_every),
+        )
         if self.mailbox_size < 1 or self.max_batch < 1 or self.checkpoint_every < 0:
             raise ValueError("mailbox_size and max_batch must be >= 1, checkpoint_every >= 0")
         for name in ("idle_timeout", "delivery_timeout", "attempt_timeout"):

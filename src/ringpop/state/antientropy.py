@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ringpop.checks import check_whole
 from ringpop.clock import Clock, SystemClock
 from ringpop.ring.ownership import Range, preference_ranges
 from ringpop.state.events import AntiEntropyRepaired
@@ -96,15 +97,12 @@ class AntiEntropy:
         max_records: int = 20_000,
         clock: Clock | None = None,
     ) -> None:
-        counts = {
-            "fanout": fanout,
-            "leaf": leaf,
-            "max_calls": max_calls,
-            "max_records": max_records,
-        }
-        for name, value in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be a whole number, not {value!r}")
+        check_whole(
+            ("fanout", fanout),
+            ("leaf", leaf),
+            ("max_calls", max_calls),
+            ("max_records", max_records),
+        )
         if (
             not interval < math.inf
             or not 2 <= fanout <= MAX_FANOUT

@@ -32,7 +32,7 @@ from typing import Literal
 
 import msgspec
 
-from ringpop.checks import check_seconds
+from ringpop.checks import check_seconds, check_whole
 from ringpop.errors import RingpopError
 from ringpop.forward import Forwarder, ForwardError
 from ringpop.tchannel import Response, TChannelError
@@ -76,10 +76,7 @@ class ReplicaOptions(msgspec.Struct, frozen=True):
     """Hints held outside the preference list count toward ``w`` (Dynamo's sloppy quorum)."""
 
     def __post_init__(self) -> None:
-        for name in ("n", "r", "w"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be a whole number, not {value!r}")
+        check_whole(("n", self.n), ("r", self.r), ("w", self.w))
         if self.n < 1 or not 1 <= self.r <= self.n or not 1 <= self.w <= self.n:
             raise ValueError(f"need 1 <= r, w <= n (n={self.n}, r={self.r}, w={self.w})")
         try:  # "serial" as well as Fanout.SERIAL (a plain str was taken as serial)
