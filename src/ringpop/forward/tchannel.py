@@ -36,6 +36,7 @@ from ringpop.tchannel import (
     Response,
     TChannelError,
     UnexpectedError,
+    too_large,
 )
 from ringpop.transport import Transport
 
@@ -265,7 +266,7 @@ class Forwarder:
             except TChannelError as error:
                 # an answer too large to send fails again on every retry, the handler
                 # running each time: final, like our channel closed
-                final = channel.closed or "exceeds max_arg_size" in str(error)
+                final = channel.closed or too_large(error)
                 raise AttemptError(f"{to}: {error}", final=final) from None
 
         try:

@@ -31,10 +31,10 @@ from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
 from ringpop.state.host import Host
-from ringpop.state.replicator import ReplicaOptions, Replicator, too_large
+from ringpop.state.replicator import ReplicaOptions, Replicator
 from ringpop.state.store import Record, Store
 from ringpop.state.wire import GET, HINT, PUT
-from ringpop.tchannel import BadRequestError, Request, Response
+from ringpop.tchannel import BadRequestError, Request, Response, too_large
 from ringpop.tchannel.hostport import validate_host_port
 
 __all__ = ["DEFAULT_SERVICE", "ReplicatedStore"]
@@ -167,7 +167,7 @@ class ReplicatedStore:
 
         opts = options if options is not None else self.options
         outcome = await self.replicator.fan_out("write", list(by_key), PUT, body, opts)
-        failures = [f for f in outcome.failures if not too_large(f)]  # never deliverable
+        failures = [f for f in outcome.failures if not too_large(f.reason)]  # never deliverable
         if failures and opts.hinted_handoff:
             outside = await self.handoff.place(failures, by_key, opts.n, opts.timeout)
             if opts.sloppy_quorum:

@@ -35,7 +35,7 @@ import msgspec
 from ringpop.checks import check_seconds, check_whole
 from ringpop.errors import RingpopError
 from ringpop.forward import Forwarder, ForwardError
-from ringpop.tchannel import Response, TChannelError
+from ringpop.tchannel import Response, TChannelError, too_large
 from ringpop.tchannel.api import application_error
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "ReplicaOptions",
     "ReplicaResponse",
     "Replicator",
-    "too_large",
 ]
 
 Body = bytes | Callable[[Sequence[str]], bytes]
@@ -227,7 +226,7 @@ class Replicator:
             try:
                 response = await self.send(destination, carried, endpoint, arg3, opts.timeout)
             except (ForwardError, TChannelError, ValueError) as error:
-                if len(carried) > 1 and not isinstance(body, bytes) and _too_large(error):
+                if len(carried) > 1 and not isinstance(body, bytes) and too_large(error):
                     # the call, or its answer, is more than one call carries: halves
                     half = len(carried) // 2
                     await call(destination, carried[:half])
@@ -274,18 +273,6 @@ class Outcome:
                 self.operation, self.needed, missing, self.responses, self.failures, self.available
             )
         return self.responses
-
-
-def _too_large(error: Exception | str) -> bool:
-    """Whether a call failed for its size: ours refused before sending (``ValueError``)
-    or the replica's answer refused (an error naming ``max_arg_size``)."""
-    return "exceeds max_arg_size" in str(error)
-
-
-def too_large(failure: ReplicaFailure) -> bool:
-    """Whether ``failure`` is a call more than one call carries, for a single key (a
-    hint of it could never be delivered either)."""
-    return _too_large(failure.reason)
 
 
 def _reason(destination: str, error: Exception) -> str:

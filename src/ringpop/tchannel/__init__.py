@@ -51,6 +51,7 @@ from ringpop.tchannel.errors import (
     TChannelError,
     UnexpectedError,
     UnhealthyError,
+    too_large,
 )
 from ringpop.tchannel.hostport import EPHEMERAL
 from ringpop.tchannel.options import ChannelOptions
@@ -82,4 +83,5 @@ __all__ = [
     "UnhealthyError",
     "dump_json",
     "load_json",
+    "too_large",
 ]

@@ -27,7 +27,7 @@ from typing import Any
 
 from ringpop.tchannel.api import CODE_APPLICATION_ERROR, Request, Response
 from ringpop.tchannel.calls import CallTable, HeaderBlocks, ttl_ms
-from ringpop.tchannel.errors import ErrorCode, ProtocolError, error_for_code
+from ringpop.tchannel.errors import TOO_LARGE, ErrorCode, ProtocolError, error_for_code
 from ringpop.tchannel.events import (
     CallAnswered,
     CallExpired,
@@ -195,7 +195,7 @@ class ConnectionCore:
         limit = self._requests.max_arg_size
         if size > limit:
             raise ValueError(
-                f"{what} of {size} bytes (arg1+arg2+arg3) exceeds max_arg_size {limit}: not sent"
+                f"{what} of {size} bytes (arg1+arg2+arg3) {TOO_LARGE} {limit}: not sent"
             )
 
     def send_ping(self, tag: Any, deadline: float) -> tuple[int, bytes]:

@@ -28,7 +28,18 @@ __all__ = [
     "UnexpectedError",
     "UnhealthyError",
     "error_for_code",
+    "too_large",
 ]
+
+TOO_LARGE = "exceeds max_arg_size"
+"""How a message refused for its size reads: ours before sending (``ValueError``), or a
+peer's error frame for an answer it could not send."""
+
+
+def too_large(error: BaseException | str) -> bool:
+    """Whether ``error`` (or its text) is a message refused for its size: sending it
+    again fails the same way."""
+    return TOO_LARGE in str(error)
 
 
 class ErrorCode(IntEnum):

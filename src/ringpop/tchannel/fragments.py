@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import msgspec
 
 from ringpop.tchannel.checksum import CHECKSUM_SIZE, UPDATE, checksum_update, verifiable
-from ringpop.tchannel.errors import MalformedFrameError, ProtocolError
+from ringpop.tchannel.errors import TOO_LARGE, MalformedFrameError, ProtocolError
 from ringpop.tchannel.frames import (
     FLAG_MORE_FRAGMENTS,
     HEADER_SIZE,
@@ -225,9 +225,7 @@ class MessageAssembler:
             a1, a2, a3 = args
             # one frame cannot exceed a limit of at least a frame's size
             if self._small_limit and len(a1) + len(a2) + len(a3) > self.max_arg_size:
-                raise MessageTooLargeError(
-                    f"message {fid} exceeds max_arg_size {self.max_arg_size}"
-                )
+                raise MessageTooLargeError(f"message {fid} {TOO_LARGE} {self.max_arg_size}")
             csum_type = frame.checksum_type
             if csum_type == 1 or csum_type == 3:
                 update = UPDATE[csum_type]
@@ -241,7 +239,7 @@ class MessageAssembler:
         for arg in args:
             size += len(arg)
         if size > self.max_arg_size:
-            raise MessageTooLargeError(f"message {fid} exceeds max_arg_size {self.max_arg_size}")
+            raise MessageTooLargeError(f"message {fid} {TOO_LARGE} {self.max_arg_size}")
         csum_type = frame.checksum_type
         csum = 0
         if csum_type:
@@ -292,7 +290,7 @@ class MessageAssembler:
         for chunk in chunks:
             added += len(chunk)
         if partial.size + added > self.max_arg_size:
-            raise MessageTooLargeError(f"message {fid} exceeds max_arg_size {self.max_arg_size}")
+            raise MessageTooLargeError(f"message {fid} {TOO_LARGE} {self.max_arg_size}")
         csum = partial.csum
         if partial.csum_type:
             update = checksum_update(partial.csum_type)
