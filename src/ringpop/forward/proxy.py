@@ -292,8 +292,8 @@ class RequestProxy:
             self.inflight -= 1
         head_bytes = encode({"statusCode": response.status, "headers": response.headers})
         room = self.options.max_arg_size - len(ENDPOINT)
-        if len(head_bytes) + len(response.body) > room:  # not sendable: the caller would retry
-            size = len(head_bytes) + len(response.body)
+        size = len(head_bytes) + len(response.body)
+        if size > room:  # not sendable: the caller would retry
             why = f"the response of {size} bytes is more than one call carries ({room})"
             log.warning("%s: %s %s: %s", node.address, head.method, head.url, why)
             response = HttpResponse(502, dict(_TEXT), why.encode())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import Any
 
 from ringpop.stats.base import Kind
 
@@ -33,14 +34,18 @@ class StatsdBackend:
             found = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         except (socket.gaierror, UnicodeError) as error:
             raise ValueError(f"statsd host {host!r} does not resolve: {error}") from None
-        family, _, _, _, address = found[0]
-        self.address: tuple[str, int] = (str(address[0]), int(address[1]))
-        self._sockaddr = address
+        family, _, _, _, sockaddr = found[0]
+        self._sockaddr: tuple[Any, ...] = sockaddr
         self._socket: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
         self._socket.setblocking(False)
         self._prefixes: dict[str, str] = {}
         self.sent = 0
         self.dropped = 0
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The collector's resolved ``(ip, port)``."""
+        return str(self._sockaddr[0]), int(self._sockaddr[1])
 
     def emit(self, kind: Kind, key: str, value: float, node: str) -> None:
         sock = self._socket
