@@ -177,6 +177,10 @@ def explain(exc: BaseException, settings: DnsSettings, asked: str) -> str:
 
     via = settings.describe()
     if isinstance(exc, dns.resolver.NXDOMAIN):
+        if settings.nameservers is None:
+            # dnspython asks the servers in resolv.conf only: names that exist only
+            # in /etc/hosts (localhost, docker-compose aliases) are not found.
+            return f"name does not exist (NXDOMAIN from {via}; /etc/hosts is not read)"
         return f"name does not exist (NXDOMAIN from {via})"
     if isinstance(exc, dns.resolver.NoAnswer):
         return f"the name exists but has no {asked} records"
