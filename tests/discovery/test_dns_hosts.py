@@ -157,6 +157,8 @@ def test_nxdomain_from_the_system_resolver_says_hosts_file_is_not_read() -> None
     from ringpop.discovery._dns import DnsSettings, explain
 
     system = DnsSettings("t", nameservers=None, nameserver_port=53, record="A", timeout=1.0)
-    custom = DnsSettings("t", nameservers=["127.0.0.1"], nameserver_port=53, record="A", timeout=1.0)
+    custom = DnsSettings(
+        "t", nameservers=["127.0.0.1"], nameserver_port=53, record="A", timeout=1.0
+    )
     assert "/etc/hosts is not read" in explain(dns.resolver.NXDOMAIN(), system, "A")
     assert "/etc/hosts" not in explain(dns.resolver.NXDOMAIN(), custom, "A")
