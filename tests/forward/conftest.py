@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -53,8 +53,10 @@ class Member:
         )
 
 
-async def start_members(count: int, options: Options = FAST) -> list[Member]:
-    nodes = [Ringpop("forward-test", "127.0.0.1:0", options=options) for _ in range(count)]
+async def start_members(count: int, options: Options | Sequence[Options] = FAST) -> list[Member]:
+    """``count`` members in one ring; ``options`` for all, or one each."""
+    each = [options] * count if isinstance(options, Options) else list(options)
+    nodes = [Ringpop("forward-test", "127.0.0.1:0", options=o) for o in each]
     members = [Member(rp) for rp in nodes]
     for member in members:
         member.rp.set_http_handler(member.handle)

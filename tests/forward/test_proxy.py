@@ -315,6 +315,29 @@ async def test_bodies_no_call_can_carry_are_answered_not_raised_nor_retried() ->
         await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
 
 
+async def test_a_size_refusal_from_the_owner_is_answered_once_not_retried() -> None:
+    """An owner whose max_arg_size is below ours refuses a request we can send: every
+    retry fails the same way, so the client gets a 502 at once instead of a 503 after
+    the whole retry schedule."""
+    base = dict(min_protocol_period=0.05, proxy_retry_schedule=(0.0, 0.5, 1.0))
+    large = Options(**base, max_arg_size=1 << 20)  # type: ignore[arg-type]
+    small = Options(**base, max_arg_size=64 << 10)  # type: ignore[arg-type]
+    members = await start_members(2, [large, small])
+    a, b = members
+    try:
+        key = key_owned_by(members, b)
+        started = time.monotonic()
+        answer = await a.rp.handle_or_proxy(key, request(b"x" * (200 << 10)))
+        assert time.monotonic() - started < 1.0
+        assert answer.status == 502, answer.body
+        assert answer.headers["x-ringpop-error"] == "ringpop.request-proxy.too-large"
+        assert not b.seen
+        assert not a.of(RetryScheduled)
+        assert (await a.rp.handle_or_proxy(key, request(b"fits"))).status == 200
+    finally:
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+
+
 async def test_each_attempt_is_bounded_by_the_timeout(trio: list[Member]) -> None:
     a, b, _ = trio
     b.delay = 2.0

@@ -44,7 +44,7 @@ from ringpop.membership.node import SwimNode
 from ringpop.messages import MessageError
 from ringpop.options import Options
 from ringpop.receiving import receive
-from ringpop.tchannel import Request, Response, TChannelError
+from ringpop.tchannel import Request, Response, TChannelError, too_large
 from ringpop.tchannel.errors import CallTimeoutError, DeclinedError, NetworkError, UnhealthyError
 from ringpop.transport import Transport
 
@@ -174,6 +174,9 @@ class RequestProxy:
             except ValueError as error:  # body_limit above what one call carries
                 raise ProxyError("ringpop.request-proxy.body-too-large", str(error), 413) from None
             except TChannelError as error:
+                if too_large(error):  # the owner's limit or the answer: fails every time
+                    message = f"{to}: {error}"
+                    raise ProxyError("ringpop.request-proxy.too-large", message, 502) from None
                 raise AttemptError(
                     f"{to}: {error}",
                     unreachable=isinstance(error, _UNREACHABLE),
