@@ -11,7 +11,7 @@ import pytest
 
 from ringpop import Options
 from ringpop.events import RequestProxied, RetryFailed, RetryRerouted, RetryScheduled
-from ringpop.forward import FORWARD_KEYS_HEADER, ForwardError
+from ringpop.forward import FORWARD_KEYS_HEADER, ForwardError, ForwardTooLargeError
 from ringpop.ring import HashRing
 from ringpop.tchannel import (
     BadRequestError,
@@ -259,5 +259,28 @@ async def test_an_answer_too_large_to_send_is_not_retried() -> None:
         with pytest.raises(ForwardError, match="exceeds max_arg_size"):
             await members[0].rp.forward(key, "bigapp", "/big")
         assert len(calls) == 1
+    finally:
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+
+
+async def test_arguments_no_call_can_carry_are_a_forward_error_and_nothing_is_sent() -> None:
+    """A call's own arg3 over max_arg_size raised a bare ValueError out of forward."""
+    options = Options(min_protocol_period=0.05, max_arg_size=64 << 10, forward_retry_schedule=(0,))
+    members = await start_members(2, options)
+    calls: list[Request] = []
+
+    def record(request: Request) -> Response:
+        calls.append(request)
+        return Response()
+
+    try:
+        for member in members:
+            member.rp.register_forwarded("bigapp", "/in", record, lambda request: ["k"])
+        key = key_owned_by(members, members[1])
+        with pytest.raises(ValueError, match="exceeds max_arg_size") as raised:
+            await members[0].rp.forward(key, "bigapp", "/in", b"", b"x" * (100 << 10))
+        assert isinstance(raised.value, ForwardTooLargeError)
+        assert not calls
+        assert not members[0].of(RetryScheduled)
     finally:
         await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))

@@ -19,6 +19,7 @@ from ringpop.forward.tchannel import (
     FORWARD_KEYS_HEADER,
     Forwarder,
     ForwardError,
+    ForwardTooLargeError,
     add_forward_keys,
     forwarded_keys,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ForwardError",
     "ForwardOptions",
     "ForwardOverrides",
+    "ForwardTooLargeError",
     "Forwarder",
     "HttpHandler",
     "HttpRequest",

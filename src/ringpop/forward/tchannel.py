@@ -57,6 +57,11 @@ class ForwardError(RingpopError):
     """Forwarding failed (diverged keys, every retry failed, unmarkable headers)."""
 
 
+class ForwardTooLargeError(ForwardError, ValueError):
+    """The call's own arguments are more than one call carries (``max_arg_size``):
+    nothing was sent. A ``ValueError`` too, as the argument is the caller's."""
+
+
 class UnmarkableError(ForwardError):
     """The call's arg2 is not of its scheme (``json``, ``thrift``): the forward marker
     cannot be added to it."""
@@ -248,7 +253,9 @@ class Forwarder:
         looks the keys up again. ``options`` (or the same names as keyword arguments:
         ``timeout``, ``max_retries``, ``retry_schedule``, ``reroute_retries``) override
         the ``forward_*`` options; ``destination`` skips the first lookup. Raises
-        :class:`ForwardError` when retries run out or the keys stop sharing an owner.
+        :class:`ForwardError` when retries run out or the keys stop sharing an owner,
+        :class:`ForwardTooLargeError` at once when ``arg2``/``arg3`` are more than one
+        call carries.
         """
         merged = ForwardOptions.of(options, overrides)
         config = self.options
@@ -263,6 +270,8 @@ class Forwarder:
                 return await channel.call(
                     to, service, endpoint, marked, arg3, timeout=timeout, scheme=scheme
                 )
+            except ValueError as error:  # our own arguments: no attempt can send them
+                raise ForwardTooLargeError(str(error)) from None
             except TChannelError as error:
                 # an answer too large to send fails again on every retry, the handler
                 # running each time: final, like our channel closed
