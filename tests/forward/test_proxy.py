@@ -510,3 +510,57 @@ async def test_a_plain_function_handler_serves_and_a_wrong_answer_is_a_500(
     answer = await a.rp.handle_or_proxy(key_owned_by(trio, b), request())
     assert answer.status == 500
     assert b"not an HttpResponse" in answer.body
+
+
+async def test_a_request_is_checked_the_same_whoever_owns_its_key(trio: list[Member]) -> None:
+    """A str body worked when the key was ours and raised from deep in the channel
+    when it was not; a bytearray body reached a local handler as a bytearray."""
+    a, b, _ = trio
+    mine, theirs = key_owned_by(trio, a), key_owned_by(trio, b)
+    for key in (mine, theirs):
+        with pytest.raises(TypeError, match=r"body must be bytes, not str \(encode"):
+            await a.rp.handle_or_proxy(key, HttpRequest("POST", "/x", {}, "text"))  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="must be an HttpRequest"):
+            await a.rp.handle_or_proxy(key, {"method": "GET", "url": "/"})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="url must be str"):
+            await a.rp.handle_or_proxy(key, HttpRequest("GET", None))  # type: ignore[arg-type]
+        fixed = HttpRequest("POST", "/x", {"content-length": 3, "a": ["1", "2"]}, bytearray(b"abc"))  # type: ignore[arg-type, dict-item]
+        assert (await a.rp.handle_or_proxy(key, fixed)).status == 200
+    for member in (a, b):
+        served = member.seen[-1]
+        assert served.body.__class__ is bytes
+        assert served.body == b"abc"
+        assert served.headers["content-length"] == "3"
+        assert served.headers["a"] == "1, 2"
+
+
+async def test_a_response_is_checked_the_same_whoever_owns_its_key(trio: list[Member]) -> None:
+    """A handler's str or None body was a 200 locally and, forwarded, failed on the
+    owner once per retry (the handler running six times) and ended in a 503."""
+    a, b, _ = trio
+    mine, theirs = key_owned_by(trio, a), key_owned_by(trio, b)
+    calls: list[str] = []
+    answers = [
+        (HttpResponse(200, {}, "text"), 500, b"body must be bytes, not str"),  # type: ignore[arg-type]
+        (HttpResponse(200, {}, None), 500, b"body must be bytes, not NoneType"),  # type: ignore[arg-type]
+        (HttpResponse("200", {}, b""), 500, b"status must be an int"),  # type: ignore[arg-type]
+        (HttpResponse(1000, {}, b""), 500, b"status must be 100-999"),
+        (HttpResponse(201, {"x-n": 5}, memoryview(b"mv")), 201, b"mv"),  # type: ignore[arg-type, dict-item]
+    ]
+    for answer, status, body in answers:
+
+        def handler(request: HttpRequest, answer: HttpResponse = answer) -> HttpResponse:
+            calls.append(request.url)
+            return answer
+
+        for member in (a, b):
+            member.rp.set_http_handler(handler)
+        for key in (mine, theirs):
+            calls.clear()
+            response = await a.rp.handle_or_proxy(key, request())
+            assert (response.status, len(calls)) == (status, 1)
+            assert body in response.body
+            assert response.body.__class__ is bytes
+            if status == 201:
+                assert response.headers["x-n"] == "5"
+    assert not a.of(RetryScheduled)

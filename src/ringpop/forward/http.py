@@ -30,6 +30,8 @@ __all__ = [
     "HttpResponse",
     "ProxyError",
     "ResponseHead",
+    "checked_request",
+    "checked_response",
     "error_response",
     "error_text",
     "flat_headers",
@@ -87,14 +89,92 @@ HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse] | HttpResponse]
 
 
 async def run_handler(handler: HttpHandler, request: HttpRequest) -> HttpResponse:
-    """``handler``'s response to ``request``, awaited if it is a coroutine; a
-    ``TypeError`` when it is not an :class:`HttpResponse`."""
+    """``handler``'s response to ``request``, awaited if it is a coroutine, checked
+    (:func:`checked_response`); a ``TypeError`` when it is not an :class:`HttpResponse`."""
     response = handler(request)
     if inspect.isawaitable(response):
         response = await response
     if not isinstance(response, HttpResponse):
         raise TypeError(f"the HTTP handler returned {response!r:.80}, not an HttpResponse")
-    return response
+    return checked_response(response)
+
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+_NUMBER = (int, float)
+
+
+def _body(body: object, what: str) -> bytes:
+    if body.__class__ is bytes:
+        return body
+    if isinstance(body, _BYTES_LIKE):
+        return bytes(body)
+    hint = " (encode text first: body.encode())" if isinstance(body, str) else ""
+    raise TypeError(f"{what} body must be bytes, not {type(body).__name__}{hint}")
+
+
+def _header_text(name: object, value: object, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, _NUMBER) and not isinstance(value, bool):
+        return str(value)  # as node's setHeader and the wire head do
+    raise TypeError(f"{what} header {name!r:.60} must be text, not {type(value).__name__}")
+
+
+def _headers(headers: object, what: str, lists: bool) -> dict[str, Any] | None:
+    """``headers`` checked; a normalised copy, or ``None`` when they were fine."""
+    if not isinstance(headers, dict):
+        raise TypeError(f"{what} headers must be a dict, not {type(headers).__name__}")
+    fixed: dict[str, Any] | None = None
+    for name, value in headers.items():
+        if name.__class__ is str and value.__class__ is str:
+            continue
+        if not isinstance(name, str):
+            raise TypeError(f"{what} header names must be str, not {name!r:.60}")
+        if isinstance(value, list | tuple):
+            texts = [_header_text(name, one, what) for one in value]
+            new: str | list[str] = texts if lists else ", ".join(texts)
+        else:
+            new = _header_text(name, value, what)
+        if fixed is None:
+            fixed = dict(headers)
+        fixed[name] = new
+    return fixed
+
+
+def checked_request(request: object) -> HttpRequest:
+    """``request`` if it is a well-typed :class:`HttpRequest`, else a fixed copy
+    (bytes-like bodies as bytes, number header values as text, list values joined);
+    ``TypeError`` for what cannot be sent. The same rule serves a request here and
+    forwards it, so a request that works on one node works on every node."""
+    if not isinstance(request, HttpRequest):
+        raise TypeError(f"request must be an HttpRequest, not {type(request).__name__}")
+    for field in ("method", "url"):
+        if not isinstance(getattr(request, field), str):
+            value = getattr(request, field)
+            raise TypeError(f"the request's {field} must be str, not {value!r:.60}")
+    body = _body(request.body, "the request's")
+    headers = _headers(request.headers, "the request's", lists=False)
+    if body is request.body and headers is None:
+        return request
+    return msgspec.structs.replace(
+        request, body=body, headers=request.headers if headers is None else headers
+    )
+
+
+def checked_response(response: HttpResponse) -> HttpResponse:
+    """``response`` if well-typed, else a fixed copy (as :func:`checked_request`);
+    ``TypeError``/``ValueError`` for a status that is not a whole number 100-999 or
+    what cannot be sent, so a local answer and a forwarded one are the same."""
+    status = response.status
+    if status.__class__ is not int:
+        raise TypeError(f"the HTTP response's status must be an int, not {status!r:.40}")
+    if not 100 <= status <= 999:
+        raise ValueError(f"the HTTP response's status must be 100-999, not {status}")
+    body = _body(response.body, "the HTTP response's")
+    headers = _headers(response.headers, "the HTTP response's", lists=True)
+    if body is response.body and headers is None:
+        return response
+    return HttpResponse(status, response.headers if headers is None else headers, body)
 
 
 class ProxyError(RingpopError):

@@ -29,6 +29,7 @@ from ringpop.forward.http import (
     HttpResponse,
     ProxyError,
     ResponseHead,
+    checked_request,
     encode,
     error_response,
     error_text,
@@ -93,8 +94,10 @@ class RequestProxy:
         """Serve ``request`` here if we own its key(s), else forward it to the owner.
 
         Errors become HTTP responses (``ProxyError.status`` and its message), so
-        the return value can always be sent to the client.
+        the return value can always be sent to the client. A request of the wrong
+        types is a ``TypeError`` here, owned or not (:func:`checked_request`).
         """
+        request = checked_request(request)
         wanted = key_list(keys)
         try:
             destination = self._owner(wanted)
