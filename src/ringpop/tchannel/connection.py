@@ -7,8 +7,11 @@ handlers for the peer's calls. Writes made while processing received bytes, and
 writes from handlers finishing in the same loop iteration, are coalesced into
 one ``transport.write``.
 
-(Just over 400 lines: the asyncio protocol callbacks, the write coalescing and the
-deadline timer share one connection's state; the rest already lives in the core.)
+A peer that does not read our writes stops being read (write flow control).
+
+(Just over 400 lines: the asyncio protocol callbacks, the write coalescing, the flow
+control and the deadline timer share one connection's state; the rest already lives
+in the core.)
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ def _copy_error(error: TChannelError) -> TChannelError:
 
 
 _RECEIVE_BUFFER = 64 * 1024
+WRITE_HIGH_WATER = 4 * 1024 * 1024
+"""Bytes of unsent answers and calls above which we stop reading the peer's requests
+until they drain below a quarter of it: a peer that does not read cannot grow our
+memory (nor the loop's cost of moving the backlog) without bound. Two handoff pages
+in flight stay below it."""
 
 
 def _discard_unsent(transport: asyncio.BaseTransport) -> None:
@@ -105,6 +113,8 @@ class Connection(Serving, asyncio.BufferedProtocol):
         self._rbuf = memoryview(bytearray(_RECEIVE_BUFFER))
         #: Closed because calls timed out and the peer sent nothing (see ``stale.py``).
         self.stale = False
+        #: Reading stopped until our unsent bytes drain (:meth:`pause_writing`).
+        self.reading_paused = False
 
     # ---------------------------------------------------- asyncio.BufferedProtocol
 
@@ -116,6 +126,7 @@ class Connection(Serving, asyncio.BufferedProtocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_HIGH_WATER // 4)
         peername = transport.get_extra_info("peername")
         if isinstance(peername, tuple) and len(peername) >= 2:
             self.socket_peer = f"{peername[0]}:{peername[1]}"
@@ -158,6 +169,19 @@ class Connection(Serving, asyncio.BufferedProtocol):
         finally:
             self._receiving = False
             self._flush_outbox()
+
+    def pause_writing(self) -> None:
+        """The peer reads slower than we write: read nothing more from it (no more
+        requests to answer) until the backlog drains (:data:`WRITE_HIGH_WATER`)."""
+        if self.transport is not None and not self.closed:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """The backlog drained: read the peer again."""
+        if self.reading_paused and self.transport is not None and not self.closed:
+            self.reading_paused = False
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Fail everything still pending on this connection."""
