@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
-from ringpop.checks import is_utf8_text
+from ringpop.checks import check_seconds, is_utf8_text
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
 from ringpop.errors import RingpopError
@@ -86,7 +86,7 @@ log = logging.getLogger(__name__)
 
 
 class NotReadyError(RingpopError, RuntimeError):
-    """The node has not joined its cluster yet: it cannot answer for the ring."""
+    """The node has not joined its cluster yet, or was closed: it cannot answer for the ring."""
 
 
 def channel_for(listen: str, options: Options) -> Channel:
@@ -181,6 +181,7 @@ class Ringpop:
         another was given; applications may register their own services on it."""
         self.events = EventEmitter()
         """Typed events: ``rp.events.on(RingChanged, callback)`` or ``rp.events.subscribe()``."""
+        _check_handler(http_handler)
         self._http_handler = http_handler
         self._node: SwimNode | None = None
         self._healer: Healer | None = None
@@ -524,6 +525,8 @@ class Ringpop:
     async def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until ready (``TimeoutError`` after ``timeout`` seconds; ``RingpopError``
         if the node is closed before it was ready: it never will be)."""
+        if timeout is not None:
+            check_seconds("wait_ready: timeout", timeout, zero_ok=True)
         node = self._require()[0]
         async with asyncio.timeout(timeout):
             if not node.ready and not self._closed:
@@ -557,6 +560,10 @@ class Ringpop:
 
     def _require_ready(self, what: str) -> SwimNode:
         node = self._require()[0]
+        if self._closed:  # as ringpop-go: no lookups once destroyed
+            raise NotReadyError(
+                f"{what} after close: this Ringpop left the ring and routes nothing"
+            )
         if not node.ready:
             raise NotReadyError(
                 f"{what} before bootstrap finished: the ring holds only this node, so every "
@@ -569,7 +576,8 @@ class Ringpop:
         """The address owning ``key``.
 
         Raises :class:`NotReadyError` before :meth:`bootstrap` finished (ringpop-node
-        answers with itself then, which silently routes every key here).
+        answers with itself then, which silently routes every key here) and after
+        :meth:`close`.
         """
         node = self._require_ready("lookup()")
         if self.events.wants(LookupTiming):
@@ -582,14 +590,15 @@ class Ringpop:
 
     def lookup_n(self, key: str | bytes, n: int) -> list[str]:
         """Up to ``n`` distinct owners of ``key`` in ring order (:class:`NotReadyError`
-        before bootstrap finished)."""
+        before bootstrap finished and after close)."""
         return self._require_ready("lookup_n()").ring.lookup_n(key, n)
 
     def owns(self, key: str | bytes, n: int = 1) -> bool:
-        """Whether we are the owner of ``key`` (one of its ``n`` first owners)."""
-        node = self._require()[0]
+        """Whether we are the owner of ``key`` (one of its ``n`` first owners);
+        :class:`NotReadyError` as :meth:`lookup`."""
         if n.__class__ is int and n == 1:  # True too is 1: lookup_n refuses it
-            return self.lookup(key) == node.address
+            return self.lookup(key) == self._require()[0].address
+        node = self._require_ready("owns()")
         return node.address in node.ring.lookup_n(key, n)
 
     def owned_ranges(self, n: int | None = None, *, rank: int | None = None) -> list[Range]:
@@ -663,6 +672,7 @@ class Ringpop:
 
     def set_http_handler(self, handler: HttpHandler | None) -> None:
         """Set the application handler for HTTP requests owned by this node."""
+        _check_handler(handler)
         self._http_handler = handler
         if self._proxy is not None:
             self._proxy.handler = handler
@@ -695,7 +705,9 @@ class Ringpop:
         ``options`` (a :class:`~ringpop.forward.ForwardOptions`) or the same names as
         keyword arguments (``timeout``, ``max_retries``, ``retry_schedule``,
         ``reroute_retries``, ``failover``) override the ``proxy_*`` options. Once
-        closed: 503 (``ringpop.request-proxy.closed``) at once.
+        closed: 503 (``ringpop.request-proxy.closed``) at once. ``TypeError`` for a
+        request whose body is not bytes or whose headers are not text, whoever owns
+        the key.
         """
         proxy = self.proxy
         if self._closed:
@@ -788,3 +800,8 @@ class Ringpop:
     ) -> Singleton:
         """Run ``job`` on one node (the leader of ``singleton:<name>``), moved with it."""
         return self.actors.singleton(name, job, every=every)
+
+
+def _check_handler(handler: object) -> None:
+    if handler is not None and not callable(handler):
+        raise TypeError(f"the HTTP handler must be callable or None, not {handler!r:.80}")

@@ -43,10 +43,52 @@ async def test_lookup_before_bootstrap_explains_itself() -> None:
             rp.lookup("user:42")
         with pytest.raises(NotReadyError):
             rp.lookup_n("user:42", 2)
+        with pytest.raises(NotReadyError):  # as owns(key): it took the one-node ring
+            rp.owns("user:42", 2)
         await rp.bootstrap([])
         assert rp.lookup("user:42") == rp.whoami()
+        assert rp.owns("user:42", 2)
     finally:
         await rp.close()
+
+
+async def test_no_lookup_after_close() -> None:
+    """A closed node answered every lookup with itself, as ringpop-go does not."""
+    rp = Ringpop("smaller", "127.0.0.1:0")
+    await rp.start()
+    await rp.bootstrap([])
+    await rp.close()
+    for ask in (
+        lambda: rp.lookup("user:42"),
+        lambda: rp.lookup_n("user:42", 2),
+        lambda: rp.owns("user:42"),
+        lambda: rp.owns("user:42", 2),
+    ):
+        with pytest.raises(NotReadyError, match="after close"):
+            ask()
+    assert rp.whoami()
+
+
+async def test_wait_ready_checks_its_timeout() -> None:
+    rp = Ringpop("smaller", "127.0.0.1:0")
+    await rp.start()
+    try:
+        for bad in ("x", -1, float("nan")):
+            with pytest.raises(ValueError, match="wait_ready: timeout"):
+                await rp.wait_ready(bad)  # type: ignore[arg-type]
+        with pytest.raises(TimeoutError):
+            await rp.wait_ready(0)
+    finally:
+        await rp.close()
+
+
+def test_an_http_handler_must_be_callable() -> None:
+    with pytest.raises(TypeError, match="must be callable"):
+        Ringpop("smaller", "127.0.0.1:0", http_handler=5)  # type: ignore[arg-type]
+    rp = Ringpop("smaller", "127.0.0.1:0")
+    with pytest.raises(TypeError, match="must be callable"):
+        rp.set_http_handler("handler")  # type: ignore[arg-type]
+    rp.set_http_handler(None)
 
 
 @pytest.fixture

@@ -123,3 +123,11 @@ def test_valid_identities(good: str) -> None:
 def test_identity_of() -> None:
     assert identity_of({IDENTITY_LABEL: "sut"}, "127.0.0.1:3000") == "sut"
     assert identity_of({}, "127.0.0.1:3000") == "127.0.0.1:3000"
+
+
+def test_removing_a_key_that_is_not_a_string_is_a_label_error() -> None:
+    """``rp.remove_labels(["a"])`` (a list for the variadic keys) raised AttributeError."""
+    with pytest.raises(LabelError, match="label keys are strings"):
+        remove_labels({"a": "1"}, [["a"]])  # type: ignore[list-item]
+    with pytest.raises(LabelError, match="label keys are strings"):
+        remove_labels({"a": "1"}, [5])  # type: ignore[list-item]

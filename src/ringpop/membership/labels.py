@@ -150,6 +150,8 @@ def remove_labels(
     """
     updated = dict(labels)
     for key in keys:
+        if not isinstance(key, str):
+            raise LabelError(f"label keys are strings, not {key!r:.60}")
         if is_internal(key) and not internal:
             raise LabelError(f"label key {key!r} is internal (starts with {INTERNAL_PREFIX!r})")
         updated.pop(key, None)
