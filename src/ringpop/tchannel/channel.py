@@ -34,7 +34,7 @@ from ringpop.tchannel.api import (
     load_json,
 )
 from ringpop.tchannel.checksum import ChecksumType
-from ringpop.tchannel.connection import Connection
+from ringpop.tchannel.connection import Connection, receive_buffer
 from ringpop.tchannel.errors import CallTimeoutError, NetworkError
 from ringpop.tchannel.frames import MAX_ARG1_SIZE
 from ringpop.tchannel.hostport import EPHEMERAL, split_host_port
@@ -120,6 +120,8 @@ class Channel(Peers):
             self._handshake_log = HandshakeLog()
         #: Registered endpoints by (service, arg1) (read by connections).
         self.handlers: dict[tuple[str, bytes], Endpoint] = {}
+        #: Where the loop reads any of our connections' bytes (see ``receive_buffer``).
+        self.receive_buffer = receive_buffer()
         #: Whether incoming calls are served (false once closing).
         self.accepting = True
         self._server: asyncio.Server | None = None

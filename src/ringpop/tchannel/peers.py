@@ -39,6 +39,7 @@ class Peers:
     _handshake_log: HandshakeLog | None
     handlers: dict[tuple[str, bytes], Endpoint]
     accepting: bool
+    receive_buffer: memoryview
 
     def init_headers(self) -> dict[str, str]:
         raise NotImplementedError

@@ -46,6 +46,8 @@ class ConnectionHost(Protocol):
     handlers: dict[tuple[str, bytes], Endpoint]
     #: False once the channel is closing (new calls are declined).
     accepting: bool
+    #: The buffer the loop reads into, shared by the channel's connections.
+    receive_buffer: memoryview
 
     def connection_ready(self, conn: Connection) -> None:
         """The handshake of ``conn`` completed."""
