@@ -519,8 +519,9 @@ class Ringpop:
 
     @property
     def is_ready(self) -> bool:
-        """Whether bootstrap finished."""
-        return self._node is not None and self._node.ready
+        """Whether bootstrap finished and the node is not closed: whether lookups answer
+        (``if rp.is_ready: rp.lookup(key)`` holds during shutdown too)."""
+        return self._node is not None and self._node.ready and not self._closed
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until ready (``TimeoutError`` after ``timeout`` seconds; ``RingpopError``

@@ -57,7 +57,9 @@ async def test_no_lookup_after_close() -> None:
     rp = Ringpop("smaller", "127.0.0.1:0")
     await rp.start()
     await rp.bootstrap([])
+    assert rp.is_ready
     await rp.close()
+    assert not rp.is_ready  # the usual guard of a lookup
     for ask in (
         lambda: rp.lookup("user:42"),
         lambda: rp.lookup_n("user:42", 2),

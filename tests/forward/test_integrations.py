@@ -720,3 +720,36 @@ async def test_middlewares_apply_their_forward_options(trio: list[Member], spell
     finally:
         await runner.cleanup()
     assert len(b.seen) == 2  # one attempt each, no retry, not failed over to c
+
+
+async def test_middlewares_after_close_answer_503_closed(trio: list[Member]) -> None:
+    """A request reaching the app while ringpop closes (shutdown) is answered, not a
+    500: a closed node owns nothing and forwards nothing."""
+    a, b, _ = trio
+    mine, theirs = key_owned_by(trio, a), key_owned_by(trio, b)
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"local"})
+
+    aio = web.Application()
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="local")
+
+    aio.router.add_get("/k/{key}", handler)
+    rp_aiohttp.setup(aio, a.rp, rp_aiohttp.match_info_key("key"))
+    runner, url = await serve_aiohttp(aio)
+    wrapped = rp_asgi.RingpopMiddleware(app, a.rp, rp_asgi.path_key("/k/{key}"))
+    try:
+        await a.rp.close(self_evict=False)
+        async with asgi_client(wrapped) as client, aiohttp.ClientSession() as session:
+            for key in (mine, theirs):
+                answer = await client.get(f"/k/{key}")
+                assert answer.status_code == 503
+                assert answer.headers["x-ringpop-error"] == "ringpop.request-proxy.closed"
+                async with session.get(f"{url}/k/{key}") as aio_answer:
+                    assert aio_answer.status == 503
+                    assert aio_answer.headers["x-ringpop-error"] == "ringpop.request-proxy.closed"
+    finally:
+        await runner.cleanup()

@@ -119,8 +119,11 @@ Decision = Literal["local", "forward", "not-ready"]
 def decide(ringpop: Ringpop, keys: Sequence[str], not_ready: NotReady) -> Decision:
     """Serve here (we own every key), forward, or refuse because ringpop is not ready.
 
-    No keys means forward: :meth:`Ringpop.handle_or_proxy` answers 400 (keys required).
+    No keys means forward: :meth:`Ringpop.handle_or_proxy` answers 400 (keys required);
+    so does a closed ringpop (503 ``ringpop.request-proxy.closed``: it owns nothing).
     """
+    if ringpop.closed:
+        return "forward"
     if not ringpop.is_ready:
         return "local" if not_ready == "serve" else "not-ready"
     return "local" if owns_all(ringpop.lookup, ringpop.whoami(), keys) else "forward"
