@@ -163,6 +163,14 @@ async def test_what_cannot_be_served_or_sent_is_refused_where_it_is_given(
         await client.call(server.host_port, 5, "/x", timeout=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="header value must be a str"):
         await client.call(server.host_port, "svc", "/x", timeout=1, headers={"k": 1})  # type: ignore[dict-item]
+    # arguments that are not bytes: "object of type 'NoneType' has no len()" before
+    with pytest.raises(TypeError, match=r"arg3 must be bytes, not str \(encode text first\)"):
+        await client.call(server.host_port, "svc", "/x", b"", "text", timeout=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="arg2 must be bytes, not NoneType"):
+        await client.call(server.host_port, "svc", "/x", None, timeout=1)  # type: ignore[arg-type]
+    server.register("svc", "/echo", lambda request: Response(b"", request.arg3))
+    echoed = await client.call(server.host_port, "svc", "/echo", b"", bytearray(b"ba"), timeout=1)  # type: ignore[arg-type]
+    assert echoed.arg3 == b"ba"
 
 
 async def test_application_errors(server: Channel, client: Channel) -> None:
