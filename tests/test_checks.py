@@ -81,3 +81,14 @@ def test_check_whole_names_the_first_value_that_is_not_a_whole_number() -> None:
     for wrong in (1.0, True, "1", None, float("inf")):
         with pytest.raises(TypeError, match=r"^b must be a whole number, not "):
             check_whole(("a", 1), ("b", wrong), ("c", "also wrong"))
+
+
+def test_check_bytes_takes_bytes_like_and_names_text() -> None:
+    from ringpop.checks import check_bytes
+
+    for fine in (b"x", bytearray(b"x"), memoryview(b"x")):
+        check_bytes("arg3", fine)
+    with pytest.raises(TypeError, match=r"^arg3 must be bytes, not str \(encode text first\)$"):
+        check_bytes("arg3", "x")
+    with pytest.raises(TypeError, match=r"^body must be bytes, not NoneType$"):
+        check_bytes("body", None)

@@ -4,7 +4,8 @@ and one test for text that must travel as UTF-8.
 Every timeout, interval and delay ringpop takes (options, forwarding policies, the
 replicator, handoff, hints, actors, discovery, TLS, command-line flags) is checked
 here, so each refuses the same values (bools, strings, NaN, infinity, negatives,
-and 0 where 0 means nothing useful) with the same message::
+and 0 where 0 means nothing useful) with the same message (bytes arguments too,
+with :func:`check_bytes`)::
 
     check_seconds("timeout", 0)
     ValueError: timeout must be a positive, finite number of seconds, not 0
@@ -21,7 +22,14 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["check_seconds", "check_whole", "is_utf8_text", "number_problem", "utf8_safe"]
+__all__ = [
+    "check_bytes",
+    "check_seconds",
+    "check_whole",
+    "is_utf8_text",
+    "number_problem",
+    "utf8_safe",
+]
 
 
 def number_problem(value: object, *, unit: str = "seconds", zero_ok: bool = False) -> str | None:
@@ -61,6 +69,14 @@ def check_whole(*named: tuple[str, object]) -> None:
     for name, value in named:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be a whole number, not {value!r}")
+
+
+def check_bytes(name: str, value: object) -> None:
+    """``TypeError`` ("<name> must be bytes, not str (encode text first)") unless
+    ``value`` is bytes-like: ``bytes``, ``bytearray`` or ``memoryview``."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        hint = " (encode text first)" if isinstance(value, str) else ""
+        raise TypeError(f"{name} must be bytes, not {type(value).__name__}{hint}")
 
 
 def is_utf8_text(text: str) -> bool:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
+from ringpop.checks import check_bytes
 from ringpop.errors import RingpopError
 from ringpop.tchannel import Response
 from ringpop.tchannel.api import CODE_APPLICATION_ERROR
@@ -99,17 +100,14 @@ async def run_handler(handler: HttpHandler, request: HttpRequest) -> HttpRespons
     return checked_response(response)
 
 
-_BYTES_LIKE = (bytes, bytearray, memoryview)
 _NUMBER = (int, float)
 
 
 def _body(body: object, what: str) -> bytes:
     if body.__class__ is bytes:
         return body
-    if isinstance(body, _BYTES_LIKE):
-        return bytes(body)
-    hint = " (encode text first: body.encode())" if isinstance(body, str) else ""
-    raise TypeError(f"{what} body must be bytes, not {type(body).__name__}{hint}")
+    check_bytes(f"{what} body", body)
+    return bytes(cast("bytes | bytearray | memoryview", body))
 
 
 def _header_text(name: object, value: object, what: str) -> str:
@@ -148,9 +146,8 @@ def checked_request(request: object) -> HttpRequest:
     forwards it, so a request that works on one node works on every node."""
     if not isinstance(request, HttpRequest):
         raise TypeError(f"request must be an HttpRequest, not {type(request).__name__}")
-    for field in ("method", "url"):
-        if not isinstance(getattr(request, field), str):
-            value = getattr(request, field)
+    for field, value in (("method", request.method), ("url", request.url)):
+        if not isinstance(value, str):
             raise TypeError(f"the request's {field} must be str, not {value!r:.60}")
     body = _body(request.body, "the request's")
     headers = _headers(request.headers, "the request's", lists=False)

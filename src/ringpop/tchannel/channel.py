@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ringpop._version import __version__
-from ringpop.checks import check_seconds
+from ringpop.checks import check_bytes, check_seconds
 from ringpop.tchannel.api import (
     Endpoint,
     Handler,
@@ -347,7 +347,8 @@ class Channel(Peers):
         """
         _check_timeout(timeout)
         if arg2.__class__ is not bytes or arg3.__class__ is not bytes:
-            _check_args(arg2, arg3)
+            check_bytes("arg2", arg2)
+            check_bytes("arg3", arg3)
         if self._closing:
             raise NetworkError("channel is closed")
         conn = self._peers.get(peer)
@@ -494,11 +495,3 @@ def _check_timeout(timeout: float) -> None:
     """A call's ``timeout`` must be a positive, finite number of seconds (it is sent as
     the call's ttl in milliseconds); ``ValueError`` says so, also for NaN."""
     check_seconds("timeout", timeout)
-
-
-def _check_args(*args: object) -> None:
-    """``TypeError`` naming the argument that is not bytes-like (``arg2``, ``arg3``)."""
-    for name, arg in zip(("arg2", "arg3"), args, strict=True):
-        if not isinstance(arg, bytes | bytearray | memoryview):
-            hint = " (encode text first)" if isinstance(arg, str) else ""
-            raise TypeError(f"{name} must be bytes, not {type(arg).__name__}{hint}")
