@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ["Event", "EventEmitter", "Kind", "Stat", "Subscription", "counts"]
+__all__ = ["MAX_RUNNING", "Event", "EventEmitter", "Kind", "Stat", "Subscription", "counts"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ def counts(event_type: type[Event]) -> bool:
 
 
 E = TypeVar("E", bound=Event)
+
+MAX_RUNNING = 1000
+"""Tasks one ``async def`` callback may have running; events beyond are dropped for it
+(counted in :attr:`EventEmitter.dropped`), as a subscription's full queue drops them,
+rather than piling up tasks while the callback is stuck."""
 
 
 class Subscription(AsyncIterator[Event]):
@@ -112,18 +117,38 @@ class EventEmitter:
         self._stat_sinks: list[Callable[[Event], object]] = []
         self._wanted: dict[type[Event], bool] = {}
         self._running: set[asyncio.Task[object]] = set()  # async callbacks' tasks
+        self._running_per: dict[int, int] = {}  # by id(callback): its tasks running
+        #: Events an ``async def`` callback missed: it had :data:`MAX_RUNNING` tasks running.
+        self.dropped = 0
 
     def on(self, event_type: type[E], callback: Callable[[E], object]) -> None:
         """Call ``callback(event)`` for every event of ``event_type`` (or a subclass).
 
         An ``async def`` callback runs as a task of its own (the emitter does not wait
-        for it); a failing callback, plain or async, is logged, never propagated.
+        for it), at most :data:`MAX_RUNNING` at once: while it has that many running,
+        its events are dropped (counted in :attr:`dropped`, logged). A failing callback,
+        plain or async, is logged, never propagated.
         """
         self._callbacks.setdefault(event_type, []).append(callback)
         self._wanted.clear()
 
     def _start(self, coroutine: Any, callback: object, event: Event) -> None:
         """Run an async callback's coroutine; its failure is logged when it ends."""
+        key = id(callback)
+        running = self._running_per.get(key, 0)
+        if running >= MAX_RUNNING:
+            coroutine.close()
+            self.dropped += 1
+            if self.dropped % 1000 == 1:  # the first of each thousand
+                log.warning(
+                    "async event callback %r has %d tasks running: %r dropped "
+                    "(%d events dropped in all)",
+                    callback,
+                    running,
+                    event,
+                    self.dropped,
+                )
+            return
         try:
             task = asyncio.get_running_loop().create_task(coroutine)
         except RuntimeError:  # emitted outside the event loop: nowhere to run it
@@ -131,9 +156,13 @@ class EventEmitter:
             log.error("async event callback %r needs a running event loop (%r)", callback, event)
             return
         self._running.add(task)
+        self._running_per[key] = running + 1
 
         def done(task: asyncio.Task[object]) -> None:
             self._running.discard(task)
+            left = self._running_per.pop(key) - 1
+            if left:
+                self._running_per[key] = left
             if not task.cancelled() and task.exception() is not None:
                 log.error(
                     "event callback %r failed on %r",

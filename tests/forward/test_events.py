@@ -185,3 +185,42 @@ def test_an_async_callback_emitted_outside_a_loop_is_logged(
     with caplog.at_level(logging.ERROR):
         emitter.emit(ServerAdded("x"))
     assert "needs a running event loop" in caplog.text
+
+
+async def test_a_stuck_async_callback_does_not_pile_up_tasks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every event started one more task of a stuck ``async def`` callback: a callback
+    waiting on a stalled database under thousands of events a second grew the node
+    by a task per event, without bound."""
+    from ringpop.eventbus import MAX_RUNNING
+
+    emitter = EventEmitter()
+    release = asyncio.Event()
+    finished: list[Event] = []
+    quick: list[Event] = []
+
+    async def stuck(event: Event) -> None:
+        await release.wait()
+        finished.append(event)
+
+    async def other(event: Event) -> None:
+        quick.append(event)
+
+    emitter.on(ServerAdded, stuck)
+    emitter.on(ServerAdded, other)
+    with caplog.at_level(logging.WARNING):
+        for i in range(MAX_RUNNING + 500):
+            emitter.emit(ServerAdded(f"s{i}"))
+            if i % 100 == 0:
+                await asyncio.sleep(0)  # `other` keeps up
+    await until(lambda: len(quick) == MAX_RUNNING + 500)
+    assert emitter.dropped == 500
+    assert len(emitter._running) == MAX_RUNNING
+    assert "has 1000 tasks running" in caplog.text
+    release.set()
+    await until(lambda: len(finished) == MAX_RUNNING)
+    await until(lambda: not emitter._running)
+    emitter.emit(ServerAdded("later"))  # room again
+    await until(lambda: finished[-1] == ServerAdded("later"))
+    assert emitter.dropped == 500
