@@ -129,6 +129,8 @@ class EventEmitter:
         its events are dropped (counted in :attr:`dropped`, logged). A failing callback,
         plain or async, is logged, never propagated.
         """
+        _check_types(event_type)
+        _check_callback(callback)
         self._callbacks.setdefault(event_type, []).append(callback)
         self._wanted.clear()
 
@@ -183,6 +185,7 @@ class EventEmitter:
     def on_stats(self, callback: Callable[[Event], object]) -> None:
         """Call ``callback(event)`` for every event whose type stands for stats
         (:func:`counts`); other events are not built for it."""
+        _check_callback(callback)
         self._stat_sinks.append(callback)
         self._wanted.clear()
 
@@ -193,7 +196,11 @@ class EventEmitter:
             self._wanted.clear()
 
     def subscribe(self, *types: type[Event], maxsize: int = 1000) -> Subscription:
-        """An async iterator over events of ``types`` (all events when none given)."""
+        """An async iterator over events of ``types`` (all events when none given),
+        holding at most ``maxsize`` (a whole number >= 1) not yet read."""
+        _check_types(*types)
+        if maxsize.__class__ is not int or maxsize < 1:
+            raise ValueError(f"maxsize must be a whole number >= 1, not {maxsize!r}")
         subscription = Subscription(self, types or (Event,), maxsize)
         self._subscriptions.append(subscription)
         self._wanted.clear()
@@ -239,3 +246,16 @@ class EventEmitter:
         for subscription in list(self._subscriptions):
             if isinstance(event, subscription.types):
                 subscription._offer(event)
+
+
+def _check_types(*types: object) -> None:
+    """``TypeError`` for what is not an :class:`Event` class: matching an event
+    against it would raise inside every later ``emit``."""
+    for event_type in types:
+        if not (isinstance(event_type, type) and issubclass(event_type, Event)):
+            raise TypeError(f"an event type must be an Event class, not {event_type!r:.80}")
+
+
+def _check_callback(callback: object) -> None:
+    if not callable(callback):
+        raise TypeError(f"an event callback must be callable, not {callback!r:.80}")

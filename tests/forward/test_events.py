@@ -224,3 +224,21 @@ async def test_a_stuck_async_callback_does_not_pile_up_tasks(
     emitter.emit(ServerAdded("later"))  # room again
     await until(lambda: finished[-1] == ServerAdded("later"))
     assert emitter.dropped == 500
+
+
+def test_a_bad_registration_is_refused_where_it_is_made() -> None:
+    """``on("ServerAdded", cb)`` was taken, then every later emit raised TypeError
+    into whatever emitted (the gossip loop included)."""
+    emitter = EventEmitter()
+    with pytest.raises(TypeError, match="must be an Event class, not 'ServerAdded'"):
+        emitter.on("ServerAdded", print)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be an Event class"):
+        emitter.subscribe(ServerAdded, int)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be callable"):
+        emitter.on(ServerAdded, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be callable"):
+        emitter.on_stats(5)  # type: ignore[arg-type]
+    for maxsize in (0, -1, 1.5):  # 0 was asyncio's "no bound"
+        with pytest.raises(ValueError, match="maxsize must be a whole number"):
+            emitter.subscribe(maxsize=maxsize)  # type: ignore[arg-type]
+    emitter.emit(ServerAdded("x"))  # nothing was registered: emit still works
