@@ -756,9 +756,13 @@ class Ringpop:
         service: str,
         endpoint: str,
         handler: Handler,
-        keys: Callable[[Request], Sequence[str]],
+        keys: Callable[[Request], str | Sequence[str]],
     ) -> None:
-        """Serve an application endpoint with handle-or-forward on the keys ``keys(request)``."""
+        """Serve an application endpoint with handle-or-forward on the key(s)
+        ``keys(request)`` returns (one ``str`` or a list); both must be callable."""
+        for name, given in (("handler", handler), ("keys", keys)):
+            if not callable(given):
+                raise TypeError(f"register_forwarded: {name} must be callable, not {given!r:.80}")
         forwarder = self.forwarder
 
         async def serve(request: Request) -> Response:

@@ -284,3 +284,34 @@ async def test_arguments_no_call_can_carry_are_a_forward_error_and_nothing_is_se
         assert not members[0].of(RetryScheduled)
     finally:
         await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))
+
+
+async def test_a_keys_function_may_return_one_key() -> None:
+    """``keys`` returning a str ("user:42") was taken as its characters: every call
+    failed with "key destinations have diverged"."""
+    members = await start_members(3, GO)
+    try:
+        for member in members:
+
+            def answer(request: Request, me: str = member.address) -> Response:
+                return Response(b"", me.encode())
+
+            member.rp.register_forwarded(
+                "one", "/key", answer, lambda request: request.arg3.decode()
+            )
+            member.rp.register_forwarded("one", "/none", answer, lambda request: None)  # type: ignore[arg-type, return-value]
+        a = members[0]
+        for owner in members:
+            key = key_owned_by(members, owner, "user:")
+            response = await a.rp.channel.call(
+                a.address, "one", "/key", b"", key.encode(), timeout=5
+            )
+            assert response.arg3 == owner.address.encode()
+        with pytest.raises(BadRequestError, match="keys must be a key"):
+            await a.rp.channel.call(a.address, "one", "/none", b"", b"", timeout=5)
+        with pytest.raises(TypeError, match="handler must be callable"):
+            a.rp.register_forwarded("one", "/x", None, lambda request: "k")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="keys must be callable"):
+            a.rp.register_forwarded("one", "/x", answer, ["k"])  # type: ignore[arg-type]
+    finally:
+        await asyncio.gather(*(m.rp.close(self_evict=False) for m in members))

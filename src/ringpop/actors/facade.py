@@ -70,5 +70,5 @@ class Facade(Protocol):
         service: str,
         endpoint: str,
         handler: Handler,
-        keys: Callable[[Request], Sequence[str]],
+        keys: Callable[[Request], str | Sequence[str]],
     ) -> None: ...

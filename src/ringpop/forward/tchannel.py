@@ -24,7 +24,7 @@ from msgspec.structs import replace
 from ringpop.clock import Clock
 from ringpop.errors import RingpopError
 from ringpop.eventbus import EventEmitter
-from ringpop.forward.ownership import OwnershipError
+from ringpop.forward.ownership import OwnershipError, key_list
 from ringpop.forward.policy import ForwardOptions, ForwardOverrides
 from ringpop.forward.retrying import AttemptError, Retrier, RetriesExhaustedError
 from ringpop.membership.node import SwimNode
@@ -201,17 +201,22 @@ class Forwarder:
             ) from None
 
     async def handle_or_forward(
-        self, keys: Sequence[str], request: Request, handler: Handler
+        self, keys: str | Sequence[str], request: Request, handler: Handler
     ) -> Response:
-        """Run ``handler`` here if the call was forwarded to us or we own ``keys``; else forward.
+        """Run ``handler`` here if the call was forwarded to us or we own ``keys`` (one
+        key or a list of them); else forward.
 
-        The caller hears a failure as an error frame: ``BadRequestError`` for no keys,
-        keys of several owners or an arg2 not of its scheme; ``UnexpectedError`` when
-        forwarding failed (retries ran out).
+        The caller hears a failure as an error frame: ``BadRequestError`` for no keys
+        (or not keys at all), keys of several owners or an arg2 not of its scheme;
+        ``UnexpectedError`` when forwarding failed (retries ran out).
         """
         marked, arg2 = forwarded_keys(request)
         if marked is not None:
             return await _respond(handler, replace(request, arg2=arg2))
+        try:  # a lone str is one key, not its characters
+            keys = key_list(keys)
+        except TypeError as error:
+            raise BadRequestError(f"{request.endpoint}: {error}") from None
         try:
             destination = self._owner(keys)
         except ForwardError as error:  # no keys, or keys of several owners
