@@ -103,6 +103,18 @@ async def test_a_closed_actor_system_makes_no_new_leadership_or_job() -> None:
         await close(members, made)
 
 
+async def test_per_key_takes_one_key_given_alone() -> None:
+    """``per_key("jobs", "user:42", job)`` made one job per character of the key."""
+    members, made = await systems(1)
+    try:
+        (job,) = made[0].per_key("jobs", "user:42", lambda key, context: None)
+        assert job.name == "jobs:user:42"
+        with pytest.raises(TypeError, match="keys must be a key"):
+            made[0].per_key("more", None, lambda key, context: None)  # type: ignore[arg-type]
+    finally:
+        await close(members, made)
+
+
 async def test_singleton_runs_once_moves_and_resumes_from_its_checkpoint() -> None:
     members, made = await systems(3)
     runs: list[tuple[str, int]] = []

@@ -203,6 +203,10 @@ async def test_replicator_calls_app_endpoints_with_the_go_forward_marker(four: l
         assert marked == body == list(response.keys)
         assert all(response.destination in rp.lookup_n(k, 2) for k in response.keys)
         assert response.response.json() == {"by": response.destination}
+    # one key given alone is that key, not its characters ("k", "1", "1")
+    alone = await replicator.read("k11", "echo", lambda c: msgspec.json.encode({"keys": list(c)}))
+    assert {r.destination for r in alone} == set(rp.lookup_n("k11", 2))
+    assert {r.keys for r in alone} == {("k11",)}
     for node in four:
         node.member.rp.channel.register(
             "app", "echo", lambda _: Response.application_error("app.nope", "refused")

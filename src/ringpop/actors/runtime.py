@@ -554,7 +554,7 @@ class ActorSystem:
     def per_key(
         self,
         name: str,
-        keys: Iterable[str],
+        keys: str | Iterable[str],
         job: Callable[[str, JobContext], Awaitable[None] | None],
         *,
         every: float | None = None,

@@ -45,6 +45,7 @@ from ringpop.actors.events import (
 )
 from ringpop.actors.leadership import Leadership, Term
 from ringpop.checks import check_seconds
+from ringpop.forward.ownership import key_list
 from ringpop.state.hlc import Version
 
 if TYPE_CHECKING:
@@ -204,12 +205,14 @@ class Singleton:
 def per_key(
     system: ActorSystem,
     name: str,
-    keys: Iterable[str],
+    keys: str | Iterable[str],
     job: Callable[[str, JobContext], Awaitable[None] | None],
     *,
     every: float | None = None,
 ) -> list[Singleton]:
-    """One singleton per key, each on the key's owner: ``job(key, ctx)``."""
+    """One singleton per key, each on the key's owner: ``job(key, ctx)``. ``keys`` is
+    a list of keys (a lone ``str`` is one key, not its characters)."""
+    keys = key_list(keys)
 
     def bind(key: str) -> Job:
         async def run(context: JobContext) -> None:

@@ -35,6 +35,7 @@ import msgspec
 from ringpop.checks import check_seconds, check_whole
 from ringpop.errors import RingpopError
 from ringpop.forward import Forwarder, ForwardError
+from ringpop.forward.ownership import key_list
 from ringpop.tchannel import Response, TChannelError, too_large
 from ringpop.tchannel.api import application_error
 
@@ -181,7 +182,11 @@ class Replicator:
         return response
 
     async def read(
-        self, keys: Sequence[str], endpoint: str, body: Body, options: ReplicaOptions | None = None
+        self,
+        keys: str | Sequence[str],
+        endpoint: str,
+        body: Body,
+        options: ReplicaOptions | None = None,
     ) -> list[ReplicaResponse]:
         """Call ``endpoint`` on the replicas of ``keys`` until each has ``r`` successes.
 
@@ -191,7 +196,11 @@ class Replicator:
         return (await self.fan_out("read", keys, endpoint, body, options)).check()
 
     async def write(
-        self, keys: Sequence[str], endpoint: str, body: Body, options: ReplicaOptions | None = None
+        self,
+        keys: str | Sequence[str],
+        endpoint: str,
+        body: Body,
+        options: ReplicaOptions | None = None,
     ) -> list[ReplicaResponse]:
         """Call ``endpoint`` on every replica of ``keys``; each key needs ``w`` successes."""
         return (await self.fan_out("write", keys, endpoint, body, options)).check()
@@ -199,7 +208,7 @@ class Replicator:
     async def fan_out(
         self,
         operation: Literal["read", "write"],
-        keys: Sequence[str],
+        keys: str | Sequence[str],
         endpoint: str,
         body: Body,
         options: ReplicaOptions | None = None,
@@ -207,6 +216,7 @@ class Replicator:
         """:meth:`read` or :meth:`write` without the quorum check: what happened."""
         opts = options if options is not None else self.options
         needed = opts.r if operation == "read" else opts.w
+        keys = key_list(keys)  # a lone str is one key, not its characters
         if not keys:
             raise ValueError("at least one key is required")
         lists = self.destinations(keys, opts.n)
