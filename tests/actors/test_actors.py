@@ -327,3 +327,35 @@ async def test_an_owner_answering_results_that_do_not_decode_is_an_actor_error()
             await made[0].ask("counter", key, {"add": 1})
     finally:
         await close(members, made)
+
+
+async def test_keys_names_and_options_of_the_wrong_type_are_refused_where_given() -> None:
+    """``configure({...})`` was taken as it was, then failed every ask and even the
+    node's self-eviction ("'dict' object has no attribute 'attempt_timeout'"); a
+    bytes key became an actor "b'k'"; a lone surrogate was a bare UnicodeEncodeError;
+    a leadership named 5 was made."""
+    members, made = await systems(1)
+    try:
+        system = made[0]
+        system.configure({"idle_timeout": 7.0})
+        assert system.options.idle_timeout == 7.0
+        with pytest.raises(ValueError, match=r"configure: .*bogus"):
+            system.configure({"bogus": 1})
+        with pytest.raises(TypeError, match="configure takes ActorOptions or a mapping"):
+            system.configure(5)  # type: ignore[arg-type]
+        for key, error, match in (
+            (b"k", TypeError, "actor key must be a str"),
+            (5, TypeError, "actor key must be a str"),
+            ("\udce9", ValueError, "lone surrogate"),
+        ):
+            with pytest.raises(error, match=match):
+                await system.ask("counter", key, {"add": 1})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="leadership name must be a str"):
+            system.leadership(5)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="singleton name must not be empty"):
+            system.singleton("", lambda context: None)
+        with pytest.raises(TypeError, match="per_key: keys must be str"):
+            system.per_key("jobs", [1], lambda key, context: None)  # type: ignore[list-item]
+        assert await system.ask("counter", "k", {"add": 1}) == 1
+    finally:
+        await close(members, made)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -51,7 +51,7 @@ from ringpop.actors.outbox import Outbox
 from ringpop.actors.singleton import Job, JobContext, Singleton, per_key
 from ringpop.actors.state import StateStore
 from ringpop.actors.wire import Batch, Handover, Result, Results, Saved
-from ringpop.checks import check_seconds, check_whole
+from ringpop.checks import check_seconds, check_whole, is_utf8_text
 from ringpop.clock import Clock, SystemClock
 from ringpop.events import OwnershipChanged, RingChanged
 from ringpop.forward import ForwardError
@@ -155,8 +155,16 @@ class ActorSystem:
 
     # -- registry and the callers' API ----------------------------------------------------
 
-    def configure(self, options: ActorOptions) -> None:
-        """Change the tunables (before traffic: activations keep the ones they started with)."""
+    def configure(self, options: ActorOptions | Mapping[str, Any]) -> None:
+        """Change the tunables (before traffic: activations keep the ones they started
+        with): an :class:`ActorOptions`, or a mapping of its fields."""
+        if isinstance(options, Mapping):
+            try:
+                options = ActorOptions(**options)
+            except TypeError as error:  # unknown or missing field names
+                raise ValueError(f"configure: {error}") from None
+        elif not isinstance(options, ActorOptions):
+            raise TypeError(f"configure takes ActorOptions or a mapping, not {options!r:.80}")
         self.options = options
         self.outbox.capacity = options.mailbox_size
         self.outbox.max_batch = options.max_batch
@@ -188,6 +196,7 @@ class ActorSystem:
         """Like :meth:`send`, and return the actor's reply."""
         if kind not in self._kinds:
             raise UnknownKindError(f"unknown actor kind {kind!r} (registered: {self.kinds})")
+        _check_name("actor key", key, empty_ok=True)
         payload = wire.encode_value(message)
         if len(payload) > self.max_message:  # refused wherever the actor lives now
             raise MessageEncodeError(
@@ -535,6 +544,7 @@ class ActorSystem:
         """The :class:`~ringpop.actors.leadership.Leadership` of ``name`` (one per name)."""
         found = self._leaderships.get(name)
         if found is None:
+            _check_name("leadership name", name)
             self._check_open(f"leadership {name!r}")
             found = self._leaderships[name] = Leadership(self, name)
         return found
@@ -545,6 +555,7 @@ class ActorSystem:
 
     def singleton(self, name: str, job: Job, *, every: float | None = None) -> Singleton:
         """Run ``job`` on the leader of ``singleton:<name>`` (see :mod:`.singleton`)."""
+        _check_name("singleton name", name)
         if name in self._singletons:
             raise ValueError(f"singleton {name!r} exists already")
         self._check_open(f"singleton {name!r}")
@@ -560,6 +571,7 @@ class ActorSystem:
         every: float | None = None,
     ) -> list[Singleton]:
         """One job per key, each run on the key's owner: ``job(key, ctx)``."""
+        _check_name("per-key jobs name", name)
         self._check_open(f"per-key jobs {name!r}")
         made = per_key(self, name, keys, job, every=every)
         for singleton in made:
@@ -608,3 +620,13 @@ def _handover_key(request: Request) -> Sequence[str]:
         return [wire.HANDOVER_BODY.decode(request.arg3).key]
     except msgspec.DecodeError:
         return ["?"]
+
+
+def _check_name(what: str, value: object, *, empty_ok: bool = False) -> None:
+    """``TypeError``/``ValueError`` unless ``value`` is text that travels (UTF-8)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {value!r:.80}")
+    if not value and not empty_ok:
+        raise ValueError(f"{what} must not be empty")
+    if not is_utf8_text(value):
+        raise ValueError(f"{what} {value!r:.80} holds a lone surrogate UTF-8 cannot carry")

@@ -213,6 +213,9 @@ def per_key(
     """One singleton per key, each on the key's owner: ``job(key, ctx)``. ``keys`` is
     a list of keys (a lone ``str`` is one key, not its characters)."""
     keys = key_list(keys)
+    for key in keys:
+        if not isinstance(key, str):
+            raise TypeError(f"per_key: keys must be str, not {key!r:.80}")
 
     def bind(key: str) -> Job:
         async def run(context: JobContext) -> None:
