@@ -311,6 +311,30 @@ async def test_keys_and_values_of_the_wrong_type_are_refused_before_anything_is_
     assert record.value == b"held"
 
 
+async def test_options_and_stores_of_the_wrong_type_are_refused_where_given(
+    four: list[Node],
+) -> None:
+    """A dict of options was taken as is and failed at the first write
+    ("'dict' object has no attribute 'w'"); a store of None at the first call."""
+    from ringpop.state.antientropy import AntiEntropy
+
+    rp = four[0].member.rp
+    kv = four[0].kv
+    version = await kv.put("d", b"v", {"n": 3, "r": 2, "w": 2})  # type: ignore[arg-type]
+    assert version.node == rp.whoami()
+    with pytest.raises(ValueError, match=r"replica options: .*bogus"):
+        await kv.get("d", {"bogus": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be ReplicaOptions or a mapping"):
+        await kv.get("d", 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="is not a Store: no get, put"):
+        ReplicatedStore(rp, None, service="other")  # type: ignore[arg-type]
+    mapped = ReplicatedStore(rp, MemoryStore(), {"n": 2, "r": 1, "w": 2}, service="mapped")  # type: ignore[arg-type]
+    assert mapped.options == ReplicaOptions(n=2, r=1, w=2)
+    with pytest.raises(TypeError, match="interval must be a number of seconds"):
+        AntiEntropy(kv, interval="3")  # type: ignore[arg-type]
+    await mapped.close()
+
+
 async def test_a_closed_replicated_store_refuses_reads_and_writes(four: list[Node]) -> None:
     """It took writes after close() and failed them with the quorum error of its own
     unregistered endpoint ("no handler for ... /state/put")."""

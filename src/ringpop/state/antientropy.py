@@ -103,6 +103,8 @@ class AntiEntropy:
             ("max_calls", max_calls),
             ("max_records", max_records),
         )
+        if isinstance(interval, bool) or not isinstance(interval, int | float):
+            raise TypeError(f"anti-entropy: interval must be a number of seconds, not {interval!r}")
         if (
             not interval < math.inf
             or not 2 <= fanout <= MAX_FANOUT

@@ -31,7 +31,7 @@ from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
 from ringpop.state.host import Host
-from ringpop.state.replicator import ReplicaOptions, Replicator
+from ringpop.state.replicator import ReplicaOptions, Replicator, replica_options
 from ringpop.state.store import Record, Store
 from ringpop.state.wire import GET, HINT, PUT
 from ringpop.tchannel import BadRequestError, Request, Response, too_large
@@ -42,6 +42,10 @@ __all__ = ["DEFAULT_SERVICE", "ReplicatedStore"]
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICE = "ringpop-state"
+
+
+_STORE_METHODS = ("get", "put", "scan", "delete_range", "digest", "close")
+"""What :class:`~ringpop.state.store.Store` asks of a store."""
 
 
 class ReplicatedStore:
@@ -66,6 +70,9 @@ class ReplicatedStore:
         hint_interval: float = 1.0,
         rng: random.Random | None = None,
     ) -> None:
+        missing = [m for m in _STORE_METHODS if not callable(getattr(store, m, None))]
+        if missing:
+            raise TypeError(f"store {store!r:.60} is not a Store: no {', '.join(missing)}")
         self.ringpop = ringpop
         self.store = store
         self.replicator = Replicator(ringpop.forwarder, service, options, rng=rng)
@@ -165,7 +172,7 @@ class ReplicatedStore:
         def body(keys: Sequence[str]) -> bytes:
             return msgspec.json.encode(wire.Written([by_key[key] for key in keys]))
 
-        opts = options if options is not None else self.options
+        opts = replica_options(options, self.options)
         outcome = await self.replicator.fan_out("write", list(by_key), PUT, body, opts)
         failures = [f for f in outcome.failures if not too_large(f.reason)]  # never deliverable
         if failures and opts.hinted_handoff:
@@ -240,7 +247,7 @@ class ReplicatedStore:
             log.warning("%s: %s", self.ringpop.whoami(), error)
 
     async def _repair(self, stale: dict[str, list[Record]], options: ReplicaOptions | None) -> None:
-        timeout = (options or self.options).timeout
+        timeout = replica_options(options, self.options).timeout
 
         async def repair(destination: str, records: list[Record]) -> None:
             body = msgspec.json.encode(wire.Written(records))

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -141,6 +141,23 @@ class QuorumError(RingpopError):
         super().__init__(f"{operation} quorum not met for {keys}{more}: {why}")
 
 
+def replica_options(
+    options: ReplicaOptions | Mapping[str, Any] | None, default: ReplicaOptions
+) -> ReplicaOptions:
+    """``options`` as :class:`ReplicaOptions` (a mapping of its fields works too);
+    ``default`` when ``None``; ``TypeError`` for anything else."""
+    if options is None:
+        return default
+    if isinstance(options, ReplicaOptions):
+        return options
+    if isinstance(options, Mapping):
+        try:
+            return ReplicaOptions(**options)
+        except TypeError as error:  # unknown field names
+            raise ValueError(f"replica options: {error}") from None
+    raise TypeError(f"replica options must be ReplicaOptions or a mapping, not {options!r:.80}")
+
+
 class Replicator:
     """Replicated calls to ``service``'s endpoints over a node's :class:`Forwarder`."""
 
@@ -154,7 +171,7 @@ class Replicator:
     ) -> None:
         self.forwarder = forwarder
         self.service = service
-        self.options = options if options is not None else ReplicaOptions()
+        self.options = replica_options(options, ReplicaOptions())
         self._rng = rng if rng is not None else random.Random()
 
     def destinations(self, keys: Sequence[str], n: int) -> dict[str, list[str]]:
@@ -214,7 +231,7 @@ class Replicator:
         options: ReplicaOptions | None = None,
     ) -> Outcome:
         """:meth:`read` or :meth:`write` without the quorum check: what happened."""
-        opts = options if options is not None else self.options
+        opts = replica_options(options, self.options)
         needed = opts.r if operation == "read" else opts.w
         keys = key_list(keys)  # a lone str is one key, not its characters
         if not keys:
