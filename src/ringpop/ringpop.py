@@ -696,7 +696,7 @@ class Ringpop:
         self,
         key: str | Sequence[str],
         request: HttpRequest,
-        options: ForwardOptions | None = None,
+        options: ForwardOptions | Mapping[str, Any] | None = None,
         **overrides: Unpack[ForwardOverrides],
     ) -> HttpResponse:
         """Serve ``request`` with the HTTP handler if we own ``key``, else proxy it (§5.8).
@@ -729,7 +729,7 @@ class Ringpop:
         arg3: bytes = b"",
         *,
         scheme: str = "json",
-        options: ForwardOptions | None = None,
+        options: ForwardOptions | Mapping[str, Any] | None = None,
         **overrides: Unpack[ForwardOverrides],
     ) -> Response:
         """Call ``service``/``endpoint`` on the owner of ``keys`` (go style, §5.9).

@@ -115,6 +115,22 @@ def test_keyword_overrides_map_onto_the_options_object() -> None:
     assert ForwardOptions.of(None, {"reroute_retries": True}).reroute_retries is True
 
 
+def test_options_may_be_a_mapping_and_unknown_names_are_refused() -> None:
+    """A dict of options was an AttributeError deep inside; a misspelt keyword
+    (``retires=3``) was ignored without a word."""
+    assert ForwardOptions.of({"timeout": 2.0, "failover": False}) == ForwardOptions(
+        timeout=2.0, failover=False
+    )
+    merged = ForwardOptions.of({"timeout": 2.0}, {"max_retries": 1})
+    assert merged == ForwardOptions(timeout=2.0, max_retries=1)
+    with pytest.raises(TypeError, match="unknown forwarding keyword argument retires"):
+        ForwardOptions.of(None, {"retires": 3})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown forwarding options bogus"):
+        ForwardOptions.of({"bogus": 1})
+    with pytest.raises(TypeError, match="must be ForwardOptions or a mapping"):
+        ForwardOptions.of(3)  # type: ignore[arg-type]
+
+
 def test_skip_lookup_on_retry_is_a_deprecated_alias() -> None:
     with pytest.warns(DeprecationWarning, match="reroute_retries=False"):
         assert ForwardOptions(skip_lookup_on_retry=True).reroute_retries is False

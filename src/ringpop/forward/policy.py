@@ -10,9 +10,9 @@ decisions is :mod:`ringpop.forward.retrying`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict, cast
 
 from ringpop.checks import check_seconds
 from ringpop.options import Options, OptionsError, check_schedule
@@ -30,6 +30,13 @@ RING_SETTLE_DELAY = 0.05
 """While rings differ (a change is spreading), wait this long before trying again..."""
 RING_SETTLE_TRIES = 20
 """...at most this many times per request (1 s) before the retry schedule applies."""
+
+
+def _check_names(given: Mapping[str, object], what: str) -> None:
+    unknown = sorted(set(given) - set(ForwardOverrides.__annotations__))
+    if unknown:
+        known = ", ".join(ForwardOverrides.__annotations__)
+        raise TypeError(f"unknown forwarding {what} {', '.join(unknown)} (known: {known})")
 
 
 class ForwardOverrides(TypedDict, total=False):
@@ -84,13 +91,27 @@ class ForwardOptions:
 
     @classmethod
     def of(
-        cls, options: ForwardOptions | None = None, overrides: ForwardOverrides | None = None
+        cls,
+        options: ForwardOptions | Mapping[str, Any] | None = None,
+        overrides: ForwardOverrides | None = None,
     ) -> ForwardOptions:
         """``options`` with the keyword ``overrides`` that are not ``None`` applied on top
-        (what the convenience keyword arguments of the public methods map onto)."""
-        base = options if options is not None else DEFAULT_OPTIONS
+        (what the convenience keyword arguments of the public methods map onto).
+
+        ``options`` may be a mapping of the fields too; an unknown keyword or field is a
+        ``TypeError`` (a misspelt ``retires=3`` was ignored without a word)."""
+        if options is None:
+            base = DEFAULT_OPTIONS
+        elif isinstance(options, ForwardOptions):
+            base = options
+        elif isinstance(options, Mapping):
+            _check_names(options, "options")
+            base = cls.of(None, cast(ForwardOverrides, options))  # names checked above
+        else:
+            raise TypeError(f"options must be ForwardOptions or a mapping, not {options!r:.80}")
         if not overrides:
             return base
+        _check_names(overrides, "keyword argument")
         timeout = overrides.get("timeout")
         max_retries = overrides.get("max_retries")
         schedule = overrides.get("retry_schedule")

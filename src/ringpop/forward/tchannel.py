@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
-from typing import Unpack
+from collections.abc import Mapping, Sequence
+from typing import Any, Unpack
 
 import msgspec
 from msgspec.structs import replace
@@ -247,7 +247,7 @@ class Forwarder:
         arg3: bytes = b"",
         *,
         scheme: str = "json",
-        options: ForwardOptions | None = None,
+        options: ForwardOptions | Mapping[str, Any] | None = None,
         destination: str | None = None,
         **overrides: Unpack[ForwardOverrides],
     ) -> Response:

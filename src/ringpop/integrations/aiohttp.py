@@ -33,7 +33,7 @@ the test suite against the installed aiohttp.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias, Unpack
 
 from aiohttp import web
@@ -153,7 +153,7 @@ def middleware(
     key: RequestKeyFunc,
     *,
     not_ready: NotReady = "refuse",
-    options: ForwardOptions | None = None,
+    options: ForwardOptions | Mapping[str, Any] | None = None,
     **overrides: Unpack[ForwardOverrides],
 ) -> Middleware:
     """An aiohttp middleware doing handle-or-forward on ``key(request)``.
@@ -181,7 +181,7 @@ def setup(
     key: RequestKeyFunc,
     *,
     not_ready: NotReady = "refuse",
-    options: ForwardOptions | None = None,
+    options: ForwardOptions | Mapping[str, Any] | None = None,
     **overrides: Unpack[ForwardOverrides],
 ) -> None:
     """Add the middleware to ``app`` (first) and serve forwarded requests with ``app``.

@@ -125,7 +125,7 @@ class RingpopMiddleware(ForwardingFlow[_Context, None]):
         key: ScopeKeyFunc,
         *,
         not_ready: NotReady = "refuse",
-        options: ForwardOptions | None = None,
+        options: ForwardOptions | Mapping[str, Any] | None = None,
         **overrides: Unpack[ForwardOverrides],
     ) -> None:
         super().__init__(ringpop, key, not_ready, ForwardOptions.of(options, overrides))
@@ -163,7 +163,7 @@ def wrap(
     key: ScopeKeyFunc,
     *,
     not_ready: NotReady = "refuse",
-    options: ForwardOptions | None = None,
+    options: ForwardOptions | Mapping[str, Any] | None = None,
     **overrides: Unpack[ForwardOverrides],
 ) -> RingpopMiddleware:
     """``app`` wrapped in :class:`RingpopMiddleware`, also serving forwarded requests.
