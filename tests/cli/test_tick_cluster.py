@@ -279,6 +279,17 @@ def test_setup_errors_are_clear() -> None:
         assert "key-value example is not in this checkout" in kv.stderr
 
 
+def test_a_size_no_machine_runs_is_refused() -> None:
+    """``-n 2000`` spawned node processes for minutes, printing nothing."""
+    from ringpop.cli.tickargs import MAX_SIZE, build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["-n", str(MAX_SIZE)]).size == MAX_SIZE
+    too_many = run_cli("tick-cluster", "-n", "2000")
+    assert too_many.returncode == 2
+    assert f"at most {MAX_SIZE} node processes, not 2000" in too_many.stderr
+
+
 def test_metrics_flags_statsd_and_prometheus() -> None:
     import urllib.request
 

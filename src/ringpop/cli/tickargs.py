@@ -110,6 +110,22 @@ class Config:
 # ------------------------------------------------------------------------ arguments
 
 
+MAX_SIZE = 100
+"""Processes tick-cluster starts at most: each is a Python node of 30-50 MB; 2 000 (a
+typo) spawned for minutes and took the machine down. ``ringpop simulate`` runs
+thousands of nodes in one process."""
+
+
+def _size(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_SIZE} node processes, not {value} "
+            "(ringpop simulate --nodes N runs thousands in one process)"
+        )
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -142,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=f"keys (terminal only):\n{keys}",
     )
-    parser.add_argument("-n", "--size", type=_positive_int, default=5, help="nodes (default 5)")
+    parser.add_argument(
+        "-n", "--size", type=_size, default=5, help=f"nodes (default 5, at most {MAX_SIZE})"
+    )
     parser.add_argument(
         "--base-port",
         type=_port,
