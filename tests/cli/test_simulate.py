@@ -50,6 +50,7 @@ def test_same_seed_same_figures(tmp_path: Path) -> None:
         (["--seeds", "1,1"], "--seeds: must be up to 100 distinct whole numbers"),
         (["--scenario", "meteor"], "invalid choice: 'meteor'"),
         (["--scenario", "cold", "--warm"], "the cold scenario starts cold"),
+        (["--replica-points", "0"], "--replica-points: must be a whole number in 1..64"),
     ],
 )
 def test_bad_arguments_are_refused_clearly(

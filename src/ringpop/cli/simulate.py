@@ -32,6 +32,14 @@ simulator only when a scenario runs (a test keeps the two equal)."""
 MAX_NODES = 20_000
 
 
+def _replica_points(text: str) -> int:
+    """1..64 points a server (0 made a ring of no points: a traceback)."""
+    value = small_count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number in 1..64, not {text}")
+    return value
+
+
 def _nodes(text: str) -> int:
     if not text.isdigit() or not 2 <= int(text) <= MAX_NODES:
         raise argparse.ArgumentTypeError(f"must be a whole number in 2..{MAX_NODES}, not {text}")
@@ -75,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--replica-points",
-        type=small_count,
+        type=_replica_points,
         default=4,
         help="hash ring points per server (4: the ring never feeds back into membership)",
     )
