@@ -71,6 +71,7 @@ def test_tuning_and_lifeguard_flags() -> None:
         ["--lifeguard-suspicion-mult=0"],
         ["--lifeguard-suspicion-mult=nan"],
         ["--identity=\udcff"],  # bytes that are not UTF-8: a traceback at start
+        ["--suspect-period=abc"],  # "invalid _milliseconds value"
     ],
 )
 def test_bad_values_are_usage_errors(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,3 +164,16 @@ async def test_a_statsd_host_that_does_not_resolve_or_a_taken_port_exit_with_a_m
     finally:
         taken.close()
     assert f"Prometheus exporter on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+async def test_periods_ringpop_refuses_exit_with_a_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A period the options refuse (10**23 ms) ended in a traceback."""
+    from ringpop.cli.testpop import run
+
+    args = parse_args([*HARNESS, "--suspect-period=100000000000000000000000"])
+    assert await run(args) == 2
+    err = capsys.readouterr().err
+    assert "ringpop testpop: suspect_period=" in err
+    assert "Traceback" not in err

@@ -51,9 +51,14 @@ log = logging.getLogger("ringpop.testpop")
 
 
 def _milliseconds(text: str) -> float:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, not {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be a positive whole number of milliseconds, not {text}"
+        )
     return value / 1000.0
 
 
@@ -253,6 +258,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> int:
     """Run one node until SIGTERM/SIGINT; the exit status."""
+    from ringpop.options import OptionsError
     from ringpop.ringpop import Ringpop
 
     try:
@@ -260,10 +266,15 @@ async def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:  # a statsd host that does not resolve, a port taken
         print(f"ringpop testpop: {error}", file=sys.stderr)
         return 2
+    try:
+        options = node_options(args)
+    except OptionsError as error:  # e.g. a period of 1000 s and more: "looks like ms"
+        print(f"ringpop testpop: {error}", file=sys.stderr)
+        return 2
     ringpop = Ringpop(
         "ringpop",
         args.listen,
-        options=node_options(args),
+        options=options,
         identity=args.identity,
         stats_backend=backend,
     )
