@@ -170,6 +170,12 @@ class Ringpop:
         if identity is not None:
             check_identity(identity)
             self._labels[IDENTITY_LABEL] = identity
+        if stats_backend is not None and not all(
+            callable(getattr(stats_backend, m, None)) for m in ("emit", "close")
+        ):
+            raise TypeError(
+                f"stats_backend {stats_backend!r:.60} is not a StatsBackend (emit, close)"
+            )
         self._stats_backend = stats_backend
         self._clock = clock if clock is not None else SystemClock()
         self._rng = rng
@@ -427,6 +433,9 @@ class Ringpop:
         once the other members were told (e.g. flush state). Plain or async functions;
         they run on :meth:`self_evict` and on :meth:`close`. Needs :meth:`start` first.
         """
+        for name, hook in (("before", before), ("after", after)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"self-eviction hook {name} must be callable, not {hook!r:.80}")
         node = self._require()[0]
         if before is not None:
             node.pre_evict_hooks.append(before)

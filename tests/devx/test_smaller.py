@@ -84,6 +84,24 @@ async def test_wait_ready_checks_its_timeout() -> None:
         await rp.close()
 
 
+async def test_hooks_and_stats_backends_of_the_wrong_kind_are_refused_where_given() -> None:
+    """A hook of 5 was taken, then failed self-eviction ("'int' object is not
+    callable"); a stats backend of 5 failed at the first stat."""
+    with pytest.raises(TypeError, match="is not a StatsBackend"):
+        Ringpop("smaller", "127.0.0.1:0", stats_backend=5)  # type: ignore[arg-type]
+    rp = Ringpop("smaller", "127.0.0.1:0")
+    await rp.start()
+    try:
+        with pytest.raises(TypeError, match="hook before must be callable"):
+            rp.add_self_eviction_hooks(before=5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="hook after must be callable"):
+            rp.add_self_eviction_hooks(after="flush")  # type: ignore[arg-type]
+        await rp.bootstrap([])
+        assert await rp.self_evict() == 0
+    finally:
+        await rp.close()
+
+
 def test_an_http_handler_must_be_callable() -> None:
     with pytest.raises(TypeError, match="must be callable"):
         Ringpop("smaller", "127.0.0.1:0", http_handler=5)  # type: ignore[arg-type]
