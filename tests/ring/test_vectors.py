@@ -154,3 +154,19 @@ def test_lookup_many_matches_lookup(ring: HashRing) -> None:
     assert ring.lookup_many(keys) == [ring.lookup(k) for k in keys]
     ring.add_server("127.0.0.1:3003")
     assert ring.lookup_many(keys) == [ring.lookup(k) for k in keys]
+
+
+def test_servers_no_ring_point_can_name_are_refused_and_one_address_is_one_server() -> None:
+    """``add_remove_servers("a:1", ...)`` added the servers "a", ":" and "1"; an empty
+    address was taken; a lone surrogate was a bare UnicodeEncodeError."""
+    ring = HashRing()
+    assert ring.add_remove_servers("10.0.0.1:1", ()) == (["10.0.0.1:1"], [])
+    assert ring.add_remove_servers((), "10.0.0.1:1") == ([], ["10.0.0.1:1"])
+    for address in ("", "\udce9"):
+        with pytest.raises(ValueError, match="non-empty text UTF-8 can carry"):
+            ring.add_server(address)
+    with pytest.raises(TypeError, match="identities are str, not int"):
+        ring.add_server("10.0.0.2:1", 5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="server addresses are str, not bytes"):
+        ring.add_server(b"10.0.0.2:1")  # type: ignore[arg-type]
+    assert ring.servers() == []

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import farmhash
 import msgspec
 
+from ringpop.checks import is_utf8_text
 from ringpop.hashing import fingerprint32_many, key_error
 from ringpop.options import MAX_REPLICA_POINTS
 
@@ -368,6 +369,10 @@ class HashRing:
         appears in the result. Removals are applied first, so a server may be
         removed and re-added (e.g. with a new identity) in one batch.
         """
+        if isinstance(add, str):  # one address, not its characters
+            add = (add,)
+        if isinstance(remove, str):
+            remove = (remove,)
         removed: list[str] = []
         for address in remove:
             if not isinstance(address, str):
@@ -378,8 +383,7 @@ class HashRing:
         fresh: dict[str, str | None] = {}
         for item in add:
             address, identity = (item, None) if isinstance(item, str) else item
-            if not isinstance(address, str):
-                raise TypeError(f"server addresses are str, not {type(address).__name__}")
+            _check_server(address, identity)
             if address not in self._points and address not in fresh:
                 fresh[address] = identity
         added = list(fresh)
@@ -544,3 +548,14 @@ class HashRing:
             change = RingChange(tuple(added), tuple(removed), self._checksum)
             for listener in list(self._listeners):
                 listener(change)
+
+
+def _check_server(address: object, identity: object) -> None:
+    """``TypeError``/``ValueError`` for an address or identity no ring point can name."""
+    for what, text in (("server addresses", address), ("identities", identity)):
+        if text is None and what == "identities":
+            continue
+        if not isinstance(text, str):
+            raise TypeError(f"{what} are str, not {type(text).__name__}")
+        if not text or not is_utf8_text(text):
+            raise ValueError(f"{what} are non-empty text UTF-8 can carry, not {text!r:.60}")
