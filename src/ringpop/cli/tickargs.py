@@ -110,20 +110,14 @@ class Config:
 # ------------------------------------------------------------------------ arguments
 
 
-MAX_SIZE = 100
-"""Processes tick-cluster starts at most: each is a Python node of 30-50 MB; 2 000 (a
-typo) spawned for minutes and took the machine down. ``ringpop simulate`` runs
-thousands of nodes in one process."""
+MAX_SIZE = 100  # node processes of 30-50 MB each; -n 2000 spawned for minutes
 
 
 def _size(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_SIZE:
-        raise argparse.ArgumentTypeError(
-            f"at most {MAX_SIZE} node processes, not {value} "
-            "(ringpop simulate --nodes N runs thousands in one process)"
-        )
-    return value
+    if (value := _positive_int(text)) <= MAX_SIZE:
+        return value
+    hint = "ringpop simulate --nodes N runs thousands in one process"
+    raise argparse.ArgumentTypeError(f"at most {MAX_SIZE} node processes, not {value} ({hint})")
 
 
 def _positive_int(text: str) -> int:
