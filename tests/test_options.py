@@ -123,3 +123,10 @@ def test_options_are_immutable() -> None:
     o = Options()
     with pytest.raises(AttributeError):
         o.ping_timeout = 3  # type: ignore[misc]
+
+
+def test_one_blacklist_pattern_given_alone_is_one_pattern() -> None:
+    """``member_blacklist="10.0.0.1:3000"`` was kept as a str and compiled one pattern
+    per character: "1", "0" and "." refused nearly every member."""
+    assert Options(member_blacklist="10.0.0.1:3000").member_blacklist == ("10.0.0.1:3000",)  # type: ignore[arg-type]
+    assert Options.from_mapping({"member_blacklist": "10.0.0.*"}).member_blacklist == ("10.0.0.*",)

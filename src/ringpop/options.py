@@ -254,6 +254,8 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
             value = getattr(self, name)
             if isinstance(value, list):  # as from_mapping() accepts them
                 msgspec.structs.force_setattr(self, name, tuple(value))
+        if isinstance(self.member_blacklist, str):  # one pattern, not one per character
+            msgspec.structs.force_setattr(self, "member_blacklist", (self.member_blacklist,))
         methods = self.proxy_failover_methods
         if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
             raise OptionsError("proxy_failover_methods must be a tuple of HTTP method names")
