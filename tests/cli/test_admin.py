@@ -283,3 +283,14 @@ async def test_a_port_that_never_answers_the_handshake_is_named_as_such(late_htt
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_one_address_given_alone_is_one_node() -> None:
+    """``stats_many("127.0.0.1:1")`` asked the "nodes" "1", "2", "7", "." and ":"."""
+    from ringpop.admin.client import AdminClient
+
+    (port,) = free_ports(1)
+    address = f"127.0.0.1:{port}"  # nothing listens: an error in place of stats
+    async with AdminClient(timeout=0.5) as client:
+        assert list(await client.stats_many(address)) == [address]
+        assert list(await client.call_many(address, "/admin/stats")) == [address]

@@ -333,8 +333,9 @@ class AdminClient:
     async def stats_many(
         self, addresses: Iterable[str], *, timeout: float | None = None
     ) -> dict[str, NodeStats | AdminError]:
-        """``/admin/stats`` of several nodes concurrently; errors in place of stats."""
-        targets = list(dict.fromkeys(addresses))
+        """``/admin/stats`` of several nodes concurrently; errors in place of stats
+        (one address given alone as a ``str`` is one node)."""
+        targets = _targets(addresses)
 
         async def one(address: str) -> NodeStats | AdminError:
             try:
@@ -349,7 +350,7 @@ class AdminClient:
         self, addresses: Sequence[str], endpoint: str, body: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """``endpoint`` on several nodes concurrently; :class:`AdminError` in place of answers."""
-        targets = list(dict.fromkeys(addresses))
+        targets = _targets(addresses)
 
         async def one(address: str) -> Any:
             try:
@@ -359,6 +360,11 @@ class AdminClient:
 
         results = await asyncio.gather(*(one(a) for a in targets))
         return dict(zip(targets, results, strict=True))
+
+
+def _targets(addresses: Iterable[str]) -> list[str]:
+    """Distinct addresses in order; a lone ``str`` is one address, not its characters."""
+    return [addresses] if isinstance(addresses, str) else list(dict.fromkeys(addresses))
 
 
 _HTTP_NOT_TCHANNEL = (
