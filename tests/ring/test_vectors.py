@@ -135,6 +135,13 @@ def test_bad_keys_raise_clear_type_errors(ring: HashRing, bad: object) -> None:
         ring.lookup_many(["ok", bad])  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize("one", ["user:42", b"user:42"])
+def test_lookup_many_of_one_key_says_so(ring: HashRing, one: str | bytes) -> None:
+    """``lookup_many("user:42")`` answered the owners of "u", "s", "e", ..."""
+    with pytest.raises(TypeError, match="takes a list of keys, not one key"):
+        ring.lookup_many(one)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("n", [0, -1])
 def test_lookup_n_needs_positive_n(ring: HashRing, n: int) -> None:
     with pytest.raises(ValueError, match="n >= 1"):

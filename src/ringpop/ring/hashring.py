@@ -304,6 +304,8 @@ class HashRing:
 
         Hashes every key, then finds all owners with one ``numpy.searchsorted``.
         """
+        if isinstance(keys, str | bytes | bytearray | memoryview):
+            raise TypeError(f"lookup_many takes a list of keys, not one key: {keys!r:.60}")
         import numpy as np
 
         try:
