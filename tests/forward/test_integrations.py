@@ -753,3 +753,21 @@ async def test_middlewares_after_close_answer_503_closed(trio: list[Member]) -> 
                     assert aio_answer.headers["x-ringpop-error"] == "ringpop.request-proxy.closed"
     finally:
         await runner.cleanup()
+
+
+async def test_a_key_or_app_that_is_not_callable_is_refused_where_given(
+    trio: list[Member],
+) -> None:
+    """``wrap(app, rp, key="/kv/{key}")`` was taken: every request then failed
+    with a 500 ("'str' object is not callable")."""
+    a = trio[0]
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        return None
+
+    with pytest.raises(TypeError, match=r"key must be a function of the request.*path_key"):
+        rp_asgi.RingpopMiddleware(app, a.rp, "/kv/{key}")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="key must be a function of the request"):
+        rp_aiohttp.middleware(a.rp, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="app must be an ASGI application"):
+        rp_asgi.RingpopMiddleware(None, a.rp, rp_asgi.path_key("/k/{key}"))  # type: ignore[arg-type]

@@ -128,6 +128,8 @@ class RingpopMiddleware(ForwardingFlow[_Context, None]):
         options: ForwardOptions | Mapping[str, Any] | None = None,
         **overrides: Unpack[ForwardOverrides],
     ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be an ASGI application, not {app!r:.60}")
         super().__init__(ringpop, key, not_ready, ForwardOptions.of(options, overrides))
         self.app = app
 

@@ -57,6 +57,9 @@ class ForwardingFlow(ABC, Generic[C, R]):
     ) -> None:
         if not_ready not in ("refuse", "serve"):
             raise ValueError(f"not_ready must be 'refuse' or 'serve', not {not_ready!r}")
+        if not callable(key):  # else every request is a 500 "'str' object is not callable"
+            hint = " (a helper makes one: path_key, match_info_key)" if isinstance(key, str) else ""
+            raise TypeError(f"key must be a function of the request, not {key!r:.60}{hint}")
         self.ringpop = ringpop
         self.key = key
         self.not_ready: NotReady = not_ready
