@@ -89,6 +89,18 @@ async def holders(nodes: list[Node], key: str) -> set[str]:
     return {n.address for n in nodes if await n.store.get(key) is not None}
 
 
+async def settled_holders(nodes: list[Node], key: str, expected: set[str]) -> set[str]:
+    """:func:`holders` once it is ``expected`` (within 5 s), else as it is then: a write
+    returns at its quorum, and the other replicas' calls may still be landing."""
+    found: set[str] = set()
+    for _ in range(250):
+        found = await holders(nodes, key)
+        if found == expected:
+            break
+        await asyncio.sleep(0.02)
+    return found
+
+
 @asynccontextmanager
 async def handoff_cluster(
     count: int,

@@ -28,6 +28,7 @@ from tests.state.cluster import (
     close_all,
     cluster,
     holders,
+    settled_holders,
 )
 
 
@@ -71,7 +72,8 @@ async def test_quorum_write_lands_on_the_preference_list(four: list[Node]) -> No
     key = "user:42"
     version = await four[0].kv.put(key, b"hello")
     replicas = four[0].member.rp.lookup_n(key, 3)
-    assert await holders(four, key) == set(replicas)
+    assert len(await holders(four, key)) >= 2  # w = 2 when put returns
+    assert await settled_holders(four, key, set(replicas)) == set(replicas)
     for node in four:  # any node reads it back
         record = await node.kv.get(key)
         assert record is not None
@@ -84,10 +86,21 @@ async def test_keys_are_grouped_per_destination(four: list[Node]) -> None:
     values = {f"key-{i}": str(i).encode() for i in range(30)}
     await four[1].kv.put_many(values)
     rp = four[0].member.rp
-    for node in four:  # every node stores exactly the keys it is a replica of
-        page = await node.store.scan(EVERYTHING, limit=100)
-        mine = {k for k in values if node.address in rp.lookup_n(k, 3)}
-        assert {r.key for r in page.records} == mine
+
+    async def stored() -> list[tuple[set[str], set[str]]]:
+        pairs = []
+        for node in four:
+            page = await node.store.scan(EVERYTHING, limit=100)
+            mine = {k for k in values if node.address in rp.lookup_n(k, 3)}
+            pairs.append(({r.key for r in page.records}, mine))
+        return pairs
+
+    for _ in range(250):  # the write returned at w = 2: the third replicas may still land
+        if all(held == mine for held, mine in await stored()):
+            break
+        await asyncio.sleep(0.02)
+    for held, mine in await stored():  # every node stores exactly the keys it replicates
+        assert held == mine
     got = await four[2].kv.get_many(list(values))
     assert {k: r.value if r else None for k, r in got.items()} == values
 
@@ -422,3 +435,34 @@ async def test_a_value_no_call_can_carry_is_refused_and_not_hinted() -> None:
             await kv.close()
         for member in members:
             await member.rp.close(self_evict=False)
+
+
+async def test_a_write_returns_at_its_quorum_and_a_stalled_replica_is_hinted_later() -> None:
+    """Every write whose preference list held a stalled replica (stopped, cut off) took
+    the call timeout: 2 s a PUT in the kv example until the node was declared faulty."""
+    from ringpop.state.replicated import DEFAULT_SERVICE
+    from ringpop.state.wire import PUT
+
+    nodes = await cluster(3, ReplicaOptions(n=3, r=2, w=2, timeout=1.0), hint_interval=60.0)
+    try:
+        coordinator, _, stalled = nodes
+
+        async def stall(request: Request) -> Response:
+            await asyncio.sleep(30)
+            raise AssertionError("not reached")
+
+        stalled.member.rp.channel.register(DEFAULT_SERVICE, PUT, stall)
+        started = asyncio.get_running_loop().time()
+        version = await coordinator.kv.put("k", b"v")
+        assert asyncio.get_running_loop().time() - started < 0.5  # not the 1 s timeout
+        record = await coordinator.kv.get("k")
+        assert record is not None
+        assert record.version == version
+        held = coordinator.kv.handoff.buffer.held
+        for _ in range(150):  # the stalled call times out, then its hint is placed
+            if held(stalled.address):
+                break
+            await asyncio.sleep(0.02)
+        assert [r.key for r in held(stalled.address)] == ["k"]
+    finally:
+        await close_all(nodes)

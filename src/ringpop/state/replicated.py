@@ -31,7 +31,7 @@ from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
 from ringpop.state.host import Host
-from ringpop.state.replicator import ReplicaOptions, Replicator, replica_options
+from ringpop.state.replicator import Outcome, ReplicaOptions, Replicator, replica_options
 from ringpop.state.store import Record, Store
 from ringpop.state.wire import GET, HINT, PUT
 from ringpop.tchannel import BadRequestError, Request, Response, too_large
@@ -83,6 +83,7 @@ class ReplicatedStore:
         """Hints held here for failed replicas, and their delivery."""
         self.service = service
         self._closed = False
+        self._late: set[asyncio.Future[None]] = set()  # hints of replicas that answered late
         ringpop.channel.register(service, GET, self._serve_get)
         ringpop.channel.register(service, PUT, self._serve_put)
         ringpop.channel.register(service, HINT, self._serve_hint)
@@ -93,6 +94,9 @@ class ReplicatedStore:
         self._closed = True
         for endpoint in (GET, PUT, HINT):
             self.ringpop.channel.unregister(self.service, endpoint)
+        self.replicator.cancel_stragglers()
+        for task in list(self._late):
+            task.cancel()
         await self.handoff.close()
 
     def _check_open(self) -> None:
@@ -180,8 +184,23 @@ class ReplicatedStore:
             if opts.sloppy_quorum:
                 for key, count in outside.items():
                     outcome.successes[key] += count
+        if outcome.stragglers and opts.hinted_handoff:
+            known = len(outcome.failures)
+            late = asyncio.ensure_future(self._hint_late(outcome, known, by_key, opts))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
         outcome.check()
         return {key: r.version for key, r in by_key.items()}
+
+    async def _hint_late(
+        self, outcome: Outcome, known: int, by_key: dict[str, Record], opts: ReplicaOptions
+    ) -> None:
+        """Hint the replicas whose calls were still out when the write met its quorum
+        and then failed (a stalled or cut-off replica)."""
+        await asyncio.wait(outcome.stragglers)
+        late = [f for f in outcome.failures[known:] if not too_large(f.reason)]
+        if late and not self._closed:
+            await self.handoff.place(late, by_key, opts.n, opts.timeout)
 
     async def get(self, key: str, options: ReplicaOptions | None = None) -> Record | None:
         """The newest live record of ``key`` among ``r`` replicas (``None``: absent/deleted)."""

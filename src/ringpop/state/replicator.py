@@ -173,6 +173,12 @@ class Replicator:
         self.service = service
         self.options = replica_options(options, ReplicaOptions())
         self._rng = rng if rng is not None else random.Random()
+        self._stragglers: set[asyncio.Future[None]] = set()
+
+    def cancel_stragglers(self) -> None:
+        """Stop the calls still out after their fan-outs returned (at close)."""
+        for task in list(self._stragglers):
+            task.cancel()
 
     def destinations(self, keys: Sequence[str], n: int) -> dict[str, list[str]]:
         """Preference lists: key -> its ``n`` first distinct owners (owner first)."""
@@ -267,7 +273,23 @@ class Replicator:
                 outcome.successes[key] += 1
 
         if opts.fanout is Fanout.PARALLEL:
-            await asyncio.gather(*(call(d, tuple(by_destination[d])) for d in order))
+            # Return once every key met its quorum: a stalled replica (stopped, cut off)
+            # no longer costs every call its timeout. Its call goes on in the background
+            # and lands in `outcome` (`stragglers`: what is still out).
+            pending: set[asyncio.Future[None]] = {
+                asyncio.ensure_future(call(d, tuple(by_destination[d]))) for d in order
+            }
+            try:
+                while pending and outcome.missing():
+                    _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                for task in pending:
+                    task.cancel()
+                raise
+            outcome.stragglers = pending
+            for task in pending:
+                self._stragglers.add(task)
+                task.add_done_callback(self._stragglers.discard)
         else:
             for destination in order:
                 if operation == "read" and not outcome.missing():
@@ -287,6 +309,9 @@ class Outcome:
     """How many replicas each key's preference list had (fewer than ``n``: small ring)."""
     responses: list[ReplicaResponse] = field(default_factory=list)
     failures: list[ReplicaFailure] = field(default_factory=list)
+    stragglers: set[asyncio.Future[None]] = field(default_factory=set)
+    """Calls still out when every key had met its quorum (parallel fan-out); they add
+    their response or failure here when they end."""
 
     def missing(self) -> dict[str, int]:
         """Keys below the quorum, with their success counts."""
@@ -299,7 +324,7 @@ class Outcome:
             raise QuorumError(
                 self.operation, self.needed, missing, self.responses, self.failures, self.available
             )
-        return self.responses
+        return list(self.responses)  # stragglers may still add theirs
 
 
 def _reason(destination: str, error: Exception) -> str:
