@@ -33,10 +33,11 @@ RING_SETTLE_TRIES = 20
 
 
 def _check_names(given: Mapping[str, object], what: str) -> None:
-    unknown = sorted(set(given) - set(ForwardOverrides.__annotations__))
-    if unknown:
-        known = ", ".join(ForwardOverrides.__annotations__)
-        raise TypeError(f"unknown forwarding {what} {', '.join(unknown)} (known: {known})")
+    if given.keys() <= _KNOWN:
+        return
+    unknown = sorted(set(given) - _KNOWN)
+    known = ", ".join(ForwardOverrides.__annotations__)
+    raise TypeError(f"unknown forwarding {what} {', '.join(unknown)} (known: {known})")
 
 
 class ForwardOverrides(TypedDict, total=False):
@@ -49,6 +50,9 @@ class ForwardOverrides(TypedDict, total=False):
     reroute_retries: bool | None
     failover: bool | None
     skip_lookup_on_retry: bool | None
+
+
+_KNOWN = frozenset(ForwardOverrides.__annotations__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

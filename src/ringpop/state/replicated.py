@@ -22,6 +22,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 
@@ -83,7 +84,7 @@ class ReplicatedStore:
         """Hints held here for failed replicas, and their delivery."""
         self.service = service
         self._closed = False
-        self._late: set[asyncio.Future[None]] = set()  # hints of replicas that answered late
+        self._late: set[asyncio.Future[Any]] = set()  # hints of replicas that answered late
         ringpop.channel.register(service, GET, self._serve_get)
         ringpop.channel.register(service, PUT, self._serve_put)
         ringpop.channel.register(service, HINT, self._serve_hint)
@@ -185,22 +186,30 @@ class ReplicatedStore:
                 for key, count in outside.items():
                     outcome.successes[key] += count
         if outcome.stragglers and opts.hinted_handoff:
-            known = len(outcome.failures)
-            late = asyncio.ensure_future(self._hint_late(outcome, known, by_key, opts))
-            self._late.add(late)
-            late.add_done_callback(self._late.discard)
+            self._hint_late(outcome, by_key, opts)
         outcome.check()
         return {key: r.version for key, r in by_key.items()}
 
-    async def _hint_late(
-        self, outcome: Outcome, known: int, by_key: dict[str, Record], opts: ReplicaOptions
-    ) -> None:
-        """Hint the replicas whose calls were still out when the write met its quorum
-        and then failed (a stalled or cut-off replica)."""
-        await asyncio.wait(outcome.stragglers)
-        late = [f for f in outcome.failures[known:] if not too_large(f.reason)]
-        if late and not self._closed:
-            await self.handoff.place(late, by_key, opts.n, opts.timeout)
+    def _hint_late(self, outcome: Outcome, by_key: dict[str, Record], opts: ReplicaOptions) -> None:
+        """Once the calls still out when the write met its quorum have ended, hint the
+        replicas among them that failed (a stalled or cut-off replica)."""
+        known = len(outcome.failures)
+        left = len(outcome.stragglers)
+
+        def ended(_: asyncio.Future[None]) -> None:
+            nonlocal left
+            left -= 1
+            if left or self._closed:
+                return
+            late = [f for f in outcome.failures[known:] if not too_large(f.reason)]
+            if not late:
+                return
+            task = asyncio.ensure_future(self.handoff.place(late, by_key, opts.n, opts.timeout))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+
+        for straggler in outcome.stragglers:
+            straggler.add_done_callback(ended)
 
     async def get(self, key: str, options: ReplicaOptions | None = None) -> Record | None:
         """The newest live record of ``key`` among ``r`` replicas (``None``: absent/deleted)."""

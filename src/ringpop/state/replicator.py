@@ -272,20 +272,36 @@ class Replicator:
             for key in carried:
                 outcome.successes[key] += 1
 
-        if opts.fanout is Fanout.PARALLEL:
+        if len(order) == 1:  # one destination (n = 1, or a ring of one): nothing to wait for
+            await call(order[0], tuple(by_destination[order[0]]))
+        elif opts.fanout is Fanout.PARALLEL:
             # Return once every key met its quorum: a stalled replica (stopped, cut off)
             # no longer costs every call its timeout. Its call goes on in the background
             # and lands in `outcome` (`stragglers`: what is still out).
-            pending: set[asyncio.Future[None]] = {
+            tasks: list[asyncio.Future[None]] = [
                 asyncio.ensure_future(call(d, tuple(by_destination[d]))) for d in order
-            }
+            ]
+            enough = asyncio.get_running_loop().create_future()
+            left = len(tasks)
+
+            def ended(_: asyncio.Future[None]) -> None:
+                nonlocal left
+                left -= 1
+                if not enough.done() and (not left or not outcome.missing()):
+                    enough.set_result(None)
+
+            for task in tasks:
+                task.add_done_callback(ended)
             try:
-                while pending and outcome.missing():
-                    _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                await enough
             except asyncio.CancelledError:
-                for task in pending:
+                for task in tasks:
                     task.cancel()
                 raise
+            for task in tasks:  # a bug in a call surfaces, as gather made it
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            pending = {task for task in tasks if not task.done()}
             outcome.stragglers = pending
             for task in pending:
                 self._stragglers.add(task)
