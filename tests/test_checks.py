@@ -92,3 +92,21 @@ def test_check_bytes_takes_bytes_like_and_names_text() -> None:
         check_bytes("arg3", "x")
     with pytest.raises(TypeError, match=r"^body must be bytes, not NoneType$"):
         check_bytes("body", None)
+
+
+def test_as_options_takes_the_class_or_a_mapping_of_its_fields() -> None:
+    from dataclasses import dataclass
+
+    from ringpop.checks import as_options
+
+    @dataclass
+    class Tunables:
+        size: int = 1
+
+    given = Tunables(3)
+    assert as_options(Tunables, given, "t") is given
+    assert as_options(Tunables, {"size": 5}, "t") == Tunables(5)
+    with pytest.raises(ValueError, match=r"^t: .*colour"):
+        as_options(Tunables, {"colour": 1}, "t")
+    with pytest.raises(TypeError, match=r"^t must be Tunables or a mapping, not 5$"):
+        as_options(Tunables, 5, "t")

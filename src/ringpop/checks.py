@@ -21,8 +21,13 @@ This module sits at the bottom of the layers: it imports only the standard libra
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = [
+    "as_options",
     "check_bytes",
     "check_seconds",
     "check_whole",
@@ -69,6 +74,22 @@ def check_whole(*named: tuple[str, object]) -> None:
     for name, value in named:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be a whole number, not {value!r}")
+
+
+def as_options(cls: type[_T], value: object, what: str) -> _T:
+    """``value`` as ``cls`` (an options class of keyword fields), or a mapping of its
+    fields made into one: ``ValueError`` naming ``what`` for unknown fields,
+    ``TypeError`` for anything else (a dict used to be taken as it was and fail later
+    with "'dict' object has no attribute ...")."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        fields: Mapping[str, Any] = value
+        try:
+            return cls(**fields)
+        except TypeError as error:  # unknown field names
+            raise ValueError(f"{what}: {error}") from None
+    raise TypeError(f"{what} must be {cls.__name__} or a mapping, not {value!r:.80}")
 
 
 def check_bytes(name: str, value: object) -> None:

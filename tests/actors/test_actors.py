@@ -341,7 +341,7 @@ async def test_keys_names_and_options_of_the_wrong_type_are_refused_where_given(
         assert system.options.idle_timeout == 7.0
         with pytest.raises(ValueError, match=r"configure: .*bogus"):
             system.configure({"bogus": 1})
-        with pytest.raises(TypeError, match="configure takes ActorOptions or a mapping"):
+        with pytest.raises(TypeError, match="configure must be ActorOptions or a mapping"):
             system.configure(5)  # type: ignore[arg-type]
         for key, error, match in (
             (b"k", TypeError, "actor key must be a str"),

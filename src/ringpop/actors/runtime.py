@@ -51,7 +51,7 @@ from ringpop.actors.outbox import Outbox
 from ringpop.actors.singleton import Job, JobContext, Singleton, per_key
 from ringpop.actors.state import StateStore
 from ringpop.actors.wire import Batch, Handover, Result, Results, Saved
-from ringpop.checks import check_seconds, check_whole, is_utf8_text
+from ringpop.checks import as_options, check_seconds, check_whole, is_utf8_text
 from ringpop.clock import Clock, SystemClock
 from ringpop.events import OwnershipChanged, RingChanged
 from ringpop.forward import ForwardError
@@ -158,13 +158,7 @@ class ActorSystem:
     def configure(self, options: ActorOptions | Mapping[str, Any]) -> None:
         """Change the tunables (before traffic: activations keep the ones they started
         with): an :class:`ActorOptions`, or a mapping of its fields."""
-        if isinstance(options, Mapping):
-            try:
-                options = ActorOptions(**options)
-            except TypeError as error:  # unknown or missing field names
-                raise ValueError(f"configure: {error}") from None
-        elif not isinstance(options, ActorOptions):
-            raise TypeError(f"configure takes ActorOptions or a mapping, not {options!r:.80}")
+        options = as_options(ActorOptions, options, "configure")
         self.options = options
         self.outbox.capacity = options.mailbox_size
         self.outbox.max_batch = options.max_batch

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ringpop.checks import check_seconds, check_whole
+from ringpop.checks import as_options, check_seconds, check_whole
 from ringpop.errors import RingpopError
 from ringpop.forward import Forwarder, ForwardError
 from ringpop.forward.ownership import key_list
@@ -148,14 +148,7 @@ def replica_options(
     ``default`` when ``None``; ``TypeError`` for anything else."""
     if options is None:
         return default
-    if isinstance(options, ReplicaOptions):
-        return options
-    if isinstance(options, Mapping):
-        try:
-            return ReplicaOptions(**options)
-        except TypeError as error:  # unknown field names
-            raise ValueError(f"replica options: {error}") from None
-    raise TypeError(f"replica options must be ReplicaOptions or a mapping, not {options!r:.80}")
+    return as_options(ReplicaOptions, options, "replica options")
 
 
 class Replicator:
