@@ -110,3 +110,19 @@ def test_as_options_takes_the_class_or_a_mapping_of_its_fields() -> None:
         as_options(Tunables, {"colour": 1}, "t")
     with pytest.raises(TypeError, match=r"^t must be Tunables or a mapping, not 5$"):
         as_options(Tunables, 5, "t")
+
+
+def test_check_text_and_check_callable_name_what_they_refuse() -> None:
+    from ringpop.checks import check_callable, check_text
+
+    check_text("name", "a")
+    check_text("key", "", empty_ok=True)
+    with pytest.raises(TypeError, match=r"^name must be a str, not b'a'$"):
+        check_text("name", b"a")
+    with pytest.raises(ValueError, match=r"^name must not be empty$"):
+        check_text("name", "")
+    with pytest.raises(ValueError, match=r"^name '\\udce9' holds a lone surrogate"):
+        check_text("name", "\udce9")
+    check_callable("hook", print)
+    with pytest.raises(TypeError, match=r"^hook must be callable, not 5$"):
+        check_callable("hook", 5)

@@ -29,7 +29,9 @@ _T = TypeVar("_T")
 __all__ = [
     "as_options",
     "check_bytes",
+    "check_callable",
     "check_seconds",
+    "check_text",
     "check_whole",
     "is_utf8_text",
     "number_problem",
@@ -98,6 +100,24 @@ def check_bytes(name: str, value: object) -> None:
     if not isinstance(value, bytes | bytearray | memoryview):
         hint = " (encode text first)" if isinstance(value, str) else ""
         raise TypeError(f"{name} must be bytes, not {type(value).__name__}{hint}")
+
+
+def check_callable(what: str, value: object) -> None:
+    """``TypeError`` ("<what> must be callable, not <value>") unless ``value`` is."""
+    if not callable(value):
+        raise TypeError(f"{what} must be callable, not {value!r:.80}")
+
+
+def check_text(what: str, value: object, *, empty_ok: bool = False) -> None:
+    """``TypeError`` unless ``value`` is a ``str``; ``ValueError`` if it is empty (unless
+    ``empty_ok``) or holds lone surrogates UTF-8 cannot carry (names and keys that go
+    on the wire or into a hash)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {value!r:.80}")
+    if not value and not empty_ok:
+        raise ValueError(f"{what} must not be empty")
+    if not is_utf8_text(value):
+        raise ValueError(f"{what} {value!r:.80} holds a lone surrogate UTF-8 cannot carry")
 
 
 def is_utf8_text(text: str) -> bool:

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
-from ringpop.checks import check_seconds, is_utf8_text
+from ringpop.checks import check_callable, check_seconds, is_utf8_text
 from ringpop.clock import Clock, SystemClock
 from ringpop.discovery import DiscoverProvider, from_spec
 from ringpop.errors import RingpopError
@@ -434,8 +434,8 @@ class Ringpop:
         they run on :meth:`self_evict` and on :meth:`close`. Needs :meth:`start` first.
         """
         for name, hook in (("before", before), ("after", after)):
-            if hook is not None and not callable(hook):
-                raise TypeError(f"self-eviction hook {name} must be callable, not {hook!r:.80}")
+            if hook is not None:
+                check_callable(f"self-eviction hook {name}", hook)
         node = self._require()[0]
         if before is not None:
             node.pre_evict_hooks.append(before)
@@ -769,9 +769,8 @@ class Ringpop:
     ) -> None:
         """Serve an application endpoint with handle-or-forward on the key(s)
         ``keys(request)`` returns (one ``str`` or a list); both must be callable."""
-        for name, given in (("handler", handler), ("keys", keys)):
-            if not callable(given):
-                raise TypeError(f"register_forwarded: {name} must be callable, not {given!r:.80}")
+        check_callable("register_forwarded: handler", handler)
+        check_callable("register_forwarded: keys", keys)
         forwarder = self.forwarder
 
         async def serve(request: Request) -> Response:
@@ -817,5 +816,5 @@ class Ringpop:
 
 
 def _check_handler(handler: object) -> None:
-    if handler is not None and not callable(handler):
-        raise TypeError(f"the HTTP handler must be callable or None, not {handler!r:.80}")
+    if handler is not None:
+        check_callable("the HTTP handler (or None)", handler)

@@ -51,7 +51,7 @@ from ringpop.actors.outbox import Outbox
 from ringpop.actors.singleton import Job, JobContext, Singleton, per_key
 from ringpop.actors.state import StateStore
 from ringpop.actors.wire import Batch, Handover, Result, Results, Saved
-from ringpop.checks import as_options, check_seconds, check_whole, is_utf8_text
+from ringpop.checks import as_options, check_seconds, check_text, check_whole
 from ringpop.clock import Clock, SystemClock
 from ringpop.events import OwnershipChanged, RingChanged
 from ringpop.forward import ForwardError
@@ -190,7 +190,7 @@ class ActorSystem:
         """Like :meth:`send`, and return the actor's reply."""
         if kind not in self._kinds:
             raise UnknownKindError(f"unknown actor kind {kind!r} (registered: {self.kinds})")
-        _check_name("actor key", key, empty_ok=True)
+        check_text("actor key", key, empty_ok=True)
         payload = wire.encode_value(message)
         if len(payload) > self.max_message:  # refused wherever the actor lives now
             raise MessageEncodeError(
@@ -538,7 +538,7 @@ class ActorSystem:
         """The :class:`~ringpop.actors.leadership.Leadership` of ``name`` (one per name)."""
         found = self._leaderships.get(name)
         if found is None:
-            _check_name("leadership name", name)
+            check_text("leadership name", name)
             self._check_open(f"leadership {name!r}")
             found = self._leaderships[name] = Leadership(self, name)
         return found
@@ -549,7 +549,7 @@ class ActorSystem:
 
     def singleton(self, name: str, job: Job, *, every: float | None = None) -> Singleton:
         """Run ``job`` on the leader of ``singleton:<name>`` (see :mod:`.singleton`)."""
-        _check_name("singleton name", name)
+        check_text("singleton name", name)
         if name in self._singletons:
             raise ValueError(f"singleton {name!r} exists already")
         self._check_open(f"singleton {name!r}")
@@ -565,7 +565,7 @@ class ActorSystem:
         every: float | None = None,
     ) -> list[Singleton]:
         """One job per key, each run on the key's owner: ``job(key, ctx)``."""
-        _check_name("per-key jobs name", name)
+        check_text("per-key jobs name", name)
         self._check_open(f"per-key jobs {name!r}")
         made = per_key(self, name, keys, job, every=every)
         for singleton in made:
@@ -614,13 +614,3 @@ def _handover_key(request: Request) -> Sequence[str]:
         return [wire.HANDOVER_BODY.decode(request.arg3).key]
     except msgspec.DecodeError:
         return ["?"]
-
-
-def _check_name(what: str, value: object, *, empty_ok: bool = False) -> None:
-    """``TypeError``/``ValueError`` unless ``value`` is text that travels (UTF-8)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {value!r:.80}")
-    if not value and not empty_ok:
-        raise ValueError(f"{what} must not be empty")
-    if not is_utf8_text(value):
-        raise ValueError(f"{what} {value!r:.80} holds a lone surrogate UTF-8 cannot carry")

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import farmhash
 import msgspec
 
-from ringpop.checks import is_utf8_text
+from ringpop.checks import check_text
 from ringpop.hashing import fingerprint32_many, key_error
 from ringpop.options import MAX_REPLICA_POINTS
 
@@ -385,7 +385,9 @@ class HashRing:
         fresh: dict[str, str | None] = {}
         for item in add:
             address, identity = (item, None) if isinstance(item, str) else item
-            _check_server(address, identity)
+            check_text("server address", address)
+            if identity is not None:
+                check_text("identity", identity)
             if address not in self._points and address not in fresh:
                 fresh[address] = identity
         added = list(fresh)
@@ -550,14 +552,3 @@ class HashRing:
             change = RingChange(tuple(added), tuple(removed), self._checksum)
             for listener in list(self._listeners):
                 listener(change)
-
-
-def _check_server(address: object, identity: object) -> None:
-    """``TypeError``/``ValueError`` for an address or identity no ring point can name."""
-    for what, text in (("server addresses", address), ("identities", identity)):
-        if text is None and what == "identities":
-            continue
-        if not isinstance(text, str):
-            raise TypeError(f"{what} are str, not {type(text).__name__}")
-        if not text or not is_utf8_text(text):
-            raise ValueError(f"{what} are non-empty text UTF-8 can carry, not {text!r:.60}")
