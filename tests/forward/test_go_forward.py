@@ -242,10 +242,13 @@ def _without(members: list[Member], gone: Member) -> HashRing:
     return ring
 
 
+SMALL_CALLS = Options(min_protocol_period=0.05, max_arg_size=64 << 10, forward_retry_schedule=(0,))
+"""Calls of at most 64 KiB, one attempt: what the size tests send past."""
+
+
 async def test_an_answer_too_large_to_send_is_not_retried() -> None:
     """The owner's answer failed to send on every retry, its handler running each time."""
-    options = Options(min_protocol_period=0.05, max_arg_size=64 << 10, forward_retry_schedule=(0,))
-    members = await start_members(2, options)
+    members = await start_members(2, SMALL_CALLS)
     calls: list[Request] = []
 
     def huge(request: Request) -> Response:
@@ -265,8 +268,7 @@ async def test_an_answer_too_large_to_send_is_not_retried() -> None:
 
 async def test_arguments_no_call_can_carry_are_a_forward_error_and_nothing_is_sent() -> None:
     """A call's own arg3 over max_arg_size raised a bare ValueError out of forward."""
-    options = Options(min_protocol_period=0.05, max_arg_size=64 << 10, forward_retry_schedule=(0,))
-    members = await start_members(2, options)
+    members = await start_members(2, SMALL_CALLS)
     calls: list[Request] = []
 
     def record(request: Request) -> Response:
