@@ -6,18 +6,24 @@
   volume (30 MB here; without bound for a longer flood), and the event loop spent
   its time moving that backlog.
 * Idle connections share their channel's receive buffer.
+* Unfinished (fragmented) messages are bounded over all of a channel's connections,
+  not only per connection: before, a client that opened connections and sent every
+  message but its last frame held 64 MiB of the node per connection (10 of them: 768
+  MB of RSS); now a message that would pass the channel's budget is refused ``busy``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 
 from ringpop.tchannel import Channel, Request, Response
 from ringpop.tchannel.connection import WRITE_HIGH_WATER
 from ringpop.tchannel.core import ConnectionCore
-from ringpop.tchannel.events import CallAnswered
+from ringpop.tchannel.errors import BusyError
+from ringpop.tchannel.events import CallAnswered, CallFailed
 
 CALLS = 20_000
 ANSWER = b"a" * 1500
@@ -113,6 +119,74 @@ async def test_idle_connections_do_not_each_hold_a_receive_buffer() -> None:
         assert grown < 300 * 16 * 1024, grown  # was 300 * 64 KiB and more
     finally:
         tracemalloc.stop()
+        for sock in socks:
+            sock.close()
+        await server.close()
+
+
+def _frames_of(data: bytes) -> list[bytes]:
+    """Encoded frames, cut at their 2-byte size prefixes."""
+    frames = []
+    while data:
+        size = int.from_bytes(data[:2], "big")
+        frames.append(data[:size])
+        data = data[size:]
+    return frames
+
+
+async def test_unfinished_messages_are_bounded_over_all_connections() -> None:
+    # 1 MiB messages: 4 MiB of unfinished ones per connection, 8 MiB over the channel
+    server = Channel("127.0.0.1:0", max_arg_size=1 << 20)
+
+    def echo(request: Request) -> Response:
+        return Response(b"", request.arg3)
+
+    server.register("svc", "/a", echo)
+    await server.listen()
+    host, port = server.host_port.split(":")
+    loop = asyncio.get_running_loop()
+    budget = server.receive_budget
+    assert budget.limit == 8 << 20
+    socks: list[socket.socket] = []
+    refused: list[object] = []
+    try:
+        for _ in range(4):  # each sends three messages but their last frames
+            core = ConnectionCore(initiator=True, init_headers={"host_port": "0.0.0.0:0"})
+            core.start()
+            sock = socket.create_connection((host, int(port)))
+            sock.setblocking(False)
+            socks.append(sock)
+            await loop.sock_sendall(sock, b"".join(core.outbox))
+            core.outbox.clear()
+            core.receive(await loop.sock_recv(sock, 65536))
+            for i in range(3):
+                _, data = core.send_request(i, 1e12, 30.0, "svc", b"/a", b"", b"z" * 1_000_000, 1)
+                await loop.sock_sendall(sock, b"".join(_frames_of(data)[:-1]))
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(BlockingIOError):
+                for event in core.receive(sock.recv(65536)):
+                    if isinstance(event, CallFailed):
+                        refused.append(event.error)
+        assert budget.held <= budget.limit
+        assert budget.held > 6 << 20  # most of the budget is in use
+        assert budget.refused >= 4  # 12 MB asked for, at most 8 MiB held
+        assert refused
+        assert all(isinstance(error, BusyError) for error in refused)
+        # messages in one frame are never refused: the node still answers small calls
+        client = Channel("127.0.0.1:0")
+        try:
+            answer = await client.call(server.host_port, "svc", "/a", b"", b"ping", timeout=5.0)
+            assert answer.arg3 == b"ping"
+            for sock in socks:  # connections that go give their bytes back
+                sock.close()
+            socks.clear()
+            await _until(lambda: budget.held == 0)
+            body = b"y" * 900_000  # fragmented: needs the budget, which is free again
+            answer = await client.call(server.host_port, "svc", "/a", b"", body, timeout=5.0)
+            assert answer.arg3 == body
+        finally:
+            await client.close()
+    finally:
         for sock in socks:
             sock.close()
         await server.close()

@@ -7,7 +7,8 @@ import zlib
 import pytest
 
 from ringpop.tchannel import checksum
-from ringpop.tchannel.errors import MalformedFrameError, ProtocolError
+from ringpop.tchannel.budget import ReceiveBudget
+from ringpop.tchannel.errors import ErrorCode, MalformedFrameError, ProtocolError
 from ringpop.tchannel.fragments import (
     CompleteMessage,
     MessageAssembler,
@@ -227,6 +228,49 @@ def test_discard_skips_the_rest_of_a_message() -> None:
     assert asm.buffered == 0
     for frame in frames[1:]:
         assert asm.cont(frame) is None  # type: ignore[arg-type]
+
+
+def _request_id(fid: int, size: int) -> list[Frame]:
+    prefix = call_request_prefix(1000, ZERO_TRACING, "svc", HEADERS)
+    return _frames(encode_call(fid, False, prefix, (b"/e", b"", b"z" * size), 1))
+
+
+def test_a_channel_budget_bounds_unfinished_messages_over_connections() -> None:
+    budget = ReceiveBudget(300_000)
+    one, two = (MessageAssembler(1 << 30, 1 << 30, budget) for _ in range(2))
+    first = _request_id(1, 200_000)  # 4 frames
+    one.first(first[0])  # type: ignore[arg-type]
+    one.cont(first[1])  # type: ignore[arg-type]
+    held = budget.held
+    assert held == one.buffered > 100_000
+    second = _request_id(2, 200_000)
+    two.first(second[0])  # type: ignore[arg-type]
+    two.cont(second[1])  # type: ignore[arg-type]
+    with pytest.raises(MessageRejectedError, match="refused") as refused:
+        two.cont(second[2])  # type: ignore[arg-type]
+    assert refused.value.code == ErrorCode.BUSY
+    assert refused.value.frame_id == 2
+    assert budget.refused == 1
+    assert two.buffered == 0  # the refused message gave its bytes back
+    assert budget.held == held
+    for frame in second[3:]:  # the rest of the refused message is skipped
+        assert two.cont(frame) is None  # type: ignore[arg-type]
+    # a message in one frame never counts; the first message still completes
+    assert two.first(_request_id(3, 100)[0]) is not None  # type: ignore[arg-type]
+    assert [one.cont(frame) for frame in first[2:]][-1] is not None  # type: ignore[arg-type]
+    assert budget.held == 0
+
+
+def test_a_gone_connection_gives_its_unfinished_messages_back() -> None:
+    budget = ReceiveBudget(1 << 20)
+    asm = MessageAssembler(1 << 30, 1 << 30, budget)
+    for fid in (1, 2):
+        asm.first(_request_id(fid, 100_000)[0])  # type: ignore[arg-type]
+    assert budget.held == asm.buffered > 0
+    asm.clear()
+    assert budget.held == asm.buffered == len(asm) == 0
+    with pytest.raises(ValueError, match="positive"):
+        ReceiveBudget(0)
 
 
 def test_encode_frame_and_encode_call_agree() -> None:

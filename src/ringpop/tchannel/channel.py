@@ -33,6 +33,7 @@ from ringpop.tchannel.api import (
     dump_json,
     load_json,
 )
+from ringpop.tchannel.budget import ReceiveBudget
 from ringpop.tchannel.checksum import ChecksumType
 from ringpop.tchannel.connection import Connection, receive_buffer
 from ringpop.tchannel.errors import CallTimeoutError, NetworkError
@@ -73,6 +74,7 @@ class Channel(Peers):
         caller_name: str = "ringpop",
         max_arg_size: int = DEFAULT_MAX_ARG_SIZE,
         max_buffered: int | None = None,
+        max_buffered_total: int | None = None,
         init_timeout: float = 2.0,
         connect_timeout: float = 3.0,
         drain_timeout: float = 5.0,
@@ -92,6 +94,7 @@ class Channel(Peers):
             caller_name=caller_name,
             max_arg_size=max_arg_size,
             max_buffered=max_buffered,
+            max_buffered_total=max_buffered_total,
             init_timeout=init_timeout,
             connect_timeout=connect_timeout,
             drain_timeout=drain_timeout,
@@ -122,6 +125,8 @@ class Channel(Peers):
         self.handlers: dict[tuple[str, bytes], Endpoint] = {}
         #: Where the loop reads any of our connections' bytes (see ``receive_buffer``).
         self.receive_buffer = receive_buffer()
+        #: Unfinished messages held over all our connections, and their bound.
+        self.receive_budget = ReceiveBudget(self.options.buffered_total)
         #: Whether incoming calls are served (false once closing).
         self.accepting = True
         self._server: asyncio.Server | None = None

@@ -101,6 +101,7 @@ class Connection(Serving, asyncio.BufferedProtocol):
             max_arg_size=options.max_arg_size,
             max_buffered=options.max_buffered,
             stale_period=options.stale_period,
+            budget=host.receive_budget,
         )
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
@@ -457,4 +458,5 @@ class Connection(Serving, asyncio.BufferedProtocol):
         for task in list(self._inbound.values()):
             task.cancel()
         self._wbuf.clear()
+        self.core.release()
         self._host.connection_closed(self)

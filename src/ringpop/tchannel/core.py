@@ -26,8 +26,9 @@ from enum import Enum
 from typing import Any
 
 from ringpop.tchannel.api import CODE_APPLICATION_ERROR, Request, Response
+from ringpop.tchannel.budget import ReceiveBudget
 from ringpop.tchannel.calls import CallTable, HeaderBlocks, ttl_ms
-from ringpop.tchannel.errors import TOO_LARGE, ErrorCode, ProtocolError, error_for_code
+from ringpop.tchannel.errors import TOO_LARGE, BusyError, ErrorCode, ProtocolError, error_for_code
 from ringpop.tchannel.events import (
     CallAnswered,
     CallExpired,
@@ -113,6 +114,7 @@ class ConnectionCore:
         max_arg_size: int = _DEFAULT_MAX_ARG_SIZE,
         max_buffered: int | None = None,
         stale_period: float = DEFAULT_STALE_PERIOD,
+        budget: ReceiveBudget | None = None,
     ) -> None:
         if max_arg_size <= 0:
             raise ValueError("max_arg_size must be positive")
@@ -124,8 +126,8 @@ class ConnectionCore:
         self.outbox: list[bytes] = []
         self._reader = FrameReader()
         buffered = max_buffered if max_buffered is not None else 4 * max_arg_size
-        self._requests = MessageAssembler(max_arg_size, buffered)
-        self._responses = MessageAssembler(max_arg_size, buffered)
+        self._requests = MessageAssembler(max_arg_size, buffered, budget)
+        self._responses = MessageAssembler(max_arg_size, buffered, budget)
         #: Our outstanding calls (ids, tags, deadlines); the driver only reads it.
         self.calls = CallTable(stale_period)
         self._blocks = HeaderBlocks()
@@ -144,6 +146,12 @@ class ConnectionCore:
     def next_id(self) -> int:
         """The next message id of this side: 1, 2, ... skipping ``0xFFFFFFFF``, wrapping to 1."""
         return self.calls.next_id()
+
+    def release(self) -> None:
+        """Forget the unfinished messages of both directions (the connection is gone):
+        their bytes go back to the channel's :class:`ReceiveBudget`."""
+        self._requests.clear()
+        self._responses.clear()
 
     def fail(self, message: str) -> None:
         """Queue a fatal protocol error frame and stop parsing (local decision)."""
@@ -350,7 +358,8 @@ class ConnectionCore:
             fid = exc.frame_id
             tag = self._forget(fid)
             if tag is not None:
-                events.append(CallFailed(fid, tag, ProtocolError(exc.message)))
+                error = BusyError if exc.code == ErrorCode.BUSY else ProtocolError
+                events.append(CallFailed(fid, tag, error(exc.message)))
             return
         if message is None:
             return
@@ -371,7 +380,7 @@ class ConnectionCore:
             else:
                 message = self._requests.cont(frame)  # type: ignore[arg-type]
         except MessageRejectedError as exc:
-            self.outbox.append(encode_error(exc.frame_id, ErrorCode.BAD_REQUEST, exc.message))
+            self.outbox.append(encode_error(exc.frame_id, exc.code, exc.message))
             return
         if message is None:
             return

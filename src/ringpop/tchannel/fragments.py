@@ -15,8 +15,9 @@ from collections.abc import Sequence
 
 import msgspec
 
+from ringpop.tchannel.budget import ReceiveBudget
 from ringpop.tchannel.checksum import CHECKSUM_SIZE, UPDATE, checksum_update, verifiable
-from ringpop.tchannel.errors import TOO_LARGE, MalformedFrameError, ProtocolError
+from ringpop.tchannel.errors import TOO_LARGE, ErrorCode, MalformedFrameError, ProtocolError
 from ringpop.tchannel.frames import (
     FLAG_MORE_FRAGMENTS,
     HEADER_SIZE,
@@ -154,12 +155,15 @@ class CompleteMessage(msgspec.Struct):
 
 
 class MessageRejectedError(Exception):
-    """A message that must be refused (bad checksum); the connection stays usable."""
+    """A message that must be refused (bad checksum, no room left in the channel's
+    :class:`ReceiveBudget`); the connection stays usable. ``code`` is the error
+    frame's code for a refused request."""
 
-    def __init__(self, frame_id: int, message: str) -> None:
+    def __init__(self, frame_id: int, message: str, code: int = ErrorCode.BAD_REQUEST) -> None:
         super().__init__(message)
         self.frame_id = frame_id
         self.message = message
+        self.code = code
 
 
 class MessageTooLargeError(ProtocolError):
@@ -199,15 +203,19 @@ class MessageAssembler:
         "_dropped",
         "_partials",
         "_small_limit",
+        "budget",
         "buffered",
         "max_arg_size",
         "max_buffered",
     )
 
-    def __init__(self, max_arg_size: int, max_buffered: int) -> None:
+    def __init__(
+        self, max_arg_size: int, max_buffered: int, budget: ReceiveBudget | None = None
+    ) -> None:
         self.max_arg_size = max_arg_size
         self._small_limit = max_arg_size < MAX_FRAME_SIZE
         self.max_buffered = max_buffered
+        self.budget = budget  # shared with the channel's other connections
         self.buffered = 0
         self._partials: dict[int, _Partial] = {}
         self._dropped: set[int] = set()
@@ -263,6 +271,7 @@ class MessageAssembler:
                 args[1] if n > 1 else b"",
                 b"",
             )
+        self._check_budget(fid, size)
         partial = _Partial(frame, args, csum)
         partial.size = size
         self._reserve(size)
@@ -291,6 +300,12 @@ class MessageAssembler:
             added += len(chunk)
         if partial.size + added > self.max_arg_size:
             raise MessageTooLargeError(f"message {fid} {TOO_LARGE} {self.max_arg_size}")
+        if self.budget is not None:
+            try:
+                self._check_budget(fid, added)
+            except MessageRejectedError:
+                self._abandon(fid, partial, more)
+                raise
         csum = partial.csum
         if partial.csum_type:
             update = checksum_update(partial.csum_type)
@@ -317,7 +332,7 @@ class MessageAssembler:
         if more:
             return None
         del self._partials[fid]
-        self.buffered -= partial.size
+        self._release(partial.size)
         args = [*partial.done, b"".join(current)]
         while len(args) < 3:
             args.append(b"")
@@ -327,12 +342,18 @@ class MessageAssembler:
         """Forget message ``fid`` (e.g. its call was abandoned); later frames are skipped."""
         partial = self._partials.pop(fid, None)
         if partial is not None:
-            self.buffered -= partial.size
+            self._release(partial.size)
             self._drop(fid)
+
+    def clear(self) -> None:
+        """Forget every unfinished message (the connection is gone): their bytes go
+        back to the channel's budget."""
+        self._partials.clear()
+        self._release(self.buffered)
 
     def _abandon(self, fid: int, partial: _Partial, more: int) -> None:
         del self._partials[fid]
-        self.buffered -= partial.size
+        self._release(partial.size)
         if more:
             self._drop(fid)
 
@@ -341,8 +362,30 @@ class MessageAssembler:
             raise ProtocolError("too many abandoned fragmented messages")
         self._dropped.add(fid)
 
+    def _check_budget(self, fid: int, n: int) -> None:
+        """``MessageRejectedError`` (busy) if ``n`` more bytes do not fit the channel's
+        budget; the message's later frames are then skipped."""
+        budget = self.budget
+        if budget is not None and budget.held + n > budget.limit:
+            budget.refused += 1
+            if fid not in self._partials:
+                self._drop(fid)
+            raise MessageRejectedError(
+                fid,
+                f"message {fid} refused: the channel holds {budget.held} bytes of unfinished "
+                f"messages, {budget.limit} at most",
+                ErrorCode.BUSY,
+            )
+
+    def _release(self, n: int) -> None:
+        self.buffered -= n
+        if self.budget is not None:
+            self.budget.held -= n
+
     def _reserve(self, n: int) -> None:
         self.buffered += n
+        if self.budget is not None:
+            self.budget.held += n
         if self.buffered > self.max_buffered:
             raise MessageTooLargeError(
                 f"{self.buffered} bytes of unfinished messages exceed {self.max_buffered}"

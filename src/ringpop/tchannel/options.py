@@ -28,6 +28,9 @@ class ChannelOptions(msgspec.Struct, frozen=True):
       a peer exceeding it gets a protocol error and its connection is closed.
     * ``max_buffered`` - bytes of partially received messages per connection and
       direction (default ``4 * max_arg_size``).
+    * ``max_buffered_total`` - bytes of partially received messages over all the
+      channel's connections (default ``8 * max_arg_size``); a message that would
+      pass it is refused with ``busy`` (see :class:`~ringpop.tchannel.budget.ReceiveBudget`).
     * ``init_timeout`` - seconds a new connection may take to finish the handshake.
     * ``connect_timeout`` - upper bound (seconds) on one TCP connect + handshake;
       each call is additionally bounded by its own timeout.
@@ -46,6 +49,7 @@ class ChannelOptions(msgspec.Struct, frozen=True):
     caller_name: str = "ringpop"
     max_arg_size: int = DEFAULT_MAX_ARG_SIZE
     max_buffered: int | None = None
+    max_buffered_total: int | None = None
     init_timeout: float = 2.0
     connect_timeout: float = 3.0
     drain_timeout: float = 5.0
@@ -58,6 +62,10 @@ class ChannelOptions(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         if self.max_arg_size <= 0:
             raise ValueError("max_arg_size must be positive")
+        for name in ("max_buffered", "max_buffered_total"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value <= 0):
+                raise ValueError(f"{name} must be a positive number of bytes, not {value!r}")
         check_seconds("init_timeout", self.init_timeout)
         check_seconds("connect_timeout", self.connect_timeout)
         check_seconds("drain_timeout", self.drain_timeout, zero_ok=True)
@@ -65,3 +73,10 @@ class ChannelOptions(msgspec.Struct, frozen=True):
         if self.max_concurrent_requests <= 0:
             raise ValueError("max_concurrent_requests must be positive")
         ChecksumType(self.checksum_type)
+
+    @property
+    def buffered_total(self) -> int:
+        """``max_buffered_total``, or its default."""
+        if self.max_buffered_total is not None:
+            return self.max_buffered_total
+        return 8 * self.max_arg_size

@@ -14,6 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ringpop.tchannel.api import Endpoint
+from ringpop.tchannel.budget import ReceiveBudget
 from ringpop.tchannel.connection import Connection
 from ringpop.tchannel.errors import CallTimeoutError, NetworkError, TChannelError
 from ringpop.tchannel.hostport import split_host_port
@@ -40,6 +41,7 @@ class Peers:
     handlers: dict[tuple[str, bytes], Endpoint]
     accepting: bool
     receive_buffer: memoryview
+    receive_budget: ReceiveBudget
 
     def init_headers(self) -> dict[str, str]:
         raise NotImplementedError

@@ -18,6 +18,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ringpop.tchannel.api import Endpoint, Request, Response, dump_json, load_json
+from ringpop.tchannel.budget import ReceiveBudget
 from ringpop.tchannel.core import ConnectionCore
 from ringpop.tchannel.deadlines import Deadlines
 from ringpop.tchannel.errors import ApplicationError, BadRequestError, ErrorCode, TChannelError
@@ -48,6 +49,8 @@ class ConnectionHost(Protocol):
     accepting: bool
     #: The buffer the loop reads into, shared by the channel's connections.
     receive_buffer: memoryview
+    #: The bound on unfinished messages over all the channel's connections.
+    receive_budget: ReceiveBudget
 
     def connection_ready(self, conn: Connection) -> None:
         """The handshake of ``conn`` completed."""
