@@ -466,3 +466,43 @@ async def test_a_write_returns_at_its_quorum_and_a_stalled_replica_is_hinted_lat
         assert [r.key for r in held(stalled.address)] == ["k"]
     finally:
         await close_all(nodes)
+
+
+async def test_a_read_at_its_quorum_repairs_a_late_replica_once_it_answers() -> None:
+    """A parallel read returns at its quorum; a replica that answered after it, with an
+    older version, was left stale (anti-entropy only) until the next read asked it."""
+    from ringpop.state.replicated import DEFAULT_SERVICE
+    from ringpop.state.wire import GET
+
+    nodes = await cluster(3, ReplicaOptions(n=3, r=2, w=3, timeout=2.0), hint_interval=60.0)
+    try:
+        coordinator, fresh, slow = nodes
+        old = await coordinator.kv.put("k", b"old")
+        record = Record("k", b"new", coordinator.kv.clock.now())
+        for node in (coordinator, fresh):  # a write that missed the slow replica
+            assert await node.kv.store.put(record)
+        serve_get = slow.kv._serve_get
+
+        async def late_get(request: Request) -> Response:
+            await asyncio.sleep(0.3)
+            return await serve_get(request)
+
+        slow.member.rp.channel.register(DEFAULT_SERVICE, GET, late_get)
+        started = asyncio.get_running_loop().time()
+        got = await coordinator.kv.get("k")
+        assert asyncio.get_running_loop().time() - started < 0.25  # at the quorum
+        assert got is not None
+        assert got.value == b"new"
+        held = await slow.kv.store.get("k")
+        assert held is not None
+        assert held.version == old  # not yet: the slow replica had not answered
+        for _ in range(100):
+            held = await slow.kv.store.get("k")
+            if held is not None and held.value == b"new":
+                break
+            await asyncio.sleep(0.02)
+        assert held is not None
+        assert held.value == b"new"
+        assert coordinator.kv.repairs == 1
+    finally:
+        await close_all(nodes)

@@ -13,7 +13,9 @@ clock and sent to every replica (``w`` must apply or already hold them); what a
 replica failed to take is handed to another node as a hint and delivered when the
 replica is back (:mod:`ringpop.state.hints`). Reads ask replicas (``r`` must
 answer), return the newest version and write it back to the replicas that answered
-with an older one or none (read repair, awaited before returning).
+with an older one or none (read repair, awaited before returning). A parallel read
+returns at its quorum; the replicas still out then are repaired in the background
+once they answer, if what they hold is older than what the read returned.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from ringpop.state import wire
 from ringpop.state.hints import HintedHandoff
 from ringpop.state.hlc import ClockDriftError, HybridClock, Version, newer
 from ringpop.state.host import Host
-from ringpop.state.replicator import Outcome, ReplicaOptions, Replicator, replica_options
+from ringpop.state.replicator import (
+    Outcome,
+    ReplicaOptions,
+    ReplicaResponse,
+    Replicator,
+    replica_options,
+)
 from ringpop.state.store import Record, Store
 from ringpop.state.wire import GET, HINT, PUT
 from ringpop.tchannel import BadRequestError, Request, Response, too_large
@@ -84,7 +92,7 @@ class ReplicatedStore:
         """Hints held here for failed replicas, and their delivery."""
         self.service = service
         self._closed = False
-        self._late: set[asyncio.Future[Any]] = set()  # hints of replicas that answered late
+        self._late: set[asyncio.Future[Any]] = set()  # hints and repairs of late replicas
         ringpop.channel.register(service, GET, self._serve_get)
         ringpop.channel.register(service, PUT, self._serve_put)
         ringpop.channel.register(service, HINT, self._serve_hint)
@@ -226,27 +234,17 @@ class ReplicatedStore:
             raise TypeError(f"get_many takes a list of keys, not {keys!r:.80}")
         self._check_open()
         keys = [_checked_key(key) for key in dict.fromkeys(keys)]
-        responses = await self.replicator.read(
-            keys, GET, lambda carried: msgspec.json.encode(wire.Keys(list(carried))), options
+        outcome = await self.replicator.fan_out(
+            "read",
+            keys,
+            GET,
+            lambda carried: msgspec.json.encode(wire.Keys(list(carried))),
+            options,
         )
+        responses = outcome.check()
         seen: dict[str, dict[str, Record | None]] = {key: {} for key in keys}
         for answer in responses:
-            try:
-                records = msgspec.json.decode(answer.response.arg3, type=wire.Found).records
-            except msgspec.DecodeError as error:
-                log.warning(
-                    "%s answered a read that does not decode: %s", answer.destination, error
-                )
-                continue
-            if len(records) != len(answer.keys):
-                log.warning(
-                    "%s answered %d records for %d keys",
-                    answer.destination,
-                    len(records),
-                    len(answer.keys),
-                )
-                continue
-            for key, record in zip(answer.keys, records, strict=True):
+            for key, record in _found(answer):
                 seen[key][answer.destination] = record
         newest: dict[str, Record | None] = {}
         stale: dict[str, list[Record]] = {}
@@ -264,9 +262,41 @@ class ReplicatedStore:
             for destination, record in replies.items():
                 if record is None or record.version < best.version:
                     stale.setdefault(destination, []).append(best)
+        if outcome.stragglers:
+            self._repair_late(outcome, len(responses), newest, options)
         if stale:
             await self._repair(stale, options)
         return {k: (None if r is None or r.deleted else r) for k, r in newest.items()}
+
+    def _repair_late(
+        self,
+        outcome: Outcome,
+        known: int,
+        newest: dict[str, Record | None],
+        options: ReplicaOptions | None,
+    ) -> None:
+        """Once the replicas still out when the read met its quorum have answered,
+        repair those among them that hold an older version than the one returned."""
+        left = len(outcome.stragglers)
+
+        def ended(_: asyncio.Future[None]) -> None:
+            nonlocal left
+            left -= 1
+            if left or self._closed:
+                return
+            stale: dict[str, list[Record]] = {}
+            for answer in outcome.responses[known:]:
+                for key, record in _found(answer):
+                    best = newest.get(key)
+                    if best is not None and (record is None or record.version < best.version):
+                        stale.setdefault(answer.destination, []).append(best)
+            if stale:
+                task = asyncio.ensure_future(self._repair(stale, options))
+                self._late.add(task)
+                task.add_done_callback(self._late.discard)
+
+        for straggler in outcome.stragglers:
+            straggler.add_done_callback(ended)
 
     def _observe(self, version: Version) -> None:
         try:
@@ -289,6 +319,25 @@ class ReplicatedStore:
             self.repairs += len(records)
 
         await asyncio.gather(*(repair(d, records) for d, records in stale.items()))
+
+
+def _found(answer: ReplicaResponse) -> list[tuple[str, Record | None]]:
+    """The records a replica answered a read with, by key; none (logged) if the
+    answer does not decode or does not match the keys asked for."""
+    try:
+        records = msgspec.json.decode(answer.response.arg3, type=wire.Found).records
+    except msgspec.DecodeError as error:
+        log.warning("%s answered a read that does not decode: %s", answer.destination, error)
+        return []
+    if len(records) != len(answer.keys):
+        log.warning(
+            "%s answered %d records for %d keys",
+            answer.destination,
+            len(records),
+            len(answer.keys),
+        )
+        return []
+    return list(zip(answer.keys, records, strict=True))
 
 
 def _wall_ms() -> int:
