@@ -160,6 +160,8 @@ class Connection(Serving, asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Feed received bytes to the core and act on the events."""
+        if self.closed:  # a TLS transport may hand over bytes it read before our close
+            return
         self._receiving = True
         try:
             for event in self.core.receive(data):
