@@ -24,7 +24,14 @@ from ringpop.checks import number_problem
 from ringpop.errors import RingpopError
 from ringpop.tlsconfig import TLSConfig
 
-__all__ = ["MAX_REPLICA_POINTS", "ChecksumFlavour", "Options", "OptionsError", "check_schedule"]
+__all__ = [
+    "MAX_REPLICA_POINTS",
+    "ChecksumFlavour",
+    "InSeconds",
+    "Options",
+    "OptionsError",
+    "check_schedule",
+]
 
 ChecksumFlavour = Literal["go", "node"]
 
@@ -56,6 +63,18 @@ worth of points for one would take the ring minutes and gigabytes to build)."""
 
 _MS_RATIO = 200
 """A duration this many times its default (and >= 100 s) was meant in milliseconds."""
+
+
+_LONGEST = 365 * 86_400
+"""The longest duration an option may be (seconds): a year."""
+
+
+class InSeconds(float):
+    """A duration known to be in seconds (converted from milliseconds, say): the
+    options never take it for milliseconds given by mistake, however long it is
+    (``Options(suspect_period=InSeconds(5000))`` is 5000 s)."""
+
+    __slots__ = ()
 
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):
@@ -341,13 +360,17 @@ def _check_field(name: str, value: object, rule: _Positive | _AtLeast | type[boo
     problem = number_problem(value, unit=rule.unit, zero_ok=rule.zero)
     if problem is not None:
         raise OptionsError(f"{name} {problem}, not {value!r}")
-    if rule.unit == "seconds" and isinstance(value, int | float):
+    if rule.unit != "seconds" or not isinstance(value, int | float):
+        return
+    if type(value) is not InSeconds:
         default = Options.__struct_defaults__[Options.__struct_fields__.index(name)]
         if value >= 100 and value >= _MS_RATIO * default:
             raise OptionsError(
                 f"{name}={value:g} looks like milliseconds: durations are in seconds "
                 f"(default {default:g}); for {value:g} ms pass {name}={value / 1000:g}"
             )
+    if value > _LONGEST:
+        raise OptionsError(f"{name}={value:g} s is more than a year, the longest a duration may be")
 
 
 def _deprecated_skip_lookup(options: Options) -> None:

@@ -177,3 +177,8 @@ async def test_periods_ringpop_refuses_exit_with_a_message(
     err = capsys.readouterr().err
     assert "ringpop testpop: suspect_period=" in err
     assert "Traceback" not in err
+
+
+def test_long_periods_in_milliseconds_are_seconds_to_the_options() -> None:
+    options = node_options(parse_args([*HARNESS, "--suspect-period=2000000"]))
+    assert options.suspect_period == 2000

@@ -149,3 +149,15 @@ def test_admin_against_an_http_port_says_so(http_port: int) -> None:
     assert result.returncode != 0
     assert "answers HTTP, not TChannel" in result.stderr
     assert "TLS" not in result.stderr
+
+
+def test_durations_known_to_be_seconds_are_never_taken_for_milliseconds() -> None:
+    """testpop's flags are milliseconds: --tombstone-period=2000000 (2000 s) was refused
+    as "looks like milliseconds" once converted to seconds."""
+    from ringpop.options import InSeconds
+
+    assert Options(suspect_period=InSeconds(2000.0)).suspect_period == 2000
+    with pytest.raises(OptionsError, match="looks like milliseconds"):
+        Options(suspect_period=2000.0)
+    with pytest.raises(OptionsError, match="more than a year"):
+        Options(suspect_period=InSeconds(1e20))

@@ -51,6 +51,8 @@ log = logging.getLogger("ringpop.testpop")
 
 
 def _milliseconds(text: str) -> float:
+    from ringpop.options import InSeconds
+
     try:
         value = int(text)
     except ValueError:
@@ -59,7 +61,7 @@ def _milliseconds(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be a positive whole number of milliseconds, not {text}"
         )
-    return value / 1000.0
+    return InSeconds(value / 1000.0)  # 1000 s and more too: the flag says milliseconds
 
 
 def parse_statsd(text: str) -> tuple[str, int]:
@@ -268,7 +270,7 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     try:
         options = node_options(args)
-    except OptionsError as error:  # e.g. a period of 1000 s and more: "looks like ms"
+    except OptionsError as error:
         print(f"ringpop testpop: {error}", file=sys.stderr)
         return 2
     ringpop = Ringpop(
