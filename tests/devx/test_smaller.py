@@ -152,7 +152,7 @@ def test_admin_against_an_http_port_says_so(http_port: int) -> None:
 
 
 def test_durations_known_to_be_seconds_are_never_taken_for_milliseconds() -> None:
-    """testpop's flags are milliseconds: --tombstone-period=2000000 (2000 s) was refused
+    """testpop's flags are milliseconds: --suspect-period=2000000 (2000 s) was refused
     as "looks like milliseconds" once converted to seconds."""
     from ringpop.options import InSeconds
 
