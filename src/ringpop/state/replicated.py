@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -202,6 +202,18 @@ class ReplicatedStore:
         """Once the calls still out when the write met its quorum have ended, hint the
         replicas among them that failed (a stalled or cut-off replica)."""
         known = len(outcome.failures)
+
+        def hint() -> Awaitable[object] | None:
+            late = [f for f in outcome.failures[known:] if not too_large(f.reason)]
+            return self.handoff.place(late, by_key, opts.n, opts.timeout) if late else None
+
+        self._after_stragglers(outcome, hint)
+
+    def _after_stragglers(
+        self, outcome: Outcome, then: Callable[[], Awaitable[object] | None]
+    ) -> None:
+        """Once every call still out at the quorum has ended, call ``then`` (unless
+        closed); what it returns runs as a task, cancelled on close."""
         left = len(outcome.stragglers)
 
         def ended(_: asyncio.Future[None]) -> None:
@@ -209,12 +221,11 @@ class ReplicatedStore:
             left -= 1
             if left or self._closed:
                 return
-            late = [f for f in outcome.failures[known:] if not too_large(f.reason)]
-            if not late:
-                return
-            task = asyncio.ensure_future(self.handoff.place(late, by_key, opts.n, opts.timeout))
-            self._late.add(task)
-            task.add_done_callback(self._late.discard)
+            work = then()
+            if work is not None:
+                task = asyncio.ensure_future(work)
+                self._late.add(task)
+                task.add_done_callback(self._late.discard)
 
         for straggler in outcome.stragglers:
             straggler.add_done_callback(ended)
@@ -277,26 +288,17 @@ class ReplicatedStore:
     ) -> None:
         """Once the replicas still out when the read met its quorum have answered,
         repair those among them that hold an older version than the one returned."""
-        left = len(outcome.stragglers)
 
-        def ended(_: asyncio.Future[None]) -> None:
-            nonlocal left
-            left -= 1
-            if left or self._closed:
-                return
+        def repair() -> Awaitable[object] | None:
             stale: dict[str, list[Record]] = {}
             for answer in outcome.responses[known:]:
                 for key, record in _found(answer):
                     best = newest.get(key)
                     if best is not None and (record is None or record.version < best.version):
                         stale.setdefault(answer.destination, []).append(best)
-            if stale:
-                task = asyncio.ensure_future(self._repair(stale, options))
-                self._late.add(task)
-                task.add_done_callback(self._late.discard)
+            return self._repair(stale, options) if stale else None
 
-        for straggler in outcome.stragglers:
-            straggler.add_done_callback(ended)
+        self._after_stragglers(outcome, repair)
 
     def _observe(self, version: Version) -> None:
         try:
