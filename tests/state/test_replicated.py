@@ -506,3 +506,35 @@ async def test_a_read_at_its_quorum_repairs_a_late_replica_once_it_answers() -> 
         assert coordinator.kv.repairs == 1
     finally:
         await close_all(nodes)
+
+
+async def test_a_late_answer_newer_than_the_read_repairs_the_quorum_too() -> None:
+    """A replica that answered after the quorum with a newer version than the read
+    returned (a write that reached it alone) was not used: the quorum stayed older."""
+    from ringpop.state.replicated import DEFAULT_SERVICE
+    from ringpop.state.wire import GET
+
+    nodes = await cluster(3, ReplicaOptions(n=3, r=2, w=3, timeout=2.0), hint_interval=60.0)
+    try:
+        coordinator, other, slow = nodes
+        await coordinator.kv.put("k", b"old")
+        assert await slow.kv.store.put(Record("k", b"new", coordinator.kv.clock.now()))
+        serve_get = slow.kv._serve_get
+
+        async def late_get(request: Request) -> Response:
+            await asyncio.sleep(0.3)
+            return await serve_get(request)
+
+        slow.member.rp.channel.register(DEFAULT_SERVICE, GET, late_get)
+        got = await coordinator.kv.get("k")
+        assert got is not None
+        assert got.value == b"old"  # the quorum's answer: the slow replica had not answered
+        for _ in range(100):
+            held = [await node.kv.store.get("k") for node in (coordinator, other)]
+            if all(r is not None and r.value == b"new" for r in held):
+                break
+            await asyncio.sleep(0.02)
+        assert [r.value if r else None for r in held] == [b"new", b"new"]
+        assert coordinator.kv.repairs == 2
+    finally:
+        await close_all(nodes)

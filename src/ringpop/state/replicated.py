@@ -14,8 +14,9 @@ replica failed to take is handed to another node as a hint and delivered when th
 replica is back (:mod:`ringpop.state.hints`). Reads ask replicas (``r`` must
 answer), return the newest version and write it back to the replicas that answered
 with an older one or none (read repair, awaited before returning). A parallel read
-returns at its quorum; the replicas still out then are repaired in the background
-once they answer, if what they hold is older than what the read returned.
+returns at its quorum; once the replicas still out then have answered, any replica
+holding an older version than the newest of all the answers is repaired in the
+background.
 """
 
 from __future__ import annotations
@@ -257,6 +258,18 @@ class ReplicatedStore:
         for answer in responses:
             for key, record in _found(answer):
                 seen[key][answer.destination] = record
+        newest, stale = self._newest_and_stale(seen)
+        if outcome.stragglers:
+            self._repair_late(outcome, len(responses), seen, newest, options)
+        if stale:
+            await self._repair(stale, options)
+        return {k: (None if r is None or r.deleted else r) for k, r in newest.items()}
+
+    def _newest_and_stale(
+        self, seen: dict[str, dict[str, Record | None]]
+    ) -> tuple[dict[str, Record | None], dict[str, list[Record]]]:
+        """From each key's records by replica: its newest record, and by replica the
+        newest records it lacks (it answered an older version or none)."""
         newest: dict[str, Record | None] = {}
         stale: dict[str, list[Record]] = {}
         for key, replies in seen.items():
@@ -273,29 +286,30 @@ class ReplicatedStore:
             for destination, record in replies.items():
                 if record is None or record.version < best.version:
                     stale.setdefault(destination, []).append(best)
-        if outcome.stragglers:
-            self._repair_late(outcome, len(responses), newest, options)
-        if stale:
-            await self._repair(stale, options)
-        return {k: (None if r is None or r.deleted else r) for k, r in newest.items()}
+        return newest, stale
 
     def _repair_late(
         self,
         outcome: Outcome,
         known: int,
+        seen: dict[str, dict[str, Record | None]],
         newest: dict[str, Record | None],
         options: ReplicaOptions | None,
     ) -> None:
         """Once the replicas still out when the read met its quorum have answered,
-        repair those among them that hold an older version than the one returned."""
+        repair those among them that hold an older version than the newest seen; and,
+        if one of them answered a newer version than the read returned, the replicas
+        of the quorum too."""
 
         def repair() -> Awaitable[object] | None:
-            stale: dict[str, list[Record]] = {}
+            # the quorum's replicas hold what the read returned (repaired if they lacked it)
+            replies: dict[str, dict[str, Record | None]] = {
+                key: dict.fromkeys(seen[key], newest[key]) for key in seen
+            }
             for answer in outcome.responses[known:]:
                 for key, record in _found(answer):
-                    best = newest.get(key)
-                    if best is not None and (record is None or record.version < best.version):
-                        stale.setdefault(answer.destination, []).append(best)
+                    replies[key][answer.destination] = record
+            stale = self._newest_and_stale(replies)[1]
             return self._repair(stale, options) if stale else None
 
         self._after_stragglers(outcome, repair)
