@@ -190,3 +190,33 @@ async def test_unfinished_messages_are_bounded_over_all_connections() -> None:
         for sock in socks:
             sock.close()
         await server.close()
+
+
+async def test_an_unfinished_request_is_dropped_when_its_ttl_ends() -> None:
+    """A peer stopped in the middle of a request held its frames (and the channel's
+    budget) until its connection closed; now until the request's ttl."""
+    server = Channel("127.0.0.1:0")
+    server.register("svc", "/a", lambda request: Response(b"", b"ok"))
+    await server.listen()
+    host, port = server.host_port.split(":")
+    loop = asyncio.get_running_loop()
+    core = ConnectionCore(initiator=True, init_headers={"host_port": "0.0.0.0:0"})
+    core.start()
+    sock = socket.create_connection((host, int(port)))
+    sock.setblocking(False)
+    try:
+        await loop.sock_sendall(sock, b"".join(core.outbox))
+        core.outbox.clear()
+        core.receive(await loop.sock_recv(sock, 65536))
+        _, data = core.send_request("t", 1e12, 0.3, "svc", b"/a", b"", b"z" * 500_000, 1)
+        await loop.sock_sendall(sock, b"".join(_frames_of(data)[:-1]))
+        budget = server.receive_budget
+        await _until(lambda: budget.held > 400_000)
+        events = core.receive(await asyncio.wait_for(loop.sock_recv(sock, 65536), 5.0))
+        assert budget.held == 0  # dropped once its 0.3 s ttl ended
+        [failed] = events
+        assert isinstance(failed, CallFailed)
+        assert "ttl" in str(failed.error)
+    finally:
+        sock.close()
+        await server.close()

@@ -360,3 +360,34 @@ def test_ids_skip_no_id_and_wrap() -> None:
     core.calls._last_id = NO_ID - 2
     assert core.next_id() == NO_ID - 1
     assert core.next_id() == 1
+
+
+def test_a_request_whose_last_frame_never_comes_is_dropped_at_its_ttl() -> None:
+    """A peer stopped in the middle of a request (SIGSTOP, a cut link) held its frames
+    here until the connection closed, however long; now until the request's ttl."""
+    _, server = _pair()
+    frames = encode_call(
+        3,
+        False,
+        call_request_prefix(500, ZERO_TRACING, "svc", {"as": "raw", "cn": "c"}),
+        (b"/e", b"", b"z" * 150_000),
+        1,
+    )
+    assert len(frames) >= 3
+    assert server.receive(b"".join(frames[:-1]), 10.0) == []
+    assert server.next_request_deadline() == 10.5  # ttl 500 ms from when it came
+    assert server.next_deadline() == 10.5
+    assert server.expire(10.4) == []
+    assert _out(server) == []
+    assert server.expire(10.5) == []
+    [err] = _out(server)
+    assert isinstance(err, ErrorFrame)
+    assert (err.id, err.code) == (3, ErrorCode.TIMEOUT)
+    assert server._requests.buffered == 0
+    assert server.next_deadline() is None
+    assert server.receive(frames[-1], 11.0) == []  # its last frame, late: skipped
+    assert _out(server) == []
+    whole = _request(5, (b"/e", b"", b"z" * 150_000))  # a request that completes
+    [message] = server.receive(whole, 12.0)
+    assert isinstance(message, CompleteMessage)
+    assert server.next_request_deadline() is None

@@ -164,7 +164,7 @@ class Connection(Serving, asyncio.BufferedProtocol):
             return
         self._receiving = True
         try:
-            for event in self.core.receive(data):
+            for event in self.core.receive(data, self._loop.time()):
                 kind = type(event)
                 if kind is CallAnswered:
                     future = event.tag  # type: ignore[union-attr]
@@ -185,6 +185,9 @@ class Connection(Serving, asyncio.BufferedProtocol):
         finally:
             self._receiving = False
             self._flush_outbox()
+        at = self.core.next_request_deadline()  # an unfinished request's ttl
+        if at is not None and (self._timer is None or at < self._timer_at):
+            self._arm(at)
 
     def pause_writing(self) -> None:
         """The peer reads slower than we write: read nothing more from it (no more
@@ -329,11 +332,14 @@ class Connection(Serving, asyncio.BufferedProtocol):
         self._timer = self._loop.call_at(at, self._on_timer)
 
     def _on_timer(self) -> None:
-        """A deadline came: fail the calls the core expired, or close a stale connection."""
+        """A deadline came: fail the calls the core expired (and drop the peer's requests
+        whose ttl ended before their last frame), or close a stale connection."""
         self._timer = None
         if self.closed:
             return
-        for event in self.core.expire(self._loop.time()):
+        events = self.core.expire(self._loop.time())
+        self._flush_outbox()
+        for event in events:
             if type(event) is CallExpired:
                 future = event.tag
                 if not future.done():
@@ -344,7 +350,7 @@ class Connection(Serving, asyncio.BufferedProtocol):
                 self._go_stale(event.quiet)  # type: ignore[union-attr]
                 return
         if self._timer is None:
-            at = self.core.calls.next_deadline()
+            at = self.core.next_deadline()
             if at is not None:
                 self._arm(at)
 

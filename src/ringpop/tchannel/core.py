@@ -13,8 +13,13 @@ clock: the driver
   :attr:`~ConnectionCore.outbox` holds;
 * writes the bytes the ``send_*`` methods return;
 * calls :meth:`~ConnectionCore.expire` with the current time when
-  ``calls.next_deadline()`` (a time on the same clock as the deadlines it
-  passed in) comes.
+  :meth:`~ConnectionCore.next_deadline` (a time on the same clock as the
+  deadlines it passed in) comes.
+
+A driver that passes ``now`` to :meth:`~ConnectionCore.receive` also bounds the
+peer's unfinished requests in time: one whose last frame has not come when its
+ttl has passed is dropped (its bytes freed, its later frames skipped) and the
+peer gets a ``timeout`` error frame for it.
 
 (Just over 400 lines: one state machine; its parts already live beside it in
 ``calls.py``, ``serving.py``, ``peers.py`` and ``events.py``.)
@@ -95,7 +100,9 @@ class ConnectionCore:
 
     __slots__ = (
         "_blocks",
+        "_now",
         "_reader",
+        "_request_deadlines",
         "_requests",
         "_responses",
         "calls",
@@ -130,6 +137,8 @@ class ConnectionCore:
         self._responses = MessageAssembler(max_arg_size, buffered, budget)
         #: Our outstanding calls (ids, tags, deadlines); the driver only reads it.
         self.calls = CallTable(stale_period)
+        self._request_deadlines: dict[int, float] = {}  # unfinished requests: ttl's end
+        self._now: float | None = None  # when the bytes being received came
         self._blocks = HeaderBlocks()
 
     @property
@@ -152,6 +161,21 @@ class ConnectionCore:
         their bytes go back to the channel's :class:`ReceiveBudget`."""
         self._requests.clear()
         self._responses.clear()
+        self._request_deadlines.clear()
+
+    def next_request_deadline(self) -> float | None:
+        """When the first unfinished request's ttl ends (``None``: none is waiting)."""
+        deadlines = self._request_deadlines
+        return min(deadlines.values()) if deadlines else None
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`expire` has work next: a call's deadline, the stale check or an
+        unfinished request's ttl."""
+        at = self.calls.next_deadline()
+        first = self.next_request_deadline()
+        if first is not None and (at is None or first < at):
+            return first
+        return at
 
     def fail(self, message: str) -> None:
         """Queue a fatal protocol error frame and stop parsing (local decision)."""
@@ -236,6 +260,16 @@ class ConnectionCore:
         A :class:`ConnectionStale` (always last) says the stale rule fired; the
         calls still outstanding then are the driver's to fail as it aborts.
         """
+        if self._request_deadlines:
+            for fid, deadline in list(self._request_deadlines.items()):
+                if deadline <= now:
+                    del self._request_deadlines[fid]
+                    self._requests.discard(fid)
+                    self.outbox.append(
+                        encode_error(
+                            fid, ErrorCode.TIMEOUT, "request's ttl ended before its last frame came"
+                        )
+                    )
         events = self.calls.expire(now)
         for event in events:
             if type(event) is CallExpired:
@@ -283,9 +317,11 @@ class ConnectionCore:
 
     # ------------------------------------------------------------- receiving
 
-    def receive(self, data: bytes | memoryview) -> list[Event]:
+    def receive(self, data: bytes | memoryview, now: float | None = None) -> list[Event]:
         """Process received bytes; returns the resulting events in order. ``data`` is
-        copied before this returns (the caller may reuse a buffer it lent)."""
+        copied before this returns (the caller may reuse a buffer it lent). ``now``
+        (the deadlines' clock) starts the ttl of requests that arrive in parts."""
+        self._now = now
         self.calls.stale.since = None  # the peer is alive: earlier timeouts were slow calls
         events: list[Event] = []
         if self.state is not State.READY:
@@ -374,17 +410,23 @@ class ConnectionCore:
     def _on_request_frame(
         self, frame: CallRequest | CallRequestContinue, events: list[Event]
     ) -> None:
+        deadlines = self._request_deadlines
         try:
             if type(frame) is CallRequest:
                 message = self._requests.first(frame)
+                if message is None and self._now is not None:
+                    deadlines[frame.id] = self._now + frame.ttl / 1000
             else:
                 message = self._requests.cont(frame)  # type: ignore[arg-type]
         except MessageRejectedError as exc:
+            deadlines.pop(exc.frame_id, None)
             self.outbox.append(encode_error(exc.frame_id, exc.code, exc.message))
             return
         if message is None:
             return
         first = message.first
+        if deadlines:
+            deadlines.pop(first.id, None)
         problem = _request_problem(first, message.arg1)  # type: ignore[arg-type]
         if problem is not None:
             self.outbox.append(
