@@ -36,6 +36,24 @@ async def _until(predicate: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def _handshaken(host: str, port: int) -> tuple[ConnectionCore, socket.socket]:
+    """A raw client connection to ``host:port`` whose TChannel handshake is done."""
+    loop = asyncio.get_running_loop()
+    core = ConnectionCore(initiator=True, init_headers={"host_port": "0.0.0.0:0"})
+    core.start()
+    sock = socket.create_connection((host, port))
+    sock.setblocking(False)
+    try:
+        await loop.sock_sendall(sock, b"".join(core.outbox))
+        core.outbox.clear()
+        core.receive(await loop.sock_recv(sock, 65536))
+    except BaseException:
+        sock.close()
+        raise
+    assert core.ready
+    return core, sock
+
+
 async def test_a_peer_that_does_not_read_is_not_read_until_it_does() -> None:
     server = Channel("127.0.0.1:0")
 
@@ -46,16 +64,9 @@ async def test_a_peer_that_does_not_read_is_not_read_until_it_does() -> None:
     await server.listen()
     host, port = server.host_port.split(":")
     loop = asyncio.get_running_loop()
-    client = ConnectionCore(initiator=True, init_headers={"host_port": "0.0.0.0:0"})
-    client.start()
-    sock = socket.create_connection((host, int(port)))
-    sock.setblocking(False)
+    client, sock = await _handshaken(host, int(port))
     sending: asyncio.Future[None] | None = None
     try:
-        await loop.sock_sendall(sock, b"".join(client.outbox))
-        client.outbox.clear()
-        client.receive(await loop.sock_recv(sock, 65536))
-        assert client.ready
         requests = b"".join(
             client.send_request(i, 1e12, 30.0, "svc", b"/a", b"", b"", 1)[1] for i in range(CALLS)
         )
@@ -151,14 +162,8 @@ async def test_unfinished_messages_are_bounded_over_all_connections() -> None:
     refused: list[object] = []
     try:
         for _ in range(4):  # each sends three messages but their last frames
-            core = ConnectionCore(initiator=True, init_headers={"host_port": "0.0.0.0:0"})
-            core.start()
-            sock = socket.create_connection((host, int(port)))
-            sock.setblocking(False)
+            core, sock = await _handshaken(host, int(port))
             socks.append(sock)
-            await loop.sock_sendall(sock, b"".join(core.outbox))
-            core.outbox.clear()
-            core.receive(await loop.sock_recv(sock, 65536))
             for i in range(3):
                 _, data = core.send_request(i, 1e12, 30.0, "svc", b"/a", b"", b"z" * 1_000_000, 1)
                 await loop.sock_sendall(sock, b"".join(_frames_of(data)[:-1]))
@@ -200,14 +205,8 @@ async def test_an_unfinished_request_is_dropped_when_its_ttl_ends() -> None:
     await server.listen()
     host, port = server.host_port.split(":")
     loop = asyncio.get_running_loop()
-    core = ConnectionCore(initiator=True, init_headers={"host_port": "0.0.0.0:0"})
-    core.start()
-    sock = socket.create_connection((host, int(port)))
-    sock.setblocking(False)
+    core, sock = await _handshaken(host, int(port))
     try:
-        await loop.sock_sendall(sock, b"".join(core.outbox))
-        core.outbox.clear()
-        core.receive(await loop.sock_recv(sock, 65536))
         _, data = core.send_request("t", 1e12, 0.3, "svc", b"/a", b"", b"z" * 500_000, 1)
         await loop.sock_sendall(sock, b"".join(_frames_of(data)[:-1]))
         budget = server.receive_budget
