@@ -100,7 +100,6 @@ class ConnectionCore:
 
     __slots__ = (
         "_blocks",
-        "_now",
         "_reader",
         "_request_deadlines",
         "_requests",
@@ -138,7 +137,6 @@ class ConnectionCore:
         #: Our outstanding calls (ids, tags, deadlines); the driver only reads it.
         self.calls = CallTable(stale_period)
         self._request_deadlines: dict[int, float] = {}  # unfinished requests: ttl's end
-        self._now: float | None = None  # when the bytes being received came
         self._blocks = HeaderBlocks()
 
     @property
@@ -321,7 +319,6 @@ class ConnectionCore:
         """Process received bytes; returns the resulting events in order. ``data`` is
         copied before this returns (the caller may reuse a buffer it lent). ``now``
         (the deadlines' clock) starts the ttl of requests that arrive in parts."""
-        self._now = now
         self.calls.stale.since = None  # the peer is alive: earlier timeouts were slow calls
         events: list[Event] = []
         if self.state is not State.READY:
@@ -350,7 +347,7 @@ class ConnectionCore:
                 elif kind is CallResponse or kind is CallResponseContinue:
                     self._on_response_frame(frame, events)  # type: ignore[arg-type]
                 elif kind is CallRequest or kind is CallRequestContinue:
-                    self._on_request_frame(frame, events)  # type: ignore[arg-type]
+                    self._on_request_frame(frame, events, now)  # type: ignore[arg-type]
                 elif kind is ErrorFrame:
                     if not self._on_error_frame(frame, events):  # type: ignore[arg-type]
                         break
@@ -408,14 +405,14 @@ class ConnectionCore:
         events.append(CallAnswered(fid, tag, response))
 
     def _on_request_frame(
-        self, frame: CallRequest | CallRequestContinue, events: list[Event]
+        self, frame: CallRequest | CallRequestContinue, events: list[Event], now: float | None
     ) -> None:
         deadlines = self._request_deadlines
         try:
             if type(frame) is CallRequest:
                 message = self._requests.first(frame)
-                if message is None and self._now is not None:
-                    deadlines[frame.id] = self._now + frame.ttl / 1000
+                if message is None and now is not None:
+                    deadlines[frame.id] = now + frame.ttl / 1000
             else:
                 message = self._requests.cont(frame)  # type: ignore[arg-type]
         except MessageRejectedError as exc:

@@ -271,7 +271,7 @@ class MessageAssembler:
                 args[1] if n > 1 else b"",
                 b"",
             )
-        self._check_budget(fid, size)
+        self._check_budget(fid, size, more)
         partial = _Partial(frame, args, csum)
         partial.size = size
         self._reserve(size)
@@ -300,12 +300,7 @@ class MessageAssembler:
             added += len(chunk)
         if partial.size + added > self.max_arg_size:
             raise MessageTooLargeError(f"message {fid} {TOO_LARGE} {self.max_arg_size}")
-        if self.budget is not None:
-            try:
-                self._check_budget(fid, added)
-            except MessageRejectedError:
-                self._abandon(fid, partial, more)
-                raise
+        self._check_budget(fid, added, more)
         csum = partial.csum
         if partial.csum_type:
             update = checksum_update(partial.csum_type)
@@ -362,13 +357,17 @@ class MessageAssembler:
             raise ProtocolError("too many abandoned fragmented messages")
         self._dropped.add(fid)
 
-    def _check_budget(self, fid: int, n: int) -> None:
-        """``MessageRejectedError`` (busy) if ``n`` more bytes do not fit the channel's
-        budget; the message's later frames are then skipped."""
+    def _check_budget(self, fid: int, n: int, more: int) -> None:
+        """``MessageRejectedError`` (busy) if ``n`` more bytes of message ``fid`` do not
+        fit the channel's budget; the message is then forgotten and its later frames
+        skipped."""
         budget = self.budget
         if budget is not None and budget.held + n > budget.limit:
             budget.refused += 1
-            if fid not in self._partials:
+            partial = self._partials.get(fid)
+            if partial is not None:
+                self._abandon(fid, partial, more)
+            else:  # its first frame, more to come
                 self._drop(fid)
             raise MessageRejectedError(
                 fid,
