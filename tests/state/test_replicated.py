@@ -468,12 +468,23 @@ async def test_a_write_returns_at_its_quorum_and_a_stalled_replica_is_hinted_lat
         await close_all(nodes)
 
 
-async def test_a_read_at_its_quorum_repairs_a_late_replica_once_it_answers() -> None:
-    """A parallel read returns at its quorum; a replica that answered after it, with an
-    older version, was left stale (anti-entropy only) until the next read asked it."""
+def _answer_reads_late(node: Node, seconds: float) -> None:
+    """``node`` answers replicated reads ``seconds`` late (a slow replica)."""
     from ringpop.state.replicated import DEFAULT_SERVICE
     from ringpop.state.wire import GET
 
+    serve_get = node.kv._serve_get
+
+    async def late_get(request: Request) -> Response:
+        await asyncio.sleep(seconds)
+        return await serve_get(request)
+
+    node.member.rp.channel.register(DEFAULT_SERVICE, GET, late_get)
+
+
+async def test_a_read_at_its_quorum_repairs_a_late_replica_once_it_answers() -> None:
+    """A parallel read returns at its quorum; a replica that answered after it, with an
+    older version, was left stale (anti-entropy only) until the next read asked it."""
     nodes = await cluster(3, ReplicaOptions(n=3, r=2, w=3, timeout=2.0), hint_interval=60.0)
     try:
         coordinator, fresh, slow = nodes
@@ -481,13 +492,7 @@ async def test_a_read_at_its_quorum_repairs_a_late_replica_once_it_answers() -> 
         record = Record("k", b"new", coordinator.kv.clock.now())
         for node in (coordinator, fresh):  # a write that missed the slow replica
             assert await node.kv.store.put(record)
-        serve_get = slow.kv._serve_get
-
-        async def late_get(request: Request) -> Response:
-            await asyncio.sleep(0.3)
-            return await serve_get(request)
-
-        slow.member.rp.channel.register(DEFAULT_SERVICE, GET, late_get)
+        _answer_reads_late(slow, 0.3)
         started = asyncio.get_running_loop().time()
         got = await coordinator.kv.get("k")
         assert asyncio.get_running_loop().time() - started < 0.25  # at the quorum
@@ -511,21 +516,12 @@ async def test_a_read_at_its_quorum_repairs_a_late_replica_once_it_answers() -> 
 async def test_a_late_answer_newer_than_the_read_repairs_the_quorum_too() -> None:
     """A replica that answered after the quorum with a newer version than the read
     returned (a write that reached it alone) was not used: the quorum stayed older."""
-    from ringpop.state.replicated import DEFAULT_SERVICE
-    from ringpop.state.wire import GET
-
     nodes = await cluster(3, ReplicaOptions(n=3, r=2, w=3, timeout=2.0), hint_interval=60.0)
     try:
         coordinator, other, slow = nodes
         await coordinator.kv.put("k", b"old")
         assert await slow.kv.store.put(Record("k", b"new", coordinator.kv.clock.now()))
-        serve_get = slow.kv._serve_get
-
-        async def late_get(request: Request) -> Response:
-            await asyncio.sleep(0.3)
-            return await serve_get(request)
-
-        slow.member.rp.channel.register(DEFAULT_SERVICE, GET, late_get)
+        _answer_reads_late(slow, 0.3)
         got = await coordinator.kv.get("k")
         assert got is not None
         assert got.value == b"old"  # the quorum's answer: the slow replica had not answered
