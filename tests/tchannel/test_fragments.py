@@ -64,9 +64,9 @@ def _assemble(frames: list[Frame], assembler: MessageAssembler | None = None) ->
     return result
 
 
-def _request(args: tuple[bytes, bytes, bytes], csum_type: int = 1) -> list[bytes]:
+def _request(args: tuple[bytes, bytes, bytes], csum_type: int = 1, fid: int = 7) -> list[bytes]:
     prefix = call_request_prefix(1000, ZERO_TRACING, "svc", HEADERS)
-    return encode_call(7, False, prefix, args, csum_type)
+    return encode_call(fid, False, prefix, args, csum_type)
 
 
 def _verify_running_checksums(frames: list[Frame], csum_type: int) -> None:
@@ -231,8 +231,7 @@ def test_discard_skips_the_rest_of_a_message() -> None:
 
 
 def _request_id(fid: int, size: int) -> list[Frame]:
-    prefix = call_request_prefix(1000, ZERO_TRACING, "svc", HEADERS)
-    return _frames(encode_call(fid, False, prefix, (b"/e", b"", b"z" * size), 1))
+    return _frames(_request((b"/e", b"", b"z" * size), fid=fid))
 
 
 def test_a_channel_budget_bounds_unfinished_messages_over_connections() -> None:
