@@ -9,7 +9,9 @@ implementations run alternately with the same periods (``--suspect-period``,
 partition-heal period, neither has a flag for it):
 
 * ``python``: ``examples/objects`` (ringpop for Python, aiohttp front);
-* ``node``: ``interop/node/http-front.js`` (ringpop-node 10.21.0).
+* ``node``: ``interop/node/http-front.js`` (ringpop-node 10.21.0);
+* ``mixed`` (only when asked): both in one cluster, alternately, each half of a
+  partition holding both.
 
 Printed: one line per run as it ends, then the table per scenario and implementation:
 heal time median/max (fault's end -> one checksum with every node alive), runs that
@@ -44,7 +46,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.faults import scenarios  # noqa: E402
-from tests.faults.cluster import FaultCluster, Periods  # noqa: E402
+from tests.faults.cluster import PROGRAMS, FaultCluster, Periods  # noqa: E402
 from tests.faults.netns import cleanup_stale, missing_tools  # noqa: E402
 from tests.faults.scenarios import Outcome  # noqa: E402
 
@@ -113,9 +115,11 @@ def machine() -> str:
 def _programs(wanted: Sequence[str]) -> list[str]:
     found = []
     for program in wanted:
-        if program == "node" and shutil.which("node") is None:
+        if program in ("node", "mixed") and shutil.which("node") is None:
             print("node is not installed: ringpop-node is skipped", flush=True)
             continue
+        if program not in PROGRAMS:
+            raise SystemExit(f"unknown program {program!r}; known: {', '.join(PROGRAMS)}")
         found.append(program)
     return found
 
@@ -139,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--other-runs", type=int, default=3, help="runs of other scenarios (3)")
     parser.add_argument("--partition-s", type=float, default=30.0, help="partition length (30)")
     parser.add_argument("--quick", action="store_true", help="3 partition runs, 1 of the others")
-    parser.add_argument("--programs", default="python,node", help="python,node")
+    parser.add_argument(
+        "--programs", default="python,node", help="python,node (mixed: both in one cluster)"
+    )
     parser.add_argument("--scenarios", default=",".join(scenarios.SCENARIOS), help="names")
     parser.add_argument(
         "--until", type=_until, help="start no run after this UTC time, HH:MM (today)"

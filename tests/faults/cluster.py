@@ -5,7 +5,10 @@
 hosts file. Two programs, the same flags and the same ``GET /objects/<id>`` front:
 
 * ``python``: ``examples/objects`` (ringpop for Python, aiohttp integration);
-* ``node``: ``interop/node/http-front.js`` (ringpop-node 10.21.0, ``handleOrProxy``).
+* ``node``: ``interop/node/http-front.js`` (ringpop-node 10.21.0, ``handleOrProxy``);
+* ``mixed``: both in one cluster, alternately (the first host Python, the second
+  ringpop-node, ...), so each half of a partition holds both; our nodes run
+  ``--checksum-flavour=node`` to share ringpop-node's membership checksum.
 
 The :class:`Observer` runs in the switch namespace and answers ``/admin/stats`` views
 and forwarded-request counters (``tests.faults.observer``). Processes are stopped by
@@ -47,7 +50,7 @@ HTTP_PORT = 4000
 RELAY_PORT = 3999
 OBSERVER_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 8.0
-PROGRAMS = ("python", "node")
+PROGRAMS = ("python", "node", "mixed")
 
 View = dict[str, dict[str, Any]]
 """address -> ``{"checksum": int, "members": {address: status}}`` or ``{"error": text}``."""
@@ -194,9 +197,10 @@ class FaultCluster:
         tag: str = "",
         workdir: Path | None = None,
     ) -> None:
+        if program not in PROGRAMS:
+            raise ValueError(f"unknown program {program!r}")
         self.program = program
         self.periods = periods or Periods()
-        self._argv_prefix = program_argv(program)
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ringpop-faults-"))
         self.fabric = Fabric(count, tag=tag)
@@ -222,10 +226,20 @@ class FaultCluster:
         """The ringpop address of ``host``'s node."""
         return f"{host.ip}:{NODE_PORT}"
 
+    def program_of(self, host: Host) -> str:
+        """The program ``host``'s node runs (``python`` or ``node``)."""
+        if self.program != "mixed":
+            return self.program
+        return PROGRAMS[self.hosts.index(host) % 2]
+
     def start(self, host: Host) -> None:
         """Start (or restart) ``host``'s node."""
+        program = self.program_of(host)
+        # in a mixed cluster our nodes checksum as ringpop-node does (spec §12.2)
+        mixed = self.program == "mixed" and program == "python"
         argv = [
-            *self._argv_prefix,
+            *program_argv(program),
+            *(["--checksum-flavour=node"] if mixed else []),
             f"--listen={host.ip}:{NODE_PORT}",
             f"--hosts={self.hosts_file}",
             f"--http={host.ip}:{HTTP_PORT}",
