@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from ringpop.membership import (
+    ChecksumFlavour,
     ChecksumTracker,
     Member,
+    OtherFlavour,
     Status,
     checksum_string,
     member_string,
@@ -152,3 +156,44 @@ def test_checksum_changes_with_each_batch_and_eviction() -> None:
     assert members.checksum == lone  # tombstones do not count
     members.evict("127.0.0.1:3001")
     assert members.checksum == lone
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [("go", "node"), ("node", "go")])
+def test_other_flavour_recognises_the_same_members_counted_the_other_way(
+    ours: ChecksumFlavour, theirs: ChecksumFlavour
+) -> None:
+    other = OtherFlavour(ours)
+    assert other.flavour == theirs
+    mine = membership_checksum(EXAMPLE, ours)
+    same_other_way = membership_checksum(EXAMPLE, theirs)
+    assert same_other_way != mine
+    assert other.matches(same_other_way, mine, EXAMPLE)
+    assert not other.matches(mine, mine, EXAMPLE)  # agreement is no mismatch
+    # a membership out of step (one member fewer) is not a flavour question
+    assert not other.matches(membership_checksum(EXAMPLE[1:], theirs), mine, EXAMPLE)
+
+
+class _Counted:
+    """Members that count how often they are iterated (each is one hashing)."""
+
+    def __init__(self, members: list[Member]) -> None:
+        self.members, self.iterations = members, 0
+
+    def __iter__(self) -> Iterator[Member]:
+        self.iterations += 1
+        return iter(self.members)
+
+
+def test_other_flavour_hashes_once_per_checksum_of_ours() -> None:
+    other = OtherFlavour("go")
+    listed = _Counted(EXAMPLE)
+    mine, node = membership_checksum(EXAMPLE), membership_checksum(EXAMPLE, "node")
+    for _ in range(3):
+        assert other.matches(node, mine, listed)
+        assert not other.matches(node + 1, mine, listed)
+    assert listed.iterations == 1
+    changed = _Counted([*EXAMPLE[:3], Member("127.0.0.1:3003", Status.ALIVE, 1)])
+    assert other.matches(
+        membership_checksum(changed.members, "node"), membership_checksum(changed.members), changed
+    )
+    assert changed.iterations == 1

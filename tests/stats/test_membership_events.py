@@ -19,6 +19,7 @@ from ringpop.eventbus import Event, EventEmitter
 from ringpop.membership.core import MembershipCore
 from ringpop.membership.events import (
     ChecksumComputed,
+    ChecksumFlavourMismatch,
     Contacted,
     DampReqReceived,
     DampScoreChanged,
@@ -100,6 +101,7 @@ CASES: list[tuple[Event, list[Call]]] = [
     (PingReceived(), [("increment", "ping.recv", 1)]),
     (PingReqReceived(), [("increment", "ping-req.recv", 1)]),
     (FullSyncSent(PEER), [("increment", "full-sync", 1)]),
+    (ChecksumFlavourMismatch(PEER, "node"), [("increment", "full-sync.other-flavour", 1)]),
     (PingReqPingSent(PEER), [("increment", "ping-req-ping.send", 1)]),
     (InputRefused(PEER, "labels", 3), [("increment", "limits.refused.labels", 3)]),
     (InputDropped(PEER, "address", 2), [("increment", "receive.dropped.address", 2)]),

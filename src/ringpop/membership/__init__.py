@@ -44,6 +44,7 @@ from __future__ import annotations
 from ringpop.membership.checksum import (
     ChecksumFlavour,
     ChecksumTracker,
+    OtherFlavour,
     checksum_string,
     member_string,
     membership_checksum,
@@ -89,6 +90,7 @@ __all__ = [
     "LabelError",
     "Member",
     "MemberList",
+    "OtherFlavour",
     "Status",
     "Timer",
     "TransitionTimers",

@@ -34,6 +34,7 @@ from ringpop.options import ChecksumFlavour
 __all__ = [
     "ChecksumFlavour",
     "ChecksumTracker",
+    "OtherFlavour",
     "checksum_string",
     "member_string",
     "membership_checksum",
@@ -193,3 +194,32 @@ class ChecksumTracker:
             return ";".join(self._sorted) + ";" if self._sorted else ""
         strings = self._strings
         return ";".join([strings[address] for address in self._sorted])
+
+
+class OtherFlavour:
+    """Recognises a peer's checksum as our membership's in the flavour we do not use.
+
+    Two nodes of different flavours never agree on a checksum, so every ping between
+    them is answered with a full sync (§7.3); a ringpop-node cluster checksums in the
+    node flavour, ringpop-go and our default in the go one. When a peer's checksum
+    differs from ours, :meth:`matches` says whether it is what the other flavour
+    gives for our members (the same list, counted another way): then the flavour is
+    misconfigured, not the membership out of step. It hashes the other flavour at
+    most once per checksum of ours.
+    """
+
+    __slots__ = ("_last", "flavour")
+
+    def __init__(self, ours: ChecksumFlavour) -> None:
+        _check_flavour(ours)
+        self.flavour: ChecksumFlavour = "node" if ours == "go" else "go"
+        self._last: tuple[int, int] | None = None  # (our checksum, the other flavour's)
+
+    def matches(self, checksum: int, ours: int, members: Iterable[Member]) -> bool:
+        """Whether ``checksum`` (a peer's, not ``ours``) is ``members``' in the other
+        flavour; ``ours`` is their checksum in our flavour (the cache's key)."""
+        if checksum == ours:
+            return False
+        if self._last is None or self._last[0] != ours:
+            self._last = (ours, membership_checksum(members, self.flavour))
+        return checksum == self._last[1]

@@ -26,6 +26,7 @@ from ringpop.membership.memberlist import Applied
 
 __all__ = [
     "ChecksumComputed",
+    "ChecksumFlavourMismatch",
     "Contacted",
     "DampReqReceived",
     "DampScoreChanged",
@@ -244,6 +245,17 @@ class FullSyncSent(Event, frozen=True):
 
     def stats(self) -> tuple[Stat, ...]:
         return ((_C, "full-sync", 1),)
+
+
+class ChecksumFlavourMismatch(Event, frozen=True):
+    """A ping from ``peer`` carried our membership's checksum in ``flavour``, the
+    flavour we do not use: it was answered with a full sync (§12.2)."""
+
+    peer: str
+    flavour: str
+
+    def stats(self) -> tuple[Stat, ...]:
+        return ((_C, "full-sync.other-flavour", 1),)
 
 
 class PingReqPingSent(Event, frozen=True):

@@ -21,7 +21,9 @@ import re
 import msgspec
 from msgspec import UNSET
 
+from ringpop.membership.checksum import OtherFlavour
 from ringpop.membership.events import (
+    ChecksumFlavourMismatch,
     FullSyncSent,
     JoinReceived,
     PingReceived,
@@ -50,6 +52,8 @@ __all__ = ["protocol_handlers"]
 log = logging.getLogger(__name__)
 
 _NOT_READY = ("ringpop.not-ready", "Ringpop is not ready")
+_WARNED_PEERS = 16
+"""Peers of the other checksum flavour named in a warning (each once); the rest counted."""
 _JOIN_RECEIVED = JoinReceived()
 _PING_RECEIVED = PingReceived()
 _PING_REQ_RECEIVED = PingReqReceived()
@@ -97,6 +101,31 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
     """The protocol endpoints of ``node``, keyed by endpoint path."""
     blacklist = [re.compile(pattern) for pattern in node.options.member_blacklist]
     events = node.events
+    other_flavour = OtherFlavour(node.members.checksum_flavour)
+    warned: set[str] = set()
+
+    def check_flavour(source: str, checksum: int) -> None:
+        """Say so when a peer answered with a full sync checksums in the other flavour."""
+        members = node.members
+        if not other_flavour.matches(checksum, members.checksum, members):
+            return
+        events.emit(ChecksumFlavourMismatch(source, other_flavour.flavour))
+        if source in warned or len(warned) >= _WARNED_PEERS:
+            return
+        warned.add(source)
+        theirs, ours = other_flavour.flavour, members.checksum_flavour
+        log.warning(
+            "%s: %s checksums the membership in the %s flavour, we in the %s one "
+            "(ringpop-node clusters use 'node', ringpop-go 'go'): every ping between us "
+            "is answered with a full sync. Give every node the same flavour "
+            "(Options(checksum_flavour=%r), --checksum-flavour=%s)",
+            node.address,
+            source,
+            theirs,
+            ours,
+            theirs,
+            theirs,
+        )
 
     async def join(body: bytes) -> bytes:
         events.emit(_JOIN_RECEIVED)
@@ -182,6 +211,8 @@ def protocol_handlers(node: SwimNode) -> dict[str, EndpointHandler]:
         if source is not None:  # an unknown requester: nothing to sync with
             if full_sync:
                 events.emit(FullSyncSent(source))
+                if request.checksum is not None:
+                    check_flavour(source, request.checksum)
                 node.start_reverse_full_sync(source)
             elif request.checksum is not None:
                 node.maybe_startup_sync(source, request.checksum)

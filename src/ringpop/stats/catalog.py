@@ -65,8 +65,9 @@ _UPDATES = _spec(
 _SYNCS = _spec(
     "ringpop_full_syncs_total",
     C,
-    "Full membership syncs, by kind (sent: full, reverse, startup; reverse-skipped).",
-    kind=("full", "reverse", "startup", "reverse-skipped"),
+    "Full membership syncs, by kind (sent: full, reverse, startup; reverse-skipped; "
+    "other-flavour: a full sent to a peer whose checksum is ours in the other flavour).",
+    kind=("full", "reverse", "startup", "reverse-skipped", "other-flavour"),
 )
 
 CATALOG: dict[str, tuple[MetricSpec, tuple[str, ...]]] = {
@@ -154,6 +155,7 @@ CATALOG: dict[str, tuple[MetricSpec, tuple[str, ...]]] = {
     "full-sync.reverse": (_SYNCS, ("reverse",)),
     "full-sync.startup": (_SYNCS, ("startup",)),
     "full-sync.reverse-skipped": (_SYNCS, ("reverse-skipped",)),
+    "full-sync.other-flavour": (_SYNCS, ("other-flavour",)),
     "damper.damped": (_spec("ringpop_members_damped_total", C, "Members damped for flapping."), ()),
     "damp-req.recv": (
         _spec("ringpop_damp_requests_received_total", C, "Damp requests (damp-req) answered."),
