@@ -22,7 +22,10 @@ class FakeClock:
 
 
 def stats(address: str, checksum: int, **statuses: str) -> NodeStats:
-    members = tuple(MemberRow(a, statuses.get(a.rsplit(":", 1)[1], "alive"), 1) for a in (A, B, C))
+    """A node's stats; another checksum is another member list (incarnations)."""
+    members = tuple(
+        MemberRow(a, statuses.get(a.rsplit(":", 1)[1], "alive"), checksum) for a in (A, B, C)
+    )
     return NodeStats(address, checksum, 7, members, (A, B, C), {})
 
 

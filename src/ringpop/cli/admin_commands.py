@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ringpop.admin.client import AdminClient, AdminError, NodeStats, status_text, trace_body
+from ringpop.admin.views import flavour_of, group_by_view, view_of
 from ringpop.cli.admin_output import PROG, Output, error_json, error_line, member_json
 
 __all__ = [
@@ -175,27 +176,25 @@ async def _cluster_stats(
 
 
 async def cmd_partitions(args: argparse.Namespace, client: AdminClient, out: Output) -> int:
-    """Nodes grouped by membership checksum; unreachable ones listed apart."""
+    """Nodes grouped by the members they hold (one group: one partition, whatever
+    checksum flavour each node hashes them in); unreachable ones listed apart."""
     results = await _cluster_stats(args, client)
-    groups: dict[int, list[NodeStats]] = {}
-    errors: dict[str, AdminError] = {}
-    for address, result in results.items():
-        if isinstance(result, AdminError):
-            errors[address] = result
-        else:
-            groups.setdefault(result.membership_checksum, []).append(result)
-    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    answered = {a: r for a, r in results.items() if isinstance(r, NodeStats)}
+    errors = {a: r for a, r in results.items() if isinstance(r, AdminError)}
+    ordered = [[answered[a] for a in group] for group in group_by_view(answered)]
+    checksums = [sorted({s.membership_checksum for s in nodes}) for nodes in ordered]
     if out.as_json:
         out.json(
             {
                 "partitions": [
                     {
-                        "checksum": checksum,
-                        "nodes": [s.address for s in members],
-                        "alive": sorted(members[0].alive_addresses()),
-                        "memberCount": len(members[0].members),
+                        "checksum": nodes[0].membership_checksum,
+                        "checksums": sums,
+                        "nodes": [s.address for s in nodes],
+                        "alive": sorted(nodes[0].alive_addresses()),
+                        "memberCount": len(nodes[0].members),
                     }
-                    for checksum, members in ordered
+                    for nodes, sums in zip(ordered, checksums, strict=True)
                 ],
                 "unreachable": {a: error_json(e) for a, e in errors.items()},
             }
@@ -203,44 +202,66 @@ async def cmd_partitions(args: argparse.Namespace, client: AdminClient, out: Out
     else:
         rows = [
             [
-                checksum,
-                len(members),
-                len(members[0].alive_addresses()),
-                " ".join(s.address for s in members),
+                " / ".join(map(str, sums)),
+                len(nodes),
+                len(nodes[0].alive_addresses()),
+                " ".join(s.address for s in nodes),
             ]
-            for checksum, members in ordered
+            for nodes, sums in zip(ordered, checksums, strict=True)
         ]
         out.table(None, ["checksum", "nodes", "alive in view", "addresses"], rows)
         count = len(ordered)
         out.line(f"{count} partition{'s' if count != 1 else ''}" if count else "no node answered")
+        if any(len(sums) > 1 for sums in checksums):
+            out.line(_MIXED_FLAVOURS)
         for error in errors.values():
             out.line(f"unreachable: {error_line(error)}")
-    return 0 if groups else 1
+    return 0 if ordered else 1
 
 
 async def cmd_checksums(args: argparse.Namespace, client: AdminClient, out: Output) -> int:
-    """Membership and ring checksums of every node that answers."""
+    """Membership and ring checksums of every node that answers (with the checksum
+    flavour of each when they differ)."""
     results = await _cluster_stats(args, client)
     answered = {a: r for a, r in results.items() if isinstance(r, NodeStats)}
     errors = {a: r for a, r in results.items() if isinstance(r, AdminError)}
+    distinct = len({s.membership_checksum for s in answered.values()})
+    views = len({view_of(s) for s in answered.values()})
+    flavours = {a: flavour_of(s) for a, s in answered.items()} if distinct > 1 else {}
     if out.as_json:
         out.json(
             {
                 "nodes": {
                     a: {"membership": s.membership_checksum, "ring": s.ring_checksum}
+                    | ({"flavour": flavours[a]} if flavours else {})
                     for a, s in answered.items()
                 },
                 "unreachable": {a: error_json(e) for a, e in errors.items()},
             }
         )
     else:
+        columns = ["node", "membership checksum", "ring checksum"]
         rows = [[a, s.membership_checksum, s.ring_checksum] for a, s in answered.items()]
-        out.table(None, ["node", "membership checksum", "ring checksum"], rows)
-        distinct = len({s.membership_checksum for s in answered.values()})
-        out.line(f"{distinct} distinct membership checksum{'s' if distinct != 1 else ''}")
+        if flavours:
+            columns.append("flavour")
+            for row, address in zip(rows, answered, strict=True):
+                row.append(flavours[address] or "?")
+        out.table(None, columns, rows)
+        line = f"{distinct} distinct membership checksum{'s' if distinct != 1 else ''}"
+        if views < distinct:
+            line += f" of {views} distinct member list{'s' if views != 1 else ''}"
+        out.line(line)
+        if views < distinct:
+            out.line(_MIXED_FLAVOURS)
         for error in errors.values():
             out.line(f"unreachable: {error_line(error)}")
     return 0 if answered else 1
+
+
+_MIXED_FLAVOURS = (
+    "same members, different checksums: checksum flavours differ (go: ringpop-go, ours by "
+    "default; node: ringpop-node; docs/operations.md#mixed-clusters)"
+)
 
 
 def _answer_json(answer: Any) -> Any:

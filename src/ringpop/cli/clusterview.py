@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ringpop.admin.client import AdminError, NodeStats
+from ringpop.admin.views import group_by_view
 
 __all__ = ["ClusterModel", "Event", "NodeState", "Verdict"]
 
@@ -67,8 +68,9 @@ class Verdict:
     """The convergence state after a polling round."""
 
     converged: bool
-    partitions: int  # distinct membership checksums among answering nodes
-    groups: tuple[tuple[int, tuple[str, ...]], ...]  # (checksum, nodes), biggest first
+    partitions: int  # distinct member lists among answering nodes
+    # (first node's checksum, nodes) per group holding the same members, biggest first
+    groups: tuple[tuple[int, tuple[str, ...]], ...]
     waiting: tuple[str, ...]  # expected nodes without an answer
     missing: tuple[str, ...]  # expected nodes not alive in the common view
     extra: tuple[str, ...]  # alive in the common view but not running
@@ -238,14 +240,8 @@ class ClusterModel:
         expected = [n for n in self.nodes.values() if n.expected]
         answering = [n for n in expected if n.counted]
         waiting = tuple(n.address for n in expected if not n.counted)
-        by_checksum: dict[int, list[str]] = {}
-        for node in answering:
-            assert node.stats is not None
-            by_checksum.setdefault(node.stats.membership_checksum, []).append(node.address)
-        groups = tuple(
-            (checksum, tuple(sorted(nodes)))
-            for checksum, nodes in sorted(by_checksum.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        )
+        stats = {n.address: n.stats for n in answering if n.stats is not None}
+        groups = tuple((stats[g[0]].membership_checksum, tuple(g)) for g in group_by_view(stats))
         missing: tuple[str, ...] = ()
         extra: tuple[str, ...] = ()
         if len(groups) == 1 and answering:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ringpop.admin.client import AdminError, MemberRow, NodeStats
+from ringpop.admin.views import group_by_view
 from ringpop.dashboard.ringlayout import build_ring, layout_of
 from ringpop.hashing import fingerprint32
 from ringpop.membership.labels import IDENTITY_LABEL
@@ -200,13 +201,10 @@ def _by_addr(member: MemberRow) -> str:
 
 
 def _partitions(answering: Mapping[str, NodeStats]) -> list[tuple[int, list[str]]]:
-    """Answering nodes grouped by membership checksum, biggest group first."""
-    by_checksum: dict[int, list[str]] = {}
-    for address, stats in answering.items():
-        by_checksum.setdefault(stats.membership_checksum, []).append(address)
-    groups = [(checksum, sorted(nodes)) for checksum, nodes in by_checksum.items()]
-    groups.sort(key=lambda g: (-len(g[1]), g[1][0]))
-    return groups
+    """Answering nodes grouped by the members they hold, biggest group first, each with
+    its first node's membership checksum (nodes of two checksum flavours holding the
+    same members are one group: :func:`~ringpop.admin.views.group_by_view`)."""
+    return [(answering[g[0]].membership_checksum, g) for g in group_by_view(answering)]
 
 
 def _viewpoint(groups: Sequence[tuple[int, list[str]]], seeds: Sequence[str]) -> str | None:
