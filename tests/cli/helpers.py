@@ -12,8 +12,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from ringpop.admin.client import AdminClient, AdminError, NodeStats
+from ringpop.cli import admin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_S = 10.0
@@ -38,11 +42,19 @@ def start_nodes(
     argv_prefix: Sequence[str], addresses: Sequence[str], workdir: Path, *, cwd: Path | None = None
 ) -> list[subprocess.Popen[bytes]]:
     """Start one node per address with testpop's flags; output in workdir/*.log."""
+    return start_each([(argv_prefix, cwd)] * len(addresses), addresses, workdir)
+
+
+def start_each(
+    commands: Sequence[tuple[Sequence[str], Path | None]], addresses: Sequence[str], workdir: Path
+) -> list[subprocess.Popen[bytes]]:
+    """Start a node per address, each with its own ``(argv prefix, cwd)``, all from one
+    hosts file, with testpop's flags; output in workdir/*.log."""
     hosts = workdir / "hosts.json"
     hosts.write_text(json.dumps(list(addresses)))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for address in addresses:
+        for (argv_prefix, cwd), address in zip(commands, addresses, strict=True):
             log = workdir / f"node-{address.replace(':', '_')}.log"
             with log.open("wb") as out:
                 procs.append(
@@ -58,6 +70,14 @@ def start_nodes(
         stop(procs)
         raise
     return procs
+
+
+def admin_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    """``ringpop admin ARGS --json``'s document (the command must succeed)."""
+    status = admin.main([*args, "--json"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    return json.loads(captured.out)
 
 
 def testpop_argv() -> list[str]:

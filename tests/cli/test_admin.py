@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 
 from ringpop.cli import admin
-from tests.cli.helpers import converged, free_ports, run_cli, wait_converged, wait_for
+from tests.cli.helpers import (
+    admin_json,
+    converged,
+    free_ports,
+    run_cli,
+    wait_converged,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
-
-
-def admin_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    status = admin.main([*args, "--json"])
-    captured = capsys.readouterr()
-    assert status == 0, captured.err
-    return json.loads(captured.out)
 
 
 def admin_text(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

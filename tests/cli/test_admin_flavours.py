@@ -9,10 +9,8 @@ a default testpop.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,7 +19,7 @@ from ringpop.admin.views import flavour_of, view_of
 from ringpop.cli import admin
 from ringpop.membership import Member, Status, membership_checksum
 from tests.cli import helpers
-from tests.cli.helpers import free_ports, stop, wait_for
+from tests.cli.helpers import admin_json, free_ports, start_each, stop, wait_for
 from tests.nodeenv import INTEROP_NODE_DIR, interop_script, node_binary, node_modules_dir
 
 ROWS = (
@@ -46,39 +44,6 @@ def test_one_member_list_in_either_flavour_is_one_view() -> None:
     assert view_of(other) != view_of(go)
     assert flavour_of(other) is None  # neither flavour gives 0
     assert flavour_of(_stats("127.0.0.1:3002", 1, (MemberRow("a:1", "gone", 1),))) is None
-
-
-def admin_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    status = admin.main([*args, "--json"])
-    captured = capsys.readouterr()
-    assert status == 0, captured.err
-    return json.loads(captured.out)
-
-
-def _start(
-    commands: Sequence[tuple[Sequence[str], Path | None]], workdir: Path
-) -> tuple[list[str], list[subprocess.Popen[bytes]]]:
-    """One node per ``(argv prefix, cwd)``, all from one hosts file."""
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(len(commands))]
-    hosts = workdir / "hosts.json"
-    hosts.write_text(json.dumps(addresses))
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for (argv, cwd), address in zip(commands, addresses, strict=True):
-            with (workdir / f"{address.replace(':', '_')}.log").open("wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [*argv, f"--listen={address}", f"--hosts={hosts}"],
-                        cwd=cwd,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-    except BaseException:
-        stop(procs)
-        raise
-    return addresses, procs
 
 
 def _one_view(capsys: pytest.CaptureFixture[str], addresses: list[str]) -> tuple[bool, str]:
@@ -109,7 +74,8 @@ def two_flavours(
         )
     else:
         other = ([*helpers.testpop_argv(), "--checksum-flavour=node"], None)
-    addresses, procs = _start([(helpers.testpop_argv(), None), other], tmp_path)
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    procs = start_each([(helpers.testpop_argv(), None), other], addresses, tmp_path)
     try:
         yield addresses, {addresses[0]: "go", addresses[1]: "node"}
     finally:

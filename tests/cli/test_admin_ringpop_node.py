@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ringpop.cli import admin
-from tests.cli.helpers import free_ports, start_nodes, stop, wait_converged
+from tests.cli.helpers import admin_json, free_ports, start_nodes, stop, wait_converged
 from tests.nodeenv import INTEROP_NODE_DIR, interop_script, node_binary, node_modules_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.interop]
@@ -30,13 +28,6 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]
         yield sorted(addresses)
     finally:
         stop(procs)
-
-
-def admin_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    status = admin.main([*args, "--json"])
-    captured = capsys.readouterr()
-    assert status == 0, captured.err
-    return json.loads(captured.out)
 
 
 def test_status_lookup_dump_count(
